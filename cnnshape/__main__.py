@@ -1,0 +1,5 @@
+"""`python -m cnnshape`."""
+
+from cnnshape.cli import main
+
+main()

@@ -1,0 +1,170 @@
+"""Walk a resolved graph once, in order: shapes, parameters, MACs, receptive fields -> Report.
+
+Each node is visited once and each block's sums come from prefix sums, so the work is
+linear in the number of layers. The layers compute; this module only threads tensors
+through them and adds up.
+"""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Optional
+
+from cnnshape.errors import Issue, ShapeError, SpecError
+from cnnshape.graph import Graph, Node, Ref
+from cnnshape.layers.base import RF, Shape, fmt_shape
+from cnnshape.report import DTYPE_BYTES, AxisField, Output, ReceptiveField, Report, Row, Totals
+from cnnshape.source import Source
+
+MAX_ELEMENTS = 2**50  # per tensor; past this a spec is a mistake or an attack
+
+
+def to_field(rf: Optional[RF]) -> Optional[ReceptiveField]:
+    if rf is None:
+        return None
+    axes = tuple(AxisField(a.size, a.stride, a.padding, a.exact) for a in rf.axes)
+    return ReceptiveField(rf.kind, axes, rf.unaligned)
+
+
+def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
+    """Propagate shapes through the graph; raises SpecError with every shape problem."""
+    tensors: dict[Ref, tuple[Shape, RF]] = {Ref(0): (graph.input_shape, RF.for_input(graph.input_shape))}
+    issues: list[Issue] = []
+    warnings: list[Issue] = []
+    leaf: dict[int, Row] = {}
+    for node in graph.nodes[1:]:
+        if node.layer is None or any(ref not in tensors for ref in node.inputs):
+            continue  # its own problem is already reported, or an input failed upstream
+        row = _visit(node, graph, tensors, issues, warnings)
+        if row is not None:
+            leaf[node.index] = row
+    if issues:
+        raise SpecError(source.problems(issues))
+    dtype_bytes = DTYPE_BYTES[dtype]
+    rows = _tree_rows(graph, leaf, tensors)
+    outputs = [
+        Output(name, tensors[ref][0], to_field(tensors[ref][1]))
+        for name, ref in zip(_output_names(graph), graph.outputs)
+    ]
+    layer_rows = leaf.values()
+    params = sum(row.params for row in layer_rows)
+    buffers = sum(row.buffers for row in layer_rows)
+    macs = sum(row.macs for row in layer_rows)
+    totals = Totals(
+        params=params,
+        trainable_params=params,
+        non_trainable_params=0,
+        buffers=buffers,
+        macs=macs,
+        flops=2 * macs,
+        param_bytes=params * dtype_bytes,
+        buffer_bytes=buffers * dtype_bytes,
+        input_bytes=prod(graph.input_shape) * dtype_bytes,
+        activation_bytes=sum(row.activation_elements for row in layer_rows) * dtype_bytes,
+        layers=len(leaf),
+    )
+    return Report(
+        name=graph.name,
+        file=source.path,
+        input_shape=graph.input_shape,
+        dtype=dtype,
+        args=graph.args,
+        rows=rows,
+        outputs=outputs,
+        totals=totals,
+        warnings=source.problems(warnings),
+    )
+
+
+def _output_names(graph: Graph) -> list[str]:
+    if len(graph.output_names) == len(graph.outputs):
+        return graph.output_names
+    return [graph.nodes[ref.node].name for ref in graph.outputs]
+
+
+def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warnings: list[Issue]) -> Optional[Row]:
+    layer = node.layer
+    shapes = [tensors[ref][0] for ref in node.inputs]
+    rfs = [tensors[ref][1] for ref in node.inputs]
+    where = f" ({node.context})" if node.context else ""
+    try:
+        result = layer.infer(shapes)
+        for shape in result.shapes:
+            if any(dim <= 0 for dim in shape):
+                raise ShapeError(f"output shape {fmt_shape(shape)} has a dimension that shrank to zero")
+            if prod(shape) > MAX_ELEMENTS:
+                raise ShapeError(f"output shape {fmt_shape(shape)} has more than {MAX_ELEMENTS:,} elements", code="limit")
+    except ShapeError as exc:
+        inputs = ", ".join(fmt_shape(shape) for shape in shapes)
+        issues.append(Issue(node.loc, exc.code, f"{node.name} ({node.kind}): {exc.message}; input {inputs}{where}", at_key=True))
+        return None
+    out_rfs = layer.receptive_field(rfs, shapes, result.shapes)
+    for i, (shape, rf) in enumerate(zip(result.shapes, out_rfs)):
+        tensors[Ref(node.index, i)] = (shape, rf)
+    if any(rf.unaligned for rf in out_rfs) and not any(rf.unaligned for rf in rfs):
+        detail = ", ".join(_describe(rf) for rf in rfs)
+        warnings.append(Issue(node.loc, "unaligned-rf", f"{node.name} ({node.kind}) merges paths whose receptive fields are not aligned: {detail}{where}", "warning", at_key=True))
+    for message in result.warnings:
+        warnings.append(Issue(node.loc, "shape", f"{node.name} ({node.kind}): {message}{where}", "warning", at_key=True))
+    parent = graph.blocks[node.block].name if node.block is not None else None
+    return Row(
+        name=node.name,
+        kind=node.kind,
+        depth=node.depth,
+        is_block=False,
+        parent=parent,
+        output_shapes=list(result.shapes),
+        params=result.params,
+        buffers=result.buffers,
+        macs=result.macs,
+        activation_elements=sum(prod(shape) for shape in result.shapes),
+        receptive_field=to_field(out_rfs[0]) if out_rfs else None,
+        inputs=[_ref_name(graph, ref) for ref in node.inputs],
+        working=result.working,
+    )
+
+
+def _describe(rf: RF) -> str:
+    if rf.kind != "spatial":
+        return rf.kind
+    return "x".join(f"r{a.size} s{a.stride} p{a.padding}" for a in rf.axes) or "none"
+
+
+def _ref_name(graph: Graph, ref: Ref) -> str:
+    node = graph.nodes[ref.node]
+    return node.name if ref.output == 0 and (node.layer is None or node.layer.num_outputs() == 1) else f"{node.name}.{ref.output}"
+
+
+def _tree_rows(graph: Graph, leaf: dict[int, Row], tensors: dict) -> list[Row]:
+    """Leaf rows in order with each block's row (sums via prefix sums) before its contents."""
+    n = len(graph.nodes)
+    sums = {key: [0] * (n + 1) for key in ("params", "buffers", "macs", "activation_elements")}
+    for i in range(n):
+        row = leaf.get(i)
+        for key, acc in sums.items():
+            acc[i + 1] = acc[i] + (getattr(row, key) if row is not None else 0)
+    starts: dict[int, list[int]] = {}
+    for block in graph.blocks:
+        starts.setdefault(block.first, []).append(block.index)
+    rows: list[Row] = []
+    for i in range(n):
+        for b in starts.get(i, ()):
+            block = graph.blocks[b]
+            outs = [tensors[ref] for ref in block.outputs if ref in tensors]
+            rows.append(Row(
+                name=block.name,
+                kind=block.kind,
+                depth=block.depth,
+                is_block=True,
+                parent=graph.blocks[block.parent].name if block.parent is not None else None,
+                output_shapes=[shape for shape, _ in outs],
+                params=sums["params"][block.end] - sums["params"][block.first],
+                buffers=sums["buffers"][block.end] - sums["buffers"][block.first],
+                macs=sums["macs"][block.end] - sums["macs"][block.first],
+                activation_elements=sums["activation_elements"][block.end] - sums["activation_elements"][block.first],
+                receptive_field=to_field(outs[0][1]) if outs else None,
+                inputs=[],
+            ))
+        if i in leaf:
+            rows.append(leaf[i])
+    return rows

@@ -1,0 +1,119 @@
+"""The command line: thin commands that wire the pipeline to renderers. The only place
+that exits. Heavy modules are imported inside commands so start-up stays fast."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    name="cnnshape",
+    help="Analyze CNN architectures written as YAML: shapes, parameters, MACs/FLOPs, receptive fields.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class Dtype(str, Enum):
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+    float64 = "float64"
+    int8 = "int8"
+
+
+def _parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    if text is None:
+        return None
+    try:
+        dims = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers like 1,3,224,224, got {text!r}") from None
+    if not dims or any(d < 1 for d in dims):
+        raise typer.BadParameter(f"every dimension must be a positive integer, got {text!r}")
+    return dims
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    width = None
+    if not (sys.stderr if stderr else sys.stdout).isatty():
+        width = int(os.environ.get("COLUMNS", "0") or 0) or 160
+    return Console(stderr=stderr, width=width, highlight=False, soft_wrap=False)
+
+
+def _fail(problems: list) -> None:
+    """Print every problem, one located line each, and exit 1."""
+    for problem in problems:
+        typer.echo(problem.format(), err=True)
+    errors = sum(1 for p in problems if p.severity == "error")
+    if errors > 1:
+        typer.echo(f"found {errors} errors", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def summary(
+    spec: Annotated[Path, typer.Argument(help="The network spec (YAML).", show_default=False)],
+    input: Annotated[Optional[str], typer.Option("--input", "-i", help="Override the input shape, e.g. 1,3,299,299.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a network arg: NAME=VALUE (repeatable).")] = None,
+    depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=0, help="Fold blocks nested deeper than N into one row.")] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    dtype: Annotated[Dtype, typer.Option("--dtype", help="Element type for memory figures.")] = Dtype.float32,
+) -> None:
+    """Per-layer output shapes, parameters, MACs and receptive fields, with totals."""
+    from cnnshape.errors import SpecError
+    from cnnshape.graph import parse_overrides
+    from cnnshape.pipeline import analyze_file
+
+    input_shape = _parse_shape(input)
+    try:
+        overrides = parse_overrides(set_ or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--set") from None
+    try:
+        report = analyze_file(spec, overrides, input_shape, dtype.value)
+    except SpecError as exc:
+        _fail(exc.problems)
+        return
+    if format is Format.json:
+        from cnnshape.render import json as json_render
+
+        typer.echo(json_render.render(report, depth))
+    else:
+        from cnnshape.render import table
+
+        table.render(report, _console(), depth)
+    for warning in report.warnings:
+        typer.echo(warning.format(), err=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from cnnshape import __version__
+
+        typer.echo(f"cnnshape {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = None,
+) -> None:
+    """cnnshape: understand a network before you write or train it."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,80 @@
+"""Problems found in a user's spec, and the exceptions that carry them.
+
+A `Problem` is what the user sees: a located message with a stable code. User errors are
+always Problems (exit 1, no traceback); anything else escaping the core is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Literal
+
+Severity = Literal["error", "warning"]
+Loc = tuple  # a path into the YAML document: ("layers", 3, "Conv2d", "stride")
+
+# Stable problem codes. The keys never change meaning; docs/spec.md lists them.
+CODES: dict[str, str] = {
+    "yaml-syntax": "the file is not valid YAML",
+    "yaml-unsupported": "a YAML feature cnnshape refuses (tags, duplicate keys, aliases past the limit)",
+    "file-unreadable": "the file cannot be read (missing, a directory, not UTF-8)",
+    "schema": "a top-level key or block definition does not match the spec format",
+    "bad-layer": "a layer entry is not a kind name or a one-key mapping `Kind: {arguments}`",
+    "unknown-kind": "the layer kind is neither a built-in layer nor a block of this file",
+    "unknown-argument": "the layer or block has no argument of that name",
+    "missing-argument": "a required argument is not given",
+    "bad-value": "an argument's value has the wrong type or is out of range",
+    "bad-expression": "a `$name` or `$(expr)` substitution cannot be evaluated",
+    "unknown-reference": "`from` or `outputs` names no earlier layer in scope",
+    "duplicate-name": "two layers in one scope share a name",
+    "cycle": "a block uses itself, directly or through other blocks",
+    "limit": "the spec expands past a documented size limit",
+    "shape": "the incoming shape does not fit the layer",
+    "unaligned-rf": "paths merged with different receptive-field stride or centre",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One located problem in a spec file."""
+
+    file: str
+    line: int
+    col: int
+    severity: Severity
+    code: str
+    message: str
+
+    def format(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message} [{self.code}]"
+
+
+class SpecError(Exception):
+    """The spec has user-facing problems; carries all of them."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = sorted(set(problems))
+        super().__init__("\n".join(p.format() for p in self.problems))
+
+
+@dataclass
+class ShapeError(Exception):
+    """Raised by a layer whose input does not fit; the engine adds the location."""
+
+    message: str
+    code: str = "shape"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class Issue:
+    """A problem before it has a file position: a loc path into the YAML document."""
+
+    loc: Loc
+    code: str
+    message: str
+    severity: Severity = "error"
+    at_key: bool = False  # point at the mapping key rather than its value
+    extra: dict = field(default_factory=dict)

@@ -1,0 +1,281 @@
+"""Safe evaluation of `$name` and `$(expr)` substitutions in spec values.
+
+Expressions are parsed with `ast` and walked over a small whitelist of node types: integer
+and float arithmetic, comparisons, and/or/not, `a if c else b`, list literals and a few
+pure functions. Nothing is ever passed to eval() or exec(), and results are bounded so a
+hostile spec cannot make a number with a billion digits.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import re
+from typing import Any, Callable, Mapping
+
+MAX_EXPR_CHARS = 400
+MAX_INT = 2**63 - 1
+MAX_EXPONENT = 128
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class ExprError(Exception):
+    """A substitution that cannot be evaluated; the message is for the user."""
+
+
+def _div(a: Any, b: Any) -> Any:
+    if b == 0:
+        raise ExprError("division by zero")
+    if isinstance(a, int) and isinstance(b, int) and a % b == 0:
+        return a // b
+    return a / b
+
+
+def _floordiv(a: Any, b: Any) -> Any:
+    if b == 0:
+        raise ExprError("division by zero")
+    return a // b
+
+
+def _mod(a: Any, b: Any) -> Any:
+    if b == 0:
+        raise ExprError("modulo by zero")
+    return a % b
+
+
+def _pow(a: Any, b: Any) -> Any:
+    if abs(b) > MAX_EXPONENT:
+        raise ExprError(f"exponent {b} is larger than {MAX_EXPONENT}")
+    return a**b
+
+
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: _div,
+    ast.FloorDiv: _floordiv,
+    ast.Mod: _mod,
+    ast.Pow: _pow,
+}
+_CMPOPS: dict[type, Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+
+
+def _round(x: Any, ndigits: Any = None) -> Any:
+    return round(x) if ndigits is None else round(x, ndigits)
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "int": int,
+    "float": float,
+    "round": _round,
+    "ceil": math.ceil,
+    "floor": math.floor,
+}
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ExprError(f"expected a number, got {value!r}")
+    return value
+
+
+def _check(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise ExprError("integer result is out of range (more than 63 bits)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ExprError("result is not a finite number")
+    return value
+
+
+def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
+    """Evaluate one expression (the inside of `$( )`) against `scope`."""
+    if len(text) > MAX_EXPR_CHARS:
+        raise ExprError(f"expression is longer than {MAX_EXPR_CHARS} characters")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"cannot parse expression {text!r}: {exc.msg}") from None
+    except (ValueError, RecursionError, MemoryError):
+        raise ExprError(f"cannot parse expression {text!r}") from None
+    try:
+        return _Evaluator(scope).visit(tree.body)
+    except RecursionError:
+        raise ExprError("expression nests too deeply") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ExprError(f"{exc} in {text!r}") from None
+
+
+class _Evaluator:
+    def __init__(self, scope: Mapping[str, Any]):
+        self.scope = scope
+
+    def visit(self, node: ast.AST) -> Any:
+        method = getattr(self, "visit_" + type(node).__name__, None)
+        if method is None:
+            raise ExprError(f"{type(node).__name__} is not allowed in an expression")
+        return _check(method(node))
+
+    def visit_Constant(self, node: ast.Constant) -> Any:
+        if node.value is None or isinstance(node.value, (bool, int, float, str)):
+            return node.value
+        raise ExprError(f"constant {node.value!r} is not allowed")
+
+    def visit_Name(self, node: ast.Name) -> Any:
+        if node.id in self.scope:
+            return self.scope[node.id]
+        if node.id in ("true", "True"):
+            return True
+        if node.id in ("false", "False"):
+            return False
+        raise ExprError(_unknown_name(node.id, self.scope))
+
+    def visit_BinOp(self, node: ast.BinOp) -> Any:
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            raise ExprError(f"operator {type(node.op).__name__} is not allowed")
+        left, right = self.visit(node.left), self.visit(node.right)
+        if isinstance(node.op, ast.Add) and isinstance(left, str) and isinstance(right, str):
+            return left + right
+        return op(_number(left), _number(right))
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> Any:
+        operand = self.visit(node.operand)
+        if isinstance(node.op, ast.Not):
+            return not operand
+        if isinstance(node.op, ast.USub):
+            return -_number(operand)
+        if isinstance(node.op, ast.UAdd):
+            return +_number(operand)
+        raise ExprError(f"operator {type(node.op).__name__} is not allowed")
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> Any:
+        if isinstance(node.op, ast.And):
+            value: Any = True
+            for item in node.values:
+                value = self.visit(item)
+                if not value:
+                    return value
+            return value
+        value = False
+        for item in node.values:
+            value = self.visit(item)
+            if value:
+                return value
+        return value
+
+    def visit_Compare(self, node: ast.Compare) -> Any:
+        left = self.visit(node.left)
+        for op, comparator in zip(node.ops, node.comparators):
+            fn = _CMPOPS.get(type(op))
+            if fn is None:
+                raise ExprError(f"comparison {type(op).__name__} is not allowed")
+            right = self.visit(comparator)
+            if not fn(left, right):
+                return False
+            left = right
+        return True
+
+    def visit_IfExp(self, node: ast.IfExp) -> Any:
+        return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
+
+    def visit_List(self, node: ast.List) -> Any:
+        return [self.visit(item) for item in node.elts]
+
+    visit_Tuple = visit_List
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+            name = node.func.id if isinstance(node.func, ast.Name) else "this call"
+            raise ExprError(f"function {name!r} is not available; use one of {', '.join(FUNCTIONS)}")
+        if node.keywords:
+            raise ExprError("keyword arguments are not allowed in expressions")
+        args = [self.visit(arg) for arg in node.args]
+        return FUNCTIONS[node.func.id](*args)
+
+
+def _unknown_name(name: str, scope: Mapping[str, Any]) -> str:
+    import difflib
+
+    message = f"unknown name {name!r}"
+    close = difflib.get_close_matches(name, list(scope), n=1)
+    if close:
+        return f"{message}; did you mean {close[0]!r}?"
+    if scope:
+        return f"{message}; known names: {', '.join(sorted(scope))}"
+    return f"{message}; declare it under `args:`"
+
+
+def _find_close(text: str, start: int) -> int:
+    """Index of the `)` that closes the `(` at text[start]."""
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    raise ExprError(f"unclosed '$(' in {text!r}")
+
+
+def has_substitution(value: Any) -> bool:
+    """True when a value (or anything inside it) contains `$`."""
+    if isinstance(value, str):
+        return "$" in value
+    if isinstance(value, list):
+        return any(has_substitution(item) for item in value)
+    if isinstance(value, dict):
+        return any(has_substitution(item) for item in value.values())
+    return False
+
+
+def substitute(value: Any, scope: Mapping[str, Any]) -> Any:
+    """Replace `$name` and `$(expr)` inside a value; a whole-string one keeps its type."""
+    if isinstance(value, list):
+        return [substitute(item, scope) for item in value]
+    if isinstance(value, dict):
+        return {key: substitute(item, scope) for key, item in value.items()}
+    if not isinstance(value, str) or "$" not in value:
+        return value
+    pieces: list[Any] = []
+    i = 0
+    while i < len(value):
+        char = value[i]
+        if char != "$":
+            j = value.find("$", i)
+            j = len(value) if j < 0 else j
+            pieces.append(value[i:j])
+            i = j
+            continue
+        if value.startswith("$$", i):
+            pieces.append("$")
+            i += 2
+        elif value.startswith("$(", i):
+            end = _find_close(value, i + 1)
+            pieces.append(evaluate(value[i + 2 : end], scope))
+            i = end + 1
+        else:
+            match = _NAME.match(value, i + 1)
+            if not match:
+                raise ExprError(f"'$' must be followed by a name or '(' in {value!r}; write '$$' for a dollar sign")
+            name = match.group()
+            if name not in scope:
+                raise ExprError(_unknown_name(name, scope))
+            pieces.append(scope[name])
+            i = match.end()
+    if len(pieces) == 1:
+        return pieces[0]
+    return "".join(str(piece) for piece in pieces)

@@ -1,0 +1,427 @@
+"""From a validated spec to a resolved graph: blocks expanded, `repeat` and `if` applied,
+`$` substitutions evaluated, every layer's arguments checked by its kind, and every
+reference resolved to an earlier tensor.
+
+The graph is a flat list of nodes in execution order (references only point backwards),
+plus the block instances that group them, which is what makes analysis linear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from pydantic import ValidationError
+
+from cnnshape.errors import Issue, Loc, SpecError
+from cnnshape.expr import ExprError, has_substitution, substitute
+from cnnshape.layers import REGISTRY, suggest
+from cnnshape.layers.base import Layer
+from cnnshape.source import Source
+from cnnshape.spec import NAME_RE, BlockDef, LayerCall, NetworkSpec, parse_layer_entry, pydantic_issues
+
+MAX_NODES = 1_000_000  # expanded layers in one network
+MAX_BLOCK_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Ref:
+    """One tensor: output `output` of node `node` (node 0 is the network input)."""
+
+    node: int
+    output: int = 0
+
+
+@dataclass
+class Node:
+    """One layer instance."""
+
+    index: int
+    name: str  # qualified: "basicblock_2.conv2d_1"
+    kind: str
+    layer: Layer | None  # None: the network input, or a layer whose arguments were invalid
+    inputs: list[Ref]
+    loc: Loc
+    block: int | None  # innermost block instance, index into Graph.blocks
+    depth: int  # 0 at top level
+    context: str = ""  # "in basicblock_2", for messages about block internals
+
+
+@dataclass
+class BlockInstance:
+    """One use of a block: its nodes are the contiguous range [first, end)."""
+
+    index: int
+    name: str
+    kind: str
+    parent: int | None
+    depth: int
+    loc: Loc
+    first: int = 0
+    end: int = 0
+    outputs: list[Ref] = field(default_factory=list)
+
+
+@dataclass
+class Graph:
+    name: str
+    input_shape: tuple[int, ...]
+    nodes: list[Node]
+    blocks: list[BlockInstance]
+    outputs: list[Ref]
+    output_names: list[str]
+    args: dict[str, Any]
+
+
+@dataclass
+class _Scope:
+    """Names visible inside one network or block use."""
+
+    prefix: str
+    inputs: list[Ref]
+    variables: dict[str, Any]
+    block: int | None
+    depth: int
+    context: str
+    names: dict[str, Union[list[Ref], "_Scope"]] = field(default_factory=dict)
+    outputs: list[Ref] = field(default_factory=list)  # a block scope's result
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+class _Broken(Exception):
+    """A reference could not be resolved; the issue is already recorded."""
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`--set k=v` pairs; values read as YAML scalars (10, 0.5, true, relu)."""
+    import yaml
+
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not NAME_RE.match(key.strip()):
+            raise ValueError(f"--set expects NAME=VALUE, got {pair!r}")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        if isinstance(value, (dict, list)) or value is None:
+            value = text
+        result[key.strip()] = value
+    return result
+
+
+def build(
+    spec: NetworkSpec,
+    source: Source,
+    overrides: dict[str, Any] | None = None,
+    input_shape: tuple[int, ...] | None = None,
+) -> Graph:
+    """Expand and resolve a spec; raises SpecError listing every problem found."""
+    return _Builder(spec, source).run(overrides or {}, input_shape)
+
+
+class _Builder:
+    def __init__(self, spec: NetworkSpec, source: Source):
+        self.spec = spec
+        self.source = source
+        self.nodes: list[Node] = []
+        self.blocks: list[BlockInstance] = []
+        self.issues: dict[tuple, Issue] = {}
+        self.block_stack: list[str] = []
+        self.network_variables: dict[str, Any] = {}
+
+    # -- issues ---------------------------------------------------------------------------
+
+    def issue(self, loc: Loc, code: str, message: str, scope: _Scope | None = None, at_key: bool = False) -> None:
+        key = (tuple(loc), code, message)
+        if key not in self.issues:
+            suffix = f" ({scope.context})" if scope is not None and scope.context else ""
+            self.issues[key] = Issue(tuple(loc), code, message + suffix, at_key=at_key)
+
+    def fail(self) -> SpecError:
+        return SpecError(self.source.problems(list(self.issues.values())))
+
+    # -- entry ----------------------------------------------------------------------------
+
+    def run(self, overrides: dict[str, Any], input_override: tuple[int, ...] | None) -> Graph:
+        spec = self.spec
+        variables = self.network_variables = self._network_args(overrides)
+        shape = input_override or self._input_shape(variables)
+        self.nodes.append(Node(0, "input", "Input", None, [], ("input",), None, 0))
+        top = _Scope("", [Ref(0)], variables, None, 0, "")
+        self.expand(spec.layers, ("layers",), top)
+        outputs, names = self._outputs(spec.outputs, ("outputs",), top)
+        if self.issues:
+            raise self.fail()
+        return Graph(spec.name, shape, self.nodes, self.blocks, outputs, names, variables)
+
+    def _network_args(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        import difflib
+
+        for key in overrides:
+            if key not in self.spec.args:
+                close = difflib.get_close_matches(key, list(self.spec.args), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else (
+                    f"; the spec's args are: {', '.join(self.spec.args)}" if self.spec.args else "; the spec declares no args"
+                )
+                self.issue(("args",), "unknown-argument", f"--set {key}: the spec has no argument {key!r}{hint}")
+        variables: dict[str, Any] = {}
+        for key, value in self.spec.args.items():
+            if key in overrides:
+                variables[key] = overrides[key]
+                continue
+            variables[key] = self.subst(value, variables, ("args", key))
+        return variables
+
+    def _input_shape(self, variables: dict[str, Any]) -> tuple[int, ...]:
+        dims = []
+        for i, dim in enumerate(self.spec.input):
+            value = self.subst(dim, variables, ("input", i))
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                self.issue(("input", i), "bad-value", f"input dimension must be a positive integer, got {value!r}")
+                value = 1
+            dims.append(value)
+        return tuple(dims)
+
+    def _outputs(self, names: list[str] | None, loc: Loc, scope: _Scope) -> tuple[list[Ref], list[str]]:
+        if not names:
+            return scope.outputs, [self.nodes[ref.node].name for ref in scope.outputs]
+        refs: list[Ref] = []
+        for i, name in enumerate(names):
+            try:
+                found = self.lookup(name, scope, loc + (i,))
+            except _Broken:
+                continue
+            refs.extend(found)
+        return refs, list(names)
+
+    # -- substitution ---------------------------------------------------------------------
+
+    def subst(self, value: Any, variables: dict[str, Any], loc: Loc, scope: _Scope | None = None) -> Any:
+        if not has_substitution(value):
+            return value
+        try:
+            return substitute(value, variables)
+        except ExprError as exc:
+            self.issue(loc, "bad-expression", str(exc), scope)
+            return None
+
+    # -- expansion ------------------------------------------------------------------------
+
+    def expand(self, entries: list[Any], base: Loc, scope: _Scope) -> None:
+        """Expand a `layers:` list into nodes; scope.outputs ends as the last layer's tensors."""
+        previous = list(scope.inputs)
+        for i, raw in enumerate(entries):
+            loc = base + (i,)
+            call = parse_layer_entry(raw, loc)
+            if isinstance(call, Issue):
+                self.issue(call.loc, call.code, call.message, scope)
+                previous = self._broken(previous)
+                continue
+            previous = self.expand_call(call, scope, previous)
+        scope.outputs = previous
+
+    def _broken(self, previous: list[Ref]) -> list[Ref]:
+        """A stand-in tensor after a layer that could not be built: analysis skips its users."""
+        node = Node(len(self.nodes), "<invalid>", "<invalid>", None, list(previous), (), None, 0)
+        self.nodes.append(node)
+        return [Ref(node.index)]
+
+    def expand_call(self, call: LayerCall, scope: _Scope, previous: list[Ref]) -> list[Ref]:
+        v, args_loc = scope.variables, call.args_loc
+        enabled = self.subst(call.if_, v, args_loc + ("if",), scope)
+        if not isinstance(enabled, bool):
+            self.issue(args_loc + ("if",), "bad-value", f"'if' must be true or false, got {enabled!r}", scope)
+            enabled = True
+        repeat = self.subst(call.repeat, v, args_loc + ("repeat",), scope)
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 0 <= repeat <= MAX_NODES:
+            self.issue(args_loc + ("repeat",), "bad-value", f"'repeat' must be an integer from 0 to {MAX_NODES:,}, got {repeat!r}", scope)
+            repeat = 1
+        name = self.subst(call.name, v, args_loc + ("name",), scope)
+        if name is not None and (not isinstance(name, str) or not NAME_RE.match(name) or name == "input"):
+            self.issue(args_loc + ("name",), "bad-value", f"'name' must be an identifier other than 'input', got {name!r}", scope)
+            name = None
+        if name is not None and name in scope.names:
+            self.issue(args_loc + ("name",), "duplicate-name", f"name {name!r} is already used in this scope", scope)
+        try:
+            inputs = self.resolve_from(call, scope, previous)
+        except _Broken:
+            inputs = self._broken(previous)
+        if not enabled or repeat == 0:
+            # A skipped layer stands for what it would have consumed.
+            if name is not None:
+                scope.names[name] = inputs
+            return inputs
+        is_block = call.kind in self.spec.blocks
+        if not is_block and call.kind not in REGISTRY:
+            hint = suggest(call.kind, list(self.spec.blocks))
+            text = f"unknown layer kind {call.kind!r}"
+            text += f"; did you mean {hint!r}?" if hint else "; run `cnnshape layers` to list the kinds"
+            self.issue(call.loc + (call.kind,), "unknown-kind", text, scope, at_key=True)
+            return self._broken(inputs)
+        outputs = inputs
+        result: Union[list[Ref], _Scope] = inputs
+        for copy in range(repeat):
+            local = self._local_name(call.kind, name, copy, repeat, scope)
+            if is_block:
+                result = self.expand_block(call, local, scope, outputs)
+                outputs = result.outputs
+            else:
+                outputs = self.add_layer(call, local, scope, outputs)
+                result = outputs
+        if name is not None:
+            scope.names[name] = result
+        return outputs
+
+    def _local_name(self, kind: str, name: str | None, copy: int, repeat: int, scope: _Scope) -> str:
+        if name is not None:
+            return name if repeat == 1 else f"{name}_{copy + 1}"
+        stem = kind.lower()
+        while True:
+            scope.counters[stem] = scope.counters.get(stem, 0) + 1
+            local = f"{stem}_{scope.counters[stem]}"
+            if local not in scope.names:
+                return local
+
+    def _check_size(self, loc: Loc) -> None:
+        if len(self.nodes) >= MAX_NODES:
+            self.issue(loc, "limit", f"the network expands to more than {MAX_NODES:,} layers")
+            raise self.fail()
+
+    def add_layer(self, call: LayerCall, local: str, scope: _Scope, inputs: list[Ref]) -> list[Ref]:
+        self._check_size(call.loc)
+        cls = REGISTRY[call.kind]
+        args_loc = call.args_loc
+        values = {key: self.subst(value, scope.variables, args_loc + (key,), scope) for key, value in call.args.items()}
+        layer = None
+        try:
+            layer = cls.model_validate(values)
+        except ValidationError as exc:
+            for issue in pydantic_issues(exc, args_loc, "argument", fields=list(cls.model_fields)):
+                self.issue(issue.loc, issue.code, f"{call.kind}: {issue.message}", scope, issue.at_key)
+        if layer is not None and not cls.min_inputs <= len(inputs) <= (cls.max_inputs or len(inputs)):
+            want = str(cls.min_inputs) if cls.min_inputs == cls.max_inputs else f"at least {cls.min_inputs}"
+            self.issue(args_loc + ("from",), "bad-value", f"{call.kind} takes {want} input(s), got {len(inputs)}", scope)
+            layer = None
+        qualified = scope.prefix + local
+        node = Node(len(self.nodes), qualified, call.kind, layer, list(inputs), call.loc + (call.kind,),
+                    scope.block, scope.depth, scope.context)
+        self.nodes.append(node)
+        refs = [Ref(node.index, i) for i in range(layer.num_outputs() if layer is not None else 1)]
+        scope.names[local] = refs
+        return refs
+
+    def expand_block(self, call: LayerCall, local: str, scope: _Scope, inputs: list[Ref]) -> _Scope:
+        block: BlockDef = self.spec.blocks[call.kind]
+        qualified = scope.prefix + local
+        if call.kind in self.block_stack or len(self.block_stack) >= MAX_BLOCK_DEPTH:
+            chain = " -> ".join(self.block_stack + [call.kind])
+            self.issue(call.loc + (call.kind,), "cycle", f"block {call.kind!r} uses itself: {chain}", scope, at_key=True)
+            broken = _Scope(qualified + ".", inputs, {}, scope.block, scope.depth, scope.context)
+            broken.outputs = self._broken(inputs)
+            return broken
+        variables = self._block_args(call, block, scope)
+        instance = BlockInstance(len(self.blocks), qualified, call.kind, scope.block, scope.depth,
+                                 call.loc + (call.kind,), first=len(self.nodes))
+        self.blocks.append(instance)
+        inner = _Scope(qualified + ".", list(inputs), variables, instance.index, scope.depth + 1, f"in {qualified}")
+        self.block_stack.append(call.kind)
+        try:
+            self.expand(block.layers, ("blocks", call.kind, "layers"), inner)
+            if block.outputs:
+                inner.outputs, _ = self._outputs(block.outputs, ("blocks", call.kind, "outputs"), inner)
+        finally:
+            self.block_stack.pop()
+        instance.end = len(self.nodes)
+        instance.outputs = inner.outputs
+        scope.names[local] = inner
+        return inner
+
+    def _block_args(self, call: LayerCall, block: BlockDef, scope: _Scope) -> dict[str, Any]:
+        import difflib
+
+        given: dict[str, Any] = {}
+        for key, value in call.args.items():
+            if key not in block.args:
+                close = difflib.get_close_matches(key, list(block.args), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else (
+                    f"; its args are: {', '.join(block.args)}" if block.args else f"; block {call.kind} takes no args"
+                )
+                self.issue(call.args_loc + (key,), "unknown-argument", f"block {call.kind} has no argument {key!r}{hint}", scope, at_key=True)
+                continue
+            given[key] = self.subst(value, scope.variables, call.args_loc + (key,), scope)
+        # Defaults see the network's args, every given value and the defaults before them.
+        variables = dict(self.network_variables)
+        variables.update(given)
+        for key, default in block.args.items():
+            if key not in given:
+                variables[key] = self.subst(default, variables, ("blocks", call.kind, "args", key), scope)
+        return variables
+
+    # -- references -----------------------------------------------------------------------
+
+    def resolve_from(self, call: LayerCall, scope: _Scope, previous: list[Ref]) -> list[Ref]:
+        if "from" not in call.present:
+            return previous
+        loc = call.args_loc + ("from",)
+        value = self.subst(call.from_, scope.variables, loc, scope)
+        names = value if isinstance(value, list) else [value]
+        refs: list[Ref] = []
+        broken = False
+        for i, name in enumerate(names):
+            where = loc + (i,) if isinstance(value, list) else loc
+            if not isinstance(name, str) or not name:
+                self.issue(where, "bad-value", f"'from' takes a layer name or a list of names, got {name!r}", scope)
+                broken = True
+                continue
+            try:
+                refs.extend(self.lookup(name, scope, where))
+            except _Broken:
+                broken = True
+        if broken:
+            raise _Broken
+        return refs
+
+    def lookup(self, dotted: str, scope: _Scope, loc: Loc) -> list[Ref]:
+        """Resolve `name`, `name.0` (one output) or `block_use.inner_name` in `scope`."""
+        parts = dotted.split(".")
+        head = parts[0]
+        if head == "input":
+            found: Union[list[Ref], _Scope] = scope.inputs
+        elif head in scope.names:
+            found = scope.names[head]
+        else:
+            self._unknown_reference(dotted, head, scope, loc)
+            raise _Broken
+        for part in parts[1:]:
+            if isinstance(found, _Scope):
+                if part in found.names:
+                    found = found.names[part]
+                    continue
+                if not part.isdigit():
+                    self._unknown_reference(dotted, part, found, loc, scope)
+                    raise _Broken
+                found = found.outputs
+            if isinstance(found, list) and part.isdigit():
+                index = int(part)
+                tensors = found
+                if index >= len(tensors):
+                    self.issue(loc, "unknown-reference", f"{dotted!r}: output {index} does not exist ({len(tensors)} output(s))", scope)
+                    raise _Broken
+                found = [tensors[index]]
+                continue
+            self.issue(loc, "unknown-reference", f"{dotted!r}: {part!r} is not an output index or a layer inside a block", scope)
+            raise _Broken
+        return found.outputs if isinstance(found, _Scope) else found
+
+    def _unknown_reference(self, dotted: str, part: str, where: _Scope, loc: Loc, scope: _Scope | None = None) -> None:
+        import difflib
+
+        known = list(where.names) + ["input"]
+        close = difflib.get_close_matches(part, known, n=1)
+        if close:
+            hint = f"; did you mean {close[0]!r}?"
+        else:
+            hint = "; `from` may name only layers defined earlier in the same network or block"
+        self.issue(loc, "unknown-reference", f"unknown layer {dotted!r}{hint}", scope or where)

@@ -1,0 +1,275 @@
+"""Elementwise layers: activations, dropout (identity at inference) and Identity.
+
+They keep the shape and cost no MACs in torchvision's convention; only PReLU has
+parameters. Softmax and LogSoftmax mix values along `dim`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from cnnshape.errors import ShapeError
+from cnnshape.layers.base import RF, Bool, Float, Int, Layer, PosInt, Result, Shape
+
+
+class _Elementwise(Layer):
+    family = "activation"
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        return Result([shapes[0]])
+
+
+class _Inplace(_Elementwise):
+    inplace: Bool = False
+
+
+class Identity(_Elementwise):
+    """Passes its input through unchanged (a placeholder, or a named tap point).
+
+    ```yaml
+    - Identity: {name: features}
+    ```
+    """
+
+
+class ReLU(_Inplace):
+    """max(0, x).
+
+    ```yaml
+    - ReLU
+    - ReLU: {inplace: true}
+    ```
+    """
+
+
+class ReLU6(_Inplace):
+    """min(max(0, x), 6), as in MobileNet.
+
+    ```yaml
+    - ReLU6
+    ```
+    """
+
+
+class LeakyReLU(_Inplace):
+    """max(0, x) + negative_slope * min(0, x).
+
+    ```yaml
+    - LeakyReLU: {negative_slope: 0.2}
+    ```
+    """
+
+    negative_slope: Float = 0.01
+
+
+class PReLU(_Elementwise):
+    """Leaky ReLU with a learned slope: `num_parameters` is 1 or the channel count.
+
+    ```yaml
+    - PReLU                       # one shared slope (PyTorch's default)
+    - PReLU: {num_parameters: 64} # one per channel
+    ```
+    """
+
+    num_parameters: PosInt = 1
+    init: Float = 0.25
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        channels = shape[1] if len(shape) >= 2 else 1
+        if self.num_parameters not in (1, channels):
+            raise ShapeError(f"PReLU num_parameters={self.num_parameters} must be 1 or the channel count {channels}")
+        return Result([shape], params=self.num_parameters, working=[f"params: {self.num_parameters} slope(s)"])
+
+
+class ELU(_Inplace):
+    """x if x > 0 else alpha * (exp(x) - 1).
+
+    ```yaml
+    - ELU: {alpha: 1.0}
+    ```
+    """
+
+    alpha: Float = 1.0
+
+
+class SELU(_Inplace):
+    """Scaled ELU (self-normalising networks).
+
+    ```yaml
+    - SELU
+    ```
+    """
+
+
+class GELU(_Elementwise):
+    """Gaussian error linear unit; `approximate: tanh` for the tanh form.
+
+    ```yaml
+    - GELU
+    ```
+    """
+
+    approximate: Literal["none", "tanh"] = "none"
+
+
+class SiLU(_Inplace):
+    """x * sigmoid(x) (swish), as in EfficientNet.
+
+    ```yaml
+    - SiLU
+    ```
+    """
+
+
+class Mish(_Inplace):
+    """x * tanh(softplus(x)).
+
+    ```yaml
+    - Mish
+    ```
+    """
+
+
+class Sigmoid(_Elementwise):
+    """1 / (1 + exp(-x)).
+
+    ```yaml
+    - Sigmoid
+    ```
+    """
+
+
+class Tanh(_Elementwise):
+    """Hyperbolic tangent.
+
+    ```yaml
+    - Tanh
+    ```
+    """
+
+
+class Hardswish(_Inplace):
+    """x * relu6(x + 3) / 6, as in MobileNetV3.
+
+    ```yaml
+    - Hardswish
+    ```
+    """
+
+
+class Hardsigmoid(_Inplace):
+    """relu6(x + 3) / 6, as in MobileNetV3's squeeze-excitation.
+
+    ```yaml
+    - Hardsigmoid
+    ```
+    """
+
+
+class _SoftmaxBase(_Elementwise):
+    dim: Optional[Int] = None
+
+    def _dim(self, shape: Shape) -> int:
+        if self.dim is None:
+            # PyTorch's legacy implicit dim (_get_softmax_dim).
+            return 0 if len(shape) in (0, 1, 3) else 1
+        if not -len(shape) <= self.dim < len(shape):
+            raise ShapeError(f"dim {self.dim} is out of range for a {len(shape)}-D input")
+        return self.dim % len(shape)
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        dim = self._dim(shape)
+        warnings = [] if self.dim is not None else [f"no dim given; PyTorch's implicit choice is dim={dim}, write it out"]
+        return Result([shape], warnings=warnings)
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        rf, dim = rfs[0], self._dim(shapes[0])
+        if rf.kind == "flat" or (rf.kind == "spatial" and dim in rf.dims and shapes[0][dim] > 1):
+            return [rf.globalised()]
+        return [rf]
+
+
+class Softmax(_SoftmaxBase):
+    """Softmax along `dim`.
+
+    ```yaml
+    - Softmax: {dim: 1}
+    ```
+    """
+
+
+class LogSoftmax(_SoftmaxBase):
+    """Log of softmax along `dim`.
+
+    ```yaml
+    - LogSoftmax: {dim: 1}
+    ```
+    """
+
+
+class _DropoutBase(_Elementwise):
+    p: Float = 0.5
+    inplace: Bool = False
+
+
+class Dropout(_DropoutBase):
+    """Zeroes elements with probability p in training; identity at inference.
+
+    ```yaml
+    - Dropout: {p: 0.5}
+    ```
+    """
+
+
+class Dropout1d(_DropoutBase):
+    """Zeroes whole channels of (N, C, L) in training.
+
+    ```yaml
+    - Dropout1d: {p: 0.1}
+    ```
+    """
+
+
+class Dropout2d(_DropoutBase):
+    """Zeroes whole channels of (N, C, H, W) in training.
+
+    ```yaml
+    - Dropout2d: {p: 0.1}
+    ```
+    """
+
+
+class Dropout3d(_DropoutBase):
+    """Zeroes whole channels of (N, C, D, H, W) in training.
+
+    ```yaml
+    - Dropout3d: {p: 0.1}
+    ```
+    """
+
+
+class AlphaDropout(_DropoutBase):
+    """Dropout that keeps SELU's self-normalising property.
+
+    ```yaml
+    - AlphaDropout: {p: 0.1}
+    ```
+    """
+
+
+class FeatureAlphaDropout(_DropoutBase):
+    """Channel-wise alpha dropout.
+
+    ```yaml
+    - FeatureAlphaDropout: {p: 0.1}
+    ```
+    """
+
+
+KINDS = [
+    Identity, ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, SiLU, Mish, Sigmoid, Tanh,
+    Hardswish, Hardsigmoid, Softmax, LogSoftmax,
+    Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout, FeatureAlphaDropout,
+]

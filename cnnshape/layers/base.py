@@ -1,0 +1,212 @@
+"""What every layer kind is: a strict pydantic model of its PyTorch arguments with pure
+methods from input shapes to output shape, parameters, MACs and receptive field.
+
+Shared helpers for the families live here too: argument types, the output-size formula,
+and the receptive-field state a tensor carries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from math import prod
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, Strict
+
+from cnnshape.errors import ShapeError
+
+Shape = tuple[int, ...]
+
+Int = Annotated[int, Strict()]
+PosInt = Annotated[int, Strict(), Field(ge=1)]
+NonNegInt = Annotated[int, Strict(), Field(ge=0)]
+IntOrTuple = Union[PosInt, tuple[PosInt, ...]]
+NonNegIntOrTuple = Union[NonNegInt, tuple[NonNegInt, ...]]
+Float = Union[Annotated[float, Strict()], Annotated[int, Strict()]]
+Bool = Annotated[bool, Strict()]
+
+
+# --- receptive field --------------------------------------------------------------------
+
+Number = Union[int, Fraction]
+
+
+@dataclass(frozen=True)
+class AxisRF:
+    """Receptive field along one spatial axis: size, effective stride, effective padding."""
+
+    size: int = 1
+    stride: Number = 1
+    padding: Number = 0
+    exact: bool = True
+
+    def step(self, kernel: int, stride: Number, padding: Number, exact: bool = True) -> AxisRF:
+        """google-research/receptive_field recurrence for one layer (kernel already dilated)."""
+        return AxisRF(
+            size=self.size + (kernel - 1) * self.stride,
+            stride=self.stride * stride,
+            padding=self.padding + padding * self.stride,
+            exact=self.exact and exact,
+        )
+
+    @property
+    def centre(self) -> Number:
+        """Input coordinate of the centre of output position 0, times two (stays exact)."""
+        return (self.size - 1) - 2 * self.padding
+
+
+@dataclass(frozen=True)
+class RF:
+    """The receptive-field state a tensor carries.
+
+    spatial: `dims` are the tensor's spatial dims and `axes` their fields;
+    flat: spatial positions were flattened into features (axes kept for display);
+    global: every element depends on the whole input.
+    """
+
+    kind: Literal["spatial", "flat", "global"] = "spatial"
+    dims: tuple[int, ...] = ()
+    axes: tuple[AxisRF, ...] = ()
+    unaligned: bool = False
+
+    @staticmethod
+    def for_input(shape: Shape) -> RF:
+        spatial = tuple(range(2, len(shape)))
+        return RF("spatial", spatial, tuple(AxisRF() for _ in spatial))
+
+    def steps(self, steps: list[tuple[int, Number, Number]], exact: bool = True) -> RF:
+        """Apply one (dilated kernel, stride, left padding) step per trailing spatial axis."""
+        if self.kind != "spatial" or len(self.axes) < len(steps):
+            return self
+        keep = len(self.axes) - len(steps)
+        axes = self.axes[:keep] + tuple(
+            axis.step(k, s, p, exact) for axis, (k, s, p) in zip(self.axes[keep:], steps)
+        )
+        return replace(self, axes=axes)
+
+    def globalised(self) -> RF:
+        return RF("global", (), self.axes, self.unaligned)
+
+    def flattened(self) -> RF:
+        return RF("flat", (), self.axes, self.unaligned) if self.kind == "spatial" and self.dims else self
+
+    def with_dims(self, dims: tuple[int, ...]) -> RF:
+        return replace(self, dims=dims)
+
+
+def merge_rfs(rfs: list[RF]) -> RF:
+    """Receptive field where paths meet: the largest field wins, misalignment is flagged."""
+    kinds = {rf.kind for rf in rfs}
+    unaligned = any(rf.unaligned for rf in rfs)
+    if "global" in kinds:
+        best = next(rf for rf in rfs if rf.kind == "global")
+        return replace(best, unaligned=unaligned)
+    if "flat" in kinds:
+        return replace(next(rf for rf in rfs if rf.kind == "flat"), unaligned=unaligned)
+    first = rfs[0]
+    if any(len(rf.axes) != len(first.axes) for rf in rfs):
+        return replace(first, unaligned=True)
+    axes = []
+    for per_path in zip(*(rf.axes for rf in rfs)):
+        largest = max(per_path, key=lambda axis: axis.size)
+        if len({axis.stride for axis in per_path}) > 1 or len({axis.centre for axis in per_path}) > 1:
+            unaligned = True
+        axes.append(largest)
+    return RF("spatial", first.dims, tuple(axes), unaligned)
+
+
+# --- results ----------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """What a layer computes from its input shapes."""
+
+    shapes: list[Shape]
+    params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    working: list[str] = field(default_factory=list)  # how each number was reached
+    warnings: list[str] = field(default_factory=list)
+
+
+# --- the base class ---------------------------------------------------------------------
+
+
+class Layer(BaseModel):
+    """A layer kind: its fields are the PyTorch constructor's arguments (input sizes inferred)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    family: ClassVar[str] = ""
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+
+    @classmethod
+    def kind(cls) -> str:
+        return cls.__name__
+
+    def num_outputs(self) -> int:
+        """How many tensors the layer returns (known from its arguments alone)."""
+        return 1
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        """Output shape(s), parameters, buffers, MACs and working, from input shapes."""
+        raise NotImplementedError(f"{self.kind()} has no shape formula")
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        """Receptive field of each output; default: an elementwise op keeps its input's."""
+        return [rfs[0] for _ in out]
+
+
+# --- helpers shared by the families -----------------------------------------------------
+
+
+def ntuple(value: Any, n: int, name: str) -> tuple[int, ...]:
+    """An int or an n-tuple argument as an n-tuple (PyTorch's _ntuple)."""
+    if isinstance(value, int):
+        return (value,) * n
+    value = tuple(value)
+    if len(value) != n:
+        raise ValueError(f"{name} needs 1 or {n} values, got {len(value)}")
+    return value
+
+
+def check_rank(kind: str, shape: Shape, ranks: tuple[int, ...], meaning: str) -> None:
+    if len(shape) not in ranks:
+        want = " or ".join(f"{r}-D" for r in ranks)
+        raise ShapeError(f"{kind} expects a {want} input ({meaning}), got {len(shape)}-D {fmt_shape(shape)}")
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def numel(shape: Shape) -> int:
+    return prod(shape)
+
+
+def window_out(
+    axis: str, size: int, kernel: int, stride: int, pad_total: int, dilation: int = 1, ceil_mode: bool = False,
+    pad_left: int | None = None,
+) -> tuple[int, str]:
+    """PyTorch's output size for a sliding window, and the working as text.
+
+    floor((I + P_total - D(K-1) - 1) / S) + 1; with ceil_mode the last window must start
+    inside the input or its left padding (PyTorch's pooling_output_shape).
+    """
+    span = size + pad_total - dilation * (kernel - 1) - 1
+    rounding = "ceil" if ceil_mode else "floor"
+    pad_text = f"2*{pad_total // 2}" if pad_left is None and pad_total % 2 == 0 else str(pad_total)
+    dil_text = f"{dilation}*({kernel}-1)" if dilation != 1 else f"({kernel}-1)"
+    if span < 0:
+        raise ShapeError(
+            f"{axis}: window {dilation * (kernel - 1) + 1} is larger than the padded input "
+            f"{size + pad_total} ({size} + padding {pad_total})"
+        )
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + (pad_total // 2 if pad_left is None else pad_left):
+        out -= 1
+    working = f"{axis}: {rounding}(({size} + {pad_text} - {dil_text} - 1) / {stride}) + 1 = {out}"
+    return out, working

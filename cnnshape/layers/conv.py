@@ -1,0 +1,252 @@
+"""Convolutions: Conv1d/2d/3d and ConvTranspose1d/2d/3d, with PyTorch's semantics."""
+
+from __future__ import annotations
+
+from math import prod
+from typing import ClassVar, Literal, Optional, Union
+
+from pydantic import field_validator
+
+from cnnshape.errors import ShapeError
+from cnnshape.layers.base import (
+    RF,
+    Bool,
+    IntOrTuple,
+    Layer,
+    NonNegIntOrTuple,
+    PosInt,
+    Result,
+    Shape,
+    check_rank,
+    fmt_shape,
+    ntuple,
+    window_out,
+)
+
+AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+
+
+def _channels(kind: str, shape: Shape, ndim: int, declared: Optional[int], groups: int, out_channels: int) -> int:
+    check_rank(kind, shape, (ndim + 1, ndim + 2), "[N,] C, " + ", ".join(AXES[ndim]))
+    c_in = shape[-(ndim + 1)]
+    if declared is not None and declared != c_in:
+        raise ShapeError(f"{kind} declares in_channels={declared} but its input {fmt_shape(shape)} has {c_in} channels")
+    if c_in % groups:
+        raise ShapeError(f"{kind}: in_channels {c_in} is not divisible by groups={groups}")
+    if out_channels % groups:
+        raise ShapeError(f"{kind}: out_channels {out_channels} is not divisible by groups={groups}")
+    return c_in
+
+
+class _ConvNd(Layer):
+    family = "conv"
+    ndim: ClassVar[int] = 2
+
+    out_channels: PosInt
+    kernel_size: IntOrTuple
+    stride: IntOrTuple = 1
+    padding: Union[NonNegIntOrTuple, Literal["same", "valid"]] = 0
+    dilation: IntOrTuple = 1
+    groups: PosInt = 1
+    bias: Bool = True
+    padding_mode: PaddingMode = "zeros"
+    in_channels: Optional[PosInt] = None
+
+    @field_validator("kernel_size", "stride", "dilation")
+    @classmethod
+    def _per_axis(cls, value: object, info: object) -> object:
+        ntuple(value, cls.ndim, info.field_name)  # type: ignore[attr-defined]
+        return value
+
+    @field_validator("padding")
+    @classmethod
+    def _padding(cls, value: object) -> object:
+        if not isinstance(value, str):
+            ntuple(value, cls.ndim, "padding")
+        return value
+
+    def _pads(self) -> tuple[list[int], list[int]]:
+        """Total and left padding per axis; 'same' pads D(K-1) split left-first like PyTorch."""
+        n = self.ndim
+        kernel, dilation = ntuple(self.kernel_size, n, ""), ntuple(self.dilation, n, "")
+        if self.padding == "valid":
+            return [0] * n, [0] * n
+        if self.padding == "same":
+            totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            return totals, [t // 2 for t in totals]
+        pads = ntuple(self.padding, n, "")
+        return [2 * p for p in pads], list(pads)
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        n = self.ndim
+        c_in = _channels(self.kind(), shape, n, self.in_channels, self.groups, self.out_channels)
+        kernel, stride, dilation = (ntuple(v, n, "") for v in (self.kernel_size, self.stride, self.dilation))
+        if self.padding == "same" and any(s != 1 for s in stride):
+            raise ShapeError(f"{self.kind()}: padding='same' is not supported for strided convolutions (PyTorch)")
+        totals, lefts = self._pads()
+        working = []
+        spatial = []
+        for axis, size, k, s, p, d, left in zip(AXES[n], shape[-n:], kernel, stride, totals, dilation, lefts):
+            out, text = window_out(axis, size, k, s, p, d, pad_left=left if self.padding == "same" else None)
+            if out <= 0:
+                raise ShapeError(f"{axis} shrinks to {out}: input {size} is too small for kernel {k}")
+            spatial.append(out)
+            working.append(text)
+        out_shape = shape[: -(n + 1)] + (self.out_channels, *spatial)
+        k_area = prod(kernel)
+        c_per_group = c_in // self.groups
+        weights = k_area * c_per_group * self.out_channels
+        params = weights + (self.out_channels if self.bias else 0)
+        macs = prod(out_shape) * c_per_group * k_area
+        k_text = "*".join(map(str, kernel))
+        group_text = f"({c_in}/{self.groups})" if self.groups > 1 else str(c_in)
+        bias_text = f" + {self.out_channels}" if self.bias else ""
+        working.append(f"params: {k_text}*{group_text}*{self.out_channels}{bias_text} = {params:,}")
+        working.append(f"MACs: {k_text}*{group_text} per output x {prod(out_shape):,} outputs = {macs:,}")
+        return Result([out_shape], params=params, macs=macs, working=working)
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        n = self.ndim
+        kernel, stride, dilation = (ntuple(v, n, "") for v in (self.kernel_size, self.stride, self.dilation))
+        _, lefts = self._pads()
+        steps = [(d * (k - 1) + 1, s, p) for k, s, d, p in zip(kernel, stride, dilation, lefts)]
+        return [rfs[0].steps(steps)]
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C, L).
+
+    ```yaml
+    - Conv1d: {out_channels: 64, kernel_size: 3, padding: 1}
+    ```
+    """
+
+    ndim = 1
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over (N, C, H, W); `padding` is an int, a pair, 'same' or 'valid'.
+
+    ```yaml
+    - Conv2d: {out_channels: 64, kernel_size: 3, stride: 1, padding: 1, bias: false}
+    - Conv2d: {out_channels: 192, kernel_size: [1, 7], padding: [0, 3]}
+    ```
+    """
+
+    ndim = 2
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution over (N, C, D, H, W).
+
+    ```yaml
+    - Conv3d: {out_channels: 64, kernel_size: [3, 7, 7], stride: [1, 2, 2], padding: [1, 3, 3]}
+    ```
+    """
+
+    ndim = 3
+
+
+class _ConvTransposeNd(Layer):
+    family = "conv"
+    ndim: ClassVar[int] = 2
+
+    out_channels: PosInt
+    kernel_size: IntOrTuple
+    stride: IntOrTuple = 1
+    padding: NonNegIntOrTuple = 0
+    output_padding: NonNegIntOrTuple = 0
+    groups: PosInt = 1
+    bias: Bool = True
+    dilation: IntOrTuple = 1
+    padding_mode: Literal["zeros"] = "zeros"
+    in_channels: Optional[PosInt] = None
+
+    @field_validator("kernel_size", "stride", "dilation", "padding", "output_padding")
+    @classmethod
+    def _per_axis(cls, value: object, info: object) -> object:
+        ntuple(value, cls.ndim, info.field_name)  # type: ignore[attr-defined]
+        return value
+
+    def _tuples(self) -> tuple[tuple[int, ...], ...]:
+        n = self.ndim
+        return tuple(
+            ntuple(v, n, "")
+            for v in (self.kernel_size, self.stride, self.padding, self.output_padding, self.dilation)
+        )
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        n = self.ndim
+        c_in = _channels(self.kind(), shape, n, self.in_channels, self.groups, self.out_channels)
+        kernel, stride, padding, out_pad, dilation = self._tuples()
+        working = []
+        spatial = []
+        for axis, size, k, s, p, op, d in zip(AXES[n], shape[-n:], kernel, stride, padding, out_pad, dilation):
+            if op >= max(s, d):
+                raise ShapeError(f"{axis}: output_padding {op} must be smaller than stride {s} or dilation {d}")
+            out = (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+            if out <= 0:
+                raise ShapeError(f"{axis} shrinks to {out}: padding {p} is too large for input {size}")
+            spatial.append(out)
+            working.append(f"{axis}: ({size}-1)*{s} - 2*{p} + {d}*({k}-1) + {op} + 1 = {out}")
+        out_shape = shape[: -(n + 1)] + (self.out_channels, *spatial)
+        k_area = prod(kernel)
+        c_out_per_group = self.out_channels // self.groups
+        params = c_in * c_out_per_group * k_area + (self.out_channels if self.bias else 0)
+        # torchvision/fvcore count a transposed conv over the input positions.
+        macs = prod(shape) * c_out_per_group * k_area
+        k_text = "*".join(map(str, kernel))
+        bias_text = f" + {self.out_channels}" if self.bias else ""
+        working.append(f"params: {c_in}*{k_text}*{c_out_per_group}{bias_text} = {params:,}")
+        working.append(f"MACs: {k_text}*{c_out_per_group} per input x {prod(shape):,} inputs = {macs:,}")
+        return Result([out_shape], params=params, macs=macs, working=working)
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        from fractions import Fraction
+
+        kernel, stride, padding, _, dilation = self._tuples()
+        # Each output sees ceil(K_eff / S) inputs; positions step 1/S input apart. Approximate.
+        steps = []
+        for k, s, p, d in zip(kernel, stride, padding, dilation):
+            k_eff = d * (k - 1) + 1
+            steps.append((-(-k_eff // s), Fraction(1, s), Fraction(k_eff - 1 - p, s)))
+        return [rfs[0].steps(steps, exact=False)]
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-D transposed convolution over (N, C, L).
+
+    ```yaml
+    - ConvTranspose1d: {out_channels: 32, kernel_size: 4, stride: 2, padding: 1}
+    ```
+    """
+
+    ndim = 1
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-D transposed convolution: out = (I-1)*S - 2P + D(K-1) + output_padding + 1.
+
+    ```yaml
+    - ConvTranspose2d: {out_channels: 256, kernel_size: 2, stride: 2}
+    ```
+    """
+
+    ndim = 2
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-D transposed convolution over (N, C, D, H, W).
+
+    ```yaml
+    - ConvTranspose3d: {out_channels: 32, kernel_size: 2, stride: 2}
+    ```
+    """
+
+    ndim = 3
+
+
+KINDS = [Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d]

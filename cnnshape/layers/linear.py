@@ -1,0 +1,52 @@
+"""Fully connected layers: Linear acts on the last dimension of any shape, as in PyTorch."""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Optional
+
+from cnnshape.errors import ShapeError
+from cnnshape.layers.base import RF, Bool, Layer, PosInt, Result, Shape, fmt_shape
+
+
+class Linear(Layer):
+    """y = x A^T + b over the last dimension; `in_features` is inferred.
+
+    ```yaml
+    - Flatten
+    - Linear: {out_features: 4096}
+    ```
+    """
+
+    family = "linear"
+
+    out_features: PosInt
+    bias: Bool = True
+    in_features: Optional[PosInt] = None
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        if not shape:
+            raise ShapeError("Linear needs at least a 1-D input")
+        c_in = shape[-1]
+        if self.in_features is not None and self.in_features != c_in:
+            raise ShapeError(f"Linear declares in_features={self.in_features} but its input {fmt_shape(shape)} has {c_in} features")
+        out_shape = shape[:-1] + (self.out_features,)
+        params = c_in * self.out_features + (self.out_features if self.bias else 0)
+        rows = prod(shape[:-1])
+        macs = rows * c_in * self.out_features
+        bias_text = f" + {self.out_features}" if self.bias else ""
+        return Result([out_shape], params=params, macs=macs, working=[
+            f"features: {c_in} -> {self.out_features}",
+            f"params: {c_in}*{self.out_features}{bias_text} = {params:,}",
+            f"MACs: {c_in}*{self.out_features} per row x {rows:,} rows = {macs:,}",
+        ])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        rf, last = rfs[0], len(shapes[0]) - 1
+        if rf.kind == "flat" or (rf.kind == "spatial" and last in rf.dims):
+            return [rf.globalised()]
+        return [rf]
+
+
+KINDS = [Linear]

@@ -1,0 +1,193 @@
+"""Normalisation: BatchNorm, InstanceNorm, LayerNorm, GroupNorm, LocalResponseNorm.
+
+Batch-norm running statistics are buffers, not parameters, as PyTorch counts them:
+running_mean and running_var (C each) and num_batches_tracked (1).
+"""
+
+from __future__ import annotations
+
+from math import prod
+from typing import ClassVar, Optional, Union
+
+from cnnshape.errors import ShapeError
+from cnnshape.layers.base import Bool, Float, Layer, PosInt, Result, Shape, check_rank, fmt_shape
+
+
+class _NormNd(Layer):
+    family = "norm"
+    ranks: ClassVar[tuple[int, ...]] = (4,)
+    meaning: ClassVar[str] = "N, C, H, W"
+
+    eps: Float = 1e-5
+    momentum: Optional[Float] = 0.1
+    affine: Bool = True
+    track_running_stats: Bool = True
+    num_features: Optional[PosInt] = None
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        check_rank(self.kind(), shape, self.ranks, self.meaning)
+        channels = shape[1]
+        if self.num_features is not None and self.num_features != channels:
+            raise ShapeError(f"{self.kind()} declares num_features={self.num_features} but its input {fmt_shape(shape)} has {channels} channels")
+        params = 2 * channels if self.affine else 0
+        buffers = 2 * channels + 1 if self.track_running_stats else 0
+        working = [f"params: weight + bias = 2*{channels} = {params}" if self.affine else "params: 0 (affine=false)"]
+        if buffers:
+            working.append(f"buffers: running_mean + running_var + num_batches_tracked = 2*{channels} + 1 = {buffers}")
+        return Result([shape], params=params, buffers=buffers, working=working)
+
+
+class BatchNorm1d(_NormNd):
+    """Batch norm over (N, C) or (N, C, L).
+
+    ```yaml
+    - BatchNorm1d
+    ```
+    """
+
+    ranks = (2, 3)
+    meaning = "N, C[, L]"
+
+
+class BatchNorm2d(_NormNd):
+    """Batch norm over (N, C, H, W): 2C parameters, 2C+1 buffers.
+
+    ```yaml
+    - BatchNorm2d
+    - BatchNorm2d: {eps: 0.001, momentum: 0.01}
+    ```
+    """
+
+
+class BatchNorm3d(_NormNd):
+    """Batch norm over (N, C, D, H, W).
+
+    ```yaml
+    - BatchNorm3d
+    ```
+    """
+
+    ranks = (5,)
+    meaning = "N, C, D, H, W"
+
+
+class _InstanceNormNd(_NormNd):
+    affine: Bool = False
+    track_running_stats: Bool = False
+
+
+class InstanceNorm1d(_InstanceNormNd):
+    """Instance norm over (N, C, L); no parameters unless `affine: true`.
+
+    ```yaml
+    - InstanceNorm1d: {affine: true}
+    ```
+    """
+
+    ranks = (3,)
+    meaning = "N, C, L"
+
+
+class InstanceNorm2d(_InstanceNormNd):
+    """Instance norm over (N, C, H, W); no parameters unless `affine: true`.
+
+    ```yaml
+    - InstanceNorm2d
+    ```
+    """
+
+
+class InstanceNorm3d(_InstanceNormNd):
+    """Instance norm over (N, C, D, H, W).
+
+    ```yaml
+    - InstanceNorm3d
+    ```
+    """
+
+    ranks = (5,)
+    meaning = "N, C, D, H, W"
+
+
+class LayerNorm(Layer):
+    """Layer norm over the trailing `normalized_shape` (default: the last dimension).
+
+    ```yaml
+    - LayerNorm                        # normalized_shape = last dim
+    - LayerNorm: {normalized_shape: 768, eps: 1.0e-6}
+    ```
+    """
+
+    family = "norm"
+
+    normalized_shape: Optional[Union[PosInt, tuple[PosInt, ...]]] = None
+    eps: Float = 1e-5
+    elementwise_affine: Bool = True
+    bias: Bool = True
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        wanted = self.normalized_shape
+        norm = (shape[-1],) if wanted is None else ((wanted,) if isinstance(wanted, int) else tuple(wanted))
+        if len(norm) > len(shape) or tuple(shape[-len(norm):]) != norm:
+            raise ShapeError(f"normalized_shape {fmt_shape(norm)} does not match the trailing dimensions of {fmt_shape(shape)}")
+        size = prod(norm)
+        per = (1 + int(self.bias)) if self.elementwise_affine else 0
+        params = per * size
+        return Result([shape], params=params, working=[f"params: {per}*{size} = {params:,}"])
+
+
+class GroupNorm(Layer):
+    """Group norm: C channels in `num_groups` groups; 2C parameters when affine.
+
+    ```yaml
+    - GroupNorm: {num_groups: 32}
+    ```
+    """
+
+    family = "norm"
+
+    num_groups: PosInt
+    eps: Float = 1e-5
+    affine: Bool = True
+    num_channels: Optional[PosInt] = None
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        check_rank("GroupNorm", shape, tuple(range(2, 9)), "N, C, *")
+        channels = shape[1]
+        if self.num_channels is not None and self.num_channels != channels:
+            raise ShapeError(f"GroupNorm declares num_channels={self.num_channels} but its input has {channels}")
+        if channels % self.num_groups:
+            raise ShapeError(f"{channels} channels are not divisible into num_groups={self.num_groups}")
+        params = 2 * channels if self.affine else 0
+        return Result([shape], params=params, working=[f"params: 2*{channels} = {params}"])
+
+
+class LocalResponseNorm(Layer):
+    """Local response normalisation across `size` neighbouring channels (AlexNet paper).
+
+    ```yaml
+    - LocalResponseNorm: {size: 5, alpha: 0.0001, beta: 0.75, k: 2.0}
+    ```
+    """
+
+    family = "norm"
+
+    size: PosInt
+    alpha: Float = 1e-4
+    beta: Float = 0.75
+    k: Float = 1.0
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        check_rank("LocalResponseNorm", shape, tuple(range(3, 9)), "N, C, *")
+        return Result([shape])
+
+
+KINDS = [
+    BatchNorm1d, BatchNorm2d, BatchNorm3d,
+    InstanceNorm1d, InstanceNorm2d, InstanceNorm3d,
+    LayerNorm, GroupNorm, LocalResponseNorm,
+]

@@ -1,0 +1,282 @@
+"""Pooling: MaxPool, AvgPool and their Adaptive forms, in 1, 2 and 3 dimensions."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import ClassVar, Optional, Union
+
+from pydantic import field_validator
+
+from cnnshape.errors import ShapeError
+from cnnshape.layers.base import (
+    RF,
+    Bool,
+    IntOrTuple,
+    Layer,
+    NonNegIntOrTuple,
+    PosInt,
+    Result,
+    Shape,
+    check_rank,
+    ntuple,
+    window_out,
+)
+from cnnshape.layers.conv import AXES
+
+
+class _PoolNd(Layer):
+    family = "pool"
+    ndim: ClassVar[int] = 2
+    has_dilation: ClassVar[bool] = False
+
+    kernel_size: IntOrTuple
+    stride: Optional[IntOrTuple] = None  # PyTorch: defaults to kernel_size
+    padding: NonNegIntOrTuple = 0
+    ceil_mode: Bool = False
+
+    @field_validator("kernel_size", "stride", "padding")
+    @classmethod
+    def _per_axis(cls, value: object, info: object) -> object:
+        if value is not None:
+            ntuple(value, cls.ndim, info.field_name)  # type: ignore[attr-defined]
+        return value
+
+    def _tuples(self) -> tuple[tuple[int, ...], ...]:
+        n = self.ndim
+        kernel = ntuple(self.kernel_size, n, "")
+        stride = kernel if self.stride is None else ntuple(self.stride, n, "")
+        dilation = ntuple(getattr(self, "dilation", 1), n, "")
+        return kernel, stride, ntuple(self.padding, n, ""), dilation
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        n = self.ndim
+        check_rank(self.kind(), shape, (n + 1, n + 2), "[N,] C, " + ", ".join(AXES[n]))
+        kernel, stride, padding, dilation = self._tuples()
+        spatial, working = [], []
+        for axis, size, k, s, p, d in zip(AXES[n], shape[-n:], kernel, stride, padding, dilation):
+            if p > k // 2:
+                raise ShapeError(f"{axis}: padding {p} must be at most half the kernel size {k} (PyTorch)")
+            out, text = window_out(axis, size, k, s, 2 * p, d, self.ceil_mode)
+            spatial.append(out)
+            working.append(text)
+        return Result([shape[:-n] + tuple(spatial)] * self.num_outputs(), working=working)
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        kernel, stride, padding, dilation = self._tuples()
+        steps = [(d * (k - 1) + 1, s, p) for k, s, p, d in zip(kernel, stride, padding, dilation)]
+        return [rfs[0].steps(steps)] * len(out)
+
+
+class _MaxPoolNd(_PoolNd):
+    dilation: IntOrTuple = 1
+    return_indices: Bool = False
+
+    @field_validator("dilation")
+    @classmethod
+    def _dilation(cls, value: object) -> object:
+        ntuple(value, cls.ndim, "dilation")
+        return value
+
+    def num_outputs(self) -> int:
+        return 2 if self.return_indices else 1
+
+
+class MaxPool1d(_MaxPoolNd):
+    """1-D max pooling; `stride` defaults to `kernel_size`.
+
+    ```yaml
+    - MaxPool1d: {kernel_size: 2}
+    ```
+    """
+
+    ndim = 1
+
+
+class MaxPool2d(_MaxPoolNd):
+    """2-D max pooling; `stride` defaults to `kernel_size`; `ceil_mode` rounds up.
+
+    With `return_indices: true` it has two outputs (`name.0` values, `name.1` indices).
+
+    ```yaml
+    - MaxPool2d: {kernel_size: 3, stride: 2, padding: 1}
+    - MaxPool2d: {kernel_size: 3, stride: 2, ceil_mode: true}
+    ```
+    """
+
+    ndim = 2
+
+
+class MaxPool3d(_MaxPoolNd):
+    """3-D max pooling.
+
+    ```yaml
+    - MaxPool3d: {kernel_size: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1]}
+    ```
+    """
+
+    ndim = 3
+
+
+class _AvgPoolNd(_PoolNd):
+    count_include_pad: Bool = True
+    divisor_override: Optional[PosInt] = None
+
+
+class AvgPool1d(_AvgPoolNd):
+    """1-D average pooling.
+
+    ```yaml
+    - AvgPool1d: {kernel_size: 2}
+    ```
+    """
+
+    ndim = 1
+
+
+class AvgPool2d(_AvgPoolNd):
+    """2-D average pooling; `stride` defaults to `kernel_size`.
+
+    ```yaml
+    - AvgPool2d: {kernel_size: 2, stride: 2}
+    ```
+    """
+
+    ndim = 2
+
+
+class AvgPool3d(_AvgPoolNd):
+    """3-D average pooling.
+
+    ```yaml
+    - AvgPool3d: {kernel_size: 2}
+    ```
+    """
+
+    ndim = 3
+
+
+class _AdaptivePoolNd(Layer):
+    family = "pool"
+    ndim: ClassVar[int] = 2
+
+    output_size: Union[PosInt, tuple[Optional[PosInt], ...]]
+
+    @field_validator("output_size")
+    @classmethod
+    def _per_axis(cls, value: object) -> object:
+        if not isinstance(value, int):
+            ntuple(value, cls.ndim, "output_size")
+        return value
+
+    def _sizes(self, shape: Shape) -> tuple[int, ...]:
+        sizes = (self.output_size,) * self.ndim if isinstance(self.output_size, int) else self.output_size
+        return tuple(size if out is None else out for size, out in zip(shape[-self.ndim:], sizes))
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        n = self.ndim
+        check_rank(self.kind(), shape, (n + 1, n + 2), "[N,] C, " + ", ".join(AXES[n]))
+        sizes = self._sizes(shape)
+        working = [
+            f"{axis}: {size} -> {out} (windows from floor(i*{size}/{out}) to ceil((i+1)*{size}/{out}))"
+            for axis, size, out in zip(AXES[n], shape[-n:], sizes)
+        ]
+        return Result([shape[:-n] + sizes] * self.num_outputs(), working=working)
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        in_sizes = shapes[0][-self.ndim:]
+        out_sizes = self._sizes(shapes[0])
+        if all(o == 1 for o in out_sizes) and any(i > 1 for i in in_sizes):
+            return [rfs[0].globalised()] * len(out)
+        steps, exact = [], True
+        for size, o in zip(in_sizes, out_sizes):
+            if size % o == 0:
+                steps.append((size // o, size // o, 0))
+            else:
+                # Windows vary in size; report the largest and the mean stride.
+                widest = max(-(-(i + 1) * size // o) - (i * size // o) for i in range(o))
+                steps.append((widest, Fraction(size, o), 0))
+                exact = False
+        return [rfs[0].steps(steps, exact)] * len(out)
+
+
+class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+    return_indices: Bool = False
+
+    def num_outputs(self) -> int:
+        return 2 if self.return_indices else 1
+
+
+class AdaptiveAvgPool1d(_AdaptivePoolNd):
+    """1-D adaptive average pooling to `output_size`.
+
+    ```yaml
+    - AdaptiveAvgPool1d: {output_size: 1}
+    ```
+    """
+
+    ndim = 1
+
+
+class AdaptiveAvgPool2d(_AdaptivePoolNd):
+    """2-D adaptive average pooling; `output_size: 1` is global average pooling.
+
+    ```yaml
+    - AdaptiveAvgPool2d: {output_size: [6, 6]}
+    ```
+    """
+
+    ndim = 2
+
+
+class AdaptiveAvgPool3d(_AdaptivePoolNd):
+    """3-D adaptive average pooling.
+
+    ```yaml
+    - AdaptiveAvgPool3d: {output_size: 1}
+    ```
+    """
+
+    ndim = 3
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """1-D adaptive max pooling.
+
+    ```yaml
+    - AdaptiveMaxPool1d: {output_size: 1}
+    ```
+    """
+
+    ndim = 1
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """2-D adaptive max pooling.
+
+    ```yaml
+    - AdaptiveMaxPool2d: {output_size: 1}
+    ```
+    """
+
+    ndim = 2
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """3-D adaptive max pooling.
+
+    ```yaml
+    - AdaptiveMaxPool3d: {output_size: 1}
+    ```
+    """
+
+    ndim = 3
+
+
+KINDS = [
+    MaxPool1d, MaxPool2d, MaxPool3d,
+    AvgPool1d, AvgPool2d, AvgPool3d,
+    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,
+    AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d,
+]

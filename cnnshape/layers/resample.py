@@ -1,0 +1,124 @@
+"""Layers that change spatial resolution without weights: Upsample, PixelShuffle, ZeroPad2d."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import floor
+from typing import Literal, Optional, Union
+
+from pydantic import model_validator
+
+from cnnshape.errors import ShapeError
+from cnnshape.layers.base import RF, Bool, Float, Layer, NonNegInt, PosInt, Result, Shape, check_rank, ntuple
+
+AXIS_NAMES = ("D", "H", "W")
+
+
+class Upsample(Layer):
+    """Upsamples the spatial dims to `size`, or by `scale_factor` (output = floor(I * scale)).
+
+    ```yaml
+    - Upsample: {scale_factor: 2, mode: nearest}
+    - Upsample: {size: [56, 56], mode: bilinear, align_corners: false}
+    ```
+    """
+
+    family = "resample"
+
+    size: Optional[Union[PosInt, tuple[PosInt, ...]]] = None
+    scale_factor: Optional[Union[Float, tuple[Float, ...]]] = None
+    mode: Literal["nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact"] = "nearest"
+    align_corners: Optional[Bool] = None
+    recompute_scale_factor: Optional[Bool] = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "Upsample":
+        if (self.size is None) == (self.scale_factor is None):
+            raise ValueError("give exactly one of size and scale_factor")
+        return self
+
+    def _sizes(self, shape: Shape) -> tuple[int, ...]:
+        check_rank("Upsample", shape, (3, 4, 5), "N, C, then 1 to 3 spatial dims")
+        n = len(shape) - 2
+        if self.size is not None:
+            return ntuple_shape(self.size, n, "size")
+        scales = ntuple_shape(self.scale_factor, n, "scale_factor")
+        return tuple(floor(size * scale) for size, scale in zip(shape[2:], scales))
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        sizes = self._sizes(shape)
+        names = AXIS_NAMES[-len(sizes):]
+        working = [f"{axis}: {i} -> {o}" for axis, i, o in zip(names, shape[2:], sizes)]
+        return Result([shape[:2] + sizes], working=working)
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        taps = 1 if self.mode.startswith("nearest") else (4 if self.mode == "bicubic" else 2)
+        steps = [(taps, Fraction(i, o), 0) for i, o in zip(shapes[0][2:], out[0][2:])]
+        return [rfs[0].steps(steps, exact=False)]
+
+
+def ntuple_shape(value: object, n: int, name: str) -> tuple:
+    try:
+        return ntuple(value, n, name) if not isinstance(value, float) else (value,) * n
+    except ValueError as exc:
+        raise ShapeError(str(exc)) from None
+
+
+class PixelShuffle(Layer):
+    """(N, C*r^2, H, W) -> (N, C, H*r, W*r), with r = `upscale_factor`.
+
+    ```yaml
+    - PixelShuffle: {upscale_factor: 2}
+    ```
+    """
+
+    family = "resample"
+
+    upscale_factor: PosInt
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        check_rank("PixelShuffle", shape, (4,), "N, C, H, W")
+        r = self.upscale_factor
+        n, c, h, w = shape
+        if c % (r * r):
+            raise ShapeError(f"channels {c} are not divisible by upscale_factor^2 = {r * r}")
+        return Result([(n, c // (r * r), h * r, w * r)], working=[f"C: {c}/{r}^2 = {c // (r * r)}; H, W x {r}"])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        r = self.upscale_factor
+        return [rfs[0].steps([(1, Fraction(1, r), 0)] * 2, exact=False)]
+
+
+class ZeroPad2d(Layer):
+    """Pads H and W with zeros: an int, or (left, right, top, bottom) as in PyTorch.
+
+    ```yaml
+    - ZeroPad2d: {padding: 1}
+    - ZeroPad2d: {padding: [0, 1, 0, 1]}
+    ```
+    """
+
+    family = "resample"
+
+    padding: Union[NonNegInt, tuple[NonNegInt, NonNegInt, NonNegInt, NonNegInt]]
+
+    def _pads(self) -> tuple[int, int, int, int]:
+        return (self.padding,) * 4 if isinstance(self.padding, int) else tuple(self.padding)
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        check_rank("ZeroPad2d", shape, (3, 4), "[N,] C, H, W")
+        left, right, top, bottom = self._pads()
+        h, w = shape[-2:]
+        return Result([shape[:-2] + (h + top + bottom, w + left + right)], working=[
+            f"H: {h} + {top} + {bottom} = {h + top + bottom}", f"W: {w} + {left} + {right} = {w + left + right}",
+        ])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        left, _, top, _ = self._pads()
+        return [rfs[0].steps([(1, 1, top), (1, 1, left)])]
+
+
+KINDS = [Upsample, PixelShuffle, ZeroPad2d]

@@ -1,0 +1,202 @@
+"""Layers that rearrange a tensor without computing: Flatten, Unflatten, Reshape,
+Permute, and the reduction Mean."""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Union
+
+from cnnshape.errors import ShapeError
+from cnnshape.layers.base import RF, Bool, Int, Layer, Result, Shape, fmt_shape
+
+
+def _dim(dim: int, rank: int) -> int:
+    if not -rank <= dim < rank:
+        raise ShapeError(f"dim {dim} is out of range for a {rank}-D input")
+    return dim % rank
+
+
+def _regroup(rf: RF, keep: dict[int, int], shape: Shape, merged: set[int]) -> RF:
+    """RF after dims move: `keep` maps surviving old dims to new; merged dims with
+    spatial extent flatten the field."""
+    if rf.kind != "spatial":
+        return rf
+    if any(d in merged and shape[d] > 1 for d in rf.dims):
+        return rf.flattened()
+    pairs = [(keep[d], axis) for d, axis in zip(rf.dims, rf.axes) if d in keep]
+    return RF("spatial", tuple(d for d, _ in pairs), tuple(a for _, a in pairs), rf.unaligned)
+
+
+class Flatten(Layer):
+    """Flattens dims `start_dim`..`end_dim` into one (default: all but the batch).
+
+    ```yaml
+    - Flatten                  # (N, C, H, W) -> (N, C*H*W)
+    - Flatten: {start_dim: 2}  # (N, C, H, W) -> (N, C, H*W)
+    ```
+    """
+
+    family = "reshape"
+
+    start_dim: Int = 1
+    end_dim: Int = -1
+
+    def _range(self, shape: Shape) -> tuple[int, int]:
+        start, end = _dim(self.start_dim, len(shape)), _dim(self.end_dim, len(shape))
+        if start > end:
+            raise ShapeError(f"start_dim {self.start_dim} comes after end_dim {self.end_dim}")
+        return start, end
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        start, end = self._range(shape)
+        size = prod(shape[start:end + 1])
+        out = shape[:start] + (size,) + shape[end + 1:]
+        return Result([out], working=[f"{' * '.join(map(str, shape[start:end + 1]))} = {size:,}"])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        shape = shapes[0]
+        start, end = self._range(shape)
+        keep = {d: (d if d < start else d - (end - start)) for d in range(len(shape)) if not start < d <= end}
+        return [_regroup(rfs[0], keep, shape, set(range(start, end + 1)) if end > start else set())]
+
+
+class Unflatten(Layer):
+    """Splits dim `dim` into `unflattened_size` (one entry may be -1).
+
+    ```yaml
+    - Unflatten: {dim: 1, unflattened_size: [256, 6, 6]}
+    ```
+    """
+
+    family = "reshape"
+
+    dim: Int
+    unflattened_size: tuple[Int, ...]
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        dim = _dim(self.dim, len(shape))
+        sizes = _fill(list(self.unflattened_size), shape[dim], f"dim {dim} of size {shape[dim]}")
+        return Result([shape[:dim] + sizes + shape[dim + 1:]])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        return [_reshaped(rfs[0], shapes[0], out[0])]
+
+
+def _fill(sizes: list[int], total: int, what: str) -> tuple[int, ...]:
+    """Resolve one -1 so the product equals `total` (torch.reshape's rule)."""
+    if sizes.count(-1) > 1:
+        raise ShapeError("only one size may be -1")
+    if any(size < -1 or size == 0 for size in sizes):
+        raise ShapeError(f"sizes must be positive or -1, got {sizes}")
+    known = prod(size for size in sizes if size != -1)
+    if -1 in sizes:
+        if total % known:
+            raise ShapeError(f"cannot reshape {what}: {total:,} is not divisible by {known:,}")
+        sizes[sizes.index(-1)] = total // known
+    if prod(sizes) != total:
+        raise ShapeError(f"cannot reshape {what} into {fmt_shape(tuple(sizes))}: {total:,} elements vs {prod(sizes):,}")
+    return tuple(sizes)
+
+
+def _reshaped(rf: RF, before: Shape, after: Shape) -> RF:
+    """A reshape keeps the field only when the spatial dims stay in place, unchanged."""
+    if rf.kind != "spatial" or not rf.dims:
+        return rf
+    tail = len(before) - min(rf.dims)
+    if before[-tail:] == after[-tail:]:
+        shift = len(after) - len(before)
+        return rf.with_dims(tuple(d + shift for d in rf.dims))
+    return rf.flattened()
+
+
+class Reshape(Layer):
+    """Reshapes to `shape` (batch included; one entry may be -1), like torch.reshape.
+
+    ```yaml
+    - Reshape: {shape: [1, 768, -1]}
+    - Reshape: {shape: [-1, 512]}
+    ```
+    """
+
+    family = "reshape"
+
+    shape: tuple[Int, ...]
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        out = _fill(list(self.shape), prod(shape), fmt_shape(shape))
+        return Result([out])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        return [_reshaped(rfs[0], shapes[0], out[0])]
+
+
+class Permute(Layer):
+    """Reorders dims, like torch.permute (e.g. NCHW -> NHWC for channels-last LayerNorm).
+
+    ```yaml
+    - Permute: {dims: [0, 2, 3, 1]}
+    ```
+    """
+
+    family = "reshape"
+
+    dims: tuple[Int, ...]
+
+    def _order(self, shape: Shape) -> list[int]:
+        if len(self.dims) != len(shape):
+            raise ShapeError(f"dims {list(self.dims)} has {len(self.dims)} entries for a {len(shape)}-D input")
+        order = [_dim(d, len(shape)) for d in self.dims]
+        if sorted(order) != list(range(len(shape))):
+            raise ShapeError(f"dims {list(self.dims)} is not a permutation of 0..{len(shape) - 1}")
+        return order
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        return Result([tuple(shape[d] for d in self._order(shape))])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        order = self._order(shapes[0])
+        return [_regroup(rfs[0], {old: new for new, old in enumerate(order)}, shapes[0], set())]
+
+
+class Mean(Layer):
+    """Mean over `dim` (an int or a list), like torch.mean; `keepdim` keeps them as size 1.
+
+    ```yaml
+    - Mean: {dim: [2, 3]}               # global average pooling, (N, C)
+    - Mean: {dim: 1, keepdim: true}
+    ```
+    """
+
+    family = "reshape"
+
+    dim: Union[Int, tuple[Int, ...]]
+    keepdim: Bool = False
+
+    def _dims(self, shape: Shape) -> set[int]:
+        dims = (self.dim,) if isinstance(self.dim, int) else self.dim
+        return {_dim(d, len(shape)) for d in dims}
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        dims = self._dims(shape)
+        if self.keepdim:
+            out = tuple(1 if i in dims else size for i, size in enumerate(shape))
+        else:
+            out = tuple(size for i, size in enumerate(shape) if i not in dims)
+        return Result([out])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        rf, dims = rfs[0], self._dims(shapes[0])
+        if rf.kind == "flat" or (rf.kind == "spatial" and any(d in dims and shapes[0][d] > 1 for d in rf.dims)):
+            return [rf.globalised()]
+        if self.keepdim or rf.kind != "spatial":
+            return [rf]
+        keep = {d: d - sum(1 for r in dims if r < d) for d in range(len(shapes[0])) if d not in dims}
+        return [_regroup(rf, keep, shapes[0], set())]
+
+
+KINDS = [Flatten, Unflatten, Reshape, Permute, Mean]

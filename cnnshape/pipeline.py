@@ -1,0 +1,38 @@
+"""The one-way flow, wired once: file -> Source -> NetworkSpec -> Graph -> Report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from cnnshape.report import Report
+
+
+def analyze_file(
+    path: str | Path,
+    overrides: Optional[dict[str, Any]] = None,
+    input_shape: Optional[tuple[int, ...]] = None,
+    dtype: str = "float32",
+) -> Report:
+    """Analyse one spec file; raises SpecError with every problem found."""
+    from cnnshape.source import load_file
+
+    return analyze_source(load_file(path), overrides, input_shape, dtype)
+
+
+def analyze_text(text: str, path: str = "<string>", **options: Any) -> Report:
+    """Analyse spec text (tests, editors); same errors as analyze_file."""
+    from cnnshape.source import load_text
+
+    return analyze_source(load_text(text, path), **options)
+
+
+def analyze_source(source: Any, overrides: Optional[dict[str, Any]] = None,
+                   input_shape: Optional[tuple[int, ...]] = None, dtype: str = "float32") -> Report:
+    from cnnshape.analysis import analyze
+    from cnnshape.graph import build
+    from cnnshape.spec import parse_network
+
+    spec = parse_network(source)
+    graph = build(spec, source, overrides, input_shape)
+    return analyze(graph, source, dtype)

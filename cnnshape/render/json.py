@@ -1,0 +1,116 @@
+"""The JSON contract of `summary --format json` (documented in docs/json.md).
+
+Every number is an exact integer; a fractional receptive-field stride or padding (after
+upsampling) is a string "num/den". Fields are only ever added, never renamed or removed,
+within one schema_version.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from typing import Any, Optional
+
+from cnnshape.report import (
+    FLOP_CONVENTION,
+    MAC_CONVENTION,
+    PARAM_CONVENTION,
+    RF_CONVENTION,
+    ReceptiveField,
+    Report,
+    Row,
+    leaf_rows,
+    rows_at_depth,
+)
+
+SCHEMA_VERSION = 1
+
+
+def _number(value: int | Fraction) -> int | str:
+    if isinstance(value, Fraction) and value.denominator != 1:
+        return f"{value.numerator}/{value.denominator}"
+    return int(value)
+
+
+def receptive_field(rf: Optional[ReceptiveField]) -> Optional[dict[str, Any]]:
+    if rf is None:
+        return None
+    return {
+        "kind": rf.kind,
+        "axes": [
+            {"size": a.size, "stride": _number(a.stride), "padding": _number(a.padding), "exact": a.exact}
+            for a in rf.axes
+        ],
+        "unaligned": rf.unaligned,
+    }
+
+
+def _row(row: Row, dtype_bytes: int) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "kind": row.kind,
+        "block": row.is_block,
+        "depth": row.depth,
+        "parent": row.parent,
+        "inputs": row.inputs,
+        "output_shape": list(row.output_shape),
+        "output_shapes": [list(shape) for shape in row.output_shapes],
+        "params": row.params,
+        "buffers": row.buffers,
+        "macs": row.macs,
+        "flops": row.flops,
+        "activation_bytes": row.activation_elements * dtype_bytes,
+        "receptive_field": receptive_field(row.receptive_field),
+        "working": row.working,
+    }
+
+
+def to_dict(report: Report, depth: Optional[int] = None) -> dict[str, Any]:
+    from cnnshape.report import DTYPE_BYTES
+
+    dtype_bytes = DTYPE_BYTES[report.dtype]
+    t = report.totals
+    shown = rows_at_depth(report, depth)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "name": report.name,
+        "file": report.file,
+        "input": list(report.input_shape),
+        "args": report.args,
+        "dtype": report.dtype,
+        "depth": depth,
+        "conventions": {
+            "params": PARAM_CONVENTION,
+            "macs": MAC_CONVENTION,
+            "flops": FLOP_CONVENTION,
+            "receptive_field": RF_CONVENTION,
+        },
+        "outputs": [
+            {"name": o.name, "shape": list(o.shape), "receptive_field": receptive_field(o.receptive_field)}
+            for o in report.outputs
+        ],
+        "totals": {
+            "params": t.params,
+            "trainable_params": t.trainable_params,
+            "non_trainable_params": t.non_trainable_params,
+            "buffers": t.buffers,
+            "macs": t.macs,
+            "flops": t.flops,
+            "param_bytes": t.param_bytes,
+            "buffer_bytes": t.buffer_bytes,
+            "input_bytes": t.input_bytes,
+            "activation_bytes": t.activation_bytes,
+            "layers": t.layers,
+        },
+        "receptive_field": receptive_field(report.receptive_field),
+        "layers": [_row(row, dtype_bytes) for row in leaf_rows(shown, depth)],
+        "blocks": [_row(row, dtype_bytes) for row in report.rows if row.is_block],
+        "warnings": [
+            {"file": w.file, "line": w.line, "col": w.col, "code": w.code, "message": w.message}
+            for w in report.warnings
+        ],
+    }
+
+
+def render(report: Report, depth: Optional[int] = None) -> str:
+    return json.dumps(to_dict(report, depth), indent=2)

@@ -1,0 +1,81 @@
+"""The rich table of `summary`: the layer tree, then a totals panel."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from cnnshape.render import units
+from cnnshape.report import DTYPE_BYTES, Report, Row, rows_at_depth
+
+
+def _label(row: Row, depth: Optional[int]) -> Text:
+    indent = "  " * row.depth
+    local = row.name.rsplit(".", 1)[-1]
+    folded = row.is_block and depth is not None and row.depth == depth
+    marker = ("▸ " if folded else "▾ ") if row.is_block else ""
+    return Text(indent + marker + local, style="bold" if row.is_block else "")
+
+
+def build_table(report: Report, depth: Optional[int] = None) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{report.name}  ({report.file})", title_justify="left")
+    table.add_column("Layer", no_wrap=True)
+    table.add_column("Kind", style="cyan", no_wrap=True)
+    table.add_column("Output shape", no_wrap=True)
+    table.add_column("Params", justify="right", no_wrap=True)
+    table.add_column("MACs", justify="right", no_wrap=True)
+    table.add_column("RF (size stride pad)", justify="right", no_wrap=True)
+    for row in rows_at_depth(report, depth):
+        expanded_block = row.is_block and (depth is None or row.depth < depth)
+        style = "dim" if expanded_block else ""
+        params = units.count(row.params) if row.params else "-"
+        macs = units.count(row.macs) if row.macs else "-"
+        if expanded_block:
+            params, macs = f"({params})", f"({macs})"
+        table.add_row(
+            _label(row, depth),
+            row.kind,
+            " ".join(units.shape(s) for s in row.output_shapes),
+            Text(params, style=style),
+            Text(macs, style=style),
+            units.receptive_field(row.receptive_field),
+        )
+    return table
+
+
+def build_totals(report: Report) -> Panel:
+    t = report.totals
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+
+    def exact(value: int) -> str:
+        return f"{value:,} ({units.count(value)})" if value >= 1000 else f"{value:,}"
+
+    grid.add_row("Parameters", f"{exact(t.params)}  trainable {t.trainable_params:,}, non-trainable {t.non_trainable_params:,}")
+    grid.add_row("Buffers", f"{exact(t.buffers)}  (batch-norm running statistics, not parameters)")
+    grid.add_row("MACs", f"{exact(t.macs)}  (torchvision convention: conv + linear/matmul weights)")
+    grid.add_row("FLOPs", f"{exact(t.flops)}  (= 2 x MACs)")
+    bytes_each = DTYPE_BYTES[report.dtype]
+    grid.add_row("Memory", (
+        f"params {units.size(t.param_bytes)}, buffers {units.size(t.buffer_bytes)}, "
+        f"input {units.size(t.input_bytes)}, activations {units.size(t.activation_bytes)} "
+        f"({report.dtype}, {bytes_each} B/element; every layer output)"
+    ))
+    grid.add_row("Input", units.shape(report.input_shape))
+    for output in report.outputs:
+        grid.add_row(
+            "Output" if len(report.outputs) == 1 else f"Output {output.name}",
+            f"{units.shape(output.shape)}  receptive field {units.receptive_field(output.receptive_field)}",
+        )
+    grid.add_row("Layers", f"{t.layers:,}")
+    return Panel(grid, title="Totals", title_align="left", box=box.ROUNDED, expand=False)
+
+
+def render(report: Report, console: Console, depth: Optional[int] = None) -> None:
+    console.print(Group(build_table(report, depth), build_totals(report)))

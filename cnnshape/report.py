@@ -1,0 +1,131 @@
+"""The analysis result as plain data: what every renderer formats and JSON serialises.
+
+Nothing here computes numbers; `rows_at_depth` only selects rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Optional, Union
+
+from cnnshape.errors import Problem
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+
+MAC_CONVENTION = (
+    "torchvision: multiply-accumulates of convolution and linear/matmul weights only "
+    "(no bias, normalisation, activation, pooling or elementwise ops)"
+)
+FLOP_CONVENTION = "2 x MACs"
+PARAM_CONVENTION = "PyTorch: parameters() of every layer; batch-norm running stats are buffers"
+RF_CONVENTION = (
+    "per spatial axis (size, effective stride, effective padding), "
+    "google-research/receptive_field recurrences, max over merging paths"
+)
+
+Number = Union[int, Fraction]
+
+
+@dataclass(frozen=True)
+class AxisField:
+    size: int
+    stride: Number
+    padding: Number
+    exact: bool = True
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """`spatial`: per-axis fields; `flat`: spatial positions flattened into features;
+    `global`: every element sees the whole input."""
+
+    kind: str
+    axes: tuple[AxisField, ...] = ()
+    unaligned: bool = False
+
+
+@dataclass
+class Row:
+    """A layer or a block use, with its numbers (a block's are the sums of its layers)."""
+
+    name: str
+    kind: str
+    depth: int
+    is_block: bool
+    parent: Optional[str]
+    output_shapes: list[tuple[int, ...]]
+    params: int
+    buffers: int
+    macs: int
+    activation_elements: int
+    receptive_field: Optional[ReceptiveField]
+    inputs: list[str] = field(default_factory=list)
+    working: list[str] = field(default_factory=list)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.output_shapes[0] if self.output_shapes else ()
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+@dataclass
+class Totals:
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    buffers: int
+    macs: int
+    flops: int
+    param_bytes: int
+    buffer_bytes: int
+    input_bytes: int
+    activation_bytes: int
+    layers: int
+
+
+@dataclass
+class Output:
+    name: str
+    shape: tuple[int, ...]
+    receptive_field: Optional[ReceptiveField]
+
+
+@dataclass
+class Report:
+    name: str
+    file: str
+    input_shape: tuple[int, ...]
+    dtype: str
+    args: dict[str, Any]
+    rows: list[Row]  # tree order: a block's row comes before its contents
+    outputs: list[Output]
+    totals: Totals
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def receptive_field(self) -> Optional[ReceptiveField]:
+        return self.outputs[0].receptive_field if self.outputs else None
+
+    @property
+    def max_depth(self) -> int:
+        return max((row.depth for row in self.rows), default=0)
+
+
+def rows_at_depth(report: Report, depth: Optional[int]) -> list[Row]:
+    """Rows to show when blocks deeper than `depth` are folded into their block's row.
+
+    Layers at depth <= `depth` and blocks at depth < `depth` are shown as they are; a
+    block at exactly `depth` stands for all its contents. None shows everything.
+    """
+    if depth is None:
+        return list(report.rows)
+    return [row for row in report.rows if row.depth <= depth]
+
+
+def leaf_rows(rows: list[Row], depth: Optional[int]) -> list[Row]:
+    """The rows whose numbers add up to the totals at this depth (no double counting)."""
+    return [row for row in rows if not row.is_block or (depth is not None and row.depth == depth)]

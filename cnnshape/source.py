@@ -1,0 +1,176 @@
+"""YAML loading that keeps positions: the only place a loc path becomes file:line:col.
+
+Only safe YAML is accepted (no tags beyond the core schema, no duplicate keys), and the
+document is bounded in size, nesting and alias expansion, because specs come from pull
+requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnshape.errors import Issue, Loc, Problem, SpecError
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_NODES = 200_000  # after alias expansion: stops "billion laughs" documents
+MAX_DEPTH = 64
+
+_CORE_TAGS = {
+    "tag:yaml.org,2002:" + name
+    for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
+}
+
+
+@dataclass
+class Source:
+    """A loaded spec document with the position of every value and mapping key."""
+
+    path: str
+    data: Any
+    value_pos: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    key_pos: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, loc: Loc, at_key: bool = False) -> tuple[int, int]:
+        """Position of the value at `loc` (or its key), else of its nearest located parent."""
+        loc = tuple(loc)
+        if at_key and loc in self.key_pos:
+            return self.key_pos[loc]
+        while loc:
+            if loc in self.value_pos:
+                return self.value_pos[loc]
+            loc = loc[:-1]
+        return self.value_pos.get((), (1, 1))
+
+    def problem(self, issue: Issue) -> Problem:
+        line, col = self.locate(issue.loc, issue.at_key)
+        return Problem(self.path, line, col, issue.severity, issue.code, issue.message)
+
+    def problems(self, issues: list[Issue]) -> list[Problem]:
+        return [self.problem(issue) for issue in issues]
+
+
+def _problem(path: str, line: int, col: int, code: str, message: str) -> SpecError:
+    return SpecError([Problem(path, line, col, "error", code, message)])
+
+
+def load_file(path: str | Path) -> Source:
+    """Read and parse a spec file; raises SpecError with located problems."""
+    name = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except IsADirectoryError:
+        raise _problem(name, 1, 1, "file-unreadable", "is a directory, not a spec file") from None
+    except FileNotFoundError:
+        raise _problem(name, 1, 1, "file-unreadable", "no such file") from None
+    except OSError as exc:
+        raise _problem(name, 1, 1, "file-unreadable", f"cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise _problem(
+            name, 1, 1, "limit",
+            f"file is {len(raw):,} bytes; the limit is {MAX_FILE_BYTES:,} bytes",
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise _problem(
+            name, line, col, "file-unreadable",
+            f"byte 0x{raw[exc.start]:02x} is not UTF-8; save the file as UTF-8",
+        ) from None
+    return load_text(text, name)
+
+
+def load_text(text: str, path: str = "<string>") -> Source:
+    """Parse YAML text into plain Python data plus positions."""
+    import yaml
+
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_cls(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            message = exc.problem or str(exc)
+            if "\t" in message or "tab" in message:
+                message += "; indent with spaces, not tabs"
+            raise _problem(path, line, col, "yaml-syntax", message) from None
+        except yaml.YAMLError as exc:
+            raise _problem(path, 1, 1, "yaml-syntax", str(exc)) from None
+        source = Source(path, None)
+        if root is None:
+            raise _problem(path, 1, 1, "schema", "the file is empty; a spec needs `input` and `layers`")
+        builder = _Builder(loader, source)
+        source.data = builder.build(root, (), 0)
+        if builder.issues:
+            raise SpecError(source.problems(builder.issues))
+        return source
+    finally:
+        loader.dispose()
+
+
+class _Builder:
+    """Walks a composed YAML node tree into Python data, recording positions."""
+
+    def __init__(self, loader: Any, source: Source):
+        self.loader = loader
+        self.source = source
+        self.issues: list[Issue] = []
+        self.count = 0
+        self.active: set[int] = set()
+
+    def build(self, node: Any, loc: Loc, depth: int) -> Any:
+        import yaml
+
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise self._fatal(node, "limit", f"the document expands to more than {MAX_NODES:,} values (alias bomb?)")
+        if depth > MAX_DEPTH:
+            raise self._fatal(node, "limit", f"nesting deeper than {MAX_DEPTH} levels")
+        self.source.value_pos[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if node.tag not in _CORE_TAGS:
+            raise self._fatal(node, "yaml-unsupported", f"YAML tag {node.tag!r} is not allowed in a spec; remove it")
+        if id(node) in self.active:
+            raise self._fatal(node, "yaml-unsupported", "a YAML alias refers to itself")
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                return self.loader.construct_object(node, deep=True)
+            except (yaml.YAMLError, ValueError) as exc:
+                raise self._fatal(node, "yaml-syntax", f"bad scalar: {exc}") from None
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, loc + (i,), depth + 1) for i, item in enumerate(node.value)]
+            self.loader.flatten_mapping(node)
+            mapping: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.build(key_node, loc + ("<key>",), depth + 1)
+                if not isinstance(key, (str, int, bool, float)) and key is not None:
+                    raise self._fatal(key_node, "yaml-unsupported", "mapping keys must be plain scalars")
+                key_loc = loc + (key,)
+                key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                if key in mapping:
+                    first = self.source.key_pos[key_loc]
+                    dup_loc = key_loc + ("<duplicate>",)
+                    self.source.key_pos[dup_loc] = key_mark
+                    self.issues.append(Issue(
+                        dup_loc, "yaml-unsupported",
+                        f"duplicate key {key!r} (first at line {first[0]}); remove one",
+                        at_key=True,
+                    ))
+                    continue
+                self.source.key_pos[key_loc] = key_mark
+                mapping[key] = self.build(value_node, key_loc, depth + 1)
+            self.source.value_pos.pop(loc + ("<key>",), None)
+            return mapping
+        finally:
+            self.active.discard(id(node))
+
+    def _fatal(self, node: Any, code: str, message: str) -> SpecError:
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        return SpecError(self.source.problems(self.issues) + [Problem(self.source.path, line, col, "error", code, message)])

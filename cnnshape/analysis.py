@@ -96,7 +96,8 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
                 raise ShapeError(f"output shape {fmt_shape(shape)} has more than {MAX_ELEMENTS:,} elements", code="limit")
     except ShapeError as exc:
         inputs = ", ".join(fmt_shape(shape) for shape in shapes)
-        issues.append(Issue(node.loc, exc.code, f"{node.name} ({node.kind}): {exc.message}; input {inputs}{where}", at_key=True))
+        shown = "" if fmt_shape(shapes[0]) in exc.message else f"; input {inputs}"
+        issues.append(Issue(node.loc, exc.code, f"{node.name} ({node.kind}): {exc.message}{shown}{where}", at_key=True))
         return None
     out_rfs = layer.receptive_field(rfs, shapes, result.shapes)
     for i, (shape, rf) in enumerate(zip(result.shapes, out_rfs)):

@@ -26,6 +26,7 @@ CODES: dict[str, str] = {
     "bad-value": "an argument's value has the wrong type or is out of range",
     "bad-expression": "a `$name` or `$(expr)` substitution cannot be evaluated",
     "unknown-reference": "`from` or `outputs` names no earlier layer in scope",
+    "forward-reference": "`from` names a layer defined further down (graphs run top to bottom, without cycles)",
     "duplicate-name": "two layers in one scope share a name",
     "cycle": "a block uses itself, directly or through other blocks",
     "limit": "the spec expands past a documented size limit",

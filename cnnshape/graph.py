@@ -86,6 +86,10 @@ class _Scope:
     names: dict[str, Union[list[Ref], "_Scope"]] = field(default_factory=dict)
     outputs: list[Ref] = field(default_factory=list)  # a block scope's result
     counters: dict[str, int] = field(default_factory=dict)
+    later: set[str] = field(default_factory=set)  # names given further down this layers list
+
+
+FAILED = object()  # a substitution that failed: its problem is already recorded
 
 
 class _Broken(Exception):
@@ -205,13 +209,17 @@ class _Builder:
             return substitute(value, variables)
         except ExprError as exc:
             self.issue(loc, "bad-expression", str(exc), scope)
-            return None
+            return FAILED
 
     # -- expansion ------------------------------------------------------------------------
 
     def expand(self, entries: list[Any], base: Loc, scope: _Scope) -> None:
         """Expand a `layers:` list into nodes; scope.outputs ends as the last layer's tensors."""
         previous = list(scope.inputs)
+        scope.later = {
+            body["name"] for raw in entries if isinstance(raw, dict) and len(raw) == 1
+            for body in raw.values() if isinstance(body, dict) and isinstance(body.get("name"), str)
+        }
         for i, raw in enumerate(entries):
             loc = base + (i,)
             call = parse_layer_entry(raw, loc)
@@ -244,10 +252,11 @@ class _Builder:
             name = None
         if name is not None and name in scope.names:
             self.issue(args_loc + ("name",), "duplicate-name", f"name {name!r} is already used in this scope", scope)
+        inputs_ok = True
         try:
             inputs = self.resolve_from(call, scope, previous)
         except _Broken:
-            inputs = self._broken(previous)
+            inputs, inputs_ok = self._broken(previous), False
         if not enabled or repeat == 0:
             # A skipped layer stands for what it would have consumed.
             if name is not None:
@@ -268,7 +277,7 @@ class _Builder:
                 result = self.expand_block(call, local, scope, outputs)
                 outputs = result.outputs
             else:
-                outputs = self.add_layer(call, local, scope, outputs)
+                outputs = self.add_layer(call, local, scope, outputs, inputs_ok)
                 result = outputs
         if name is not None:
             scope.names[name] = result
@@ -289,18 +298,20 @@ class _Builder:
             self.issue(loc, "limit", f"the network expands to more than {MAX_NODES:,} layers")
             raise self.fail()
 
-    def add_layer(self, call: LayerCall, local: str, scope: _Scope, inputs: list[Ref]) -> list[Ref]:
+    def add_layer(self, call: LayerCall, local: str, scope: _Scope, inputs: list[Ref], inputs_ok: bool = True) -> list[Ref]:
         self._check_size(call.loc)
         cls = REGISTRY[call.kind]
         args_loc = call.args_loc
         values = {key: self.subst(value, scope.variables, args_loc + (key,), scope) for key, value in call.args.items()}
         layer = None
-        try:
-            layer = cls.model_validate(values)
-        except ValidationError as exc:
-            for issue in pydantic_issues(exc, args_loc, "argument", fields=list(cls.model_fields)):
-                self.issue(issue.loc, issue.code, f"{call.kind}: {issue.message}", scope, issue.at_key)
-        if layer is not None and not cls.min_inputs <= len(inputs) <= (cls.max_inputs or len(inputs)):
+        if not any(value is FAILED for value in values.values()):
+            try:
+                layer = cls.model_validate(values)
+            except ValidationError as exc:
+                fields = list(cls.model_fields)
+                for issue in pydantic_issues(exc, args_loc, "argument", fields=fields, data=values):
+                    self.issue(issue.loc, issue.code, f"{call.kind}: {issue.message}", scope, issue.at_key)
+        if layer is not None and inputs_ok and not cls.min_inputs <= len(inputs) <= (cls.max_inputs or len(inputs)):
             want = str(cls.min_inputs) if cls.min_inputs == cls.max_inputs else f"at least {cls.min_inputs}"
             self.issue(args_loc + ("from",), "bad-value", f"{call.kind} takes {want} input(s), got {len(inputs)}", scope)
             layer = None
@@ -420,6 +431,9 @@ class _Builder:
 
         known = list(where.names) + ["input"]
         close = difflib.get_close_matches(part, known, n=1)
+        if part in where.later and part not in where.names:
+            self.issue(loc, "forward-reference", f"{dotted!r} is defined further down; `from` may only name earlier layers, so the graph has no cycles", scope or where)
+            return
         if close:
             hint = f"; did you mean {close[0]!r}?"
         else:

@@ -67,32 +67,57 @@ class LayerCall:
         return self.loc + (self.kind,)
 
 
-def pydantic_issues(error: ValidationError, base: Loc, what: str = "key", fields: list[str] = ()) -> list[Issue]:
-    """Turn pydantic's errors into Issues located at `base + loc`, with did-you-mean hints."""
+def _real_loc(loc: tuple, data: Any, missing: bool) -> tuple:
+    """Drop pydantic's union-member tags ('constrained-int', 'tuple[...]') from a loc by
+    keeping only the steps that exist in the validated data (and a missing key's name)."""
+    real = []
+    for i, step in enumerate(loc):
+        if isinstance(data, dict) and step in data:
+            data = data[step]
+        elif isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
+            data = data[step]
+        elif not (missing and i == len(loc) - 1):
+            continue
+        real.append(step)
+    return tuple(real)
+
+
+def pydantic_issues(
+    error: ValidationError, base: Loc, what: str = "key", fields: list[str] = (), data: Any = None,
+) -> list[Issue]:
+    """Turn pydantic's errors into Issues located at `base + loc`, one per location,
+    with did-you-mean hints for unknown keys."""
     import difflib
 
-    issues = []
+    issues: dict[tuple, Issue] = {}
     for item in error.errors(include_url=False):
-        loc = base + tuple(item["loc"])
+        missing = item["type"] == "missing"
+        rel = _real_loc(tuple(item["loc"]), data, missing) if data is not None else tuple(item["loc"])
+        loc = base + rel
+        if loc in issues:
+            continue  # the first failing member of a union says enough
         kind = item["type"]
-        field_name = item["loc"][-1] if item["loc"] else ""
+        field_name = rel[-1] if rel else ""
         if kind == "extra_forbidden":
             message = f"unknown {what} {field_name!r}"
-            close = difflib.get_close_matches(str(field_name), fields, n=1) if len(item["loc"]) == 1 else []
+            close = difflib.get_close_matches(str(field_name), list(fields), n=1) if len(rel) == 1 else []
             if close:
                 message += f"; did you mean {close[0]!r}?"
-            elif fields and len(item["loc"]) == 1:
+            elif fields and len(rel) == 1:
                 message += f"; expected one of: {', '.join(fields)}"
-            issues.append(Issue(loc, "unknown-argument", message, at_key=True))
+            issues[loc] = Issue(loc, "unknown-argument", message, at_key=True)
         elif kind == "missing":
-            where = base + tuple(item["loc"][:-1])
-            issues.append(Issue(where, "missing-argument", f"missing required {what} {field_name!r}"))
+            issues[loc] = Issue(base + rel[:-1], "missing-argument", f"missing required {what} {field_name!r}")
         else:
             message = item["msg"]
+            if kind not in ("value_error", "assertion_error") and "input" in item and not isinstance(item["input"], dict):
+                message += f", got {item['input']!r}"
+            if kind == "value_error":
+                message = message.removeprefix("Value error, ")
             if field_name != "":
                 message = f"{field_name!r}: {message}"
-            issues.append(Issue(loc, "bad-value" if base else "schema", message))
-    return issues
+            issues[loc] = Issue(loc, "bad-value" if base else "schema", message)
+    return list(issues.values())
 
 
 def parse_network(source: Source) -> NetworkSpec:
@@ -103,7 +128,7 @@ def parse_network(source: Source) -> NetworkSpec:
     try:
         return NetworkSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(source.problems(pydantic_issues(exc, (), fields=list(NetworkSpec.model_fields)))) from None
+        raise SpecError(source.problems(pydantic_issues(exc, (), fields=list(NetworkSpec.model_fields), data=data))) from None
 
 
 def parse_layer_entry(raw: Any, loc: Loc) -> LayerCall | Issue:

@@ -30,7 +30,11 @@ class Linear(Layer):
             raise ShapeError("Linear needs at least a 1-D input")
         c_in = shape[-1]
         if self.in_features is not None and self.in_features != c_in:
-            raise ShapeError(f"Linear declares in_features={self.in_features} but its input {fmt_shape(shape)} has {c_in} features")
+            hint = "; add a Flatten before it?" if len(shape) > 2 else ""
+            raise ShapeError(
+                f"Linear declares in_features={self.in_features} but its input {fmt_shape(shape)} "
+                f"has {c_in} features in its last dimension{hint}"
+            )
         out_shape = shape[:-1] + (self.out_features,)
         params = c_in * self.out_features + (self.out_features if self.bias else 0)
         rows = prod(shape[:-1])

@@ -69,7 +69,7 @@ def summary(
     spec: Annotated[Path, typer.Argument(help="The network spec (YAML).", show_default=False)],
     input: Annotated[Optional[str], typer.Option("--input", "-i", help="Override the input shape, e.g. 1,3,299,299.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a network arg: NAME=VALUE (repeatable).")] = None,
-    depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=0, help="Fold blocks nested deeper than N into one row.")] = None,
+    depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Show N levels of the layer tree; deeper blocks fold into one row with summed numbers.")] = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="Element type for memory figures.")] = Dtype.float32,
 ) -> None:

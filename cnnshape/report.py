@@ -116,16 +116,23 @@ class Report:
 
 
 def rows_at_depth(report: Report, depth: Optional[int]) -> list[Row]:
-    """Rows to show when blocks deeper than `depth` are folded into their block's row.
+    """Rows to show with `depth` levels of the layer tree (torchinfo's meaning of depth).
 
-    Layers at depth <= `depth` and blocks at depth < `depth` are shown as they are; a
-    block at exactly `depth` stands for all its contents. None shows everything.
+    depth 1 shows the top-level layers and block uses, each block folded into one row
+    that stands for its contents; depth 2 opens those blocks one level; None shows all.
     """
     if depth is None:
         return list(report.rows)
-    return [row for row in report.rows if row.depth <= depth]
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    return [row for row in report.rows if row.depth < depth]
+
+
+def is_folded(row: Row, depth: Optional[int]) -> bool:
+    """A block row that stands for its contents at this depth."""
+    return row.is_block and depth is not None and row.depth == depth - 1
 
 
 def leaf_rows(rows: list[Row], depth: Optional[int]) -> list[Row]:
     """The rows whose numbers add up to the totals at this depth (no double counting)."""
-    return [row for row in rows if not row.is_block or (depth is not None and row.depth == depth)]
+    return [row for row in rows if not row.is_block or is_folded(row, depth)]

@@ -11,13 +11,13 @@ from rich.table import Table
 from rich.text import Text
 
 from cnnshape.render import units
-from cnnshape.report import DTYPE_BYTES, Report, Row, rows_at_depth
+from cnnshape.report import DTYPE_BYTES, Report, Row, is_folded, rows_at_depth
 
 
 def _label(row: Row, depth: Optional[int]) -> Text:
     indent = "  " * row.depth
     local = row.name.rsplit(".", 1)[-1]
-    folded = row.is_block and depth is not None and row.depth == depth
+    folded = is_folded(row, depth)
     marker = ("▸ " if folded else "▾ ") if row.is_block else ""
     return Text(indent + marker + local, style="bold" if row.is_block else "")
 
@@ -31,7 +31,7 @@ def build_table(report: Report, depth: Optional[int] = None) -> Table:
     table.add_column("MACs", justify="right", no_wrap=True)
     table.add_column("RF (size stride pad)", justify="right", no_wrap=True)
     for row in rows_at_depth(report, depth):
-        expanded_block = row.is_block and (depth is None or row.depth < depth)
+        expanded_block = row.is_block and not is_folded(row, depth)
         style = "dim" if expanded_block else ""
         params = units.count(row.params) if row.params else "-"
         macs = units.count(row.macs) if row.macs else "-"
@@ -63,10 +63,10 @@ def build_totals(report: Report) -> Panel:
     grid.add_row("FLOPs", f"{exact(t.flops)}  (= 2 x MACs)")
     bytes_each = DTYPE_BYTES[report.dtype]
     grid.add_row("Memory", (
-        f"params {units.size(t.param_bytes)}, buffers {units.size(t.buffer_bytes)}, "
-        f"input {units.size(t.input_bytes)}, activations {units.size(t.activation_bytes)} "
-        f"({report.dtype}, {bytes_each} B/element; every layer output)"
+        f"params {units.size(t.param_bytes)}, buffers {units.size(t.buffer_bytes)}, input {units.size(t.input_bytes)}"
+        f"  ({report.dtype}, {bytes_each} B/element)"
     ))
+    grid.add_row("Activations", f"{units.size(t.activation_bytes)}  (every layer's output, none freed)")
     grid.add_row("Input", units.shape(report.input_shape))
     for output in report.outputs:
         grid.add_row(

@@ -27,7 +27,7 @@ class _NormNd(Layer):
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
         check_rank(self.kind(), shape, self.ranks, self.meaning)
-        channels = shape[1]
+        channels = shape[self._channel_dim(shape)]
         if self.num_features is not None and self.num_features != channels:
             raise ShapeError(f"{self.kind()} declares num_features={self.num_features} but its input {fmt_shape(shape)} has {channels} channels")
         params = 2 * channels if self.affine else 0
@@ -36,6 +36,9 @@ class _NormNd(Layer):
         if buffers:
             working.append(f"buffers: running_mean + running_var + num_batches_tracked = 2*{channels} + 1 = {buffers}")
         return Result([shape], params=params, buffers=buffers, working=working)
+
+    def _channel_dim(self, shape: Shape) -> int:
+        return 1
 
 
 class BatchNorm1d(_NormNd):
@@ -76,6 +79,10 @@ class _InstanceNormNd(_NormNd):
     affine: Bool = False
     track_running_stats: Bool = False
 
+    def _channel_dim(self, shape: Shape) -> int:
+        # PyTorch's InstanceNorm also takes unbatched input, whose channels are dim 0.
+        return 0 if len(shape) == min(self.ranks) else 1
+
 
 class InstanceNorm1d(_InstanceNormNd):
     """Instance norm over (N, C, L); no parameters unless `affine: true`.
@@ -85,8 +92,8 @@ class InstanceNorm1d(_InstanceNormNd):
     ```
     """
 
-    ranks = (3,)
-    meaning = "N, C, L"
+    ranks = (2, 3)
+    meaning = "[N,] C, L"
 
 
 class InstanceNorm2d(_InstanceNormNd):
@@ -97,6 +104,9 @@ class InstanceNorm2d(_InstanceNormNd):
     ```
     """
 
+    ranks = (3, 4)
+    meaning = "[N,] C, H, W"
+
 
 class InstanceNorm3d(_InstanceNormNd):
     """Instance norm over (N, C, D, H, W).
@@ -106,8 +116,8 @@ class InstanceNorm3d(_InstanceNormNd):
     ```
     """
 
-    ranks = (5,)
-    meaning = "N, C, D, H, W"
+    ranks = (4, 5)
+    meaning = "[N,] C, D, H, W"
 
 
 class LayerNorm(Layer):

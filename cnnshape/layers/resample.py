@@ -9,9 +9,11 @@ from typing import Literal, Optional, Union
 from pydantic import model_validator
 
 from cnnshape.errors import ShapeError
-from cnnshape.layers.base import RF, Bool, Float, Layer, NonNegInt, PosInt, Result, Shape, check_rank, ntuple
+from cnnshape.layers.base import RF, Bool, Float, Layer, NonNegInt, PosInt, Result, Shape, check_rank, fmt_shape, ntuple
 
 AXIS_NAMES = ("D", "H", "W")
+# PyTorch's interpolate: these modes need exactly this input rank (nearest takes 3 to 5).
+MODE_RANK = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
 
 
 class Upsample(Layer):
@@ -35,15 +37,23 @@ class Upsample(Layer):
     def _one_of(self) -> "Upsample":
         if (self.size is None) == (self.scale_factor is None):
             raise ValueError("give exactly one of size and scale_factor")
+        if self.align_corners is not None and self.mode.startswith("nearest"):
+            raise ValueError("align_corners can only be set with linear, bilinear, bicubic or trilinear mode (PyTorch)")
         return self
 
     def _sizes(self, shape: Shape) -> tuple[int, ...]:
         check_rank("Upsample", shape, (3, 4, 5), "N, C, then 1 to 3 spatial dims")
+        wanted = MODE_RANK.get(self.mode)
+        if wanted is not None and len(shape) != wanted:
+            raise ShapeError(f"mode {self.mode} needs a {wanted}-D input, got {len(shape)}-D {fmt_shape(shape)}")
         n = len(shape) - 2
         if self.size is not None:
             return ntuple_shape(self.size, n, "size")
         scales = ntuple_shape(self.scale_factor, n, "scale_factor")
-        return tuple(floor(size * scale) for size, scale in zip(shape[2:], scales))
+        sizes = tuple(floor(size * scale) for size, scale in zip(shape[2:], scales))
+        if any(size <= 0 for size in sizes):
+            raise ShapeError(f"output sizes should be greater than 0, got {fmt_shape(sizes)} from {fmt_shape(shape[2:])}")
+        return sizes
 
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
@@ -79,12 +89,14 @@ class PixelShuffle(Layer):
 
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
-        check_rank("PixelShuffle", shape, (4,), "N, C, H, W")
+        if len(shape) < 3:
+            raise ShapeError(f"PixelShuffle expects a 3-D or larger input (*, C, H, W), got {len(shape)}-D {fmt_shape(shape)}")
         r = self.upscale_factor
-        n, c, h, w = shape
+        c, h, w = shape[-3:]
         if c % (r * r):
             raise ShapeError(f"channels {c} are not divisible by upscale_factor^2 = {r * r}")
-        return Result([(n, c // (r * r), h * r, w * r)], working=[f"C: {c}/{r}^2 = {c // (r * r)}; H, W x {r}"])
+        out = shape[:-3] + (c // (r * r), h * r, w * r)
+        return Result([out], working=[f"C: {c}/{r}^2 = {c // (r * r)}; H, W x {r}"])
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         r = self.upscale_factor

@@ -178,7 +178,14 @@ class Mean(Layer):
 
     def _dims(self, shape: Shape) -> set[int]:
         dims = (self.dim,) if isinstance(self.dim, int) else self.dim
-        return {_dim(d, len(shape)) for d in dims}
+        if not dims:
+            # torch.mean reduces every dim when given an empty list, as with dim=None.
+            return set(range(len(shape)))
+        resolved = [_dim(d, len(shape)) for d in dims]
+        for d in resolved:
+            if resolved.count(d) > 1:
+                raise ShapeError(f"dim {d} appears multiple times in the list of dims")
+        return set(resolved)
 
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes

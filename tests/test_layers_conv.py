@@ -194,9 +194,6 @@ SHAPE_ERRORS = [
     pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 3}, (1, 1, 8, 8, 8), "4-D", id="conv2d-rank-5"),
     pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 3}, (1, 1, 8, 8), "3-D", id="conv1d-rank-4"),
     pytest.param("Conv3d", {"out_channels": 1, "kernel_size": 3}, (1, 8, 8), "5-D", id="conv3d-rank-3"),
-    # PyTorch: "padding='same' is not supported for strided convolutions"
-    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 3, "stride": 2, "padding": "same"}, (1, 1, 8, 8),
-                 "strided", id="same-with-stride"),
     # PyTorch: output padding must be smaller than either stride or dilation
     pytest.param("ConvTranspose2d", {"out_channels": 1, "kernel_size": 3, "stride": 2, "output_padding": 2},
                  (1, 1, 5, 5), "output_padding", id="output-padding-equals-stride"),
@@ -236,6 +233,9 @@ BAD_ARGUMENTS = [
     pytest.param("Conv2d", {"out_channels": 8, "kernel_size": 3, "padding_mode": "mirror"}, id="padding-mode"),
     pytest.param("Conv2d", {"out_channels": 8, "kernel": 3}, id="unknown-argument"),
     pytest.param("Conv2d", {"out_channels": 8, "kernel_size": 3, "in_channels": 0}, id="zero-in-channels"),
+    # PyTorch (at construction): "padding='same' is not supported for strided convolutions"
+    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 3, "stride": 2, "padding": "same"}, id="same-with-stride"),
+    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 3, "stride": [2], "padding": "same"}, id="same-with-stride-1d"),
     # PyTorch's ConvTranspose has no 'same' padding and only zeros padding_mode
     pytest.param("ConvTranspose2d", {"out_channels": 8, "kernel_size": 3, "padding": "same"}, id="convT-same"),
     pytest.param("ConvTranspose2d", {"out_channels": 8, "kernel_size": 3, "padding_mode": "reflect"},

@@ -56,6 +56,8 @@ CASES = [
     case("BatchNorm2d", {"affine": False}, (1, 16, 4, 4), (1, 16, 4, 4), 0, 2*16 + 1, 0, id="bn2d-no-affine"),
     case("BatchNorm2d", {"track_running_stats": False}, (1, 16, 4, 4), (1, 16, 4, 4), 2*16, 0, 0,
          id="bn2d-no-running-stats"),
+    # PyTorch 2.13 `bias=False`: weight only (C), running stats unchanged (2C + 1)
+    case("BatchNorm2d", {"bias": False}, (1, 8, 4, 4), (1, 8, 4, 4), 8, 2*8 + 1, 0, id="bn2d-no-bias"),
     case("BatchNorm2d", {"momentum": None}, (1, 16, 4, 4), (1, 16, 4, 4), 32, 33, 0, id="bn2d-momentum-none"),
     case("BatchNorm1d", {}, (8, 100), (8, 100), 2*100, 2*100 + 1, 0, id="bn1d-2d-input"),
     case("BatchNorm1d", {}, (8, 16, 50), (8, 16, 50), 2*16, 2*16 + 1, 0, id="bn1d-3d-input"),
@@ -87,6 +89,7 @@ CASES = [
     case("LayerNorm", {"bias": False}, (2, 10), (2, 10), 10, 0, 0, id="ln-no-bias"),
     # --- GroupNorm ----------------------------------------------------------------------
     case("GroupNorm", {"num_groups": 32}, (1, 64, 8, 8), (1, 64, 8, 8), 2*64, 0, 0, id="gn"),
+    case("GroupNorm", {"num_groups": 4, "bias": False}, (1, 8, 2, 2), (1, 8, 2, 2), 8, 0, 0, id="gn-no-bias"),
     case("GroupNorm", {"num_groups": 1, "num_channels": 6}, (4, 6), (4, 6), 2*6, 0, 0, id="gn-2d-input"),
     case("GroupNorm", {"num_groups": 6, "affine": False}, (1, 6, 4, 4, 4), (1, 6, 4, 4, 4), 0, 0, 0,
          id="gn-no-affine"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 from typing import ClassVar, Literal, Optional, Union
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import (
@@ -66,6 +66,12 @@ class _ConvNd(Layer):
             ntuple(value, cls.ndim, "padding")
         return value
 
+    @model_validator(mode="after")
+    def _same_needs_stride_one(self) -> "_ConvNd":
+        if self.padding == "same" and any(s != 1 for s in ntuple(self.stride, self.ndim, "stride")):
+            raise ValueError("padding='same' is not supported for strided convolutions (PyTorch); give the padding as a number")
+        return self
+
     def _pads(self) -> tuple[list[int], list[int]]:
         """Total and left padding per axis; 'same' pads D(K-1) split left-first like PyTorch."""
         n = self.ndim
@@ -83,8 +89,6 @@ class _ConvNd(Layer):
         n = self.ndim
         c_in = _channels(self.kind(), shape, n, self.in_channels, self.groups, self.out_channels)
         kernel, stride, dilation = (ntuple(v, n, "") for v in (self.kernel_size, self.stride, self.dilation))
-        if self.padding == "same" and any(s != 1 for s in stride):
-            raise ShapeError(f"{self.kind()}: padding='same' is not supported for strided convolutions (PyTorch)")
         totals, lefts = self._pads()
         working = []
         spatial = []

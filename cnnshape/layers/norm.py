@@ -22,6 +22,7 @@ class _NormNd(Layer):
     momentum: Optional[Float] = 0.1
     affine: Bool = True
     track_running_stats: Bool = True
+    bias: Bool = True  # PyTorch >= 2.13: bias=False keeps only the weight
     num_features: Optional[PosInt] = None
 
     def infer(self, shapes: list[Shape]) -> Result:
@@ -30,9 +31,10 @@ class _NormNd(Layer):
         channels = shape[self._channel_dim(shape)]
         if self.num_features is not None and self.num_features != channels:
             raise ShapeError(f"{self.kind()} declares num_features={self.num_features} but its input {fmt_shape(shape)} has {channels} channels")
-        params = 2 * channels if self.affine else 0
+        per = (1 + int(self.bias)) if self.affine else 0
+        params = per * channels
         buffers = 2 * channels + 1 if self.track_running_stats else 0
-        working = [f"params: weight + bias = 2*{channels} = {params}" if self.affine else "params: 0 (affine=false)"]
+        working = [f"params: weight{' + bias' if self.bias else ''} = {per}*{channels} = {params}" if self.affine else "params: 0 (affine=false)"]
         if buffers:
             working.append(f"buffers: running_mean + running_var + num_batches_tracked = 2*{channels} + 1 = {buffers}")
         return Result([shape], params=params, buffers=buffers, working=working)
@@ -161,6 +163,7 @@ class GroupNorm(Layer):
     num_groups: PosInt
     eps: Float = 1e-5
     affine: Bool = True
+    bias: Bool = True
     num_channels: Optional[PosInt] = None
 
     def infer(self, shapes: list[Shape]) -> Result:
@@ -171,8 +174,9 @@ class GroupNorm(Layer):
             raise ShapeError(f"GroupNorm declares num_channels={self.num_channels} but its input has {channels}")
         if channels % self.num_groups:
             raise ShapeError(f"{channels} channels are not divisible into num_groups={self.num_groups}")
-        params = 2 * channels if self.affine else 0
-        return Result([shape], params=params, working=[f"params: 2*{channels} = {params}"])
+        per = (1 + int(self.bias)) if self.affine else 0
+        params = per * channels
+        return Result([shape], params=params, working=[f"params: {per}*{channels} = {params}"])
 
 
 class LocalResponseNorm(Layer):

@@ -1,0 +1,265 @@
+"""The user documentation stays true: every whole spec in docs/spec.md analyses, and the
+generated reference tables (layer kinds, error codes) match the code.
+
+`python tests/test_docs.py` prints the generated tables; `python tests/test_docs.py --write`
+rewrites them in docs/spec.md (between the BEGIN/END markers).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import typing
+from pathlib import Path
+
+import pytest
+
+from cnnshape.errors import CODES, SpecError
+from cnnshape.expr import FUNCTIONS
+from cnnshape.layers import FAMILIES, REGISTRY
+from cnnshape.pipeline import analyze_text
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+SPEC_MD = DOCS / "spec.md"
+JSON_MD = DOCS / "json.md"
+
+YAML_BLOCK = re.compile(r"^```yaml[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+WHOLE_SPEC = re.compile(r"^layers:", re.MULTILINE)
+
+
+def spec_examples() -> list[tuple[int, str]]:
+    """(line, text) of every ```yaml block of docs/spec.md that is a whole spec."""
+    text = SPEC_MD.read_text(encoding="utf-8")
+    return [
+        (text.count("\n", 0, match.start()) + 2, match.group(1))
+        for match in YAML_BLOCK.finditer(text)
+        if WHOLE_SPEC.search(match.group(1))
+    ]
+
+
+# --- the generated tables ---------------------------------------------------------------
+
+FAMILY_TITLES = {
+    "conv": "Convolution",
+    "pool": "Pooling",
+    "linear": "Linear",
+    "norm": "Normalisation",
+    "activation": "Activation, dropout, identity",
+    "merge": "Merge (several inputs)",
+    "reshape": "Reshape and reduce",
+    "resample": "Resampling and padding",
+}
+INFERRED = {"in_channels", "in_features", "num_features", "num_channels"}
+NULL_MEANS = {
+    ("pool", "stride"): "null (= kernel_size)",
+    ("activation", "dim"): "null (PyTorch's implicit dim; warns)",
+    ("norm", "normalized_shape"): "null (the last dim)",
+}
+
+
+def _type_text(annotation: typing.Any) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        text = _type_text(args[0])
+        for meta in args[1:]:
+            for item in getattr(meta, "metadata", None) or [meta]:
+                if getattr(item, "ge", None) is not None:
+                    text += f" ≥ {item.ge}"
+        return text
+    if origin is typing.Union:
+        parts: list[str] = []
+        for arg in args:
+            if arg is not type(None) and _type_text(arg) not in parts:
+                parts.append(_type_text(arg))
+        if "float" in parts and "int" in parts:  # a float argument accepts ints
+            parts.remove("int")
+        if "list of float" in parts and "list of int" in parts:
+            parts.remove("list of int")
+        return " or ".join(parts)
+    if origin is typing.Literal:
+        return " / ".join(f"`{arg}`" for arg in args)
+    if origin is tuple:
+        items = [arg for arg in args if arg is not Ellipsis]
+        inner = _type_text(items[0])
+        if typing.get_origin(items[0]) is typing.Union and type(None) in typing.get_args(items[0]):
+            inner = f"({inner} or null)"
+        return f"list of {inner}" if args[-1] is Ellipsis else f"list of {len(items)} {inner}"
+    return {int: "int", float: "float", bool: "bool", str: "string"}.get(annotation, str(annotation))
+
+
+def _default_text(family: str, name: str, value: typing.Any) -> str:
+    if name in INFERRED:
+        return "inferred"
+    if value is None:
+        return NULL_MEANS.get((family, name), "null")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and "e" in repr(value):
+        mantissa, exponent = repr(value).split("e")
+        return f"{mantissa if '.' in mantissa else mantissa + '.0'}e{int(exponent):+d}"  # YAML 1.1 needs the dot
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
+
+
+def _argument_text(family: str, name: str, field: typing.Any) -> str:
+    kind = _type_text(field.annotation)
+    for item in field.metadata:
+        if getattr(item, "ge", None) is not None:
+            kind += f" ≥ {item.ge}"
+    annotation = field.annotation
+    nullable = typing.get_origin(annotation) is typing.Union and type(None) in typing.get_args(annotation)
+    if nullable and field.default is not None and name not in INFERRED:
+        kind += " or null"
+    if field.is_required():
+        return f"`{name}` ({kind}, required)"
+    return f"`{name}` = {_default_text(family, name, field.default)} ({kind})"
+
+
+def _inputs_text(cls: typing.Any) -> str:
+    if cls.max_inputs is None:
+        return f"{cls.min_inputs}+"
+    return str(cls.min_inputs) if cls.min_inputs == cls.max_inputs else f"{cls.min_inputs}-{cls.max_inputs}"
+
+
+def layer_table() -> str:
+    """The layer reference of docs/spec.md, one table per family, from the registry."""
+    out: list[str] = []
+    for module in FAMILIES:
+        kinds = list(module.KINDS)
+        family = kinds[0].family or module.__name__.rsplit(".", 1)[-1]
+        title = FAMILY_TITLES.get(family, family.capitalize())
+        out += [f"### {title}", "", "| Kind | Arguments (default) | Inputs | What it does |", "|---|---|---|---|"]
+        for cls in kinds:
+            arguments = [_argument_text(family, name, field) for name, field in cls.model_fields.items()]
+            summary = (cls.__doc__ or "").strip().split("\n")[0].replace("|", "\\|")
+            out.append(f"| `{cls.kind()}` | {'<br>'.join(arguments) or '(none)'} | {_inputs_text(cls)} | {summary} |")
+        out.append("")
+    out.append(f"{len(REGISTRY)} kinds. Arguments marked *inferred* are read from the input and checked when given.")
+    return "\n".join(out)
+
+
+def codes_table() -> str:
+    """The problem codes of docs/spec.md, from errors.CODES."""
+    rows = [f"| `{code}` | {meaning.replace('|', chr(92) + '|')} |" for code, meaning in CODES.items()]
+    return "\n".join(["| code | meaning |", "|---|---|", *rows])
+
+
+GENERATED = {"LAYER TABLE": layer_table, "ERROR CODES": codes_table}
+
+
+def _section(text: str, marker: str) -> re.Match:
+    pattern = re.compile(rf"(<!-- BEGIN {marker} -->\n)(.*?)(<!-- END {marker} -->)", re.DOTALL)
+    match = pattern.search(text)
+    assert match, f"docs/spec.md has no <!-- BEGIN {marker} --> ... <!-- END {marker} --> section"
+    return match
+
+
+def write_generated() -> None:
+    text = SPEC_MD.read_text(encoding="utf-8")
+    for marker, generate in GENERATED.items():
+        match = _section(text, marker)
+        text = text[: match.start(2)] + generate() + "\n" + text[match.end(2):]
+    SPEC_MD.write_text(text, encoding="utf-8")
+
+
+# --- tests ------------------------------------------------------------------------------
+
+
+def test_spec_md_has_examples() -> None:
+    assert len(spec_examples()) >= 5
+
+
+@pytest.mark.parametrize("line,text", [pytest.param(*example, id=f"line{example[0]}") for example in spec_examples()])
+def test_spec_example_analyses(line: int, text: str) -> None:
+    try:
+        report = analyze_text(text, "docs/spec.md")
+    except SpecError as exc:  # point at the line in docs/spec.md, not in the example
+        pytest.fail("\n".join(
+            f"{p.file}:{line + p.line - 1}:{p.col}: {p.severity}: {p.message} [{p.code}]" for p in exc.problems
+        ))
+    assert report.totals.layers > 0
+
+
+def test_every_kind_is_in_the_layer_table() -> None:
+    section = _section(SPEC_MD.read_text(encoding="utf-8"), "LAYER TABLE").group(2)
+    listed = re.findall(r"^\| `([A-Za-z0-9_]+)` \|", section, re.MULTILINE)
+    missing = sorted(set(REGISTRY) - set(listed))
+    unknown = sorted(set(listed) - set(REGISTRY))
+    assert not missing, f"kinds missing from docs/spec.md; run `python tests/test_docs.py --write`: {missing}"
+    assert not unknown, f"docs/spec.md lists kinds that do not exist: {unknown}"
+
+
+ROW = re.compile(r"^\| `([A-Za-z0-9_]+)` \| (.*?) \| ([0-9+-]+) \| .*\|$", re.MULTILINE)
+
+
+def test_layer_table_arguments_are_current() -> None:
+    """Arguments, defaults and input counts as the code has them (the prose column may lag)."""
+    section = _section(SPEC_MD.read_text(encoding="utf-8"), "LAYER TABLE").group(2)
+    documented = {kind: rest for kind, *rest in ROW.findall(section)}
+    generated = {kind: rest for kind, *rest in ROW.findall(layer_table())}
+    stale = sorted(kind for kind in generated if kind in documented and documented[kind] != generated[kind])
+    assert not stale, f"docs/spec.md has stale arguments for {stale}; run `python tests/test_docs.py --write`"
+
+
+def test_error_codes_table_is_current() -> None:
+    section = _section(SPEC_MD.read_text(encoding="utf-8"), "ERROR CODES").group(2)
+    assert section == codes_table() + "\n", "docs/spec.md's error codes are stale; run `python tests/test_docs.py --write`"
+
+
+def test_expression_functions_match_the_code() -> None:
+    row = re.search(r"^\| functions \|(.*)$", SPEC_MD.read_text(encoding="utf-8"), re.MULTILINE)
+    assert row, "docs/spec.md has no `| functions |` row in its expression table"
+    documented = {name for name in re.findall(r"`([A-Za-z_]\w*)[`(]", row.group(1)) if not name.startswith("_")}
+    assert documented == set(FUNCTIONS), (
+        f"docs/spec.md's expression functions differ from expr.FUNCTIONS: "
+        f"undocumented {sorted(set(FUNCTIONS) - documented)}, not in the code {sorted(documented - set(FUNCTIONS))}"
+    )
+
+
+def _keys(value: typing.Any, found: set[str]) -> set[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.add(key)
+            _keys(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _keys(item, found)
+    return found
+
+
+def test_every_json_field_is_documented() -> None:
+    from cnnshape.render.json import to_dict
+
+    fields: set[str] = set()
+    for _, spec in spec_examples():  # between them: blocks, warnings, multi-output layers
+        data = to_dict(analyze_text(spec, "example.yaml"), depth=1)
+        data.pop("args")  # its keys are the spec's
+        _keys(data, fields)
+    text = JSON_MD.read_text(encoding="utf-8")
+    missing = sorted(key for key in fields if f"`{key}`" not in text)
+    assert not missing, f"JSON fields not described in docs/json.md: {missing}"
+
+
+def test_json_example_is_real_output() -> None:
+    """docs/json.md's example is `summary specs/seed-lenet.yaml --format json`, layers trimmed."""
+    import json
+
+    from cnnshape.pipeline import analyze_file
+    from cnnshape.render.json import to_dict
+
+    block = re.search(r"^```json\n(.*?)^```", JSON_MD.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
+    assert block, "docs/json.md has no ```json example"
+    documented = json.loads(block.group(1))
+    actual = json.loads(json.dumps(to_dict(analyze_file(DOCS.parent / "specs" / "seed-lenet.yaml"))))
+    actual["file"] = "specs/seed-lenet.yaml"
+    actual["layers"] = actual["layers"][: len(documented["layers"])]
+    assert documented == actual, "docs/json.md's example differs from the real output; regenerate it"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--write"]:
+        write_generated()
+    else:
+        for generate in GENERATED.values():
+            print(generate(), end="\n\n")

@@ -106,7 +106,7 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
         detail = ", ".join(_describe(rf) for rf in rfs)
         warnings.append(Issue(node.loc, "unaligned-rf", f"{node.name} ({node.kind}) merges paths whose receptive fields are not aligned: {detail}{where}", "warning", at_key=True))
     for message in result.warnings:
-        warnings.append(Issue(node.loc, "shape", f"{node.name} ({node.kind}): {message}{where}", "warning", at_key=True))
+        warnings.append(Issue(node.loc, "layer-warning", f"{node.name} ({node.kind}): {message}{where}", "warning", at_key=True))
     parent = graph.blocks[node.block].name if node.block is not None else None
     return Row(
         name=node.name,
@@ -128,7 +128,7 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
 def _describe(rf: RF) -> str:
     if rf.kind != "spatial":
         return rf.kind
-    return "x".join(f"r{a.size} s{a.stride} p{a.padding}" for a in rf.axes) or "none"
+    return " by ".join(f"(r{a.size} s{a.stride} p{a.padding})" for a in rf.axes) or "none"
 
 
 def _ref_name(graph: Graph, ref: Ref) -> str:

@@ -16,13 +16,13 @@ Loc = tuple  # a path into the YAML document: ("layers", 3, "Conv2d", "stride")
 # Stable problem codes. The keys never change meaning; docs/spec.md lists them.
 CODES: dict[str, str] = {
     "yaml-syntax": "the file is not valid YAML",
-    "yaml-unsupported": "a YAML feature cnnshape refuses (tags, duplicate keys, aliases past the limit)",
+    "yaml-unsupported": "a YAML feature cnnshape refuses (tags, duplicate keys, self-referencing aliases)",
     "file-unreadable": "the file cannot be read (missing, a directory, not UTF-8)",
-    "schema": "a top-level key or block definition does not match the spec format",
+    "schema": "a top-level value or block definition has the wrong type for the spec format",
     "bad-layer": "a layer entry is not a kind name or a one-key mapping `Kind: {arguments}`",
     "unknown-kind": "the layer kind is neither a built-in layer nor a block of this file",
-    "unknown-argument": "the layer or block has no argument of that name",
-    "missing-argument": "a required argument is not given",
+    "unknown-argument": "the file format, layer or block has no key or argument of that name",
+    "missing-argument": "a required key or argument is not given",
     "bad-value": "an argument's value has the wrong type or is out of range",
     "bad-expression": "a `$name` or `$(expr)` substitution cannot be evaluated",
     "unknown-reference": "`from` or `outputs` names no earlier layer in scope",
@@ -32,6 +32,7 @@ CODES: dict[str, str] = {
     "limit": "the spec expands past a documented size limit",
     "shape": "the incoming shape does not fit the layer",
     "unaligned-rf": "paths merged with different receptive-field stride or centre",
+    "layer-warning": "legal arguments that are likely a mistake (e.g. Softmax relying on an implicit dim)",
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 MAX_EXPR_CHARS = 400
 MAX_INT = 2**63 - 1
 MAX_EXPONENT = 128
+MAX_STRING = 10_000
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -74,6 +75,17 @@ def _round(x: Any, ndigits: Any = None) -> Any:
     return round(x) if ndigits is None else round(x, ndigits)
 
 
+def make_divisible(value: Any, divisor: Any = 8, min_value: Any = None) -> int:
+    """torchvision's _make_divisible: round to a multiple of `divisor`, never down by >10%."""
+    if divisor <= 0:
+        raise ExprError("make_divisible needs a positive divisor")
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return int(rounded)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min,
     "max": max,
@@ -83,6 +95,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "round": _round,
     "ceil": math.ceil,
     "floor": math.floor,
+    "make_divisible": make_divisible,
 }
 
 
@@ -97,6 +110,8 @@ def _check(value: Any) -> Any:
         raise ExprError("integer result is out of range (more than 63 bits)")
     if isinstance(value, float) and not math.isfinite(value):
         raise ExprError("result is not a finite number")
+    if isinstance(value, (str, list)) and len(value) > MAX_STRING:
+        raise ExprError(f"result is longer than {MAX_STRING:,} characters or items")
     return value
 
 
@@ -228,7 +243,10 @@ def _find_close(text: str, start: int) -> int:
             depth -= 1
             if depth == 0:
                 return i
-    raise ExprError(f"unclosed '$(' in {text!r}")
+    raise ExprError(
+        f"unclosed '$(' in {text!r}; inside a flow mapping {{...}} YAML splits at commas, "
+        "so quote the value: \"$(max(1, c))\""
+    )
 
 
 def has_substitution(value: Any) -> bool:
@@ -278,4 +296,4 @@ def substitute(value: Any, scope: Mapping[str, Any]) -> Any:
             i = match.end()
     if len(pieces) == 1:
         return pieces[0]
-    return "".join(str(piece) for piece in pieces)
+    return _check("".join(str(piece) for piece in pieces))

@@ -92,6 +92,17 @@ class _Scope:
 FAILED = object()  # a substitution that failed: its problem is already recorded
 
 
+def _uses_failed(value: Any, variables: dict[str, Any]) -> bool:
+    """True when a substitution mentions a variable whose own substitution failed."""
+    import re
+
+    failed = {key for key, item in variables.items() if item is FAILED}
+    if not failed:
+        return False
+    text = repr(value)
+    return any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(key)}(?![A-Za-z0-9_])", text) for key in failed)
+
+
 class _Broken(Exception):
     """A reference could not be resolved; the issue is already recorded."""
 
@@ -169,7 +180,7 @@ class _Builder:
                 hint = f"; did you mean {close[0]!r}?" if close else (
                     f"; the spec's args are: {', '.join(self.spec.args)}" if self.spec.args else "; the spec declares no args"
                 )
-                self.issue(("args",), "unknown-argument", f"--set {key}: the spec has no argument {key!r}{hint}")
+                self.issue(("args",), "unknown-argument", f"--set {key}: the spec has no argument {key!r}{hint}", at_key=True)
         variables: dict[str, Any] = {}
         for key, value in self.spec.args.items():
             if key in overrides:
@@ -182,7 +193,9 @@ class _Builder:
         dims = []
         for i, dim in enumerate(self.spec.input):
             value = self.subst(dim, variables, ("input", i))
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if value is FAILED:
+                value = 1
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 self.issue(("input", i), "bad-value", f"input dimension must be a positive integer, got {value!r}")
                 value = 1
             dims.append(value)
@@ -205,6 +218,8 @@ class _Builder:
     def subst(self, value: Any, variables: dict[str, Any], loc: Loc, scope: _Scope | None = None) -> Any:
         if not has_substitution(value):
             return value
+        if _uses_failed(value, variables):
+            return FAILED  # a variable it uses could not be evaluated; that is reported already
         try:
             return substitute(value, variables)
         except ExprError as exc:
@@ -239,15 +254,21 @@ class _Builder:
     def expand_call(self, call: LayerCall, scope: _Scope, previous: list[Ref]) -> list[Ref]:
         v, args_loc = scope.variables, call.args_loc
         enabled = self.subst(call.if_, v, args_loc + ("if",), scope)
-        if not isinstance(enabled, bool):
+        if enabled is FAILED:
+            enabled = True
+        elif not isinstance(enabled, bool):
             self.issue(args_loc + ("if",), "bad-value", f"'if' must be true or false, got {enabled!r}", scope)
             enabled = True
         repeat = self.subst(call.repeat, v, args_loc + ("repeat",), scope)
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 0 <= repeat <= MAX_NODES:
+        if repeat is FAILED:
+            repeat = 1
+        elif isinstance(repeat, bool) or not isinstance(repeat, int) or not 0 <= repeat <= MAX_NODES:
             self.issue(args_loc + ("repeat",), "bad-value", f"'repeat' must be an integer from 0 to {MAX_NODES:,}, got {repeat!r}", scope)
             repeat = 1
         name = self.subst(call.name, v, args_loc + ("name",), scope)
-        if name is not None and (not isinstance(name, str) or not NAME_RE.match(name) or name == "input"):
+        if name is FAILED:
+            name = None
+        elif name is not None and (not isinstance(name, str) or not NAME_RE.match(name) or name == "input"):
             self.issue(args_loc + ("name",), "bad-value", f"'name' must be an identifier other than 'input', got {name!r}", scope)
             name = None
         if name is not None and name in scope.names:
@@ -377,6 +398,8 @@ class _Builder:
             return previous
         loc = call.args_loc + ("from",)
         value = self.subst(call.from_, scope.variables, loc, scope)
+        if value is FAILED:
+            raise _Broken
         names = value if isinstance(value, list) else [value]
         refs: list[Ref] = []
         broken = False

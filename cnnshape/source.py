@@ -76,7 +76,7 @@ def load_file(path: str | Path) -> Source:
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
-        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8-sig")) + 1  # characters, not bytes
         raise _problem(
             name, line, col, "file-unreadable",
             f"byte 0x{raw[exc.start]:02x} is not UTF-8; save the file as UTF-8",
@@ -89,19 +89,21 @@ def load_text(text: str, path: str = "<string>") -> Source:
     import yaml
 
     loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_cls(text)
+    loader = None
     try:
         try:
+            loader = loader_cls(text)  # the pure-Python reader checks characters here
             root = loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            message = exc.problem or str(exc)
-            if "\t" in message or "tab" in message:
-                message += "; indent with spaces, not tabs"
+            line, col, message = _syntax_error(text, exc)
+            raise _problem(path, line, col, "yaml-syntax", message) from None
+        except yaml.reader.ReaderError as exc:
+            line, col = _offset_position(text, exc.position, loader_cls is not yaml.SafeLoader)
+            code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+            message = f"character U+{code:04X} is not allowed in YAML ({exc.reason})"
             raise _problem(path, line, col, "yaml-syntax", message) from None
         except yaml.YAMLError as exc:
-            raise _problem(path, 1, 1, "yaml-syntax", str(exc)) from None
+            raise _problem(path, 1, 1, "yaml-syntax", str(exc).replace("\n", " ")) from None
         source = Source(path, None)
         if root is None:
             raise _problem(path, 1, 1, "schema", "the file is empty; a spec needs `input` and `layers`")
@@ -111,7 +113,34 @@ def load_text(text: str, path: str = "<string>") -> Source:
             raise SpecError(source.problems(builder.issues))
         return source
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+def _syntax_error(text: str, exc: Any) -> tuple[int, int, str]:
+    """Position and message of a YAML syntax error.
+
+    An unclosed quote or bracket is only noticed at the end of the file; the place to fix
+    is where it opened (the error's context mark), so point there instead.
+    """
+    mark, context = exc.problem_mark, exc.context_mark
+    lines = text.splitlines()
+    at_end = mark is not None and not "\n".join(lines[mark.line:])[mark.column:].strip()
+    if mark is None or (at_end and context is not None):
+        mark = context
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    message = exc.problem or str(exc).replace("\n", " ")
+    if exc.context and mark is context:
+        message = f"{message} ({exc.context})"
+    if 0 < line <= len(lines) and "\t" in lines[line - 1][:col]:
+        message += "; indent with spaces, not tabs"
+    return line, col, message
+
+
+def _offset_position(text: str, offset: int, in_bytes: bool) -> tuple[int, int]:
+    """1-based line and column (in characters) of an offset into the text or its UTF-8."""
+    before = text.encode("utf-8")[:offset].decode("utf-8", "ignore") if in_bytes else text[:offset]
+    return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
 
 
 class _Builder:
@@ -134,7 +163,8 @@ class _Builder:
             raise self._fatal(node, "limit", f"nesting deeper than {MAX_DEPTH} levels")
         self.source.value_pos[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if node.tag not in _CORE_TAGS:
-            raise self._fatal(node, "yaml-unsupported", f"YAML tag {node.tag!r} is not allowed in a spec; remove it")
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise self._fatal(node, "yaml-unsupported", f"YAML tag {tag!r} is not allowed in a spec; remove it")
         if id(node) in self.active:
             raise self._fatal(node, "yaml-unsupported", "a YAML alias refers to itself")
         if isinstance(node, yaml.ScalarNode):
@@ -146,7 +176,9 @@ class _Builder:
         try:
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, loc + (i,), depth + 1) for i, item in enumerate(node.value)]
-            self.loader.flatten_mapping(node)
+            written = {id(key_node) for key_node, _ in node.value}
+            self.loader.flatten_mapping(node)  # `<<: *base` pairs go first; written keys override them
+            merged: set[Any] = set()
             mapping: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 key = self.build(key_node, loc + ("<key>",), depth + 1)
@@ -154,6 +186,13 @@ class _Builder:
                     raise self._fatal(key_node, "yaml-unsupported", "mapping keys must be plain scalars")
                 key_loc = loc + (key,)
                 key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                if key in merged:
+                    # A written key overrides a merged one; of two merged pairs the later wins
+                    # (PyYAML's order), as yaml.safe_load would build it.
+                    merged.discard(key)
+                    del mapping[key]
+                if id(key_node) not in written:
+                    merged.add(key)
                 if key in mapping:
                     first = self.source.key_pos[key_loc]
                     dup_loc = key_loc + ("<duplicate>",)

@@ -85,39 +85,66 @@ def _real_loc(loc: tuple, data: Any, missing: bool) -> tuple:
 def pydantic_issues(
     error: ValidationError, base: Loc, what: str = "key", fields: list[str] = (), data: Any = None,
 ) -> list[Issue]:
-    """Turn pydantic's errors into Issues located at `base + loc`, one per location,
-    with did-you-mean hints for unknown keys."""
+    """Turn pydantic's errors into Issues located at `base + loc`: one per bad value, with
+    did-you-mean hints for unknown keys and no echo of what one mistake implies."""
     import difflib
 
-    issues: dict[tuple, Issue] = {}
+    located = []
     for item in error.errors(include_url=False):
         missing = item["type"] == "missing"
         rel = _real_loc(tuple(item["loc"]), data, missing) if data is not None else tuple(item["loc"])
+        located.append((rel, item))
+    # A union member that got inside the value (`stride: [2, 0]` fails at the 0) says more
+    # than one that rejected it whole ("not an integer").
+    deeper = {rel[:i] for rel, item in located if item["type"] != "missing" for i in range(len(rel))}
+    by_loc: dict[tuple, list[dict]] = {}
+    for rel, item in located:
+        if item["type"] == "missing" or rel not in deeper:
+            by_loc.setdefault(rel, []).append(item)
+
+    suggested: set[str] = set()
+    issues: list[Issue] = []
+    for rel, items in by_loc.items():
         loc = base + rel
-        if loc in issues:
-            continue  # the first failing member of a union says enough
-        kind = item["type"]
+        kind = items[0]["type"]
         field_name = rel[-1] if rel else ""
         if kind == "extra_forbidden":
             message = f"unknown {what} {field_name!r}"
             close = difflib.get_close_matches(str(field_name), list(fields), n=1) if len(rel) == 1 else []
             if close:
                 message += f"; did you mean {close[0]!r}?"
+                suggested.add(close[0])
             elif fields and len(rel) == 1:
                 message += f"; expected one of: {', '.join(fields)}"
-            issues[loc] = Issue(loc, "unknown-argument", message, at_key=True)
+            issues.append(Issue(loc, "unknown-argument", message, at_key=True))
         elif kind == "missing":
-            issues[loc] = Issue(base + rel[:-1], "missing-argument", f"missing required {what} {field_name!r}")
+            # Point at the key of the mapping that lacks it (the layer's kind), not its body.
+            issues.append(Issue(base + rel[:-1], "missing-argument", f"missing required {what} {field_name!r}",
+                                at_key=True, extra={"missing": field_name}))
         else:
-            message = item["msg"]
-            if kind not in ("value_error", "assertion_error") and "input" in item and not isinstance(item["input"], dict):
-                message += f", got {item['input']!r}"
-            if kind == "value_error":
-                message = message.removeprefix("Value error, ")
-            if field_name != "":
-                message = f"{field_name!r}: {message}"
-            issues[loc] = Issue(loc, "bad-value" if base else "schema", message)
-    return list(issues.values())
+            issues.append(Issue(loc, "bad-value" if base else "schema", _value_message(rel, items)))
+    # `kernal_size` (did you mean 'kernel_size'?) already says that kernel_size is missing.
+    return [issue for issue in issues if issue.extra.get("missing") not in suggested]
+
+
+def _value_message(rel: tuple, items: list[dict]) -> str:
+    """One message for a bad value; the failures of a union's members are combined when
+    each only says "wrong type", else the first specific one ("greater than or equal to 1") wins."""
+    specific = [item for item in items if not item["type"].endswith("_type") and item["type"] != "literal_error"]
+    if specific:
+        item = specific[0]
+        message = item["msg"].removeprefix("Value error, ")
+    else:
+        item = items[0]
+        wants = [i["msg"].removeprefix("Input should be ").replace("a valid tuple", "a list") for i in items]
+        message = "Input should be " + ", or ".join(dict.fromkeys(wants))
+    if item["type"] not in ("value_error", "assertion_error") and "input" in item and not isinstance(item["input"], dict):
+        message += f", got {item['input']!r}"
+    names = [step for step in rel if isinstance(step, str)]
+    if names:
+        label = repr(names[-1]) + "".join(f"[{step}]" for step in rel[rel.index(names[-1]) + 1:])
+        message = f"{label}: {message}"
+    return message
 
 
 def parse_network(source: Source) -> NetworkSpec:
@@ -138,19 +165,18 @@ def parse_layer_entry(raw: Any, loc: Loc) -> LayerCall | Issue:
             return Issue(loc, "bad-layer", f"{raw!r} is not a layer kind name")
         return LayerCall(kind=raw, args={}, loc=loc)
     if not isinstance(raw, dict) or len(raw) != 1:
-        found = f"a mapping with {len(raw)} keys" if isinstance(raw, dict) else type(raw).__name__
-        return Issue(
-            loc, "bad-layer",
-            f"a layer is a kind name or a one-key mapping `Kind: {{arguments}}`, found {found}; "
-            "indent the arguments under the kind",
-        )
+        if isinstance(raw, dict):
+            found = f"a mapping with {len(raw)} keys; indent the arguments under the kind"
+        else:
+            found = "an empty entry" if raw is None else f"a {_yaml_type(raw)}"
+        return Issue(loc, "bad-layer", f"a layer is a kind name or a one-key mapping `Kind: {{arguments}}`, found {found}")
     ((kind, body),) = raw.items()
     if not isinstance(kind, str) or not NAME_RE.match(kind):
         return Issue(loc, "bad-layer", f"{kind!r} is not a layer kind name")
     if body is None:
         body = {}
     if not isinstance(body, dict):
-        return Issue(loc + (kind,), "bad-layer", f"the arguments of {kind} must be a mapping, found {type(body).__name__}")
+        return Issue(loc + (kind,), "bad-layer", f"the arguments of {kind} must be a mapping, found a {_yaml_type(body)}")
     args = {key: value for key, value in body.items() if key not in RESERVED}
     call = LayerCall(kind=kind, args=args, loc=loc)
     call.present = {key for key in RESERVED if key in body}
@@ -159,3 +185,12 @@ def parse_layer_entry(raw: Any, loc: Loc) -> LayerCall | Issue:
     call.repeat = body.get("repeat", 1)
     call.if_ = body.get("if", True)
     return call
+
+
+def _yaml_type(value: Any) -> str:
+    """What a YAML value is, in the user's words rather than Python's."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {list: "list", dict: "mapping", str: "string"}.get(type(value), type(value).__name__)

@@ -6,7 +6,9 @@ parameters. Softmax and LogSoftmax mix values along `dim`.
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
+
+from pydantic import Field
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import RF, Bool, Float, Int, Layer, PosInt, Result, Shape
@@ -210,7 +212,7 @@ class LogSoftmax(_SoftmaxBase):
 
 
 class _DropoutBase(_Elementwise):
-    p: Float = 0.5
+    p: Annotated[Float, Field(ge=0, le=1)] = 0.5
     inplace: Bool = False
 
 

@@ -42,9 +42,16 @@ class AxisRF:
     exact: bool = True
 
     def step(self, kernel: int, stride: Number, padding: Number, exact: bool = True) -> AxisRF:
-        """google-research/receptive_field recurrence for one layer (kernel already dilated)."""
+        """google-research/receptive_field recurrence for one layer (kernel already dilated).
+
+        After upsampling the stride is a fraction; the size is then rounded up to whole
+        input pixels and marked approximate.
+        """
+        size = self.size + (kernel - 1) * self.stride
+        if isinstance(size, Fraction) and size.denominator != 1:
+            size, exact = -(-size.numerator // size.denominator), False
         return AxisRF(
-            size=self.size + (kernel - 1) * self.stride,
+            size=int(size),
             stride=self.stride * stride,
             padding=self.padding + padding * self.stride,
             exact=self.exact and exact,
@@ -77,8 +84,15 @@ class RF:
 
     def steps(self, steps: list[tuple[int, Number, Number]], exact: bool = True) -> RF:
         """Apply one (dilated kernel, stride, left padding) step per trailing spatial axis."""
-        if self.kind != "spatial" or len(self.axes) < len(steps):
+        if self.kind != "spatial":
             return self
+        if len(self.axes) < len(steps):
+            if not self.dims:
+                return self
+            # An unbatched input ([C, H, W]): the layer's trailing dims are its spatial axes.
+            last, missing = self.dims[-1], len(steps) - len(self.axes)
+            grown = RF("spatial", tuple(range(last + 1 - len(steps), last + 1)), (AxisRF(),) * missing + self.axes, self.unaligned)
+            return grown.steps(steps, exact)
         keep = len(self.axes) - len(steps)
         axes = self.axes[:keep] + tuple(
             axis.step(k, s, p, exact) for axis, (k, s, p) in zip(self.axes[keep:], steps)

@@ -120,7 +120,6 @@ class MaxPool3d(_MaxPoolNd):
 
 class _AvgPoolNd(_PoolNd):
     count_include_pad: Bool = True
-    divisor_override: Optional[PosInt] = None
 
 
 class AvgPool1d(_AvgPoolNd):
@@ -143,6 +142,7 @@ class AvgPool2d(_AvgPoolNd):
     """
 
     ndim = 2
+    divisor_override: Optional[PosInt] = None
 
 
 class AvgPool3d(_AvgPoolNd):
@@ -154,6 +154,7 @@ class AvgPool3d(_AvgPoolNd):
     """
 
     ndim = 3
+    divisor_override: Optional[PosInt] = None
 
 
 class _AdaptivePoolNd(Layer):

@@ -38,7 +38,7 @@ def receptive_field(rf: Optional[ReceptiveField]) -> Optional[dict[str, Any]]:
     return {
         "kind": rf.kind,
         "axes": [
-            {"size": a.size, "stride": _number(a.stride), "padding": _number(a.padding), "exact": a.exact}
+            {"size": _number(a.size), "stride": _number(a.stride), "padding": _number(a.padding), "exact": a.exact}
             for a in rf.axes
         ],
         "unaligned": rf.unaligned,

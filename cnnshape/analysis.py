@@ -38,8 +38,9 @@ def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
         row = _visit(node, graph, tensors, issues, warnings)
         if row is not None:
             leaf[node.index] = row
-    if issues:
-        raise SpecError(source.problems(issues))
+    found = graph.problems + source.problems(issues)
+    if any(problem.severity == "error" for problem in found):
+        raise SpecError(found + source.problems(warnings))
     dtype_bytes = DTYPE_BYTES[dtype]
     rows = _tree_rows(graph, leaf, tensors)
     outputs = [
@@ -72,7 +73,7 @@ def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
         rows=rows,
         outputs=outputs,
         totals=totals,
-        warnings=source.problems(warnings),
+        warnings=graph.problems + source.problems(warnings),
     )
 
 
@@ -97,7 +98,8 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
     except ShapeError as exc:
         inputs = ", ".join(fmt_shape(shape) for shape in shapes)
         shown = "" if fmt_shape(shapes[0]) in exc.message else f"; input {inputs}"
-        issues.append(Issue(node.loc, exc.code, f"{node.name} ({node.kind}): {exc.message}{shown}{where}", at_key=True))
+        message = exc.message.removeprefix(f"{node.kind}: ").removeprefix(f"{node.kind} ")
+        issues.append(Issue(node.loc, exc.code, f"{node.name} ({node.kind}): {message}{shown}{where}", at_key=True))
         return None
     out_rfs = layer.receptive_field(rfs, shapes, result.shapes)
     for i, (shape, rf) in enumerate(zip(result.shapes, out_rfs)):

@@ -34,15 +34,15 @@ class Dtype(str, Enum):
 
 
 def _parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    """`1,3,224,224` (or `1x3x224x224`) -> (1, 3, 224, 224); anything else is a usage error."""
     if text is None:
         return None
-    try:
-        dims = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        raise typer.BadParameter(f"expected comma-separated integers like 1,3,224,224, got {text!r}") from None
-    if not dims or any(d < 1 for d in dims):
-        raise typer.BadParameter(f"every dimension must be a positive integer, got {text!r}")
-    return dims
+    parts = [part.strip() for part in text.replace("x", ",").split(",")]
+    if not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise typer.BadParameter(
+            f"expected positive integers separated by commas, like 1,3,224,224; got {text!r}", param_hint="'--input'"
+        )
+    return tuple(int(part) for part in parts)
 
 
 def _console(stderr: bool = False):

@@ -211,7 +211,12 @@ class _Evaluator:
 
     visit_Tuple = visit_List
 
+    def visit_Attribute(self, node: ast.Attribute) -> Any:
+        raise ExprError(f"attribute access ('.{node.attr}') is not allowed in expressions")
+
     def visit_Call(self, node: ast.Call) -> Any:
+        if isinstance(node.func, ast.Attribute):
+            raise ExprError(f"method calls ('.{node.func.attr}()') are not allowed; use one of {', '.join(FUNCTIONS)}")
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             name = node.func.id if isinstance(node.func, ast.Name) else "this call"
             raise ExprError(f"function {name!r} is not available; use one of {', '.join(FUNCTIONS)}")

@@ -13,9 +13,9 @@ from typing import Any, Union
 
 from pydantic import ValidationError
 
-from cnnshape.errors import Issue, Loc, SpecError
+from cnnshape.errors import Issue, Loc, Problem, SpecError
 from cnnshape.expr import ExprError, has_substitution, substitute
-from cnnshape.layers import REGISTRY, suggest
+from cnnshape.layers import REGISTRY, did_you_mean, suggest
 from cnnshape.layers.base import Layer
 from cnnshape.source import Source
 from cnnshape.spec import NAME_RE, BlockDef, LayerCall, NetworkSpec, parse_layer_entry, pydantic_issues
@@ -71,6 +71,7 @@ class Graph:
     outputs: list[Ref]
     output_names: list[str]
     args: dict[str, Any]
+    problems: list[Problem] = field(default_factory=list)  # errors and warnings found so far
 
 
 @dataclass
@@ -108,19 +109,16 @@ class _Broken(Exception):
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """`--set k=v` pairs; values read as YAML scalars (10, 0.5, true, relu)."""
-    import yaml
+    """`--set k=v` pairs; values read as in a spec (10, 0.5, 1e-3, true, relu, [1, 2])."""
+    from cnnshape.source import load_scalar
 
     result: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not NAME_RE.match(key.strip()):
             raise ValueError(f"--set expects NAME=VALUE, got {pair!r}")
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            value = text
-        if isinstance(value, (dict, list)) or value is None:
+        value = load_scalar(text) if text.strip() else ""
+        if isinstance(value, dict) or value is None:
             value = text
         result[key.strip()] = value
     return result
@@ -132,7 +130,8 @@ def build(
     overrides: dict[str, Any] | None = None,
     input_shape: tuple[int, ...] | None = None,
 ) -> Graph:
-    """Expand and resolve a spec; raises SpecError listing every problem found."""
+    """Expand and resolve a spec. Problems that leave the graph analysable are returned in
+    graph.problems (so shape problems can be reported with them); others raise SpecError."""
     return _Builder(spec, source).run(overrides or {}, input_shape)
 
 
@@ -145,17 +144,22 @@ class _Builder:
         self.issues: dict[tuple, Issue] = {}
         self.block_stack: list[str] = []
         self.network_variables: dict[str, Any] = {}
+        self.skipped_blocks: set[str] = set()
 
     # -- issues ---------------------------------------------------------------------------
 
-    def issue(self, loc: Loc, code: str, message: str, scope: _Scope | None = None, at_key: bool = False) -> None:
+    def issue(self, loc: Loc, code: str, message: str, scope: _Scope | None = None, at_key: bool = False,
+              severity: str = "error") -> None:
         key = (tuple(loc), code, message)
         if key not in self.issues:
             suffix = f" ({scope.context})" if scope is not None and scope.context else ""
-            self.issues[key] = Issue(tuple(loc), code, message + suffix, at_key=at_key)
+            self.issues[key] = Issue(tuple(loc), code, message + suffix, severity, at_key=at_key)
+
+    def problems(self) -> list[Problem]:
+        return self.source.pending + self.source.problems(list(self.issues.values()))
 
     def fail(self) -> SpecError:
-        return SpecError(self.source.problems(list(self.issues.values())))
+        return SpecError(self.problems())
 
     # -- entry ----------------------------------------------------------------------------
 
@@ -163,13 +167,20 @@ class _Builder:
         spec = self.spec
         variables = self.network_variables = self._network_args(overrides)
         shape = input_override or self._input_shape(variables)
+        for block in spec.blocks:
+            if block in REGISTRY:
+                self.issue(("blocks", block), "duplicate-name",
+                           f"block {block!r} has the name of a built-in layer kind; rename it (e.g. {block}Block)", at_key=True)
         self.nodes.append(Node(0, "input", "Input", None, [], ("input",), None, 0))
         top = _Scope("", [Ref(0)], variables, None, 0, "")
         self.expand(spec.layers, ("layers",), top)
         outputs, names = self._outputs(spec.outputs, ("outputs",), top)
-        if self.issues:
-            raise self.fail()
-        return Graph(spec.name, shape, self.nodes, self.blocks, outputs, names, variables)
+        used = {block.kind for block in self.blocks} | self.skipped_blocks
+        for block in spec.blocks:
+            if block not in used:
+                self.issue(("blocks", block), "unused-block", f"block {block!r} is never used, so its layers are not checked",
+                           at_key=True, severity="warning")
+        return Graph(spec.name, shape, self.nodes, self.blocks, outputs, names, variables, self.problems())
 
     def _network_args(self, overrides: dict[str, Any]) -> dict[str, Any]:
         import difflib
@@ -183,11 +194,24 @@ class _Builder:
                 self.issue(("args",), "unknown-argument", f"--set {key}: the spec has no argument {key!r}{hint}", at_key=True)
         variables: dict[str, Any] = {}
         for key, value in self.spec.args.items():
-            if key in overrides:
+            if key in overrides and self._override_fits(key, overrides[key], value):
                 variables[key] = overrides[key]
                 continue
             variables[key] = self.subst(value, variables, ("args", key))
         return variables
+
+    def _override_fits(self, key: str, value: Any, default: Any) -> bool:
+        """An override must have its default's type (ints and floats mix); else one error
+        at the arg, instead of one at every layer that uses it."""
+        if has_substitution(default) or default is None:
+            return True
+        kinds = {bool: "true or false", int: "a number", float: "a number", str: "text", list: "a list"}
+        def sort(item: Any) -> str:
+            return kinds.get(type(item), type(item).__name__)
+        if sort(value) == sort(default):
+            return True
+        self.issue(("args", key), "bad-value", f"--set {key}={value!r}: expected {sort(default)}, like the spec's default {default!r}", at_key=True)
+        return False
 
     def _input_shape(self, variables: dict[str, Any]) -> tuple[int, ...]:
         dims = []
@@ -202,16 +226,24 @@ class _Builder:
         return tuple(dims)
 
     def _outputs(self, names: list[str] | None, loc: Loc, scope: _Scope) -> tuple[list[Ref], list[str]]:
+        """The output tensors and a name for each (`pool.1` for one output of several)."""
         if not names:
-            return scope.outputs, [self.nodes[ref.node].name for ref in scope.outputs]
+            return scope.outputs, [self._label(ref) for ref in scope.outputs]
         refs: list[Ref] = []
+        labels: list[str] = []
         for i, name in enumerate(names):
             try:
                 found = self.lookup(name, scope, loc + (i,))
             except _Broken:
                 continue
             refs.extend(found)
-        return refs, list(names)
+            labels.extend([name] if len(found) == 1 else [f"{name}.{j}" for j in range(len(found))])
+        return refs, labels
+
+    def _label(self, ref: Ref) -> str:
+        node = self.nodes[ref.node]
+        several = node.layer is not None and node.layer.num_outputs() > 1
+        return f"{node.name}.{ref.output}" if several else node.name
 
     # -- substitution ---------------------------------------------------------------------
 
@@ -278,18 +310,20 @@ class _Builder:
             inputs = self.resolve_from(call, scope, previous)
         except _Broken:
             inputs, inputs_ok = self._broken(previous), False
+        is_block = call.kind in self.spec.blocks
+        if not is_block and call.kind not in REGISTRY:
+            hint = did_you_mean(suggest(call.kind, list(self.spec.blocks))) or "; layer kinds are PyTorch class names (docs/spec.md lists them)"
+            self.issue(call.loc + (call.kind,), "unknown-kind", f"unknown layer kind {call.kind!r}{hint}", scope, at_key=True)
+            return self._broken(inputs)
         if not enabled or repeat == 0:
-            # A skipped layer stands for what it would have consumed.
+            # A skipped layer stands for what it would have consumed; its argument names
+            # are still checked, so a typo does not hide until the layer is switched on.
+            self._check_argument_names(call, scope)
+            if is_block:
+                self.skipped_blocks.add(call.kind)
             if name is not None:
                 scope.names[name] = inputs
             return inputs
-        is_block = call.kind in self.spec.blocks
-        if not is_block and call.kind not in REGISTRY:
-            hint = suggest(call.kind, list(self.spec.blocks))
-            text = f"unknown layer kind {call.kind!r}"
-            text += f"; did you mean {hint!r}?" if hint else "; run `cnnshape layers` to list the kinds"
-            self.issue(call.loc + (call.kind,), "unknown-kind", text, scope, at_key=True)
-            return self._broken(inputs)
         outputs = inputs
         result: Union[list[Ref], _Scope] = inputs
         for copy in range(repeat):
@@ -304,6 +338,16 @@ class _Builder:
             scope.names[name] = result
         return outputs
 
+    def _check_argument_names(self, call: LayerCall, scope: _Scope) -> None:
+        import difflib
+
+        known = list(self.spec.blocks[call.kind].args) if call.kind in self.spec.blocks else list(REGISTRY[call.kind].model_fields)
+        for key in call.args:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                self.issue(call.args_loc + (key,), "unknown-argument", f"{call.kind}: unknown argument {key!r}{hint}", scope, at_key=True)
+
     def _local_name(self, kind: str, name: str | None, copy: int, repeat: int, scope: _Scope) -> str:
         if name is not None:
             return name if repeat == 1 else f"{name}_{copy + 1}"
@@ -311,7 +355,7 @@ class _Builder:
         while True:
             scope.counters[stem] = scope.counters.get(stem, 0) + 1
             local = f"{stem}_{scope.counters[stem]}"
-            if local not in scope.names:
+            if local not in scope.names and local not in scope.later:
                 return local
 
     def _check_size(self, loc: Loc) -> None:
@@ -348,8 +392,11 @@ class _Builder:
         block: BlockDef = self.spec.blocks[call.kind]
         qualified = scope.prefix + local
         if call.kind in self.block_stack or len(self.block_stack) >= MAX_BLOCK_DEPTH:
-            chain = " -> ".join(self.block_stack + [call.kind])
-            self.issue(call.loc + (call.kind,), "cycle", f"block {call.kind!r} uses itself: {chain}", scope, at_key=True)
+            if call.kind in self.block_stack:
+                chain = " -> ".join(self.block_stack[self.block_stack.index(call.kind):] + [call.kind])
+                self.issue(call.loc + (call.kind,), "cycle", f"block {call.kind!r} uses itself: {chain}", scope, at_key=True)
+            else:
+                self.issue(call.loc + (call.kind,), "limit", f"blocks nest more than {MAX_BLOCK_DEPTH} deep", scope, at_key=True)
             broken = _Scope(qualified + ".", inputs, {}, scope.block, scope.depth, scope.context)
             broken.outputs = self._broken(inputs)
             return broken
@@ -457,8 +504,11 @@ class _Builder:
         if part in where.later and part not in where.names:
             self.issue(loc, "forward-reference", f"{dotted!r} is defined further down; `from` may only name earlier layers, so the graph has no cycles", scope or where)
             return
+        inside = [f"{use}.{part}" for use, value in where.names.items() if isinstance(value, _Scope) and part in value.names]
         if close:
             hint = f"; did you mean {close[0]!r}?"
+        elif inside:
+            hint = f"; to reach into a block use, write {inside[-1]!r}"
         else:
             hint = "; `from` may name only layers defined earlier in the same network or block"
         self.issue(loc, "unknown-reference", f"unknown layer {dotted!r}{hint}", scope or where)

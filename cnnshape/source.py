@@ -31,6 +31,7 @@ class Source:
     data: Any
     value_pos: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     key_pos: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    pending: list[Problem] = field(default_factory=list)  # found while loading, reported with later ones
 
     def locate(self, loc: Loc, at_key: bool = False) -> tuple[int, int]:
         """Position of the value at `loc` (or its key), else of its nearest located parent."""
@@ -84,11 +85,44 @@ def load_file(path: str | Path) -> Source:
     return load_text(text, name)
 
 
+_LOADER: Any = None
+
+
+def loader_class() -> Any:
+    """PyYAML's safe loader (libyaml when available) that also reads `1e-5` as a number:
+    YAML 1.1 wants a dot (`1.0e-5`), a trap for everyone who copies PyTorch defaults."""
+    global _LOADER
+    if _LOADER is None:
+        import re
+
+        import yaml
+
+        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        _LOADER = type("SpecLoader", (base,), {})
+        _LOADER.add_implicit_resolver(
+            "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789"),
+        )
+    return _LOADER
+
+
+def load_scalar(text: str) -> Any:
+    """A command-line value read like a YAML value in a spec (`10`, `0.5`, `1e-3`, `true`, `[1, 2]`)."""
+    import yaml
+
+    loader = loader_class()(text)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError:
+        return text
+    finally:
+        loader.dispose()
+
+
 def load_text(text: str, path: str = "<string>") -> Source:
     """Parse YAML text into plain Python data plus positions."""
     import yaml
 
-    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader_cls = loader_class()
     loader = None
     try:
         try:
@@ -109,8 +143,7 @@ def load_text(text: str, path: str = "<string>") -> Source:
             raise _problem(path, 1, 1, "schema", "the file is empty; a spec needs `input` and `layers`")
         builder = _Builder(loader, source)
         source.data = builder.build(root, (), 0)
-        if builder.issues:
-            raise SpecError(source.problems(builder.issues))
+        source.pending = source.problems(builder.issues)
         return source
     finally:
         if loader is not None:

@@ -83,7 +83,7 @@ def _real_loc(loc: tuple, data: Any, missing: bool) -> tuple:
 
 
 def pydantic_issues(
-    error: ValidationError, base: Loc, what: str = "key", fields: list[str] = (), data: Any = None,
+    error: ValidationError, base: Loc, what: str = "key", fields: Any = (), data: Any = None,
 ) -> list[Issue]:
     """Turn pydantic's errors into Issues located at `base + loc`: one per bad value, with
     did-you-mean hints for unknown keys and no echo of what one mistake implies."""
@@ -102,6 +102,7 @@ def pydantic_issues(
         if item["type"] == "missing" or rel not in deeper:
             by_loc.setdefault(rel, []).append(item)
 
+    fields_for = fields if callable(fields) else (lambda rel: list(fields) if len(rel) == 1 else [])
     suggested: set[str] = set()
     issues: list[Issue] = []
     for rel, items in by_loc.items():
@@ -110,12 +111,13 @@ def pydantic_issues(
         field_name = rel[-1] if rel else ""
         if kind == "extra_forbidden":
             message = f"unknown {what} {field_name!r}"
-            close = difflib.get_close_matches(str(field_name), list(fields), n=1) if len(rel) == 1 else []
+            known = fields_for(rel)
+            close = difflib.get_close_matches(str(field_name), known, n=1)
             if close:
                 message += f"; did you mean {close[0]!r}?"
                 suggested.add(close[0])
-            elif fields and len(rel) == 1:
-                message += f"; expected one of: {', '.join(fields)}"
+            elif known:
+                message += f"; expected one of: {', '.join(known)}"
             issues.append(Issue(loc, "unknown-argument", message, at_key=True))
         elif kind == "missing":
             # Point at the key of the mapping that lacks it (the layer's kind), not its body.
@@ -151,11 +153,21 @@ def parse_network(source: Source) -> NetworkSpec:
     """Validate the document's top-level structure."""
     data = source.data
     if not isinstance(data, dict):
-        raise SpecError(source.problems([Issue((), "schema", "a spec is a mapping with `name`, `input` and `layers`")]))
+        raise SpecError(source.pending + source.problems([Issue((), "schema", "a spec is a mapping with `name`, `input` and `layers`")]))
     try:
         return NetworkSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(source.problems(pydantic_issues(exc, (), fields=list(NetworkSpec.model_fields), data=data))) from None
+        issues = pydantic_issues(exc, (), fields=_known_keys, data=data)
+        raise SpecError(source.pending + source.problems(issues)) from None
+
+
+def _known_keys(rel: tuple) -> list[str]:
+    """The keys allowed where an unknown key was found: top level or a block definition."""
+    if len(rel) == 1:
+        return list(NetworkSpec.model_fields)
+    if len(rel) == 3 and rel[0] == "blocks":
+        return list(BlockDef.model_fields)
+    return []
 
 
 def parse_layer_entry(raw: Any, loc: Loc) -> LayerCall | Issue:

@@ -291,16 +291,12 @@ def test_malformed_input_exits_2(value: str) -> None:
     assert "Traceback" not in result.output
 
 
-@pytest.mark.xfail(strict=True, reason="cli.summary raises BadParameter for --input without param_hint, so the "
-                                       "message says 'Invalid value:' without naming the option")
 def test_malformed_input_names_the_option() -> None:
     result = run("summary", RESNET18, "--input", "1,3,abc")
     assert result.exit_code == 2
     assert "--input" in result.output
 
 
-@pytest.mark.xfail(strict=True, reason="cli._parse_shape treats 'x' as a separator and drops empty parts, so "
-                                       "'1,3,x' becomes (1, 3) and '1,,3,224,224' becomes (1, 3, 224, 224)")
 @pytest.mark.parametrize("value", ["1,3,x", "1,,3,224,224"])
 def test_input_with_empty_parts_exits_2(value: str) -> None:
     result = run("summary", RESNET18, "--input", value)

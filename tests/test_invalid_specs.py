@@ -56,9 +56,10 @@ def check(path: Path, problems: list, expected: list[tuple[int, int, str]], says
     for problem in problems:
         assert problem.message.strip(), f"empty message: {problem}"
         assert problem.code in CODES, f"code {problem.code!r} is not in errors.CODES"
-        assert problem.severity == "error"
+        assert problem.severity in ("error", "warning")
         assert problem.file == str(path)
         assert "\n" not in problem.message, f"a problem is one line: {problem.message!r}"
+    assert any(p.severity == "error" for p in problems), "an invalid spec has at least one error"
     for text in says:
         assert any(text.lower() in p.message.lower() for p in problems), f"no message says {text!r}:\n{shown}"
 
@@ -145,8 +146,6 @@ def test_override_of_an_undeclared_arg_points_at_args(tmp_path: Path) -> None:
     check(path, problems, [(3, 1, "unknown-argument")], ["did you mean 'num_classes'"])
 
 
-@pytest.mark.xfail(strict=True, reason="expr.py: a call of anything but a plain name is reported as "
-                                       "\"function 'this call' is not available\"; it should name the method")
 def test_a_method_call_is_named_in_its_message(tmp_path: Path) -> None:
     path = tmp_path / "spec.yaml"
     path.write_text("name: t\ninput: [1, 3, 8, 8]\nargs: {width: 8}\nlayers:\n"

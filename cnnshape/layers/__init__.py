@@ -12,11 +12,24 @@ FAMILIES = (conv, pool, linear, norm, activation, merge, reshape, resample)
 REGISTRY: dict[str, type[Layer]] = {cls.kind(): cls for family in FAMILIES for cls in family.KINDS}
 
 
-def suggest(kind: str, extra: list[str] = ()) -> str | None:
-    """The closest known kind name, for "did you mean" hints (case slips first)."""
+def suggest(kind: str, extra: list[str] = ()) -> list[str]:
+    """The closest known kind names for "did you mean" hints: a case slip first, else the
+    best matches (several when they are equally close, e.g. BatchNorm1d/2d/3d)."""
     names = list(REGISTRY) + list(extra)
     for name in names:
         if name.lower() == kind.lower():
-            return name
-    close = difflib.get_close_matches(kind, names, n=1, cutoff=0.6)
-    return close[0] if close else None
+            return [name]
+    close = difflib.get_close_matches(kind, names, n=3, cutoff=0.6)
+    if not close:
+        return []
+    top = difflib.SequenceMatcher(None, kind, close[0]).ratio()
+    return [name for name in close if difflib.SequenceMatcher(None, kind, name).ratio() == top]
+
+
+def did_you_mean(options: list[str]) -> str:
+    """"; did you mean 'A'?" or "; did you mean 'A', 'B' or 'C'?" (empty without options)."""
+    if not options:
+        return ""
+    quoted = [repr(option) for option in options]
+    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+    return f"; did you mean {listed}?"

@@ -124,7 +124,8 @@ def merge_rfs(rfs: list[RF]) -> RF:
     axes = []
     for per_path in zip(*(rf.axes for rf in rfs)):
         largest = max(per_path, key=lambda axis: axis.size)
-        if len({axis.stride for axis in per_path}) > 1 or len({axis.centre for axis in per_path}) > 1:
+        exact = all(axis.exact for axis in per_path)  # approximate fields cannot be compared
+        if exact and (len({axis.stride for axis in per_path}) > 1 or len({axis.centre for axis in per_path}) > 1):
             unaligned = True
         axes.append(largest)
     return RF("spatial", first.dims, tuple(axes), unaligned)

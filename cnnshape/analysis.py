@@ -51,6 +51,7 @@ def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
     params = sum(row.params for row in layer_rows)
     buffers = sum(row.buffers for row in layer_rows)
     macs = sum(row.macs for row in layer_rows)
+    training_macs = sum(row.training_macs for row in layer_rows)
     totals = Totals(
         params=params,
         trainable_params=params,
@@ -63,6 +64,7 @@ def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
         input_bytes=prod(graph.input_shape) * dtype_bytes,
         activation_bytes=sum(row.activation_elements for row in layer_rows) * dtype_bytes,
         layers=len(leaf),
+        training_only_macs=training_macs,
     )
     return Report(
         name=graph.name,
@@ -119,11 +121,13 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
         output_shapes=list(result.shapes),
         params=result.params,
         buffers=result.buffers,
-        macs=result.macs,
+        macs=0 if node.training_only else result.macs,
         activation_elements=sum(prod(shape) for shape in result.shapes),
         receptive_field=to_field(out_rfs[0]) if out_rfs else None,
         inputs=[_ref_name(graph, ref) for ref in node.inputs],
         working=result.working,
+        training_macs=result.macs if node.training_only else 0,
+        training_only=node.training_only,
     )
 
 
@@ -141,7 +145,7 @@ def _ref_name(graph: Graph, ref: Ref) -> str:
 def _tree_rows(graph: Graph, leaf: dict[int, Row], tensors: dict) -> list[Row]:
     """Leaf rows in order with each block's row (sums via prefix sums) before its contents."""
     n = len(graph.nodes)
-    sums = {key: [0] * (n + 1) for key in ("params", "buffers", "macs", "activation_elements")}
+    sums = {key: [0] * (n + 1) for key in ("params", "buffers", "macs", "activation_elements", "training_macs")}
     for i in range(n):
         row = leaf.get(i)
         for key, acc in sums.items():
@@ -167,6 +171,8 @@ def _tree_rows(graph: Graph, leaf: dict[int, Row], tensors: dict) -> list[Row]:
                 activation_elements=sums["activation_elements"][block.end] - sums["activation_elements"][block.first],
                 receptive_field=to_field(outs[0][1]) if outs else None,
                 inputs=[],
+                training_macs=sums["training_macs"][block.end] - sums["training_macs"][block.first],
+                training_only=all(graph.nodes[i].training_only for i in range(block.first, block.end)) and block.end > block.first,
             ))
         if i in leaf:
             rows.append(leaf[i])

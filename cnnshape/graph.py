@@ -45,6 +45,7 @@ class Node:
     block: int | None  # innermost block instance, index into Graph.blocks
     depth: int  # 0 at top level
     context: str = ""  # "in basicblock_2", for messages about block internals
+    training_only: bool = False  # runs only in training mode (e.g. an auxiliary head)
 
 
 @dataclass
@@ -88,6 +89,7 @@ class _Scope:
     outputs: list[Ref] = field(default_factory=list)  # a block scope's result
     counters: dict[str, int] = field(default_factory=dict)
     later: set[str] = field(default_factory=set)  # names given further down this layers list
+    training_only: bool = False  # inside a block used with `training_only: true`
 
 
 FAILED = object()  # a substitution that failed: its problem is already recorded
@@ -303,6 +305,13 @@ class _Builder:
         elif name is not None and (not isinstance(name, str) or not NAME_RE.match(name) or name == "input"):
             self.issue(args_loc + ("name",), "bad-value", f"'name' must be an identifier other than 'input', got {name!r}", scope)
             name = None
+        training_only = self.subst(call.training_only, v, args_loc + ("training_only",), scope)
+        if training_only is FAILED:
+            training_only = False
+        elif not isinstance(training_only, bool):
+            self.issue(args_loc + ("training_only",), "bad-value", f"'training_only' must be true or false, got {training_only!r}", scope)
+            training_only = False
+        call.training_only = training_only
         if name is not None and name in scope.names:
             self.issue(args_loc + ("name",), "duplicate-name", f"name {name!r} is already used in this scope", scope)
         inputs_ok = True
@@ -381,8 +390,10 @@ class _Builder:
             self.issue(args_loc + ("from",), "bad-value", f"{call.kind} takes {want} input(s), got {len(inputs)}", scope)
             layer = None
         qualified = scope.prefix + local
+        # A layer fed by a training-only layer cannot run in eval mode either.
+        training_only = call.training_only or scope.training_only or any(self.nodes[ref.node].training_only for ref in inputs)
         node = Node(len(self.nodes), qualified, call.kind, layer, list(inputs), call.loc + (call.kind,),
-                    scope.block, scope.depth, scope.context)
+                    scope.block, scope.depth, scope.context, training_only)
         self.nodes.append(node)
         refs = [Ref(node.index, i) for i in range(layer.num_outputs() if layer is not None else 1)]
         scope.names[local] = refs
@@ -405,6 +416,7 @@ class _Builder:
                                  call.loc + (call.kind,), first=len(self.nodes))
         self.blocks.append(instance)
         inner = _Scope(qualified + ".", list(inputs), variables, instance.index, scope.depth + 1, f"in {qualified}")
+        inner.training_only = scope.training_only or call.training_only
         self.block_stack.append(call.kind)
         try:
             self.expand(block.layers, ("blocks", call.kind, "layers"), inner)

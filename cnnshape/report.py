@@ -62,6 +62,8 @@ class Row:
     receptive_field: Optional[ReceptiveField]
     inputs: list[str] = field(default_factory=list)
     working: list[str] = field(default_factory=list)
+    training_macs: int = 0  # MACs of layers that run only in training mode (not in `macs`)
+    training_only: bool = False
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -85,6 +87,7 @@ class Totals:
     input_bytes: int
     activation_bytes: int
     layers: int
+    training_only_macs: int = 0  # auxiliary heads etc.: counted apart from the eval-mode `macs`
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from cnnshape.errors import Issue, Loc, SpecError
 from cnnshape.source import Source
 
-RESERVED = ("name", "from", "repeat", "if")
+RESERVED = ("name", "from", "repeat", "if", "training_only")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 Scalar = Union[StrictBool, StrictInt, StrictFloat, StrictStr, None]
@@ -60,6 +60,7 @@ class LayerCall:
     from_: Any = None
     repeat: Any = 1
     if_: Any = True
+    training_only: Any = False
     present: set[str] = field(default_factory=set)  # reserved keys written explicitly
 
     @property
@@ -196,6 +197,7 @@ def parse_layer_entry(raw: Any, loc: Loc) -> LayerCall | Issue:
     call.from_ = body.get("from")
     call.repeat = body.get("repeat", 1)
     call.if_ = body.get("if", True)
+    call.training_only = body.get("training_only", False)
     return call
 
 

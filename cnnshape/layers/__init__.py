@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import difflib
 
-from cnnshape.layers import activation, conv, linear, merge, norm, pool, resample, reshape
+from cnnshape.layers import activation, attention, conv, learned, linear, merge, norm, pool, resample, reshape, split
 from cnnshape.layers.base import Layer
 
-FAMILIES = (conv, pool, linear, norm, activation, merge, reshape, resample)
+FAMILIES = (conv, pool, linear, norm, activation, merge, reshape, resample, split, attention, learned)
 
 REGISTRY: dict[str, type[Layer]] = {cls.kind(): cls for family in FAMILIES for cls in family.KINDS}
 

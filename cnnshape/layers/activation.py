@@ -270,8 +270,21 @@ class FeatureAlphaDropout(_DropoutBase):
     """
 
 
+class StochasticDepth(_Elementwise):
+    """torchvision.ops.StochasticDepth: drops whole residual branches in training
+    (`mode: row` per sample, `batch` for all); identity at inference.
+
+    ```yaml
+    - StochasticDepth: {p: 0.1, mode: row}
+    ```
+    """
+
+    p: Annotated[Float, Field(ge=0, le=1)]
+    mode: Literal["row", "batch"]
+
+
 KINDS = [
     Identity, ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, SiLU, Mish, Sigmoid, Tanh,
     Hardswish, Hardsigmoid, Softmax, LogSoftmax,
-    Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout, FeatureAlphaDropout,
+    Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout, FeatureAlphaDropout, StochasticDepth,
 ]

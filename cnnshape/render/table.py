@@ -35,6 +35,8 @@ def build_table(report: Report, depth: Optional[int] = None) -> Table:
         style = "dim" if expanded_block else ""
         params = units.count(row.params) if row.params else "-"
         macs = units.count(row.macs) if row.macs else "-"
+        if row.training_macs and not row.macs:
+            macs, style = f"train {units.count(row.training_macs)}", "dim"
         if expanded_block:
             params, macs = f"({params})", f"({macs})"
         table.add_row(
@@ -61,6 +63,8 @@ def build_totals(report: Report) -> Panel:
     grid.add_row("Buffers", f"{exact(t.buffers)}  (batch-norm running statistics, not parameters)")
     grid.add_row("MACs", f"{exact(t.macs)}  (torchvision convention: conv + linear/matmul weights)")
     grid.add_row("FLOPs", f"{exact(t.flops)}  (= 2 x MACs)")
+    if t.training_only_macs:
+        grid.add_row("Training only", f"{exact(t.training_only_macs)} MACs in layers that run only in training (not in MACs above)")
     bytes_each = DTYPE_BYTES[report.dtype]
     grid.add_row("Memory", (
         f"params {units.size(t.param_bytes)}, buffers {units.size(t.buffer_bytes)}, input {units.size(t.input_bytes)}"

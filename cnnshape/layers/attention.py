@@ -1,0 +1,132 @@
+"""Attention: MultiheadAttention and TransformerEncoderLayer, with PyTorch's arguments.
+
+MACs follow torchvision: the q/k/v and output projections (linear weights) plus the two
+attention matmuls, q @ k^T and weights @ v (L * S * E each per batch element).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from cnnshape.errors import ShapeError
+from cnnshape.layers.base import RF, Bool, Float, Layer, PosInt, Result, Shape, check_rank, fmt_shape
+
+
+def _attention_numbers(
+    embed: int, heads: int, tokens: int, batch: int, bias: bool, kdim: int, vdim: int, add_bias_kv: bool,
+    source_tokens: int,
+) -> tuple[int, int, list[str]]:
+    """Parameters, MACs and working of nn.MultiheadAttention."""
+    if embed % heads:
+        raise ShapeError(f"embed_dim {embed} is not divisible by num_heads={heads}")
+    proj_in = embed * embed + embed * kdim + embed * vdim
+    params = proj_in + (3 * embed if bias else 0) + embed * embed + (embed if bias else 0)
+    params += 2 * embed if add_bias_kv else 0
+    macs_proj = batch * (tokens * embed * embed + source_tokens * embed * (kdim + vdim) + tokens * embed * embed)
+    macs_attn = 2 * batch * tokens * source_tokens * embed
+    working = [
+        f"params: in_proj {embed}*({embed}+{kdim}+{vdim})" + (f" + {3 * embed}" if bias else "")
+        + f", out_proj {embed}*{embed}" + (f" + {embed}" if bias else "") + f" = {params:,}",
+        f"MACs: projections {macs_proj:,} + attention 2*{tokens}*{source_tokens}*{embed} per sequence = {macs_proj + macs_attn:,}",
+    ]
+    return params, macs_proj + macs_attn, working
+
+
+def _sequence(kind: str, shape: Shape, batch_first: bool) -> tuple[int, int, int]:
+    """(batch, tokens, features) of a (L, N, E) or, with batch_first, (N, L, E) input."""
+    check_rank(kind, shape, (3,), "(N, L, E) with batch_first: true, else (L, N, E)")
+    if batch_first:
+        return shape[0], shape[1], shape[2]
+    return shape[1], shape[0], shape[2]
+
+
+class MultiheadAttention(Layer):
+    """nn.MultiheadAttention: self-attention on one input, or `from: [query, key, value]`.
+
+    Returns the attention output only (as with need_weights=False). PyTorch's default
+    layout is (L, N, E); set `batch_first: true` for (N, L, E). `embed_dim` is inferred.
+
+    ```yaml
+    - MultiheadAttention: {num_heads: 12, batch_first: true}
+    ```
+    """
+
+    family = "attention"
+    min_inputs = 1
+    max_inputs = 3
+
+    num_heads: PosInt
+    dropout: Float = 0.0
+    bias: Bool = True
+    add_bias_kv: Bool = False
+    add_zero_attn: Bool = False
+    kdim: Optional[PosInt] = None
+    vdim: Optional[PosInt] = None
+    batch_first: Bool = False
+    embed_dim: Optional[PosInt] = None
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        if len(shapes) == 2:
+            raise ShapeError("give one input (self-attention) or three: from: [query, key, value]")
+        query = shapes[0]
+        key = shapes[1] if len(shapes) == 3 else query
+        value = shapes[2] if len(shapes) == 3 else query
+        batch, tokens, embed = _sequence(self.kind(), query, self.batch_first)
+        if self.embed_dim is not None and self.embed_dim != embed:
+            raise ShapeError(f"embed_dim={self.embed_dim} but the query {fmt_shape(query)} has {embed} features")
+        k_batch, source, k_features = _sequence(self.kind(), key, self.batch_first)
+        _, v_source, v_features = _sequence(self.kind(), value, self.batch_first)
+        kdim, vdim = self.kdim or embed, self.vdim or embed
+        if (k_features, v_features) != (kdim, vdim) or k_batch != batch or v_source != source:
+            raise ShapeError(f"key {fmt_shape(key)} and value {fmt_shape(value)} do not fit query {fmt_shape(query)} (kdim={kdim}, vdim={vdim})")
+        params, macs, working = _attention_numbers(
+            embed, self.num_heads, tokens, batch, self.bias, kdim, vdim, self.add_bias_kv, source + int(self.add_zero_attn),
+        )
+        return Result([query], params=params, macs=macs, working=working)
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        return [rfs[0].globalised()]
+
+
+class TransformerEncoderLayer(Layer):
+    """nn.TransformerEncoderLayer: self-attention then a feed-forward block, each with a
+    residual connection and LayerNorm (post-norm unless `norm_first: true`).
+
+    ```yaml
+    - TransformerEncoderLayer: {d_model: 512, nhead: 8, batch_first: true}
+    ```
+    """
+
+    family = "attention"
+
+    d_model: PosInt
+    nhead: PosInt
+    dim_feedforward: PosInt = 2048
+    dropout: Float = 0.1
+    activation: Literal["relu", "gelu"] = "relu"
+    layer_norm_eps: Float = 1e-5
+    batch_first: Bool = False
+    norm_first: Bool = False
+    bias: Bool = True
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        batch, tokens, features = _sequence(self.kind(), shape, self.batch_first)
+        if features != self.d_model:
+            raise ShapeError(f"d_model={self.d_model} but the input {fmt_shape(shape)} has {features} features")
+        d, ff = self.d_model, self.dim_feedforward
+        attn_params, attn_macs, working = _attention_numbers(d, self.nhead, tokens, batch, self.bias, d, d, False, tokens)
+        bias = int(self.bias)
+        mlp_params = d * ff + ff * bias + ff * d + d * bias
+        norm_params = 2 * d * (1 + bias)
+        params = attn_params + mlp_params + norm_params
+        macs = attn_macs + 2 * batch * tokens * d * ff
+        working.append(f"feed-forward: {d}*{ff} + {ff}*{d} (+ biases) = {mlp_params:,} params; norms 2*{1 + bias}*{d} = {norm_params:,}")
+        working.append(f"total params {params:,}, MACs {macs:,}")
+        return Result([shape], params=params, macs=macs, working=working)
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        return [rfs[0].globalised()]
+
+
+KINDS = [MultiheadAttention, TransformerEncoderLayer]

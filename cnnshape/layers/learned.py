@@ -1,0 +1,71 @@
+"""Learned tensors used as layers: ViT's class token and position embedding, and
+ConvNeXt's layer scale. Their parameters count; they cost no MACs."""
+
+from __future__ import annotations
+
+from cnnshape.errors import ShapeError
+from cnnshape.layers.base import RF, Float, Int, Layer, Result, Shape, check_rank, fmt_shape
+
+
+class ClassToken(Layer):
+    """Prepends a learned token to a (N, L, E) sequence: (N, L+1, E), E parameters
+    (torchvision ViT's `class_token`, concatenated on dim 1).
+
+    ```yaml
+    - ClassToken
+    ```
+    """
+
+    family = "learned"
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        check_rank(self.kind(), shape, (3,), "N, L, E")
+        n, length, embed = shape
+        return Result([(n, length + 1, embed)], params=embed, working=[f"params: 1*1*{embed} = {embed}; L: {length} + 1"])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        return [rfs[0].flattened()]
+
+
+class PositionEmbedding(Layer):
+    """Adds a learned (1, L, E) position embedding to a (N, L, E) sequence: L*E parameters.
+
+    ```yaml
+    - PositionEmbedding
+    ```
+    """
+
+    family = "learned"
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        check_rank(self.kind(), shape, (3,), "N, L, E")
+        _, length, embed = shape
+        params = length * embed
+        return Result([shape], params=params, working=[f"params: {length}*{embed} = {params:,}"])
+
+
+class LayerScale(Layer):
+    """Multiplies by a learned per-channel scale (ConvNeXt, CaiT): C parameters, where C
+    is the size of `dim` (default 1, the channels of NCHW).
+
+    ```yaml
+    - LayerScale: {init_value: 1.0e-6}
+    ```
+    """
+
+    family = "learned"
+
+    dim: Int = 1
+    init_value: Float = 1e-6
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        if not -len(shape) <= self.dim < len(shape):
+            raise ShapeError(f"dim {self.dim} is out of range for {fmt_shape(shape)}")
+        channels = shape[self.dim]
+        return Result([shape], params=channels, working=[f"params: {channels} (one scale per channel)"])
+
+
+KINDS = [ClassToken, PositionEmbedding, LayerScale]

@@ -1,0 +1,136 @@
+"""Multi-output and selection operations: Chunk, Split, ChannelShuffle, Select.
+
+A layer with several outputs is referred to as a whole (`from: name`, all outputs) or one
+output at a time (`from: name.0`, `name.1`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+from cnnshape.errors import ShapeError
+from cnnshape.layers.base import RF, Int, Layer, PosInt, Result, Shape, check_rank, fmt_shape
+
+
+def _dim(dim: int, rank: int) -> int:
+    if not -rank <= dim < rank:
+        raise ShapeError(f"dim {dim} is out of range for a {rank}-D input")
+    return dim % rank
+
+
+class Chunk(Layer):
+    """torch.chunk: `chunks` pieces along `dim` (default 1 here; torch.chunk's is 0).
+
+    Each piece has ceil(size / chunks) elements, the last may be smaller, as in PyTorch;
+    the layer must produce exactly `chunks` pieces.
+
+    ```yaml
+    - Chunk: {chunks: 2, name: halves}
+    - Conv2d: {out_channels: 58, kernel_size: 1, from: halves.1}
+    ```
+    """
+
+    family = "split"
+
+    chunks: PosInt
+    dim: Int = 1
+
+    def num_outputs(self) -> int:
+        return self.chunks
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        dim = _dim(self.dim, len(shape))
+        size = shape[dim]
+        piece = -(-size // self.chunks)
+        sizes = [min(piece, size - i * piece) for i in range(self.chunks)]
+        if any(s <= 0 for s in sizes):
+            raise ShapeError(f"dim {dim} of size {size} gives fewer than {self.chunks} chunks (torch.chunk would return fewer)")
+        outs = [shape[:dim] + (s,) + shape[dim + 1:] for s in sizes]
+        return Result(outs, working=[f"dim {dim}: {size} -> " + " + ".join(map(str, sizes))])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        return [rfs[0]] * len(out)
+
+
+class Split(Layer):
+    """torch.split: pieces of `split_size_or_sections` along `dim` (default 1 here).
+
+    The sections are a list of sizes that must add up to the size of `dim` (cnnshape needs
+    the number of outputs from the arguments, so PyTorch's single-int form is written out).
+
+    ```yaml
+    - Split: {split_size_or_sections: [64, 64, 128], name: parts}
+    ```
+    """
+
+    family = "split"
+
+    split_size_or_sections: tuple[PosInt, ...]
+    dim: Int = 1
+
+    def num_outputs(self) -> int:
+        return len(self.split_size_or_sections)
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        dim = _dim(self.dim, len(shape))
+        sections = list(self.split_size_or_sections)
+        if sum(sections) != shape[dim]:
+            raise ShapeError(f"sections {sections} add up to {sum(sections)}, but dim {dim} of {fmt_shape(shape)} is {shape[dim]}")
+        return Result([shape[:dim] + (s,) + shape[dim + 1:] for s in sections])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        return [rfs[0]] * len(out)
+
+
+class ChannelShuffle(Layer):
+    """nn.ChannelShuffle: interleaves the channels of `groups` groups (ShuffleNet).
+
+    ```yaml
+    - ChannelShuffle: {groups: 2}
+    ```
+    """
+
+    family = "split"
+
+    groups: PosInt
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        check_rank(self.kind(), shape, tuple(range(3, 9)), "N, C, *")
+        if shape[1] % self.groups:
+            raise ShapeError(f"{shape[1]} channels are not divisible by groups={self.groups}")
+        return Result([shape])
+
+
+class Select(Layer):
+    """tensor.select(dim, index): drops `dim`, keeping one index (ViT's class token: x[:, 0]).
+
+    ```yaml
+    - Select: {dim: 1, index: 0}
+    ```
+    """
+
+    family = "split"
+
+    dim: Int
+    index: Int
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        dim = _dim(self.dim, len(shape))
+        if not -shape[dim] <= self.index < shape[dim]:
+            raise ShapeError(f"index {self.index} is out of range for dim {dim} of size {shape[dim]}")
+        return Result([shape[:dim] + shape[dim + 1:]])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        rf, dim = rfs[0], _dim(self.dim, len(shapes[0]))
+        if rf.kind != "spatial" or not rf.dims:
+            return [rf]
+        if dim in rf.dims:
+            return [rf.flattened()]
+        return [rf.with_dims(tuple(d - (d > dim) for d in rf.dims))]
+
+
+KINDS = [Chunk, Split, ChannelShuffle, Select]

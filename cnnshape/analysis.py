@@ -19,11 +19,18 @@ from cnnshape.source import Source
 MAX_ELEMENTS = 2**50  # per tensor; past this a spec is a mistake or an attack
 
 
-def to_field(rf: Optional[RF]) -> Optional[ReceptiveField]:
+def to_field(rf: Optional[RF], cache: Optional[dict] = None) -> Optional[ReceptiveField]:
+    """The report's copy of a receptive field; `cache` shares it between the many layers
+    that pass one field through unchanged (keyed by identity while the RFs are alive)."""
     if rf is None:
         return None
+    if cache is not None and id(rf) in cache:
+        return cache[id(rf)]
     axes = tuple(AxisField(a.size, a.stride, a.padding, a.exact) for a in rf.axes)
-    return ReceptiveField(rf.kind, axes, rf.unaligned)
+    field = ReceptiveField(rf.kind, axes, rf.unaligned)
+    if cache is not None:
+        cache[id(rf)] = field
+    return field
 
 
 def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
@@ -32,10 +39,11 @@ def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
     issues: list[Issue] = []
     warnings: list[Issue] = []
     leaf: dict[int, Row] = {}
+    fields: dict[int, ReceptiveField] = {}
     for node in graph.nodes[1:]:
         if node.layer is None or any(ref not in tensors for ref in node.inputs):
             continue  # its own problem is already reported, or an input failed upstream
-        row = _visit(node, graph, tensors, issues, warnings)
+        row = _visit(node, graph, tensors, issues, warnings, fields)
         if row is not None:
             leaf[node.index] = row
     found = graph.problems + source.problems(issues)
@@ -85,7 +93,8 @@ def _output_names(graph: Graph) -> list[str]:
     return [graph.nodes[ref.node].name for ref in graph.outputs]
 
 
-def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warnings: list[Issue]) -> Optional[Row]:
+def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warnings: list[Issue],
+           fields: dict[int, ReceptiveField]) -> Optional[Row]:
     layer = node.layer
     shapes = [tensors[ref][0] for ref in node.inputs]
     rfs = [tensors[ref][1] for ref in node.inputs]
@@ -123,7 +132,7 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
         buffers=result.buffers,
         macs=0 if node.training_only else result.macs,
         activation_elements=sum(prod(shape) for shape in result.shapes),
-        receptive_field=to_field(out_rfs[0]) if out_rfs else None,
+        receptive_field=to_field(out_rfs[0], fields) if out_rfs else None,
         inputs=[_ref_name(graph, ref) for ref in node.inputs],
         working=result.working,
         training_macs=result.macs if node.training_only else 0,

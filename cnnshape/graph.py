@@ -9,7 +9,7 @@ plus the block instances that group them, which is what makes analysis linear.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 from pydantic import ValidationError
 
@@ -24,8 +24,7 @@ MAX_NODES = 1_000_000  # expanded layers in one network
 MAX_BLOCK_DEPTH = 64
 
 
-@dataclass(frozen=True)
-class Ref:
+class Ref(NamedTuple):
     """One tensor: output `output` of node `node` (node 0 is the network input)."""
 
     node: int

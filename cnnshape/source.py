@@ -13,8 +13,9 @@ from typing import Any
 
 from cnnshape.errors import Issue, Loc, Problem, SpecError
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
-MAX_NODES = 200_000  # after alias expansion: stops "billion laughs" documents
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_NODES = 2_000_000  # values in a document, after alias expansion
+MAX_ALIASED = 100_000  # values reached again through aliases: stops "billion laughs" early
 MAX_DEPTH = 64
 
 _CORE_TAGS = {
@@ -185,11 +186,37 @@ class _Builder:
         self.issues: list[Issue] = []
         self.count = 0
         self.active: set[int] = set()
+        self.seen: set[int] = set()
+        self.aliased = 0  # values built again because an alias repeats them
+        self.in_alias = 0
+        self.alias_loc: Loc = ()
 
     def build(self, node: Any, loc: Loc, depth: int) -> Any:
+        self.count += 1
+        repeated = id(node) in self.seen
+        self.seen.add(id(node))
+        if repeated and not self.in_alias:
+            self.alias_loc = loc  # where the outermost repetition is used, for the message
+        self.in_alias += repeated
+        try:
+            return self._build(node, loc, depth)
+        finally:
+            self.in_alias -= repeated
+
+    def _build(self, node: Any, loc: Loc, depth: int) -> Any:
         import yaml
 
-        self.count += 1
+        if self.in_alias:
+            self.aliased += 1
+            if self.aliased > MAX_ALIASED:
+                # An alias's node carries its anchor's position; the key that holds the
+                # alias is the place to point at.
+                where = self.alias_loc
+                while where and where not in self.source.key_pos:
+                    where = where[:-1]
+                line, col = self.source.locate(where, at_key=True)
+                message = f"YAML aliases repeat more than {MAX_ALIASED:,} values here (an alias bomb?)"
+                raise SpecError(self.source.problems(self.issues) + [Problem(self.source.path, line, col, "error", "limit", message)])
         if self.count > MAX_NODES:
             raise self._fatal(node, "limit", f"the document expands to more than {MAX_NODES:,} values (alias bomb?)")
         if depth > MAX_DEPTH:
@@ -202,7 +229,9 @@ class _Builder:
             raise self._fatal(node, "yaml-unsupported", "a YAML alias refers to itself")
         if isinstance(node, yaml.ScalarNode):
             try:
-                return self.loader.construct_object(node, deep=True)
+                # The tag's constructor directly: construct_object's bookkeeping is for
+                # recursive collections, which scalars never are.
+                return self.loader.yaml_constructors[node.tag](self.loader, node)
             except (yaml.YAMLError, ValueError) as exc:
                 raise self._fatal(node, "yaml-syntax", f"bad scalar: {exc}") from None
         self.active.add(id(node))

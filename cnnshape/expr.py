@@ -206,6 +206,14 @@ class _Evaluator:
     def visit_IfExp(self, node: ast.IfExp) -> Any:
         return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
 
+    def visit_Subscript(self, node: ast.Subscript) -> Any:
+        container, index = self.visit(node.value), self.visit(node.slice)
+        if not isinstance(container, (list, str)) or isinstance(index, bool) or not isinstance(index, int):
+            raise ExprError("indexing takes a list and an integer, like blocks[0]")
+        if not -len(container) <= index < len(container):
+            raise ExprError(f"index {index} is out of range for {len(container)} items")
+        return container[index]
+
     def visit_List(self, node: ast.List) -> Any:
         return [self.visit(item) for item in node.elts]
 

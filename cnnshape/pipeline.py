@@ -29,10 +29,16 @@ def analyze_text(text: str, path: str = "<string>", **options: Any) -> Report:
 
 def analyze_source(source: Any, overrides: Optional[dict[str, Any]] = None,
                    input_shape: Optional[tuple[int, ...]] = None, dtype: str = "float32") -> Report:
+    return analyze_stages(source, overrides, input_shape, dtype)[-1]
+
+
+def analyze_stages(source: Any, overrides: Optional[dict[str, Any]] = None,
+                   input_shape: Optional[tuple[int, ...]] = None, dtype: str = "float32") -> tuple:
+    """(spec, graph, report): every stage's result, for tools that look past the report (lint)."""
     from cnnshape.analysis import analyze
     from cnnshape.graph import build
     from cnnshape.spec import parse_network
 
     spec = parse_network(source)
     graph = build(spec, source, overrides, input_shape)
-    return analyze(graph, source, dtype)
+    return spec, graph, analyze(graph, source, dtype)

@@ -64,6 +64,7 @@ class Row:
     working: list[str] = field(default_factory=list)
     training_macs: int = 0  # MACs of layers that run only in training mode (not in `macs`)
     training_only: bool = False
+    findings: list[tuple[str, str]] = field(default_factory=list)  # (lint rule, message) from the layer
 
     @property
     def output_shape(self) -> tuple[int, ...]:

@@ -33,6 +33,7 @@ class Source:
     value_pos: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     key_pos: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     pending: list[Problem] = field(default_factory=list)  # found while loading, reported with later ones
+    text: str = ""  # the document, for tools that read comments (lint's suppressions)
 
     def locate(self, loc: Loc, at_key: bool = False) -> tuple[int, int]:
         """Position of the value at `loc` (or its key), else of its nearest located parent."""
@@ -139,7 +140,7 @@ def load_text(text: str, path: str = "<string>") -> Source:
             raise _problem(path, line, col, "yaml-syntax", message) from None
         except yaml.YAMLError as exc:
             raise _problem(path, 1, 1, "yaml-syntax", str(exc).replace("\n", " ")) from None
-        source = Source(path, None)
+        source = Source(path, None, text=text)
         if root is None:
             raise _problem(path, 1, 1, "schema", "the file is empty; a spec needs `input` and `layers`")
         builder = _Builder(loader, source)

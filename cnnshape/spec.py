@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Annotated, Any, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from cnnshape.errors import Issue, Loc, SpecError
 from cnnshape.source import Source
@@ -37,6 +37,28 @@ class BlockDef(StrictModel):
     outputs: list[str] | None = None
 
 
+def _quantity(value: object) -> object:
+    from cnnshape.quantity import parse_quantity
+
+    return None if value is None else parse_quantity(value)
+
+
+Quantity = Annotated[Optional[Union[StrictInt, StrictStr]], AfterValidator(_quantity)]
+
+
+class Expect(StrictModel):
+    """What the network must stay: checked by `cnnshape lint` (budgets take 25M, 4.1G, 200MiB)."""
+
+    output_shape: Optional[list[StrictInt]] = None
+    shapes: dict[str, list[StrictInt]] = Field(default_factory=dict)
+    max_params: Quantity = None
+    max_macs: Quantity = None
+    max_flops: Quantity = None
+    max_param_bytes: Quantity = None
+    max_activation_bytes: Quantity = None
+    min_receptive_field: Optional[Annotated[StrictInt, Field(ge=1)]] = None
+
+
 class NetworkSpec(StrictModel):
     """A whole spec file."""
 
@@ -47,6 +69,7 @@ class NetworkSpec(StrictModel):
     blocks: dict[str, BlockDef] = Field(default_factory=dict)
     layers: list[Any] = Field(min_length=1)
     outputs: list[str] | None = None
+    expect: Optional[Expect] = None
 
 
 @dataclass
@@ -168,6 +191,8 @@ def _known_keys(rel: tuple) -> list[str]:
         return list(NetworkSpec.model_fields)
     if len(rel) == 3 and rel[0] == "blocks":
         return list(BlockDef.model_fields)
+    if len(rel) == 2 and rel[0] == "expect":
+        return list(Expect.model_fields)
     return []
 
 

@@ -144,6 +144,7 @@ class Result:
     macs: int = 0
     working: list[str] = field(default_factory=list)  # how each number was reached
     warnings: list[str] = field(default_factory=list)
+    findings: list[tuple[str, str]] = field(default_factory=list)  # (lint rule code, message): legal but suspect
 
 
 # --- the base class ---------------------------------------------------------------------
@@ -173,6 +174,14 @@ class Layer(BaseModel):
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         """Receptive field of each output; default: an elementwise op keeps its input's."""
         return [rfs[0] for _ in out]
+
+    def bias_size(self, out: list[Shape]) -> int:
+        """How many of the parameters are an additive per-channel bias (conv, linear)."""
+        return 0
+
+    # A normalisation that subtracts a per-channel mean makes the bias of the layer
+    # feeding it useless (BatchNorm, InstanceNorm).
+    cancels_bias: ClassVar[bool] = False
 
 
 # --- helpers shared by the families -----------------------------------------------------
@@ -225,3 +234,32 @@ def window_out(
         out -= 1
     working = f"{axis}: {rounding}(({size} + {pad_text} - {dil_text} - 1) / {stride}) + 1 = {out}"
     return out, working
+
+
+def window_findings(
+    axis: str, size: int, kernel: int, stride: int, pad_total: int, pad_left: int, dilation: int = 1,
+    ceil_mode: bool = False,
+) -> list[tuple[str, str]]:
+    """What a reviewer would flag about one axis of a sliding window (lint rules)."""
+    findings = []
+    k_eff = dilation * (kernel - 1) + 1
+    span = size + pad_total - k_eff
+    pad_right = pad_total - pad_left
+    unread = 0 if ceil_mode else span % stride
+    dropped = unread - pad_right
+    if dropped > 0:
+        findings.append(("dropped-input", (
+            f"{axis}: the last {dropped} of {size} positions are never read: (I + P - K_eff) = {span} "
+            f"is not a multiple of stride {stride}; pad by {stride - dropped}, crop the input, or use ceil_mode"
+        )))
+    if k_eff % 2 == 0 and pad_left == pad_right and pad_left > 0:
+        findings.append(("even-kernel-padding", (
+            f"{axis}: even kernel {k_eff} with symmetric padding {pad_left} shifts the output centre "
+            "half a position; use an odd kernel or asymmetric padding"
+        )))
+    if size == 1 and k_eff > 1:
+        findings.append(("collapsed-input", (
+            f"{axis}: the input is already 1 wide, so this {k_eff}-wide window sees padding around "
+            "a single position; the network shrinks the map earlier than it means to (a larger input?)"
+        )))
+    return findings

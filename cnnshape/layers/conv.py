@@ -20,6 +20,7 @@ from cnnshape.layers.base import (
     check_rank,
     fmt_shape,
     ntuple,
+    window_findings,
     window_out,
 )
 
@@ -92,12 +93,12 @@ class _ConvNd(Layer):
         totals, lefts = self._pads()
         working = []
         spatial = []
+        findings = []
         for axis, size, k, s, p, d, left in zip(AXES[n], shape[-n:], kernel, stride, totals, dilation, lefts):
             out, text = window_out(axis, size, k, s, p, d, pad_left=left if self.padding == "same" else None)
-            if out <= 0:
-                raise ShapeError(f"{axis} shrinks to {out}: input {size} is too small for kernel {k}")
             spatial.append(out)
             working.append(text)
+            findings += window_findings(axis, size, k, s, p, left, d)
         out_shape = shape[: -(n + 1)] + (self.out_channels, *spatial)
         k_area = prod(kernel)
         c_per_group = c_in // self.groups
@@ -109,7 +110,10 @@ class _ConvNd(Layer):
         bias_text = f" + {self.out_channels}" if self.bias else ""
         working.append(f"params: {k_text}*{group_text}*{self.out_channels}{bias_text} = {params:,}")
         working.append(f"MACs: {k_text}*{group_text} per output x {prod(out_shape):,} outputs = {macs:,}")
-        return Result([out_shape], params=params, macs=macs, working=working)
+        return Result([out_shape], params=params, macs=macs, working=working, findings=findings)
+
+    def bias_size(self, out: list[Shape]) -> int:
+        return self.out_channels if self.bias else 0
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         n = self.ndim

@@ -46,6 +46,9 @@ class Linear(Layer):
             f"MACs: {c_in}*{self.out_features} per row x {rows:,} rows = {macs:,}",
         ])
 
+    def bias_size(self, out: list[Shape]) -> int:
+        return self.out_features if self.bias else 0
+
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         rf, last = rfs[0], len(shapes[0]) - 1
         if rf.kind == "flat" or (rf.kind == "spatial" and last in rf.dims):

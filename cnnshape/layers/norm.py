@@ -15,6 +15,7 @@ from cnnshape.layers.base import Bool, Float, Layer, PosInt, Result, Shape, chec
 
 class _NormNd(Layer):
     family = "norm"
+    cancels_bias = True  # subtracts each channel's mean
     ranks: ClassVar[tuple[int, ...]] = (4,)
     meaning: ClassVar[str] = "N, C, H, W"
 

@@ -19,6 +19,7 @@ from cnnshape.layers.base import (
     Shape,
     check_rank,
     ntuple,
+    window_findings,
     window_out,
 )
 from cnnshape.layers.conv import AXES
@@ -53,14 +54,15 @@ class _PoolNd(Layer):
         n = self.ndim
         check_rank(self.kind(), shape, (n + 1, n + 2), "[N,] C, " + ", ".join(AXES[n]))
         kernel, stride, padding, dilation = self._tuples()
-        spatial, working = [], []
+        spatial, working, findings = [], [], []
         for axis, size, k, s, p, d in zip(AXES[n], shape[-n:], kernel, stride, padding, dilation):
             if p > k // 2:
                 raise ShapeError(f"{axis}: padding {p} must be at most half the kernel size {k} (PyTorch)")
             out, text = window_out(axis, size, k, s, 2 * p, d, self.ceil_mode)
             spatial.append(out)
             working.append(text)
-        return Result([shape[:-n] + tuple(spatial)] * self.num_outputs(), working=working)
+            findings += window_findings(axis, size, k, s, 2 * p, p, d, self.ceil_mode)
+        return Result([shape[:-n] + tuple(spatial)] * self.num_outputs(), working=working, findings=findings)
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         kernel, stride, padding, dilation = self._tuples()
@@ -183,7 +185,11 @@ class _AdaptivePoolNd(Layer):
             f"{axis}: {size} -> {out} (windows from floor(i*{size}/{out}) to ceil((i+1)*{size}/{out}))"
             for axis, size, out in zip(AXES[n], shape[-n:], sizes)
         ]
-        return Result([shape[:-n] + sizes] * self.num_outputs(), working=working)
+        findings = [
+            ("collapsed-input", f"{axis}: pooling {size} up to {out} repeats values; the network expects a larger input")
+            for axis, size, out in zip(AXES[n], shape[-n:], sizes) if out > size
+        ]
+        return Result([shape[:-n] + sizes] * self.num_outputs(), working=working, findings=findings)
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         in_sizes = shapes[0][-self.ndim:]

@@ -1,0 +1,96 @@
+"""Reporters for `cnnshape lint`: one registry, chosen by --format (`auto` picks github
+under GitHub Actions). Each formats a LintResult and computes nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+from cnnshape.lint import RULES, LintResult
+
+
+def text(result: LintResult) -> str:
+    lines = [f"{p.file}:{p.line}:{p.col}: {p.severity} {p.code} {p.message}" for p in result.problems]
+    errors, warnings = result.count("error"), result.count("warning")
+    suppressed = sum(f.suppressed for f in result.files)
+    summary = f"{len(result.files)} file(s) checked: {errors} error(s), {warnings} warning(s)"
+    if suppressed:
+        summary += f", {suppressed} suppressed"
+    return "\n".join(lines + [summary])
+
+
+def _escape_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(value: str) -> str:
+    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def github(result: LintResult) -> str:
+    """GitHub Actions workflow commands: an annotation on the file and line of each problem."""
+    lines = []
+    for p in result.problems:
+        props = ",".join([
+            f"file={_escape_property(p.file)}", f"line={p.line}", f"col={p.col}", f"title={_escape_property(p.code)}",
+        ])
+        lines.append(f"::{p.severity} {props}::{_escape_data(p.message)}")
+    return "\n".join(lines)
+
+
+def as_json(result: LintResult) -> str:
+    return json.dumps({
+        "files": len(result.files),
+        "errors": result.count("error"),
+        "warnings": result.count("warning"),
+        "suppressed": sum(f.suppressed for f in result.files),
+        "problems": [
+            {"file": p.file, "line": p.line, "column": p.col, "severity": p.severity, "code": p.code, "message": p.message}
+            for p in result.problems
+        ],
+    }, indent=2)
+
+
+def sarif(result: LintResult) -> str:
+    """SARIF 2.1.0, for GitHub code scanning (`github/codeql-action/upload-sarif`)."""
+    from cnnshape import __version__
+    from cnnshape.errors import CODES
+
+    descriptions = {**CODES, **{code: rule.summary for code, rule in RULES.items()}}
+    used = sorted({p.code for p in result.problems})
+    rules = [
+        {"id": code, "name": code, "shortDescription": {"text": descriptions.get(code, code)},
+         "helpUri": f"https://github.com/cnnshape/cnnshape/blob/main/docs/rules.md#{code}"}
+        for code in used
+    ]
+    index = {code: i for i, code in enumerate(used)}
+    results = [
+        {
+            "ruleId": p.code,
+            "ruleIndex": index[p.code],
+            "level": p.severity,
+            "message": {"text": p.message},
+            "locations": [{
+                "physicalLocation": {
+                    "artifactLocation": {"uri": p.file.replace("\\", "/")},
+                    "region": {"startLine": p.line, "startColumn": p.col},
+                },
+            }],
+        }
+        for p in result.problems
+    ]
+    log = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "cnnshape", "version": __version__, "informationUri": "https://github.com/cnnshape/cnnshape",
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    }
+    return json.dumps(log, indent=2)
+
+
+REPORTERS: dict[str, Callable[[LintResult], str]] = {"text": text, "github": github, "json": as_json, "sarif": sarif}

@@ -8,6 +8,7 @@ plus the block instances that group them, which is what makes analysis linear.
 
 from __future__ import annotations
 
+import keyword
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Union
 
@@ -168,6 +169,11 @@ class _Builder:
         spec = self.spec
         variables = self.network_variables = self._network_args(overrides)
         shape = input_override or self._input_shape(variables)
+        for where, names in [(("args",), spec.args)] + [(("blocks", b, "args"), d.args) for b, d in spec.blocks.items()]:
+            for arg in names:
+                if keyword.iskeyword(arg) or arg == "repeat_index":
+                    why = "is a Python keyword, so expressions cannot use it" if keyword.iskeyword(arg) else "is set by `repeat` for each copy"
+                    self.issue(where + (arg,), "bad-value", f"argument name {arg!r} {why}; rename it", at_key=True)
         for block in spec.blocks:
             if block in REGISTRY:
                 self.issue(("blocks", block), "duplicate-name",
@@ -334,14 +340,20 @@ class _Builder:
             return inputs
         outputs = inputs
         result: Union[list[Ref], _Scope] = inputs
+        shared = scope.variables
         for copy in range(repeat):
             local = self._local_name(call.kind, name, copy, repeat, scope)
-            if is_block:
-                result = self.expand_block(call, local, scope, outputs)
-                outputs = result.outputs
-            else:
-                outputs = self.add_layer(call, local, scope, outputs, inputs_ok)
-                result = outputs
+            # Each copy's arguments may use its position: `p: $(0.1 * repeat_index)`.
+            scope.variables = {**shared, "repeat_index": copy}
+            try:
+                if is_block:
+                    result = self.expand_block(call, local, scope, outputs)
+                    outputs = result.outputs
+                else:
+                    outputs = self.add_layer(call, local, scope, outputs, inputs_ok)
+                    result = outputs
+            finally:
+                scope.variables = shared
         if name is not None:
             scope.names[name] = result
         return outputs

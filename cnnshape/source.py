@@ -169,6 +169,9 @@ def _syntax_error(text: str, exc: Any) -> tuple[int, int, str]:
         message = f"{message} ({exc.context})"
     if 0 < line <= len(lines) and "\t" in lines[line - 1][:col]:
         message += "; indent with spaces, not tabs"
+    elif 0 < line <= len(lines) and "$(" in lines[line - 1] and "{" in lines[line - 1]:
+        message += '; inside {...}, quote an expression that contains , [ ] { or }: "$(widths[0])"'
+
     return line, col, message
 
 

@@ -156,6 +156,22 @@ def lint(
         raise typer.Exit(1)
 
 
+@app.command()
+def schema(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Print the spec format's JSON Schema (for yaml-language-server and other editors)."""
+    import json
+
+    from cnnshape.schema import spec_schema
+
+    text = json.dumps(spec_schema(), indent=2) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
 def _version(value: bool) -> None:
     if value:
         from cnnshape import __version__

@@ -17,11 +17,11 @@ def _dim(dim: int, rank: int) -> int:
 
 
 def _regroup(rf: RF, keep: dict[int, int], shape: Shape, merged: set[int]) -> RF:
-    """RF after dims move: `keep` maps surviving old dims to new; merged dims with
-    spatial extent flatten the field."""
+    """RF after dims move: `keep` maps surviving old dims to new; merging a spatial dim
+    (even a 1-wide one) flattens the field, which keeps its size for display."""
     if rf.kind != "spatial":
         return rf
-    if any(d in merged and shape[d] > 1 for d in rf.dims):
+    if any(d in merged for d in rf.dims):
         return rf.flattened()
     pairs = [(keep[d], axis) for d, axis in zip(rf.dims, rf.axes) if d in keep]
     return RF("spatial", tuple(d for d, _ in pairs), tuple(a for _, a in pairs), rf.unaligned)

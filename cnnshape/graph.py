@@ -21,7 +21,7 @@ from cnnshape.layers.base import Layer
 from cnnshape.source import Source
 from cnnshape.spec import NAME_RE, BlockDef, LayerCall, NetworkSpec, parse_layer_entry, pydantic_issues
 
-MAX_NODES = 1_000_000  # expanded layers in one network
+MAX_NODES = 250_000  # expanded layers in one network (100k-layer specs work; a hostile one stops early)
 MAX_BLOCK_DEPTH = 64
 
 
@@ -342,6 +342,7 @@ class _Builder:
         result: Union[list[Ref], _Scope] = inputs
         shared = scope.variables
         for copy in range(repeat):
+            before = len(self.nodes)
             local = self._local_name(call.kind, name, copy, repeat, scope)
             # Each copy's arguments may use its position: `p: $(0.1 * repeat_index)`.
             scope.variables = {**shared, "repeat_index": copy}
@@ -354,6 +355,14 @@ class _Builder:
                     result = outputs
             finally:
                 scope.variables = shared
+            # Stop a huge `repeat` as soon as one copy shows where it is going.
+            grown = len(self.nodes) - before
+            if grown and len(self.nodes) + grown * (repeat - copy - 1) > MAX_NODES:
+                self.issue(args_loc + ("repeat",), "limit", (
+                    f"repeat: {repeat:,} copies of {grown:,} layer(s) would expand the network past "
+                    f"{MAX_NODES:,} layers"
+                ), scope)
+                raise self.fail()
         if name is not None:
             scope.names[name] = result
         return outputs

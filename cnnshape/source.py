@@ -18,6 +18,7 @@ MAX_NODES = 2_000_000  # values in a document, after alias expansion
 MAX_ALIASED = 100_000  # values reached again through aliases: stops "billion laughs" early
 MAX_DEPTH = 64
 
+_STR = "tag:yaml.org,2002:str"
 _CORE_TAGS = {
     "tag:yaml.org,2002:" + name
     for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
@@ -194,22 +195,30 @@ class _Builder:
         self.aliased = 0  # values built again because an alias repeats them
         self.in_alias = 0
         self.alias_loc: Loc = ()
+        import yaml
+
+        self.scalar_node = yaml.ScalarNode
 
     def build(self, node: Any, loc: Loc, depth: int) -> Any:
         self.count += 1
-        repeated = id(node) in self.seen
-        self.seen.add(id(node))
+        node_id = id(node)
+        repeated = node_id in self.seen
+        self.seen.add(node_id)
         if repeated and not self.in_alias:
             self.alias_loc = loc  # where the outermost repetition is used, for the message
         self.in_alias += repeated
         try:
-            return self._build(node, loc, depth)
+            self._check(node, depth)
+            mark = node.start_mark
+            self.source.value_pos[loc] = (mark.line + 1, mark.column + 1)
+            if node.__class__ is self.scalar_node:
+                return self._scalar(node)
+            return self._collection(node, loc, depth)
         finally:
             self.in_alias -= repeated
 
-    def _build(self, node: Any, loc: Loc, depth: int) -> Any:
-        import yaml
-
+    def _check(self, node: Any, depth: int) -> None:
+        """The limits and refusals every value goes through."""
         if self.in_alias:
             self.aliased += 1
             if self.aliased > MAX_ALIASED:
@@ -225,19 +234,37 @@ class _Builder:
             raise self._fatal(node, "limit", f"the document expands to more than {MAX_NODES:,} values (alias bomb?)")
         if depth > MAX_DEPTH:
             raise self._fatal(node, "limit", f"nesting deeper than {MAX_DEPTH} levels")
-        self.source.value_pos[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if node.tag not in _CORE_TAGS:
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             raise self._fatal(node, "yaml-unsupported", f"YAML tag {tag!r} is not allowed in a spec; remove it")
         if id(node) in self.active:
             raise self._fatal(node, "yaml-unsupported", "a YAML alias refers to itself")
-        if isinstance(node, yaml.ScalarNode):
-            try:
-                # The tag's constructor directly: construct_object's bookkeeping is for
-                # recursive collections, which scalars never are.
-                return self.loader.yaml_constructors[node.tag](self.loader, node)
-            except (yaml.YAMLError, ValueError) as exc:
-                raise self._fatal(node, "yaml-syntax", f"bad scalar: {exc}") from None
+
+    def _scalar(self, node: Any) -> Any:
+        import yaml
+
+        if node.tag == _STR:
+            return node.value
+        try:
+            # The tag's constructor directly: construct_object's bookkeeping is for
+            # recursive collections, which scalars never are.
+            return self.loader.yaml_constructors[node.tag](self.loader, node)
+        except (yaml.YAMLError, ValueError) as exc:
+            raise self._fatal(node, "yaml-syntax", f"bad scalar: {exc}") from None
+
+    def _key(self, node: Any, loc: Loc, depth: int) -> Any:
+        """A mapping key: almost always a plain string, built without recording a position."""
+        if node.__class__ is self.scalar_node and node.tag == _STR and id(node) not in self.seen:
+            self.count += 1
+            self.seen.add(id(node))
+            return node.value
+        key = self.build(node, loc + ("<key>",), depth)
+        self.source.value_pos.pop(loc + ("<key>",), None)
+        return key
+
+    def _collection(self, node: Any, loc: Loc, depth: int) -> Any:
+        import yaml
+
         self.active.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
@@ -247,7 +274,7 @@ class _Builder:
             merged: set[Any] = set()
             mapping: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self.build(key_node, loc + ("<key>",), depth + 1)
+                key = self._key(key_node, loc, depth + 1)
                 if not isinstance(key, (str, int, bool, float)) and key is not None:
                     raise self._fatal(key_node, "yaml-unsupported", "mapping keys must be plain scalars")
                 key_loc = loc + (key,)
@@ -271,7 +298,6 @@ class _Builder:
                     continue
                 self.source.key_pos[key_loc] = key_mark
                 mapping[key] = self.build(value_node, key_loc, depth + 1)
-            self.source.value_pos.pop(loc + ("<key>",), None)
             return mapping
         finally:
             self.active.discard(id(node))

@@ -23,6 +23,8 @@ app = typer.Typer(
 class Format(str, Enum):
     table = "table"
     json = "json"
+    markdown = "markdown"
+    csv = "csv"
 
 
 class Dtype(str, Enum):
@@ -70,7 +72,7 @@ def summary(
     input: Annotated[Optional[str], typer.Option("--input", "-i", help="Override the input shape, e.g. 1,3,299,299.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a network arg: NAME=VALUE (repeatable).")] = None,
     depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Show N levels of the layer tree; deeper blocks fold into one row with summed numbers.")] = None,
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table, json, markdown (a GitHub table, for PR comments) or csv.")] = Format.table,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="Element type for memory figures.")] = Dtype.float32,
 ) -> None:
     """Per-layer output shapes, parameters, MACs and receptive fields, with totals."""
@@ -92,6 +94,14 @@ def summary(
         from cnnshape.render import json as json_render
 
         typer.echo(json_render.render(report, depth))
+    elif format is Format.markdown:
+        from cnnshape.render import markdown
+
+        typer.echo(markdown.render(report, depth), nl=False)
+    elif format is Format.csv:
+        from cnnshape.render import csv
+
+        typer.echo(csv.render(report, depth), nl=False)
     else:
         from cnnshape.render import table
 
@@ -138,6 +148,7 @@ def lint(
         typer.echo(f"cnnshape lint: {exc}", err=True)
         raise typer.Exit(2) from None
     config.budgets.update(given.budgets)
+    config.budget_origins.update(given.budget_origins)
     config.select = given.select if given.select is not None else config.select
     config.ignore |= given.ignore
     config.strict = config.strict or strict
@@ -170,6 +181,283 @@ def schema(
         typer.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+# --- compare, sweep, explain, calc, graph, layers ----------------------------------------
+
+
+def _overrides(pairs: Optional[list[str]], hint: str = "--set") -> dict:
+    from cnnshape.graph import parse_overrides
+
+    try:
+        return parse_overrides(pairs or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=hint) from None
+
+
+def _analyze(spec: Path, overrides: dict, input_shape: Optional[tuple[int, ...]], dtype: str = "float32"):
+    """The report, or every problem printed and exit 1."""
+    from cnnshape.errors import SpecError
+    from cnnshape.pipeline import analyze_file
+
+    try:
+        return analyze_file(spec, overrides, input_shape, dtype)
+    except SpecError as exc:
+        _fail(exc.problems)
+
+
+def _warn(report) -> None:
+    for warning in report.warnings:
+        typer.echo(warning.format(), err=True)
+
+
+class CompareFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command()
+def compare(
+    spec_a: Annotated[Path, typer.Argument(help="Spec A (YAML).", show_default=False)],
+    spec_b: Annotated[Path, typer.Argument(help="Spec B (YAML); may be the same file at other settings.", show_default=False)],
+    input: Annotated[Optional[str], typer.Option("--input", "-i", help="Input shape for both, e.g. 1,3,224,224.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="NAME=VALUE for both (repeatable).")] = None,
+    input_a: Annotated[Optional[str], typer.Option("--input-a", help="Input shape for A only.")] = None,
+    input_b: Annotated[Optional[str], typer.Option("--input-b", help="Input shape for B only.")] = None,
+    set_a: Annotated[Optional[list[str]], typer.Option("--set-a", help="NAME=VALUE for A only (repeatable).")] = None,
+    set_b: Annotated[Optional[list[str]], typer.Option("--set-b", help="NAME=VALUE for B only (repeatable).")] = None,
+    depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Compare N levels of the layer tree; deeper blocks fold into one row.")] = None,
+    changed_only: Annotated[bool, typer.Option("--changed-only", help="Leave out the layers that are the same (table and markdown).")] = False,
+    format: Annotated[CompareFormat, typer.Option("--format", "-f", help="table, json or markdown.")] = CompareFormat.table,
+    dtype: Annotated[Dtype, typer.Option("--dtype", help="Element type for memory figures.")] = Dtype.float32,
+) -> None:
+    """Two specs (or one at two settings) side by side: totals with differences, then the layers aligned."""
+    from cnnshape.compare import Side, compare as compare_reports
+    from cnnshape.errors import SpecError
+    from cnnshape.pipeline import analyze_file
+
+    both = _overrides(set_)
+    sides = []
+    problems: list = []
+    for spec, shape_text, pairs, hint in ((spec_a, input_a, set_a, "--set-a"), (spec_b, input_b, set_b, "--set-b")):
+        overrides = {**both, **_overrides(pairs, hint)}
+        input_shape = _parse_shape(shape_text) or _parse_shape(input)
+        try:
+            sides.append(Side(analyze_file(spec, overrides, input_shape, dtype.value), overrides, input_shape))
+        except SpecError as exc:
+            problems += exc.problems
+    if problems:
+        _fail(problems)
+    comparison = compare_reports(sides[0], sides[1], depth)
+    if format is CompareFormat.json:
+        from cnnshape.render.compare import render_json
+
+        typer.echo(render_json(comparison))
+    elif format is CompareFormat.markdown:
+        from cnnshape.render.compare import markdown
+
+        typer.echo(markdown(comparison, changed_only), nl=False)
+    else:
+        from cnnshape.render.compare import render
+
+        render(comparison, _console(), changed_only)
+    for side in sides:
+        _warn(side.report)
+
+
+class SweepFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    csv = "csv"
+
+
+@app.command()
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="The network spec (YAML).", show_default=False)],
+    more: Annotated[Optional[list[str]], typer.Argument(help="Values the shell split off a brace list: shapes for --input, NAME=VALUE for --set.", show_default=False)] = None,
+    input: Annotated[Optional[list[str]], typer.Option("--input", "-i", help="Input shapes: 1,3,{224,256,320} (quote the braces, or let the shell expand them).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="NAME=VALUE or NAME={A,B}; repeatable; several make a grid.")] = None,
+    format: Annotated[SweepFormat, typer.Option("--format", "-f", help="table, json, markdown or csv.")] = SweepFormat.table,
+    dtype: Annotated[Dtype, typer.Option("--dtype", help="Element type for memory figures.")] = Dtype.float32,
+) -> None:
+    """One spec at many settings, one row each: brace lists like 1,3,{224,320} or width_mult={0.5,1.0} make a grid."""
+    from cnnshape.errors import SpecError
+    from cnnshape.sweep import SweepError, looks_like_shape, plan, run
+
+    inputs, sets = list(input or []), list(set_ or [])
+    for value in more or []:
+        if "=" in value:
+            sets.append(value)
+        elif looks_like_shape(value):
+            inputs.append(value)
+        else:
+            raise typer.BadParameter(f"expected a shape (for --input) or NAME=VALUE (for --set), got {value!r}", param_hint="'MORE'")
+    try:
+        axes = plan(inputs, sets)
+        result = run(spec, axes, dtype.value)
+    except SweepError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--input/--set") from None
+    except SpecError as exc:
+        _fail(exc.problems)
+        return
+    if format is SweepFormat.json:
+        from cnnshape.render.sweep import render_json
+
+        typer.echo(render_json(result))
+    elif format is SweepFormat.markdown:
+        from cnnshape.render.sweep import markdown
+
+        typer.echo(markdown(result), nl=False)
+    elif format is SweepFormat.csv:
+        from cnnshape.render.sweep import csv
+
+        typer.echo(csv(result), nl=False)
+    else:
+        from cnnshape.render.sweep import render
+
+        render(result, _console())
+    if result.failed:
+        problems = sorted({problem for point in result.failed for problem in point.problems})
+        _fail(problems)
+
+
+class ExplainFormat(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command()
+def explain(
+    spec: Annotated[Path, typer.Argument(help="The network spec (YAML).", show_default=False)],
+    layer: Annotated[Optional[list[str]], typer.Option("--layer", "-l", help="Only this layer, or the layers of this block use (repeatable).")] = None,
+    input: Annotated[Optional[str], typer.Option("--input", "-i", help="Override the input shape, e.g. 1,3,299,299.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a network arg: NAME=VALUE (repeatable).")] = None,
+    format: Annotated[ExplainFormat, typer.Option("--format", "-f", help="text, markdown or json.")] = ExplainFormat.text,
+) -> None:
+    """How every number was reached: each layer's formulas with the numbers put in."""
+    from cnnshape.explain import UnknownLayer, explain as explain_report
+
+    report = _analyze(spec, _overrides(set_), _parse_shape(input))
+    try:
+        explanation = explain_report(report, layer)
+    except UnknownLayer as exc:
+        typer.echo(f"cnnshape explain: {exc}", err=True)
+        raise typer.Exit(1) from None
+    from cnnshape.render import explain as render_explain
+
+    if format is ExplainFormat.json:
+        typer.echo(render_explain.render_json(explanation))
+    elif format is ExplainFormat.markdown:
+        typer.echo(render_explain.markdown(explanation), nl=False)
+    else:
+        render_explain.render(explanation, _console())
+    _warn(report)
+
+
+class CalcFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def calc(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="A layer kind, any case: conv2d, MaxPool2d, linear, ...", show_default=False)],
+    input: Annotated[str, typer.Option("--input", "-i", help="The input shape, e.g. 1,128,40,50.", show_default=False)],
+    format: Annotated[CalcFormat, typer.Option("--format", "-f", help="text or json.")] = CalcFormat.text,
+    dtype: Annotated[Dtype, typer.Option("--dtype", help="Element type for memory figures.")] = Dtype.float32,
+) -> None:
+    """One layer without a spec: `calc conv2d --input 1,128,40,50 --out-channels 64 --kernel-size 3 --padding 1`.
+
+    The layer's arguments are its PyTorch argument names as options (--out-channels,
+    --kernel-size, ...), with values read like YAML: 3, [1,7], false, same.
+    """
+    from cnnshape.calc import CalcError, calc as calc_layer, parse_arguments
+    from cnnshape.explain import explain as explain_report
+
+    input_shape = _parse_shape(input)
+    try:
+        report = calc_layer(kind, parse_arguments(ctx.args), input_shape, dtype.value)
+    except CalcError as exc:
+        for line in str(exc).splitlines():
+            typer.echo(f"cnnshape calc: {line}", err=True)
+        raise typer.Exit(1) from None
+    explanation = explain_report(report)
+    from cnnshape.render import explain as render_explain
+
+    if format is CalcFormat.json:
+        typer.echo(render_explain.render_json(explanation))
+    else:
+        render_explain.render_calc(explanation, report, _console())
+    for warning in report.warnings:
+        typer.echo(f"cnnshape calc: warning: {warning.message}", err=True)
+
+
+class GraphFormat(str, Enum):
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+@app.command()
+def graph(
+    spec: Annotated[Path, typer.Argument(help="The network spec (YAML).", show_default=False)],
+    format: Annotated[GraphFormat, typer.Option("--format", "-f", help="mermaid (renders in GitHub Markdown) or dot (Graphviz).")] = GraphFormat.mermaid,
+    depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Open N levels of blocks; deeper block uses become one node.")] = None,
+    input: Annotated[Optional[str], typer.Option("--input", "-i", help="Override the input shape, e.g. 1,3,299,299.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a network arg: NAME=VALUE (repeatable).")] = None,
+) -> None:
+    """The network as a diagram: shapes on the edges, block uses as subgraphs."""
+    from cnnshape.diagram import build as build_diagram
+    from cnnshape.render import graph as render_graph
+
+    report = _analyze(spec, _overrides(set_), _parse_shape(input))
+    diagram = build_diagram(report, depth)
+    text = render_graph.dot(diagram) if format is GraphFormat.dot else render_graph.mermaid(diagram)
+    typer.echo(text, nl=False)
+    _warn(report)
+    limits = render_graph.MERMAID_LIMITS
+    if format is GraphFormat.mermaid and (len(diagram.edges) >= limits["edges"] or len(text) > limits["chars"]):
+        typer.echo(
+            f"warning: {len(diagram.edges):,} edges, {len(text):,} characters: past what Mermaid renders by default "
+            f"(fewer than {limits['edges']} edges, {limits['chars']:,} characters, as on GitHub); fold blocks with --depth 1 or 2",
+            err=True,
+        )
+
+
+class LayersFormat(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command()
+def layers(
+    kind: Annotated[Optional[str], typer.Argument(help="One kind (any case) to show in full, or a family (conv, pool, norm, ...) to list.", show_default=False)] = None,
+    format: Annotated[LayersFormat, typer.Option("--format", "-f", help="table, markdown (docs/layers.md) or json.")] = LayersFormat.table,
+) -> None:
+    """Every layer kind with its family, arguments and defaults, from the registry."""
+    from cnnshape import catalog
+    from cnnshape.render import layers as render_layers
+
+    members = catalog.family(kind) if kind else catalog.kinds()
+    if kind and members:
+        kind = None  # a family: list it like the whole registry
+    try:
+        chosen = [catalog.lookup(kind)] if kind else members
+    except catalog.UnknownKind as exc:
+        typer.echo(f"cnnshape layers: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if format is LayersFormat.json:
+        typer.echo(render_layers.render_json(chosen))
+    elif format is LayersFormat.markdown:
+        typer.echo(render_layers.markdown(chosen), nl=False)
+    elif kind:
+        render_layers.render_one(chosen[0], _console())
+    else:
+        render_layers.render(chosen, _console())
 
 
 def _version(value: bool) -> None:

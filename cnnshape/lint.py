@@ -65,7 +65,10 @@ def _bias_before_norm(ctx: Context) -> Iterable[Issue]:
         users = ctx.consumers.get((node.index, 0), [])
         if bias and len(users) == 1 and users[0].layer is not None and users[0].layer.cancels_bias:
             user = users[0]
-            yield Issue(node.loc + ("bias",), "bias-before-norm", (
+            # At `bias: true` when written; else at the layer, like every layer finding
+            # (so a `# cnnshape: disable=...` on the layer's line reaches it).
+            written = node.loc + ("bias",)
+            yield Issue(written if written in ctx.source.key_pos else node.loc, "bias-before-norm", (
                 f"{name} ({node.kind}) has a bias ({bias:,} parameters) that {user.name} ({user.kind}) "
                 "cancels by subtracting each channel's mean; set bias: false"
             ), at_key=True)
@@ -132,6 +135,7 @@ class Config:
     ignore: set[str] = field(default_factory=set)
     severity: dict[str, str] = field(default_factory=dict)
     budgets: dict[str, int] = field(default_factory=dict)
+    budget_origins: dict[str, str] = field(default_factory=dict)  # where each budget was set
     dominant_share: float = 0.5
     strict: bool = False
     origin: str = ""  # where the configuration came from, for messages
@@ -175,6 +179,7 @@ def config_from_table(table: dict[str, Any], origin: str) -> Config:
         elif key in BUDGETS:
             try:
                 config.budgets[key] = parse_quantity(value)
+                config.budget_origins[key] = origin
             except ValueError as exc:
                 raise ConfigError(f"{where}: {exc}") from None
         elif key == "dominant_share":
@@ -200,24 +205,28 @@ def find_pyproject(start: Path) -> Optional[Path]:
 
 
 def load_config(start: Optional[Path] = None) -> Config:
-    """The `[tool.cnnshape]` table of the nearest pyproject.toml, or the defaults."""
-    path = find_pyproject((start or Path.cwd()).resolve())
-    if path is None:
-        return Config()
+    """The `[tool.cnnshape]` table of the nearest pyproject.toml that has one (walking up
+    from `start`, so a sub-project's pyproject without the table does not hide the root's),
+    or the defaults."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    table = data.get("tool", {}).get("cnnshape")
-    if table is None:
-        return Config()
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [tool.cnnshape] must be a table")
-    return config_from_table(table, f"{path} [tool.cnnshape]")
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (f / "pyproject.toml" for f in [folder, *folder.parents]):
+        if not candidate.is_file():
+            continue
+        try:
+            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{candidate}: cannot read: {exc}") from None
+        table = data.get("tool", {}).get("cnnshape")
+        if table is None:
+            continue
+        if not isinstance(table, dict):
+            raise ConfigError(f"{candidate}: [tool.cnnshape] must be a table")
+        return config_from_table(table, f"{candidate} [tool.cnnshape]")
+    return Config()
 
 
 # --- files ------------------------------------------------------------------------------
@@ -226,21 +235,25 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 
 
 def collect(paths: list[str]) -> list[Path]:
-    """Files, directories (recursively, *.yaml and *.yml, not following symlinked folders)
-    and globs, in a stable order without duplicates; raises ConfigError for a path that
-    names nothing."""
+    """Files, directories (recursively, *.yaml and *.yml, not following symlinked folders,
+    skipping hidden names like .pre-commit-config.yaml) and globs, in a stable order without
+    duplicates; raises ConfigError for a path that names nothing."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if any(char in raw for char in "*?["):
-            matches = sorted(glob.glob(raw, recursive=True))
+        if glob.has_magic(raw):
+            matches = _glob(raw)
             if not matches:
                 raise ConfigError(f"{raw}: the pattern matches no file")
-            found += [Path(m) for m in matches if not Path(m).is_dir()]
+            found += matches
         elif path.is_dir():
+            before = len(found)
             for folder, dirs, files in os.walk(path, followlinks=False):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found += [Path(folder) / f for f in sorted(files) if f.endswith(SPEC_SUFFIXES)]
+                found += [Path(folder) / f for f in sorted(files) if f.endswith(SPEC_SUFFIXES) and not f.startswith(".")]
+            if len(found) == before:
+                # A renamed or emptied folder must not keep CI green by checking nothing.
+                raise ConfigError(f"{raw}: the directory holds no *.yaml or *.yml spec")
         elif path.exists() or path.is_symlink():
             found.append(path)
         else:
@@ -251,9 +264,35 @@ def collect(paths: list[str]) -> list[Path]:
     return list(unique.values())
 
 
+def _glob(pattern: str) -> list[Path]:
+    """The files a pattern matches, sorted. `**` never enters a symlinked folder (glob.glob's
+    does, so a symlink loop would never end); hidden names match only a pattern that says `.`."""
+    parts = Path(pattern).parts
+    fixed = 0
+    while fixed < len(parts) and not glob.has_magic(parts[fixed]):
+        fixed += 1
+    root = Path(*parts[:fixed]) if fixed else Path()
+    rest = list(parts[fixed:])
+    if rest[-1] == "**":  # every file below, as glob.glob's `dir/**` gives
+        rest.append("*")
+    hidden = any(part.startswith(".") for part in rest)
+    matches = []
+    for match in root.glob("/".join(rest)):
+        if match.is_dir() or (not hidden and any(p.startswith(".") for p in match.relative_to(root).parts)):
+            continue
+        matches.append(match)
+    return sorted(matches, key=str)
+
+
 # --- one file ---------------------------------------------------------------------------
 
-_SUPPRESS = re.compile(r"#\s*cnnshape:\s*disable(?P<file>-file)?(?:\s*=\s*(?P<codes>[A-Za-z0-9_,\s-]+))?")
+# The codes end at the first word that is not a code, so a justification may follow
+# (`disable=bias-before-norm  torchvision keeps it`); `disabled`/`disable-files` are not
+# `disable` (a typo must not switch every rule off).
+_SUPPRESS = re.compile(
+    r"#\s*cnnshape:\s*disable(?P<file>-file)?(?![\w-])"
+    r"(?:\s*=\s*(?P<codes>[A-Za-z0-9_-]+(?:\s*,\s*[A-Za-z0-9_-]+)*))?"
+)
 
 
 def _suppressions(text: str) -> tuple[dict[int, Optional[set[str]]], Optional[set[str]]]:
@@ -297,11 +336,14 @@ def lint_file(path: Path, config: Config) -> FileResult:
     from cnnshape.source import load_file
 
     name = str(path)
+    source = None
     try:
         source = load_file(path)
         spec, graph, report = analyze_stages(source)
     except SpecError as exc:
-        return FileResult(name, list(exc.problems))
+        # The errors, and the rule warnings found before analysis stopped (unused-block,
+        # unaligned-rf, ...): those obey the configuration and suppressions as always.
+        return _configured(name, list(exc.problems), source.text if source else "", config)
     ctx = Context(source, spec, graph, report, config)
     issues = list(_layer_findings(ctx))
     for rule in RULES.values():
@@ -309,13 +351,21 @@ def lint_file(path: Path, config: Config) -> FileResult:
             issues += list(rule.check(ctx))
     issues += list(_budgets(ctx)) + list(_expectations(ctx))
     problems = [p for p in report.warnings if p.code in RULES] + source.problems(issues)
-    problems = [
+    return _configured(name, problems, source.text, config)
+
+
+def _configured(name: str, problems: list[Problem], text: str, config: Config) -> FileResult:
+    """Rule findings filtered by select/ignore, given their configured severity, merged one
+    per place and filtered by suppression comments; spec errors always stay as they are."""
+    errors = [p for p in problems if p.code not in RULES]
+    findings = [
         replace(p, severity=config.severity_of(p.code, RULES[p.code].severity))
-        for p in problems if config.enabled(p.code)
+        for p in problems if p.code in RULES and config.enabled(p.code)
     ]
-    lines, whole = _suppressions(source.text)
-    kept = [p for p in problems if not _suppressed(p, lines, whole)]
-    return FileResult(name, _one_per_place(kept), len(problems) - len(kept))
+    lines, whole = _suppressions(text)
+    merged = _one_per_place(findings)  # count suppressed findings as they would be reported
+    kept = [p for p in merged if not _suppressed(p, lines, whole)]
+    return FileResult(name, sorted(errors + kept), len(merged) - len(kept))
 
 
 def _one_per_place(problems: list[Problem]) -> list[Problem]:
@@ -351,7 +401,7 @@ def _budgets(ctx: Context) -> Iterable[Issue]:
         if expect is not None and getattr(expect, key) is not None:
             limits.append((getattr(expect, key), ("expect", key), "the spec's expect"))
         if key in ctx.config.budgets:
-            limits.append((ctx.config.budgets[key], (), ctx.config.origin or "the command line"))
+            limits.append((ctx.config.budgets[key], (), ctx.config.budget_origins.get(key, "the command line")))
         value = getattr(totals, field_name)
         human = size if "bytes" in key else count
         for limit, loc, origin in limits:

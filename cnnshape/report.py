@@ -96,6 +96,7 @@ class Output:
     name: str
     shape: tuple[int, ...]
     receptive_field: Optional[ReceptiveField]
+    tensor: str = ""  # the tensor it is, named like Row.inputs: a layer, `layer.N` or `input`
 
 
 @dataclass

@@ -215,24 +215,31 @@ def window_out(
     axis: str, size: int, kernel: int, stride: int, pad_total: int, dilation: int = 1, ceil_mode: bool = False,
     pad_left: int | None = None,
 ) -> tuple[int, str]:
-    """PyTorch's output size for a sliding window, and the working as text.
+    """PyTorch's output size for a sliding window, and the working as text: the formula
+    in the seed's notation, then with the numbers put in.
 
     floor((I + P_total - D(K-1) - 1) / S) + 1; with ceil_mode the last window must start
     inside the input or its left padding (PyTorch's pooling_output_shape).
     """
     span = size + pad_total - dilation * (kernel - 1) - 1
     rounding = "ceil" if ceil_mode else "floor"
-    pad_text = f"2*{pad_total // 2}" if pad_left is None and pad_total % 2 == 0 else str(pad_total)
+    symmetric = pad_left is None and pad_total % 2 == 0
+    pad_text = f"2*{pad_total // 2}" if symmetric else str(pad_total)
     dil_text = f"{dilation}*({kernel}-1)" if dilation != 1 else f"({kernel}-1)"
+    formula = f"{rounding}((I + {'2P' if symmetric else 'P_total'} - {'D(K-1)' if dilation != 1 else '(K-1)'} - 1) / S) + 1"
     if span < 0:
         raise ShapeError(
             f"{axis}: window {dilation * (kernel - 1) + 1} is larger than the padded input "
             f"{size + pad_total} ({size} + padding {pad_total})"
         )
     out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    note = ""
     if ceil_mode and (out - 1) * stride >= size + (pad_total // 2 if pad_left is None else pad_left):
         out -= 1
-    working = f"{axis}: {rounding}(({size} + {pad_text} - {dil_text} - 1) / {stride}) + 1 = {out}"
+        note = ", less 1: the last window would start in the right padding"
+    working = f"{axis}: {formula} = {rounding}(({size} + {pad_text} - {dil_text} - 1) / {stride}) + 1 = {out + (1 if note else 0)}{note}"
+    if note:
+        working += f" = {out}"
     return out, working
 
 

@@ -40,6 +40,17 @@ def _channels(kind: str, shape: Shape, ndim: int, declared: Optional[int], group
     return c_in
 
 
+def _k_symbol(ndim: int) -> str:
+    """The kernel's size in the seed's notation: K*K for a 2-D kernel."""
+    return "*".join(["K"] * ndim)
+
+
+def _dims_symbol(shape: Shape, ndim: int, channels: str, suffix: str = "_out") -> str:
+    """N*C_out*H_out*W_out for a batched 2-D output (no N when unbatched)."""
+    batch = ["N"] if len(shape) == ndim + 2 else []
+    return "*".join(batch + [channels] + [f"{axis}{suffix}" for axis in AXES[ndim]])
+
+
 class _ConvNd(Layer):
     family = "conv"
     ndim: ClassVar[int] = 2
@@ -106,10 +117,18 @@ class _ConvNd(Layer):
         params = weights + (self.out_channels if self.bias else 0)
         macs = prod(out_shape) * c_per_group * k_area
         k_text = "*".join(map(str, kernel))
-        group_text = f"({c_in}/{self.groups})" if self.groups > 1 else str(c_in)
+        grouped = self.groups > 1
+        group_text = f"({c_in}/{self.groups})" if grouped else str(c_in)
+        c_sym = "(C_in/G)" if grouped else "C_in"
         bias_text = f" + {self.out_channels}" if self.bias else ""
-        working.append(f"params: {k_text}*{group_text}*{self.out_channels}{bias_text} = {params:,}")
-        working.append(f"MACs: {k_text}*{group_text} per output x {prod(out_shape):,} outputs = {macs:,}")
+        working.append(
+            f"params: {_k_symbol(n)}*{c_sym}*C_out{' + C_out' if self.bias else ''}"
+            f" = {k_text}*{group_text}*{self.out_channels}{bias_text} = {params:,}"
+        )
+        working.append(
+            f"MACs: {_k_symbol(n)}*{c_sym} per output x {_dims_symbol(out_shape, n, 'C_out')} outputs"
+            f" = {k_text}*{group_text} x {'*'.join(map(str, out_shape))} = {macs:,}"
+        )
         return Result([out_shape], params=params, macs=macs, working=working, findings=findings)
 
     def bias_size(self, out: list[Shape]) -> int:
@@ -199,7 +218,7 @@ class _ConvTransposeNd(Layer):
             if out <= 0:
                 raise ShapeError(f"{axis} shrinks to {out}: padding {p} is too large for input {size}")
             spatial.append(out)
-            working.append(f"{axis}: ({size}-1)*{s} - 2*{p} + {d}*({k}-1) + {op} + 1 = {out}")
+            working.append(f"{axis}: (I-1)*S - 2P + D(K-1) + output_padding + 1 = ({size}-1)*{s} - 2*{p} + {d}*({k}-1) + {op} + 1 = {out}")
         out_shape = shape[: -(n + 1)] + (self.out_channels, *spatial)
         k_area = prod(kernel)
         c_out_per_group = self.out_channels // self.groups
@@ -207,10 +226,22 @@ class _ConvTransposeNd(Layer):
         # torchvision/fvcore count a transposed conv over the input positions.
         macs = prod(shape) * c_out_per_group * k_area
         k_text = "*".join(map(str, kernel))
+        grouped = self.groups > 1
+        c_out_text = f"({self.out_channels}/{self.groups})" if grouped else str(self.out_channels)
+        c_sym = "(C_out/G)" if grouped else "C_out"
         bias_text = f" + {self.out_channels}" if self.bias else ""
-        working.append(f"params: {c_in}*{k_text}*{c_out_per_group}{bias_text} = {params:,}")
-        working.append(f"MACs: {k_text}*{c_out_per_group} per input x {prod(shape):,} inputs = {macs:,}")
+        working.append(
+            f"params: C_in*{_k_symbol(n)}*{c_sym}{' + C_out' if self.bias else ''}"
+            f" = {c_in}*{k_text}*{c_out_text}{bias_text} = {params:,}"
+        )
+        working.append(
+            f"MACs: {_k_symbol(n)}*{c_sym} per input x {_dims_symbol(shape, n, 'C_in', '_in')} inputs"
+            f" = {k_text}*{c_out_text} x {'*'.join(map(str, shape))} = {macs:,}"
+        )
         return Result([out_shape], params=params, macs=macs, working=working)
+
+    def bias_size(self, out: list[Shape]) -> int:
+        return self.out_channels if self.bias else 0
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         from fractions import Fraction

@@ -40,10 +40,11 @@ class Linear(Layer):
         rows = prod(shape[:-1])
         macs = rows * c_in * self.out_features
         bias_text = f" + {self.out_features}" if self.bias else ""
+        rows_text = "*".join(map(str, shape[:-1])) or "1"
         return Result([out_shape], params=params, macs=macs, working=[
             f"features: {c_in} -> {self.out_features}",
-            f"params: {c_in}*{self.out_features}{bias_text} = {params:,}",
-            f"MACs: {c_in}*{self.out_features} per row x {rows:,} rows = {macs:,}",
+            f"params: C_in*C_out{' + C_out' if self.bias else ''} = {c_in}*{self.out_features}{bias_text} = {params:,}",
+            f"MACs: C_in*C_out per row x rows = {c_in}*{self.out_features} x {rows_text} = {macs:,}",
         ])
 
     def bias_size(self, out: list[Shape]) -> int:

@@ -35,9 +35,10 @@ class _NormNd(Layer):
         per = (1 + int(self.bias)) if self.affine else 0
         params = per * channels
         buffers = 2 * channels + 1 if self.track_running_stats else 0
-        working = [f"params: weight{' + bias' if self.bias else ''} = {per}*{channels} = {params}" if self.affine else "params: 0 (affine=false)"]
+        weights = f"weight{' + bias' if self.bias else ''}"
+        working = [f"params: {weights} = {per}*C = {per}*{channels} = {params:,}" if self.affine else "params: 0 (affine=false)"]
         if buffers:
-            working.append(f"buffers: running_mean + running_var + num_batches_tracked = 2*{channels} + 1 = {buffers}")
+            working.append(f"buffers: running_mean + running_var + num_batches_tracked = 2*C + 1 = 2*{channels} + 1 = {buffers:,}")
         return Result([shape], params=params, buffers=buffers, working=working)
 
     def _channel_dim(self, shape: Shape) -> int:
@@ -148,7 +149,8 @@ class LayerNorm(Layer):
         size = prod(norm)
         per = (1 + int(self.bias)) if self.elementwise_affine else 0
         params = per * size
-        return Result([shape], params=params, working=[f"params: {per}*{size} = {params:,}"])
+        dims = "*".join(map(str, norm))
+        return Result([shape], params=params, working=[f"params: weight{' + bias' if self.bias else ''} = {per}*prod(normalized_shape) = {per}*{dims} = {params:,}"])
 
 
 class GroupNorm(Layer):
@@ -177,7 +179,10 @@ class GroupNorm(Layer):
             raise ShapeError(f"{channels} channels are not divisible into num_groups={self.num_groups}")
         per = (1 + int(self.bias)) if self.affine else 0
         params = per * channels
-        return Result([shape], params=params, working=[f"params: {per}*{channels} = {params}"])
+        return Result([shape], params=params, working=[
+            f"groups: {channels} channels / {self.num_groups} = {channels // self.num_groups} per group",
+            f"params: weight{' + bias' if self.bias else ''} = {per}*C = {per}*{channels} = {params:,}",
+        ])
 
 
 class LocalResponseNorm(Layer):

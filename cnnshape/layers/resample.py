@@ -59,7 +59,14 @@ class Upsample(Layer):
         (shape,) = shapes
         sizes = self._sizes(shape)
         names = AXIS_NAMES[-len(sizes):]
-        working = [f"{axis}: {i} -> {o}" for axis, i, o in zip(names, shape[2:], sizes)]
+        if self.size is not None:
+            working = [f"{axis}: {i} -> size {o}" for axis, i, o in zip(names, shape[2:], sizes)]
+        else:
+            scales = ntuple_shape(self.scale_factor, len(sizes), "scale_factor")
+            working = [
+                f"{axis}: floor(I * scale_factor) = floor({i} * {scale}) = {o}"
+                for axis, i, scale, o in zip(names, shape[2:], scales, sizes)
+            ]
         return Result([shape[:2] + sizes], working=working)
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:

@@ -52,7 +52,7 @@ class Flatten(Layer):
         start, end = self._range(shape)
         size = prod(shape[start:end + 1])
         out = shape[:start] + (size,) + shape[end + 1:]
-        return Result([out], working=[f"{' * '.join(map(str, shape[start:end + 1]))} = {size:,}"])
+        return Result([out], working=[f"dims {start}..{end} flattened: {'*'.join(map(str, shape[start:end + 1]))} = {size:,}"])
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         shape = shapes[0]

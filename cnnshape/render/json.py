@@ -67,6 +67,11 @@ def _row(row: Row, dtype_bytes: int) -> dict[str, Any]:
     }
 
 
+def row_to_dict(row: Row, dtype_bytes: int) -> dict[str, Any]:
+    """One row as in summary's `layers` (compare's JSON reuses it)."""
+    return _row(row, dtype_bytes)
+
+
 def to_dict(report: Report, depth: Optional[int] = None) -> dict[str, Any]:
     from cnnshape.report import DTYPE_BYTES
 

@@ -11,12 +11,14 @@ from cnnshape.lint import RULES, LintResult
 
 def text(result: LintResult) -> str:
     lines = [f"{p.file}:{p.line}:{p.col}: {p.severity} {p.code} {p.message}" for p in result.problems]
+    return "\n".join(lines + [_summary(result)])
+
+
+def _summary(result: LintResult) -> str:
     errors, warnings = result.count("error"), result.count("warning")
     suppressed = sum(f.suppressed for f in result.files)
     summary = f"{len(result.files)} file(s) checked: {errors} error(s), {warnings} warning(s)"
-    if suppressed:
-        summary += f", {suppressed} suppressed"
-    return "\n".join(lines + [summary])
+    return summary + (f", {suppressed} suppressed" if suppressed else "")
 
 
 def _escape_data(value: str) -> str:
@@ -35,7 +37,9 @@ def github(result: LintResult) -> str:
             f"file={_escape_property(p.file)}", f"line={p.line}", f"col={p.col}", f"title={_escape_property(p.code)}",
         ])
         lines.append(f"::{p.severity} {props}::{_escape_data(p.message)}")
-    return "\n".join(lines)
+    # A plain line too, so the log shows that lint ran even when all is clean (and the
+    # counts when GitHub shows only the first annotations of a step).
+    return "\n".join(lines + [_summary(result)])
 
 
 def as_json(result: LintResult) -> str:
@@ -59,8 +63,7 @@ def sarif(result: LintResult) -> str:
     descriptions = {**CODES, **{code: rule.summary for code, rule in RULES.items()}}
     used = sorted({p.code for p in result.problems})
     rules = [
-        {"id": code, "name": code, "shortDescription": {"text": descriptions.get(code, code)},
-         "helpUri": f"https://github.com/cnnshape/cnnshape/blob/main/docs/rules.md#{code}"}
+        {"id": code, "name": code, "shortDescription": {"text": descriptions.get(code, code)}}
         for code in used
     ]
     index = {code: i for i, code in enumerate(used)}

@@ -1,0 +1,53 @@
+"""CSV for spreadsheets: `summary --format csv` (one row per layer) and the helper the
+sweep renderer uses. Numbers are exact integers; shapes are written 1x64x56x56."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Optional, Sequence
+
+from cnnshape.render import units
+from cnnshape.report import DTYPE_BYTES, Report, leaf_rows, rows_at_depth
+
+COLUMNS = (
+    "name", "kind", "block", "depth", "parent", "inputs", "output_shape", "params", "buffers",
+    "macs", "flops", "training_macs", "activation_bytes", "receptive_field",
+)
+
+
+def shape(dims: Sequence[int]) -> str:
+    return "x".join(str(d) for d in dims)
+
+
+def write(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def render(report: Report, depth: Optional[int] = None) -> str:
+    """The rows --depth shows, each layer counted once: the columns add up to the totals."""
+    dtype_bytes = DTYPE_BYTES[report.dtype]
+    rows = [
+        [
+            row.name,
+            row.kind,
+            "true" if row.is_block else "false",
+            row.depth,
+            row.parent or "",
+            " ".join(row.inputs),
+            " ".join(shape(s) for s in row.output_shapes),
+            row.params,
+            row.buffers,
+            row.macs,
+            row.flops,
+            row.training_macs,
+            row.activation_elements * dtype_bytes,
+            units.receptive_field(row.receptive_field),
+        ]
+        for row in leaf_rows(rows_at_depth(report, depth), depth)
+    ]
+    return write(COLUMNS, rows)

@@ -1,0 +1,111 @@
+"""`explain` and `calc`: each layer's working, as text, Markdown or JSON. Formats only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from cnnshape.explain import Explanation, Step
+from cnnshape.render import units
+from cnnshape.render.json import receptive_field
+from cnnshape.render.markdown import code, text
+from cnnshape.report import Report
+
+
+def _shapes(shapes: list[tuple[int, ...]]) -> str:
+    return ", ".join(units.shape(shape) for shape in shapes)
+
+
+def _numbers(step: Step, sep: str = "  ") -> str:
+    parts = []
+    if step.params:
+        parts.append(f"params {step.params:,}")
+    if step.buffers:
+        parts.append(f"buffers {step.buffers:,}")
+    if step.macs:
+        parts.append(f"MACs {step.macs:,}")
+    if step.training_macs:
+        parts.append(f"training-only MACs {step.training_macs:,}")
+    return sep.join(parts)
+
+
+def _lines(step: Step) -> list[str]:
+    return step.working + step.rf_working
+
+
+def step_text(step: Step) -> Text:
+    head = Text()
+    head.append(step.name, style="bold")
+    head.append(f"  {step.kind}", style="cyan")
+    head.append(f"  {_shapes(step.input_shapes)} -> {_shapes(step.output_shapes)}")
+    numbers = _numbers(step)
+    if numbers:
+        head.append(f"  {numbers}", style="green")
+    for line in _lines(step):
+        head.append("\n    " + line)
+    return head
+
+
+def render(explanation: Explanation, console: Console) -> None:
+    console.print(Text(f"{explanation.name}  ({explanation.file})  input {units.shape(explanation.input_shape)}", style="bold"))
+    for step in explanation.steps:
+        console.print()
+        console.print(step_text(step), soft_wrap=True)
+
+
+def render_calc(explanation: Explanation, report: Report, console: Console) -> None:
+    """One layer: its working, then the output shape and the counts."""
+    (step,) = explanation.steps
+    console.print(step_text(step), soft_wrap=True)
+    t = report.totals
+    console.print()
+    console.print(
+        f"output {_shapes(step.output_shapes)}   parameters {t.params:,}   MACs {t.macs:,}   FLOPs {t.flops:,}",
+        soft_wrap=True,
+    )
+
+
+def markdown(explanation: Explanation) -> str:
+    parts = [f"**{explanation.name}** ({code(explanation.file)}), input {code(units.shape(explanation.input_shape))}"]
+    for step in explanation.steps:
+        head = f"**{code(step.name)}** {text(step.kind)}: {code(_shapes(step.input_shapes))} → {code(_shapes(step.output_shapes))}"
+        numbers = _numbers(step, ", ")
+        lines = _lines(step)
+        body = "\n\n```text\n" + "\n".join(lines) + "\n```" if lines else ""
+        parts.append(head + (f" ({text(numbers)})" if numbers else "") + body)
+    return "\n\n".join(parts) + "\n"
+
+
+def to_dict(explanation: Explanation) -> dict[str, Any]:
+    return {
+        "schema_version": 1,
+        "name": explanation.name,
+        "file": explanation.file,
+        "input": list(explanation.input_shape),
+        "layers": [
+            {
+                "name": step.name,
+                "kind": step.kind,
+                "parent": step.parent,
+                "inputs": step.inputs,
+                "input_shapes": [list(shape) for shape in step.input_shapes],
+                "output_shapes": [list(shape) for shape in step.output_shapes],
+                "params": step.params,
+                "buffers": step.buffers,
+                "macs": step.macs,
+                "training_macs": step.training_macs,
+                "training_only": step.training_only,
+                "working": step.working,
+                "rf_working": step.rf_working,
+                "receptive_field": receptive_field(step.receptive_field),
+            }
+            for step in explanation.steps
+        ],
+    }
+
+
+def render_json(explanation: Explanation) -> str:
+    return json.dumps(to_dict(explanation), indent=2)

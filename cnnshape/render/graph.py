@@ -1,0 +1,99 @@
+"""`graph`: a Diagram as Mermaid (`flowchart TD`, renders in GitHub Markdown) or Graphviz
+DOT. Formats only: nodes, clusters and edges come from cnnshape/diagram.py."""
+
+from __future__ import annotations
+
+from typing import Union
+
+from cnnshape.diagram import Cluster, Diagram, Node
+from cnnshape.render import units
+
+
+def _label_lines(node: Node) -> list[str]:
+    """Name and kind; inside a cluster the name is local (the cluster shows the rest)."""
+    if node.role == "input":
+        return ["input"]
+    if node.role == "output":
+        return [f"output {node.name}"]
+    return [node.name.rsplit(".", 1)[-1], node.kind + (" (block)" if node.role == "block" else "")]
+
+
+# --- Mermaid ------------------------------------------------------------------------------
+
+# Mermaid's defaults (maxEdges, maxTextSize), which GitHub keeps: past them it shows an error.
+MERMAID_LIMITS = {"edges": 500, "chars": 50_000}
+
+_MERMAID_ENTITIES = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;"}
+
+
+def mermaid_text(text: str) -> str:
+    """Text safe inside a quoted Mermaid label: entity codes for the characters it reads."""
+    return "".join(_MERMAID_ENTITIES.get(char, char) for char in text)
+
+
+def _mermaid_node(node: Node) -> str:
+    label = "<br/>".join(mermaid_text(line) for line in _label_lines(node))
+    if node.role in ("input", "output"):
+        return f'{node.id}(["{label}"])'
+    if node.role == "block":
+        return f'{node.id}[["{label}"]]'
+    return f'{node.id}["{label}"]'
+
+
+def mermaid(diagram: Diagram) -> str:
+    nodes = {node.id: node for node in diagram.nodes}
+    lines = [f"%% {mermaid_text(diagram.name).replace(chr(10), ' ')}", "flowchart TD"]
+
+    def emit(items: list[Union[str, Cluster]], indent: str) -> None:
+        for item in items:
+            if isinstance(item, str):
+                lines.append(indent + _mermaid_node(nodes[item]))
+                continue
+            lines.append(f'{indent}subgraph {item.id} ["{mermaid_text(item.name)}: {mermaid_text(item.kind)}"]')
+            lines.append(f"{indent}  direction TB")
+            emit(item.items, indent + "  ")
+            lines.append(f"{indent}end")
+
+    emit(diagram.items, "  ")
+    for edge in diagram.edges:
+        lines.append(f'  {edge.source} -->|"{mermaid_text(units.shape(edge.shape))}"| {edge.target}')
+    return "\n".join(lines) + "\n"
+
+
+# --- Graphviz DOT -------------------------------------------------------------------------
+
+
+def dot_string(text: str) -> str:
+    """A DOT double-quoted string."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _dot_node(node: Node) -> str:
+    shape = {"input": "oval", "output": "oval", "block": "box3d"}.get(node.role, "box")
+    return f"{node.id} [label={dot_string(chr(10).join(_label_lines(node)))}, shape={shape}];"
+
+
+def dot(diagram: Diagram) -> str:
+    nodes = {node.id: node for node in diagram.nodes}
+    lines = [
+        f"digraph {dot_string(diagram.name)} {{",
+        "  rankdir=TB;",
+        '  node [fontname="Helvetica", fontsize=10];',
+        '  edge [fontname="Helvetica", fontsize=9];',
+    ]
+
+    def emit(items: list[Union[str, Cluster]], indent: str) -> None:
+        for item in items:
+            if isinstance(item, str):
+                lines.append(indent + _dot_node(nodes[item]))
+                continue
+            lines.append(f"{indent}subgraph cluster_{item.id} {{")
+            lines.append(f"{indent}  label={dot_string(f'{item.name}: {item.kind}')};")
+            emit(item.items, indent + "  ")
+            lines.append(f"{indent}}}")
+
+    emit(diagram.items, "  ")
+    for edge in diagram.edges:
+        lines.append(f"  {edge.source} -> {edge.target} [label={dot_string(units.shape(edge.shape))}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,86 @@
+"""GitHub-flavoured Markdown: `summary --format markdown` (for PR comments), and the
+table helpers the other Markdown renderers share."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from cnnshape.render import units
+from cnnshape.report import DTYPE_BYTES, Report, leaf_rows, rows_at_depth
+
+_SPECIAL = str.maketrans({c: "\\" + c for c in "\\|*_<>`"})
+
+
+def text(value: object) -> str:
+    """Plain text safe in a table cell: Markdown's special characters escaped."""
+    return str(value).translate(_SPECIAL).replace("\n", "<br>")
+
+
+def code(value: object) -> str:
+    """`value` as a code span, safe in a table cell (GFM needs | escaped even in code)."""
+    body = str(value).replace("|", "\\|")
+    fence = "``" if "`" in body else "`"
+    return f"{fence}{body}{fence}" if body else ""
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], align: Optional[str] = None) -> str:
+    """A GFM table; `align` is one letter per column: l(eft), r(ight), c(entre).
+    Cells must already be escaped (text(), code())."""
+    align = align or "l" * len(header)
+    marks = {"l": ":---", "r": "---:", "c": ":---:"}
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(marks[a] for a in align) + " |"]
+    lines += ["| " + " | ".join(cell if cell else " " for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def exact(value: int) -> str:
+    return f"{value:,} ({units.count(value)})" if abs(value) >= 1000 else f"{value:,}"
+
+
+def totals_rows(report: Report) -> list[list[str]]:
+    t = report.totals
+    bytes_each = DTYPE_BYTES[report.dtype]
+    rows = [
+        ["Parameters", text(f"{exact(t.params)}; trainable {t.trainable_params:,}, non-trainable {t.non_trainable_params:,}")],
+        ["Buffers", text(f"{exact(t.buffers)} (batch-norm running statistics, not parameters)")],
+        ["MACs", text(f"{exact(t.macs)} (torchvision convention: conv + linear/matmul weights)")],
+        ["FLOPs", text(f"{exact(t.flops)} (= 2 x MACs)")],
+    ]
+    if t.training_only_macs:
+        rows.append(["Training only", text(f"{exact(t.training_only_macs)} MACs in layers that run only in training")])
+    rows += [
+        ["Memory", text(
+            f"params {units.size(t.param_bytes)}, buffers {units.size(t.buffer_bytes)}, "
+            f"input {units.size(t.input_bytes)} ({report.dtype}, {bytes_each} B/element)"
+        )],
+        ["Activations", text(f"{units.size(t.activation_bytes)} (every layer's output, none freed)")],
+        ["Input", code(units.shape(report.input_shape))],
+    ]
+    for output in report.outputs:
+        label = "Output" if len(report.outputs) == 1 else f"Output {output.name}"
+        rf = units.receptive_field(output.receptive_field)
+        rows.append([text(label), f"{code(units.shape(output.shape))} receptive field {text(rf)}"])
+    rows.append(["Layers", f"{t.layers:,}"])
+    return rows
+
+
+def render(report: Report, depth: Optional[int] = None) -> str:
+    """The layers (as many as --depth shows, each counted once) and the totals."""
+    shown = leaf_rows(rows_at_depth(report, depth), depth)
+    rows = []
+    for row in shown:
+        macs = units.count(row.macs) if row.macs else ("train " + units.count(row.training_macs) if row.training_macs else "-")
+        rows.append([
+            code(row.name),
+            text(row.kind + (" (block)" if row.is_block else "")),
+            code(" ".join(units.shape(s) for s in row.output_shapes)),
+            text(units.count(row.params)) if row.params else "-",
+            text(macs),
+            text(units.receptive_field(row.receptive_field)),
+        ])
+    parts = [
+        f"**{text(report.name)}** ({code(report.file)})",
+        table(["Layer", "Kind", "Output shape", "Params", "MACs", "RF (size stride pad)"], rows, "lllrrr"),
+        table(["Totals", ""], totals_rows(report)),
+    ]
+    return "\n\n".join(parts) + "\n"

@@ -29,6 +29,11 @@ class SweepError(ValueError):
 def expand_braces(text: str) -> list[str]:
     """`1,3,{224,256}` -> ['1,3,224', '1,3,256']; `{224..320..32}` is a range (ends
     included); several braces in one value give every combination, left to right."""
+    depth = 0
+    for char in text:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth > 1:
+            raise SweepError(f"nested braces are not supported: {text!r}")
     match = BRACE.search(text)
     if match is None:
         if "{" in text or "}" in text:

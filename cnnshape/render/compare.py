@@ -126,7 +126,11 @@ def render(comparison: Comparison, console: Any, changed_only: bool = False) -> 
         layers.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for pair in shown_pairs(comparison, changed_only):
         row_style = STYLES.get(pair.status, "") if pair.status != "changed" else ""
-        cells = [Text(text, style="bold yellow" if changed else row_style) for text, changed in pair_cells(pair)]
+        # A changed cell is two lines, "A" over "→ B", so the table stays narrow.
+        cells = [
+            Text(text.replace(ARROW, "\n→ "), style="bold yellow") if changed else Text(text, style=row_style)
+            for text, changed in pair_cells(pair)
+        ]
         layers.add_row(Text(MARKS[pair.status], style=STYLES.get(pair.status, "")), *cells)
     console.print(Group(heading, Text(""), totals, layers, Text(counts_text(comparison, changed_only))))
 

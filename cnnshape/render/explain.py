@@ -36,10 +36,11 @@ def _lines(step: Step) -> list[str]:
     return step.working + step.rf_working
 
 
-def step_text(step: Step) -> Text:
+def step_text(step: Step, named: bool = True) -> Text:
     head = Text()
-    head.append(step.name, style="bold")
-    head.append(f"  {step.kind}", style="cyan")
+    if named:
+        head.append(step.name + "  ", style="bold")
+    head.append(step.kind, style="cyan")
     head.append(f"  {_shapes(step.input_shapes)} -> {_shapes(step.output_shapes)}")
     numbers = _numbers(step)
     if numbers:
@@ -59,7 +60,7 @@ def render(explanation: Explanation, console: Console) -> None:
 def render_calc(explanation: Explanation, report: Report, console: Console) -> None:
     """One layer: its working, then the output shape and the counts."""
     (step,) = explanation.steps
-    console.print(step_text(step), soft_wrap=True)
+    console.print(step_text(step, named=False), soft_wrap=True)
     t = report.totals
     console.print()
     console.print(

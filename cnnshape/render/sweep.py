@@ -9,7 +9,7 @@ from cnnshape.render import units
 from cnnshape.render.json import receptive_field
 from cnnshape.sweep import Point, Sweep
 
-HEADER = ("Params", "MACs", "FLOPs", "Activations", "Output", "RF (size stride pad)")
+HEADER = ("Params", "MACs", "FLOPs", "Activations", "Output", "RF")
 
 
 def title(sweep: Sweep) -> str:
@@ -21,16 +21,17 @@ def _problem(point: Point) -> str:
     return point.problems[0].message if point.problems else "failed"
 
 
-def cells(point: Point) -> list[str]:
-    """Params, MACs, FLOPs, activations, output shape, receptive field as text."""
+def cells(point: Point, exact: bool = True) -> list[str]:
+    """Params, MACs, FLOPs, activations, output shape, receptive field as text; the
+    parameters exact, MACs and FLOPs exact or to three figures."""
     if point.report is None:
         return ["error", "", "", "", "", ""]
     t = point.report.totals
     output = point.report.outputs[0] if point.report.outputs else None
     return [
         f"{t.params:,}",
-        f"{t.macs:,}",
-        f"{t.flops:,}",
+        f"{t.macs:,}" if exact else units.count(t.macs),
+        f"{t.flops:,}" if exact else units.count(t.flops),
         units.size(t.activation_bytes),
         units.shape(output.shape) if output else "-",
         units.receptive_field(output.receptive_field) if output else "-",
@@ -51,7 +52,7 @@ def render(sweep: Sweep, console: Any) -> None:
     if failed:
         table.add_column("Problem")
     for point in sweep.points:
-        row = [point.setting[axis.name] for axis in sweep.axes] + cells(point)
+        row = [point.setting[axis.name] for axis in sweep.axes] + cells(point, exact=False)
         if failed:
             row.append(_problem(point) if point.report is None else "")
         style = "red" if point.report is None else ""

@@ -36,10 +36,12 @@ class Dtype(str, Enum):
 
 
 def _parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
-    """`1,3,224,224` (or `1x3x224x224`) -> (1, 3, 224, 224); anything else is a usage error."""
+    """`1,3,224,224` (or `1x3x224x224`, `[1, 3, 224, 224]`) -> (1, 3, 224, 224); anything
+    else is a usage error."""
     if text is None:
         return None
-    parts = [part.strip() for part in text.replace("x", ",").split(",")]
+    bare = text.strip().removeprefix("[").removesuffix("]").removeprefix("(").removesuffix(")")
+    parts = [part.strip() for part in bare.replace("x", ",").split(",")]
     if not all(part.isdigit() and int(part) > 0 for part in parts):
         raise typer.BadParameter(
             f"expected positive integers separated by commas, like 1,3,224,224; got {text!r}", param_hint="'--input'"
@@ -481,4 +483,12 @@ def main() -> None:
     import gc
 
     gc.disable()
+    for stream in (sys.stdout, sys.stderr):
+        # A legacy encoding (cp1252 when redirecting on Windows, LC_ALL=C) must not turn a
+        # layer name or a tree marker into a traceback.
+        if not (getattr(stream, "encoding", "") or "").lower().replace("-", "").startswith("utf"):
+            try:
+                stream.reconfigure(errors="replace")
+            except (AttributeError, ValueError):
+                pass
     app()

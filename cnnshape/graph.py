@@ -9,6 +9,7 @@ plus the block instances that group them, which is what makes analysis linear.
 from __future__ import annotations
 
 import keyword
+import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Union
 
@@ -16,12 +17,13 @@ from pydantic import ValidationError
 
 from cnnshape.errors import Issue, Loc, Problem, SpecError
 from cnnshape.expr import ExprError, has_substitution, substitute
-from cnnshape.layers import REGISTRY, did_you_mean, suggest
+from cnnshape.layers import NOT_YET, REGISTRY, did_you_mean, suggest
 from cnnshape.layers.base import Layer
 from cnnshape.source import Source
 from cnnshape.spec import NAME_RE, BlockDef, LayerCall, NetworkSpec, parse_layer_entry, pydantic_issues
 
 MAX_NODES = 250_000  # expanded layers in one network (100k-layer specs work; a hostile one stops early)
+MAX_REFERENCES = 1_000_000  # layer inputs in one network: `from` lists cannot multiply the work
 MAX_BLOCK_DEPTH = 64
 
 
@@ -147,6 +149,8 @@ class _Builder:
         self.block_stack: list[str] = []
         self.network_variables: dict[str, Any] = {}
         self.skipped_blocks: set[str] = set()
+        self.references = 0
+        self.input_ok = True  # a made-up input shape would only produce made-up shape errors
 
     # -- issues ---------------------------------------------------------------------------
 
@@ -187,6 +191,8 @@ class _Builder:
             if block not in used:
                 self.issue(("blocks", block), "unused-block", f"block {block!r} is never used, so its layers are not checked",
                            at_key=True, severity="warning")
+        if not self.input_ok:
+            raise self.fail()
         return Graph(spec.name, shape, self.nodes, self.blocks, outputs, names, variables, self.problems())
 
     def _network_args(self, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -200,9 +206,18 @@ class _Builder:
                 )
                 self.issue(("args",), "unknown-argument", f"--set {key}: the spec has no argument {key!r}{hint}", at_key=True)
         variables: dict[str, Any] = {}
-        for key, value in self.spec.args.items():
+        names = list(self.spec.args)
+        for index, (key, value) in enumerate(self.spec.args.items()):
             if key in overrides and self._override_fits(key, overrides[key], value):
                 variables[key] = overrides[key]
+                continue
+            later = [name for name in names[index:] if has_substitution(value) and re.search(rf"\b{re.escape(name)}\b", str(value))]
+            if later:
+                self.issue(("args", key), "bad-expression", (
+                    f"{later[0]!r} is declared below {key!r} (or is {key!r} itself); args are evaluated "
+                    "top to bottom, so move it above"
+                ))
+                variables[key] = FAILED
                 continue
             variables[key] = self.subst(value, variables, ("args", key))
         return variables
@@ -225,10 +240,10 @@ class _Builder:
         for i, dim in enumerate(self.spec.input):
             value = self.subst(dim, variables, ("input", i))
             if value is FAILED:
-                value = 1
+                value, self.input_ok = 1, False
             elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 self.issue(("input", i), "bad-value", f"input dimension must be a positive integer, got {value!r}")
-                value = 1
+                value, self.input_ok = 1, False
             dims.append(value)
         return tuple(dims)
 
@@ -326,7 +341,10 @@ class _Builder:
             inputs, inputs_ok = self._broken(previous), False
         is_block = call.kind in self.spec.blocks
         if not is_block and call.kind not in REGISTRY:
-            hint = did_you_mean(suggest(call.kind, list(self.spec.blocks))) or "; layer kinds are PyTorch class names (docs/spec.md lists them)"
+            if call.kind in NOT_YET:
+                hint = "; it is a PyTorch module cnnshape does not support yet (`cnnshape layers` lists the kinds it has)"
+            else:
+                hint = did_you_mean(suggest(call.kind, list(self.spec.blocks))) or "; layer kinds are PyTorch class names (`cnnshape layers` lists them)"
             self.issue(call.loc + (call.kind,), "unknown-kind", f"unknown layer kind {call.kind!r}{hint}", scope, at_key=True)
             return self._broken(inputs)
         if not enabled or repeat == 0:
@@ -357,7 +375,7 @@ class _Builder:
                 scope.variables = shared
             # Stop a huge `repeat` as soon as one copy shows where it is going.
             grown = len(self.nodes) - before
-            if grown and len(self.nodes) + grown * (repeat - copy - 1) > MAX_NODES:
+            if grown and self.layer_count + grown * (repeat - copy - 1) > MAX_NODES:
                 self.issue(args_loc + ("repeat",), "limit", (
                     f"repeat: {repeat:,} copies of {grown:,} layer(s) would expand the network past "
                     f"{MAX_NODES:,} layers"
@@ -387,13 +405,21 @@ class _Builder:
             if local not in scope.names and local not in scope.later:
                 return local
 
-    def _check_size(self, loc: Loc) -> None:
-        if len(self.nodes) >= MAX_NODES:
+    @property
+    def layer_count(self) -> int:
+        return len(self.nodes) - 1  # node 0 is the network input
+
+    def _check_size(self, loc: Loc, inputs: int) -> None:
+        self.references += inputs
+        if self.layer_count >= MAX_NODES:
             self.issue(loc, "limit", f"the network expands to more than {MAX_NODES:,} layers")
+            raise self.fail()
+        if self.references > MAX_REFERENCES:
+            self.issue(loc, "limit", f"the layers' inputs add up to more than {MAX_REFERENCES:,} references (`from` lists)")
             raise self.fail()
 
     def add_layer(self, call: LayerCall, local: str, scope: _Scope, inputs: list[Ref], inputs_ok: bool = True) -> list[Ref]:
-        self._check_size(call.loc)
+        self._check_size(call.loc, len(inputs))
         cls = REGISTRY[call.kind]
         args_loc = call.args_loc
         values = {key: self.subst(value, scope.variables, args_loc + (key,), scope) for key, value in call.args.items()}
@@ -407,7 +433,12 @@ class _Builder:
                     self.issue(issue.loc, issue.code, f"{call.kind}: {issue.message}", scope, issue.at_key)
         if layer is not None and inputs_ok and not cls.min_inputs <= len(inputs) <= (cls.max_inputs or len(inputs)):
             want = str(cls.min_inputs) if cls.min_inputs == cls.max_inputs else f"at least {cls.min_inputs}"
-            self.issue(args_loc + ("from",), "bad-value", f"{call.kind} takes {want} input(s), got {len(inputs)}", scope)
+            sources = sorted({self.nodes[ref.node].name for ref in inputs})
+            hint = ""
+            if len(sources) == 1 and len(inputs) > 1 and cls.max_inputs == 1:
+                hint = f"; {sources[0]} has {len(inputs)} outputs: pick one with `from: {sources[0]}.0`"
+            self.issue(args_loc + ("from",), "bad-value",
+                       f"{scope.prefix + local} ({call.kind}) takes {want} input(s), got {len(inputs)}{hint}", scope)
             layer = None
         qualified = scope.prefix + local
         # A layer fed by a training-only layer cannot run in eval mode either.
@@ -542,5 +573,5 @@ class _Builder:
         elif inside:
             hint = f"; to reach into a block use, write {inside[-1]!r}"
         else:
-            hint = "; `from` may name only layers defined earlier in the same network or block"
+            hint = "; a reference may name only layers defined earlier in the same network or block"
         self.issue(loc, "unknown-reference", f"unknown layer {dotted!r}{hint}", scope or where)

@@ -92,8 +92,9 @@ _LOADER: Any = None
 
 
 def loader_class() -> Any:
-    """PyYAML's safe loader (libyaml when available) that also reads `1e-5` as a number:
-    YAML 1.1 wants a dot (`1.0e-5`), a trap for everyone who copies PyTorch defaults."""
+    """PyYAML's safe loader (libyaml when available) that also reads `1e-5` and `1.5e2` as
+    numbers: YAML 1.1 wants a dot and a signed exponent (`1.0e-5`, `1.5e+2`), a trap for
+    everyone who copies PyTorch defaults."""
     global _LOADER
     if _LOADER is None:
         import re
@@ -103,7 +104,9 @@ def loader_class() -> Any:
         base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         _LOADER = type("SpecLoader", (base,), {})
         _LOADER.add_implicit_resolver(
-            "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789"),
+            "tag:yaml.org,2002:float",
+            re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+            list("-+.0123456789"),
         )
     return _LOADER
 

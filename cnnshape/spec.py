@@ -157,13 +157,18 @@ def _value_message(rel: tuple, items: list[dict]) -> str:
     """One message for a bad value; the failures of a union's members are combined when
     each only says "wrong type", else the first specific one ("greater than or equal to 1") wins."""
     specific = [item for item in items if not item["type"].endswith("_type") and item["type"] != "literal_error"]
-    if specific:
+    if specific and specific[0]["type"] == "too_short":
+        item = specific[0]
+        need = item.get("ctx", {}).get("min_length", 1)
+        message = f"needs at least {need} item{'s' if need != 1 else ''}"
+    elif specific:
         item = specific[0]
         message = item["msg"].removeprefix("Value error, ")
     else:
         item = items[0]
         wants = [i["msg"].removeprefix("Input should be ").replace("a valid tuple", "a list") for i in items]
-        message = "Input should be " + ", or ".join(dict.fromkeys(wants))
+        message = "should be " + ", or ".join(dict.fromkeys(wants))
+    message = message.replace("Input should be", "should be")
     if item["type"] not in ("value_error", "assertion_error") and "input" in item and not isinstance(item["input"], dict):
         message += f", got {item['input']!r}"
     names = [step for step in rel if isinstance(step, str)]

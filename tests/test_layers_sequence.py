@@ -33,8 +33,15 @@ MHA_CASES = [
                  4*64*64 + 4*64, 2*(10*64*64*4) + 2*2*10*10*64, id="seq-first"),
     pytest.param({"num_heads": 4, "bias": False, "batch_first": True}, (1, 5, 64),
                  4*64*64, 5*64*64*4 + 2*5*5*64, id="no-bias"),
+    # bias_k/bias_v are appended after the projections: the attention sees S + 1 positions
     pytest.param({"num_heads": 4, "add_bias_kv": True, "batch_first": True}, (1, 5, 64),
-                 4*64*64 + 4*64 + 2*64, 5*64*64*4 + 2*5*5*64, id="bias-kv"),
+                 4*64*64 + 4*64 + 2*64, 5*64*64*4 + 2*5*6*64, id="bias-kv"),
+    # add_zero_attn appends a zero position, also after the projections (torch FlopCounter
+    # on (7, 2, 16), 4 heads: 4*N*L*E^2 = 14,336 plus 2*N*L*S'*E = 2*2*7*8*16 = 3,584)
+    pytest.param({"num_heads": 4, "add_zero_attn": True}, (7, 2, 16),
+                 4*16*16 + 4*16, 4*2*7*16*16 + 2*2*7*8*16, id="zero-attn"),
+    pytest.param({"num_heads": 4, "add_zero_attn": True, "add_bias_kv": True, "bias": False}, (7, 2, 16),
+                 4*16*16 + 2*16, 4*2*7*16*16 + 2*2*7*9*16, id="zero-attn-and-bias-kv"),
 ]
 
 

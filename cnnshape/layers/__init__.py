@@ -12,6 +12,19 @@ FAMILIES = (conv, pool, linear, norm, activation, merge, reshape, resample, spli
 REGISTRY: dict[str, type[Layer]] = {cls.kind(): cls for family in FAMILIES for cls in family.KINDS}
 
 
+# torch.nn modules without a formula here yet: named as such instead of "did you mean".
+NOT_YET = frozenset("""
+    RNN LSTM GRU RNNCell LSTMCell GRUCell Embedding EmbeddingBag Transformer TransformerEncoder
+    TransformerDecoder TransformerDecoderLayer Bilinear LazyLinear LazyConv1d LazyConv2d LazyConv3d
+    Hardtanh Softplus Softsign Softshrink Hardshrink Tanhshrink Threshold GLU CELU RReLU LogSigmoid
+    Softmin Softmax2d ReflectionPad1d ReflectionPad2d ReflectionPad3d ReplicationPad1d
+    ReplicationPad2d ReplicationPad3d ConstantPad1d ConstantPad2d ConstantPad3d CircularPad1d
+    CircularPad2d CircularPad3d ZeroPad1d ZeroPad3d MaxUnpool1d MaxUnpool2d MaxUnpool3d LPPool1d
+    LPPool2d FractionalMaxPool2d FractionalMaxPool3d Fold Unfold PixelUnshuffle UpsamplingNearest2d
+    UpsamplingBilinear2d SyncBatchNorm CosineSimilarity PairwiseDistance RMSNorm
+""".split())
+
+
 def suggest(kind: str, extra: list[str] = ()) -> list[str]:
     """The closest known kind names for "did you mean" hints: a case slip first, else the
     best matches (several when they are equally close, e.g. BatchNorm1d/2d/3d)."""

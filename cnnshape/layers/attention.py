@@ -14,20 +14,27 @@ from cnnshape.layers.base import RF, Bool, Float, Layer, PosInt, Result, Shape, 
 
 def _attention_numbers(
     embed: int, heads: int, tokens: int, batch: int, bias: bool, kdim: int, vdim: int, add_bias_kv: bool,
-    source_tokens: int,
+    source_tokens: int, add_zero_attn: bool = False,
 ) -> tuple[int, int, list[str]]:
-    """Parameters, MACs and working of nn.MultiheadAttention."""
+    """Parameters, MACs and working of nn.MultiheadAttention.
+
+    bias_k/bias_v and the zero-attention position are appended after the projections, so
+    they lengthen the attended sequence (S' = S + 1 each) without adding projection work.
+    """
     if embed % heads:
         raise ShapeError(f"embed_dim {embed} is not divisible by num_heads={heads}")
     proj_in = embed * embed + embed * kdim + embed * vdim
     params = proj_in + (3 * embed if bias else 0) + embed * embed + (embed if bias else 0)
     params += 2 * embed if add_bias_kv else 0
+    attended = source_tokens + int(add_bias_kv) + int(add_zero_attn)
     macs_proj = batch * (tokens * embed * embed + source_tokens * embed * (kdim + vdim) + tokens * embed * embed)
-    macs_attn = 2 * batch * tokens * source_tokens * embed
+    macs_attn = 2 * batch * tokens * attended * embed
     working = [
         f"params: in_proj {embed}*({embed}+{kdim}+{vdim})" + (f" + {3 * embed}" if bias else "")
-        + f", out_proj {embed}*{embed}" + (f" + {embed}" if bias else "") + f" = {params:,}",
-        f"MACs: projections {macs_proj:,} + attention 2*{tokens}*{source_tokens}*{embed} per sequence = {macs_proj + macs_attn:,}",
+        + f", out_proj {embed}*{embed}" + (f" + {embed}" if bias else "")
+        + (f", bias_k + bias_v 2*{embed}" if add_bias_kv else "") + f" = {params:,}",
+        f"MACs: projections {macs_proj:,} + attention 2*N*L*S'*E = 2*{batch}*{tokens}*{attended}*{embed}"
+        f" = {macs_attn:,}; total {macs_proj + macs_attn:,}",
     ]
     return params, macs_proj + macs_attn, working
 
@@ -80,7 +87,7 @@ class MultiheadAttention(Layer):
         if (k_features, v_features) != (kdim, vdim) or k_batch != batch or v_source != source:
             raise ShapeError(f"key {fmt_shape(key)} and value {fmt_shape(value)} do not fit query {fmt_shape(query)} (kdim={kdim}, vdim={vdim})")
         params, macs, working = _attention_numbers(
-            embed, self.num_heads, tokens, batch, self.bias, kdim, vdim, self.add_bias_kv, source + int(self.add_zero_attn),
+            embed, self.num_heads, tokens, batch, self.bias, kdim, vdim, self.add_bias_kv, source, self.add_zero_attn,
         )
         return Result([query], params=params, macs=macs, working=working)
 

@@ -14,22 +14,17 @@ from cnnshape.render import units
 from cnnshape.report import DTYPE_BYTES, Report, Row, is_folded, rows_at_depth
 
 
-def _label(row: Row, depth: Optional[int]) -> Text:
+def _label(row: Row, depth: Optional[int], markers: tuple[str, str]) -> Text:
     indent = "  " * row.depth
     local = row.name.rsplit(".", 1)[-1]
     folded = is_folded(row, depth)
-    marker = ("▸ " if folded else "▾ ") if row.is_block else ""
+    marker = (markers[0] if folded else markers[1]) if row.is_block else ""
     return Text(indent + marker + local, style="bold" if row.is_block else "")
 
 
-def build_table(report: Report, depth: Optional[int] = None) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{report.name}  ({report.file})", title_justify="left")
-    table.add_column("Layer", no_wrap=True)
-    table.add_column("Kind", style="cyan", no_wrap=True)
-    table.add_column("Output shape", no_wrap=True)
-    table.add_column("Params", justify="right", no_wrap=True)
-    table.add_column("MACs", justify="right", no_wrap=True)
-    table.add_column("RF (size stride pad)", justify="right", no_wrap=True)
+def build_table(report: Report, depth: Optional[int] = None, unicode: bool = True) -> Table:
+    markers = ("▸ ", "▾ ") if unicode else ("> ", "v ")
+    cells = []
     for row in rows_at_depth(report, depth):
         expanded_block = row.is_block and not is_folded(row, depth)
         style = "dim" if expanded_block else ""
@@ -39,14 +34,29 @@ def build_table(report: Report, depth: Optional[int] = None) -> Table:
             macs, style = f"train {units.count(row.training_macs)}", "dim"
         if expanded_block:
             params, macs = f"({params})", f"({macs})"
-        table.add_row(
-            _label(row, depth),
+        cells.append((
+            _label(row, depth, markers),
             row.kind,
             " ".join(units.shape(s) for s in row.output_shapes),
             Text(params, style=style),
             Text(macs, style=style),
             units.receptive_field(row.receptive_field),
-        )
+        ))
+    table = Table(
+        box=box.SIMPLE_HEAD, pad_edge=False, title=f"{report.name}  ({report.file})", title_justify="left",
+        caption="RF: receptive field size, sSTRIDE, pPADDING per spatial axis (global: the whole input; "
+        "~ approximate; ! unaligned merge)",
+        caption_justify="left",
+    )
+    # On a narrow terminal the names and shapes wrap; numbers are never cut short.
+    table.add_column("Layer", overflow="fold")
+    table.add_column("Kind", style="cyan", overflow="fold")
+    table.add_column("Output shape", overflow="fold")
+    for index, header in ((3, "Params"), (4, "MACs"), (5, "RF")):
+        widest = max((len(str(cell[index])) for cell in cells), default=0)
+        table.add_column(header, justify="right", no_wrap=True, min_width=max(widest, len(header)))
+    for cell in cells:
+        table.add_row(*cell)
     return table
 
 
@@ -82,4 +92,12 @@ def build_totals(report: Report) -> Panel:
 
 
 def render(report: Report, console: Console, depth: Optional[int] = None) -> None:
-    console.print(Group(build_table(report, depth), build_totals(report)))
+    unicode = console.encoding.lower().replace("-", "").startswith("utf")
+    group = Group(build_table(report, depth, unicode), build_totals(report))
+    if console.is_terminal:
+        console.print(group)
+        return
+    # Piped: plain text without the padding rich adds to the end of every line.
+    with console.capture() as captured:
+        console.print(group)
+    console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))

@@ -10,7 +10,7 @@ from cnnshape.report import ReceptiveField
 
 def count(value: int) -> str:
     """61100840 -> '61.1 M' (SI prefixes, three significant digits)."""
-    for factor, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
+    for factor, suffix in ((10**18, "E"), (10**15, "P"), (10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
         if abs(value) >= factor:
             scaled = value / factor
             digits = 2 if abs(scaled) < 10 else (1 if abs(scaled) < 100 else 0)

@@ -1,0 +1,222 @@
+"""Check cnnshape's numbers against PyTorch: build the exported module, run it once, and
+compare every layer's output shapes, parameters and buffers, and the totals (parameters,
+buffers, MACs counted by forward hooks on the torch side) with the analysis.
+
+Runs on the meta device by default (no memory for weights, no arithmetic), or on the CPU
+with a zero tensor of the spec's input shape. Imports torch; only the `verify` command
+reaches this module.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from cnnshape.bridge.export import Analysed, export_analysed, module_path
+
+
+@dataclass
+class Mismatch:
+    """One disagreement between cnnshape and PyTorch, for one layer or block (or a total)."""
+
+    name: str
+    what: str  # "output shape", "params", "buffers", "module", "ran"
+    cnnshape: str
+    torch: str
+
+
+@dataclass
+class Total:
+    quantity: str
+    cnnshape: int
+    torch: int
+
+    @property
+    def ok(self) -> bool:
+        return self.cnnshape == self.torch
+
+
+@dataclass
+class VerifyResult:
+    name: str
+    file: str
+    device: str
+    layers: int  # layers and block uses compared
+    mismatches: list[Mismatch] = field(default_factory=list)
+    totals: list[Total] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches and all(total.ok for total in self.totals)
+
+
+def load_code(code: str, name: str = "cnnshape_export") -> types.ModuleType:
+    """The exported source as a module (it is our own generated code)."""
+    module = types.ModuleType(name)
+    exec(compile(code, f"<cnnshape export {name}>", "exec"), module.__dict__)  # noqa: S102
+    return module
+
+
+# --- MACs on the torch side, by the torchvision convention ---------------------------------
+
+
+def _conv_macs(module: nn.Module, inputs: tuple, output: Any) -> int:
+    per_output = module.in_channels // module.groups * prod(module.kernel_size)
+    return output.numel() * per_output
+
+
+def _conv_transpose_macs(module: nn.Module, inputs: tuple, output: Any) -> int:
+    per_input = module.out_channels // module.groups * prod(module.kernel_size)
+    return inputs[0].numel() * per_input
+
+
+def _linear_macs(module: nn.Module, inputs: tuple, output: Any) -> int:
+    rows = inputs[0].numel() // module.in_features
+    return rows * module.in_features * module.out_features
+
+
+def _attention_macs(module: nn.MultiheadAttention, inputs: tuple, output: Any) -> int:
+    """q/k/v and output projections plus q @ k^T and weights @ v, as PyTorch computes them."""
+    query = inputs[0]
+    key = inputs[1] if len(inputs) > 1 else query
+    if query.dim() == 2:
+        batch, tokens, source = 1, query.shape[0], key.shape[0]
+    elif module.batch_first:
+        batch, tokens, source = query.shape[0], query.shape[1], key.shape[1]
+    else:
+        batch, tokens, source = query.shape[1], query.shape[0], key.shape[0]
+    embed = module.embed_dim
+    projections = tokens * embed * embed + source * embed * (module.kdim + module.vdim) + tokens * embed * embed
+    attended = source + int(module.bias_k is not None) + int(module.add_zero_attn)
+    return batch * projections + 2 * batch * tokens * attended * embed
+
+
+MAC_RULES = (
+    ((nn.Conv1d, nn.Conv2d, nn.Conv3d), _conv_macs),
+    ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), _conv_transpose_macs),
+    ((nn.Linear,), _linear_macs),
+    ((nn.MultiheadAttention,), _attention_macs),
+)
+
+
+def count_macs(model: nn.Module, run: Any) -> tuple[int, Any]:
+    """MACs of one call `run()`, counted by hooks on convolutions, linear layers and attention."""
+    total = [0]
+    handles = []
+
+    def hook_for(rule: Any):
+        def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+            inputs = tuple(args) + tuple(kwargs[name] for name in ("query", "key", "value") if name in kwargs)
+            if isinstance(output, tuple):
+                output = output[0]
+            total[0] += rule(module, inputs, output)
+        return hook
+
+    for module in model.modules():
+        for classes, rule in MAC_RULES:
+            if isinstance(module, classes):
+                handles.append(module.register_forward_hook(hook_for(rule), with_kwargs=True))
+                break
+    try:
+        result = run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total[0], result
+
+
+def _shapes(output: Any) -> list[tuple[int, ...]]:
+    if isinstance(output, torch.Tensor):
+        return [tuple(output.shape)]
+    if isinstance(output, (tuple, list)):
+        return [tuple(item.shape) for item in output if isinstance(item, torch.Tensor)]
+    return []
+
+
+def _fmt(shapes: list) -> str:
+    return ", ".join("[" + ", ".join(str(d) for d in shape) + "]" for shape in shapes) or "-"
+
+
+def _without_fast_path():
+    """MultiheadAttention's and TransformerEncoderLayer's fused CPU path skips the submodules
+    the MAC hooks watch; switch it off while verifying."""
+    mha = getattr(torch.backends, "mha", None)
+    if mha is None or not hasattr(mha, "set_fastpath_enabled"):
+        return lambda: None
+    before = mha.get_fastpath_enabled()
+    mha.set_fastpath_enabled(False)
+    return lambda: mha.set_fastpath_enabled(before)
+
+
+def verify_analysed(analysed: Analysed, device: str = "meta") -> VerifyResult:
+    """Export, build, run once and compare; never raises for a mismatch (see VerifyResult.ok)."""
+    graph, report = analysed.graph, analysed.report
+    module = load_code(export_analysed(analysed), graph.name.replace("-", "_"))
+    with torch.device(device):
+        model = module.build()
+    model.eval()
+    rows = {row.name: row for row in report.rows}
+    result = VerifyResult(graph.name, report.file, device, 0)
+    watched: dict[str, tuple[nn.Module, Any, bool]] = {}
+    for node in graph.nodes[1:]:
+        watched[node.name] = (None, rows.get(node.name), node.training_only)
+    for block in graph.blocks:
+        training_only = block.end > block.first and all(graph.nodes[i].training_only for i in range(block.first, block.end))
+        watched[block.name] = (None, rows.get(block.name), training_only)
+    seen: dict[str, list[tuple[int, ...]]] = {}
+    handles = []
+    for name, (_, row, training_only) in list(watched.items()):
+        try:
+            submodule = model.get_submodule(module_path(name))
+        except AttributeError:
+            result.mismatches.append(Mismatch(name, "module", "present", "missing"))
+            continue
+        watched[name] = (submodule, row, training_only)
+
+        def hook(mod: nn.Module, args: tuple, output: Any, name: str = name) -> None:
+            seen[name] = _shapes(output)
+
+        handles.append(submodule.register_forward_hook(hook))
+    restore = _without_fast_path()
+    try:
+        with torch.no_grad():
+            x = torch.zeros(graph.input_shape, device=device)
+            macs, _ = count_macs(model, lambda: model(x))
+    finally:
+        restore()
+        for handle in handles:
+            handle.remove()
+    for name, (submodule, row, training_only) in watched.items():
+        if submodule is None or row is None:
+            continue
+        result.layers += 1
+        if name in seen:
+            if [tuple(s) for s in row.output_shapes] != seen[name]:
+                result.mismatches.append(Mismatch(name, "output shape", _fmt(row.output_shapes), _fmt(seen[name])))
+        elif not training_only:
+            result.mismatches.append(Mismatch(name, "ran", "yes", "not called in forward()"))
+        params = sum(p.numel() for p in submodule.parameters())
+        if params != row.params:
+            result.mismatches.append(Mismatch(name, "params", f"{row.params:,}", f"{params:,}"))
+        buffers = sum(b.numel() for b in submodule.buffers())
+        if buffers != row.buffers:
+            result.mismatches.append(Mismatch(name, "buffers", f"{row.buffers:,}", f"{buffers:,}"))
+    totals = report.totals
+    result.totals = [
+        Total("params", totals.params, sum(p.numel() for p in model.parameters())),
+        Total("buffers", totals.buffers, sum(b.numel() for b in model.buffers())),
+        Total("MACs", totals.macs, macs),
+    ]
+    return result
+
+
+def verify_file(path: Any, overrides: Optional[dict] = None, input_shape: Optional[tuple[int, ...]] = None,
+                device: str = "meta") -> VerifyResult:
+    from cnnshape.bridge.export import analyse_file
+
+    return verify_analysed(analyse_file(path, overrides, input_shape), device)

@@ -486,7 +486,7 @@ class _Builder:
         given: dict[str, Any] = {}
         for key, value in call.args.items():
             if key not in block.args:
-                close = difflib.get_close_matches(key, list(block.args), n=1)
+                close = difflib.get_close_matches(str(key), list(block.args), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else (
                     f"; its args are: {', '.join(block.args)}" if block.args else f"; block {call.kind} takes no args"
                 )

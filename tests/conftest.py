@@ -54,3 +54,16 @@ def repo_root(monkeypatch: pytest.MonkeyPatch) -> Path:
     (golden files must not depend on where the clone is)."""
     monkeypatch.chdir(ROOT)
     return ROOT
+
+
+def _hypothesis_profiles() -> None:
+    """CI runs the property-based tests on a fixed sequence of examples (a red CI must be
+    reproducible); a developer's run explores new random ones each time."""
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, database=None)
+    if os.environ.get("CI"):
+        settings.load_profile("ci")
+
+
+_hypothesis_profiles()

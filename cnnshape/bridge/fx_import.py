@@ -19,7 +19,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import torch
 import torch.fx as fx
@@ -205,10 +205,16 @@ def _module_args(kind: str, module: nn.Module, in_shape: Optional[tuple[int, ...
                 value = value is not None
             elif isinstance(value, torch.Tensor):
                 continue
-            values[name] = _plain(value)
+            value = _plain(value)
+            if name in _PER_AXIS and isinstance(value, list) and value and all(v == value[0] for v in value):
+                value = value[0]  # kernel_size: 3 rather than [3, 3]
+            values[name] = value
         if kind == "LayerNorm" and in_shape is not None and values.get("normalized_shape") == [in_shape[-1]]:
             del values["normalized_shape"]
     return {key: value for key, value in values.items() if not _is_default(cls, key, value)}
+
+
+_PER_AXIS = {"kernel_size", "stride", "padding", "dilation", "output_padding"}
 
 
 def _is_default(cls: Any, name: str, value: Any) -> bool:
@@ -318,7 +324,8 @@ class _Mapper:
         for item in items:
             found = self.tensor_refs(item)
             if found is None:
-                self.miss(node, "output", f"returns {type(self.value(item)).__name__}, not a tensor cnnshape can follow")
+                if not (isinstance(item, fx.Node) and self._reported(item)):
+                    self.miss(node, "output", f"returns a {type(self.value(item)).__name__}, not a tensor cnnshape can follow")
                 return None
             refs += found
         return refs
@@ -332,11 +339,25 @@ class _Mapper:
                     self.miss(node, what, f"uses the parameter or buffer {arg.target!r} directly; wrap it in a module cnnshape knows")
                 elif isinstance(arg, fx.Node) and isinstance(self.values.get(arg.name), torch.Tensor):
                     return None  # its producer is already reported
-                else:
-                    self.miss(node, what, f"an input is {self.value(arg)!r}, not a tensor")
+                elif not isinstance(arg, fx.Node) or not self._reported(arg):
+                    self.miss(node, what, f"an input is a {type(self.value(arg)).__name__}, not a tensor")
                 return None
             refs += found
         return refs
+
+    def _reported(self, node: fx.Node) -> bool:
+        """True when this node, or one it reads, is already reported as unmapped."""
+        where = {u.where for u in self.unmapped}
+        stack, seen = [node], set()
+        while stack:
+            current = stack.pop()
+            if current.name in seen:
+                continue
+            seen.add(current.name)
+            if self.where(current) in where:
+                return True
+            stack += [a for a in current.all_input_nodes]
+        return False
 
     def add(self, node: fx.Node, kind: str, args: dict[str, Any], inputs: list[tuple[str, int]], path: str = "") -> None:
         cls = REGISTRY[kind]
@@ -422,14 +443,14 @@ class _Mapper:
             if inputs is not None:
                 self.add(node, "Concat", {} if dim == 1 else {"dim": dim}, inputs)
             return
-        inputs = self._inputs(node, [first], what)
-        if inputs is None:
-            return
         rest = tuple(self.value(a) for a in args[1:])
         kwargs = {key: self.value(value) for key, value in kwargs.items()}
-        mapped = self._map_call(target, rest, kwargs, x, out, rank)
+        mapped = self._map_call(target, rest, kwargs, x, out, rank) if isinstance(x, torch.Tensor) else None
         if mapped is None:
             self.miss(node, what, "no cnnshape layer kind for this operation (docs/torch.md lists the mapping)")
+            return
+        inputs = self._inputs(node, [first], what)
+        if inputs is None:
             return
         kind, layer_args = mapped
         self.add(node, kind, layer_args, inputs)
@@ -478,7 +499,8 @@ class _Mapper:
             return "Dropout", {} if p == 0.5 else {"p": p}
         if target in (torch.flatten, "flatten"):
             bound = _bind([("start_dim", 0), ("end_dim", -1)], rest, kwargs)
-            return "Flatten", {"start_dim": bound["start_dim"], **({} if bound["end_dim"] == -1 else {"end_dim": bound["end_dim"]})}
+            flat = {"start_dim": bound["start_dim"], "end_dim": bound["end_dim"]}
+            return "Flatten", {k: v for k, v in flat.items() if not _is_default(REGISTRY["Flatten"], k, v)}
         if target in ("view", "reshape", torch.reshape, "squeeze", "unsqueeze", torch.squeeze, torch.unsqueeze):
             shape = tuple(out.shape)
             if rank >= 2 and len(shape) == 2 and shape == (x.shape[0], math.prod(x.shape[1:])):
@@ -665,7 +687,8 @@ class _Writer:
                     relative = item.path[len(scope.path) + 1:] if scope.path else item.path
                     wanted = relative.replace(".", "_")
                 else:
-                    wanted = item.node
+                    # fx numbers calls across the whole model (relu_7); number them per scope.
+                    wanted = "select" if item.kind == "Select" else re.sub(r"_\d+$", "", item.node)
                 fallback = item.kind.lower()
             if not wanted or not wanted[0].isalpha() and wanted[0] != "_":
                 wanted = f"{fallback}_{wanted}"
@@ -717,13 +740,6 @@ class _Writer:
         structure.append(("outputs", tuple(outputs)))
         return structure, values
 
-    def _group(self, scope: _Scope) -> None:
-        """Bottom-up: name each custom module's block, sharing one block per class and structure."""
-        children = [item for item in scope.items if isinstance(item, _Scope)]
-        for child in children:
-            self._group(child)
-        self._pending.setdefault(id(scope), scope)
-
     def group_all(self, root: _Scope) -> None:
         # Deepest scopes first, so a parent's structure sees its children's block names.
         levels: dict[int, list[_Scope]] = {}
@@ -755,29 +771,43 @@ class _Writer:
         bodies = [self._body(member) for member in members]
         structure = bodies[0][0]
         differing = [key for key in bodies[0][1] if any(body[1].get(key) != bodies[0][1][key] for body in bodies[1:])]
-        params = [p for p in _signature_names(cls)]
+        # Values that vary together (conv1 and conv2 widths) become one arg.
+        slots: dict[tuple, list[tuple]] = {}
+        for key in differing:
+            per = tuple(_hashable(body[1][key]) for body in bodies)
+            slots.setdefault(per, []).append(key)
+        params = _signature_names(cls)
+        fields = [key[1] for keys in slots.values() for key in keys]
         args: dict[str, Any] = {}
         arg_of: dict[tuple, str] = {}
-        for key in differing:
-            per = [body[1][key] for body in bodies]
+        for per, keys in slots.items():
+            values = [bodies[i][1][keys[0]] for i in range(len(bodies))]
             chosen = None
             for param in params:
-                if param in args or param in ("self",):
+                if param in args:
                     continue
-                if all(_same(getattr(member.module, param, _MISSING), value) for member, value in zip(members, per)):
+                if all(_same(getattr(member.module, param, _MISSING), value) for member, value in zip(members, values)):
                     chosen = param
                     break
             if chosen is None or not NAME_RE.match(chosen):
-                chosen = f"{key[0]}_{key[1]}"
-            while chosen in args:
+                field_names = {key[1] for key in keys}
+                if len(field_names) == 1 and fields.count(keys[0][1]) == len(keys):
+                    chosen = keys[0][1]  # the only arg for this field: out_channels
+                else:
+                    chosen = f"{keys[0][0]}_{keys[0][1]}"
+            while chosen in args or chosen in ("name", "from", "repeat", "if", "training_only"):
                 chosen += "_"
-            args[chosen] = per[0]
-            arg_of[key] = chosen
+            args[chosen] = values[0]
+            for key in keys:
+                arg_of[key] = chosen
         for member, body in zip(members, bodies):
             member.block = name
         self.blocks[name] = (members, args, arg_of)
         for member, body in zip(members, bodies):
-            member.use_args = {arg: body[1][key] for key, arg in arg_of.items() if body[1][key] != args[arg]}
+            member.use_args = {}
+            for key, arg in arg_of.items():
+                if body[1][key] != args[arg]:
+                    member.use_args[arg] = body[1][key]
 
     # -- text ---------------------------------------------------------------------------------
 
@@ -806,7 +836,6 @@ class _Writer:
 
     def text(self, root: _Scope) -> str:
         self._name_items(root)
-        self._pending = {}
         self.group_all(root)
         out = [
             f"# Imported by `cnnshape import` from {type(self.model).__module__}.{type(self.model).__qualname__}.",
@@ -848,6 +877,10 @@ class _Writer:
 
 
 _MISSING = object()
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(_hashable(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -895,7 +928,7 @@ def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[
     outputs = mapper.run()
     if mapper.unmapped or outputs is None:
         return ImportResult("", mapper.unmapped, torch_params, torch_outputs, len(mapper.ops), 0)
-    spec_name = name or re.sub(r"(?<!^)(?=[A-Z])", "_", type(model).__name__).lower()
+    spec_name = name or type(model).__name__.lower()
     writer = _Writer(model, mapper.ops, outputs, input_shape, spec_name)
     text = writer.text(writer.tree())
     result = ImportResult(text, [], torch_params, torch_outputs, len(mapper.ops), len(writer.blocks))
@@ -925,10 +958,4 @@ def import_target(target: str, input_shape: tuple[int, ...], name: Optional[str]
     return import_model(load_target(target), input_shape, name)
 
 
-def mapping_table() -> list[tuple[str, str]]:
-    """(PyTorch, cnnshape kind) pairs for the functions and methods import understands."""
-    return [(getattr(k, "__name__", str(k)), v) for k, v in _ELEMENTWISE.items()]
-
-
 __all__ = ["ImportResult", "TargetError", "Unmapped", "import_model", "import_target", "load_target"]
-_ = Callable

@@ -150,6 +150,7 @@ class _Builder:
         self.network_variables: dict[str, Any] = {}
         self.skipped_blocks: set[str] = set()
         self.references = 0
+        self.overrides: dict[str, Any] = {}
         self.input_ok = True  # a made-up input shape would only produce made-up shape errors
 
     # -- issues ---------------------------------------------------------------------------
@@ -171,6 +172,7 @@ class _Builder:
 
     def run(self, overrides: dict[str, Any], input_override: tuple[int, ...] | None) -> Graph:
         spec = self.spec
+        self.overrides = overrides
         variables = self.network_variables = self._network_args(overrides)
         shape = input_override or self._input_shape(variables)
         for where, names in [(("args",), spec.args)] + [(("blocks", b, "args"), d.args) for b, d in spec.blocks.items()]:
@@ -221,6 +223,14 @@ class _Builder:
                 continue
             variables[key] = self.subst(value, variables, ("args", key))
         return variables
+
+    def _override_note(self, raw: Any) -> str:
+        """" (from --set width=-5)" when a bad value came from a command-line override, so
+        the user looks there rather than at the file (which says something else)."""
+        if not self.overrides or not has_substitution(raw):
+            return ""
+        used = [k for k in self.overrides if re.search(rf"\b{re.escape(k)}\b", str(raw))]
+        return "".join(f" (from --set {k}={self.overrides[k]!r})" for k in used[:1])
 
     def _override_fits(self, key: str, value: Any, default: Any) -> bool:
         """An override must have its default's type (ints and floats mix); else one error
@@ -430,7 +440,8 @@ class _Builder:
             except ValidationError as exc:
                 fields = list(cls.model_fields)
                 for issue in pydantic_issues(exc, args_loc, "argument", fields=fields, data=values):
-                    self.issue(issue.loc, issue.code, f"{call.kind}: {issue.message}", scope, issue.at_key)
+                    origin = self._override_note(call.args.get(issue.loc[len(args_loc)]) if len(issue.loc) > len(args_loc) else None)
+                    self.issue(issue.loc, issue.code, f"{call.kind}: {issue.message}{origin}", scope, issue.at_key)
         if layer is not None and inputs_ok and not cls.min_inputs <= len(inputs) <= (cls.max_inputs or len(inputs)):
             want = str(cls.min_inputs) if cls.min_inputs == cls.max_inputs else f"at least {cls.min_inputs}"
             sources = sorted({self.nodes[ref.node].name for ref in inputs})

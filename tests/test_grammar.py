@@ -4,6 +4,7 @@ expressions, and argument names that expressions could not use."""
 from __future__ import annotations
 
 import pytest
+from pathlib import Path
 
 from cnnshape.errors import SpecError
 from cnnshape.pipeline import analyze_text
@@ -62,3 +63,14 @@ def test_index_out_of_range_is_a_located_error():
     (problem,) = info.value.problems
     # line 5: `  - Conv2d: {out_channels: "$(widths[2])", ...}`; the quoted value opens at column 28
     assert (problem.line, problem.col, problem.code) == (5, 28, "bad-expression")
+
+
+def test_a_bad_override_is_named_where_it_is_used():
+    from cnnshape.pipeline import analyze_file
+
+    spec = Path(__file__).parent.parent / "specs" / "resnet18.yaml"
+    with pytest.raises(SpecError) as info:
+        analyze_file(spec, overrides={"num_classes": -5})
+    (problem,) = info.value.problems
+    assert problem.code == "bad-value"
+    assert "(from --set num_classes=-5)" in problem.message

@@ -411,7 +411,9 @@ class _Mapper:
     def _function(self, node: fx.Node) -> None:
         target = node.target
         name = target if isinstance(target, str) else getattr(target, "__name__", str(target))
-        what = f"{node.op} {getattr(target, '__module__', '') or ''}{'.' if getattr(target, '__module__', None) else ''}{name}"
+        owner = getattr(target, "__module__", None) or ""
+        owner = {"_operator": "operator", "builtins": "", "torch._C._nn": "torch.nn.functional"}.get(owner, owner)
+        what = f"{node.op} {owner + '.' if owner else ''}{name}"
         out = self.values.get(node.name)
         if not isinstance(out, torch.Tensor) and not (isinstance(out, (tuple, list)) and out and all(isinstance(t, torch.Tensor) for t in out)):
             return  # sizes, shapes and other plain values: read where they are used

@@ -17,6 +17,7 @@ import pytest
 from cnnshape.errors import CODES, SpecError
 from cnnshape.expr import FUNCTIONS
 from cnnshape.layers import FAMILIES, REGISTRY
+from cnnshape.catalog import FAMILY_TITLES, Argument, argument, inputs_text
 from cnnshape.pipeline import analyze_text
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -39,87 +40,10 @@ def spec_examples() -> list[tuple[int, str]]:
 
 # --- the generated tables ---------------------------------------------------------------
 
-FAMILY_TITLES = {
-    "conv": "Convolution",
-    "pool": "Pooling",
-    "linear": "Linear",
-    "norm": "Normalisation",
-    "activation": "Activation, dropout, identity",
-    "merge": "Merge (several inputs)",
-    "reshape": "Reshape and reduce",
-    "resample": "Resampling and padding",
-}
-INFERRED = {"in_channels", "in_features", "num_features", "num_channels"}
-NULL_MEANS = {
-    ("pool", "stride"): "null (= kernel_size)",
-    ("activation", "dim"): "null (PyTorch's implicit dim; warns)",
-    ("norm", "normalized_shape"): "null (the last dim)",
-}
-
-
-def _type_text(annotation: typing.Any) -> str:
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is typing.Annotated:
-        text = _type_text(args[0])
-        for meta in args[1:]:
-            for item in getattr(meta, "metadata", None) or [meta]:
-                if getattr(item, "ge", None) is not None:
-                    text += f" ≥ {item.ge}"
-        return text
-    if origin is typing.Union:
-        parts: list[str] = []
-        for arg in args:
-            if arg is not type(None) and _type_text(arg) not in parts:
-                parts.append(_type_text(arg))
-        if "float" in parts and "int" in parts:  # a float argument accepts ints
-            parts.remove("int")
-        if "list of float" in parts and "list of int" in parts:
-            parts.remove("list of int")
-        return " or ".join(parts)
-    if origin is typing.Literal:
-        return " / ".join(f"`{arg}`" for arg in args)
-    if origin is tuple:
-        items = [arg for arg in args if arg is not Ellipsis]
-        inner = _type_text(items[0])
-        if typing.get_origin(items[0]) is typing.Union and type(None) in typing.get_args(items[0]):
-            inner = f"({inner} or null)"
-        return f"list of {inner}" if args[-1] is Ellipsis else f"list of {len(items)} {inner}"
-    return {int: "int", float: "float", bool: "bool", str: "string"}.get(annotation, str(annotation))
-
-
-def _default_text(family: str, name: str, value: typing.Any) -> str:
-    if name in INFERRED:
-        return "inferred"
-    if value is None:
-        return NULL_MEANS.get((family, name), "null")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and "e" in repr(value):
-        mantissa, exponent = repr(value).split("e")
-        return f"{mantissa if '.' in mantissa else mantissa + '.0'}e{int(exponent):+d}"  # YAML 1.1 needs the dot
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(map(str, value)) + "]"
-    return str(value)
-
-
-def _argument_text(family: str, name: str, field: typing.Any) -> str:
-    kind = _type_text(field.annotation)
-    for item in field.metadata:
-        if getattr(item, "ge", None) is not None:
-            kind += f" ≥ {item.ge}"
-    annotation = field.annotation
-    nullable = typing.get_origin(annotation) is typing.Union and type(None) in typing.get_args(annotation)
-    if nullable and field.default is not None and name not in INFERRED:
-        kind += " or null"
-    if field.is_required():
-        return f"`{name}` ({kind}, required)"
-    return f"`{name}` = {_default_text(family, name, field.default)} ({kind})"
-
-
-def _inputs_text(cls: typing.Any) -> str:
-    if cls.max_inputs is None:
-        return f"{cls.min_inputs}+"
-    return str(cls.min_inputs) if cls.min_inputs == cls.max_inputs else f"{cls.min_inputs}-{cls.max_inputs}"
+def _argument_text(argument: Argument) -> str:
+    if argument.required:
+        return f"`{argument.name}` ({argument.type}, required)"
+    return f"`{argument.name}` = {argument.default} ({argument.type})"
 
 
 def layer_table() -> str:
@@ -131,9 +55,9 @@ def layer_table() -> str:
         title = FAMILY_TITLES.get(family, family.capitalize())
         out += [f"### {title}", "", "| Kind | Arguments (default) | Inputs | What it does |", "|---|---|---|---|"]
         for cls in kinds:
-            arguments = [_argument_text(family, name, field) for name, field in cls.model_fields.items()]
+            arguments = [_argument_text(argument(family, name, info)) for name, info in cls.model_fields.items()]
             summary = (cls.__doc__ or "").strip().split("\n")[0].replace("|", "\\|")
-            out.append(f"| `{cls.kind()}` | {'<br>'.join(arguments) or '(none)'} | {_inputs_text(cls)} | {summary} |")
+            out.append(f"| `{cls.kind()}` | {'<br>'.join(arguments) or '(none)'} | {inputs_text(cls)} | {summary} |")
         out.append("")
     out.append(f"{len(REGISTRY)} kinds. Arguments marked *inferred* are read from the input and checked when given.")
     return "\n".join(out)

@@ -6,8 +6,6 @@ output at a time (`from: name.0`, `name.1`, ...).
 
 from __future__ import annotations
 
-from typing import Union
-
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import RF, Int, Layer, PosInt, Result, Shape, check_rank, fmt_shape
 

@@ -155,22 +155,22 @@ def test_verify_reports_a_mismatch_and_exits_1(monkeypatch: pytest.MonkeyPatch) 
 
     real = verify.export_analysed
     # A wrong kernel in the built module: its shapes, parameters and MACs no longer agree.
-    monkeypatch.setattr(verify, "export_analysed", lambda analysed: real(analysed).replace("nn.Conv2d(5, 16, 5)", "nn.Conv2d(5, 16, 3)"))
+    monkeypatch.setattr(verify, "export_analysed", lambda analysed: real(analysed).replace("nn.Conv2d(5, 16, 5)", "nn.Conv2d(5, 16, 3, padding=1)"))
     result = run("verify", str(ROOT / "specs" / "seed-lenet.yaml"))
     assert result.exit_code == 1
     assert "conv2d_2" in result.output and "output shape" in result.output and "params" in result.output
-    assert "[1, 16, 10, 10]" in result.output and "[1, 16, 12, 12]" in result.output
+    assert "[1, 16, 10, 10]" in result.output and "[1, 16, 14, 14]" in result.output
     assert "MISMATCH" in result.output and "FAILED" in result.output
 
 
 def test_verify_compares_block_totals_too() -> None:
-    analysed = analyse_file(ROOT / "specs" / "resnet18.yaml")
+    analysed = analyse_file(ROOT / "specs" / "resnet18.yaml")  # uses of BasicBlock: basicblock_1..8
     for row in analysed.report.rows:
-        if row.name == "layer2":
+        if row.name == "basicblock_3":
             row.params += 1  # as if cnnshape had miscounted the block
     result = verify_analysed(analysed)
     assert not result.ok
-    assert [(m.name, m.what) for m in result.mismatches] == [("layer2", "params")]
+    assert [(m.name, m.what) for m in result.mismatches] == [("basicblock_3", "params")]
 
 
 def test_export_refuses_a_reference_inside_a_block_use(tmp_path: Path) -> None:

@@ -19,20 +19,13 @@ from cnnshape.cli import app
 from cnnshape.pipeline import analyze_file
 from cnnshape.render.json import to_dict
 from cnnshape.report import Report, Row
+from zoo import report as _report, row as _row
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 ALL_SPECS = sorted(SPECS.glob("*.yaml"))
 ZOO = ["seed-lenet", "alexnet", "vgg16", "resnet18", "resnet50"]
 
 
-def _report(name: str) -> Report:
-    return analyze_file(SPECS / f"{name}.yaml")
-
-
-def _row(report: Report, name: str) -> Row:
-    matches = [row for row in report.rows if row.name == name]
-    assert len(matches) == 1, f"expected one row named {name!r}, found {len(matches)}"
-    return matches[0]
 
 
 # -- published numbers ----------------------------------------------------------------

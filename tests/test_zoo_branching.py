@@ -14,8 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cnnshape.cli import app
-from cnnshape.pipeline import analyze_file
-from cnnshape.report import Report, Row
+from zoo import report as _report, row as _row
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -40,14 +39,6 @@ AUX_PARAMS = (
 AUX_MACS = 128 * 5 * 5 * 768 + 768 * 1 * 1 * 128 * 5 * 5 + 768 * 1000
 
 
-def _report(name: str) -> Report:
-    return analyze_file(SPECS / f"{name}.yaml")
-
-
-def _row(report: Report, name: str) -> Row:
-    matches = [row for row in report.rows if row.name == name]
-    assert len(matches) == 1, f"expected one row named {name!r}, found {len(matches)}"
-    return matches[0]
 
 
 @pytest.mark.parametrize("name", BRANCHING)

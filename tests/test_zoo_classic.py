@@ -15,8 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cnnshape.cli import app
-from cnnshape.pipeline import analyze_file
-from cnnshape.report import Report, Row
+from zoo import report as _report, row as _row
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -34,14 +33,6 @@ PUBLISHED = {
 CLASSIC = list(PUBLISHED)
 
 
-def _report(name: str) -> Report:
-    return analyze_file(SPECS / f"{name}.yaml")
-
-
-def _row(report: Report, name: str) -> Row:
-    matches = [row for row in report.rows if row.name == name]
-    assert len(matches) == 1, f"expected one row named {name!r}, found {len(matches)}"
-    return matches[0]
 
 
 @pytest.mark.parametrize("name", CLASSIC)

@@ -14,8 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cnnshape.cli import app
-from cnnshape.pipeline import analyze_file
-from cnnshape.report import Report, Row
+from zoo import report as _report, row as _row
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 MOBILE = ["mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_b0"]
@@ -29,14 +28,6 @@ PUBLISHED = {
 }
 
 
-def _report(name: str) -> Report:
-    return analyze_file(SPECS / f"{name}.yaml")
-
-
-def _row(report: Report, name: str) -> Row:
-    matches = [row for row in report.rows if row.name == name]
-    assert len(matches) == 1, f"expected one row named {name!r}, found {len(matches)}"
-    return matches[0]
 
 
 def _make_divisible(value: float, divisor: int = 8) -> int:

@@ -16,21 +16,12 @@ import pytest
 from typer.testing import CliRunner
 
 from cnnshape.cli import app
-from cnnshape.pipeline import analyze_file
-from cnnshape.report import Report, Row
+from zoo import report as _report, row as _row
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 MODERN = ["convnext_tiny", "vit_b_16", "unet"]
 
 
-def _report(name: str, **overrides: object) -> Report:
-    return analyze_file(SPECS / f"{name}.yaml", overrides or None)
-
-
-def _row(report: Report, name: str) -> Row:
-    matches = [row for row in report.rows if row.name == name]
-    assert len(matches) == 1, f"expected one row named {name!r}, found {len(matches)}"
-    return matches[0]
 
 
 # -- ConvNeXt-Tiny, by hand (3x224x224; depths [3, 3, 9, 3], dims [96, 192, 384, 768]) ----

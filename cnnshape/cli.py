@@ -35,6 +35,12 @@ class Dtype(str, Enum):
     int8 = "int8"
 
 
+# Options several commands share, declared once.
+InputOption = Annotated[Optional[str], typer.Option("--input", "-i", help="Override the input shape, e.g. 1,3,299,299.")]
+SetOption = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a network arg: NAME=VALUE (repeatable).")]
+DtypeOption = Annotated[Dtype, typer.Option("--dtype", help="Element type for memory figures.")]
+
+
 def _parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
     """`1,3,224,224` (or `1x3x224x224`, `[1, 3, 224, 224]`) -> (1, 3, 224, 224); anything
     else is a usage error."""
@@ -71,11 +77,11 @@ def _fail(problems: list) -> None:
 @app.command()
 def summary(
     spec: Annotated[Path, typer.Argument(help="The network spec (YAML).", show_default=False)],
-    input: Annotated[Optional[str], typer.Option("--input", "-i", help="Override the input shape, e.g. 1,3,299,299.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a network arg: NAME=VALUE (repeatable).")] = None,
+    input: InputOption = None,
+    set_: SetOption = None,
     depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Show N levels of the layer tree; deeper blocks fold into one row with summed numbers.")] = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="table, json, markdown (a GitHub table, for PR comments) or csv.")] = Format.table,
-    dtype: Annotated[Dtype, typer.Option("--dtype", help="Element type for memory figures.")] = Dtype.float32,
+    dtype: DtypeOption = Dtype.float32,
 ) -> None:
     """Per-layer output shapes, parameters, MACs and receptive fields, with totals."""
     from cnnshape.errors import SpecError
@@ -232,7 +238,7 @@ def compare(
     depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Compare N levels of the layer tree; deeper blocks fold into one row.")] = None,
     changed_only: Annotated[bool, typer.Option("--changed-only", help="Leave out the layers that are the same (table and markdown).")] = False,
     format: Annotated[CompareFormat, typer.Option("--format", "-f", help="table, json or markdown.")] = CompareFormat.table,
-    dtype: Annotated[Dtype, typer.Option("--dtype", help="Element type for memory figures.")] = Dtype.float32,
+    dtype: DtypeOption = Dtype.float32,
 ) -> None:
     """Two specs (or one at two settings) side by side: totals with differences, then the layers aligned."""
     from cnnshape.compare import Side, compare as compare_reports
@@ -282,7 +288,7 @@ def sweep(
     input: Annotated[Optional[list[str]], typer.Option("--input", "-i", help="Input shapes: 1,3,{224,256,320} (quote the braces, or let the shell expand them).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="NAME=VALUE or NAME={A,B}; repeatable; several make a grid.")] = None,
     format: Annotated[SweepFormat, typer.Option("--format", "-f", help="table, json, markdown or csv.")] = SweepFormat.table,
-    dtype: Annotated[Dtype, typer.Option("--dtype", help="Element type for memory figures.")] = Dtype.float32,
+    dtype: DtypeOption = Dtype.float32,
 ) -> None:
     """One spec at many settings, one row each: brace lists like 1,3,{224,320} or width_mult={0.5,1.0} make a grid."""
     from cnnshape.errors import SpecError
@@ -335,8 +341,8 @@ class ExplainFormat(str, Enum):
 def explain(
     spec: Annotated[Path, typer.Argument(help="The network spec (YAML).", show_default=False)],
     layer: Annotated[Optional[list[str]], typer.Option("--layer", "-l", help="Only this layer, or the layers of this block use (repeatable).")] = None,
-    input: Annotated[Optional[str], typer.Option("--input", "-i", help="Override the input shape, e.g. 1,3,299,299.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a network arg: NAME=VALUE (repeatable).")] = None,
+    input: InputOption = None,
+    set_: SetOption = None,
     format: Annotated[ExplainFormat, typer.Option("--format", "-f", help="text, markdown or json.")] = ExplainFormat.text,
 ) -> None:
     """How every number was reached: each layer's formulas with the numbers put in."""
@@ -370,7 +376,7 @@ def calc(
     kind: Annotated[str, typer.Argument(help="A layer kind, any case: conv2d, MaxPool2d, linear, ...", show_default=False)],
     input: Annotated[str, typer.Option("--input", "-i", help="The input shape, e.g. 1,128,40,50.", show_default=False)],
     format: Annotated[CalcFormat, typer.Option("--format", "-f", help="text or json.")] = CalcFormat.text,
-    dtype: Annotated[Dtype, typer.Option("--dtype", help="Element type for memory figures.")] = Dtype.float32,
+    dtype: DtypeOption = Dtype.float32,
 ) -> None:
     """One layer without a spec: `calc conv2d --input 1,128,40,50 --out-channels 64 --kernel-size 3 --padding 1`.
 
@@ -408,8 +414,8 @@ def graph(
     spec: Annotated[Path, typer.Argument(help="The network spec (YAML).", show_default=False)],
     format: Annotated[GraphFormat, typer.Option("--format", "-f", help="mermaid (renders in GitHub Markdown) or dot (Graphviz).")] = GraphFormat.mermaid,
     depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Open N levels of blocks; deeper block uses become one node.")] = None,
-    input: Annotated[Optional[str], typer.Option("--input", "-i", help="Override the input shape, e.g. 1,3,299,299.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a network arg: NAME=VALUE (repeatable).")] = None,
+    input: InputOption = None,
+    set_: SetOption = None,
 ) -> None:
     """The network as a diagram: shapes on the edges, block uses as subgraphs."""
     from cnnshape.diagram import build as build_diagram

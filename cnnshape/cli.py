@@ -55,13 +55,42 @@ def _parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
     return tuple(int(part) for part in parts)
 
 
+class _TrimmedLines:
+    """A text stream that drops the trailing spaces rich pads table lines with, for output
+    that goes to a file or a pipe (plain text, easy to diff)."""
+
+    def __init__(self, target):
+        self.target = target
+        self.pending = ""
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.target, "encoding", None) or "utf-8"
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            self.target.write(line.rstrip() + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.target.write(self.pending)
+            self.pending = ""
+        self.target.flush()
+
+
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    width = None
-    if not (sys.stderr if stderr else sys.stdout).isatty():
-        width = int(os.environ.get("COLUMNS", "0") or 0) or 160
-    return Console(stderr=stderr, width=width, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    width = int(os.environ.get("COLUMNS", "0") or 0) or 160
+    return Console(file=_TrimmedLines(stream), width=width, highlight=False, soft_wrap=False)
 
 
 def _fail(problems: list) -> None:

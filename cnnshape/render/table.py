@@ -93,11 +93,4 @@ def build_totals(report: Report) -> Panel:
 
 def render(report: Report, console: Console, depth: Optional[int] = None) -> None:
     unicode = console.encoding.lower().replace("-", "").startswith("utf")
-    group = Group(build_table(report, depth, unicode), build_totals(report))
-    if console.is_terminal:
-        console.print(group)
-        return
-    # Piped: plain text without the padding rich adds to the end of every line.
-    with console.capture() as captured:
-        console.print(group)
-    console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    console.print(Group(build_table(report, depth, unicode), build_totals(report)))

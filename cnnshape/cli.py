@@ -512,6 +512,11 @@ def _root(
     """cnnshape: understand a network before you write or train it."""
 
 
+from cnnshape.bridge.cli import register as _register_bridge  # noqa: E402  (export, verify, import; torch extra)
+
+_register_bridge(app)
+
+
 def main() -> None:
     # One short run builds many small objects and frees them all at exit: the cyclic
     # collector only costs time here (3x on a 100k-layer spec), so it stays off.

@@ -106,8 +106,10 @@ def verify(
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a network arg: NAME=VALUE (repeatable).")] = None,
     device: Annotated[Device, typer.Option("--device", help="meta: shapes only, no memory; cpu: a real forward pass on zeros.")] = Device.meta,
 ) -> None:
-    """Build the spec in PyTorch and compare every layer's shapes, parameters and buffers, and
-    the totals (parameters, buffers, MACs); exit 1 on any mismatch."""
+    """Build the spec in PyTorch and compare every layer and the totals with the analysis; exit 1 on a mismatch.
+
+    Compares each layer's and block's output shapes, parameters and buffers, and the
+    totals: parameters, buffers and MACs (counted by hooks on the torch side)."""
     _require_torch("verify")
     analysed = _analyse(spec, set_, input)
     _export_text(analysed)  # an unexportable spec fails here, with its reason
@@ -128,8 +130,9 @@ def import_(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the spec to this file instead of stdout.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="The spec's name (default: the model's class name).")] = None,
 ) -> None:
-    """Trace a PyTorch model with torch.fx and write it as a spec; exit 1 when an operation
-    has no cnnshape layer kind (each one is reported with its module path)."""
+    """Trace a PyTorch model with torch.fx and write it as a spec; exit 1 on an unmappable operation.
+
+    Each operation without a cnnshape layer kind is reported with its module path."""
     _require_torch("import")
     input_shape = _shape(input)
     from cnnshape.bridge.fx_import import TargetError, import_target

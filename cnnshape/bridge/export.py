@@ -21,7 +21,6 @@ from typing import Any, NamedTuple, Optional
 
 from cnnshape.expr import ExprError, has_substitution, substitute
 from cnnshape.graph import Graph, Node, Ref, _Builder
-from cnnshape.layers import REGISTRY
 from cnnshape.report import Report
 from cnnshape.spec import LayerCall, NetworkSpec, parse_layer_entry
 
@@ -423,8 +422,6 @@ def _literal(value: Any, as_tuple: bool = True) -> str:
         if as_tuple:
             return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
         return "[" + ", ".join(items) + "]"
-    if isinstance(value, float) and value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
-        return repr(value)
     return repr(value)
 
 
@@ -959,7 +956,6 @@ class _ClassWriter:
             count = f"({count}) if ({translate(call.if_, self.needs)}) else 0"
         counter = self._flag(f"num_{base}")
         present = [p for p, c in enumerate(copies) if c]
-        first = copies[present[0]][0]
         # Every copy must have the same constructor; `i` stands for the copy index.
         ctor, n_out = self._ctor(call, copies, None, present, is_block, "i")
         if n_out != 1:

@@ -449,7 +449,8 @@ class _Mapper:
         kwargs = {key: self.value(value) for key, value in kwargs.items()}
         mapped = self._map_call(target, rest, kwargs, x, out, rank) if isinstance(x, torch.Tensor) else None
         if mapped is None:
-            self.miss(node, what, "no cnnshape layer kind for this operation (docs/torch.md lists the mapping)")
+            if not (target is getattr and isinstance(first, fx.Node) and self._reported(first)):
+                self.miss(node, what, "no cnnshape layer kind for this operation (docs/torch.md lists the mapping)")
             return
         inputs = self._inputs(node, [first], what)
         if inputs is None:
@@ -605,8 +606,9 @@ class _Writer:
     """Groups ops into block uses and writes the spec text."""
 
     def __init__(self, model: nn.Module, ops: list[_Op], outputs: list[tuple[str, int]], input_shape: tuple[int, ...],
-                 name: str):
+                 name: str, origin: str = ""):
         self.model = model
+        self.origin = origin or f"{type(model).__module__}.{type(model).__qualname__}"
         self.ops = ops
         self.outputs = outputs
         self.input_shape = input_shape
@@ -723,21 +725,19 @@ class _Writer:
         values: dict[tuple, Any] = {}
         previous: list[str] = ["input"] if len(scope.inputs) == 1 else [f"input.{j}" for j in range(len(scope.inputs))]
         for item in scope.items:
-            sources = [where[ref] for ref in item.inputs] if not isinstance(item, _Scope) else [where[ref] for ref in item.inputs]
+            sources = [where[ref] for ref in item.inputs]
             if isinstance(item, _Scope):
                 kind, args, n_out = item.block, item.use_args, len(item.outputs)
                 outs = [item.local] if n_out == 1 else [f"{item.local}.{k}" for k in range(n_out)]
             else:
                 kind, args, n_out = item.kind, item.args, item.n_outputs
                 outs = [item.local] if n_out == 1 else [f"{item.local}.{k}" for k in range(n_out)]
-            whole = [item.local] if n_out > 1 else outs
-            from_ = None if sources == previous or (n_out > 1 and False) else sources
+            from_ = None if sources == previous else sources
             structure.append((kind, item.local, tuple(sorted(args)), tuple(sources)))
             for key, value in args.items():
                 values[(item.local, key)] = value
-            previous = outs if n_out == 1 else whole
-            item_from = from_
-            item.__dict__["_from"] = item_from
+            previous = outs
+            item.__dict__["_from"] = from_  # written as `from:` only when it is not the entry above
         outputs = [where[ref] for ref in scope.outputs]
         structure.append(("outputs", tuple(outputs)))
         return structure, values
@@ -769,9 +769,8 @@ class _Writer:
         base, n = name, 1
         while name in self.blocks or name in REGISTRY:
             n += 1
-            name = f"{base}_{n}" if base not in REGISTRY or n > 1 else f"{base}Block"
+            name = f"{base}_{n}"
         bodies = [self._body(member) for member in members]
-        structure = bodies[0][0]
         differing = [key for key in bodies[0][1] if any(body[1].get(key) != bodies[0][1][key] for body in bodies[1:])]
         # Values that vary together (conv1 and conv2 widths) become one arg.
         slots: dict[tuple, list[tuple]] = {}
@@ -824,8 +823,6 @@ class _Writer:
                 for key in list(args):
                     if (item.local, key) in substitutions:
                         args[key] = "$" + substitutions[(item.local, key)]
-            if isinstance(item, _Scope) and (item.local, None) in substitutions:
-                pass
             fields = [f"{key}: {_yaml(value) if not (isinstance(value, str) and value.startswith('$')) else value}"
                       for key, value in args.items()]
             fields.append(f"name: {item.local}")
@@ -840,7 +837,7 @@ class _Writer:
         self._name_items(root)
         self.group_all(root)
         out = [
-            f"# Imported by `cnnshape import` from {type(self.model).__module__}.{type(self.model).__qualname__}.",
+            f"# Imported by `cnnshape import` from {self.origin}.",
             "# Layer kinds and arguments as PyTorch's; custom modules became blocks.",
             f"name: {_yaml(self.name)}",
             f"input: {_yaml(list(self.input_shape))}",
@@ -851,7 +848,7 @@ class _Writer:
                 first = members[0]
                 uses = ", ".join(member.path for member in members[:4]) + (", ..." if len(members) > 4 else "")
                 out.append(f"  {name}:")
-                out.append(f"    description: {_yaml(f'{first.cls.__module__}.{first.cls.__qualname__} ({uses})')}")
+                out.append(f"    description: {_yaml(f'{first.cls.__qualname__} ({uses})')}")
                 if args:
                     out.append("    args: {" + ", ".join(f"{key}: {_yaml(value)}" for key, value in args.items()) + "}")
                 out.append("    layers:")
@@ -908,7 +905,8 @@ def _signature_names(cls: type) -> list[str]:
 # --- the whole import ---------------------------------------------------------------------
 
 
-def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[str] = None) -> ImportResult:
+def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[str] = None,
+                 origin: str = "") -> ImportResult:
     """Trace, map, write the spec and check it against PyTorch."""
     model = model.eval()
     try:
@@ -931,7 +929,7 @@ def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[
     if mapper.unmapped or outputs is None:
         return ImportResult("", mapper.unmapped, torch_params, torch_outputs, len(mapper.ops), 0)
     spec_name = name or type(model).__name__.lower()
-    writer = _Writer(model, mapper.ops, outputs, input_shape, spec_name)
+    writer = _Writer(model, mapper.ops, outputs, input_shape, spec_name, origin)
     text = writer.text(writer.tree())
     result = ImportResult(text, [], torch_params, torch_outputs, len(mapper.ops), len(writer.blocks))
     result.problems = _check(text, torch_params, torch_outputs)
@@ -957,7 +955,7 @@ def _check(text: str, torch_params: int, torch_outputs: list[tuple[int, ...]]) -
 
 
 def import_target(target: str, input_shape: tuple[int, ...], name: Optional[str] = None) -> ImportResult:
-    return import_model(load_target(target), input_shape, name)
+    return import_model(load_target(target), input_shape, name, target)
 
 
 __all__ = ["ImportResult", "TargetError", "Unmapped", "import_model", "import_target", "load_target"]

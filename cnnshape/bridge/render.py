@@ -16,7 +16,7 @@ def render_verify(result: Any, console: Any, torch_version: str) -> None:
     totals.add_column("Total")
     totals.add_column("cnnshape", justify="right")
     totals.add_column("PyTorch", justify="right")
-    totals.add_column("")
+    totals.add_column("check", justify="right")  # right-aligned: no trailing padding
     for total in result.totals:
         totals.add_row(total.quantity, f"{total.cnnshape:,}", f"{total.torch:,}", "ok" if total.ok else "MISMATCH")
     console.print(totals)

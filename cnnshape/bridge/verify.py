@@ -181,12 +181,21 @@ def verify_analysed(analysed: Analysed, device: str = "meta") -> VerifyResult:
         def hook(mod: nn.Module, args: tuple, output: Any, name: str = name) -> None:
             seen[name] = _shapes(output)
 
+        def pre_hook(mod: nn.Module, args: tuple, name: str = name) -> None:
+            started.append(name)
+
         handles.append(submodule.register_forward_hook(hook))
+        handles.append(submodule.register_forward_pre_hook(pre_hook))
     restore = _without_fast_path()
+    failed: Optional[Exception] = None
+    macs = 0
+    started: list[str] = []
     try:
         with torch.no_grad():
             x = torch.zeros(graph.input_shape, device=device)
             macs, _ = count_macs(model, lambda: model(x))
+    except Exception as exc:  # the built model does not run: that is the finding
+        failed = exc
     finally:
         restore()
         for handle in handles:
@@ -198,7 +207,7 @@ def verify_analysed(analysed: Analysed, device: str = "meta") -> VerifyResult:
         if name in seen:
             if [tuple(s) for s in row.output_shapes] != seen[name]:
                 result.mismatches.append(Mismatch(name, "output shape", _fmt(row.output_shapes), _fmt(seen[name])))
-        elif not training_only:
+        elif not training_only and failed is None:
             result.mismatches.append(Mismatch(name, "ran", "yes", "not called in forward()"))
         params = sum(p.numel() for p in submodule.parameters())
         if params != row.params:
@@ -206,12 +215,17 @@ def verify_analysed(analysed: Analysed, device: str = "meta") -> VerifyResult:
         buffers = sum(b.numel() for b in submodule.buffers())
         if buffers != row.buffers:
             result.mismatches.append(Mismatch(name, "buffers", f"{row.buffers:,}", f"{buffers:,}"))
+    if failed is not None:
+        where = next((name for name in reversed(started) if name not in seen), "(forward)")
+        message = str(failed).splitlines()[0] if str(failed) else type(failed).__name__
+        result.mismatches.append(Mismatch(where, "forward", "runs", f"{type(failed).__name__}: {message}"))
     totals = report.totals
     result.totals = [
         Total("params", totals.params, sum(p.numel() for p in model.parameters())),
         Total("buffers", totals.buffers, sum(b.numel() for b in model.buffers())),
-        Total("MACs", totals.macs, macs),
     ]
+    if failed is None:
+        result.totals.append(Total("MACs", totals.macs, macs))
     return result
 
 

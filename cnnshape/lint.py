@@ -96,8 +96,8 @@ def _dominant_layer(ctx: Context) -> Iterable[Issue]:
             node = ctx.nodes[row.name]
             yield Issue(node.loc, "dominant-layer", (
                 f"{row.name} ({row.kind}) holds {row.params:,} of {total:,} parameters "
-                f"({100 * row.params / total:.0f}%, more than {100 * share:.0f}%): a bottleneck for size "
-                "and overfitting (a global pool before it shrinks its input)"
+                f"({100 * row.params / total:.0f}%, more than {100 * share:.0f}%): most of the model's size "
+                "and overfitting risk sits in one layer; check that its input or width is meant to be this large"
             ), at_key=True)
 
 
@@ -378,7 +378,7 @@ def _one_per_place(problems: list[Problem]) -> list[Problem]:
     for same in grouped.values():
         first = same[0]
         if len(same) > 1:
-            first = replace(first, message=f"{first.message} (and {len(same) - 1} more like it here)")
+            first = replace(first, message=f"{first.message} (and {len(same) - 1} more at this line: other axes or other uses of the block)")
         merged.append(first)
     return merged
 

@@ -510,7 +510,7 @@ def test_a_block_used_many_times_reports_its_finding_once(tmp_path: Path) -> Non
     )
     result = lint_file(path, Config(select={"bias-before-norm"}))
     assert places(result) == Counter({(6, 9, "bias-before-norm"): 1})
-    assert result.problems[0].message.endswith("(and 3 more like it here)")
+    assert result.problems[0].message.endswith("(and 3 more at this line: other axes or other uses of the block)")
     add_comment(path, 6, "# cnnshape: disable=bias-before-norm")
     assert lint_file(path, Config(select={"bias-before-norm"})).suppressed == 1
 

@@ -16,6 +16,7 @@ import inspect
 import math
 import operator
 import re
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,9 @@ def load_target(target: str) -> nn.Module:
             finally:
                 sys.path.remove(str(path.resolve().parent))
         else:
+            # `pkg.module:attr` from the project folder, as `python -c "import pkg.module"` would find it.
+            if os.getcwd() not in sys.path and "" not in sys.path:
+                sys.path.insert(0, os.getcwd())
             module = importlib.import_module(where)
     except TargetError:
         raise

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import prod
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
@@ -245,19 +245,20 @@ def window_out(
 
 def window_findings(
     axis: str, size: int, kernel: int, stride: int, pad_total: int, pad_left: int, dilation: int = 1,
-    ceil_mode: bool = False,
+    ceil_mode: Optional[bool] = None,
 ) -> list[tuple[str, str]]:
     """What a reviewer would flag about one axis of a sliding window (lint rules)."""
     findings = []
     k_eff = dilation * (kernel - 1) + 1
     span = size + pad_total - k_eff
     pad_right = pad_total - pad_left
-    unread = 0 if ceil_mode else span % stride
+    unread = 0 if ceil_mode else span % stride  # None: the layer has no ceil_mode (a convolution)
     dropped = unread - pad_right
     if dropped > 0:
         findings.append(("dropped-input", (
             f"{axis}: the last {dropped} of {size} positions are never read: (I + P - K_eff) = {span} "
-            f"is not a multiple of stride {stride}; pad by {stride - dropped}, crop the input, or use ceil_mode"
+            f"is not a multiple of stride {stride}; add {stride - dropped} to the total padding or crop the input"
+            + (", or use ceil_mode" if ceil_mode is not None else "")
         )))
     if k_eff % 2 == 0 and pad_left == pad_right and pad_left > 0:
         findings.append(("even-kernel-padding", (

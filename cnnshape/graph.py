@@ -315,33 +315,32 @@ class _Builder:
         self.nodes.append(node)
         return [Ref(node.index)]
 
+    def _reserved(self, call: LayerCall, scope: _Scope, key: str, raw: Any, fallback: Any, valid: Any, wanted: str) -> Any:
+        """A reserved key's value after substitution; one located error and `fallback` if it
+        is not `wanted` (a failed substitution is already reported)."""
+        value = self.subst(raw, scope.variables, call.args_loc + (key,), scope)
+        if value is FAILED:
+            return fallback
+        if not valid(value):
+            self.issue(call.args_loc + (key,), "bad-value", f"{key!r} must be {wanted}, got {value!r}", scope)
+            return fallback
+        return value
+
     def expand_call(self, call: LayerCall, scope: _Scope, previous: list[Ref]) -> list[Ref]:
-        v, args_loc = scope.variables, call.args_loc
-        enabled = self.subst(call.if_, v, args_loc + ("if",), scope)
-        if enabled is FAILED:
-            enabled = True
-        elif not isinstance(enabled, bool):
-            self.issue(args_loc + ("if",), "bad-value", f"'if' must be true or false, got {enabled!r}", scope)
-            enabled = True
-        repeat = self.subst(call.repeat, v, args_loc + ("repeat",), scope)
-        if repeat is FAILED:
-            repeat = 1
-        elif isinstance(repeat, bool) or not isinstance(repeat, int) or not 0 <= repeat <= MAX_NODES:
-            self.issue(args_loc + ("repeat",), "bad-value", f"'repeat' must be an integer from 0 to {MAX_NODES:,}, got {repeat!r}", scope)
-            repeat = 1
-        name = self.subst(call.name, v, args_loc + ("name",), scope)
-        if name is FAILED:
-            name = None
-        elif name is not None and (not isinstance(name, str) or not NAME_RE.match(name) or name == "input"):
-            self.issue(args_loc + ("name",), "bad-value", f"'name' must be an identifier other than 'input', got {name!r}", scope)
-            name = None
-        training_only = self.subst(call.training_only, v, args_loc + ("training_only",), scope)
-        if training_only is FAILED:
-            training_only = False
-        elif not isinstance(training_only, bool):
-            self.issue(args_loc + ("training_only",), "bad-value", f"'training_only' must be true or false, got {training_only!r}", scope)
-            training_only = False
-        call.training_only = training_only
+        args_loc = call.args_loc
+        is_flag = lambda value: isinstance(value, bool)  # noqa: E731
+        enabled = self._reserved(call, scope, "if", call.if_, True, is_flag, "true or false")
+        repeat = self._reserved(
+            call, scope, "repeat", call.repeat, 1,
+            lambda value: not isinstance(value, bool) and isinstance(value, int) and 0 <= value <= MAX_NODES,
+            f"an integer from 0 to {MAX_NODES:,}",
+        )
+        name = self._reserved(
+            call, scope, "name", call.name, None,
+            lambda value: value is None or (isinstance(value, str) and bool(NAME_RE.match(value)) and value != "input"),
+            "an identifier other than 'input'",
+        )
+        call.training_only = self._reserved(call, scope, "training_only", call.training_only, False, is_flag, "true or false")
         if name is not None and name in scope.names:
             self.issue(args_loc + ("name",), "duplicate-name", f"name {name!r} is already used in this scope", scope)
         inputs_ok = True

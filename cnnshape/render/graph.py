@@ -3,7 +3,7 @@ DOT. Formats only: nodes, clusters and edges come from cnnshape/diagram.py."""
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Callable, Union
 
 from cnnshape.diagram import Cluster, Diagram, Node
 from cnnshape.render import units
@@ -40,21 +40,27 @@ def _mermaid_node(node: Node) -> str:
     return f'{node.id}["{label}"]'
 
 
+def _emit_tree(
+    items: list[Union[str, Cluster]], nodes: dict, indent: str, lines: list[str],
+    node_line: Callable[[Node], str], open_cluster: Callable[[Cluster], list[str]], close: str,
+) -> None:
+    """Nodes and nested block clusters, indented, in either diagram language."""
+    for item in items:
+        if isinstance(item, str):
+            lines.append(indent + node_line(nodes[item]))
+            continue
+        lines += [indent + text for text in open_cluster(item)]
+        _emit_tree(item.items, nodes, indent + "  ", lines, node_line, open_cluster, close)
+        lines.append(indent + close)
+
+
 def mermaid(diagram: Diagram) -> str:
     nodes = {node.id: node for node in diagram.nodes}
     lines = [f"%% {mermaid_text(diagram.name).replace(chr(10), ' ')}", "flowchart TD"]
 
-    def emit(items: list[Union[str, Cluster]], indent: str) -> None:
-        for item in items:
-            if isinstance(item, str):
-                lines.append(indent + _mermaid_node(nodes[item]))
-                continue
-            lines.append(f'{indent}subgraph {item.id} ["{mermaid_text(item.name)}: {mermaid_text(item.kind)}"]')
-            lines.append(f"{indent}  direction TB")
-            emit(item.items, indent + "  ")
-            lines.append(f"{indent}end")
-
-    emit(diagram.items, "  ")
+    _emit_tree(diagram.items, nodes, "  ", lines, _mermaid_node, lambda cluster: [
+        f'subgraph {cluster.id} ["{mermaid_text(cluster.name)}: {mermaid_text(cluster.kind)}"]', "  direction TB",
+    ], "end")
     for edge in diagram.edges:
         lines.append(f'  {edge.source} -->|"{mermaid_text(units.shape(edge.shape))}"| {edge.target}')
     return "\n".join(lines) + "\n"
@@ -82,17 +88,9 @@ def dot(diagram: Diagram) -> str:
         '  edge [fontname="Helvetica", fontsize=9];',
     ]
 
-    def emit(items: list[Union[str, Cluster]], indent: str) -> None:
-        for item in items:
-            if isinstance(item, str):
-                lines.append(indent + _dot_node(nodes[item]))
-                continue
-            lines.append(f"{indent}subgraph cluster_{item.id} {{")
-            lines.append(f"{indent}  label={dot_string(f'{item.name}: {item.kind}')};")
-            emit(item.items, indent + "  ")
-            lines.append(f"{indent}}}")
-
-    emit(diagram.items, "  ")
+    _emit_tree(diagram.items, nodes, "  ", lines, _dot_node, lambda cluster: [
+        f"subgraph cluster_{cluster.id} {{", f"  label={dot_string(f'{cluster.name}: {cluster.kind}')};",
+    ], "}")
     for edge in diagram.edges:
         lines.append(f"  {edge.source} -> {edge.target} [label={dot_string(units.shape(edge.shape))}];")
     lines.append("}")

@@ -4,8 +4,10 @@
     python bench/bench.py --quick    # skip the 100k-layer spec
 
 Reports, side by side:
-- start-up: `cnnshape summary specs/resnet50.yaml --format json` against the import floor
-  of its own dependencies (`python -c "import typer, rich, yaml, pydantic"`), best of N;
+- start-up: `cnnshape summary specs/resnet50.yaml` (json and table) against the import
+  floor of its own dependencies (`python -c "import typer, rich, yaml, pydantic"`) and
+  against the stack floor (bench/stack_floor.py: the smallest Typer + PyYAML + pydantic
+  program doing the same kind of job); all interleaved round by round, best and median;
 - the PyTorch-hook tools on the same network (a plain torch.nn ResNet-50), where
   torch, torchinfo and ptflops are installed: wall time and peak memory;
 - scaling: synthetic conv/ReLU chains of 1k, 10k and 100k layers with `--format json`:
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,12 +30,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def child_env() -> dict[str, str]:
+    """The environment for measured children: an installed package has its bytecode
+    compiled (pip does it), so a PYTHONDONTWRITEBYTECODE left in the shell must not make
+    every run compile cnnshape from source (about 40 ms) while the dependencies load .pyc."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def run(cmd: list[str], check: bool = True) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one child process, measured by GNU time when
     available (ru_maxrss of RUSAGE_CHILDREN is a maximum over all children so far)."""
     timer = ["/usr/bin/time", "-f", "%e %M"] if os.path.exists("/usr/bin/time") else []
     start = time.perf_counter()
-    done = subprocess.run(timer + cmd, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    done = subprocess.run(timer + cmd, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=child_env())
     elapsed = time.perf_counter() - start
     if timer:
         last = done.stderr.strip().splitlines()[-1].split()
@@ -40,8 +52,23 @@ def run(cmd: list[str], check: bool = True) -> tuple[float, int]:
     return elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 
-def best(cmd: list[str], repeat: int) -> float:
-    return min(run(cmd)[0] for _ in range(repeat))
+def wall(cmd: list[str]) -> float:
+    """Wall seconds of one child, by perf_counter (GNU time's %e has 10 ms steps)."""
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=child_env())
+    return time.perf_counter() - start
+
+
+def startup(commands: dict[str, list[str]], rounds: int) -> dict[str, list[float]]:
+    """Each command once per round, in turn, after one warm-up run each (which also
+    writes any missing bytecode): load that drifts during the run hits all of them alike."""
+    for cmd in commands.values():
+        wall(cmd)
+    times: dict[str, list[float]] = {label: [] for label in commands}
+    for _ in range(rounds):
+        for label, cmd in commands.items():
+            times[label].append(wall(cmd))
+    return times
 
 
 def synthetic(layers: int, folder: Path) -> Path:
@@ -55,21 +82,49 @@ def synthetic(layers: int, folder: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=15, help="start-up rounds")
+    parser.add_argument("--only", choices=("startup", "tools", "scaling", "lint"), action="append",
+                        help="run only these parts (repeatable); default: all")
     options = parser.parse_args()
     py = sys.executable
     spec = "specs/resnet50.yaml" if (ROOT / "specs/resnet50.yaml").exists() else "specs/resnet18.yaml"
 
-    floor = best([py, "-c", "import typer, rich, yaml, pydantic"], options.repeat)
-    json_run = best([py, "-m", "cnnshape", "summary", spec, "--format", "json"], options.repeat)
-    table_run = best([py, "-m", "cnnshape", "summary", spec], options.repeat)
-    print(f"start-up ({spec}, best of {options.repeat})")
-    print(f"  import floor (typer, rich, yaml, pydantic)  {floor * 1000:7.0f} ms")
-    print(f"  summary --format json                      {json_run * 1000:7.0f} ms  ({json_run / floor:.2f} x floor)")
-    print(f"  summary (table)                            {table_run * 1000:7.0f} ms  ({table_run / floor:.2f} x floor)")
+    parts = set(options.only or ("startup", "tools", "scaling", "lint"))
+    if "startup" in parts:
+        report_startup(py, spec, options.rounds)
+    if "tools" in parts:
+        report_tools(py, spec)
+    if "scaling" in parts:
+        report_scaling(py, options.quick)
+    if "lint" in parts:
+        report_lint(py)
 
-    print("PyTorch-hook tools on the same ResNet-50 (plain torch.nn), one run each")
-    ours, ours_peak = run([py, "-m", "cnnshape", "summary", spec])
+
+def report_startup(py: str, spec: str, rounds: int) -> None:
+    commands = {
+        "python -c pass": [py, "-c", "pass"],
+        "import floor: import typer, rich, yaml, pydantic": [py, "-c", "import typer, rich, yaml, pydantic"],
+        "stack floor: bench/stack_floor.py, same job shape": [py, str(ROOT / "bench" / "stack_floor.py"), "summary", spec, "--format", "json"],
+        "cnnshape summary --format json": [py, "-m", "cnnshape", "summary", spec, "--format", "json"],
+        "cnnshape summary (table)": [py, "-m", "cnnshape", "summary", spec],
+    }
+    times = startup(commands, rounds)
+    best = {label: min(values) for label, values in times.items()}
+    median = {label: statistics.median(values) for label, values in times.items()}
+    floor_label, stack_label = list(commands)[1:3]
+    print(f"start-up ({spec}; {rounds} interleaved rounds; best / median)")
+    for label in commands:
+        ratios = ""
+        if label not in ("python -c pass", floor_label):
+            ratios = f"  {median[label] / median[floor_label]:.2f} x import floor"
+            if label != stack_label:
+                ratios += f", {median[label] / median[stack_label]:.2f} x stack floor"
+        print(f"  {label:<50} {best[label] * 1000:5.0f} / {median[label] * 1000:5.0f} ms{ratios}")
+
+
+def report_tools(py: str, spec: str) -> None:
+    print("PyTorch-hook tools on the same ResNet-50 (plain torch.nn), best of 3 each")
+    ours, ours_peak = min(run([py, "-m", "cnnshape", "summary", spec]) for _ in range(3))
     print(f"  cnnshape summary                           {ours:6.2f} s  peak {ours_peak / 1024:7.1f} MiB")
     for tool in ("torchinfo", "ptflops"):
         try:
@@ -78,17 +133,23 @@ def main() -> None:
         except ImportError:
             print(f"  {tool:<42} not installed")
             continue
-        elapsed, peak = run([py, str(ROOT / "bench" / "torch_resnet50.py"), tool])
+        elapsed, peak = min(run([py, str(ROOT / "bench" / "torch_resnet50.py"), tool]) for _ in range(3))
         print(f"  {tool:<42} {elapsed:6.2f} s  peak {peak / 1024:7.1f} MiB  ({elapsed / ours:.1f} x cnnshape)")
 
-    sizes = [1_000, 10_000] + ([] if options.quick else [100_000])
-    print("scaling (synthetic Conv2d/ReLU chains, --format json)")
+
+def report_scaling(py: str, quick: bool) -> None:
+    sizes = [1_000, 10_000] + ([] if quick else [100_000])
+    print("scaling (synthetic Conv2d/ReLU chains, --format json; best of 3 up to 10k layers)")
     with tempfile.TemporaryDirectory() as tmp:
         for layers in sizes:
             path = synthetic(layers, Path(tmp))
-            elapsed, peak = run([py, "-m", "cnnshape", "summary", str(path), "--format", "json"])
+            # Best of three where a run is short enough for noise to matter.
+            runs = [run([py, "-m", "cnnshape", "summary", str(path), "--format", "json"]) for _ in range(3 if layers <= 10_000 else 1)]
+            elapsed, peak = min(runs)
             print(f"  {layers:>7,} layers  {elapsed:6.2f} s  {elapsed / layers * 1e6:6.1f} us/layer  peak {peak / 1024:7.1f} MiB")
 
+
+def report_lint(py: str) -> None:
     print("lint: 1,000 zoo specs in one call")
     with tempfile.TemporaryDirectory() as tmp:
         zoo = sorted((ROOT / "specs").glob("*.yaml"))

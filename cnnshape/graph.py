@@ -318,6 +318,8 @@ class _Builder:
     def _reserved(self, call: LayerCall, scope: _Scope, key: str, raw: Any, fallback: Any, valid: Any, wanted: str) -> Any:
         """A reserved key's value after substitution; one located error and `fallback` if it
         is not `wanted` (a failed substitution is already reported)."""
+        if key not in call.present:
+            return raw  # not written: the default, which needs no checking
         value = self.subst(raw, scope.variables, call.args_loc + (key,), scope)
         if value is FAILED:
             return fallback

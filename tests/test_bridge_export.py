@@ -164,13 +164,13 @@ def test_verify_reports_a_mismatch_and_exits_1(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_verify_compares_block_totals_too() -> None:
-    analysed = analyse_file(ROOT / "specs" / "resnet18.yaml")  # uses of BasicBlock: basicblock_1..8
+    analysed = analyse_file(ROOT / "specs" / "resnet18.yaml")  # stages layer1..4, each two BasicBlock uses
     for row in analysed.report.rows:
-        if row.name == "basicblock_3":
+        if row.name == "layer2.basicblock_1":
             row.params += 1  # as if cnnshape had miscounted the block
     result = verify_analysed(analysed)
     assert not result.ok
-    assert [(m.name, m.what) for m in result.mismatches] == [("basicblock_3", "params")]
+    assert [(m.name, m.what) for m in result.mismatches] == [("layer2.basicblock_1", "params")]
 
 
 def test_export_refuses_a_reference_inside_a_block_use(tmp_path: Path) -> None:

@@ -132,12 +132,12 @@ def test_input_override() -> None:
     shapes = {layer["name"]: layer["output_shape"] for layer in data["layers"]}
     # conv 7/2 p3: floor((299 + 6 - 7) / 2) + 1 = 150; maxpool 3/2 p1: floor((150 + 2 - 3) / 2) + 1 = 75;
     # each stride-2 3x3 p1 stage: floor((I + 2 - 3) / 2) + 1: 75 -> 38 -> 19 -> 10.
-    assert shapes["conv2d_1"] == [1, 64, 150, 150]
-    assert shapes["maxpool2d_1"] == [1, 64, 75, 75]
-    assert shapes["basicblock_3.conv2d_1"] == [1, 128, 38, 38]
-    assert shapes["basicblock_5.conv2d_1"] == [1, 256, 19, 19]
-    assert shapes["basicblock_8.relu_2"] == [1, 512, 10, 10]
-    assert shapes["adaptiveavgpool2d_1"] == [1, 512, 1, 1]
+    assert shapes["conv1"] == [1, 64, 150, 150]
+    assert shapes["maxpool"] == [1, 64, 75, 75]
+    assert shapes["layer2.basicblock_1.conv2d_1"] == [1, 128, 38, 38]
+    assert shapes["layer3.basicblock_1.conv2d_1"] == [1, 256, 19, 19]
+    assert shapes["layer4.basicblock_2.relu_2"] == [1, 512, 10, 10]
+    assert shapes["avgpool"] == [1, 512, 1, 1]
     assert data["outputs"][0]["shape"] == [1, 1000]
     assert data["totals"]["params"] == RESNET18_PARAMS  # the input size does not change weights
     first = data["layers"][0]
@@ -148,16 +148,20 @@ def test_depth_one_folds_blocks() -> None:
     full = summary_json(RESNET18)
     folded = summary_json(RESNET18, "--depth", "1")
     rows = folded["layers"]
-    # stem (conv, bn, relu, maxpool), eight BasicBlock uses, avgpool, flatten, linear
+    # stem (conv, bn, relu, maxpool), four stages of two BasicBlocks, avgpool, flatten, linear
     assert [row["kind"] for row in rows] == (
-        ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"] + ["BasicBlock"] * 8
+        ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"] + ["Stage"] * 4
         + ["AdaptiveAvgPool2d", "Flatten", "Linear"]
     )
-    # BasicBlock(64): two 3x3 64->64 convs without bias and two BatchNorm2d(64).
-    assert rows[4]["params"] == 2 * (3 * 3 * 64 * 64) + 2 * (2 * 64)
-    # BasicBlock(128, stride 2, downsample): 3x3 64->128, 3x3 128->128, 1x1 64->128, three BN(128).
-    assert rows[6]["params"] == 3 * 3 * 64 * 128 + 3 * 3 * 128 * 128 + 64 * 128 + 3 * (2 * 128)
-    assert rows[6]["output_shape"] == [1, 128, 28, 28]
+    # layer1: two BasicBlock(64), each two 3x3 64->64 convs without bias and two BatchNorm2d(64).
+    assert rows[4]["params"] == 2 * (2 * (3 * 3 * 64 * 64) + 2 * (2 * 64))
+    # layer2: BasicBlock(128, stride 2, downsample): 3x3 64->128, 3x3 128->128, 1x1 64->128,
+    # three BN(128); then BasicBlock(128): two 3x3 128->128, two BN(128).
+    assert rows[5]["params"] == (
+        3 * 3 * 64 * 128 + 3 * 3 * 128 * 128 + 64 * 128 + 3 * (2 * 128)
+        + 2 * (3 * 3 * 128 * 128) + 2 * (2 * 128)
+    )
+    assert rows[5]["output_shape"] == [1, 128, 28, 28]
     for key in ("params", "macs", "flops"):
         assert sum(row[key] for row in rows) == folded["totals"][key] == full["totals"][key]
     assert len(full["layers"]) > len(rows)
@@ -167,8 +171,8 @@ def test_depth_one_table_shows_folded_blocks() -> None:
     result = run("summary", RESNET18, "--depth", "1")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert sum("BasicBlock" in line for line in lines) == 8
-    assert not any("conv2d_2" in line for line in lines)  # the convs inside blocks are folded away
+    assert sum(" Stage " in line for line in lines) == 4
+    assert not any("BasicBlock" in line or "conv2d_1" in line for line in lines)  # the blocks' contents are folded away
 
 
 def test_piped_output_has_no_ansi_escapes() -> None:
@@ -277,8 +281,8 @@ def test_unknown_set_key_exits_1_with_a_hint() -> None:
     assert result.exit_code == 1
     assert result.stdout == ""
     (line,) = result.stderr.splitlines()
-    # resnet18.yaml declares `args:` on line 4.
-    assert line.startswith(f"{RESNET18}:4:1: error: ")
+    # resnet18.yaml declares `args:` on line 12.
+    assert line.startswith(f"{RESNET18}:12:1: error: ")
     assert "num_clases" in line and "did you mean 'num_classes'" in line
     assert line.endswith("[unknown-argument]")
 

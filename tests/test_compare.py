@@ -113,8 +113,8 @@ def test_input_a_overrides_input() -> None:
 
 def test_depth_compares_folded_blocks() -> None:
     data = compare_json(RESNET18, RESNET18, "--set-b", "num_classes=10", "--depth", "1")
-    # Top level of resnet18: 4 stem layers, 8 BasicBlock uses, 3 head layers.
-    assert len(data["layers"]) == 4 + 8 + 3
+    # Top level of resnet18: 4 stem layers, 4 Stage uses, 3 head layers.
+    assert len(data["layers"]) == 4 + 4 + 3
     assert sum(pair["a"]["params"] for pair in data["layers"]) == RESNET18_PARAMS
 
 
@@ -161,7 +161,7 @@ def test_changed_only_hides_same_rows() -> None:
     result = run("compare", RESNET18, RESNET18, "--set-b", "num_classes=10", "--changed-only", "--format", "markdown")
     assert result.exit_code == 0, result.stderr
     _, layers = check_gfm_tables(result.stdout, expected_tables=2)
-    assert len(layers) == 1 and "linear_1" in layers[0][1]
+    assert len(layers) == 1 and "`fc`" in layers[0][1]
     assert "same rows not shown" in result.stdout
 
 

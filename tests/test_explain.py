@@ -98,9 +98,9 @@ def test_rf_step_for_a_1d_kernel_lists_axes_apart() -> None:
 
 
 def test_layer_option_selects_a_block_use() -> None:
-    data = explain_json(str(ROOT / "specs" / "resnet18.yaml"), "--layer", "basicblock_3")
+    data = explain_json(str(ROOT / "specs" / "resnet18.yaml"), "--layer", "layer2.basicblock_1")
     names = [item["name"] for item in data["layers"]]
-    assert names and all(name.startswith("basicblock_3.") for name in names)
+    assert names and all(name.startswith("layer2.basicblock_1.") for name in names)
     # torchvision's first BasicBlock of layer2: two 3x3 convs, two BNs, two ReLUs, a 1x1
     # downsample conv with its BN, and the add: 9 layers.
     assert len(names) == 9

@@ -92,12 +92,12 @@ def test_lenet_edges_carry_the_shapes() -> None:
 
 def test_blocks_are_subgraphs_and_fold_with_depth() -> None:
     _, edges, subgraphs = check_mermaid(graph(RESNET18))
-    assert subgraphs == 8  # torchvision's resnet18 has 8 BasicBlocks
+    assert subgraphs == 4 + 8  # torchvision's resnet18: 4 stages (layer1..4) of 2 BasicBlocks
     # Edges: one per layer input. 69 layers; each Add reads 2; the output edge: 69 + 8 + 1.
     assert len(edges) == 69 + 8 + 1
     nodes, edges, subgraphs = check_mermaid(graph(RESNET18, "--depth", "1"))
     assert subgraphs == 0
-    assert len(nodes) == 4 + 8 + 3 + 2  # stem, blocks, head, input, output
+    assert len(nodes) == 4 + 4 + 3 + 2  # stem, stages, head, input, output
     # Stem conv 7/2 p3 on 224: floor((224 + 6 - 7) / 2) + 1 = 112; maxpool 3/2 p1: 56.
     assert [label for _, label, _ in edges[:5]] == [
         "[1, 3, 224, 224]", "[1, 64, 112, 112]", "[1, 64, 112, 112]", "[1, 64, 112, 112]", "[1, 64, 56, 56]",
@@ -118,7 +118,7 @@ def test_dot_structure() -> None:
     text = graph(RESNET18, "--format", "dot")
     assert text.startswith("digraph ") and text.rstrip().endswith("}")
     assert text.count("{") == text.count("}")
-    assert text.count("subgraph cluster_") == 8
+    assert text.count("subgraph cluster_") == 4 + 8  # stages and the BasicBlocks in them
     assert text.count(" -> ") == 69 + 8 + 1
 
 

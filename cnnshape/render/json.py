@@ -27,6 +27,8 @@ SCHEMA_VERSION = 1
 
 
 def _number(value: int | Fraction) -> int | str:
+    if type(value) is int:  # nearly always; isinstance against Fraction goes through the ABC machinery
+        return value
     if isinstance(value, Fraction) and value.denominator != 1:
         return f"{value.numerator}/{value.denominator}"
     return int(value)
@@ -127,7 +129,8 @@ def render(report: Report, depth: Optional[int] = None) -> str:
     lists = {key: data.pop(key) for key in ("layers", "blocks")}
     head = json.dumps(data, indent=2)
     parts = [head[: head.rstrip().rfind("}")].rstrip()]
+    encode = json.JSONEncoder(separators=(", ", ": ")).encode  # one encoder for every row
     for key, items in lists.items():
-        body = ",\n    ".join(json.dumps(item, separators=(", ", ": ")) for item in items)
+        body = ",\n    ".join(encode(item) for item in items)
         parts.append(f',\n  "{key}": [\n    {body}\n  ]' if items else f',\n  "{key}": []')
     return "".join(parts) + "\n}"

@@ -4,9 +4,12 @@ torch installed (each check runs in a fresh interpreter)."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,3 +64,22 @@ def test_the_extra_is_declared() -> None:
         import tomli as tomllib
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert pyproject["project"]["optional-dependencies"]["torch"] == ["torch>=2.1"]
+
+
+NO_NUMPY = "import sys\nsys.modules['numpy'] = None  # as if NumPy were not installed (the torch extra does not pull it)\n"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs the torch extra")
+def test_verify_and_import_do_not_pass_on_torchs_numpy_warning() -> None:
+    plain = _python(NO_NUMPY + "import torch\n")
+    assert "Failed to initialize NumPy" in plain.stderr  # what a bare `import torch` prints
+    ran = _python(
+        NO_NUMPY
+        + "import sys\n"
+        "from cnnshape.cli import main\n"
+        "sys.argv = ['cnnshape', 'verify', 'specs/seed-lenet.yaml']\n"
+        "main()\n"
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "NumPy" not in ran.stderr and "Warning" not in ran.stderr
+    assert "61,280" in ran.stdout  # the seed's LeNet: 61,280 parameters on both sides

@@ -113,8 +113,7 @@ def verify(
     _require_torch("verify")
     analysed = _analyse(spec, set_, input)
     _export_text(analysed)  # an unexportable spec fails here, with its reason
-    import torch
-
+    from cnnshape.bridge._torch import torch
     from cnnshape.bridge.render import render_verify
     from cnnshape.bridge.verify import verify_analysed
 

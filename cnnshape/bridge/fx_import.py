@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import torch
+from cnnshape.bridge._torch import torch  # noqa: I001  (first: torch imported quietly)
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn

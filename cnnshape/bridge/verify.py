@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import Any, Optional
 
-import torch
+from cnnshape.bridge._torch import torch  # noqa: I001  (first: torch imported quietly)
 from torch import nn
 
 from cnnshape.bridge.export import Analysed, export_analysed, module_path

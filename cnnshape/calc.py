@@ -16,6 +16,11 @@ class CalcError(ValueError):
     """A kind, argument or value that cannot be used; the message says why, with a hint."""
 
 
+class CalcUsageError(CalcError):
+    """A mistake in the command line itself (unknown kind or option, missing or repeated
+    option): a usage error, exit 2, where a value the layer refuses is a problem, exit 1."""
+
+
 def parse_arguments(tokens: list[str]) -> dict[str, Any]:
     """`--out-channels 64 --kernel-size=[1,7] --bias false` -> {'out_channels': 64, ...}.
 
@@ -30,17 +35,17 @@ def parse_arguments(tokens: list[str]) -> dict[str, Any]:
     while i < len(tokens):
         token = tokens[i]
         if not token.startswith("--") or len(token) < 3:
-            raise CalcError(f"expected a layer argument like --out-channels 64, got {token!r}")
+            raise CalcUsageError(f"expected a layer argument like --out-channels 64, got {token!r}")
         name, sep, text = token[2:].partition("=")
         if not sep:
             if i + 1 >= len(tokens):
-                raise CalcError(f"--{name} needs a value")
+                raise CalcUsageError(f"--{name} needs a value")
             text = tokens[i + 1]
             i += 1
         i += 1
         key = name.replace("-", "_")
         if key in arguments:
-            raise CalcError(f"--{name} is given twice")
+            raise CalcUsageError(f"--{name} is given twice")
         value = load_scalar(text) if text.strip() else ""
         arguments[key] = text if value is None or isinstance(value, dict) else value
     return arguments
@@ -56,10 +61,10 @@ def check_arguments(kind: str, arguments: dict[str, Any]) -> None:
             close = difflib.get_close_matches(key, fields, n=3, cutoff=0.6)
             hint = did_you_mean(["--" + name.replace("_", "-") for name in close])
             listed = ", ".join("--" + name.replace("_", "-") for name in fields) or "none"
-            raise CalcError(f"{kind} has no argument --{key.replace('_', '-')}{hint} ({kind}'s arguments: {listed})")
+            raise CalcUsageError(f"{kind} has no argument --{key.replace('_', '-')}{hint} ({kind}'s arguments: {listed})")
     missing = [name for name, info in REGISTRY[kind].model_fields.items() if info.is_required() and name not in arguments]
     if missing:
-        raise CalcError(f"{kind} needs " + ", ".join("--" + name.replace("_", "-") for name in missing))
+        raise CalcUsageError(f"{kind} needs " + ", ".join("--" + name.replace("_", "-") for name in missing))
 
 
 def calc(kind: str, arguments: dict[str, Any], input_shape: tuple[int, ...], dtype: str = "float32") -> Report:
@@ -78,7 +83,7 @@ def calc(kind: str, arguments: dict[str, Any], input_shape: tuple[int, ...], dty
     try:
         kind = resolve(kind)
     except UnknownKind as exc:
-        raise CalcError(str(exc)) from None
+        raise CalcUsageError(str(exc)) from None
     check_arguments(kind, arguments)
     entry = dict(arguments)
     inputs = REGISTRY[kind].min_inputs

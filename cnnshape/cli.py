@@ -93,6 +93,18 @@ def _console(stderr: bool = False):
     return Console(file=_TrimmedLines(stream), width=width, highlight=False, soft_wrap=False)
 
 
+def write_output(path: Path, text: str) -> None:
+    """Write a command's `--output` file; a path that cannot be written is a usage error
+    (exit 2) naming the path, not a traceback."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        reason = "it is a directory" if path.is_dir() else (exc.strerror or str(exc)).lower()
+        if isinstance(exc, FileNotFoundError):
+            reason = f"the folder {str(path.parent)!r} does not exist"
+        raise typer.BadParameter(f"cannot write {str(path)!r}: {reason}", param_hint="'--output' / '-o'") from None
+
+
 def _fail(problems: list) -> None:
     """Print every problem, one located line each, and exit 1."""
     for problem in problems:
@@ -217,7 +229,7 @@ def schema(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_output(output, text)
 
 
 # --- compare, sweep, explain, calc, graph, layers ----------------------------------------
@@ -382,7 +394,7 @@ def explain(
         explanation = explain_report(report, layer)
     except UnknownLayer as exc:
         typer.echo(f"cnnshape explain: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(2) from None  # a name on the command line that the spec does not have
     from cnnshape.render import explain as render_explain
 
     if format is ExplainFormat.json:
@@ -412,7 +424,7 @@ def calc(
     The layer's arguments are its PyTorch argument names as options (--out-channels,
     --kernel-size, ...), with values read like YAML: 3, [1,7], false, same.
     """
-    from cnnshape.calc import CalcError, calc as calc_layer, parse_arguments
+    from cnnshape.calc import CalcError, CalcUsageError, calc as calc_layer, parse_arguments
     from cnnshape.explain import explain as explain_report
 
     input_shape = _parse_shape(input)
@@ -421,7 +433,7 @@ def calc(
     except CalcError as exc:
         for line in str(exc).splitlines():
             typer.echo(f"cnnshape calc: {line}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(2 if isinstance(exc, CalcUsageError) else 1) from None
     explanation = explain_report(report)
     from cnnshape.render import explain as render_explain
 
@@ -486,7 +498,7 @@ def layers(
         chosen = [catalog.lookup(kind)] if kind else members
     except catalog.UnknownKind as exc:
         typer.echo(f"cnnshape layers: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(2) from None
     if format is LayersFormat.json:
         typer.echo(render_layers.render_json(chosen))
     elif format is LayersFormat.markdown:

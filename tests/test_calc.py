@@ -86,17 +86,19 @@ def test_negative_values_and_merges() -> None:
     assert add["input_shapes"] == [[1, 64, 28, 28], [1, 64, 28, 28]]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["conv2", "--input", "1,3,8,8"], "did you mean 'Conv2d'"),
-    (["conv2d", "--input", "1,3,8,8", "--out-chanels", "4", "--kernel-size", "3"], "did you mean '--out-channels'"),
-    (["conv2d", "--input", "1,3,8,8", "--kernel-size", "3"], "needs --out-channels"),
-    (["conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size", "abc"], "kernel_size"),
-    (["conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size", "9"], "larger than the padded input"),
-    (["conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size"], "needs a value"),
+@pytest.mark.parametrize("args,message,code", [
+    # a mistake in the command line itself: usage, exit 2
+    (["conv2", "--input", "1,3,8,8"], "did you mean 'Conv2d'", 2),
+    (["conv2d", "--input", "1,3,8,8", "--out-chanels", "4", "--kernel-size", "3"], "did you mean '--out-channels'", 2),
+    (["conv2d", "--input", "1,3,8,8", "--kernel-size", "3"], "needs --out-channels", 2),
+    (["conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size"], "needs a value", 2),
+    # a value the layer refuses, or a shape it cannot take: a problem with the layer, exit 1
+    (["conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size", "abc"], "kernel_size", 1),
+    (["conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size", "9"], "larger than the padded input", 1),
 ])
-def test_bad_calls_exit_1_with_a_message(args: list[str], message: str) -> None:
+def test_bad_calls_exit_with_a_message(args: list[str], message: str, code: int) -> None:
     result = run(*args)
-    assert result.exit_code == 1
+    assert result.exit_code == code
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 

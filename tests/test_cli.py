@@ -338,3 +338,16 @@ def test_python_dash_m_help() -> None:
     assert "summary" in result.stdout
     assert "Usage" in result.stdout
     assert not ANSI.search(result.stdout)
+
+
+@pytest.mark.parametrize("where, reason", [
+    ("missing-folder/schema.json", "does not exist"),
+    (".", "it is a directory"),
+])
+def test_an_output_path_that_cannot_be_written_is_a_usage_error(tmp_path: Path, where: str, reason: str) -> None:
+    target = tmp_path / where
+    result = run("schema", "-o", str(target), COLUMNS="400")
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # a usage error, not a crash
+    message = " ".join(line.strip("│ ") for line in result.stderr.splitlines())  # rich's error box
+    assert f"cannot write {str(target)!r}" in message and reason in message and "'--output' / '-o'" in message
+    assert not target.is_file()

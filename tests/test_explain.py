@@ -106,9 +106,9 @@ def test_layer_option_selects_a_block_use() -> None:
     assert len(names) == 9
 
 
-def test_unknown_layer_exits_1_with_a_hint() -> None:
+def test_unknown_layer_is_a_usage_error_with_a_hint() -> None:
     result = run("explain", LENET, "--layer", "conv2d_9")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "did you mean" in result.stderr and "conv2d_1" in result.stderr
 
 

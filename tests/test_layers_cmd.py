@@ -80,9 +80,9 @@ def test_a_family_lists_its_kinds() -> None:
     ]
 
 
-def test_unknown_kind_exits_1_with_a_hint() -> None:
+def test_unknown_kind_is_a_usage_error_with_a_hint() -> None:
     result = run("batchnorm")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "did you mean" in result.stderr and "BatchNorm2d" in result.stderr
 
 

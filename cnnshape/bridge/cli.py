@@ -96,7 +96,9 @@ def export(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        from cnnshape.cli import write_output
+
+        write_output(output, text)
         typer.echo(f"wrote {output}", err=True)
 
 
@@ -151,7 +153,9 @@ def import_(
     if output is None:
         typer.echo(result.text, nl=False)
     else:
-        output.write_text(result.text, encoding="utf-8")
+        from cnnshape.cli import write_output
+
+        write_output(output, result.text)
     render_import(result, err, target)
 
 

@@ -40,6 +40,30 @@ def _channels(kind: str, shape: Shape, ndim: int, declared: Optional[int], group
     return c_in
 
 
+def _check_mode_padding(mode: str, axis: str, size: int, left: int, right: int, same: bool) -> None:
+    """Refuse per-side padding that PyTorch's F.pad refuses for this padding_mode.
+
+    PyTorch pads before it convolves, each side of each axis on its own: 'reflect' mirrors
+    without repeating the edge, so it needs padding < I; 'circular' may wrap around once, so
+    padding <= I; 'zeros' and 'replicate' take any amount.
+    """
+    if mode == "reflect":
+        limit, rule = size - 1, f"must be less than the input's size {size}"
+    elif mode == "circular":
+        limit, rule = size, f"must be at most the input's size {size} (it wraps around at most once)"
+    else:
+        return
+    pad = max(left, right)
+    if pad <= limit:
+        return
+    what = f"padding 'same' pads {left} before and {right} after; {pad}" if same else f"padding {pad}"
+    fix = "a smaller kernel or dilation" if same else f"padding at most {limit}"
+    raise ShapeError(
+        f"{what} with padding_mode '{mode}' {rule} along {axis}; "
+        f"use {fix}, padding_mode 'zeros' or 'replicate', or a larger input"
+    )
+
+
 def _k_symbol(ndim: int) -> str:
     """The kernel's size in the seed's notation: K*K for a 2-D kernel."""
     return "*".join(["K"] * ndim)
@@ -105,8 +129,10 @@ class _ConvNd(Layer):
         working = []
         spatial = []
         findings = []
+        same = self.padding == "same"
         for axis, size, k, s, p, d, left in zip(AXES[n], shape[-n:], kernel, stride, totals, dilation, lefts):
-            out, text = window_out(axis, size, k, s, p, d, pad_left=left if self.padding == "same" else None)
+            _check_mode_padding(self.padding_mode, axis, size, left, p - left, same)
+            out, text = window_out(axis, size, k, s, p, d, pad_left=left if same else None)
             spatial.append(out)
             working.append(text)
             findings += window_findings(axis, size, k, s, p, left, d)

@@ -40,12 +40,15 @@ def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
     warnings: list[Issue] = []
     leaf: dict[int, Row] = {}
     fields: dict[int, ReceptiveField] = {}
+    unbatched: list[tuple[Node, Shape]] = []
     for node in graph.nodes[1:]:
         if node.layer is None or any(ref not in tensors for ref in node.inputs):
             continue  # its own problem is already reported, or an input failed upstream
-        row = _visit(node, graph, tensors, issues, warnings, fields)
+        row = _visit(node, graph, tensors, issues, warnings, fields, unbatched)
         if row is not None:
             leaf[node.index] = row
+    if unbatched:
+        warnings.append(_unbatched_warning(unbatched, graph.input_shape))
     found = graph.problems + source.problems(issues)
     if any(problem.severity == "error" for problem in found):
         raise SpecError(found + source.problems(warnings))
@@ -93,8 +96,25 @@ def _output_names(graph: Graph) -> list[str]:
     return [graph.nodes[ref.node].name for ref in graph.outputs]
 
 
+def _unbatched_warning(unbatched: list[tuple[Node, Shape]], input_shape: Shape) -> Issue:
+    """One warning for a network whose layers read their input without a batch dimension:
+    legal in PyTorch, but an input written without its batch gives other numbers (a
+    Linear's inferred in_features, for one) than the network it was meant to describe."""
+    node, shape = unbatched[0]
+    more = f", and so do {len(unbatched) - 1} later layer(s)" if len(unbatched) > 1 else ""
+    if len(shape) == len(input_shape):
+        fix = (f"If a batch was meant, the input lacks a dimension: [1, {', '.join(map(str, input_shape))}] "
+               "if the batch is what is missing")
+    else:
+        fix = "If a batch was meant, check the layers before it"
+    return Issue(node.loc, "unbatched-input", (
+        f"{node.name} ({node.kind}) reads its {len(shape)}-D input {fmt_shape(shape)} as one sample without a batch "
+        f"dimension (PyTorch allows this){more}; a Flatten or Linear after it then sees other sizes than with a batch. {fix}"
+    ), "warning", at_key=True)
+
+
 def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warnings: list[Issue],
-           fields: dict[int, ReceptiveField]) -> Optional[Row]:
+           fields: dict[int, ReceptiveField], unbatched: list[tuple[Node, Shape]]) -> Optional[Row]:
     layer = node.layer
     shapes = [tensors[ref][0] for ref in node.inputs]
     rfs = [tensors[ref][1] for ref in node.inputs]
@@ -120,6 +140,8 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
         warnings.append(Issue(node.loc, "unaligned-rf", f"{node.name} ({node.kind}) merges paths whose receptive fields are not aligned: {detail}{where}", "warning", at_key=True))
     for message in result.warnings:
         warnings.append(Issue(node.loc, "layer-warning", f"{node.name} ({node.kind}): {message}{where}", "warning", at_key=True))
+    if result.unbatched:
+        unbatched.append((node, shapes[0]))
     parent = graph.blocks[node.block].name if node.block is not None else None
     return Row(
         name=node.name,
@@ -189,102 +211,9 @@ def _tree_rows(graph: Graph, leaf: dict[int, Row], tensors: dict) -> list[Row]:
     return rows
 
 
-# --- receptive-field working (for `explain`; off the summary path) ----------------------
-
-_AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+# --- for `explain` ----------------------------------------------------------------------
 
 
 def input_field(input_shape: tuple[int, ...]) -> Optional[ReceptiveField]:
     """The network input's receptive field: one pixel, stride 1, no padding, per axis."""
     return to_field(RF.for_input(input_shape))
-
-
-def receptive_field_working(inputs: list[Optional[ReceptiveField]], out: Optional[ReceptiveField]) -> list[str]:
-    """How a layer's receptive field follows from its inputs', as text: per spatial axis
-    the google-research/receptive_field recurrence with the numbers put in,
-    `r = r_prev + (k_eff-1)*S_prev`, `S = S_prev*s`, `P = P_prev + p*S_prev`.
-
-    The layer's step (k_eff, s, p) is read back from the fields before and after it, which
-    is exact unless the size was rounded up after a fractional stride (then it says so).
-    """
-    known = [field for field in inputs if field is not None]
-    if out is None or not known:
-        return []
-    if len(known) > 1:
-        return _merge_working(known, out)
-    before = known[0]
-    if out == before:
-        return ["RF: unchanged"]
-    if out.kind == "global" and before.kind != "global":
-        return ["RF: global (every output depends on the whole input)"]
-    if out.kind == "flat" and before.kind == "spatial":
-        return ["RF: flattened (spatial positions become features; the field so far is kept)"]
-    if out.kind != "spatial" or before.kind != "spatial" or len(out.axes) != len(before.axes):
-        return [f"RF: {_field_text(out)}"]
-    names = _AXIS_NAMES.get(len(out.axes), tuple(f"axis {i}" for i in range(len(out.axes))))
-    texts: list[tuple[str, str]] = []
-    for name, a, b in zip(names, before.axes, out.axes):
-        if a != b:
-            texts.append((name, _axis_step(a, b)))
-    return _grouped(texts) or ["RF: unchanged"]
-
-
-def _axis_step(a: AxisField, b: AxisField) -> str:
-    from fractions import Fraction
-
-    stride = Fraction(a.stride)
-    k_minus_1 = (b.size - a.size) / stride
-    s = Fraction(b.stride) / stride
-    p = (Fraction(b.padding) - Fraction(a.padding)) / stride
-    mark = "" if b.exact else " (approximate)"
-    if stride.denominator != 1 or k_minus_1.denominator != 1:
-        # The size was rounded up to whole input pixels: the kernel cannot be read back.
-        return f"r = ceil(r_prev + (k_eff-1)*S_prev) = {b.size}; S = {_num(b.stride)}; P = {_num(b.padding)}{mark}"
-    return (
-        f"r = r_prev + (k_eff-1)*S_prev = {a.size} + ({int(k_minus_1) + 1}-1)*{_num(a.stride)} = {b.size}; "
-        f"S = S_prev*s = {_num(a.stride)}*{_num(s)} = {_num(b.stride)}; "
-        f"P = P_prev + p*S_prev = {_num(a.padding)} + {_num(p)}*{_num(a.stride)} = {_num(b.padding)}{mark}"
-    )
-
-
-def _merge_working(inputs: list[ReceptiveField], out: ReceptiveField) -> list[str]:
-    lines: list[str] = []
-    if out.kind == "global":
-        lines.append("RF: global (a merged path already depends on the whole input)")
-    elif out.kind == "flat":
-        lines.append("RF: flattened (a merged path has its spatial positions as features)")
-    elif all(field.kind == "spatial" and len(field.axes) == len(out.axes) for field in inputs):
-        names = _AXIS_NAMES.get(len(out.axes), tuple(f"axis {i}" for i in range(len(out.axes))))
-        texts = [
-            (name, f"r = max({', '.join(str(field.axes[i].size) for field in inputs)}) = {axis.size} (the largest of the merged paths)")
-            for i, (name, axis) in enumerate(zip(names, out.axes))
-        ]
-        lines += _grouped(texts)
-    else:
-        lines.append(f"RF: {_field_text(out)}")
-    if out.unaligned and not any(field.unaligned for field in inputs):
-        lines.append("RF: the merged paths are not aligned (different stride or centre)")
-    return lines
-
-
-def _grouped(texts: list[tuple[str, str]]) -> list[str]:
-    """One line per distinct step: 'RF H, W: ...' when the axes agree."""
-    lines: dict[str, list[str]] = {}
-    for name, text in texts:
-        lines.setdefault(text, []).append(name)
-    return [f"RF {', '.join(names)}: {text}" for text, names in lines.items()]
-
-
-def _field_text(field: ReceptiveField) -> str:
-    if field.kind == "global":
-        return "global"
-    axes = " by ".join(f"(r {a.size}, S {_num(a.stride)}, P {_num(a.padding)})" for a in field.axes) or "none"
-    return f"{field.kind} {axes}"
-
-
-def _num(value: object) -> str:
-    from fractions import Fraction
-
-    if isinstance(value, Fraction) and value.denominator == 1:
-        return str(value.numerator)
-    return str(value)

@@ -106,8 +106,8 @@ def write_output(path: Path, text: str) -> None:
 
 
 def _fail(problems: list) -> None:
-    """Print every problem, one located line each, and exit 1."""
-    for problem in problems:
+    """Print every problem, one located line each, errors before warnings, and exit 1."""
+    for problem in sorted(problems, key=lambda p: p.severity != "error"):  # stable: file order within each
         typer.echo(problem.format(), err=True)
     errors = sum(1 for p in problems if p.severity == "error")
     if errors > 1:

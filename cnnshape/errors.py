@@ -32,6 +32,7 @@ CODES: dict[str, str] = {
     "limit": "the spec expands past a documented size limit",
     "shape": "the incoming shape does not fit the layer",
     "unaligned-rf": "paths merged with different receptive-field stride or centre",
+    "unbatched-input": "layers read their input without a batch dimension: usually an input shape written without its batch",
     "unused-block": "a block is defined but never used, so its layers are not checked",
     "layer-warning": "legal arguments that are likely a mistake (e.g. Softmax relying on an implicit dim)",
 }

@@ -70,6 +70,19 @@ def test_values_are_read_like_yaml() -> None:
     assert same["output_shapes"] == [[1, 8, 31, 31]]
 
 
+def test_every_spatial_axis_gets_its_rf_line() -> None:
+    # A 1x3 kernel with padding 'same' on 8x8 (the reviewer's call). From r 1, S 1, P 0:
+    # H: k 1, s 1, left padding 0 -> r = 1 + (1-1)*1 = 1, S = 1*1 = 1, P = 0 + 0*1 = 0;
+    # W: k 3, s 1, left padding (3-1)//2 = 1 -> r = 1 + (3-1)*1 = 3, S = 1*1 = 1, P = 0 + 1*1 = 1.
+    layer = calc_json("conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size", "[1,3]", "--padding", "same")
+    assert layer["rf_working"] == [
+        "RF H: r = r_prev + (k_eff-1)*S_prev = 1 + (1-1)*1 = 1; S = S_prev*s = 1*1 = 1; P = P_prev + p*S_prev = 0 + 0*1 = 0",
+        "RF W: r = r_prev + (k_eff-1)*S_prev = 1 + (3-1)*1 = 3; S = S_prev*s = 1*1 = 1; P = P_prev + p*S_prev = 0 + 1*1 = 1",
+    ]
+    text = run("conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size", "[1,3]", "--padding", "same").stdout
+    assert "RF H: r = r_prev + (k_eff-1)*S_prev = 1 + (1-1)*1 = 1" in text
+
+
 def test_seed_pool_and_linear() -> None:
     pool = calc_json("maxpool2d", "--input", "1,5,28,28", "--kernel-size", "2")
     assert pool["output_shapes"] == [[1, 5, 14, 14]] and pool["params"] == 0

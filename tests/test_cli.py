@@ -351,3 +351,25 @@ def test_an_output_path_that_cannot_be_written_is_a_usage_error(tmp_path: Path, 
     message = " ".join(line.strip("│ ") for line in result.stderr.splitlines())  # rich's error box
     assert f"cannot write {str(target)!r}" in message and reason in message and "'--output' / '-o'" in message
     assert not target.is_file()
+
+
+def test_an_input_without_its_batch_is_warned_once() -> None:
+    # [3, 224, 224] into VGG-11: PyTorch's Conv2d takes it as one unbatched image, so the
+    # shapes work out, but the classifier's inferred in_features is then 512*7*7/512 = 49.
+    result = run("summary", str(ROOT / "specs" / "vgg11.yaml"), "--input", "3,224,224", "--format", "json")
+    assert result.exit_code == 0
+    (line,) = result.stderr.splitlines()
+    assert "conv1.conv2d_1 (Conv2d) reads its 3-D input (3, 224, 224) as one sample without a batch" in line
+    # 8 convolutions, 5 max-pools and the adaptive average pool read 3-D tensors: the first and 13 more.
+    assert "and so do 13 later layer(s)" in line and "[1, 3, 224, 224]" in line
+    assert line.endswith("[unbatched-input]")
+
+
+def test_errors_come_before_warnings() -> None:
+    # --input 1,3,224 drops a dimension: conv1 reads (1, 3, 224) unbatched (a warning), then
+    # bn1 gets a 3-D tensor where BatchNorm2d needs 4-D (an error), printed first.
+    result = run("summary", RESNET18, "--input", "1,3,224")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert [line.rsplit("[", 1)[-1] for line in lines] == ["shape]", "unbatched-input]"]
+    assert "bn1 (BatchNorm2d)" in lines[0] and "conv1 (Conv2d)" in lines[1]

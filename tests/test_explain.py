@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cnnshape.analysis import receptive_field_working
 from cnnshape.cli import app
+from cnnshape.explain import receptive_field_working
 from cnnshape.report import AxisField, ReceptiveField
 
 from conftest import WIDTH
@@ -92,8 +92,63 @@ def test_merge_takes_the_largest_field() -> None:
 def test_rf_step_for_a_1d_kernel_lists_axes_apart() -> None:
     before = ReceptiveField("spatial", (AxisField(1, 1, 0), AxisField(1, 1, 0)))
     after = ReceptiveField("spatial", (AxisField(1, 1, 0), AxisField(7, 1, 3)))  # a 1x7 conv, padding (0, 3)
+    # H: k 1, s 1, p 0 leaves r = 1 + (1-1)*1 = 1, S = 1*1 = 1, P = 0 + 0*1 = 0, but is still a step.
     assert receptive_field_working([before], after) == [
-        "RF W: r = r_prev + (k_eff-1)*S_prev = 1 + (7-1)*1 = 7; S = S_prev*s = 1*1 = 1; P = P_prev + p*S_prev = 0 + 3*1 = 3"
+        "RF H: r = r_prev + (k_eff-1)*S_prev = 1 + (1-1)*1 = 1; S = S_prev*s = 1*1 = 1; P = P_prev + p*S_prev = 0 + 0*1 = 0",
+        "RF W: r = r_prev + (k_eff-1)*S_prev = 1 + (7-1)*1 = 7; S = S_prev*s = 1*1 = 1; P = P_prev + p*S_prev = 0 + 3*1 = 3",
+    ]
+
+
+def test_rf_step_after_a_fractional_stride_puts_the_numbers_in() -> None:
+    from fractions import Fraction
+
+    half, three_halves = Fraction(1, 2), Fraction(3, 2)
+    # Nearest Upsample x2 after S_prev 1/2: k 1, s 1/2, p 0. ceil(4 + (1-1)*1/2) = 4,
+    # S = 1/2*1/2 = 1/4, P = 3/2 + 0*1/2 = 3/2. Only k_eff 1 keeps r at 4.
+    before = ReceptiveField("spatial", (AxisField(4, half, three_halves, False),))
+    after = ReceptiveField("spatial", (AxisField(4, Fraction(1, 4), three_halves, False),))
+    assert receptive_field_working([before], after) == [
+        "RF L: r = ceil(r_prev + (k_eff-1)*S_prev) = ceil(4 + (1-1)*1/2) = 4; S = S_prev*s = 1/2*1/2 = 1/4; "
+        "P = P_prev + p*S_prev = 3/2 + 0*1/2 = 3/2 (approximate)"
+    ]
+    # A 3-wide conv, padding 1, after S_prev 3/2: 7 + (3-1)*3/2 = 10, S = 3/2*1 = 3/2,
+    # P = 1 + 1*3/2 = 5/2. k_eff 2 would give ceil(8.5) = 9 and k_eff 4 ceil(11.5) = 12: only 3 fits.
+    before = ReceptiveField("spatial", (AxisField(7, three_halves, 1, False),))
+    after = ReceptiveField("spatial", (AxisField(10, three_halves, Fraction(5, 2), False),))
+    assert receptive_field_working([before], after) == [
+        "RF L: r = ceil(r_prev + (k_eff-1)*S_prev) = ceil(7 + (3-1)*3/2) = 10; S = S_prev*s = 3/2*1 = 3/2; "
+        "P = P_prev + p*S_prev = 1 + 1*3/2 = 5/2 (approximate)"
+    ]
+
+
+def test_rf_steps_through_convtranspose_and_upsample(tmp_path: Path) -> None:
+    spec = tmp_path / "up.yaml"
+    spec.write_text(
+        "name: up\ninput: [1, 3, 8, 8]\nlayers:\n"
+        "  - ConvTranspose2d: {out_channels: 4, kernel_size: 3, stride: 2, padding: 1, output_padding: 1}\n"
+        "  - Upsample: {scale_factor: 2, mode: nearest}\n"
+        "  - Conv2d: {out_channels: 4, kernel_size: [1, 3], padding: same}\n"
+    )
+    data = explain_json(str(spec))
+    # ConvTranspose k 3, s 2, p 1: each output sees ceil(3/2) = 2 inputs, 1/2 apart, padding
+    # (3-1-1)/2 = 1/2. From r 1, S 1, P 0: r = 1 + (2-1)*1 = 2, S = 1*1/2 = 1/2, P = 0 + 1/2*1 = 1/2.
+    assert layer(data, "convtranspose2d_1")["rf_working"] == [
+        "RF H, W: r = r_prev + (k_eff-1)*S_prev = 1 + (2-1)*1 = 2; S = S_prev*s = 1*1/2 = 1/2; "
+        "P = P_prev + p*S_prev = 0 + 1/2*1 = 1/2 (approximate)"
+    ]
+    # Nearest x2, 16 -> 32: 1 tap, s 16/32 = 1/2. r = ceil(2 + (1-1)*1/2) = 2, S = 1/4, P = 1/2.
+    assert layer(data, "upsample_1")["rf_working"] == [
+        "RF H, W: r = ceil(r_prev + (k_eff-1)*S_prev) = ceil(2 + (1-1)*1/2) = 2; S = S_prev*s = 1/2*1/2 = 1/4; "
+        "P = P_prev + p*S_prev = 1/2 + 0*1/2 = 1/2 (approximate)"
+    ]
+    # H: k 1, p 0: ceil(2 + (1-1)*1/4) = 2, P = 1/2 + 0*1/4 = 1/2. W: k 3, 'same' left padding 1:
+    # ceil(2 + (3-1)*1/4) = ceil(5/2) = 3, P = 1/2 + 1*1/4 = 3/4. k_eff 2 to 5 all round to 3,
+    # so W's kernel cannot be read back from the fields and stays a symbol.
+    assert layer(data, "conv2d_1")["rf_working"] == [
+        "RF H: r = ceil(r_prev + (k_eff-1)*S_prev) = ceil(2 + (1-1)*1/4) = 2; S = S_prev*s = 1/4*1 = 1/4; "
+        "P = P_prev + p*S_prev = 1/2 + 0*1/4 = 1/2 (approximate)",
+        "RF W: r = ceil(r_prev + (k_eff-1)*S_prev) = ceil(2 + (k_eff-1)*1/4) = 3; S = S_prev*s = 1/4*1 = 1/4; "
+        "P = P_prev + p*S_prev = 1/2 + 1*1/4 = 3/4 (approximate)",
     ]
 
 

@@ -12,6 +12,9 @@ Every expected number is a hand calculation from PyTorch's documented formulas:
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
+
 import pytest
 from pydantic import ValidationError
 
@@ -325,3 +328,152 @@ def test_rf_vgg16_pool5_published():
         layers.append(("MaxPool2d", {"kernel_size": 2, "stride": 2}))
     rf = walk_rf(layers, (1, 3, 224, 224))
     assert [(a.size, a.stride, a.padding) for a in rf.axes] == [(212, 32, 90)] * 2
+
+
+# --- padding_mode limits ------------------------------------------------------------------
+# PyTorch pads (F.pad) before it convolves, and checks each side of each axis on its own
+# (torch 2.13, nn.Conv*d(..., padding_mode=...) on zeros inputs; _meta_registrations.py):
+#   reflect:   padding < I      "Padding size should be less than the corresponding input dimension"
+#   circular:  padding <= I     "Padding value causes wrapping around more than once."
+#   replicate, zeros: no limit
+# With padding='same' the per-side amounts are left = D(K-1)//2, right = D(K-1) - left, and the
+# larger (right) side is the one that must obey the rule.
+
+MODE_PADDING_OK = [
+    # reflect, 4x4: largest padding is 4-1 = 3; out (4 + 2*3 - (3-1) - 1)//1 + 1 = 8
+    pytest.param("Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 3, "padding_mode": "reflect"},
+                 (1, 3, 4, 4), (1, 4, 8, 8), id="reflect-2d-largest"),
+    # reflect, L 5: largest padding 5-1 = 4; out 5 + 2*4 - 2 = 11
+    pytest.param("Conv1d", {"out_channels": 2, "kernel_size": 3, "padding": 4, "padding_mode": "reflect"},
+                 (1, 2, 5), (1, 2, 11), id="reflect-1d-largest"),
+    # reflect, a 1-wide input can only take padding 0
+    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 1, "padding": 0, "padding_mode": "reflect"},
+                 (1, 1, 1, 1), (1, 1, 1, 1), id="reflect-1-wide-padding-0"),
+    # reflect per axis, DxHxW 2x3x4: padding [1, 2, 3] = [2-1, 3-1, 4-1]; k1: out I + 2P = 4, 7, 10
+    pytest.param("Conv3d", {"out_channels": 1, "kernel_size": 1, "padding": [1, 2, 3], "padding_mode": "reflect"},
+                 (1, 1, 2, 3, 4), (1, 1, 4, 7, 10), id="reflect-3d-per-axis-largest"),
+    # circular, 4x4: largest padding is 4; out 4 + 2*4 - 2 = 10
+    pytest.param("Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 4, "padding_mode": "circular"},
+                 (1, 3, 4, 4), (1, 4, 10, 10), id="circular-2d-largest"),
+    # circular, unbatched L 5: largest padding 5; out 5 + 2*5 - 2 = 13
+    pytest.param("Conv1d", {"out_channels": 2, "kernel_size": 3, "padding": 5, "padding_mode": "circular"},
+                 (3, 5), (2, 13), id="circular-1d-unbatched-largest"),
+    # circular per axis, 2x3x4: padding [2, 3, 4]; k1: out 2+4 = 6, 3+6 = 9, 4+8 = 12
+    pytest.param("Conv3d", {"out_channels": 1, "kernel_size": 1, "padding": [2, 3, 4], "padding_mode": "circular"},
+                 (1, 1, 2, 3, 4), (1, 1, 6, 9, 12), id="circular-3d-per-axis-largest"),
+    # replicate has no limit: 1x1 input, padding 100; out 1 + 2*100 - 2 = 199
+    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 3, "padding": 100, "padding_mode": "replicate"},
+                 (1, 1, 1, 1), (1, 1, 199, 199), id="replicate-no-limit"),
+    # 'same' reflect, K4 on L 3: total 3, left 1, right 2 < 3
+    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 4, "padding": "same", "padding_mode": "reflect"},
+                 (1, 1, 3), (1, 1, 3), id="same-reflect-largest"),
+    # 'same' circular, K6 on L 3: total 5, left 2, right 3 <= 3
+    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 6, "padding": "same", "padding_mode": "circular"},
+                 (1, 1, 3), (1, 1, 3), id="same-circular-largest"),
+    # 'same' replicate, K8 on L 1: left 3, right 4, no limit
+    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 8, "padding": "same", "padding_mode": "replicate"},
+                 (1, 1, 1), (1, 1, 1), id="same-replicate-no-limit"),
+    # 'valid' pads nothing, so even reflect on a 1-wide input is fine
+    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 1, "padding": "valid", "padding_mode": "reflect"},
+                 (1, 1, 1, 1), (1, 1, 1, 1), id="valid-reflect-1-wide"),
+]
+
+
+@pytest.mark.parametrize("kind, args, shape, out", MODE_PADDING_OK)
+def test_padding_mode_largest_accepted(kind, args, shape, out):
+    assert run(kind, args, shape).shapes == [out]
+
+
+MODE_PADDING_REFUSED = [
+    # reflect, 4x4: padding 4 is not < 4 (checked H first, then W)
+    pytest.param("Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 4, "padding_mode": "reflect"},
+                 (1, 3, 4, 4),
+                 "padding 4 with padding_mode 'reflect' must be less than the input's size 4 along H; "
+                 "use padding at most 3, padding_mode 'zeros' or 'replicate', or a larger input",
+                 id="reflect-2d-smallest"),
+    # the report's case: padding 5 on 4x4 (cnnshape used to answer 1x4x12x12)
+    pytest.param("Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 5, "padding_mode": "reflect"},
+                 (1, 3, 4, 4), "padding 5 with padding_mode 'reflect' must be less than the input's size 4 along H",
+                 id="reflect-2d-report"),
+    # reflect, L 5: padding 5 is not < 5
+    pytest.param("Conv1d", {"out_channels": 2, "kernel_size": 3, "padding": 5, "padding_mode": "reflect"},
+                 (1, 2, 5), "padding 5 with padding_mode 'reflect' must be less than the input's size 5 along L",
+                 id="reflect-1d-smallest"),
+    # reflect, 1-wide: padding 1 is not < 1
+    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 1, "padding": 1, "padding_mode": "reflect"},
+                 (1, 1, 1, 1), "use padding at most 0", id="reflect-1-wide-padding-1"),
+    # reflect per axis, 2x3x4: W padding 4 is not < 4 (D 1 < 2 and H 2 < 3 are fine)
+    pytest.param("Conv3d", {"out_channels": 1, "kernel_size": 1, "padding": [1, 2, 4], "padding_mode": "reflect"},
+                 (1, 1, 2, 3, 4), "padding 4 with padding_mode 'reflect' must be less than the input's size 4 along W",
+                 id="reflect-3d-W-smallest"),
+    # reflect per axis, 2x3x4: D padding 2 is not < 2
+    pytest.param("Conv3d", {"out_channels": 1, "kernel_size": 1, "padding": [2, 2, 3], "padding_mode": "reflect"},
+                 (1, 1, 2, 3, 4), "padding 2 with padding_mode 'reflect' must be less than the input's size 2 along D",
+                 id="reflect-3d-D-smallest"),
+    # circular, 4x4: padding 5 > 4 would wrap around twice
+    pytest.param("Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 5, "padding_mode": "circular"},
+                 (1, 3, 4, 4),
+                 r"padding 5 with padding_mode 'circular' must be at most the input's size 4 \(it wraps around at "
+                 r"most once\) along H; use padding at most 4, padding_mode 'zeros' or 'replicate', or a larger input",
+                 id="circular-2d-smallest"),
+    # circular, unbatched L 5: padding 6 > 5
+    pytest.param("Conv1d", {"out_channels": 2, "kernel_size": 3, "padding": 6, "padding_mode": "circular"},
+                 (3, 5), "padding 6 with padding_mode 'circular' must be at most the input's size 5",
+                 id="circular-1d-unbatched-smallest"),
+    # circular per axis, 2x3x4: H padding 4 > 3
+    pytest.param("Conv3d", {"out_channels": 1, "kernel_size": 1, "padding": [2, 4, 4], "padding_mode": "circular"},
+                 (1, 1, 2, 3, 4), r"padding 4 with padding_mode 'circular' .* size 3 .* along H",
+                 id="circular-3d-H-smallest"),
+    # 'same' reflect, K4 on L 2: total 3, left 1, right 2 is not < 2 (the right side binds)
+    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 4, "padding": "same", "padding_mode": "reflect"},
+                 (1, 1, 2),
+                 "padding 'same' pads 1 before and 2 after; 2 with padding_mode 'reflect' must be less than the "
+                 "input's size 2 along L; use a smaller kernel or dilation",
+                 id="same-reflect-right-side"),
+    # 'same' reflect, K2 on L 1: total 1, left 0, right 1 is not < 1
+    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 2, "padding": "same", "padding_mode": "reflect"},
+                 (1, 1, 1), "pads 0 before and 1 after; 1 with padding_mode 'reflect'", id="same-reflect-k2-1-wide"),
+    # 'same' circular, K8 on L 3: total 7, left 3, right 4 > 3
+    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 8, "padding": "same", "padding_mode": "circular"},
+                 (1, 1, 3), "pads 3 before and 4 after; 4 with padding_mode 'circular'", id="same-circular-smallest"),
+    # 'same' reflect with dilation 3, K3 on 3x3: total 3*(3-1) = 6, 3 per side, not < 3
+    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 3, "dilation": 3, "padding": "same",
+                            "padding_mode": "reflect"},
+                 (1, 1, 3, 3), "pads 3 before and 3 after", id="same-reflect-dilated"),
+]
+
+
+@pytest.mark.parametrize("kind, args, shape, message", MODE_PADDING_REFUSED)
+def test_padding_mode_smallest_refused(kind, args, shape, message):
+    with pytest.raises(ShapeError, match=message):
+        run(kind, args, shape)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
+def test_padding_mode_limits_match_torch():
+    # cnnshape accepts exactly what torch accepts, with the same output shape, over a small grid.
+    import torch
+
+    conv_class = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
+    mismatches = []
+    for ndim, mode, size, kernel, batched in itertools.product(
+        (1, 2, 3), ("zeros", "reflect", "replicate", "circular"), (1, 2, 3, 4), (1, 2, 3), (True, False)
+    ):
+        # a different size per axis shows each axis is checked on its own
+        shape = (1,) * batched + (1,) + tuple(size + axis for axis in range(ndim))
+        for padding in [*range(size + 3), "same"]:
+            try:
+                torch_conv = conv_class[ndim](1, 1, kernel, padding=padding, padding_mode=mode)
+                with torch.no_grad():
+                    expected = tuple(torch_conv(torch.zeros(shape)).shape)
+            except RuntimeError:
+                expected = None
+            args = {"out_channels": 1, "kernel_size": kernel, "padding": padding, "padding_mode": mode}
+            try:
+                got = run(f"Conv{ndim}d", args, shape).shapes[0]
+            except ShapeError:
+                got = None
+            if got != expected:
+                mismatches.append((ndim, mode, shape, kernel, padding, expected, got))
+    assert mismatches == []

@@ -145,6 +145,9 @@ class Result:
     working: list[str] = field(default_factory=list)  # how each number was reached
     warnings: list[str] = field(default_factory=list)
     findings: list[tuple[str, str]] = field(default_factory=list)  # (lint rule code, message): legal but suspect
+    # The input was read as one sample without a batch dimension ([C, H, W] into a Conv2d),
+    # which PyTorch allows for some kinds; usually a spec that forgot the batch.
+    unbatched: bool = False
 
 
 # --- the base class ---------------------------------------------------------------------

@@ -155,7 +155,7 @@ class _ConvNd(Layer):
             f"MACs: {_k_symbol(n)}*{c_sym} per output x {_dims_symbol(out_shape, n, 'C_out')} outputs"
             f" = {k_text}*{group_text} x {'*'.join(map(str, out_shape))} = {macs:,}"
         )
-        return Result([out_shape], params=params, macs=macs, working=working, findings=findings)
+        return Result([out_shape], params=params, macs=macs, working=working, findings=findings, unbatched=len(shape) == n + 1)
 
     def bias_size(self, out: list[Shape]) -> int:
         return self.out_channels if self.bias else 0
@@ -264,7 +264,7 @@ class _ConvTransposeNd(Layer):
             f"MACs: {_k_symbol(n)}*{c_sym} per input x {_dims_symbol(shape, n, 'C_in', '_in')} inputs"
             f" = {k_text}*{c_out_text} x {'*'.join(map(str, shape))} = {macs:,}"
         )
-        return Result([out_shape], params=params, macs=macs, working=working)
+        return Result([out_shape], params=params, macs=macs, working=working, unbatched=len(shape) == n + 1)
 
     def bias_size(self, out: list[Shape]) -> int:
         return self.out_channels if self.bias else 0

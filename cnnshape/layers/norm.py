@@ -39,7 +39,7 @@ class _NormNd(Layer):
         working = [f"params: {weights} = {per}*C = {per}*{channels} = {params:,}" if self.affine else "params: 0 (affine=false)"]
         if buffers:
             working.append(f"buffers: running_mean + running_var + num_batches_tracked = 2*C + 1 = 2*{channels} + 1 = {buffers:,}")
-        return Result([shape], params=params, buffers=buffers, working=working)
+        return Result([shape], params=params, buffers=buffers, working=working, unbatched=self._channel_dim(shape) == 0)
 
     def _channel_dim(self, shape: Shape) -> int:
         return 1

@@ -62,7 +62,8 @@ class _PoolNd(Layer):
             spatial.append(out)
             working.append(text)
             findings += window_findings(axis, size, k, s, 2 * p, p, d, self.ceil_mode)
-        return Result([shape[:-n] + tuple(spatial)] * self.num_outputs(), working=working, findings=findings)
+        return Result([shape[:-n] + tuple(spatial)] * self.num_outputs(), working=working, findings=findings,
+                      unbatched=len(shape) == n + 1)
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         kernel, stride, padding, dilation = self._tuples()
@@ -189,7 +190,8 @@ class _AdaptivePoolNd(Layer):
             ("collapsed-input", f"{axis}: pooling {size} up to {out} repeats values; the network expects a larger input")
             for axis, size, out in zip(AXES[n], shape[-n:], sizes) if out > size
         ]
-        return Result([shape[:-n] + sizes] * self.num_outputs(), working=working, findings=findings)
+        return Result([shape[:-n] + sizes] * self.num_outputs(), working=working, findings=findings,
+                      unbatched=len(shape) == n + 1)
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         in_sizes = shapes[0][-self.ndim:]

@@ -133,7 +133,7 @@ class ZeroPad2d(Layer):
         h, w = shape[-2:]
         return Result([shape[:-2] + (h + top + bottom, w + left + right)], working=[
             f"H: {h} + {top} + {bottom} = {h + top + bottom}", f"W: {w} + {left} + {right} = {w + left + right}",
-        ])
+        ], unbatched=len(shape) == 3)
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         left, _, top, _ = self._pads()

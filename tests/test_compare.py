@@ -185,3 +185,16 @@ def test_golden_markdown(golden) -> None:
     result = run("compare", RESNET18, RESNET34, "--depth", "1", "--format", "markdown")
     assert result.exit_code == 0, result.stderr
     golden("compare-resnet18-resnet34-md", result.stdout)
+
+
+def test_a_small_change_keeps_two_significant_digits() -> None:
+    result = run("compare", RESNET18, RESNET18, "--set-b", "num_classes=10", "--format", "markdown")
+    assert result.exit_code == 0, result.stderr
+    # The fc layer's MACs go from 512*1000 to 512*10: -506,880 of 1,814,073,344, that is
+    # -0.02794...%, which one decimal would show as -0.0%.
+    macs = next(line for line in result.stdout.splitlines() if line.startswith("| MACs "))
+    assert "**-506,880**" in macs and "| -0.028% |" in macs
+    # Parameters: (512*10 + 10) - (512*1000 + 1000) = 5,130 - 513,000 = -507,870 of
+    # 11,689,512: -4.34...%, one decimal.
+    params = next(line for line in result.stdout.splitlines() if line.startswith("| Parameters "))
+    assert "**-507,870**" in params and "| -4.3% |" in params

@@ -116,7 +116,7 @@ def to_dict(report: Report, depth: Optional[int] = None) -> dict[str, Any]:
         "layers": [_row(row, dtype_bytes) for row in leaf_rows(shown, depth)],
         "blocks": [_row(row, dtype_bytes) for row in report.rows if row.is_block],
         "warnings": [
-            {"file": w.file, "line": w.line, "col": w.col, "code": w.code, "message": w.message}
+            {"file": w.file, "line": w.line, "column": w.col, "code": w.code, "message": w.message}
             for w in report.warnings
         ],
     }

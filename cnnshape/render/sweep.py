@@ -110,7 +110,7 @@ def to_dict(sweep: Sweep) -> dict[str, Any]:
         entry: dict[str, Any] = {"setting": point.setting, "overrides": point.overrides}
         if report is None:
             entry["problems"] = [
-                {"file": p.file, "line": p.line, "col": p.col, "code": p.code, "message": p.message} for p in point.problems
+                {"file": p.file, "line": p.line, "column": p.col, "code": p.code, "message": p.message} for p in point.problems
             ]
         else:
             t = report.totals

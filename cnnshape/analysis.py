@@ -12,7 +12,7 @@ from typing import Optional
 
 from cnnshape.errors import Issue, ShapeError, SpecError
 from cnnshape.graph import Graph, Node, Ref
-from cnnshape.layers.base import RF, Shape, fmt_shape
+from cnnshape.layers.base import AXES, RF, Shape, fmt_shape
 from cnnshape.report import DTYPE_BYTES, AxisField, Output, ReceptiveField, Report, Row, Totals
 from cnnshape.source import Source
 
@@ -136,7 +136,7 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
     for i, (shape, rf) in enumerate(zip(result.shapes, out_rfs)):
         tensors[Ref(node.index, i)] = (shape, rf)
     if any(rf.unaligned for rf in out_rfs) and not any(rf.unaligned for rf in rfs):
-        detail = ", ".join(_describe(rf) for rf in rfs)
+        detail = _unaligned_detail([_ref_name(graph, ref) for ref in node.inputs], rfs)
         warnings.append(Issue(node.loc, "unaligned-rf", f"{node.name} ({node.kind}) merges paths whose receptive fields are not aligned: {detail}{where}", "warning", at_key=True))
     for message in result.warnings:
         warnings.append(Issue(node.loc, "layer-warning", f"{node.name} ({node.kind}): {message}{where}", "warning", at_key=True))
@@ -163,10 +163,16 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
     )
 
 
-def _describe(rf: RF) -> str:
-    if rf.kind != "spatial":
-        return rf.kind
-    return " by ".join(f"(r{a.size} s{a.stride} p{a.padding})" for a in rf.axes) or "none"
+def _unaligned_detail(paths: list[str], rfs: list[RF]) -> str:
+    """Each merged path's field per axis, side by side: `H: main r4 s2 p1 vs down r5 s2 p2; W: ...`."""
+    n = len(rfs[0].axes)
+    if any(rf.kind != "spatial" or len(rf.axes) != n for rf in rfs) or not n:
+        return " vs ".join(f"{path} {rf.kind} ({len(rf.axes)} axes)" for path, rf in zip(paths, rfs))
+    by_text: dict[str, list[str]] = {}  # axes with the same fields share one entry: `H, W: ...`
+    for i, axis in enumerate(AXES.get(n, tuple(f"axis {i}" for i in range(n)))):
+        text = " vs ".join(f"{path} r{rf.axes[i].size} s{rf.axes[i].stride} p{rf.axes[i].padding}" for path, rf in zip(paths, rfs))
+        by_text.setdefault(text, []).append(axis)
+    return "; ".join(f"{', '.join(axes)}: {text}" for text, axes in by_text.items())
 
 
 def _ref_name(graph: Graph, ref: Ref) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Optional
 
+from cnnshape.layers.base import AXES
 from cnnshape.report import AxisField, ReceptiveField, Report, Row
 
 
@@ -123,7 +124,6 @@ def _tensor_shape(report: Report, by_name: dict[str, Row], ref: str) -> tuple[in
 
 # --- receptive-field working -------------------------------------------------------------
 
-_AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 def receptive_field_working(inputs: list[Optional[ReceptiveField]], out: Optional[ReceptiveField]) -> list[str]:
@@ -155,7 +155,7 @@ def receptive_field_working(inputs: list[Optional[ReceptiveField]], out: Optiona
 
 
 def _axis_names(n: int) -> tuple[str, ...]:
-    return _AXIS_NAMES.get(n, tuple(f"axis {i}" for i in range(n)))
+    return AXES.get(n, tuple(f"axis {i}" for i in range(n)))
 
 
 def _axis_step(a: AxisField, b: AxisField) -> str:

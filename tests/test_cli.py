@@ -373,3 +373,22 @@ def test_errors_come_before_warnings() -> None:
     lines = result.stderr.splitlines()
     assert [line.rsplit("[", 1)[-1] for line in lines] == ["shape]", "unbatched-input]"]
     assert "bn1 (BatchNorm2d)" in lines[0] and "conv1 (Conv2d)" in lines[1]
+
+
+def test_unaligned_merge_names_each_path_per_axis(tmp_path: Path) -> None:
+    spec = tmp_path / "rf.yaml"
+    spec.write_text(
+        "name: rf\ninput: [1, 3, 32, 32]\nlayers:\n"
+        "  - Conv2d: {out_channels: 8, kernel_size: 4, stride: 2, padding: 1, name: a}\n"
+        "  - Conv2d: {out_channels: 8, kernel_size: [3, 4], stride: 2, padding: 1, from: input, name: b}\n"
+        "  - Add: {from: [a, b]}\n"
+    )
+    result = run("summary", str(spec), "--format", "json")
+    assert result.exit_code == 0
+    # r = 1 + (k-1)*1, S = 2, P = 1 on both paths. H: a's 4x window is centred on
+    # (4-1)/2 - 1 = 0.5, b's 3x window on (3-1)/2 - 1 = 0: half a pixel apart. W: both 4 wide.
+    (line,) = result.stderr.splitlines()
+    assert line.endswith(
+        "add_1 (Add) merges paths whose receptive fields are not aligned: "
+        "H: a r4 s2 p1 vs b r3 s2 p1; W: a r4 s2 p1 vs b r4 s2 p1 [unaligned-rf]"
+    )

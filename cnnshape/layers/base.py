@@ -18,6 +18,8 @@ from cnnshape.errors import ShapeError
 
 Shape = tuple[int, ...]
 
+AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}  # spatial axes' names by count, PyTorch's order
+
 Int = Annotated[int, Strict()]
 PosInt = Annotated[int, Strict(), Field(ge=1)]
 NonNegInt = Annotated[int, Strict(), Field(ge=0)]

@@ -9,6 +9,7 @@ from pydantic import field_validator, model_validator
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import (
+    AXES,
     RF,
     Bool,
     IntOrTuple,
@@ -24,7 +25,6 @@ from cnnshape.layers.base import (
     window_out,
 )
 
-AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 
 

@@ -9,6 +9,7 @@ from pydantic import field_validator
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import (
+    AXES,
     RF,
     Bool,
     IntOrTuple,
@@ -22,7 +23,6 @@ from cnnshape.layers.base import (
     window_findings,
     window_out,
 )
-from cnnshape.layers.conv import AXES
 
 
 class _PoolNd(Layer):

@@ -1,5 +1,6 @@
-"""The user documentation stays true: every whole spec in docs/spec.md analyses, and the
-generated reference tables (layer kinds, error codes) match the code.
+"""The user documentation stays true: every whole spec in docs/spec.md analyses, its
+```console examples show what the program prints, and the generated reference tables
+(layer kinds, error codes) match the code.
 
 `python tests/test_docs.py` prints the generated tables; `python tests/test_docs.py --write`
 rewrites them in docs/spec.md (between the BEGIN/END markers).
@@ -7,7 +8,10 @@ rewrites them in docs/spec.md (between the BEGIN/END markers).
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import subprocess
 import sys
 import typing
 from pathlib import Path
@@ -24,8 +28,11 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 SPEC_MD = DOCS / "spec.md"
 JSON_MD = DOCS / "json.md"
 
+ROOT = DOCS.parent
 YAML_BLOCK = re.compile(r"^```yaml[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+CONSOLE_BLOCK = re.compile(r"^```console\n(.*?)^```", re.MULTILINE | re.DOTALL)
 WHOLE_SPEC = re.compile(r"^layers:", re.MULTILINE)
+SPEC_NAME = re.compile(r"^name:\s*(\S+)", re.MULTILINE)
 
 
 def spec_examples() -> list[tuple[int, str]]:
@@ -36,6 +43,63 @@ def spec_examples() -> list[tuple[int, str]]:
         for match in YAML_BLOCK.finditer(text)
         if WHOLE_SPEC.search(match.group(1))
     ]
+
+
+def console_examples() -> list[tuple[int, str]]:
+    """(line, text) of every ```console block of docs/spec.md."""
+    text = SPEC_MD.read_text(encoding="utf-8")
+    return [(text.count("\n", 0, match.start()) + 2, match.group(1)) for match in CONSOLE_BLOCK.finditer(text)]
+
+
+# ```console blocks the test cannot run, by their first line, with the reason.
+CONSOLE_SKIPS = {
+    "spec.yaml:4:5: error: conv2d_1 (Conv2d): declares in_channels=4 but its input (1, 3, 32, 32) has 3 channels [shape]":
+        "output only: no command, and the page does not show spec.yaml",
+    "$ cnnshape summary broken.yaml":
+        "broken.yaml is not on the page (a broken ```yaml spec would fail test_spec_example_analyses)",
+}
+CONSOLE_WIDTH = "100"  # COLUMNS for the commands: every table on the page fits in it
+
+
+def _console_files(command: list[str], where: Path) -> list[str]:
+    """Put the spec files a command names into `where`: bundled specs (specs/...) by their
+    path, the page's own examples as `<name>.yaml`. Returns the names it could not find."""
+    pages = {SPEC_NAME.search(spec).group(1): spec for _, spec in spec_examples()}
+    missing = []
+    for arg in command:
+        if not arg.endswith((".yaml", ".yml")):
+            continue
+        target = where / arg
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / arg).is_file():
+            target.write_bytes((ROOT / arg).read_bytes())
+        elif Path(arg).stem in pages:
+            target.write_text(pages[Path(arg).stem], encoding="utf-8")
+        else:
+            missing.append(arg)
+    return missing
+
+
+def _shows(expected: list[str], actual: list[str]) -> bool:
+    """Whether the block's lines are the output, where a line `...` stands for any lines."""
+    segments: list[list[str]] = [[]]
+    for line in expected:
+        if line == "...":
+            segments.append([])
+        else:
+            segments[-1].append(line)
+    if len(segments) == 1:
+        return expected == actual
+    first, *middle, last = segments
+    start, end = len(first), len(actual) - len(last)
+    if end < start or actual[:start] != first or actual[end:] != last:
+        return False
+    for segment in middle:
+        found = next((i for i in range(start, end - len(segment) + 1) if actual[i:i + len(segment)] == segment), None)
+        if found is None:
+            return False
+        start = found + len(segment)
+    return True
 
 
 # --- the generated tables ---------------------------------------------------------------
@@ -103,6 +167,59 @@ def test_spec_example_analyses(line: int, text: str) -> None:
             f"{p.file}:{line + p.line - 1}:{p.col}: {p.severity}: {p.message} [{p.code}]" for p in exc.problems
         ))
     assert report.totals.layers > 0
+
+
+def test_shows_matches_elided_output() -> None:
+    """The comparison itself: `...` elides, anything else must be exact."""
+    assert _shows(["a", "b"], ["a", "b"])
+    assert not _shows(["a", "b"], ["a", "b", "c"])
+    assert _shows(["a", "..."], ["a", "b", "c"])
+    assert _shows(["a", "...", "c"], ["a", "b", "c"])
+    assert _shows(["a", "...", "b", "...", "d"], ["a", "x", "b", "c", "d"])
+    assert not _shows(["a", "...", "c"], ["a", "b", "d"])
+    assert not _shows(["b", "..."], ["a", "b"])
+    assert not _shows(["a", "...", "a"], ["a"])
+
+
+def test_spec_md_has_console_examples() -> None:
+    first_lines = [text.split("\n", 1)[0] for _, text in console_examples()]
+    assert sum(line.startswith("$ cnnshape ") for line in first_lines) >= 3
+    stale = sorted(set(CONSOLE_SKIPS) - set(first_lines))
+    assert not stale, f"CONSOLE_SKIPS names blocks docs/spec.md no longer has: {stale}"
+
+
+@pytest.mark.parametrize("line,text", [pytest.param(*example, id=f"line{example[0]}") for example in console_examples()])
+def test_console_example_is_real_output(line: int, text: str, tmp_path: Path) -> None:
+    """The block is what `$ cnnshape ...` prints (stdout, then stderr) at COLUMNS=100, trailing
+    spaces aside; a line `...` stands for omitted lines, and a block with no output lines
+    only has to run without errors."""
+    command, *shown = [row.rstrip() for row in text.splitlines()]
+    if command in CONSOLE_SKIPS:
+        pytest.skip(CONSOLE_SKIPS[command])
+    assert command.startswith("$ cnnshape "), (
+        f"docs/spec.md:{line}: the block does not start with `$ cnnshape ...`; add it to CONSOLE_SKIPS with a reason"
+    )
+    args = shlex.split(command)[2:]
+    missing = _console_files(args, tmp_path)
+    assert not missing, (
+        f"docs/spec.md:{line}: {missing} is neither in the repository nor a ```yaml example of the page "
+        f"(`name: <stem>`); give it on the page or add the block to CONSOLE_SKIPS with a reason"
+    )
+    env = {key: value for key, value in os.environ.items() if key not in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")}
+    env.update(COLUMNS=CONSOLE_WIDTH, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+               PYTHONWARNINGS="ignore", PYTHONIOENCODING="utf-8", GITHUB_ACTIONS="")
+    result = subprocess.run([sys.executable, "-m", "cnnshape", *args], capture_output=True, text=True,
+                            encoding="utf-8", cwd=tmp_path, env=env, timeout=120)
+    actual = [row.rstrip() for row in (result.stdout + result.stderr).splitlines()]
+    expected_status = 1 if any(": error: " in row for row in shown) else 0
+    assert result.returncode == expected_status, (
+        f"docs/spec.md:{line}: `{command[2:]}` exited {result.returncode}, expected {expected_status}:\n{result.stderr}"
+    )
+    if shown:
+        assert _shows(shown, actual), (
+            f"docs/spec.md:{line}: the block differs from what `{command[2:]}` prints at COLUMNS={CONSOLE_WIDTH}:\n"
+            + "\n".join(actual)
+        )
 
 
 def test_every_kind_is_in_the_layer_table() -> None:

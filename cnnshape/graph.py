@@ -92,9 +92,32 @@ class _Scope:
     counters: dict[str, int] = field(default_factory=dict)
     later: set[str] = field(default_factory=set)  # names given further down this layers list
     training_only: bool = False  # inside a block used with `training_only: true`
+    # Where each variable's value was written (a block use's argument, a block default, a
+    # network arg), followed through `name: $other`: a bad value is reported there.
+    origins: dict[str, Loc] = field(default_factory=dict)
 
 
 FAILED = object()  # a substitution that failed: its problem is already recorded
+
+
+def _bare_name(value: Any) -> str | None:
+    """`c` for the value `$c` (a whole value that is one variable), else None."""
+    if isinstance(value, str) and value.startswith("$") and value[1:].isidentifier():
+        return value[1:]
+    return None
+
+
+def _raw_at(args: dict[str, Any], path: tuple) -> Any:
+    """The value as written at `path` inside a layer's arguments (None if it is not there)."""
+    value: Any = args
+    for step in path:
+        if isinstance(value, dict) and step in value:
+            value = value[step]
+        elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+            value = value[step]
+        else:
+            return None
+    return value
 
 
 def _uses_failed(value: Any, variables: dict[str, Any]) -> bool:
@@ -185,7 +208,7 @@ class _Builder:
                 self.issue(("blocks", block), "duplicate-name",
                            f"block {block!r} has the name of a built-in layer kind; rename it (e.g. {block}Block)", at_key=True)
         self.nodes.append(Node(0, "input", "Input", None, [], ("input",), None, 0))
-        top = _Scope("", [Ref(0)], variables, None, 0, "")
+        top = _Scope("", [Ref(0)], variables, None, 0, "", origins={name: ("args", name) for name in spec.args})
         self.expand(spec.layers, ("layers",), top)
         outputs, names = self._outputs(spec.outputs, ("outputs",), top)
         used = {block.kind for block in self.blocks} | self.skipped_blocks
@@ -442,7 +465,14 @@ class _Builder:
                 fields = list(cls.model_fields)
                 for issue in pydantic_issues(exc, args_loc, "argument", fields=fields, data=values):
                     origin = self._override_note(call.args.get(issue.loc[len(args_loc)]) if len(issue.loc) > len(args_loc) else None)
-                    self.issue(issue.loc, issue.code, f"{call.kind}: {issue.message}{origin}", scope, issue.at_key)
+                    loc, at_key, message = issue.loc, issue.at_key, f"{call.kind}: {issue.message}{origin}"
+                    name = _bare_name(_raw_at(call.args, issue.loc[len(args_loc):]))
+                    if not at_key and name in scope.origins:
+                        # `out_channels: $c` with a bad `c`: the place to fix is where c's
+                        # value was written (the block use), not the block's layer line.
+                        line, _ = self.source.locate(loc)
+                        loc, message = scope.origins[name], f"{message} (read as ${name} at line {line})"
+                    self.issue(loc, issue.code, message, scope, at_key)
         if layer is not None and inputs_ok and not cls.min_inputs <= len(inputs) <= (cls.max_inputs or len(inputs)):
             want = str(cls.min_inputs) if cls.min_inputs == cls.max_inputs else f"at least {cls.min_inputs}"
             sources = sorted({self.nodes[ref.node].name for ref in inputs})
@@ -474,11 +504,12 @@ class _Builder:
             broken = _Scope(qualified + ".", inputs, {}, scope.block, scope.depth, scope.context)
             broken.outputs = self._broken(inputs)
             return broken
-        variables = self._block_args(call, block, scope)
+        variables, origins = self._block_args(call, block, scope)
         instance = BlockInstance(len(self.blocks), qualified, call.kind, scope.block, scope.depth,
                                  call.loc + (call.kind,), first=len(self.nodes))
         self.blocks.append(instance)
-        inner = _Scope(qualified + ".", list(inputs), variables, instance.index, scope.depth + 1, f"in {qualified}")
+        inner = _Scope(qualified + ".", list(inputs), variables, instance.index, scope.depth + 1, f"in {qualified}",
+                       origins=origins)
         inner.training_only = scope.training_only or call.training_only
         self.block_stack.append(call.kind)
         try:
@@ -492,10 +523,12 @@ class _Builder:
         scope.names[local] = inner
         return inner
 
-    def _block_args(self, call: LayerCall, block: BlockDef, scope: _Scope) -> dict[str, Any]:
+    def _block_args(self, call: LayerCall, block: BlockDef, scope: _Scope) -> tuple[dict[str, Any], dict[str, Loc]]:
+        """The block use's variables, and where each value was written (see _Scope.origins)."""
         import difflib
 
         given: dict[str, Any] = {}
+        origins = {name: loc for name, loc in scope.origins.items() if name in self.network_variables}
         for key, value in call.args.items():
             if key not in block.args:
                 close = difflib.get_close_matches(str(key), list(block.args), n=1)
@@ -505,13 +538,15 @@ class _Builder:
                 self.issue(call.args_loc + (key,), "unknown-argument", f"block {call.kind} has no argument {key!r}{hint}", scope, at_key=True)
                 continue
             given[key] = self.subst(value, scope.variables, call.args_loc + (key,), scope)
+            origins[key] = scope.origins.get(_bare_name(value), call.args_loc + (key,))
         # Defaults see the network's args, every given value and the defaults before them.
         variables = dict(self.network_variables)
         variables.update(given)
         for key, default in block.args.items():
             if key not in given:
                 variables[key] = self.subst(default, variables, ("blocks", call.kind, "args", key), scope)
-        return variables
+                origins[key] = origins.get(_bare_name(default), ("blocks", call.kind, "args", key))
+        return variables, origins
 
     # -- references -----------------------------------------------------------------------
 

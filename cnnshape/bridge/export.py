@@ -83,10 +83,10 @@ class _RecordingBuilder(_Builder):
             self.block_entry[index] = key
         return result
 
-    def _block_args(self, call: LayerCall, block: Any, scope: Any) -> dict[str, Any]:
-        variables = super()._block_args(call, block, scope)
+    def _block_args(self, call: LayerCall, block: Any, scope: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        variables, origins = super()._block_args(call, block, scope)
         self.block_vars[len(self.blocks)] = variables
-        return variables
+        return variables, origins
 
 
 @dataclass

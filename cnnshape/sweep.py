@@ -49,6 +49,9 @@ def expand_braces(text: str) -> list[str]:
         choices = [str(v) for v in range(start, stop + direction, step * direction)]
     else:
         choices = [part.strip() for part in inner.split(",")]
+        if ".." in inner and len(choices) == 1:
+            raise SweepError(f"a brace range takes integers, like {{224..320..32}}; list other values: "
+                             f"{{0.5,0.75,1.0}}; got {{{inner}}} in {text!r}")
         if len(choices) < 2 or any(not choice for choice in choices):
             raise SweepError(f"a brace list needs two or more values separated by commas, like {{224,256}}; got {{{inner}}} in {text!r}")
     head, tail = text[: match.start()], text[match.end():]

@@ -164,3 +164,8 @@ def test_golden_markdown(golden) -> None:
     result = run("sweep", LENET, "--input", "1,1,{32,36,64}", "--format", "markdown")
     assert result.exit_code == 0, result.stderr
     golden("sweep-lenet-md", result.stdout)
+
+
+def test_a_range_of_non_integers_says_ranges_take_integers() -> None:
+    with pytest.raises(SweepError, match=r"a brace range takes integers.*\{0\.5,0\.75,1\.0\}"):
+        expand_braces("width_mult={0.5..1.0..0.25}")

@@ -194,7 +194,7 @@ def lint(
         config = Config() if no_config else load_config()
         given = config_from_table({k: v for k, v in options.items() if v is not None}, "the command line")
     except ConfigError as exc:
-        typer.echo(f"cnnshape lint: {exc}", err=True)
+        typer.echo(str(exc) if exc.located else f"cnnshape lint: {exc}", err=True)
         raise typer.Exit(2) from None
     config.budgets.update(given.budgets)
     config.budget_origins.update(given.budget_origins)

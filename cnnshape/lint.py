@@ -127,7 +127,21 @@ BUDGETS = {
 
 
 class ConfigError(Exception):
-    """Bad configuration or options: a usage error (exit 2)."""
+    """Bad configuration or options: a usage error (exit 2). A `located` message already
+    starts with its place (`pyproject.toml:5:1: error: ...`), like a spec problem."""
+
+    def __init__(self, message: str, located: bool = False):
+        super().__init__(message)
+        self.located = located
+
+
+class _BadEntry(Exception):
+    """One bad entry of a configuration table: the message, and where it is as a key path
+    in the table (a list item's index last); `at_key` points at the key, not its value."""
+
+    def __init__(self, loc: tuple, message: str, at_key: bool = False):
+        super().__init__(message)
+        self.loc, self.message, self.at_key = loc, message, at_key
 
 
 @dataclass
@@ -148,53 +162,89 @@ class Config:
         return self.severity.get(code, default)
 
 
-def _codes(values: Any, where: str) -> set[str]:
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise ConfigError(f"{where}: expected a list of rule codes")
-    unknown = [v for v in values if v not in RULES]
-    if unknown:
-        raise ConfigError(f"{where}: unknown rule(s) {', '.join(unknown)}; known: {', '.join(RULES)}")
+CONFIG_KEYS = ["select", "ignore", "severity", "strict", "dominant-share"] + [k.replace("_", "-") for k in BUDGETS]
+
+
+def _near(word: Any, known: list[str]) -> str:
+    """"; did you mean 'x'?" for a near miss of a known name, else ""."""
+    import difflib
+
+    from cnnshape.layers import did_you_mean
+
+    return did_you_mean(difflib.get_close_matches(word, known, n=1)) if isinstance(word, str) else ""
+
+
+def _unknown(word: str, known: list[str], what: str) -> str:
+    return _near(word, known) or f"; known {what}: {', '.join(known)}"
+
+
+def _codes(values: Any, key: str) -> set[str]:
+    if not isinstance(values, list):
+        raise _BadEntry((key,), f"{key}: expected a list of rule codes")
+    for index, code in enumerate(values):
+        if not isinstance(code, str):
+            raise _BadEntry((key, index), f"{key}: expected a list of rule codes, got {code!r}")
+        if code not in RULES:
+            raise _BadEntry((key, index), f"{key}: unknown rule {code!r}{_unknown(code, list(RULES), 'rules')}")
     return set(values)
 
 
-def config_from_table(table: dict[str, Any], origin: str) -> Config:
-    """`[tool.cnnshape]` (keys with - or _) into a Config; raises ConfigError."""
+def _read_table(table: dict[str, Any], origin: str) -> Config:
     from cnnshape.quantity import parse_quantity
 
     config = Config(origin=origin)
     for raw_key, value in table.items():
         key = raw_key.replace("-", "_")
-        where = f"{origin}: {raw_key}"
         if key == "select":
-            config.select = _codes(value, where)
+            config.select = _codes(value, raw_key)
         elif key == "ignore":
-            config.ignore = _codes(value, where)
+            config.ignore = _codes(value, raw_key)
         elif key == "severity":
             if not isinstance(value, dict):
-                raise ConfigError(f"{where}: expected a table of rule = \"error\" | \"warning\"")
-            _codes(list(value), where)
-            bad = [v for v in value.values() if v not in ("error", "warning")]
-            if bad:
-                raise ConfigError(f"{where}: severities are \"error\" or \"warning\", got {bad[0]!r}")
+                raise _BadEntry((raw_key,), f"{raw_key}: expected a table of rule = \"error\" | \"warning\"")
+            for code, level in value.items():
+                if code not in RULES:
+                    hint = _unknown(code, list(RULES), "rules")
+                    raise _BadEntry((raw_key, code), f"{raw_key}: unknown rule {code!r}{hint}", at_key=True)
+                if level not in ("error", "warning"):
+                    raise _BadEntry((raw_key, code), (
+                        f"{raw_key}: severities are \"error\" or \"warning\", got {level!r}{_near(level, ['error', 'warning'])}"
+                    ))
             config.severity = dict(value)
         elif key in BUDGETS:
             try:
                 config.budgets[key] = parse_quantity(value)
                 config.budget_origins[key] = origin
             except ValueError as exc:
-                raise ConfigError(f"{where}: {exc}") from None
+                raise _BadEntry((raw_key,), f"{raw_key}: {exc}") from None
         elif key == "dominant_share":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-                raise ConfigError(f"{where}: expected a fraction between 0 and 1")
+                raise _BadEntry((raw_key,), f"{raw_key}: expected a fraction between 0 and 1, got {value!r}")
             config.dominant_share = float(value)
         elif key == "strict":
             if not isinstance(value, bool):
-                raise ConfigError(f"{where}: expected true or false")
+                raise _BadEntry((raw_key,), f"{raw_key}: expected true or false, got {value!r}")
             config.strict = value
         else:
-            known = ["select", "ignore", "severity", "strict", "dominant-share"] + [k.replace("_", "-") for k in BUDGETS]
-            raise ConfigError(f"{where}: unknown key; known keys: {', '.join(known)}")
+            # Suggest the spelling the user writes: both max-params and max_params work.
+            known = CONFIG_KEYS if "_" not in raw_key else [k.replace("-", "_") for k in CONFIG_KEYS]
+            raise _BadEntry((raw_key,), f"{raw_key}: unknown key{_unknown(raw_key, known, 'keys')}", at_key=True)
     return config
+
+
+def config_from_table(
+    table: dict[str, Any], origin: str, place: Optional[Callable[[tuple, bool], str]] = None,
+) -> Config:
+    """`[tool.cnnshape]` (keys with - or _) into a Config; raises ConfigError. `place` turns
+    a bad entry's key path (and whether the key or its value is meant) into the
+    `file:line:col` its message starts with; without it (the command line has no lines)
+    the message starts with `origin`."""
+    try:
+        return _read_table(table, origin)
+    except _BadEntry as bad:
+        if place is None:
+            raise ConfigError(f"{origin}: {bad.message}") from None
+        raise ConfigError(f"{place(bad.loc, bad.at_key)}: error: {bad.message}", located=True) from None
 
 
 def find_pyproject(start: Path) -> Optional[Path]:
@@ -205,29 +255,226 @@ def find_pyproject(start: Path) -> Optional[Path]:
     return None
 
 
-def load_config(start: Optional[Path] = None) -> Config:
-    """The `[tool.cnnshape]` table of the nearest pyproject.toml that has one (walking up
-    from `start`, so a sub-project's pyproject without the table does not hide the root's),
-    or the defaults."""
+def _tomllib() -> Any:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
+    return tomllib
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would write it: relative to the current directory, like the spec
+    paths lint reports."""
+    try:
+        return os.path.relpath(path, Path.cwd().resolve())
+    except ValueError:  # on another drive (Windows)
+        return str(path)
+
+
+def load_config(start: Optional[Path] = None) -> Config:
+    """The `[tool.cnnshape]` table of the nearest pyproject.toml that has one (walking up
+    from `start`, so a sub-project's pyproject without the table does not hide the root's),
+    or the defaults. Every error in it says `file:line:col: error: ...`."""
+    tomllib = _tomllib()
     folder = (start or Path.cwd()).resolve()
     for candidate in (f / "pyproject.toml" for f in [folder, *folder.parents]):
         if not candidate.is_file():
             continue
+        shown = _shown(candidate)
         try:
-            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{candidate}: cannot read: {exc}") from None
-        table = data.get("tool", {}).get("cnnshape")
+            raw = candidate.read_bytes()
+            text = raw.decode("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{shown}: error: cannot read: {exc.strerror or exc}", located=True) from None
+        except UnicodeDecodeError as exc:
+            line, col = _line_col(raw[:exc.start].decode("utf-8"), exc.start)
+            raise ConfigError(f"{shown}:{line}:{col}: error: cannot read: not UTF-8 ({exc.reason})", located=True) from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            line, col, message = _decode_error(text, str(exc))
+            raise ConfigError(f"{shown}:{line}:{col}: error: cannot read: {message}", located=True) from None
+        tool = data.get("tool")
+        table = tool.get("cnnshape") if isinstance(tool, dict) else None
         if table is None:
             continue
+
+        def place(loc: tuple, at_key: bool, text: str = text, shown: str = shown) -> str:
+            line, col = _TomlPositions(text).locate(("tool", "cnnshape") + loc, at_key)
+            return f"{shown}:{line}:{col}"
+
         if not isinstance(table, dict):
-            raise ConfigError(f"{candidate}: [tool.cnnshape] must be a table")
-        return config_from_table(table, f"{candidate} [tool.cnnshape]")
+            raise ConfigError(f"{place((), False)}: error: [tool.cnnshape] must be a table", located=True)
+        return config_from_table(table, f"{shown} [tool.cnnshape]", place)
     return Config()
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of an offset into the text."""
+    before = text[:offset]
+    return before.count("\n") + 1, offset - before.rfind("\n")
+
+
+def _decode_error(text: str, message: str) -> tuple[int, int, str]:
+    """Line, column and message of a TOML syntax error (tomllib puts the place in its
+    message: "... (at line 5, column 6)" or "... (at end of document)")."""
+    found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+    if found:
+        return int(found[1]), int(found[2]), message[: found.start()]
+    found = re.search(r"\s*\(at end of document\)$", message)
+    if found:
+        return (*_line_col(text, len(text)), message[: found.start()] + " at the end of the file")
+    return 1, 1, message
+
+
+class _TomlPositions:
+    """Where each key and value of a TOML document is written (tomllib keeps no positions),
+    so that a configuration error points at its line like a spec error does. The text is
+    valid TOML (tomllib read it first), which keeps the scan simple: it finds where keys and
+    values start and where strings, arrays and inline tables end, and nothing else."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.at = 0
+        self.keys: dict[tuple, int] = {}  # key path -> offset of its key, or of its [header]
+        self.values: dict[tuple, int] = {}  # key path -> offset of its value, or of its [header]
+        self.implied: dict[tuple, int] = {}  # tables named only as part of a dotted key or header
+        self._document()
+
+    def locate(self, loc: tuple, at_key: bool) -> tuple[int, int]:
+        """Line and column of a key path's key or value; a path that is not written out
+        falls back to its nearest written parent (in the end, the table's header)."""
+        for size in range(len(loc), 0, -1):
+            path = loc[:size]
+            value_first = size == len(loc) and not at_key
+            for where in ((self.values, self.keys) if value_first else (self.keys, self.values)) + (self.implied,):
+                if path in where:
+                    return _line_col(self.text, where[path])
+        return 1, 1
+
+    def _peek(self) -> str:
+        return self.text[self.at] if self.at < len(self.text) else ""
+
+    def _skip(self, newlines: bool = False) -> bool:
+        """Past spaces, tabs and comments (and line ends, where TOML allows them); False at the end."""
+        while self.at < len(self.text):
+            char = self.text[self.at]
+            if char in " \t" or (newlines and char in "\r\n"):
+                self.at += 1
+            elif char == "#":
+                end = self.text.find("\n", self.at)
+                self.at = len(self.text) if end < 0 else end
+            else:
+                break
+        return self.at < len(self.text)
+
+    def _document(self) -> None:
+        table: tuple = ()
+        arrays: dict[tuple, int] = {}  # array of tables -> index of its last table
+        while self._skip(newlines=True):
+            start = self.at
+            if self._peek() == "[":
+                many = self.text.startswith("[[", start)
+                self.at += 2 if many else 1
+                path = ()
+                for name, _ in self._key():
+                    if path in arrays:  # [[a]] then [a.b] or [[a.b]]: b is in a's last table
+                        path += (arrays[path],)
+                    path += (name,)
+                self._skip()
+                self.at += 2 if many else 1
+                for size in range(1, len(path)):
+                    self.implied.setdefault(path[:size], start)
+                if many:
+                    arrays[path] = arrays.get(path, -1) + 1
+                    self.keys.setdefault(path, start)
+                    path += (arrays[path],)
+                table = path
+                self.keys.setdefault(table, start)
+                self.values.setdefault(table, start)
+            else:
+                self._pair(table)
+            if self.at == start:  # cannot happen in valid TOML; never loop forever
+                self.at += 1
+
+    def _key(self) -> list[tuple[str, int]]:
+        """A dotted key: each part, with the offset where it is written."""
+        parts = []
+        while True:
+            self._skip()
+            start = self.at
+            if self._peek() in ('"', "'"):
+                end = self._string_end(start)
+                name = _tomllib().loads("k = " + self.text[start:end])["k"]
+            else:
+                end = start
+                while end < len(self.text) and (self.text[end].isalnum() or self.text[end] in "-_"):
+                    end += 1
+                name = self.text[start:end]
+            parts.append((name, start))
+            self.at = end
+            self._skip()
+            if self._peek() != "." or end == start:
+                return parts
+            self.at += 1
+
+    def _pair(self, table: tuple) -> None:
+        path = table
+        *parents, (name, start) = self._key()
+        for parent, parent_start in parents:
+            path += (parent,)
+            self.implied.setdefault(path, parent_start)
+        path += (name,)
+        self.keys.setdefault(path, start)
+        self._skip()
+        self.at += 1  # the =
+        self._skip()
+        self._value(path)
+
+    def _value(self, path: tuple) -> None:
+        self.values.setdefault(path, self.at)
+        first = self._peek()
+        if first in ('"', "'"):
+            self.at = self._string_end(self.at)
+        elif first in ("[", "{"):
+            close = "]" if first == "[" else "}"
+            self.at += 1
+            index = 0
+            while self._skip(newlines=True) and self._peek() != close:
+                before = self.at
+                if first == "[":
+                    self._value(path + (index,))
+                    index += 1
+                else:
+                    self._pair(path)
+                self._skip(newlines=True)
+                if self._peek() == ",":
+                    self.at += 1
+                if self.at == before:  # cannot happen in valid TOML; never loop forever
+                    self.at += 1
+            self.at += 1
+        else:  # a number, boolean or date: up to what ends it
+            while self.at < len(self.text) and self.text[self.at] not in ",]}#\n":
+                self.at += 1
+
+    def _string_end(self, start: int) -> int:
+        """The offset just past the string (any of TOML's four kinds) that starts at `start`."""
+        text, quote = self.text, self.text[start]
+        escapes = quote == '"'
+        if text.startswith(quote * 3, start):
+            at = start + 3
+            while at < len(text) and not text.startswith(quote * 3, at):
+                at += 2 if escapes and text[at] == "\\" else 1
+            at += 3
+            for _ in range(2):  # a string may end with one or two quotes of its own
+                if at < len(text) and text[at] == quote:
+                    at += 1
+            return at
+        at = start + 1
+        while at < len(text) and text[at] != quote:
+            at += 2 if escapes and text[at] == "\\" else 1
+        return at + 1
 
 
 # --- files ------------------------------------------------------------------------------

@@ -207,8 +207,10 @@ def test_fixed_examples_exit_0_even_with_strict(code: str) -> None:
     (["*.nothing"], "*.nothing: the pattern matches no file"),
     (["--max-params", "lots", "SPEC"], "the command line: max-params: expected a number"),
     (["--max-macs", "4.1.1G", "SPEC"], "the command line: max-macs: expected a number"),
-    (["--select", "no-such-rule", "SPEC"], "unknown rule(s) no-such-rule"),
-    (["--ignore", "shape", "SPEC"], "unknown rule(s) shape"),
+    (["--select", "no-such-rule", "SPEC"], "the command line: select: unknown rule 'no-such-rule'; known rules: "),
+    (["--select", "dominant-layr", "SPEC"],
+     "the command line: select: unknown rule 'dominant-layr'; did you mean 'dominant-layer'?"),
+    (["--ignore", "shape", "SPEC"], "the command line: ignore: unknown rule 'shape'"),
 ])
 def test_usage_errors_exit_2(args: list[str], says: str) -> None:
     spec = str(example("dropped-input", "pass"))
@@ -584,21 +586,80 @@ def test_flags_combine_with_the_config(_isolated: Path) -> None:
 
 
 @pytest.mark.parametrize("table, says", [
-    ("selct = []", "selct: unknown key; known keys: select, ignore"),
+    ("selct = []", "selct: unknown key; did you mean 'select'?"),
+    ("zzz = []", "zzz: unknown key; known keys: select, ignore"),
     ('select = "dominant-layer"', "select: expected a list of rule codes"),
-    ('ignore = ["dominant-layers"]', "unknown rule(s) dominant-layers"),
-    ('severity = {dominant-layer = "fatal"}', "severities are \"error\" or \"warning\""),
+    ('ignore = ["dominant-layers"]', "ignore: unknown rule 'dominant-layers'; did you mean 'dominant-layer'?"),
+    ('severity = {dominant-layer = "fatal"}', "severities are \"error\" or \"warning\", got 'fatal'"),
     ('max-params = "a lot"', "max-params"),
     ("dominant-share = 1.5", "expected a fraction between 0 and 1"),
     ('strict = "yes"', "expected true or false"),
     ("[oops", "cannot read"),
 ])
 def test_bad_config_exits_2(_isolated: Path, table: str, says: str) -> None:
-    _project(_isolated, table)
+    _project(_isolated, table)  # the table's first line is line 5 of pyproject.toml
     result = run("specs", "--format", "text")
     assert result.exit_code == 2, result.output
-    assert result.stdout == "" and says in result.stderr and "pyproject.toml" in result.stderr
+    assert result.stdout == "" and says in result.stderr
+    assert result.stderr.startswith("pyproject.toml:5:") and ": error: " in result.stderr
     assert run("specs", "--format", "text", "--no-config").exit_code == 0
+
+
+# Columns counted by hand: `ignore = [` is 10 characters, so the first item is at column 11.
+@pytest.mark.parametrize("toml, where, says", [
+    # Unknown keys: at the key, with the nearest known one (in the spelling the user writes).
+    ('[project]\nname = "m"\n\n[tool.cnnshape]\nmax-param = "25M"\n',
+     "5:1", "max-param: unknown key; did you mean 'max-params'?"),
+    ("[tool.cnnshape]\nstrict = true\n  max_param = 1\n",
+     "3:3", "max_param: unknown key; did you mean 'max_params'?"),
+    # Unknown rule codes: at the item of the list, or at the key of the severity table.
+    ('[tool.cnnshape]\nignore = ["budget", "dominant-layers"]\n',
+     "2:21", "ignore: unknown rule 'dominant-layers'; did you mean 'dominant-layer'?"),
+    ('[tool.cnnshape]\nselect = [\n    "budget",  # "bias-befor-norm"\n    "bias-befor-norm",\n]\n',
+     "4:5", "select: unknown rule 'bias-befor-norm'; did you mean 'bias-before-norm'?"),
+    ('[tool.cnnshape]\nstrict = true\n\n[tool.cnnshape.severity]\nbudget = "error"\ndominant-layr = "error"\n',
+     "6:1", "severity: unknown rule 'dominant-layr'; did you mean 'dominant-layer'?"),
+    ('[tool.cnnshape]\nseverity.dominant-layr = "error"\n',
+     "2:10", "severity: unknown rule 'dominant-layr'; did you mean 'dominant-layer'?"),
+    # Wrong values: at the value.
+    ('[tool.cnnshape]\nstrict = "yes"\n', "2:10", "strict: expected true or false, got 'yes'"),
+    ('[tool.cnnshape]\nselect = "budget"\n', "2:10", "select: expected a list of rule codes"),
+    ('[tool.cnnshape]\nselect = ["budget", 3]\n', "2:21", "select: expected a list of rule codes, got 3"),
+    ('[tool.cnnshape]\nseverity = { budget = "warn" }\n',
+     "2:23", "severity: severities are \"error\" or \"warning\", got 'warn'; did you mean 'warning'?"),
+    ('[tool.cnnshape]\ndominant-share = 1.5\n', "2:18", "dominant-share: expected a fraction between 0 and 1, got 1.5"),
+    # The table written as dotted keys or inline, and a string that only looks like the table.
+    ('tool.cnnshape.max-param = "25M"\n\n[project]\nname = "m"\n',
+     "1:15", "max-param: unknown key; did you mean 'max-params'?"),
+    ('[tool]\ncnnshape = { strict = true, max-parms = "1M" }\n',
+     "2:29", "max-parms: unknown key; did you mean 'max-params'?"),
+    ('[tool.black]\nx = """\n[tool.cnnshape]\nstrict = 1\n"""\n\n[tool.cnnshape]\nstrict = 1\n',
+     "8:10", "strict: expected true or false, got 1"),
+    # Not a table at all: at its header.
+    ("[project]\nname = 'm'\n[[tool.cnnshape]]\nstrict = true\n", "3:1", "[tool.cnnshape] must be a table"),
+])
+def test_config_errors_say_where(_isolated: Path, toml: str, where: str, says: str) -> None:
+    (_isolated / "pyproject.toml").write_text(toml, encoding="utf-8")
+    copy_example("budget", "pass", _isolated)
+    result = run("budget-pass.yaml", "--format", "text")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"pyproject.toml:{where}: error: {says}\n"
+
+
+def test_config_syntax_errors_say_where(_isolated: Path) -> None:
+    copy_example("budget", "pass", _isolated)
+    (_isolated / "pyproject.toml").write_text("[tool.cnnshape]\nstrict = tru\n", encoding="utf-8")
+    assert run("budget-pass.yaml").stderr.startswith("pyproject.toml:2:10: error: cannot read: ")
+    (_isolated / "pyproject.toml").write_bytes(b"[tool.cnnshape]\nmax-params = '25\xb5'\n")
+    assert run("budget-pass.yaml").stderr.startswith("pyproject.toml:2:17: error: cannot read: not UTF-8")
+
+
+def test_config_errors_name_the_file_as_seen_from_here(_isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _project(_isolated, 'max-param = "25M"')
+    monkeypatch.chdir(_isolated / "specs")
+    result = run(".")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("../pyproject.toml:5:1: error: max-param: unknown key")
 
 
 def test_a_flag_budget_names_the_command_line_even_with_a_config(_isolated: Path) -> None:
@@ -967,6 +1028,16 @@ def test_ci_md_config_example_is_valid(_isolated: Path) -> None:
     (block,) = [b for b in re.findall(r"^```toml\n(.*?)^```", text, re.MULTILINE | re.DOTALL) if "[tool.cnnshape]" in b]
     config = config_from_table(tomllib.loads(block)["tool"]["cnnshape"], "docs/ci.md")
     assert config.budgets and config.severity
+
+
+def test_ci_md_config_error_example_is_real_output(_isolated: Path) -> None:
+    """The configuration error shown in docs/ci.md is what lint says, line and column included."""
+    lines = CI_MD.read_text(encoding="utf-8").splitlines()
+    (shown,) = [line for line in lines if line.startswith("pyproject.toml:")]
+    (_isolated / "pyproject.toml").write_text('[tool.cnnshape]\nstrict = true\nmax-param = "25M"\n', encoding="utf-8")
+    copy_example("budget", "pass", _isolated)
+    result = run("budget-pass.yaml")
+    assert result.exit_code == 2 and result.stderr == shown + "\n"
 
 
 def test_pre_commit_hook() -> None:

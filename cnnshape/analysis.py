@@ -119,13 +119,16 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
     shapes = [tensors[ref][0] for ref in node.inputs]
     rfs = [tensors[ref][1] for ref in node.inputs]
     where = f" ({node.context})" if node.context else ""
+    elements = 0
     try:
         result = layer.infer(shapes)
         for shape in result.shapes:
-            if any(dim <= 0 for dim in shape):
+            if shape and min(shape) <= 0:
                 raise ShapeError(f"output shape {fmt_shape(shape)} has a dimension that shrank to zero")
-            if prod(shape) > MAX_ELEMENTS:
+            size = prod(shape)
+            if size > MAX_ELEMENTS:
                 raise ShapeError(f"output shape {fmt_shape(shape)} has more than {MAX_ELEMENTS:,} elements", code="limit")
+            elements += size
     except ShapeError as exc:
         inputs = ", ".join(fmt_shape(shape) for shape in shapes)
         shown = "" if fmt_shape(shapes[0]) in exc.message else f"; input {inputs}"
@@ -153,7 +156,7 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
         params=result.params,
         buffers=result.buffers,
         macs=0 if node.training_only else result.macs,
-        activation_elements=sum(prod(shape) for shape in result.shapes),
+        activation_elements=elements,
         receptive_field=to_field(out_rfs[0], fields) if out_rfs else None,
         inputs=[_ref_name(graph, ref) for ref in node.inputs],
         working=result.working,

@@ -102,7 +102,21 @@ def loader_class() -> Any:
         import yaml
 
         base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        _LOADER = type("SpecLoader", (base,), {})
+        resolved: dict[tuple, str] = {}
+
+        def resolve(self: Any, kind: Any, value: Any, implicit: Any) -> str:
+            # A plain scalar's tag depends only on its text, and a spec repeats the same
+            # short texts (kinds, argument names, small numbers) thousands of times: the
+            # regex matching runs once per distinct text (bounded, against hostile files).
+            key = (kind, value, implicit)
+            tag = resolved.get(key)
+            if tag is None:
+                tag = base.resolve(self, kind, value, implicit)
+                if len(resolved) < 4096 and (value is None or len(value) <= 64):
+                    resolved[key] = tag
+            return tag
+
+        _LOADER = type("SpecLoader", (base,), {"resolve": resolve})
         _LOADER.add_implicit_resolver(
             "tag:yaml.org,2002:float",
             re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),

@@ -99,7 +99,7 @@ class RF:
         axes = self.axes[:keep] + tuple(
             axis.step(k, s, p, exact) for axis, (k, s, p) in zip(self.axes[keep:], steps)
         )
-        return replace(self, axes=axes)
+        return RF(self.kind, self.dims, axes, self.unaligned)
 
     def globalised(self) -> RF:
         return RF("global", (), self.axes, self.unaligned)

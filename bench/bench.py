@@ -1,13 +1,15 @@
 """Benchmarks for cnnshape (run by hand, never in the test suite).
 
-    python bench/bench.py            # all
-    python bench/bench.py --quick    # skip the 100k-layer spec
+    python bench/bench.py                  # all
+    python bench/bench.py --quick          # skip the 100k-layer spec
+    python bench/bench.py --only startup   # one part: startup, tools, scaling, lint
 
 Reports, side by side:
 - start-up: `cnnshape summary specs/resnet50.yaml` (json and table) against the import
   floor of its own dependencies (`python -c "import typer, rich, yaml, pydantic"`) and
   against the stack floor (bench/stack_floor.py: the smallest Typer + PyYAML + pydantic
-  program doing the same kind of job); all interleaved round by round, best and median;
+  program doing the same kind of job), with one pydantic model alone for scale; all
+  interleaved round by round, best and median;
 - the PyTorch-hook tools on the same network (a plain torch.nn ResNet-50), where
   torch, torchinfo and ptflops are installed: wall time and peak memory;
 - scaling: synthetic conv/ReLU chains of 1k, 10k and 100k layers with `--format json`:
@@ -100,10 +102,14 @@ def main() -> None:
         report_lint(py)
 
 
+PYDANTIC_MODEL = "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int\nM(x=1)"
+
+
 def report_startup(py: str, spec: str, rounds: int) -> None:
     commands = {
         "python -c pass": [py, "-c", "pass"],
         "import floor: import typer, rich, yaml, pydantic": [py, "-c", "import typer, rich, yaml, pydantic"],
+        "one pydantic model, validated once (no Typer)": [py, "-c", PYDANTIC_MODEL],
         "stack floor: bench/stack_floor.py, same job shape": [py, str(ROOT / "bench" / "stack_floor.py"), "summary", spec, "--format", "json"],
         "cnnshape summary --format json": [py, "-m", "cnnshape", "summary", spec, "--format", "json"],
         "cnnshape summary (table)": [py, "-m", "cnnshape", "summary", spec],
@@ -111,13 +117,13 @@ def report_startup(py: str, spec: str, rounds: int) -> None:
     times = startup(commands, rounds)
     best = {label: min(values) for label, values in times.items()}
     median = {label: statistics.median(values) for label, values in times.items()}
-    floor_label, stack_label = list(commands)[1:3]
+    floor_label, stack_label = list(commands)[1], list(commands)[3]
     print(f"start-up ({spec}; {rounds} interleaved rounds; best / median)")
     for label in commands:
         ratios = ""
         if label not in ("python -c pass", floor_label):
             ratios = f"  {median[label] / median[floor_label]:.2f} x import floor"
-            if label != stack_label:
+            if label.startswith("cnnshape"):
                 ratios += f", {median[label] / median[stack_label]:.2f} x stack floor"
         print(f"  {label:<50} {best[label] * 1000:5.0f} / {median[label] * 1000:5.0f} ms{ratios}")
 

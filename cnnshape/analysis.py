@@ -102,7 +102,7 @@ def _unbatched_warning(unbatched: list[tuple[Node, Shape]], input_shape: Shape) 
     Linear's inferred in_features, for one) than the network it was meant to describe."""
     node, shape = unbatched[0]
     more = f", and so do {len(unbatched) - 1} later layer(s)" if len(unbatched) > 1 else ""
-    if len(shape) == len(input_shape):
+    if any(ref.node == 0 for ref in node.inputs):  # it reads the network input itself
         fix = (f"If a batch was meant, the input lacks a dimension: [1, {', '.join(map(str, input_shape))}] "
                "if the batch is what is missing")
     else:

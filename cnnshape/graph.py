@@ -93,8 +93,17 @@ class _Scope:
     later: set[str] = field(default_factory=set)  # names given further down this layers list
     training_only: bool = False  # inside a block used with `training_only: true`
     # Where each variable's value was written (a block use's argument, a block default, a
-    # network arg), followed through `name: $other`: a bad value is reported there.
-    origins: dict[str, Loc] = field(default_factory=dict)
+    # network arg, or the command line), followed through `name: $other`: a bad value is
+    # reported there.
+    origins: dict[str, Union[Loc, "_CommandLine"]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _CommandLine:
+    """The origin of a network arg given with `--set NAME=VALUE`: no place in the file."""
+
+    name: str
+    value: Any
 
 
 FAILED = object()  # a substitution that failed: its problem is already recorded
@@ -174,6 +183,7 @@ class _Builder:
         self.skipped_blocks: set[str] = set()
         self.references = 0
         self.overrides: dict[str, Any] = {}
+        self.network_origins: dict[str, Any] = {}
         self.input_ok = True  # a made-up input shape would only produce made-up shape errors
 
     # -- issues ---------------------------------------------------------------------------
@@ -208,7 +218,10 @@ class _Builder:
                 self.issue(("blocks", block), "duplicate-name",
                            f"block {block!r} has the name of a built-in layer kind; rename it (e.g. {block}Block)", at_key=True)
         self.nodes.append(Node(0, "input", "Input", None, [], ("input",), None, 0))
-        top = _Scope("", [Ref(0)], variables, None, 0, "", origins={name: ("args", name) for name in spec.args})
+        self.network_origins = {
+            name: _CommandLine(name, overrides[name]) if name in overrides else ("args", name) for name in spec.args
+        }
+        top = _Scope("", [Ref(0)], variables, None, 0, "", origins=dict(self.network_origins))
         self.expand(spec.layers, ("layers",), top)
         outputs, names = self._outputs(spec.outputs, ("outputs",), top)
         used = {block.kind for block in self.blocks} | self.skipped_blocks
@@ -467,11 +480,15 @@ class _Builder:
                     origin = self._override_note(call.args.get(issue.loc[len(args_loc)]) if len(issue.loc) > len(args_loc) else None)
                     loc, at_key, message = issue.loc, issue.at_key, f"{call.kind}: {issue.message}{origin}"
                     name = _bare_name(_raw_at(call.args, issue.loc[len(args_loc):]))
-                    if not at_key and name in scope.origins:
+                    written = None if at_key or name is None else scope.origins.get(name)
+                    if isinstance(written, _CommandLine):
+                        if not origin:
+                            message += f" (from --set {written.name}={written.value!r})"
+                    elif written is not None:
                         # `out_channels: $c` with a bad `c`: the place to fix is where c's
                         # value was written (the block use), not the block's layer line.
                         line, _ = self.source.locate(loc)
-                        loc, message = scope.origins[name], f"{message} (read as ${name} at line {line})"
+                        loc, message = written, f"{message} (read as ${name} at line {line})"
                     self.issue(loc, issue.code, message, scope, at_key)
         if layer is not None and inputs_ok and not cls.min_inputs <= len(inputs) <= (cls.max_inputs or len(inputs)):
             want = str(cls.min_inputs) if cls.min_inputs == cls.max_inputs else f"at least {cls.min_inputs}"
@@ -523,12 +540,12 @@ class _Builder:
         scope.names[local] = inner
         return inner
 
-    def _block_args(self, call: LayerCall, block: BlockDef, scope: _Scope) -> tuple[dict[str, Any], dict[str, Loc]]:
+    def _block_args(self, call: LayerCall, block: BlockDef, scope: _Scope) -> tuple[dict[str, Any], dict[str, Any]]:
         """The block use's variables, and where each value was written (see _Scope.origins)."""
         import difflib
 
         given: dict[str, Any] = {}
-        origins = {name: loc for name, loc in scope.origins.items() if name in self.network_variables}
+        origins = dict(self.network_origins)  # the block sees the network's args, then its own
         for key, value in call.args.items():
             if key not in block.args:
                 close = difflib.get_close_matches(str(key), list(block.args), n=1)

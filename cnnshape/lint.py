@@ -288,7 +288,8 @@ def load_config(start: Optional[Path] = None) -> Config:
         except OSError as exc:
             raise ConfigError(f"{shown}: error: cannot read: {exc.strerror or exc}", located=True) from None
         except UnicodeDecodeError as exc:
-            line, col = _line_col(raw[:exc.start].decode("utf-8"), exc.start)
+            before = raw[:exc.start].decode("utf-8")  # the valid text up to the bad byte
+            line, col = _line_col(before, len(before))
             raise ConfigError(f"{shown}:{line}:{col}: error: cannot read: not UTF-8 ({exc.reason})", located=True) from None
         try:
             data = tomllib.loads(text)

@@ -83,3 +83,13 @@ def test_verify_and_import_do_not_pass_on_torchs_numpy_warning() -> None:
     assert ran.returncode == 0, ran.stderr
     assert "NumPy" not in ran.stderr and "Warning" not in ran.stderr
     assert "61,280" in ran.stdout  # the seed's LeNet: 61,280 parameters on both sides
+    imported = _python(
+        NO_NUMPY
+        + "import sys\n"
+        "from cnnshape.cli import main\n"
+        "sys.argv = ['cnnshape', 'import', 'tests/bridge_models.py:Residual', '--input', '1,3,32,32']\n"
+        "main()\n"
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert "NumPy" not in imported.stderr and "Warning" not in imported.stderr
+    assert imported.stdout.startswith("# Imported by `cnnshape import`")

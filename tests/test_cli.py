@@ -392,3 +392,31 @@ def test_unaligned_merge_names_each_path_per_axis(tmp_path: Path) -> None:
         "add_1 (Add) merges paths whose receptive fields are not aligned: "
         "H: a r4 s2 p1 vs b r3 s2 p1; W: a r4 s2 p1 vs b r4 s2 p1 [unaligned-rf]"
     )
+
+
+def test_a_set_value_read_through_a_block_is_named_as_from_the_command_line(tmp_path: Path) -> None:
+    spec = tmp_path / "setc.yaml"
+    spec.write_text(
+        "name: setc\ninput: [1, 3, 8, 8]\nargs: {c: 8}\nblocks:\n  Down:\n    args: {w: $c}\n"
+        "    layers:\n      - Conv2d: {out_channels: $w, kernel_size: 3}\nlayers:\n  - Down\n"
+    )
+    result = run("summary", str(spec), "--set", "c=0")
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    # The file says `c: 8` at line 3: the error stays at the layer that reads the value
+    # (line 8, `$w` at column 32) and says the value came from the command line.
+    assert line.startswith(f"{spec}:8:32: error: Conv2d: 'out_channels': ")
+    assert "got 0 (from --set c=0) (in down_1)" in line
+
+
+def test_an_unbatched_layer_deeper_in_points_at_the_layers_before_it(tmp_path: Path) -> None:
+    # The input [1, 784] has its batch; the Linear keeps it 2-D, [1, 256], and the Conv1d
+    # then reads (C=1, L=256) unbatched: prepending a batch to the input would not help.
+    spec = tmp_path / "ub.yaml"
+    spec.write_text("name: ub\ninput: [1, 784]\nlayers:\n  - Linear: {out_features: 256}\n"
+                    "  - Conv1d: {out_channels: 4, kernel_size: 3}\n")
+    result = run("summary", str(spec), "--format", "json")
+    assert result.exit_code == 0
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"{spec}:5:5: warning: conv1d_1 (Conv1d) reads its 2-D input (1, 256) as one sample")
+    assert "check the layers before it" in line and "[1, 1, 784]" not in line

@@ -652,6 +652,13 @@ def test_config_syntax_errors_say_where(_isolated: Path) -> None:
     assert run("budget-pass.yaml").stderr.startswith("pyproject.toml:2:10: error: cannot read: ")
     (_isolated / "pyproject.toml").write_bytes(b"[tool.cnnshape]\nmax-params = '25\xb5'\n")
     assert run("budget-pass.yaml").stderr.startswith("pyproject.toml:2:17: error: cannot read: not UTF-8")
+    # Columns count characters, not bytes. Line 1 holds two 2-byte characters, which must not
+    # shift line 3, where the bad byte follows "max = '" (7 characters): column 8. In the
+    # second file it follows "max = 'é" on line 2: 8 characters in 9 bytes, column 9.
+    (_isolated / "pyproject.toml").write_bytes("# déjà vu\n[tool.cnnshape]\nmax = '".encode() + b"\xb5'\n")
+    assert run("budget-pass.yaml").stderr.startswith("pyproject.toml:3:8: error: cannot read: not UTF-8")
+    (_isolated / "pyproject.toml").write_bytes("[tool.cnnshape] # déjà\nmax = 'é".encode() + b"\xb5'\n")
+    assert run("budget-pass.yaml").stderr.startswith("pyproject.toml:2:9: error: cannot read: not UTF-8")
 
 
 def test_config_errors_name_the_file_as_seen_from_here(_isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,6 @@ as a rich table, GitHub Markdown or JSON. Formats a Comparison; computes nothing
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Optional
 
 from cnnshape.compare import Comparison, Metric, RowPair, Side
@@ -48,14 +47,11 @@ def delta_text(metric: Metric) -> str:
 
 def percent_text(metric: Metric) -> str:
     """The change as a percentage of A: one decimal, or two significant digits for a change
-    below 0.05% (a real change never reads as -0.0%)."""
+    below 0.05% (`-0.028%`, `+1.2e-08%`: a real change never reads as -0.0%)."""
     if not metric.changed or metric.ratio is None:
         return ""
     percent = float(metric.ratio) * 100
-    digits = 1
-    if percent and abs(percent) < 0.05:
-        digits = min(12, 1 - math.floor(math.log10(abs(percent))))
-    return f"{percent:+.{digits}f}%"
+    return f"{percent:+.2g}%" if percent and abs(percent) < 0.05 else f"{percent:+.1f}%"
 
 
 def cell_text(row: Row, cell: str) -> str:

@@ -12,7 +12,7 @@ from typing import Optional
 
 from cnnshape.errors import Issue, ShapeError, SpecError
 from cnnshape.graph import Graph, Node, Ref
-from cnnshape.layers.base import AXES, RF, Shape, fmt_shape
+from cnnshape.layers.base import RF, Shape, axis_names, fmt_shape, group_axes
 from cnnshape.report import DTYPE_BYTES, AxisField, Output, ReceptiveField, Report, Row, Totals
 from cnnshape.source import Source
 
@@ -171,11 +171,11 @@ def _unaligned_detail(paths: list[str], rfs: list[RF]) -> str:
     n = len(rfs[0].axes)
     if any(rf.kind != "spatial" or len(rf.axes) != n for rf in rfs) or not n:
         return " vs ".join(f"{path} {rf.kind} ({len(rf.axes)} axes)" for path, rf in zip(paths, rfs))
-    by_text: dict[str, list[str]] = {}  # axes with the same fields share one entry: `H, W: ...`
-    for i, axis in enumerate(AXES.get(n, tuple(f"axis {i}" for i in range(n)))):
-        text = " vs ".join(f"{path} r{rf.axes[i].size} s{rf.axes[i].stride} p{rf.axes[i].padding}" for path, rf in zip(paths, rfs))
-        by_text.setdefault(text, []).append(axis)
-    return "; ".join(f"{', '.join(axes)}: {text}" for text, axes in by_text.items())
+    texts = [
+        (axis, " vs ".join(f"{path} r{rf.axes[i].size} s{rf.axes[i].stride} p{rf.axes[i].padding}" for path, rf in zip(paths, rfs)))
+        for i, axis in enumerate(axis_names(n))
+    ]
+    return "; ".join(f"{axes}: {text}" for axes, text in group_axes(texts))
 
 
 def _ref_name(graph: Graph, ref: Ref) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Optional
 
-from cnnshape.layers.base import AXES
+from cnnshape.layers.base import axis_names, group_axes
 from cnnshape.report import AxisField, ReceptiveField, Report, Row
 
 
@@ -150,12 +150,8 @@ def receptive_field_working(inputs: list[Optional[ReceptiveField]], out: Optiona
         return ["RF: flattened (spatial positions become features; the field so far is kept)"]
     if out.kind != "spatial" or before.kind != "spatial" or len(out.axes) != len(before.axes):
         return [f"RF: {_field_text(out)}"]
-    texts = [(name, _axis_step(a, b)) for name, a, b in zip(_axis_names(len(out.axes)), before.axes, out.axes)]
+    texts = [(name, _axis_step(a, b)) for name, a, b in zip(axis_names(len(out.axes)), before.axes, out.axes)]
     return _grouped(texts) or ["RF: unchanged"]
-
-
-def _axis_names(n: int) -> tuple[str, ...]:
-    return AXES.get(n, tuple(f"axis {i}" for i in range(n)))
 
 
 def _axis_step(a: AxisField, b: AxisField) -> str:
@@ -198,7 +194,7 @@ def _merge_working(inputs: list[ReceptiveField], out: ReceptiveField) -> list[st
     elif all(field.kind == "spatial" and len(field.axes) == len(out.axes) for field in inputs):
         texts = [
             (name, f"r = max({', '.join(str(field.axes[i].size) for field in inputs)}) = {axis.size} (the largest of the merged paths)")
-            for i, (name, axis) in enumerate(zip(_axis_names(len(out.axes)), out.axes))
+            for i, (name, axis) in enumerate(zip(axis_names(len(out.axes)), out.axes))
         ]
         lines += _grouped(texts)
     else:
@@ -210,10 +206,7 @@ def _merge_working(inputs: list[ReceptiveField], out: ReceptiveField) -> list[st
 
 def _grouped(texts: list[tuple[str, str]]) -> list[str]:
     """One line per distinct step: 'RF H, W: ...' when the axes agree."""
-    lines: dict[str, list[str]] = {}
-    for name, text in texts:
-        lines.setdefault(text, []).append(name)
-    return [f"RF {', '.join(names)}: {text}" for text, names in lines.items()]
+    return [f"RF {axes}: {text}" for axes, text in group_axes(texts)]
 
 
 def _field_text(field: ReceptiveField) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from cnnshape.errors import Issue, Problem, SpecError
+from cnnshape.source import offset_position
 
 # --- rules ------------------------------------------------------------------------------
 
@@ -289,7 +290,7 @@ def load_config(start: Optional[Path] = None) -> Config:
             raise ConfigError(f"{shown}: error: cannot read: {exc.strerror or exc}", located=True) from None
         except UnicodeDecodeError as exc:
             before = raw[:exc.start].decode("utf-8")  # the valid text up to the bad byte
-            line, col = _line_col(before, len(before))
+            line, col = offset_position(before, len(before))
             raise ConfigError(f"{shown}:{line}:{col}: error: cannot read: not UTF-8 ({exc.reason})", located=True) from None
         try:
             data = tomllib.loads(text)
@@ -311,12 +312,6 @@ def load_config(start: Optional[Path] = None) -> Config:
     return Config()
 
 
-def _line_col(text: str, offset: int) -> tuple[int, int]:
-    """1-based line and column (in characters) of an offset into the text."""
-    before = text[:offset]
-    return before.count("\n") + 1, offset - before.rfind("\n")
-
-
 def _decode_error(text: str, message: str) -> tuple[int, int, str]:
     """Line, column and message of a TOML syntax error (tomllib puts the place in its
     message: "... (at line 5, column 6)" or "... (at end of document)")."""
@@ -325,7 +320,7 @@ def _decode_error(text: str, message: str) -> tuple[int, int, str]:
         return int(found[1]), int(found[2]), message[: found.start()]
     found = re.search(r"\s*\(at end of document\)$", message)
     if found:
-        return (*_line_col(text, len(text)), message[: found.start()] + " at the end of the file")
+        return (*offset_position(text, len(text)), message[: found.start()] + " at the end of the file")
     return 1, 1, message
 
 
@@ -351,7 +346,7 @@ class _TomlPositions:
             value_first = size == len(loc) and not at_key
             for where in ((self.values, self.keys) if value_first else (self.keys, self.values)) + (self.implied,):
                 if path in where:
-                    return _line_col(self.text, where[path])
+                    return offset_position(self.text, where[path])
         return 1, 1
 
     def _peek(self) -> str:

@@ -152,7 +152,7 @@ def load_text(text: str, path: str = "<string>") -> Source:
             line, col, message = _syntax_error(text, exc)
             raise _problem(path, line, col, "yaml-syntax", message) from None
         except yaml.reader.ReaderError as exc:
-            line, col = _offset_position(text, exc.position, loader_cls is not yaml.SafeLoader)
+            line, col = offset_position(text, exc.position, loader_cls is not yaml.SafeLoader)
             code = exc.character if isinstance(exc.character, int) else ord(exc.character)
             message = f"character U+{code:04X} is not allowed in YAML ({exc.reason})"
             raise _problem(path, line, col, "yaml-syntax", message) from None
@@ -193,7 +193,7 @@ def _syntax_error(text: str, exc: Any) -> tuple[int, int, str]:
     return line, col, message
 
 
-def _offset_position(text: str, offset: int, in_bytes: bool) -> tuple[int, int]:
+def offset_position(text: str, offset: int, in_bytes: bool = False) -> tuple[int, int]:
     """1-based line and column (in characters) of an offset into the text or its UTF-8."""
     before = text.encode("utf-8")[:offset].decode("utf-8", "ignore") if in_bytes else text[:offset]
     return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1

@@ -69,27 +69,19 @@ def test_the_extra_is_declared() -> None:
 NO_NUMPY = "import sys\nsys.modules['numpy'] = None  # as if NumPy were not installed (the torch extra does not pull it)\n"
 
 
+def _cli_without_numpy(*args: str) -> subprocess.CompletedProcess:
+    return _python(NO_NUMPY + f"import sys\nfrom cnnshape.cli import main\nsys.argv = ['cnnshape', *{list(args)!r}]\nmain()\n")
+
+
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs the torch extra")
 def test_verify_and_import_do_not_pass_on_torchs_numpy_warning() -> None:
     plain = _python(NO_NUMPY + "import torch\n")
     assert "Failed to initialize NumPy" in plain.stderr  # what a bare `import torch` prints
-    ran = _python(
-        NO_NUMPY
-        + "import sys\n"
-        "from cnnshape.cli import main\n"
-        "sys.argv = ['cnnshape', 'verify', 'specs/seed-lenet.yaml']\n"
-        "main()\n"
-    )
+    ran = _cli_without_numpy("verify", "specs/seed-lenet.yaml")
     assert ran.returncode == 0, ran.stderr
     assert "NumPy" not in ran.stderr and "Warning" not in ran.stderr
     assert "61,280" in ran.stdout  # the seed's LeNet: 61,280 parameters on both sides
-    imported = _python(
-        NO_NUMPY
-        + "import sys\n"
-        "from cnnshape.cli import main\n"
-        "sys.argv = ['cnnshape', 'import', 'tests/bridge_models.py:Residual', '--input', '1,3,32,32']\n"
-        "main()\n"
-    )
+    imported = _cli_without_numpy("import", "tests/bridge_models.py:Residual", "--input", "1,3,32,32")
     assert imported.returncode == 0, imported.stderr
     assert "NumPy" not in imported.stderr and "Warning" not in imported.stderr
     assert imported.stdout.startswith("# Imported by `cnnshape import`")

@@ -20,6 +20,19 @@ Shape = tuple[int, ...]
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}  # spatial axes' names by count, PyTorch's order
 
+
+def axis_names(n: int) -> tuple[str, ...]:
+    """The names of n spatial axes (`axis 3`, ... past three)."""
+    return AXES.get(n, tuple(f"axis {i}" for i in range(n)))
+
+
+def group_axes(texts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(axis, text) pairs with equal texts merged: ('H, W', text) when the axes agree."""
+    names: dict[str, list[str]] = {}
+    for name, text in texts:
+        names.setdefault(text, []).append(name)
+    return [(", ".join(axes), text) for text, axes in names.items()]
+
 Int = Annotated[int, Strict()]
 PosInt = Annotated[int, Strict(), Field(ge=1)]
 NonNegInt = Annotated[int, Strict(), Field(ge=0)]

@@ -1,3 +1,3 @@
 """cnnshape: analyze CNN architectures written as YAML specs, without a framework."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"

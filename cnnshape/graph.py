@@ -144,22 +144,6 @@ class _Broken(Exception):
     """A reference could not be resolved; the issue is already recorded."""
 
 
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """`--set k=v` pairs; values read as in a spec (10, 0.5, 1e-3, true, relu, [1, 2])."""
-    from cnnshape.source import load_scalar
-
-    result: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not NAME_RE.match(key.strip()):
-            raise ValueError(f"--set expects NAME=VALUE, got {pair!r}")
-        value = load_scalar(text) if text.strip() else ""
-        if isinstance(value, dict) or value is None:
-            value = text
-        result[key.strip()] = value
-    return result
-
-
 def build(
     spec: NetworkSpec,
     source: Source,

@@ -1,4 +1,5 @@
-"""Human quantities in budgets: `25M` parameters, `4.1G` MACs, `200MiB` of memory.
+"""Human quantities: budgets read (`25M` parameters, `4.1G` MACs, `200MiB` of memory) and
+numbers shown (`61.1 M`, `233.1 MiB`).
 
 Exact integers come out: decimal suffixes (K, M, G, T) are powers of 1000, binary ones
 (KiB, MiB, GiB, TiB) powers of 1024; a `B` after a decimal suffix (`200MB`) is allowed.
@@ -32,3 +33,21 @@ def parse_quantity(value: object) -> int:
     if scaled.denominator != 1:
         raise ValueError(f"{value!r} is not a whole number")
     return int(scaled)
+
+
+def count(value: int) -> str:
+    """61100840 -> '61.1 M' (SI prefixes, three significant digits)."""
+    for factor, suffix in ((10**18, "E"), (10**15, "P"), (10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
+        if abs(value) >= factor:
+            scaled = value / factor
+            digits = 2 if abs(scaled) < 10 else (1 if abs(scaled) < 100 else 0)
+            return f"{scaled:.{digits}f} {suffix}"
+    return str(value)
+
+
+def size(value: int) -> str:
+    """Bytes in binary units: 244,403,360 -> '233.1 MiB'."""
+    for factor, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if value >= factor:
+            return f"{value / factor:.1f} {suffix}"
+    return f"{value} B"

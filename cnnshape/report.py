@@ -115,10 +115,6 @@ class Report:
     def receptive_field(self) -> Optional[ReceptiveField]:
         return self.outputs[0].receptive_field if self.outputs else None
 
-    @property
-    def max_depth(self) -> int:
-        return max((row.depth for row in self.rows), default=0)
-
 
 def rows_at_depth(report: Report, depth: Optional[int]) -> list[Row]:
     """Rows to show with `depth` levels of the layer tree (torchinfo's meaning of depth).

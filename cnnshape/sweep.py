@@ -118,7 +118,7 @@ def plan(inputs: list[str], sets: list[str]) -> list[Axis]:
 def run(path: str | Path, axes: list[Axis], dtype: str = "float32") -> Sweep:
     """Analyse the spec at every point of the grid; a point's problems are kept with it."""
     from cnnshape.errors import SpecError
-    from cnnshape.graph import parse_overrides
+    from cnnshape.overrides import parse_overrides, parse_shape
     from cnnshape.pipeline import analyze_source
     from cnnshape.source import load_file
 
@@ -133,6 +133,9 @@ def run(path: str | Path, axes: list[Axis], dtype: str = "float32") -> Sweep:
         text_input = chosen.pop("input", None)
         try:
             input_shape = square(parse_shape(text_input), rank) if text_input is not None else None
+        except ValueError as exc:
+            raise SweepError(f"--input: {exc}") from None
+        try:
             overrides = parse_overrides([f"{key}={value}" for key, value in chosen.items()])
         except ValueError as exc:
             raise SweepError(str(exc)) from None
@@ -144,14 +147,6 @@ def run(path: str | Path, axes: list[Axis], dtype: str = "float32") -> Sweep:
         points.append(point)
     name = next((point.report.name for point in points if point.report is not None), Path(path).stem)
     return Sweep(name, str(path), dtype, varying, fixed, points)
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """`1,3,224,224` or `1x3x224x224` -> (1, 3, 224, 224)."""
-    parts = [part.strip() for part in text.replace("x", ",").split(",")]
-    if not all(part.isdigit() and int(part) > 0 for part in parts):
-        raise ValueError(f"--input expects positive integers separated by commas, like 1,3,224,224; got {text!r}")
-    return tuple(int(part) for part in parts)
 
 
 def square(shape: tuple[int, ...], rank: Optional[int]) -> tuple[int, ...]:

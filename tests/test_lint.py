@@ -34,7 +34,7 @@ from typer.testing import CliRunner
 
 from cnnshape.cli import app
 from cnnshape.errors import Problem
-from cnnshape.lint import RULES, Config, FileResult, LintResult, collect, find_pyproject, lint_file, lint_paths
+from cnnshape.lint import RULES, Config, FileResult, LintResult, collect, lint_file, lint_paths
 from cnnshape.render.lint import REPORTERS, github
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,7 +134,8 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test runs in an empty folder (no pyproject.toml above it) outside GitHub Actions."""
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert find_pyproject(tmp_path) is None, "a pyproject.toml above the temporary folder would configure lint"
+    above = [folder / "pyproject.toml" for folder in [tmp_path, *tmp_path.parents] if (folder / "pyproject.toml").is_file()]
+    assert not above, "a pyproject.toml above the temporary folder would configure lint"
     return tmp_path
 
 

@@ -227,10 +227,3 @@ def verify_analysed(analysed: Analysed, device: str = "meta") -> VerifyResult:
     if failed is None:
         result.totals.append(Total("MACs", totals.macs, macs))
     return result
-
-
-def verify_file(path: Any, overrides: Optional[dict] = None, input_shape: Optional[tuple[int, ...]] = None,
-                device: str = "meta") -> VerifyResult:
-    from cnnshape.bridge.export import analyse_file
-
-    return verify_analysed(analyse_file(path, overrides, input_shape), device)

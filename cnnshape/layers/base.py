@@ -225,10 +225,6 @@ def fmt_shape(shape: Shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
-def numel(shape: Shape) -> int:
-    return prod(shape)
-
-
 def window_out(
     axis: str, size: int, kernel: int, stride: int, pad_total: int, dilation: int = 1, ceil_mode: bool = False,
     pad_left: int | None = None,

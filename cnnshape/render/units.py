@@ -5,25 +5,9 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Optional
 
+from cnnshape.quantity import count as count
+from cnnshape.quantity import size as size
 from cnnshape.report import ReceptiveField
-
-
-def count(value: int) -> str:
-    """61100840 -> '61.1 M' (SI prefixes, three significant digits)."""
-    for factor, suffix in ((10**18, "E"), (10**15, "P"), (10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
-        if abs(value) >= factor:
-            scaled = value / factor
-            digits = 2 if abs(scaled) < 10 else (1 if abs(scaled) < 100 else 0)
-            return f"{scaled:.{digits}f} {suffix}"
-    return str(value)
-
-
-def size(value: int) -> str:
-    """Bytes in binary units: 244,403,360 -> '233.1 MiB'."""
-    for factor, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if value >= factor:
-            return f"{value / factor:.1f} {suffix}"
-    return f"{value} B"
 
 
 def shape(dims: tuple[int, ...]) -> str:

@@ -1,0 +1,212 @@
+"""Commands that analyse a spec: summary, compare, sweep, explain, graph. Thin wiring:
+read the options, run the core, show the result with the renderer its format names."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from cnnshape.cli.console import Renderer, echo, fail, show, usage_error, warn
+from cnnshape.cli.options import DepthOption, Dtype, DtypeOption, InputOption, SetOption, SpecArgument, overrides, shape
+
+if TYPE_CHECKING:
+    from cnnshape.report import Report
+
+
+def analyze(spec: Path, given: dict[str, Any], input_shape: Optional[tuple[int, ...]], dtype: str = "float32") -> Report:
+    """The report, or every problem printed and exit 1."""
+    from cnnshape.errors import SpecError
+    from cnnshape.pipeline import analyze_file
+
+    try:
+        return analyze_file(spec, given, input_shape, dtype)
+    except SpecError as exc:
+        fail(exc.problems)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    csv = "csv"
+
+
+SUMMARY = {
+    "table": Renderer("cnnshape.render.table", "render"),
+    "json": Renderer("cnnshape.render.json", "render"),
+    "markdown": Renderer("cnnshape.render.markdown", "render"),
+    "csv": Renderer("cnnshape.render.csv", "render"),
+}
+
+
+def summary(
+    spec: SpecArgument,
+    input: InputOption = None,
+    set_: SetOption = None,
+    depth: DepthOption = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table, json, markdown (a GitHub table, for PR comments) or csv.")] = Format.table,
+    dtype: DtypeOption = Dtype.float32,
+) -> None:
+    """Per-layer output shapes, parameters, MACs and receptive fields, with totals."""
+    input_shape = shape(input)
+    report = analyze(spec, overrides(set_), input_shape, dtype.value)
+    show(SUMMARY, format.value, report, depth=depth)
+    warn(report.warnings)
+
+
+class CompareFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+COMPARE = {
+    "table": Renderer("cnnshape.render.compare", "render"),
+    "json": Renderer("cnnshape.render.compare", "render_json"),
+    "markdown": Renderer("cnnshape.render.compare", "markdown"),
+}
+
+
+def compare(
+    spec_a: Annotated[Path, typer.Argument(help="Spec A (YAML).", show_default=False)],
+    spec_b: Annotated[Path, typer.Argument(help="Spec B (YAML); may be the same file at other settings.", show_default=False)],
+    input: Annotated[Optional[str], typer.Option("--input", "-i", help="Input shape for both, e.g. 1,3,224,224.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="NAME=VALUE for both (repeatable).")] = None,
+    input_a: Annotated[Optional[str], typer.Option("--input-a", help="Input shape for A only.")] = None,
+    input_b: Annotated[Optional[str], typer.Option("--input-b", help="Input shape for B only.")] = None,
+    set_a: Annotated[Optional[list[str]], typer.Option("--set-a", help="NAME=VALUE for A only (repeatable).")] = None,
+    set_b: Annotated[Optional[list[str]], typer.Option("--set-b", help="NAME=VALUE for B only (repeatable).")] = None,
+    depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Compare N levels of the layer tree; deeper blocks fold into one row.")] = None,
+    changed_only: Annotated[bool, typer.Option("--changed-only", help="Leave out the layers that are the same (table and markdown).")] = False,
+    format: Annotated[CompareFormat, typer.Option("--format", "-f", help="table, json or markdown.")] = CompareFormat.table,
+    dtype: DtypeOption = Dtype.float32,
+) -> None:
+    """Two specs (or one at two settings) side by side: totals with differences, then the layers aligned."""
+    from cnnshape.compare import Side
+    from cnnshape.compare import compare as compare_reports
+    from cnnshape.errors import Problem, SpecError
+    from cnnshape.pipeline import analyze_file
+
+    both = overrides(set_)
+    sides = []
+    problems: list[Problem] = []
+    for spec, shape_text, pairs, hint in ((spec_a, input_a, set_a, "--set-a"), (spec_b, input_b, set_b, "--set-b")):
+        given = {**both, **overrides(pairs, hint)}
+        input_shape = shape(shape_text) or shape(input)
+        try:
+            sides.append(Side(analyze_file(spec, given, input_shape, dtype.value), given, input_shape))
+        except SpecError as exc:
+            problems += exc.problems
+    if problems:
+        fail(problems)
+    comparison = compare_reports(sides[0], sides[1], depth)
+    show(COMPARE, format.value, comparison, changed_only=changed_only)
+    for side in sides:
+        warn(side.report.warnings)
+
+
+SWEEP = {
+    "table": Renderer("cnnshape.render.sweep", "render"),
+    "json": Renderer("cnnshape.render.sweep", "render_json"),
+    "markdown": Renderer("cnnshape.render.sweep", "markdown"),
+    "csv": Renderer("cnnshape.render.sweep", "csv"),
+}
+
+
+def sweep(
+    spec: SpecArgument,
+    more: Annotated[Optional[list[str]], typer.Argument(help="Values the shell split off a brace list: shapes for --input, NAME=VALUE for --set.", show_default=False)] = None,
+    input: Annotated[Optional[list[str]], typer.Option("--input", "-i", help="Input shapes: 1,3,{224,256,320} (quote the braces, or let the shell expand them).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="NAME=VALUE or NAME={A,B}; repeatable; several make a grid.")] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table, json, markdown or csv.")] = Format.table,
+    dtype: DtypeOption = Dtype.float32,
+) -> None:
+    """One spec at many settings, one row each: brace lists like 1,3,{224,320} or width_mult={0.5,1.0} make a grid."""
+    from cnnshape.errors import SpecError
+    from cnnshape.sweep import SweepError, looks_like_shape, plan, run
+
+    inputs, sets = list(input or []), list(set_ or [])
+    for value in more or []:
+        if "=" in value:
+            sets.append(value)
+        elif looks_like_shape(value):
+            inputs.append(value)
+        else:
+            usage_error(f"expected a shape (for --input) or NAME=VALUE (for --set), got {value!r}", "'MORE'")
+    try:
+        axes = plan(inputs, sets)
+        result = run(spec, axes, dtype.value)
+    except SweepError as exc:
+        usage_error(str(exc), "--input/--set")
+    except SpecError as exc:
+        fail(exc.problems)
+    show(SWEEP, format.value, result)
+    if result.failed:
+        fail(sorted({problem for point in result.failed for problem in point.problems}))
+
+
+class ExplainFormat(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+EXPLAIN = {
+    "text": Renderer("cnnshape.render.explain", "render"),
+    "json": Renderer("cnnshape.render.explain", "render_json"),
+    "markdown": Renderer("cnnshape.render.explain", "markdown"),
+}
+
+
+def explain(
+    spec: SpecArgument,
+    layer: Annotated[Optional[list[str]], typer.Option("--layer", "-l", help="Only this layer, or the layers of this block use (repeatable).")] = None,
+    input: InputOption = None,
+    set_: SetOption = None,
+    format: Annotated[ExplainFormat, typer.Option("--format", "-f", help="text, markdown or json.")] = ExplainFormat.text,
+) -> None:
+    """How every number was reached: each layer's formulas with the numbers put in."""
+    from cnnshape.explain import UnknownLayer
+    from cnnshape.explain import explain as explain_report
+
+    report = analyze(spec, overrides(set_), shape(input))
+    try:
+        explanation = explain_report(report, layer)
+    except UnknownLayer as exc:
+        # a name on the command line that the spec does not have
+        fail(messages=[f"cnnshape explain: {exc}"], code=2)
+    show(EXPLAIN, format.value, explanation)
+    warn(report.warnings)
+
+
+class GraphFormat(str, Enum):
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+def graph(
+    spec: SpecArgument,
+    format: Annotated[GraphFormat, typer.Option("--format", "-f", help="mermaid (renders in GitHub Markdown) or dot (Graphviz).")] = GraphFormat.mermaid,
+    depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Open N levels of blocks; deeper block uses become one node.")] = None,
+    input: InputOption = None,
+    set_: SetOption = None,
+) -> None:
+    """The network as a diagram: shapes on the edges, block uses as subgraphs."""
+    from cnnshape.diagram import build as build_diagram
+    from cnnshape.render import graph as render_graph
+
+    report = analyze(spec, overrides(set_), shape(input))
+    diagram = build_diagram(report, depth)
+    text = render_graph.dot(diagram) if format is GraphFormat.dot else render_graph.mermaid(diagram)
+    echo(text)
+    warn(report.warnings)
+    limits = render_graph.MERMAID_LIMITS
+    if format is GraphFormat.mermaid and (len(diagram.edges) >= limits["edges"] or len(text) > limits["chars"]):
+        typer.echo(
+            f"warning: {len(diagram.edges):,} edges, {len(text):,} characters: past what Mermaid renders by default "
+            f"(fewer than {limits['edges']} edges, {limits['chars']:,} characters, as on GitHub); fold blocks with --depth 1 or 2",
+            err=True,
+        )

@@ -1,0 +1,70 @@
+"""`cnnshape lint`: options into a configuration, every file checked, one reporter."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from cnnshape.cli.console import Renderer, fail, show
+
+
+class LintFormat(str, Enum):
+    auto = "auto"
+    text = "text"
+    github = "github"
+    json = "json"
+    sarif = "sarif"
+
+
+REPORTERS = {
+    "text": Renderer("cnnshape.render.lint", "text"),
+    "github": Renderer("cnnshape.render.lint", "github"),
+    "json": Renderer("cnnshape.render.lint", "as_json"),
+    "sarif": Renderer("cnnshape.render.lint", "sarif"),
+}
+
+
+def lint(
+    paths: Annotated[list[str], typer.Argument(help="Spec files, directories (searched for *.yaml, *.yml) or globs.", show_default=False)],
+    format: Annotated[LintFormat, typer.Option("--format", "-f", help="text, github (Actions annotations), json, sarif; auto = github under GitHub Actions.")] = LintFormat.auto,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
+    max_params: Annotated[Optional[str], typer.Option("--max-params", help="Budget, e.g. 25M.")] = None,
+    max_macs: Annotated[Optional[str], typer.Option("--max-macs", help="Budget, e.g. 4.1G.")] = None,
+    max_flops: Annotated[Optional[str], typer.Option("--max-flops", help="Budget, e.g. 8.2G.")] = None,
+    max_param_bytes: Annotated[Optional[str], typer.Option("--max-param-bytes", help="Budget, e.g. 100MiB.")] = None,
+    max_activation_bytes: Annotated[Optional[str], typer.Option("--max-activation-bytes", help="Budget, e.g. 200MiB.")] = None,
+    select: Annotated[Optional[list[str]], typer.Option("--select", help="Only these rules (repeatable).")] = None,
+    ignore: Annotated[Optional[list[str]], typer.Option("--ignore", help="Skip these rules (repeatable).")] = None,
+    no_config: Annotated[bool, typer.Option("--no-config", help="Ignore [tool.cnnshape] in pyproject.toml.")] = False,
+) -> None:
+    """Check specs for CI: errors, rule findings, budgets and expectations; exit 1 on errors."""
+    from cnnshape.lint import Config, ConfigError, config_from_table, lint_paths, load_config
+
+    options = {
+        "max-params": max_params, "max-macs": max_macs, "max-flops": max_flops,
+        "max-param-bytes": max_param_bytes, "max-activation-bytes": max_activation_bytes,
+        "select": select, "ignore": ignore,
+    }
+    try:
+        config = Config() if no_config else load_config()
+        given = config_from_table({k: v for k, v in options.items() if v is not None}, "the command line")
+    except ConfigError as exc:
+        fail(messages=[str(exc) if exc.located else f"cnnshape lint: {exc}"], code=2)
+    config.budgets.update(given.budgets)
+    config.budget_origins.update(given.budget_origins)
+    config.select = given.select if given.select is not None else config.select
+    config.ignore |= given.ignore
+    config.strict = config.strict or strict
+    try:
+        result = lint_paths(paths, config)
+    except ConfigError as exc:
+        fail(messages=[f"cnnshape lint: {exc}"], code=2)
+    chosen = format.value
+    if chosen == "auto":
+        chosen = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
+    show(REPORTERS, chosen, result)
+    if result.failed(config.strict):
+        fail()

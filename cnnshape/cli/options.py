@@ -1,0 +1,53 @@
+"""The command line's shared options, declared once, and the readers that turn their text
+into values (a value that cannot be read is a usage error, exit 2)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from cnnshape.cli.console import usage_error
+
+
+class Dtype(str, Enum):
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+    float64 = "float64"
+    int8 = "int8"
+
+
+SpecArgument = Annotated[Path, typer.Argument(help="The network spec (YAML).", show_default=False)]
+InputOption = Annotated[Optional[str], typer.Option("--input", "-i", help="Override the input shape, e.g. 1,3,299,299.")]
+SetOption = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a network arg: NAME=VALUE (repeatable).")]
+DtypeOption = Annotated[Dtype, typer.Option("--dtype", help="Element type for memory figures.")]
+DepthOption = Annotated[
+    Optional[int],
+    typer.Option("--depth", "-d", min=1, help="Show N levels of the layer tree; deeper blocks fold into one row with summed numbers."),
+]
+OutputOption = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")]
+
+
+def shape(text: Optional[str], option: str = "'--input'") -> Optional[tuple[int, ...]]:
+    """An `--input` shape (`1,3,224,224`, `1x3x224x224`, `[1,3,224,224]`); None if not given."""
+    from cnnshape.overrides import parse_shape
+
+    if text is None:
+        return None
+    try:
+        return parse_shape(text)
+    except ValueError as exc:
+        usage_error(str(exc), option)
+
+
+def overrides(pairs: Optional[list[str]], option: str = "--set") -> dict[str, Any]:
+    """`--set NAME=VALUE` pairs as network args."""
+    from cnnshape.overrides import parse_overrides
+
+    try:
+        return parse_overrides(pairs or [])
+    except ValueError as exc:
+        usage_error(str(exc), option)

@@ -1,0 +1,196 @@
+"""`[tool.cnnshape]` in pyproject.toml and lint's command-line options, read into one
+`Config`; every mistake reported at its `file:line:col`."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from cnnshape.lint.rules import BUDGETS, RULES
+from cnnshape.lint.toml_positions import TomlPositions, tomllib_module
+from cnnshape.source import offset_position
+
+class ConfigError(Exception):
+    """Bad configuration or options: a usage error (exit 2). A `located` message already
+    starts with its place (`pyproject.toml:5:1: error: ...`), like a spec problem."""
+
+    def __init__(self, message: str, located: bool = False):
+        super().__init__(message)
+        self.located = located
+
+
+class _BadEntry(Exception):
+    """One bad entry of a configuration table: the message, and where it is as a key path
+    in the table (a list item's index last); `at_key` points at the key, not its value."""
+
+    def __init__(self, loc: tuple, message: str, at_key: bool = False):
+        super().__init__(message)
+        self.loc, self.message, self.at_key = loc, message, at_key
+
+
+@dataclass
+class Config:
+    select: Optional[set[str]] = None  # None: every rule
+    ignore: set[str] = field(default_factory=set)
+    severity: dict[str, str] = field(default_factory=dict)
+    budgets: dict[str, int] = field(default_factory=dict)
+    budget_origins: dict[str, str] = field(default_factory=dict)  # where each budget was set
+    dominant_share: float = 0.5
+    strict: bool = False
+    origin: str = ""  # where the configuration came from, for messages
+
+    def enabled(self, code: str) -> bool:
+        return (self.select is None or code in self.select) and code not in self.ignore
+
+    def severity_of(self, code: str, default: str) -> str:
+        return self.severity.get(code, default)
+
+
+CONFIG_KEYS = ["select", "ignore", "severity", "strict", "dominant-share"] + [k.replace("_", "-") for k in BUDGETS]
+
+
+def _near(word: Any, known: list[str]) -> str:
+    """"; did you mean 'x'?" for a near miss of a known name, else ""."""
+    import difflib
+
+    from cnnshape.layers import did_you_mean
+
+    return did_you_mean(difflib.get_close_matches(word, known, n=1)) if isinstance(word, str) else ""
+
+
+def _unknown(word: str, known: list[str], what: str) -> str:
+    return _near(word, known) or f"; known {what}: {', '.join(known)}"
+
+
+def _codes(values: Any, key: str) -> set[str]:
+    if not isinstance(values, list):
+        raise _BadEntry((key,), f"{key}: expected a list of rule codes")
+    for index, code in enumerate(values):
+        if not isinstance(code, str):
+            raise _BadEntry((key, index), f"{key}: expected a list of rule codes, got {code!r}")
+        if code not in RULES:
+            raise _BadEntry((key, index), f"{key}: unknown rule {code!r}{_unknown(code, list(RULES), 'rules')}")
+    return set(values)
+
+
+def _read_table(table: dict[str, Any], origin: str) -> Config:
+    from cnnshape.quantity import parse_quantity
+
+    config = Config(origin=origin)
+    for raw_key, value in table.items():
+        key = raw_key.replace("-", "_")
+        if key == "select":
+            config.select = _codes(value, raw_key)
+        elif key == "ignore":
+            config.ignore = _codes(value, raw_key)
+        elif key == "severity":
+            if not isinstance(value, dict):
+                raise _BadEntry((raw_key,), f"{raw_key}: expected a table of rule = \"error\" | \"warning\"")
+            for code, level in value.items():
+                if code not in RULES:
+                    hint = _unknown(code, list(RULES), "rules")
+                    raise _BadEntry((raw_key, code), f"{raw_key}: unknown rule {code!r}{hint}", at_key=True)
+                if level not in ("error", "warning"):
+                    raise _BadEntry((raw_key, code), (
+                        f"{raw_key}: severities are \"error\" or \"warning\", got {level!r}{_near(level, ['error', 'warning'])}"
+                    ))
+            config.severity = dict(value)
+        elif key in BUDGETS:
+            try:
+                config.budgets[key] = parse_quantity(value)
+                config.budget_origins[key] = origin
+            except ValueError as exc:
+                raise _BadEntry((raw_key,), f"{raw_key}: {exc}") from None
+        elif key == "dominant_share":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+                raise _BadEntry((raw_key,), f"{raw_key}: expected a fraction between 0 and 1, got {value!r}")
+            config.dominant_share = float(value)
+        elif key == "strict":
+            if not isinstance(value, bool):
+                raise _BadEntry((raw_key,), f"{raw_key}: expected true or false, got {value!r}")
+            config.strict = value
+        else:
+            # Suggest the spelling the user writes: both max-params and max_params work.
+            known = CONFIG_KEYS if "_" not in raw_key else [k.replace("-", "_") for k in CONFIG_KEYS]
+            raise _BadEntry((raw_key,), f"{raw_key}: unknown key{_unknown(raw_key, known, 'keys')}", at_key=True)
+    return config
+
+
+def config_from_table(
+    table: dict[str, Any], origin: str, place: Optional[Callable[[tuple, bool], str]] = None,
+) -> Config:
+    """`[tool.cnnshape]` (keys with - or _) into a Config; raises ConfigError. `place` turns
+    a bad entry's key path (and whether the key or its value is meant) into the
+    `file:line:col` its message starts with; without it (the command line has no lines)
+    the message starts with `origin`."""
+    try:
+        return _read_table(table, origin)
+    except _BadEntry as bad:
+        if place is None:
+            raise ConfigError(f"{origin}: {bad.message}") from None
+        raise ConfigError(f"{place(bad.loc, bad.at_key)}: error: {bad.message}", located=True) from None
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would write it: relative to the current directory, like the spec
+    paths lint reports."""
+    try:
+        return os.path.relpath(path, Path.cwd().resolve())
+    except ValueError:  # on another drive (Windows)
+        return str(path)
+
+
+def load_config(start: Optional[Path] = None) -> Config:
+    """The `[tool.cnnshape]` table of the nearest pyproject.toml that has one (walking up
+    from `start`, so a sub-project's pyproject without the table does not hide the root's),
+    or the defaults. Every error in it says `file:line:col: error: ...`."""
+    tomllib = tomllib_module()
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (f / "pyproject.toml" for f in [folder, *folder.parents]):
+        if not candidate.is_file():
+            continue
+        shown = _shown(candidate)
+        try:
+            raw = candidate.read_bytes()
+            text = raw.decode("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{shown}: error: cannot read: {exc.strerror or exc}", located=True) from None
+        except UnicodeDecodeError as exc:
+            before = raw[:exc.start].decode("utf-8")  # the valid text up to the bad byte
+            line, col = offset_position(before, len(before))
+            raise ConfigError(f"{shown}:{line}:{col}: error: cannot read: not UTF-8 ({exc.reason})", located=True) from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            line, col, message = _decode_error(text, str(exc))
+            raise ConfigError(f"{shown}:{line}:{col}: error: cannot read: {message}", located=True) from None
+        tool = data.get("tool")
+        table = tool.get("cnnshape") if isinstance(tool, dict) else None
+        if table is None:
+            continue
+
+        def place(loc: tuple, at_key: bool, text: str = text, shown: str = shown) -> str:
+            line, col = TomlPositions(text).locate(("tool", "cnnshape") + loc, at_key)
+            return f"{shown}:{line}:{col}"
+
+        if not isinstance(table, dict):
+            raise ConfigError(f"{place((), False)}: error: [tool.cnnshape] must be a table", located=True)
+        return config_from_table(table, f"{shown} [tool.cnnshape]", place)
+    return Config()
+
+
+def _decode_error(text: str, message: str) -> tuple[int, int, str]:
+    """Line, column and message of a TOML syntax error (tomllib puts the place in its
+    message: "... (at line 5, column 6)" or "... (at end of document)")."""
+    found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+    if found:
+        return int(found[1]), int(found[2]), message[: found.start()]
+    found = re.search(r"\s*\(at end of document\)$", message)
+    if found:
+        return (*offset_position(text, len(text)), message[: found.start()] + " at the end of the file")
+    return 1, 1, message
+
+

@@ -116,6 +116,7 @@ def _unbatched_warning(unbatched: list[tuple[Node, Shape]], input_shape: Shape) 
 def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warnings: list[Issue],
            fields: dict[int, ReceptiveField], unbatched: list[tuple[Node, Shape]]) -> Optional[Row]:
     layer = node.layer
+    assert layer is not None, "only the input node has no layer, and it is not visited"
     shapes = [tensors[ref][0] for ref in node.inputs]
     rfs = [tensors[ref][1] for ref in node.inputs]
     where = f" ({node.context})" if node.context else ""

@@ -34,7 +34,7 @@ class Cluster:
     id: str
     name: str
     kind: str
-    items: list[Union[str, "Cluster"]] = field(default_factory=list)  # node ids and clusters
+    items: list[Union[str, Cluster]] = field(default_factory=list)  # node ids and clusters
 
 
 @dataclass

@@ -7,8 +7,9 @@ its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Literal
 
 Severity = Literal["error", "warning"]
 Loc = tuple  # a path into the YAML document: ("layers", 3, "Conv2d", "stride")

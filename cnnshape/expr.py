@@ -12,7 +12,8 @@ import ast
 import math
 import operator
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 MAX_EXPR_CHARS = 400
 MAX_INT = 2**63 - 1

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Union
 
 from pydantic import ValidationError
 
-from cnnshape.errors import Issue, Loc, Problem, SpecError
+from cnnshape.errors import Issue, Loc, Problem, Severity, SpecError
 from cnnshape.expr import ExprError, has_substitution, substitute
 from cnnshape.layers import NOT_YET, REGISTRY, did_you_mean, suggest
 from cnnshape.layers.base import Layer
@@ -87,7 +87,7 @@ class _Scope:
     block: int | None
     depth: int
     context: str
-    names: dict[str, Union[list[Ref], "_Scope"]] = field(default_factory=dict)
+    names: dict[str, Union[list[Ref], _Scope]] = field(default_factory=dict)
     outputs: list[Ref] = field(default_factory=list)  # a block scope's result
     counters: dict[str, int] = field(default_factory=dict)
     later: set[str] = field(default_factory=set)  # names given further down this layers list
@@ -95,7 +95,7 @@ class _Scope:
     # Where each variable's value was written (a block use's argument, a block default, a
     # network arg, or the command line), followed through `name: $other`: a bad value is
     # reported there.
-    origins: dict[str, Union[Loc, "_CommandLine"]] = field(default_factory=dict)
+    origins: dict[str, Union[Loc, _CommandLine]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,7 @@ def _raw_at(args: dict[str, Any], path: tuple) -> Any:
     """The value as written at `path` inside a layer's arguments (None if it is not there)."""
     value: Any = args
     for step in path:
-        if isinstance(value, dict) and step in value:
-            value = value[step]
-        elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+        if isinstance(value, dict) and step in value or isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
             value = value[step]
         else:
             return None
@@ -173,7 +171,7 @@ class _Builder:
     # -- issues ---------------------------------------------------------------------------
 
     def issue(self, loc: Loc, code: str, message: str, scope: _Scope | None = None, at_key: bool = False,
-              severity: str = "error") -> None:
+              severity: Severity = "error") -> None:
         key = (tuple(loc), code, message)
         if key not in self.issues:
             suffix = f" ({scope.context})" if scope is not None and scope.context else ""
@@ -192,8 +190,8 @@ class _Builder:
         self.overrides = overrides
         variables = self.network_variables = self._network_args(overrides)
         shape = input_override or self._input_shape(variables)
-        for where, names in [(("args",), spec.args)] + [(("blocks", b, "args"), d.args) for b, d in spec.blocks.items()]:
-            for arg in names:
+        for where, declared in [(("args",), spec.args)] + [(("blocks", b, "args"), d.args) for b, d in spec.blocks.items()]:
+            for arg in declared:
                 if keyword.iskeyword(arg) or arg == "repeat_index":
                     why = "is a Python keyword, so expressions cannot use it" if keyword.iskeyword(arg) else "is set by `repeat` for each copy"
                     self.issue(where + (arg,), "bad-value", f"argument name {arg!r} {why}; rename it", at_key=True)
@@ -539,14 +537,14 @@ class _Builder:
                 self.issue(call.args_loc + (key,), "unknown-argument", f"block {call.kind} has no argument {key!r}{hint}", scope, at_key=True)
                 continue
             given[key] = self.subst(value, scope.variables, call.args_loc + (key,), scope)
-            origins[key] = scope.origins.get(_bare_name(value), call.args_loc + (key,))
+            origins[key] = scope.origins.get(_bare_name(value) or "", call.args_loc + (key,))
         # Defaults see the network's args, every given value and the defaults before them.
         variables = dict(self.network_variables)
         variables.update(given)
         for key, default in block.args.items():
             if key not in given:
                 variables[key] = self.subst(default, variables, ("blocks", call.kind, "args", key), scope)
-                origins[key] = origins.get(_bare_name(default), ("blocks", call.kind, "args", key))
+                origins[key] = origins.get(_bare_name(default) or "", ("blocks", call.kind, "args", key))
         return variables, origins
 
     # -- references -----------------------------------------------------------------------

@@ -9,10 +9,13 @@ file's own.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 SUBSTITUTION = {"type": "string", "pattern": r"^.*\$", "description": "a $name or $(expr) substitution"}
-RESERVED = {
+RESERVED: dict[str, dict[str, Any]] = {
     "name": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$|\$", "description": "the layer's name in its scope"},
     "from": {
         "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
@@ -28,7 +31,9 @@ def _allow_substitution(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, SUBSTITUTION]} if schema else schema
 
 
-def _layer_schema(cls: type) -> dict[str, Any]:
+def _layer_schema(cls: type[BaseModel]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One layer kind's arguments as a schema (each may be a substitution), and the
+    definitions it refers to."""
     raw = cls.model_json_schema()
     properties = {key: _allow_substitution(value) for key, value in raw.get("properties", {}).items()}
     properties.update(copy.deepcopy(RESERVED))

@@ -8,12 +8,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from cnnshape.errors import Issue, Loc, SpecError
 from cnnshape.source import Source
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 RESERVED = ("name", "from", "repeat", "if", "training_only")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -96,9 +109,7 @@ def _real_loc(loc: tuple, data: Any, missing: bool) -> tuple:
     keeping only the steps that exist in the validated data (and a missing key's name)."""
     real = []
     for i, step in enumerate(loc):
-        if isinstance(data, dict) and step in data:
-            data = data[step]
-        elif isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
+        if isinstance(data, dict) and step in data or isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
             data = data[step]
         elif not (missing and i == len(loc) - 1):
             continue
@@ -121,7 +132,7 @@ def pydantic_issues(
     # A union member that got inside the value (`stride: [2, 0]` fails at the 0) says more
     # than one that rejected it whole ("not an integer").
     deeper = {rel[:i] for rel, item in located if item["type"] != "missing" for i in range(len(rel))}
-    by_loc: dict[tuple, list[dict]] = {}
+    by_loc: dict[tuple, list[ErrorDetails]] = {}
     for rel, item in located:
         if item["type"] == "missing" or rel not in deeper:
             by_loc.setdefault(rel, []).append(item)
@@ -153,7 +164,7 @@ def pydantic_issues(
     return [issue for issue in issues if issue.extra.get("missing") not in suggested]
 
 
-def _value_message(rel: tuple, items: list[dict]) -> str:
+def _value_message(rel: tuple, items: list[ErrorDetails]) -> str:
     """One message for a bad value; the failures of a union's members are combined when
     each only says "wrong type", else the first specific one ("greater than or equal to 1") wins."""
     specific = [item for item in items if not item["type"].endswith("_type") and item["type"] != "literal_error"]
@@ -237,4 +248,5 @@ def _yaml_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, (int, float)):
         return "number"
-    return {list: "list", dict: "mapping", str: "string"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {list: "list", dict: "mapping", str: "string"}
+    return names.get(type(value), type(value).__name__)

@@ -10,8 +10,8 @@ calculation or a published figure, never from a golden file.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import WIDTH
 from typer.testing import CliRunner
 
 from cnnshape.calc import CalcError, parse_arguments
 from cnnshape.cli import app
-
-from conftest import WIDTH
 
 SEED = ["conv2d", "--input", "1,128,40,50", "--out-channels", "64", "--kernel-size", "3", "--padding", "1", "--bias", "false"]
 

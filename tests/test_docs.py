@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from cnnshape.catalog import FAMILY_TITLES, Argument, argument, inputs_text
 from cnnshape.errors import CODES, SpecError
 from cnnshape.expr import FUNCTIONS
 from cnnshape.layers import FAMILIES, REGISTRY
-from cnnshape.catalog import FAMILY_TITLES, Argument, argument, inputs_text
 from cnnshape.pipeline import analyze_text
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

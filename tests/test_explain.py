@@ -14,13 +14,12 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import WIDTH
 from typer.testing import CliRunner
 
 from cnnshape.cli import app
 from cnnshape.explain import receptive_field_working
 from cnnshape.report import AxisField, ReceptiveField
-
-from conftest import WIDTH
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))

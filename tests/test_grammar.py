@@ -3,8 +3,9 @@ expressions, and argument names that expressions could not use."""
 
 from __future__ import annotations
 
-import pytest
 from pathlib import Path
+
+import pytest
 
 from cnnshape.errors import SpecError
 from cnnshape.pipeline import analyze_text

@@ -17,14 +17,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import WIDTH
 from typer.testing import CliRunner
 
 from cnnshape.cli import app
 from cnnshape.diagram import build
 from cnnshape.pipeline import analyze_text
 from cnnshape.render.graph import dot, mermaid, mermaid_text
-
-from conftest import WIDTH
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))

@@ -17,15 +17,14 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import WIDTH
+from gfm import check_gfm_tables
 from typer.testing import CliRunner
 
 from cnnshape.catalog import kinds
 from cnnshape.cli import app
 from cnnshape.layers import REGISTRY
 from cnnshape.render.layers import REGENERATE, markdown
-
-from conftest import WIDTH
-from gfm import check_gfm_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS_MD = ROOT / "docs" / "layers.md"

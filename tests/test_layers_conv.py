@@ -313,7 +313,9 @@ def test_rf_chains_conv_then_pool():
 
 def test_rf_alexnet_features_published():
     # torchvision AlexNet after its last MaxPool: 195, stride 32, padding 66 (published)
-    conv = lambda c, k, s=1, p=0: ("Conv2d", {"out_channels": c, "kernel_size": k, "stride": s, "padding": p})
+    def conv(c: int, k: int, s: int = 1, p: int = 0) -> tuple:
+        return ("Conv2d", {"out_channels": c, "kernel_size": k, "stride": s, "padding": p})
+
     pool = ("MaxPool2d", {"kernel_size": 3, "stride": 2})
     rf = walk_rf([conv(64, 11, 4, 2), pool, conv(192, 5, 1, 2), pool,
                   conv(384, 3, 1, 1), conv(256, 3, 1, 1), conv(256, 3, 1, 1), pool], (1, 3, 224, 224))

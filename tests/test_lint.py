@@ -736,7 +736,7 @@ def test_symlink_loops_do_not_hang(_isolated: Path) -> None:
     assert lines_of(result.stdout)[0].startswith("models/self.yaml:1:1: error file-unreadable ")
     assert summary_of(result.stdout) == (2, 1, 0, 0)  # good.yaml once, self.yaml once
     for pattern in ("models/**/*.yaml", "models/**"):
-        assert within(20, lambda: collect([pattern])) == [models.relative_to(_isolated) / "good.yaml",
+        assert within(20, lambda pattern=pattern: collect([pattern])) == [models.relative_to(_isolated) / "good.yaml",
                                                             models.relative_to(_isolated) / "self.yaml"]
 
 
@@ -988,7 +988,7 @@ def render_rules_md(text: str) -> str:
     for name, body in generated().items():
         pattern = re.compile(rf"<!-- BEGIN {name} -->\n.*?<!-- END {name} -->", re.DOTALL)
         assert pattern.search(text), f"docs/rules.md has no <!-- BEGIN {name} --> ... <!-- END {name} --> region"
-        text = pattern.sub(lambda _: f"<!-- BEGIN {name} -->\n{body}\n<!-- END {name} -->", text)
+        text = pattern.sub(lambda _, name=name, body=body: f"<!-- BEGIN {name} -->\n{body}\n<!-- END {name} -->", text)
     return text
 
 

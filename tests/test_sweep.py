@@ -12,13 +12,12 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import WIDTH
+from gfm import check_gfm_tables
 from typer.testing import CliRunner
 
 from cnnshape.cli import app
 from cnnshape.sweep import SweepError, expand_braces, plan, square
-
-from conftest import WIDTH
-from gfm import check_gfm_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))

@@ -14,12 +14,13 @@ from typing import Optional
 
 import pytest
 from typer.testing import CliRunner
+from zoo import report as _report
+from zoo import row as _row
 
 from cnnshape.cli import app
 from cnnshape.pipeline import analyze_file
 from cnnshape.render.json import to_dict
 from cnnshape.report import Report, Row
-from zoo import report as _report, row as _row
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 ALL_SPECS = sorted(SPECS.glob("*.yaml"))

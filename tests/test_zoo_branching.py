@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+from zoo import report as _report
+from zoo import row as _row
 
 from cnnshape.cli import app
-from zoo import report as _report, row as _row
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+from zoo import report as _report
+from zoo import row as _row
 
 from cnnshape.cli import app
-from zoo import report as _report, row as _row
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 MODERN = ["convnext_tiny", "vit_b_16", "unet"]
@@ -78,9 +79,9 @@ PUBLISHED = {
 
 
 def test_hand_numbers_agree_with_published() -> None:
-    assert CONVNEXT_PARAMS == PUBLISHED["convnext_tiny"][0]
+    assert PUBLISHED["convnext_tiny"][0] == CONVNEXT_PARAMS
     assert round(CONVNEXT_MACS / 1e9, 3) == PUBLISHED["convnext_tiny"][1]
-    assert VIT_PARAMS == PUBLISHED["vit_b_16"][0]
+    assert PUBLISHED["vit_b_16"][0] == VIT_PARAMS
     assert round(VIT_MACS / 1e9, 3) == PUBLISHED["vit_b_16"][1]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from cnnshape.pipeline import analyze_file
@@ -11,7 +11,7 @@ from cnnshape.report import Report, Row
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cached(name: str, overrides: tuple) -> Report:
     return analyze_file(SPECS / f"{name}.yaml", dict(overrides) or None)
 

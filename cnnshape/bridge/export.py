@@ -376,9 +376,7 @@ def inferred_sizes(node: Node, shapes: list[tuple[int, ...]]) -> list[tuple[str,
         wanted.append(("num_channels", 0, 1))
     elif family == "LayerNorm":
         wanted.append(("normalized_shape", 0, -1))
-    elif family == "MultiheadAttention":
-        wanted.append(("embed_dim", 0, -1))
-    elif family == "ClassToken":
+    elif family == "MultiheadAttention" or family == "ClassToken":
         wanted.append(("embed_dim", 0, -1))
     elif family == "PositionEmbedding":
         wanted += [("length", 0, 1), ("embed_dim", 0, -1)]
@@ -534,7 +532,7 @@ def _plus_times(base: Any, copy: int, step: Any) -> Any:
 class _ClassWriter:
     """Writes one class for a block kind (or the network) from its definition."""
 
-    def __init__(self, exporter: "_Exporter", kind: Optional[str], instances: list[Optional[int]], symbolic: bool,
+    def __init__(self, exporter: _Exporter, kind: Optional[str], instances: list[Optional[int]], symbolic: bool,
                  class_name: str):
         self.ex = exporter
         self.a = exporter.a
@@ -927,7 +925,7 @@ class _ClassWriter:
         if training or len(inputs.names) != 1:
             raise _Unsupported("a repeat loop over a multi-input or training-only layer")
         pattern: Optional[str] = None
-        for position, instance_copies in enumerate(copies):
+        for instance_copies in copies:
             locals_ = [c.local for c in instance_copies]
             if not locals_:
                 continue

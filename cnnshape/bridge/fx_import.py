@@ -15,14 +15,16 @@ import importlib.util
 import inspect
 import math
 import operator
-import re
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from cnnshape.bridge._torch import torch  # noqa: I001  (first: torch imported quietly)
+from cnnshape.bridge._torch import torch  # first: torch imported quietly
+
+# isort: split
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
@@ -785,7 +787,7 @@ class _Writer:
         fields = [key[1] for keys in slots.values() for key in keys]
         args: dict[str, Any] = {}
         arg_of: dict[tuple, str] = {}
-        for per, keys in slots.items():
+        for keys in slots.values():
             values = [bodies[i][1][keys[0]] for i in range(len(bodies))]
             chosen = None
             for param in params:
@@ -805,7 +807,7 @@ class _Writer:
             args[chosen] = values[0]
             for key in keys:
                 arg_of[key] = chosen
-        for member, body in zip(members, bodies):
+        for member in members:
             member.block = name
         self.blocks[name] = (members, args, arg_of)
         for member, body in zip(members, bodies):

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import Any, Optional
 
-from cnnshape.bridge._torch import torch  # noqa: I001  (first: torch imported quietly)
+from cnnshape.bridge._torch import torch  # first: torch imported quietly
+
+# isort: split
 from torch import nn
 
 from cnnshape.bridge.export import Analysed, export_analysed, module_path
@@ -58,7 +60,7 @@ class VerifyResult:
 def load_code(code: str, name: str = "cnnshape_export") -> types.ModuleType:
     """The exported source as a module (it is our own generated code)."""
     module = types.ModuleType(name)
-    exec(compile(code, f"<cnnshape export {name}>", "exec"), module.__dict__)  # noqa: S102
+    exec(compile(code, f"<cnnshape export {name}>", "exec"), module.__dict__)
     return module
 
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 import typer
 
@@ -58,7 +58,9 @@ def console(stderr: bool = False, soft_wrap: bool = False) -> Console:
     if stream.isatty():
         return Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap)
     width = int(os.environ.get("COLUMNS", "0") or 0) or 160
-    return Console(file=TrimmedLines(stream), width=width, highlight=False, soft_wrap=soft_wrap)
+    # rich only writes, flushes and asks isatty/encoding: the part of IO[str] TrimmedLines has.
+    trimmed = cast("IO[str]", TrimmedLines(stream))
+    return Console(file=trimmed, width=width, highlight=False, soft_wrap=soft_wrap)
 
 
 def echo(text: str, err: bool = False) -> None:

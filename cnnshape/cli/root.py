@@ -5,6 +5,7 @@ commands so start-up stays fast."""
 
 from __future__ import annotations
 
+import io
 import sys
 from typing import Annotated, Optional
 
@@ -68,9 +69,7 @@ def main() -> None:
     for stream in (sys.stdout, sys.stderr):
         # A legacy encoding (cp1252 when redirecting on Windows, LC_ALL=C) must not turn a
         # layer name or a tree marker into a traceback.
-        if not (getattr(stream, "encoding", "") or "").lower().replace("-", "").startswith("utf"):
-            try:
-                stream.reconfigure(errors="replace")
-            except (AttributeError, ValueError):
-                pass
+        utf = (getattr(stream, "encoding", "") or "").lower().replace("-", "").startswith("utf")
+        if not utf and isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
     app()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 
 from cnnshape.layers import activation, attention, conv, learned, linear, merge, norm, pool, resample, reshape, split
 from cnnshape.layers.base import Layer
@@ -13,19 +14,10 @@ REGISTRY: dict[str, type[Layer]] = {cls.kind(): cls for family in FAMILIES for c
 
 
 # torch.nn modules without a formula here yet: named as such instead of "did you mean".
-NOT_YET = frozenset("""
-    RNN LSTM GRU RNNCell LSTMCell GRUCell Embedding EmbeddingBag Transformer TransformerEncoder
-    TransformerDecoder TransformerDecoderLayer Bilinear LazyLinear LazyConv1d LazyConv2d LazyConv3d
-    Hardtanh Softplus Softsign Softshrink Hardshrink Tanhshrink Threshold GLU CELU RReLU LogSigmoid
-    Softmin Softmax2d ReflectionPad1d ReflectionPad2d ReflectionPad3d ReplicationPad1d
-    ReplicationPad2d ReplicationPad3d ConstantPad1d ConstantPad2d ConstantPad3d CircularPad1d
-    CircularPad2d CircularPad3d ZeroPad1d ZeroPad3d MaxUnpool1d MaxUnpool2d MaxUnpool3d LPPool1d
-    LPPool2d FractionalMaxPool2d FractionalMaxPool3d Fold Unfold PixelUnshuffle UpsamplingNearest2d
-    UpsamplingBilinear2d SyncBatchNorm CosineSimilarity PairwiseDistance RMSNorm
-""".split())
+NOT_YET = frozenset(["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Embedding", "EmbeddingBag", "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerDecoderLayer", "Bilinear", "LazyLinear", "LazyConv1d", "LazyConv2d", "LazyConv3d", "Hardtanh", "Softplus", "Softsign", "Softshrink", "Hardshrink", "Tanhshrink", "Threshold", "GLU", "CELU", "RReLU", "LogSigmoid", "Softmin", "Softmax2d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "ZeroPad1d", "ZeroPad3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "LPPool1d", "LPPool2d", "FractionalMaxPool2d", "FractionalMaxPool3d", "Fold", "Unfold", "PixelUnshuffle", "UpsamplingNearest2d", "UpsamplingBilinear2d", "SyncBatchNorm", "CosineSimilarity", "PairwiseDistance", "RMSNorm"])
 
 
-def suggest(kind: str, extra: list[str] = ()) -> list[str]:
+def suggest(kind: str, extra: Sequence[str] = ()) -> list[str]:
     """The closest known kind names for "did you mean" hints: a case slip first, else the
     best matches (several when they are equally close, e.g. BatchNorm1d/2d/3d)."""
     names = list(REGISTRY) + list(extra)

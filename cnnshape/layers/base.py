@@ -7,9 +7,9 @@ and the receptive-field state a tensor carries.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from math import prod
 from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
@@ -97,7 +97,7 @@ class RF:
         spatial = tuple(range(2, len(shape)))
         return RF("spatial", spatial, tuple(AxisRF() for _ in spatial))
 
-    def steps(self, steps: list[tuple[int, Number, Number]], exact: bool = True) -> RF:
+    def steps(self, steps: Sequence[tuple[int, Number, Number]], exact: bool = True) -> RF:
         """Apply one (dilated kernel, stride, left padding) step per trailing spatial axis."""
         if self.kind != "spatial":
             return self

@@ -103,7 +103,7 @@ class _ConvNd(Layer):
         return value
 
     @model_validator(mode="after")
-    def _same_needs_stride_one(self) -> "_ConvNd":
+    def _same_needs_stride_one(self) -> _ConvNd:
         if self.padding == "same" and any(s != 1 for s in ntuple(self.stride, self.ndim, "stride")):
             raise ValueError("padding='same' is not supported for strided convolutions (PyTorch); give the padding as a number")
         return self

@@ -15,6 +15,7 @@ from cnnshape.layers.base import (
     IntOrTuple,
     Layer,
     NonNegIntOrTuple,
+    Number,
     PosInt,
     Result,
     Shape,
@@ -198,7 +199,8 @@ class _AdaptivePoolNd(Layer):
         out_sizes = self._sizes(shapes[0])
         if all(o == 1 for o in out_sizes) and any(i > 1 for i in in_sizes):
             return [rfs[0].globalised()] * len(out)
-        steps, exact = [], True
+        steps: list[tuple[int, Number, Number]] = []
+        exact = True
         for size, o in zip(in_sizes, out_sizes):
             if size % o == 0:
                 steps.append((size // o, size // o, 0))

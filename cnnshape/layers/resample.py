@@ -34,7 +34,7 @@ class Upsample(Layer):
     recompute_scale_factor: Optional[Bool] = None
 
     @model_validator(mode="after")
-    def _one_of(self) -> "Upsample":
+    def _one_of(self) -> Upsample:
         if (self.size is None) == (self.scale_factor is None):
             raise ValueError("give exactly one of size and scale_factor")
         if self.align_corners is not None and self.mode.startswith("nearest"):
@@ -124,7 +124,7 @@ class ZeroPad2d(Layer):
     padding: Union[NonNegInt, tuple[NonNegInt, NonNegInt, NonNegInt, NonNegInt]]
 
     def _pads(self) -> tuple[int, int, int, int]:
-        return (self.padding,) * 4 if isinstance(self.padding, int) else tuple(self.padding)
+        return (self.padding,) * 4 if isinstance(self.padding, int) else self.padding
 
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
+from cnnshape.errors import Severity
 from cnnshape.lint.rules import BUDGETS, RULES
 from cnnshape.lint.toml_positions import TomlPositions, tomllib_module
 from cnnshape.source import offset_position
+
 
 class ConfigError(Exception):
     """Bad configuration or options: a usage error (exit 2). A `located` message already
@@ -35,7 +38,7 @@ class _BadEntry(Exception):
 class Config:
     select: Optional[set[str]] = None  # None: every rule
     ignore: set[str] = field(default_factory=set)
-    severity: dict[str, str] = field(default_factory=dict)
+    severity: dict[str, Severity] = field(default_factory=dict)
     budgets: dict[str, int] = field(default_factory=dict)
     budget_origins: dict[str, str] = field(default_factory=dict)  # where each budget was set
     dominant_share: float = 0.5
@@ -45,7 +48,7 @@ class Config:
     def enabled(self, code: str) -> bool:
         return (self.select is None or code in self.select) and code not in self.ignore
 
-    def severity_of(self, code: str, default: str) -> str:
+    def severity_of(self, code: str, default: Severity) -> Severity:
         return self.severity.get(code, default)
 
 

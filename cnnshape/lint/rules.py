@@ -5,11 +5,11 @@ at layer types."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from cnnshape.errors import Issue
+from cnnshape.errors import Issue, Severity
 
 if TYPE_CHECKING:
     from cnnshape.lint.config import Config
@@ -19,7 +19,7 @@ class Rule:
     """A lint rule: a stable code, its default severity and what it means."""
 
     code: str
-    severity: str
+    severity: Severity
     summary: str
     check: Optional[Callable[[Context], Iterable[Issue]]] = None  # None: found by the layers/analysis
 
@@ -27,7 +27,7 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
-def _rule(code: str, summary: str, severity: str = "warning", check: Optional[Callable] = None) -> None:
+def _rule(code: str, summary: str, severity: Severity = "warning", check: Optional[Callable[[Context], Iterable[Issue]]] = None) -> None:
     RULES[code] = Rule(code, severity, summary, check)
 
 
@@ -133,7 +133,7 @@ def budgets(ctx: Context) -> Iterable[Issue]:
     expect = ctx.spec.expect
     totals = ctx.report.totals
     for key, (field_name, what) in BUDGETS.items():
-        limits = []
+        limits: list[tuple[int, tuple[str, ...], str]] = []
         if expect is not None and getattr(expect, key) is not None:
             limits.append((getattr(expect, key), ("expect", key), "the spec's expect"))
         if key in ctx.config.budgets:

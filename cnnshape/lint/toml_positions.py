@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from types import ModuleType
 
 from cnnshape.source import offset_position
 
 
-def tomllib_module() -> Any:
-    try:
+def tomllib_module() -> ModuleType:
+    """The standard library's TOML reader (tomli, its original, on Python 3.10)."""
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:
+        import tomli as tomllib
     return tomllib
 
 
@@ -57,14 +59,14 @@ class TomlPositions:
         return self.at < len(self.text)
 
     def _document(self) -> None:
-        table: tuple = ()
+        table: tuple[str | int, ...] = ()
         arrays: dict[tuple, int] = {}  # array of tables -> index of its last table
         while self._skip(newlines=True):
             start = self.at
             if self._peek() == "[":
                 many = self.text.startswith("[[", start)
                 self.at += 2 if many else 1
-                path = ()
+                path: tuple[str | int, ...] = ()
                 for name, _ in self._key():
                     if path in arrays:  # [[a]] then [a.b] or [[a.b]]: b is in a's last table
                         path += (arrays[path],)

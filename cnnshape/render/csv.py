@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 from cnnshape.render import units
 from cnnshape.report import DTYPE_BYTES, Report, leaf_rows, rows_at_depth

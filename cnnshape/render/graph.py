@@ -3,7 +3,8 @@ DOT. Formats only: nodes, clusters and edges come from cnnshape/diagram.py."""
 
 from __future__ import annotations
 
-from typing import Callable, Union
+from collections.abc import Callable
+from typing import Union
 
 from cnnshape.diagram import Cluster, Diagram, Node
 from cnnshape.render import units

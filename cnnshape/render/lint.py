@@ -4,7 +4,7 @@ under GitHub Actions). Each formats a LintResult and computes nothing."""
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 from cnnshape.lint import RULES, LintResult
 

@@ -3,7 +3,8 @@ table helpers the other Markdown renderers share."""
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 from cnnshape.render import units
 from cnnshape.report import DTYPE_BYTES, Report, leaf_rows, rows_at_depth

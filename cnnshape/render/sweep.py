@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from cnnshape.render import units
@@ -86,7 +87,7 @@ CSV_COLUMNS = (
 def csv(sweep: Sweep) -> str:
     from cnnshape.render.csv import shape, write
 
-    rows = []
+    rows: list[Sequence[object]] = []
     for point in sweep.points:
         setting = [point.setting[axis.name] for axis in sweep.axes]
         report = point.report

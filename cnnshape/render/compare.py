@@ -7,7 +7,7 @@ import json
 from typing import Any, Optional
 
 from cnnshape.compare import Comparison, Metric, RowPair, Side
-from cnnshape.render import units
+from cnnshape.render import escape, units
 from cnnshape.render.json import receptive_field, row_to_dict
 from cnnshape.report import DTYPE_BYTES, Row
 
@@ -103,9 +103,9 @@ def render(comparison: Comparison, console: Any, changed_only: bool = False) -> 
 
     heading = Text()
     heading.append("A  ", style="bold")
-    heading.append(side_label(comparison.a) + "\n")
+    heading.append(escape.terminal(side_label(comparison.a)) + "\n")
     heading.append("B  ", style="bold")
-    heading.append(side_label(comparison.b))
+    heading.append(escape.terminal(side_label(comparison.b)))
 
     totals = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Totals", title_justify="left")
     totals.add_column("")
@@ -117,8 +117,8 @@ def render(comparison: Comparison, console: Any, changed_only: bool = False) -> 
         style = "yellow" if metric.changed else ""
         totals.add_row(
             Text(metric.label, style="bold"),
-            value_text(metric, metric.a),
-            value_text(metric, metric.b),
+            Text(value_text(metric, metric.a)),
+            Text(value_text(metric, metric.b)),
             Text(delta_text(metric), style=style),
             Text(percent_text(metric), style=style),
         )
@@ -131,7 +131,8 @@ def render(comparison: Comparison, console: Any, changed_only: bool = False) -> 
         row_style = STYLES.get(pair.status, "") if pair.status != "changed" else ""
         # A changed cell is two lines, "A" over "→ B", so the table stays narrow.
         cells = [
-            Text(text.replace(ARROW, "\n→ "), style="bold yellow") if changed else Text(text, style=row_style)
+            Text(escape.terminal(text).replace(ARROW, "\n→ "), style="bold yellow") if changed
+            else Text(escape.terminal(text), style=row_style)
             for text, changed in pair_cells(pair)
         ]
         layers.add_row(Text(MARKS[pair.status], style=STYLES.get(pair.status, "")), *cells)
@@ -158,9 +159,9 @@ def markdown(comparison: Comparison, changed_only: bool = False) -> str:
     for pair in shown_pairs(comparison, changed_only):
         cells = []
         for index, (value, changed) in enumerate(pair_cells(pair)):
-            shown = code(value) if index == 0 else text(value)
+            shown = code(value) if index == 0 else text(value)  # escaped: spec text
             cells.append(f"**{shown}**" if changed else shown)
-        layers.append([text(MARKS[pair.status]).strip() or " ", *cells])
+        layers.append([MARKS[pair.status].strip() or " ", *cells])  # our own marks, not spec text
     parts = [
         f"**A** {text(side_label(comparison.a))}  \n**B** {text(side_label(comparison.b))}",
         table(["Totals", "A", "B", "B - A", "%"], totals, "lrrrr"),

@@ -8,7 +8,7 @@ import io
 from collections.abc import Sequence
 from typing import Optional
 
-from cnnshape.render import units
+from cnnshape.render import escape, units
 from cnnshape.report import DTYPE_BYTES, Report, leaf_rows, rows_at_depth
 
 COLUMNS = (
@@ -24,8 +24,8 @@ def shape(dims: Sequence[int]) -> str:
 def write(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerow([escape.csv_cell(cell) for cell in header])
+    writer.writerows([escape.csv_cell(cell) for cell in row] for row in rows)
     return out.getvalue()
 
 

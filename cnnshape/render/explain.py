@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from cnnshape.explain import Explanation, Step
-from cnnshape.render import units
+from cnnshape.render import escape, units
 from cnnshape.render.json import receptive_field
 from cnnshape.render.markdown import code, text
 from cnnshape.report import Report
@@ -39,19 +39,20 @@ def _lines(step: Step) -> list[str]:
 def step_text(step: Step, named: bool = True) -> Text:
     head = Text()
     if named:
-        head.append(step.name + "  ", style="bold")
-    head.append(step.kind, style="cyan")
+        head.append(escape.terminal(step.name) + "  ", style="bold")
+    head.append(escape.terminal(step.kind), style="cyan")
     head.append(f"  {_shapes(step.input_shapes)} -> {_shapes(step.output_shapes)}")
     numbers = _numbers(step)
     if numbers:
         head.append(f"  {numbers}", style="green")
     for line in _lines(step):
-        head.append("\n    " + line)
+        head.append("\n    " + escape.terminal(line))
     return head
 
 
 def render(explanation: Explanation, console: Console) -> None:
-    console.print(Text(f"{explanation.name}  ({explanation.file})  input {units.shape(explanation.input_shape)}", style="bold"))
+    name, file = escape.terminal(explanation.name), escape.terminal(explanation.file)
+    console.print(Text(f"{name}  ({file})  input {units.shape(explanation.input_shape)}", style="bold"))
     for step in explanation.steps:
         console.print()
         console.print(step_text(step), soft_wrap=True)
@@ -70,12 +71,15 @@ def render_calc(explanation: Explanation, report: Report, console: Console) -> N
 
 
 def markdown(explanation: Explanation) -> str:
-    parts = [f"**{explanation.name}** ({code(explanation.file)}), input {code(units.shape(explanation.input_shape))}"]
+    parts = [f"**{text(explanation.name)}** ({code(explanation.file, in_table=False)}), input {code(units.shape(explanation.input_shape), in_table=False)}"]
     for step in explanation.steps:
-        head = f"**{code(step.name)}** {text(step.kind)}: {code(_shapes(step.input_shapes))} → {code(_shapes(step.output_shapes))}"
+        head = (
+            f"**{code(step.name, in_table=False)}** {text(step.kind)}: "
+            f"{code(_shapes(step.input_shapes), in_table=False)} → {code(_shapes(step.output_shapes), in_table=False)}"
+        )
         numbers = _numbers(step, ", ")
         lines = _lines(step)
-        body = "\n\n```text\n" + "\n".join(lines) + "\n```" if lines else ""
+        body = "\n\n" + escape.code_fence(lines) if lines else ""
         parts.append(head + (f" ({text(numbers)})" if numbers else "") + body)
     return "\n\n".join(parts) + "\n"
 

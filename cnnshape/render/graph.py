@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Union
 
 from cnnshape.diagram import Cluster, Diagram, Node
-from cnnshape.render import units
+from cnnshape.render import escape, units
 
 
 def _label_lines(node: Node) -> list[str]:
@@ -24,12 +24,9 @@ def _label_lines(node: Node) -> list[str]:
 # Mermaid's defaults (maxEdges, maxTextSize), which GitHub keeps: past them it shows an error.
 MERMAID_LIMITS = {"edges": 500, "chars": 50_000}
 
-_MERMAID_ENTITIES = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;"}
-
-
 def mermaid_text(text: str) -> str:
-    """Text safe inside a quoted Mermaid label: entity codes for the characters it reads."""
-    return "".join(_MERMAID_ENTITIES.get(char, char) for char in text)
+    """Text safe inside a quoted Mermaid label (escape.mermaid)."""
+    return escape.mermaid(text)
 
 
 def _mermaid_node(node: Node) -> str:
@@ -57,7 +54,7 @@ def _emit_tree(
 
 def mermaid(diagram: Diagram) -> str:
     nodes = {node.id: node for node in diagram.nodes}
-    lines = [f"%% {mermaid_text(diagram.name).replace(chr(10), ' ')}", "flowchart TD"]
+    lines = [f"%% {mermaid_text(diagram.name)}", "flowchart TD"]
 
     _emit_tree(diagram.items, nodes, "  ", lines, _mermaid_node, lambda cluster: [
         f'subgraph {cluster.id} ["{mermaid_text(cluster.name)}: {mermaid_text(cluster.kind)}"]', "  direction TB",
@@ -70,14 +67,14 @@ def mermaid(diagram: Diagram) -> str:
 # --- Graphviz DOT -------------------------------------------------------------------------
 
 
-def dot_string(text: str) -> str:
-    """A DOT double-quoted string."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+def dot_string(*lines: str) -> str:
+    """A DOT double-quoted string of one or more lines (escape.dot)."""
+    return escape.dot(*lines)
 
 
 def _dot_node(node: Node) -> str:
     shape = {"input": "oval", "output": "oval", "block": "box3d"}.get(node.role, "box")
-    return f"{node.id} [label={dot_string(chr(10).join(_label_lines(node)))}, shape={shape}];"
+    return f"{node.id} [label={dot_string(*_label_lines(node))}, shape={shape}];"
 
 
 def dot(diagram: Diagram) -> str:

@@ -10,7 +10,9 @@ from cnnshape.lint import RULES, LintResult
 
 
 def text(result: LintResult) -> str:
-    lines = [f"{p.file}:{p.line}:{p.col}: {p.severity} {p.code} {p.message}" for p in result.problems]
+    from cnnshape.render.escape import visible
+
+    lines = [visible(f"{p.file}:{p.line}:{p.col}: {p.severity} {p.code} {p.message}") for p in result.problems]
     return "\n".join(lines + [_summary(result)])
 
 

@@ -6,22 +6,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Optional
 
-from cnnshape.render import units
+from cnnshape.render import escape, units
 from cnnshape.report import DTYPE_BYTES, Report, leaf_rows, rows_at_depth
-
-_SPECIAL = str.maketrans({c: "\\" + c for c in "\\|*_<>`"})
 
 
 def text(value: object) -> str:
-    """Plain text safe in a table cell: Markdown's special characters escaped."""
-    return str(value).translate(_SPECIAL).replace("\n", "<br>")
+    """Plain text safe in a table cell or a line: literal under CommonMark and GFM."""
+    return escape.markdown(value)
 
 
-def code(value: object) -> str:
+def code(value: object, in_table: bool = True) -> str:
     """`value` as a code span, safe in a table cell (GFM needs | escaped even in code)."""
-    body = str(value).replace("|", "\\|")
-    fence = "``" if "`" in body else "`"
-    return f"{fence}{body}{fence}" if body else ""
+    return escape.markdown_code(value, in_table)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], align: Optional[str] = None) -> str:
@@ -80,7 +76,7 @@ def render(report: Report, depth: Optional[int] = None) -> str:
             text(units.receptive_field(row.receptive_field)),
         ])
     parts = [
-        f"**{text(report.name)}** ({code(report.file)})",
+        f"**{text(report.name)}** ({code(report.file, in_table=False)})",
         table(["Layer", "Kind", "Output shape", "Params", "MACs", "RF (size stride pad)"], rows, "lllrrr"),
         table(["Totals", ""], totals_rows(report)),
     ]

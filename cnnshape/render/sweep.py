@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from cnnshape.render import units
+from cnnshape.render import escape, units
 from cnnshape.render.json import receptive_field
 from cnnshape.sweep import Point, Sweep
 
@@ -44,9 +44,9 @@ def render(sweep: Sweep, console: Any) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=title(sweep), title_justify="left")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=Text(escape.terminal(title(sweep))), title_justify="left")
     for axis in sweep.axes:
-        table.add_column(axis.name, no_wrap=True, style="cyan")
+        table.add_column(Text(escape.terminal(axis.name)), no_wrap=True, style="cyan")
     for name in HEADER:
         table.add_column(name, justify="right" if name != "Output" else "left", no_wrap=True)
     failed = bool(sweep.failed)
@@ -57,7 +57,7 @@ def render(sweep: Sweep, console: Any) -> None:
         if failed:
             row.append(_problem(point) if point.report is None else "")
         style = "red" if point.report is None else ""
-        table.add_row(*(Text(cell, style=style) for cell in row))
+        table.add_row(*(Text(escape.terminal(cell), style=style) for cell in row))
     console.print(table)
 
 
@@ -75,7 +75,7 @@ def markdown(sweep: Sweep) -> str:
             row.append(text(_problem(point)) if point.report is None else "")
         rows.append(row)
     align = "l" * len(sweep.axes) + "rrrrlr" + ("l" if failed else "")
-    return f"**{text(sweep.name)}** ({code(sweep.file)})\n\n" + table(header, rows, align) + "\n"
+    return f"**{text(sweep.name)}** ({code(sweep.file, in_table=False)})\n\n" + table(header, rows, align) + "\n"
 
 
 CSV_COLUMNS = (

@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from cnnshape.render import units
+from cnnshape.render import escape, units
 from cnnshape.report import DTYPE_BYTES, Report, Row, is_folded, rows_at_depth
 
 
@@ -19,7 +19,7 @@ def _label(row: Row, depth: Optional[int], markers: tuple[str, str]) -> Text:
     local = row.name.rsplit(".", 1)[-1]
     folded = is_folded(row, depth)
     marker = (markers[0] if folded else markers[1]) if row.is_block else ""
-    return Text(indent + marker + local, style="bold" if row.is_block else "")
+    return Text(indent + marker + escape.terminal(local), style="bold" if row.is_block else "")
 
 
 def build_table(report: Report, depth: Optional[int] = None, unicode: bool = True) -> Table:
@@ -36,14 +36,14 @@ def build_table(report: Report, depth: Optional[int] = None, unicode: bool = Tru
             params, macs = f"({params})", f"({macs})"
         cells.append((
             _label(row, depth, markers),
-            row.kind,
-            " ".join(units.shape(s) for s in row.output_shapes),
+            Text(escape.terminal(row.kind)),
+            Text(" ".join(units.shape(s) for s in row.output_shapes)),
             Text(params, style=style),
             Text(macs, style=style),
-            units.receptive_field(row.receptive_field),
+            Text(units.receptive_field(row.receptive_field)),
         ))
     table = Table(
-        box=box.SIMPLE_HEAD, pad_edge=False, title=f"{report.name}  ({report.file})", title_justify="left",
+        box=box.SIMPLE_HEAD, pad_edge=False, title=Text(escape.terminal(f"{report.name}  ({report.file})")), title_justify="left",
         caption="RF: receptive field size, sSTRIDE, pPADDING per spatial axis (global: the whole input; "
         "~ approximate; ! unaligned merge)",
         caption_justify="left",
@@ -84,7 +84,7 @@ def build_totals(report: Report) -> Panel:
     grid.add_row("Input", units.shape(report.input_shape))
     for output in report.outputs:
         grid.add_row(
-            "Output" if len(report.outputs) == 1 else f"Output {output.name}",
+            "Output" if len(report.outputs) == 1 else Text(escape.terminal(f"Output {output.name}")),
             f"{units.shape(output.shape)}  receptive field {units.receptive_field(output.receptive_field)}",
         )
     grid.add_row("Layers", f"{t.layers:,}")

@@ -18,6 +18,7 @@ class Node:
     kind: str  # layer kind, block kind, "Input" or "Output"
     role: str = "layer"  # layer | block (folded) | input | output
     params: int = 0
+    macs: int = 0
 
 
 @dataclass
@@ -64,7 +65,7 @@ def build(report: Report, depth: Optional[int] = None) -> Diagram:
             clusters[row.name] = cluster
             place(row, cluster)
             continue
-        node = Node(f"n{len(nodes)}", row.name, row.kind, "block" if row.is_block else "layer", row.params)
+        node = Node(f"n{len(nodes)}", row.name, row.kind, "block" if row.is_block else "layer", row.params, row.macs)
         nodes.append(node)
         node_of[row.name] = node.id
         place(row, node.id)

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from cnnshape.cli.console import Renderer, echo, fail, show, usage_error, warn
+from cnnshape.cli.console import Renderer, echo, fail, show, usage_error, warn, write_output
 from cnnshape.cli.options import DepthOption, Dtype, DtypeOption, InputOption, SetOption, SpecArgument, overrides, shape
 
 if TYPE_CHECKING:
+    from cnnshape.compare import Side
     from cnnshape.report import Report
 
 
@@ -25,6 +26,25 @@ def analyze(spec: Path, given: dict[str, Any], input_shape: Optional[tuple[int, 
         return analyze_file(spec, given, input_shape, dtype)
     except SpecError as exc:
         fail(exc.problems)
+
+
+def analyze_sides(settings: list[tuple[Path, dict[str, Any], Optional[tuple[int, ...]]]], dtype: str) -> list[Side]:
+    """Each (spec, overrides, input shape) analysed as one side of a comparison; every
+    problem of every spec printed at once, exit 1."""
+    from cnnshape.compare import Side
+    from cnnshape.errors import Problem, SpecError
+    from cnnshape.pipeline import analyze_file
+
+    sides = []
+    problems: list[Problem] = []
+    for spec, given, input_shape in settings:
+        try:
+            sides.append(Side(analyze_file(spec, given, input_shape, dtype), given, input_shape))
+        except SpecError as exc:
+            problems += exc.problems
+    if problems:
+        fail(problems)
+    return sides
 
 
 class Format(str, Enum):
@@ -85,23 +105,13 @@ def compare(
     dtype: DtypeOption = Dtype.float32,
 ) -> None:
     """Two specs (or one at two settings) side by side: totals with differences, then the layers aligned."""
-    from cnnshape.compare import Side
     from cnnshape.compare import compare as compare_reports
-    from cnnshape.errors import Problem, SpecError
-    from cnnshape.pipeline import analyze_file
 
     both = overrides(set_)
-    sides = []
-    problems: list[Problem] = []
-    for spec, shape_text, pairs, hint in ((spec_a, input_a, set_a, "--set-a"), (spec_b, input_b, set_b, "--set-b")):
-        given = {**both, **overrides(pairs, hint)}
-        input_shape = shape(shape_text) or shape(input)
-        try:
-            sides.append(Side(analyze_file(spec, given, input_shape, dtype.value), given, input_shape))
-        except SpecError as exc:
-            problems += exc.problems
-    if problems:
-        fail(problems)
+    sides = analyze_sides([
+        (spec, {**both, **overrides(pairs, hint)}, shape(shape_text) or shape(input))
+        for spec, shape_text, pairs, hint in ((spec_a, input_a, set_a, "--set-a"), (spec_b, input_b, set_b, "--set-b"))
+    ], dtype.value)
     comparison = compare_reports(sides[0], sides[1], depth)
     show(COMPARE, format.value, comparison, changed_only=changed_only)
     for side in sides:
@@ -210,3 +220,32 @@ def graph(
             f"(fewer than {limits['edges']} edges, {limits['chars']:,} characters, as on GitHub); fold blocks with --depth 1 or 2",
             err=True,
         )
+
+
+def report(
+    specs: Annotated[list[Path], typer.Argument(help="One spec, or two to compare (A and B).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.", show_default=False)],
+    input: InputOption = None,
+    set_: SetOption = None,
+    depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Align N levels of the layer tree (two specs).")] = None,
+    dtype: DtypeOption = Dtype.float32,
+) -> None:
+    """One self-contained HTML page (works offline): totals, the network as a diagram, charts and the layer table; for two specs, where they differ."""
+    from cnnshape.render import html
+
+    if len(specs) > 2:
+        usage_error(f"give one spec, or two to compare; got {len(specs)}", "'SPECS'")
+    given, input_shape = overrides(set_), shape(input)
+    if len(specs) == 1:
+        from cnnshape.reportview import network_view
+
+        one = analyze(specs[0], given, input_shape, dtype.value)
+        write_output(output, html.network_page(network_view(one)))
+        warn(one.warnings)
+        return
+    from cnnshape.reportview import comparison_view
+
+    sides = analyze_sides([(spec, given, input_shape) for spec in specs], dtype.value)
+    write_output(output, html.comparison_page(comparison_view(sides[0], sides[1], depth)))
+    for side in sides:
+        warn(side.report.warnings)

@@ -28,6 +28,7 @@ for command in (
     app.command()(command)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(reference.calc)
 app.command()(analyze.graph)
+app.command()(analyze.report)
 app.command()(reference.layers)
 
 

@@ -16,7 +16,15 @@ def _label_lines(node: Node) -> list[str]:
         return ["input"]
     if node.role == "output":
         return [f"output {node.name}"]
-    return [node.name.rsplit(".", 1)[-1], node.kind + (" (block)" if node.role == "block" else "")]
+    lines = [node.name.rsplit(".", 1)[-1], node.kind + (" (block)" if node.role == "block" else "")]
+    numbers = node_numbers(node)
+    return lines + [numbers] if numbers else lines
+
+
+def node_numbers(node: Node) -> str:
+    """`params 9.41 K, MACs 118 M`; only the figures that are not zero."""
+    figures = [f"{label} {units.count(value)}" for label, value in (("params", node.params), ("MACs", node.macs)) if value]
+    return ", ".join(figures)
 
 
 # --- Mermaid ------------------------------------------------------------------------------

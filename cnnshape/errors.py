@@ -36,6 +36,7 @@ CODES: dict[str, str] = {
     "unbatched-input": "layers read their input without a batch dimension: usually an input shape written without its batch",
     "unused-block": "a block is defined but never used, so its layers are not checked",
     "layer-warning": "legal arguments that are likely a mistake (e.g. Softmax relying on an implicit dim)",
+    "default-scale": "an Ultralytics model YAML read without a scale: its first scale is used, as Ultralytics does",
 }
 
 

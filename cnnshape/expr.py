@@ -97,7 +97,14 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "ceil": math.ceil,
     "floor": math.floor,
     "make_divisible": make_divisible,
+    "gcd": lambda a, b: math.gcd(_integer(a), _integer(b)),
 }
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ExprError(f"gcd takes integers, got {value!r}")
+    return value
 
 
 def _number(value: Any) -> Any:

@@ -37,8 +37,10 @@ def analyze_stages(source: Any, overrides: Optional[dict[str, Any]] = None,
     """(spec, graph, report): every stage's result, for tools that look past the report (lint)."""
     from cnnshape.analysis import analyze
     from cnnshape.graph import build
+    from cnnshape.dialects import settle
     from cnnshape.spec import parse_network
 
+    source, overrides = settle(source, overrides)
     spec = parse_network(source)
     graph = build(spec, source, overrides, input_shape)
     return spec, graph, analyze(graph, source, dtype)

@@ -164,10 +164,12 @@ def load_text(text: str, path: str = "<string>") -> Source:
         builder = _Builder(loader, source)
         source.data = builder.build(root, (), 0)
         source.pending = source.problems(builder.issues)
-        return source
     finally:
         if loader is not None:
             loader.dispose()
+    from cnnshape.dialects import recognise  # another format's file (Ultralytics) becomes its native spec
+
+    return recognise(source)
 
 
 def _syntax_error(text: str, exc: Any) -> tuple[int, int, str]:

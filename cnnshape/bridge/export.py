@@ -111,8 +111,10 @@ def analyse_source(source: Any, overrides: Optional[dict[str, Any]] = None,
                    input_shape: Optional[tuple[int, ...]] = None) -> Analysed:
     """Analyse a spec as the pipeline does (raises SpecError with every problem)."""
     from cnnshape.analysis import analyze
+    from cnnshape.dialects import settle
     from cnnshape.spec import parse_network
 
+    source, overrides = settle(source, overrides)
     spec = parse_network(source)
     builder = _RecordingBuilder(spec, source)
     graph = builder.run(overrides or {}, input_shape)

@@ -1,0 +1,34 @@
+"""Readers of other model formats into native specs.
+
+A dialect turns a loaded YAML document into the native spec it stands for, keeping every
+value's position in the user's file, so each command (summary, lint, compare, sweep,
+explain, graph, export, convert) reads it like a native spec. Two hooks, both here:
+`recognise` when a file is loaded, `settle` when its settings (`--set scale=s`) are known.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnnshape.source import Source
+
+
+def recognise(source: Source) -> Source:
+    """The native form of a loaded document in a known dialect, else the document itself."""
+    from cnnshape.dialects.ultralytics import looks_like
+
+    if looks_like(source.data):
+        from cnnshape.dialects.ultralytics import read
+
+        return read(source)
+    return source
+
+
+def settle(source: Source, overrides: dict[str, Any] | None) -> tuple[Source, dict[str, Any]]:
+    """Apply the settings only a dialect understands (an Ultralytics `scale`), returning the
+    source to analyse and the overrides left for the native network args."""
+    overrides = dict(overrides or {})
+    settle_with = getattr(source, "settle", None)
+    if settle_with is None:
+        return source, overrides
+    return settle_with(overrides)

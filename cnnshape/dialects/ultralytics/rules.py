@@ -1,0 +1,456 @@
+"""Ultralytics' parse_model rules, in one place: an Ultralytics model YAML -> a native spec.
+
+This is what `ultralytics.nn.tasks.parse_model` (8.4.x) does to each `[from, repeats,
+module, args]` row before it builds the module, written out for cnnshape:
+
+- **Scale.** `scales: {n: [depth, width, max_channels], ...}`; the scale is `--set
+  scale=s`, else the one in the file name (`yolov8s.yaml`, as Ultralytics'
+  guess_model_scale), else the first one, with a note. Files without `scales` use
+  `depth_multiple` and `width_multiple` (default 1.0) and no channel cap.
+- **Depth.** A row's repeats `n > 1` become `max(round(n * depth), 1)` (Python's round,
+  half to even); `n == 1` stays 1.
+- **Width.** For the channel-setting modules (BASE below, except Classify), the output
+  channels `c2 = args[0]` become `make_divisible(min(c2, max_channels) * width, 8)`, where
+  make_divisible(x, 8) = ceil(x / 8) * 8. The module then gets `[c1, c2, *args[1:]]` with
+  c1 the channels of the row it reads.
+- **Repeats inside a module.** For the modules in REPEAT, the scaled n is inserted as the
+  third argument and the row runs once; for every other module n > 1 chains n copies.
+- **Per-module rewriting.** C3k2 gets c3k=True at scales m, l, x; C3k2 (and C2fCIB,
+  A2C2f) switch the heads to the non-legacy class branch (DWConv) of YOLO11 and later.
+  SPPF rows with at most three arguments keep an activated cv1 (legacy rows).
+- **Heads.** Detect-like heads get `[..., reg_max, end2end, [channels of each input]]`
+  appended; `nc` (and `kpt_shape`) written as names in args are the file's settings,
+  which stay network args of the native spec so `--set nc=20` works.
+- **Channels.** Concat's output is the sum of its inputs' channels; the other modules
+  keep their input's channels.
+
+The result is a native spec (plain data) whose every value is located in the user's
+file, using the module library in modules.yaml for the blocks.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from cnnshape.errors import Issue, Loc
+
+# parse_model's module sets (8.4.x), by name.
+BASE = frozenset("""
+    Classify Conv ConvTranspose GhostConv Bottleneck GhostBottleneck SPP SPPF C2fPSA C2PSA DWConv
+    Focus BottleneckCSP C1 C2 C2f C3k2 RepNCSPELAN4 ELAN1 ADown AConv SPPELAN C2fAttn C3 C3TR
+    C3Ghost nn.ConvTranspose2d DWConvTranspose2d C3x RepC3 PSA SCDown C2fCIB A2C2f
+""".split())
+REPEAT = frozenset("""
+    BottleneckCSP C1 C2 C2f C3k2 C2fAttn C3 C3TR C3Ghost C3x RepC3 C2fPSA C2fCIB C2PSA A2C2f
+""".split())
+HEADS = frozenset("""
+    Detect WorldDetect YOLOEDetect Segment Segment26 YOLOESegment YOLOESegment26 Pose Pose26 OBB OBB26
+""".split())
+NOT_LEGACY = frozenset({"C3k2", "A2C2f", "C2fCIB"})
+# Every other module name parse_model knows, so a typo gets "did you mean" and a real module
+# gets "not in cnnshape's library yet".
+OTHER = frozenset("""
+    Concat AIFI HGStem HGBlock ResNetLayer nn.BatchNorm2d Depth SemanticSegment v10Detect
+    ImagePoolingAttn RTDETRDecoder CBLinear CBFuse TorchVision Index nn.Upsample RepConv
+    ContrastiveHead BNContrastiveHead
+""".split())
+KNOWN = BASE | REPEAT | HEADS | OTHER
+
+# Names parse_model resolves in string arguments (its locals); nc and kpt_shape stay settings.
+SETTINGS = ("nc", "kpt_shape")
+
+# Ultralytics modules that are native cnnshape kinds: their positional arguments by name.
+NATIVE = {
+    "Concat": ("Concat", ("dim",)),
+    "nn.Upsample": ("Upsample", ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor")),
+    "nn.MaxPool2d": ("MaxPool2d", ("kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode")),
+    "nn.ZeroPad2d": ("ZeroPad2d", ("padding",)),
+    "nn.Identity": ("Identity", ()),  # nn.Identity(*args) ignores its arguments
+    "nn.BatchNorm2d": ("BatchNorm2d", ("num_features", "eps", "momentum", "affine", "track_running_stats")),
+    "nn.ConvTranspose2d": ("ConvTranspose2d", (
+        "in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding", "groups", "bias", "dilation",
+    )),
+}
+
+_SCALE_IN_NAME = re.compile(r"yolo(e-)?[v]?\d+([nslmx])")
+
+
+def make_divisible(x: float, divisor: int = 8) -> int:
+    """Ultralytics' make_divisible: the nearest multiple of `divisor` at or above x."""
+    return math.ceil(x / divisor) * divisor
+
+
+def guess_scale(path: str) -> str:
+    """The scale letter in a file name (`yolov8s.yaml` -> 's'), as Ultralytics guesses it."""
+    found = _SCALE_IN_NAME.search(Path(path).stem)
+    return found.group(2) if found else ""
+
+
+def looks_like(data: Any) -> bool:
+    """An Ultralytics model YAML: `backbone` and `head` row lists, no native `layers`."""
+    return isinstance(data, dict) and "backbone" in data and "head" in data and "layers" not in data
+
+
+@dataclass
+class Row:
+    """Ultralytics' own view of one row, as parse_model prints it."""
+
+    index: int
+    from_: Any  # as written: -1, 6 or [-1, 6]
+    repeats: int  # after depth scaling
+    module: str
+    args: list[Any]  # resolved, as the module is called
+    name: str  # the native layer's name
+    loc: Loc  # the row in the user's file
+
+
+@dataclass
+class Translation:
+    """A native spec made from an Ultralytics file, with where each value came from."""
+
+    data: dict[str, Any]
+    positions: dict[Loc, Loc]  # native loc -> loc in the user's file
+    key_positions: dict[Loc, Loc]
+    rows: list[Row]
+    scale: Optional[str]
+    issues: list[Issue] = field(default_factory=list)  # errors and notes, at the user's locs
+    notes: list[Issue] = field(default_factory=list)
+
+
+class _Bad(Exception):
+    """A row that cannot be translated; its issue is recorded."""
+
+
+def translate(data: dict[str, Any], path: str, library: dict[str, Any], scale: Optional[str] = None) -> Translation:
+    """The native spec for `data` (an Ultralytics model dict) at `scale`."""
+    return _Translator(data, path, library).run(scale)
+
+
+class _Translator:
+    def __init__(self, data: dict[str, Any], path: str, library: dict[str, Any]):
+        self.data = data
+        self.path = path
+        self.library = library  # block name -> block definition (modules.yaml)
+        self.issues: list[Issue] = []
+        self.notes: list[Issue] = []
+        self.positions: dict[Loc, Loc] = {}
+        self.key_positions: dict[Loc, Loc] = {}
+
+    def issue(self, loc: Loc, code: str, message: str, at_key: bool = False) -> None:
+        self.issues.append(Issue(loc, code, message, at_key=at_key))
+
+    # -- settings -----------------------------------------------------------------------
+
+    def _scale(self, wanted: Optional[str]) -> tuple[Optional[str], float, float, float]:
+        """(scale, depth, width, max_channels) from `scales` or the *_multiple keys."""
+        scales = self.data.get("scales")
+        if scales is None:
+            if wanted:
+                self.issue(("backbone",), "unknown-argument",
+                           f"--set scale={wanted}: this file has no `scales`; it uses depth_multiple and width_multiple",
+                           at_key=True)
+            depth = self._number("depth_multiple", 1.0)
+            width = self._number("width_multiple", 1.0)
+            return None, depth, width, math.inf
+        if not isinstance(scales, dict) or not scales:
+            self.issue(("scales",), "schema", "`scales` is a mapping of scale names to [depth, width, max_channels]")
+            return None, 1.0, 1.0, math.inf
+        chosen = wanted or guess_scale(self.path)
+        if chosen and chosen not in scales:
+            where = "--set scale" if wanted else f"the file name {Path(self.path).name!r}"
+            self.issue(("scales",), "bad-value",
+                       f"{where} asks for scale {chosen!r}; this file's scales are {', '.join(map(str, scales))}",
+                       at_key=True)
+            chosen = None
+        if not chosen:
+            chosen = next(iter(scales))
+            if not wanted:
+                self.notes.append(Issue(("scales",), "default-scale", (
+                    f"no scale given; using {chosen!r}, the first in `scales`, as Ultralytics does "
+                    f"(choose one with --set scale={'|'.join(map(str, scales))})"
+                ), severity="warning", at_key=True))
+        values = scales[chosen]
+        if (not isinstance(values, list) or len(values) != 3
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values)):
+            self.issue(("scales", chosen), "bad-value", f"scale {chosen!r} must be [depth, width, max_channels], three positive numbers")
+            return str(chosen), 1.0, 1.0, math.inf
+        return str(chosen), float(values[0]), float(values[1]), values[2]
+
+    def _number(self, key: str, default: float) -> float:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            self.issue((key,), "bad-value", f"{key} must be a positive number, got {value!r}")
+            return default
+        return float(value)
+
+    # -- rows ---------------------------------------------------------------------------
+
+    def run(self, wanted: Optional[str]) -> Translation:
+        data = self.data
+        scale, depth, width, max_channels = self._scale(wanted)
+        nc = data.get("nc", 80)
+        if isinstance(nc, bool) or not isinstance(nc, int) or nc < 1:
+            self.issue(("nc",), "bad-value", f"nc must be a positive integer, got {nc!r}")
+            nc = 80
+        settings: dict[str, Any] = {"nc": nc}
+        if "kpt_shape" in data:
+            settings["kpt_shape"] = data["kpt_shape"]
+        reg_max = data.get("reg_max", 16)
+        end2end = bool(data.get("end2end", False))
+        channels = data.get("channels", 3)
+        entries: list[tuple[Loc, Any]] = []
+        for part in ("backbone", "head"):
+            rows = data.get(part)
+            if not isinstance(rows, list):
+                self.issue((part,), "schema", f"`{part}` is a list of [from, repeats, module, args] rows")
+                continue
+            entries += [((part, j), row) for j, row in enumerate(rows)]
+
+        self.ch: list[int] = [channels]
+        self.legacy = True
+        layers: list[Any] = []
+        rows_out: list[Row] = []
+        used: set[str] = set()
+        env = {"nc": nc, "kpt_shape": settings.get("kpt_shape"), "reg_max": reg_max, "end2end": end2end,
+               "depth": depth, "width": width, "max_channels": max_channels, "scale": scale}
+        for i, (loc, raw) in enumerate(entries):
+            try:
+                row, entry, kind = self._row(i, loc, raw, env)
+            except _Bad:
+                layers.append(self._placeholder(i, loc, len(layers)))
+                if i == 0:
+                    self.ch = []
+                self.ch.append(0)
+                continue
+            used.add(kind)
+            rows_out.append(row)
+            layers.append(entry)
+        self.positions[("layers",)] = ("backbone",)
+        stem = Path(self.path).stem
+        name = re.sub(r"^(.*?\d+)([nslmx]?)(-.*)?$", lambda m: m.group(1) + (scale or m.group(2)) + (m.group(3) or ""), stem)
+        native = {
+            "name": name,
+            "description": f"Ultralytics model {Path(self.path).name}" + (f" at scale {scale}" if scale else ""),
+            "input": [1, channels, 640, 640],
+            "args": settings,
+            "blocks": {block: self.library[block] for block in self._closure(used)},
+            "layers": layers,
+        }
+        for key in settings:
+            self.positions[("args", key)] = (key,)
+            self.key_positions[("args", key)] = (key,)
+        self.positions[("args",)] = ("nc",) if "nc" in data else ()
+        self.key_positions[("args",)] = ("nc",) if "nc" in data else ()
+        return Translation(native, self.positions, self.key_positions, rows_out, scale, self.issues, self.notes)
+
+    def _placeholder(self, i: int, loc: Loc, index: int) -> Any:
+        """A stand-in for a row that failed: an Identity, so later rows still resolve."""
+        self.positions[("layers", index)] = loc
+        return {"Identity": {"name": f"model_{i}"}}
+
+    def _closure(self, used: set[str]) -> list[str]:
+        """The library blocks the rows use, with the blocks those use, in library order."""
+        wanted = {kind for kind in used if kind in self.library}
+        pending = list(wanted)
+        while pending:
+            block = self.library[pending.pop()]
+            for raw in block.get("layers", []):
+                kind = next(iter(raw)) if isinstance(raw, dict) else raw
+                if kind in self.library and kind not in wanted:
+                    wanted.add(kind)
+                    pending.append(kind)
+        return [name for name in self.library if name in wanted]
+
+    def _from(self, i: int, loc: Loc, raw: Any) -> list[int]:
+        """Row indices (-1 for the network input) a row reads, checked against the rows above."""
+        values = raw if isinstance(raw, list) else [raw]
+        found = []
+        for k, value in enumerate(values):
+            where = loc + (0, k) if isinstance(raw, list) else loc + (0,)
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.issue(where, "bad-value", f"`from` takes a row index or a list of them (-1 is the row above), got {value!r}")
+                raise _Bad
+            target = value if value >= 0 else (i + value if i else value)
+            if i == 0 and value == -1:
+                found.append(-1)
+                continue
+            if not 0 <= target < i:
+                above = f"rows 0..{i - 1} are above it" if i else "it is the first row, which can only read the input (-1)"
+                self.issue(where, "unknown-reference",
+                           f"row {i}: `from` {value} points to row {target}, which is not above this row ({above})")
+                raise _Bad
+            found.append(target)
+        return found
+
+    def _row(self, i: int, loc: Loc, raw: Any, env: dict[str, Any]) -> tuple[Row, Any, str]:
+        if not isinstance(raw, list) or len(raw) != 4:
+            found = f"a list of {len(raw)}" if isinstance(raw, list) else f"a {type(raw).__name__.replace('NoneType', 'null')}"
+            self.issue(loc, "bad-layer", f"row {i}: a row is [from, repeats, module, args], found {found}")
+            raise _Bad
+        f_raw, n_raw, module, args_raw = raw
+        sources = self._from(i, loc, f_raw)
+        if isinstance(n_raw, bool) or not isinstance(n_raw, int) or n_raw < 1:
+            self.issue(loc + (1,), "bad-value", f"row {i}: repeats must be a positive integer, got {n_raw!r}")
+            raise _Bad
+        if not isinstance(module, str):
+            self.issue(loc + (2,), "bad-layer", f"row {i}: the module is a name like Conv or nn.Upsample, got {module!r}")
+            raise _Bad
+        if not isinstance(args_raw, list):
+            self.issue(loc + (3,), "bad-value", f"row {i}: args must be a list, got {args_raw!r}")
+            raise _Bad
+        supported = set(self.library) | set(NATIVE)
+        if module not in supported:
+            self._unknown_module(i, loc, module, supported)
+            raise _Bad
+        # parse_model: string args naming its locals are replaced, others literal_eval'd.
+        args: list[Any] = []
+        native_args: list[Any] = []
+        for value in args_raw:
+            if isinstance(value, str) and value in env:
+                args.append(env[value])
+                native_args.append(f"${value}" if value in SETTINGS else env[value])
+            elif isinstance(value, str) and value in ("None", "True", "False"):
+                literal = {"None": None, "True": True, "False": False}[value]
+                args.append(literal)
+                native_args.append(literal)
+            else:
+                args.append(value)
+                native_args.append(value)
+        depth, width, max_channels = env["depth"], env["width"], env["max_channels"]
+        n = n_ = max(round(n_raw * depth), 1) if n_raw > 1 else n_raw
+        ch = self.ch
+        first = sources[0]
+        c1 = ch[first] if first >= 0 else ch[-1]
+        if module in BASE:
+            if not args or isinstance(args[0], bool) or not isinstance(args[0], int):
+                self.issue(loc + (3,), "bad-value", f"row {i}: {module}'s first argument is its output channels, an integer")
+                raise _Bad
+            c2 = args[0]
+            native_c2: Any = native_args[0]
+            if module != "Classify":
+                c2 = make_divisible(min(c2, max_channels) * width, 8)
+                native_c2 = c2
+            args = [c1, c2, *args[1:]]
+            native_args = [c1, native_c2, *native_args[1:]]
+            if module in REPEAT:
+                args.insert(2, n)
+                native_args.insert(2, n)
+                n = 1
+            if module in NOT_LEGACY:
+                self.legacy = False
+            if module == "C3k2" and env["scale"] in {"m", "l", "x"}:
+                args[3:4] = [True]
+                native_args[3:4] = [True]
+        elif module in HEADS:
+            if not 2 <= len(sources) <= 4:
+                self.issue(loc + (0,), "bad-value", f"row {i}: {module} reads 2 to 4 levels in cnnshape's library, got {len(sources)}")
+                raise _Bad
+            chans = [ch[x] for x in sources]
+            args = args + [env["reg_max"], env["end2end"], chans]
+            native_args = native_args + [env["reg_max"], env["end2end"], chans]
+            c2 = 0
+        elif module == "Concat":
+            c2 = sum(ch[x] for x in sources)
+        elif module == "nn.BatchNorm2d":
+            args = native_args = [c1]
+            c2 = c1
+        elif module == "nn.Identity":
+            args = native_args = []
+            c2 = c1
+        else:
+            c2 = c1
+        kind, entry = self._entry(i, loc, module, args, native_args, sources, n)
+        if module in HEADS:
+            entry[kind]["legacy"] = self.legacy
+            entry[kind]["nl"] = len(sources)
+        if module == "SPPF" and len(args) <= 3:
+            entry[kind]["cv1_act"] = True  # parse_model: legacy rows predate YOLO26's unactivated cv1
+        if i == 0:
+            self.ch = []
+        self.ch.append(c2)
+        return Row(i, f_raw, n_, module, args, f"model_{i}", loc), entry, kind
+
+    def _unknown_module(self, i: int, loc: Loc, module: str, supported: set[str]) -> None:
+        import difflib
+
+        if module in KNOWN or module.startswith("nn."):
+            self.issue(loc + (2,), "unknown-kind", (
+                f"row {i}: Ultralytics module {module!r} is not in cnnshape's module library yet "
+                f"(it has {', '.join(sorted(m for m in supported if m in KNOWN))})"
+            ))
+            return
+        close = difflib.get_close_matches(module, sorted(KNOWN | supported), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "; modules are ultralytics.nn.modules class names or nn.* layers"
+        self.issue(loc + (2,), "unknown-kind", f"row {i}: unknown module {module!r}{hint}")
+
+    def _entry(self, i: int, loc: Loc, module: str, args: list[Any], native_args: list[Any],
+               sources: list[int], n: int) -> tuple[str, dict[str, Any]]:
+        """The native layer entry for one row, with each value's position in the user's file."""
+        if module in NATIVE:
+            kind, names = NATIVE[module]
+            values = native_args
+        else:
+            kind, names = module, tuple(self.library[module].get("args", {}))
+            values = native_args
+        if len(values) > len(names):
+            taken = ", ".join(names)
+            self.issue(loc + (3,), "bad-value", (
+                f"row {i}: {module} takes at most {len(names)} arguments ({taken}) as parse_model passes them, "
+                f"got {len(values)}: {args!r}"
+            ))
+            raise _Bad
+        body: dict[str, Any] = {"name": f"model_{i}"}
+        refs = ["input" if x < 0 else f"model_{x}" for x in sources]
+        if refs != ["input" if i == 0 else f"model_{i - 1}"]:
+            body["from"] = refs if len(refs) > 1 or isinstance(self._raw_from(loc), list) else refs[0]
+        if n > 1:
+            body["repeat"] = n
+        body.update({name: _native(value) for name, value in zip(names, values)})
+        base = ("layers", i)
+        self.positions[base] = loc
+        self.positions[base + (kind,)] = loc + (2,)
+        self.key_positions[base + (kind,)] = loc + (2,)
+        self.positions[base + (kind, "from")] = loc + (0,)
+        if isinstance(self._raw_from(loc), list):
+            for k in range(len(sources)):
+                self.positions[base + (kind, "from", k)] = loc + (0, k)
+        self.positions[base + (kind, "repeat")] = loc + (1,)
+        # Written arguments sit at their place in args; computed ones (c1, n) at args.
+        written = self._written_positions(module, len(self._raw_args(loc)))
+        for name, where in zip(names, written):
+            self.positions[base + (kind, name)] = loc + (3,) + where
+            self.key_positions[base + (kind, name)] = loc + (3,) + where
+        return kind, {kind: body}
+
+    def _raw_from(self, loc: Loc) -> Any:
+        part, j = loc
+        return self.data[part][j][0]
+
+    def _raw_args(self, loc: Loc) -> list[Any]:
+        part, j = loc
+        return self.data[part][j][3]
+
+    def _written_positions(self, module: str, count: int) -> list[tuple]:
+        """For each native argument, its index in the row's written args (or () for a
+        computed one), following the rewriting above."""
+        if module in NATIVE or module in HEADS:
+            return [(k,) for k in range(count)] + [()] * 3
+        if module in BASE:
+            written = [(), (0,)] + [(k,) for k in range(1, count)]
+            if module in REPEAT:
+                written.insert(2, ())
+            return written
+        return [(k,) for k in range(count)]
+
+
+def _native(value: Any) -> Any:
+    """A value as a native spec writes it (tuples as lists)."""
+    if isinstance(value, tuple):
+        return [_native(v) for v in value]
+    if isinstance(value, list):
+        return [_native(v) for v in value]
+    return value

@@ -7,6 +7,7 @@ its traceback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -50,6 +51,21 @@ class Problem:
     severity: Severity
     code: str
     message: str
+
+    @property
+    def column(self) -> int:
+        """The column (1-based, in characters), as JSON names it."""
+        return self.col
+
+    @property
+    def hint(self) -> str:
+        """The fix the message suggests: its text after the first "; " ("did you mean
+        'MaxPool2d'?", "add a Flatten before it?"), without a trailing "(in block)"
+        context; "" when the message suggests none."""
+        _, sep, rest = self.message.partition("; ")
+        if not sep:
+            return ""
+        return re.sub(r"(?: \(in [^()]*\))+$", "", rest)
 
     def format(self) -> str:
         """The line a person reads (`file:line:col: severity: message [code]`); a file name or

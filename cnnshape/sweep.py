@@ -12,10 +12,13 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from cnnshape.errors import Problem
 from cnnshape.report import Report
+
+if TYPE_CHECKING:
+    from cnnshape.source import Source
 
 BRACE = re.compile(r"\{([^{}]*)\}")
 RANGE = re.compile(r"^\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*(?:\.\.\s*(\d+)\s*)?$")
@@ -115,14 +118,15 @@ def plan(inputs: list[str], sets: list[str]) -> list[Axis]:
     return found
 
 
-def run(path: str | Path, axes: list[Axis], dtype: str = "float32") -> Sweep:
-    """Analyse the spec at every point of the grid; a point's problems are kept with it."""
+def run(path: str | Path, axes: list[Axis], dtype: str = "float32", source: Optional[Source] = None) -> Sweep:
+    """Analyse the spec at every point of the grid; a point's problems are kept with it.
+    `source`: the spec already loaded (the library's YAML text or mapping), else `path` is read."""
     from cnnshape.errors import SpecError
     from cnnshape.overrides import parse_overrides, parse_shape
     from cnnshape.pipeline import analyze_source
     from cnnshape.source import load_file
 
-    source = load_file(path)
+    source = source if source is not None else load_file(path)
     written = source.data.get("input") if isinstance(source.data, dict) else None
     rank = len(written) if isinstance(written, list) else None
     varying = [axis for axis in axes if len(axis.values) > 1]

@@ -15,11 +15,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from cnnshape import compare as _compare
-from cnnshape import lint as _lint
 from cnnshape import report as _report
-from cnnshape import sweep as _sweep
+from cnnshape.compare import Comparison as _CoreComparison
+from cnnshape.compare import Side as _Side
+from cnnshape.compare import compare as _compare_reports
 from cnnshape.errors import Problem, SpecError
+from cnnshape.lint import ConfigError as _ConfigError
+from cnnshape.lint import LintResult as _CoreLintResult
+from cnnshape.lint import configure as _configure_lint
+from cnnshape.lint import lint_paths as _lint_paths
+from cnnshape.sweep import Sweep as _CoreSweep
+from cnnshape.sweep import plan as _plan_sweep
+from cnnshape.sweep import run as _run_sweep
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleRenderable
@@ -169,7 +176,7 @@ class Report(_Displayed, _report.Report):
 
 
 @dataclasses.dataclass(repr=False)
-class Comparison(_Displayed, _compare.Comparison):
+class Comparison(_Displayed, _CoreComparison):
     """Two analyses side by side (what `cnnshape compare` shows): `a` and `b` (each with
     its `report`), `metrics` (the totals with differences) and `rows` (layer pairs with a
     `status` of same, changed, added or removed)."""
@@ -201,7 +208,7 @@ class Comparison(_Displayed, _compare.Comparison):
 
 
 @dataclasses.dataclass(repr=False)
-class Sweep(_Displayed, _sweep.Sweep):
+class Sweep(_Displayed, _CoreSweep):
     """One spec at many settings (what `cnnshape sweep` shows): `axes`, `fixed` and
     `points`, each with its `setting`, `report` (or `problems`)."""
 
@@ -237,7 +244,7 @@ class Sweep(_Displayed, _sweep.Sweep):
 
 
 @dataclasses.dataclass(repr=False)
-class LintResult(_lint.LintResult):
+class LintResult(_CoreLintResult):
     """Every file `lint` checked (`files`) and its `problems`; `failed(strict)` is the exit
     status the command would give."""
 
@@ -307,7 +314,7 @@ def _source(spec: SpecLike) -> Source:
     if isinstance(spec, str) and "\n" in spec:
         return load_text(spec, "<string>")
     if isinstance(spec, (str, os.PathLike)):
-        return load_file(spec)
+        return load_file(os.fspath(spec))
     raise TypeError(f"spec must be a path, YAML text or a mapping, not {type(spec).__name__}")
 
 
@@ -315,7 +322,9 @@ def _shape(shape: Optional[ShapeLike]) -> Optional[tuple[int, ...]]:
     if shape is None:
         return None
     if isinstance(shape, str):
-        return _sweep.parse_shape(shape.strip().removeprefix("[").removesuffix("]"))
+        from cnnshape.overrides import parse_shape
+
+        return parse_shape(shape)
     dims = tuple(shape)
     if not dims or not all(type(dim) is int and dim > 0 for dim in dims):
         raise ValueError(f"input expects positive integers, like (1, 3, 224, 224); got {shape!r}")
@@ -379,7 +388,7 @@ def compare(
     the problems of both sides."""
     from cnnshape.pipeline import analyze_source
 
-    sides: list[_compare.Side] = []
+    sides: list[_Side] = []
     problems: list[Problem] = []
     for spec, side_input, side_set in ((a, input_a, set_a), (b, input_b, set_b)):
         overrides = {**_overrides(set), **_overrides(side_set)}
@@ -389,12 +398,12 @@ def compare(
         except SpecError as exc:
             problems += exc.problems
             continue
-        sides.append(_compare.Side(_promote(Report, core), overrides, input_shape))
+        sides.append(_Side(_promote(Report, core), overrides, input_shape))
     if problems:
         raise SpecError(problems)
     if depth is not None and depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
-    return _promote(Comparison, _compare.compare(sides[0], sides[1], depth))  # type: ignore[no-any-return]
+    return _promote(Comparison, _compare_reports(sides[0], sides[1], depth))  # type: ignore[no-any-return]
 
 
 def _axis_text(value: Any) -> str:
@@ -432,9 +441,9 @@ def sweep(
     for name, values in _overrides(set).items():
         choices = values if isinstance(values, list) else [values]
         sets += [f"{name}={_axis_text(choice)}" for choice in choices]
-    axes = _sweep.plan(inputs, sets)
+    axes = _plan_sweep(inputs, sets)
     source = _source(spec)
-    core = _sweep.run(source.path, axes, _dtype(dtype), source=source)
+    core = _run_sweep(source.path, axes, _dtype(dtype), source=source)
     return _promote(Sweep, core)  # type: ignore[no-any-return]
 
 
@@ -461,14 +470,8 @@ def lint(
         given["ignore"] = list(ignore)
     targets = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(path) for path in paths]
     try:
-        settings = _lint.load_config() if config else _lint.Config()
-        options = _lint.config_from_table(given, "the lint() call")
-        settings.budgets.update(options.budgets)
-        settings.budget_origins.update(options.budget_origins)
-        settings.select = options.select if options.select is not None else settings.select
-        settings.ignore |= options.ignore
-        settings.strict = settings.strict or strict
-        result = _lint.lint_paths(targets, settings)
-    except _lint.ConfigError as exc:
+        settings = _configure_lint(given, "the lint() call", use_pyproject=config, strict=strict)
+        result = _lint_paths(targets, settings)
+    except _ConfigError as exc:
         raise ValueError(str(exc)) from None
     return _promote(LintResult, result, strict=settings.strict)  # type: ignore[no-any-return]

@@ -41,7 +41,7 @@ def lint(
     no_config: Annotated[bool, typer.Option("--no-config", help="Ignore [tool.cnnshape] in pyproject.toml.")] = False,
 ) -> None:
     """Check specs for CI: errors, rule findings, budgets and expectations; exit 1 on errors."""
-    from cnnshape.lint import Config, ConfigError, config_from_table, lint_paths, load_config
+    from cnnshape.lint import ConfigError, configure, lint_paths
 
     options = {
         "max-params": max_params, "max-macs": max_macs, "max-flops": max_flops,
@@ -49,15 +49,9 @@ def lint(
         "select": select, "ignore": ignore,
     }
     try:
-        config = Config() if no_config else load_config()
-        given = config_from_table({k: v for k, v in options.items() if v is not None}, "the command line")
+        config = configure(options, "the command line", use_pyproject=not no_config, strict=strict)
     except ConfigError as exc:
         fail(messages=[str(exc) if exc.located else f"cnnshape lint: {exc}"], code=2)
-    config.budgets.update(given.budgets)
-    config.budget_origins.update(given.budget_origins)
-    config.select = given.select if given.select is not None else config.select
-    config.ignore |= given.ignore
-    config.strict = config.strict or strict
     try:
         result = lint_paths(paths, config)
     except ConfigError as exc:

@@ -11,14 +11,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cnnshape.errors import Issue, Problem, SpecError
-from cnnshape.lint.config import BUDGETS, Config, ConfigError, config_from_table, load_config
+from cnnshape.lint.config import BUDGETS, Config, ConfigError, config_from_table, configure, load_config
 from cnnshape.lint.files import collect
 from cnnshape.lint.rules import RULES, Context, Rule, budgets, expectations, layer_findings
 from cnnshape.lint.suppress import suppressed, suppressions
 
 __all__ = [
     "BUDGETS", "RULES", "Config", "ConfigError", "FileResult", "LintResult", "Rule",
-    "collect", "config_from_table", "lint_file", "lint_paths", "load_config",
+    "collect", "config_from_table", "configure", "lint_file", "lint_paths", "load_config",
 ]
 
 

@@ -137,6 +137,20 @@ def config_from_table(
         raise ConfigError(f"{place(bad.loc, bad.at_key)}: error: {bad.message}", located=True) from None
 
 
+def configure(options: dict[str, Any], origin: str, use_pyproject: bool = True, strict: bool = False) -> Config:
+    """The configuration of one run: `[tool.cnnshape]` (unless `use_pyproject` is False),
+    then the options given for this run over it (`origin` names them in messages: the
+    command line, the lint() call). Raises ConfigError."""
+    config = load_config() if use_pyproject else Config()
+    given = config_from_table({key: value for key, value in options.items() if value is not None}, origin)
+    config.budgets.update(given.budgets)
+    config.budget_origins.update(given.budget_origins)
+    config.select = given.select if given.select is not None else config.select
+    config.ignore |= given.ignore
+    config.strict = config.strict or strict
+    return config
+
+
 def _shown(path: Path) -> str:
     """A path as the user would write it: relative to the current directory, like the spec
     paths lint reports."""

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
 from cnnshape import report as _report
 from cnnshape.compare import Comparison as _CoreComparison
@@ -259,7 +258,7 @@ class LintResult(_CoreLintResult):
         """`cnnshape lint --format json`, as Python data."""
         import json
 
-        return json.loads(self.to_json())  # type: ignore[no-any-return]
+        return json.loads(self.to_json())
 
     def to_json(self) -> str:
         """`cnnshape lint --format json`, the same text (without the final newline)."""
@@ -277,7 +276,10 @@ class LintResult(_CoreLintResult):
         return f"<LintResult: {len(self.files)} file(s), {self.count('error')} error(s), {self.count('warning')} warning(s)>"
 
 
-def _promote(cls: type, core: Any, **extra: Any) -> Any:
+_Result = TypeVar("_Result")
+
+
+def _promote(cls: type[_Result], core: Any, **extra: Any) -> _Result:
     """The core result as the API's subclass (same fields, shared values: no copy)."""
     values = {field.name: getattr(core, field.name) for field in dataclasses.fields(core)}
     return cls(**values, **extra)
@@ -365,7 +367,7 @@ def analyze(
     from cnnshape.pipeline import analyze_source
 
     core = analyze_source(_source(spec), _overrides(set), _shape(input), _dtype(dtype))
-    return _promote(Report, core)  # type: ignore[no-any-return]
+    return _promote(Report, core)
 
 
 def compare(
@@ -403,7 +405,7 @@ def compare(
         raise SpecError(problems)
     if depth is not None and depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
-    return _promote(Comparison, _compare_reports(sides[0], sides[1], depth))  # type: ignore[no-any-return]
+    return _promote(Comparison, _compare_reports(sides[0], sides[1], depth))
 
 
 def _axis_text(value: Any) -> str:
@@ -444,7 +446,7 @@ def sweep(
     axes = _plan_sweep(inputs, sets)
     source = _source(spec)
     core = _run_sweep(source.path, axes, _dtype(dtype), source=source)
-    return _promote(Sweep, core)  # type: ignore[no-any-return]
+    return _promote(Sweep, core)
 
 
 def lint(
@@ -474,4 +476,4 @@ def lint(
         result = _lint_paths(targets, settings)
     except _ConfigError as exc:
         raise ValueError(str(exc)) from None
-    return _promote(LintResult, result, strict=settings.strict)  # type: ignore[no-any-return]
+    return _promote(LintResult, result, strict=settings.strict)

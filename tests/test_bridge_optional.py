@@ -54,7 +54,7 @@ def test_without_torch_the_commands_say_how_to_install_it() -> None:
     assert len(lines) == 3
     for line, command in zip(lines, ("export", "verify", "import")):
         assert line == (f"1 cnnshape {command} needs PyTorch, which is not installed; "
-                        "install the extra: pip install 'cnnshape[torch]'")
+                        "install the extra: pip install 'torch>=2.1'")
 
 
 def test_the_extra_is_declared() -> None:

@@ -65,3 +65,11 @@ def test_changelog_has_the_release_and_an_unreleased_section() -> None:
     assert headings[0] == ("Unreleased", "")
     assert ("0.1.0", " - 2026-11-29") in headings
     assert "[0.1.0]: " in text and "[Unreleased]: " in text
+
+
+def test_docs_install_from_the_repository_not_pypi() -> None:
+    """cnnshape is not on PyPI: no snippet may tell a user to `pip install cnnshape`."""
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = path.read_text(encoding="utf-8")
+        bare = re.findall(r"pip install ['\"]?cnnshape\b(?![\w-])", text)
+        assert not bare, f"{path.name}: {bare}"

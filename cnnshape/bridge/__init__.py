@@ -6,4 +6,4 @@ writes text and never imports it. Nothing outside this package imports any of th
 the thin commands in cli.py.
 """
 
-INSTALL_HINT = "pip install 'cnnshape[torch]'"
+INSTALL_HINT = "pip install 'torch>=2.1'"  # what the torch extra adds (cnnshape is not on PyPI)

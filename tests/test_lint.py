@@ -1008,7 +1008,8 @@ def test_rules_md_generated_parts_are_current() -> None:
 
 def test_ci_md() -> None:
     text = CI_MD.read_text(encoding="utf-8")
-    for needle in ("actions/checkout", "actions/setup-python", "pip install cnnshape",
+    for needle in ("actions/checkout", "actions/setup-python", "uses: cnnshape/cnnshape@",
+                   "pip install \"git+https://github.com/cnnshape/cnnshape@v0.1.0\"",
                    "cnnshape lint specs/ --format github", "github/codeql-action/upload-sarif",
                    "--format sarif", ".pre-commit-config.yaml", "cnnshape-lint", "[tool.cnnshape]",
                    "# yaml-language-server: $schema=", "cnnshape schema"):

@@ -11,14 +11,10 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-# Input-side sizes PyTorch needs but a spec leaves out: read from the input, checked when given.
-INFERRED = {"in_channels", "in_features", "num_features", "num_channels", "embed_dim"}
-
 # What a null default means, where it means more than "not set".
 NULL_MEANS = {
     ("pool", "stride"): "null (= kernel_size)",
     ("activation", "dim"): "null (PyTorch's implicit dim; warns)",
-    ("norm", "normalized_shape"): "null (the last dim)",
 }
 
 FAMILY_TITLES = {
@@ -89,9 +85,15 @@ def type_text(annotation: Any) -> str:
     return {int: "int", float: "float", bool: "bool", str: "string"}.get(annotation, str(annotation))
 
 
-def default_text(family: str, name: str, value: Any) -> str:
+def inferred_arguments(cls: Any) -> set[str]:
+    """Input-side sizes PyTorch needs but a spec leaves out: read from the input, checked
+    when given (what the kind's PyTorch side declares)."""
+    return cls.pytorch.inferred_args() if cls.pytorch is not None else set()
+
+
+def default_text(family: str, name: str, value: Any, inferred: bool = False) -> str:
     """A default as YAML would write it (`true`, `1.0e-5`, `[1, 1]`)."""
-    if name in INFERRED:
+    if inferred:
         return "inferred"
     if value is None:
         return NULL_MEANS.get((family, name), "null")
@@ -105,18 +107,24 @@ def default_text(family: str, name: str, value: Any) -> str:
     return str(value)
 
 
-def argument(family: str, name: str, info: Any) -> Argument:
+def argument(family: str, name: str, info: Any, inferred: bool = False) -> Argument:
     kind = type_text(info.annotation)
     for item in info.metadata:
         if getattr(item, "ge", None) is not None:
             kind += f" ≥ {item.ge}"
     annotation = info.annotation
     nullable = typing.get_origin(annotation) is typing.Union and type(None) in typing.get_args(annotation)
-    if nullable and info.default is not None and name not in INFERRED:
+    if nullable and info.default is not None and not inferred:
         kind += " or null"
     if info.is_required():
         return Argument(name, kind, None, required=True)
-    return Argument(name, kind, default_text(family, name, info.default), inferred=name in INFERRED)
+    return Argument(name, kind, default_text(family, name, info.default, inferred), inferred=inferred)
+
+
+def arguments_of(cls: Any, family: str) -> list[Argument]:
+    """A kind's arguments, in field order, inferred ones marked."""
+    inferred = inferred_arguments(cls)
+    return [argument(family, name, info, name in inferred) for name, info in cls.model_fields.items()]
 
 
 def inputs_text(cls: Any) -> str:
@@ -145,7 +153,7 @@ def describe(cls: Any, family: str) -> KindInfo:
         description=description,
         example=snippet,
         inputs=inputs_text(cls),
-        arguments=[argument(family, name, info) for name, info in cls.model_fields.items()],
+        arguments=arguments_of(cls, family),
     )
 
 

@@ -123,18 +123,24 @@ def _check(value: Any) -> Any:
     return value
 
 
-def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
-    """Evaluate one expression (the inside of `$( )`) against `scope`."""
+def parse(text: str) -> ast.expr:
+    """The parse tree of one expression (the inside of `$( )`), as the evaluator walks it;
+    the exporter translates this same tree into Python."""
     if len(text) > MAX_EXPR_CHARS:
         raise ExprError(f"expression is longer than {MAX_EXPR_CHARS} characters")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        return ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
         raise ExprError(f"cannot parse expression {text!r}: {exc.msg}") from None
     except (ValueError, RecursionError, MemoryError):
         raise ExprError(f"cannot parse expression {text!r}") from None
+
+
+def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
+    """Evaluate one expression (the inside of `$( )`) against `scope`."""
+    tree = parse(text)
     try:
-        return _Evaluator(scope).visit(tree.body)
+        return _Evaluator(scope).visit(tree)
     except RecursionError:
         raise ExprError("expression nests too deeply") from None
     except (TypeError, ValueError, OverflowError) as exc:

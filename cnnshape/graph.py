@@ -63,6 +63,8 @@ class BlockInstance:
     first: int = 0
     end: int = 0
     outputs: list[Ref] = field(default_factory=list)
+    inputs: list[Ref] = field(default_factory=list)  # the tensors the use reads
+    args: dict[str, Any] = field(default_factory=dict)  # its variables: the network's args, then the block's
 
 
 @dataclass
@@ -505,7 +507,7 @@ class _Builder:
             return broken
         variables, origins = self._block_args(call, block, scope)
         instance = BlockInstance(len(self.blocks), qualified, call.kind, scope.block, scope.depth,
-                                 call.loc + (call.kind,), first=len(self.nodes))
+                                 call.loc + (call.kind,), first=len(self.nodes), inputs=list(inputs), args=variables)
         self.blocks.append(instance)
         inner = _Scope(qualified + ".", list(inputs), variables, instance.index, scope.depth + 1, f"in {qualified}",
                        origins=origins)

@@ -75,7 +75,7 @@ def test_exported_file_runs_alone_and_imports_only_torch(tmp_path: Path) -> None
     tree = ast.parse(out.read_text())
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported <= {"torch", "math"}
+    assert imported <= {"__future__", "torch", "math"}
     ran = subprocess.run([sys.executable, str(out)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.split() == ["output", "(1,", "10)", "parameters", "61280"]  # the seed's hand count
@@ -87,7 +87,7 @@ def test_blocks_become_classes_with_the_blocks_args() -> None:
     assert "def __init__(self, in_channels: int, planes=64, stride=1, downsample=False, expansion=4):" in code
     assert "self.down_conv = nn.Conv2d(in_channels, planes * expansion, 1, stride=stride, bias=False)" in code
     assert "class Stage(nn.Module):" in code and "class Stage_2" not in code  # one class for the four stages
-    assert 'self.add_module(f"bottleneck_{i + 2}", Bottleneck(in_channels=planes * 4, planes=planes))' in code
+    assert "self.add_module('bottleneck_' + str(i + 2), Bottleneck(in_channels=planes * 4, planes=planes))" in code
     assert "self.layer2 = Stage(in_channels=256, planes=128, blocks=4, stride=2)" in code
 
 

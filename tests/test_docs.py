@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnshape.catalog import FAMILY_TITLES, Argument, argument, inputs_text
+from cnnshape.catalog import FAMILY_TITLES, Argument, arguments_of, inputs_text
 from cnnshape.errors import CODES, SpecError
 from cnnshape.expr import FUNCTIONS
 from cnnshape.layers import FAMILIES, REGISTRY
@@ -119,7 +119,7 @@ def layer_table() -> str:
         title = FAMILY_TITLES.get(family, family.capitalize())
         out += [f"### {title}", "", "| Kind | Arguments (default) | Inputs | What it does |", "|---|---|---|---|"]
         for cls in kinds:
-            arguments = [_argument_text(argument(family, name, info)) for name, info in cls.model_fields.items()]
+            arguments = [_argument_text(item) for item in arguments_of(cls, family)]
             summary = (cls.__doc__ or "").strip().split("\n")[0].replace("|", "\\|")
             out.append(f"| `{cls.kind()}` | {'<br>'.join(arguments) or '(none)'} | {inputs_text(cls)} | {summary} |")
         out.append("")

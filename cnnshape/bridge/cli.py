@@ -32,7 +32,7 @@ def _require_torch(command: str) -> None:
 
 def _analyse(spec: Path, set_: Optional[list[str]], input: Optional[str]) -> Any:
     """The analysed spec, or every problem printed and exit 1."""
-    from cnnshape.bridge.export import analyse_file
+    from cnnshape.bridge.analysed import analyse_file
     from cnnshape.errors import SpecError
 
     input_shape, given = shape(input), overrides(set_)
@@ -96,10 +96,13 @@ def import_(
     input: Annotated[str, typer.Option("--input", "-i", help="The input shape to trace with, e.g. 1,3,224,224.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the spec to this file instead of stdout.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="The spec's name (default: the model's class name).")] = None,
+    path: Annotated[Optional[list[str]], typer.Option("--path", help="A folder to import TARGET's module from, first on sys.path (repeatable); the current folder only with --path .")] = None,
 ) -> None:
     """Trace a PyTorch model with torch.fx and write it as a spec; exit 1 on an unmappable operation.
 
-    Each operation without a cnnshape layer kind is reported with its module path."""
+    This imports TARGET's module and calls the factory it names: it runs that code, so
+    import only code you trust. Each operation without a cnnshape layer kind is reported
+    with its module path."""
     _require_torch("import")
     input_shape = shape(input)
     assert input_shape is not None  # --input is required
@@ -107,7 +110,7 @@ def import_(
     from cnnshape.bridge.render import render_import
 
     try:
-        result = import_target(target, input_shape, name)
+        result = import_target(target, input_shape, name, path or [])
     except TargetError as exc:
         fail(messages=[f"{target}: {exc}"])
     err = console(stderr=True, soft_wrap=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import types
 from dataclasses import dataclass, field
-from math import prod
 from typing import Any, Optional
 
 from cnnshape.bridge._torch import torch  # first: torch imported quietly
@@ -19,7 +18,8 @@ from cnnshape.bridge._torch import torch  # first: torch imported quietly
 # isort: split
 from torch import nn
 
-from cnnshape.bridge.export import Analysed, export_analysed, module_path
+from cnnshape.bridge.analysed import Analysed
+from cnnshape.bridge.export import export_analysed, module_path
 
 
 @dataclass
@@ -67,43 +67,17 @@ def load_code(code: str, name: str = "cnnshape_export") -> types.ModuleType:
 # --- MACs on the torch side, by the torchvision convention ---------------------------------
 
 
-def _conv_macs(module: nn.Module, inputs: tuple, output: Any) -> int:
-    per_output = module.in_channels // module.groups * prod(module.kernel_size)
-    return output.numel() * per_output
+def mac_rule(module: nn.Module) -> Any:
+    """The MAC rule the layer registry declares for this module's class (or a base class:
+    a subclass of nn.Linear counts as nn.Linear); None when it costs no MACs itself."""
+    from cnnshape.layers import REGISTRY
 
-
-def _conv_transpose_macs(module: nn.Module, inputs: tuple, output: Any) -> int:
-    per_input = module.out_channels // module.groups * prod(module.kernel_size)
-    return inputs[0].numel() * per_input
-
-
-def _linear_macs(module: nn.Module, inputs: tuple, output: Any) -> int:
-    rows = inputs[0].numel() // module.in_features
-    return rows * module.in_features * module.out_features
-
-
-def _attention_macs(module: nn.MultiheadAttention, inputs: tuple, output: Any) -> int:
-    """q/k/v and output projections plus q @ k^T and weights @ v, as PyTorch computes them."""
-    query = inputs[0]
-    key = inputs[1] if len(inputs) > 1 else query
-    if query.dim() == 2:
-        batch, tokens, source = 1, query.shape[0], key.shape[0]
-    elif module.batch_first:
-        batch, tokens, source = query.shape[0], query.shape[1], key.shape[1]
-    else:
-        batch, tokens, source = query.shape[1], query.shape[0], key.shape[0]
-    embed = module.embed_dim
-    projections = tokens * embed * embed + source * embed * (module.kdim + module.vdim) + tokens * embed * embed
-    attended = source + int(module.bias_k is not None) + int(module.add_zero_attn)
-    return batch * projections + 2 * batch * tokens * attended * embed
-
-
-MAC_RULES = (
-    ((nn.Conv1d, nn.Conv2d, nn.Conv3d), _conv_macs),
-    ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), _conv_transpose_macs),
-    ((nn.Linear,), _linear_macs),
-    ((nn.MultiheadAttention,), _attention_macs),
-)
+    for cls in type(module).__mro__:
+        kind = REGISTRY.get(cls.__name__)
+        if kind is None or kind.pytorch is None or kind.pytorch.class_name != cls.__name__:
+            continue
+        return kind.torch_macs
+    return None
 
 
 def count_macs(model: nn.Module, run: Any) -> tuple[int, Any]:
@@ -116,14 +90,14 @@ def count_macs(model: nn.Module, run: Any) -> tuple[int, Any]:
             inputs = tuple(args) + tuple(kwargs[name] for name in ("query", "key", "value") if name in kwargs)
             if isinstance(output, tuple):
                 output = output[0]
-            total[0] += rule(module, inputs, output)
+            shapes = [tuple(t.shape) for t in inputs if isinstance(t, torch.Tensor)]
+            total[0] += rule(module, shapes, tuple(output.shape))
         return hook
 
     for module in model.modules():
-        for classes, rule in MAC_RULES:
-            if isinstance(module, classes):
-                handles.append(module.register_forward_hook(hook_for(rule), with_kwargs=True))
-                break
+        rule = mac_rule(module)
+        if rule is not None:
+            handles.append(module.register_forward_hook(hook_for(rule), with_kwargs=True))
     try:
         result = run()
     finally:
@@ -164,7 +138,7 @@ def verify_analysed(analysed: Analysed, device: str = "meta") -> VerifyResult:
     model.eval()
     rows = {row.name: row for row in report.rows}
     result = VerifyResult(graph.name, report.file, device, 0)
-    watched: dict[str, tuple[nn.Module, Any, bool]] = {}
+    watched: dict[str, tuple[Optional[nn.Module], Any, bool]] = {}
     for node in graph.nodes[1:]:
         watched[node.name] = (None, rows.get(node.name), node.training_only)
     for block in graph.blocks:
@@ -229,3 +203,4 @@ def verify_analysed(analysed: Analysed, device: str = "meta") -> VerifyResult:
     if failed is None:
         result.totals.append(Total("MACs", totals.macs, macs))
     return result
+

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import RF, Bool, Float, Int, Layer, PosInt, Result, Shape
+from cnnshape.layers.torchside import TorchSide
 
 
 class _Elementwise(Layer):
@@ -33,6 +34,8 @@ class Identity(_Elementwise):
     ```
     """
 
+    pytorch = TorchSide("nn.Identity")
+
 
 class ReLU(_Inplace):
     """max(0, x).
@@ -43,6 +46,8 @@ class ReLU(_Inplace):
     ```
     """
 
+    pytorch = TorchSide("nn.ReLU", functions={"F.relu": (("inplace", False),), "torch.relu": (), "method.relu": ()})
+
 
 class ReLU6(_Inplace):
     """min(max(0, x), 6), as in MobileNet.
@@ -52,6 +57,8 @@ class ReLU6(_Inplace):
     ```
     """
 
+    pytorch = TorchSide("nn.ReLU6", functions={"F.relu6": (("inplace", False),)})
+
 
 class LeakyReLU(_Inplace):
     """max(0, x) + negative_slope * min(0, x).
@@ -60,6 +67,8 @@ class LeakyReLU(_Inplace):
     - LeakyReLU: {negative_slope: 0.2}
     ```
     """
+
+    pytorch = TorchSide("nn.LeakyReLU", functions={"F.leaky_relu": (("negative_slope", 0.01), ("inplace", False))})
 
     negative_slope: Float = 0.01
 
@@ -72,6 +81,8 @@ class PReLU(_Elementwise):
     - PReLU: {num_parameters: 64} # one per channel
     ```
     """
+
+    pytorch = TorchSide("nn.PReLU")
 
     num_parameters: PosInt = 1
     init: Float = 0.25
@@ -92,6 +103,8 @@ class ELU(_Inplace):
     ```
     """
 
+    pytorch = TorchSide("nn.ELU", functions={"F.elu": (("alpha", 1.0), ("inplace", False))})
+
     alpha: Float = 1.0
 
 
@@ -103,6 +116,8 @@ class SELU(_Inplace):
     ```
     """
 
+    pytorch = TorchSide("nn.SELU", functions={"F.selu": (("inplace", False),)})
+
 
 class GELU(_Elementwise):
     """Gaussian error linear unit; `approximate: tanh` for the tanh form.
@@ -111,6 +126,8 @@ class GELU(_Elementwise):
     - GELU
     ```
     """
+
+    pytorch = TorchSide("nn.GELU", functions={"F.gelu": (("approximate", "none"),)})
 
     approximate: Literal["none", "tanh"] = "none"
 
@@ -123,6 +140,8 @@ class SiLU(_Inplace):
     ```
     """
 
+    pytorch = TorchSide("nn.SiLU", functions={"F.silu": (("inplace", False),)})
+
 
 class Mish(_Inplace):
     """x * tanh(softplus(x)).
@@ -131,6 +150,8 @@ class Mish(_Inplace):
     - Mish
     ```
     """
+
+    pytorch = TorchSide("nn.Mish", functions={"F.mish": (("inplace", False),)})
 
 
 class Sigmoid(_Elementwise):
@@ -141,6 +162,8 @@ class Sigmoid(_Elementwise):
     ```
     """
 
+    pytorch = TorchSide("nn.Sigmoid", functions={"torch.sigmoid": (), "F.sigmoid": (), "method.sigmoid": ()})
+
 
 class Tanh(_Elementwise):
     """Hyperbolic tangent.
@@ -149,6 +172,8 @@ class Tanh(_Elementwise):
     - Tanh
     ```
     """
+
+    pytorch = TorchSide("nn.Tanh", functions={"torch.tanh": (), "F.tanh": (), "method.tanh": ()})
 
 
 class Hardswish(_Inplace):
@@ -159,6 +184,8 @@ class Hardswish(_Inplace):
     ```
     """
 
+    pytorch = TorchSide("nn.Hardswish", functions={"F.hardswish": (("inplace", False),)})
+
 
 class Hardsigmoid(_Inplace):
     """relu6(x + 3) / 6, as in MobileNetV3's squeeze-excitation.
@@ -167,6 +194,8 @@ class Hardsigmoid(_Inplace):
     - Hardsigmoid
     ```
     """
+
+    pytorch = TorchSide("nn.Hardsigmoid", functions={"F.hardsigmoid": (("inplace", False),)})
 
 
 class _SoftmaxBase(_Elementwise):
@@ -201,6 +230,8 @@ class Softmax(_SoftmaxBase):
     ```
     """
 
+    pytorch = TorchSide("nn.Softmax", functions={"F.softmax": (("dim", None), ("_stacklevel", 3), ("dtype", None)), "torch.softmax": (("dim", None),), "method.softmax": (("dim", None),)})
+
 
 class LogSoftmax(_SoftmaxBase):
     """Log of softmax along `dim`.
@@ -209,6 +240,8 @@ class LogSoftmax(_SoftmaxBase):
     - LogSoftmax: {dim: 1}
     ```
     """
+
+    pytorch = TorchSide("nn.LogSoftmax", functions={"F.log_softmax": (("dim", None), ("_stacklevel", 3), ("dtype", None)), "torch.log_softmax": (("dim", None),), "method.log_softmax": (("dim", None),)})
 
 
 class _DropoutBase(_Elementwise):
@@ -224,6 +257,8 @@ class Dropout(_DropoutBase):
     ```
     """
 
+    pytorch = TorchSide("nn.Dropout", functions={"F.dropout": (("p", 0.5), ("training", True), ("inplace", False))})
+
 
 class Dropout1d(_DropoutBase):
     """Zeroes whole channels of (N, C, L) in training.
@@ -232,6 +267,8 @@ class Dropout1d(_DropoutBase):
     - Dropout1d: {p: 0.1}
     ```
     """
+
+    pytorch = TorchSide("nn.Dropout1d", functions={"F.dropout1d": (("p", 0.5), ("training", True), ("inplace", False))})
 
 
 class Dropout2d(_DropoutBase):
@@ -242,6 +279,8 @@ class Dropout2d(_DropoutBase):
     ```
     """
 
+    pytorch = TorchSide("nn.Dropout2d", functions={"F.dropout2d": (("p", 0.5), ("training", True), ("inplace", False))})
+
 
 class Dropout3d(_DropoutBase):
     """Zeroes whole channels of (N, C, D, H, W) in training.
@@ -250,6 +289,8 @@ class Dropout3d(_DropoutBase):
     - Dropout3d: {p: 0.1}
     ```
     """
+
+    pytorch = TorchSide("nn.Dropout3d", functions={"F.dropout3d": (("p", 0.5), ("training", True), ("inplace", False))})
 
 
 class AlphaDropout(_DropoutBase):
@@ -260,6 +301,8 @@ class AlphaDropout(_DropoutBase):
     ```
     """
 
+    pytorch = TorchSide("nn.AlphaDropout", functions={"F.alpha_dropout": (("p", 0.5), ("training", False), ("inplace", False))})
+
 
 class FeatureAlphaDropout(_DropoutBase):
     """Channel-wise alpha dropout.
@@ -268,6 +311,8 @@ class FeatureAlphaDropout(_DropoutBase):
     - FeatureAlphaDropout: {p: 0.1}
     ```
     """
+
+    pytorch = TorchSide("nn.FeatureAlphaDropout", functions={"F.feature_alpha_dropout": (("p", 0.5), ("training", False), ("inplace", False))})
 
 
 class StochasticDepth(_Elementwise):
@@ -278,6 +323,9 @@ class StochasticDepth(_Elementwise):
     - StochasticDepth: {p: 0.1, mode: row}
     ```
     """
+
+    pytorch = TorchSide("runtime.StochasticDepth", ("p", "mode"), modules=("torchvision.ops.StochasticDepth",),
+                        functions={"torchvision.ops.stochastic_depth": (("p", None), ("mode", None))})
 
     p: Annotated[Float, Field(ge=0, le=1)]
     mode: Literal["row", "batch"]

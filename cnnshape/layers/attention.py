@@ -6,10 +6,11 @@ attention matmuls, q @ k^T and weights @ v (L * S * E each per batch element).
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import RF, Bool, Float, Layer, PosInt, Result, Shape, check_rank, fmt_shape
+from cnnshape.layers.torchside import Inferred, TorchSide, attention_macs
 
 
 def _attention_numbers(
@@ -58,6 +59,26 @@ class MultiheadAttention(Layer):
     ```
     """
 
+    pytorch = TorchSide("nn.MultiheadAttention", ("embed_dim", "num_heads"), (Inferred("embed_dim", -1),),
+                        call="query_key_value")
+    torch_macs = staticmethod(attention_macs)
+
+    @classmethod
+    def from_torch_module(cls, module: Any, in_shape: Optional[Shape]) -> dict[str, Any]:
+        values = {
+            "num_heads": module.num_heads,
+            "dropout": float(module.dropout),
+            "bias": module.in_proj_bias is not None,
+            "add_bias_kv": module.bias_k is not None,
+            "add_zero_attn": module.add_zero_attn,
+            "batch_first": module.batch_first,
+        }
+        if module.kdim != module.embed_dim:
+            values["kdim"] = module.kdim
+        if module.vdim != module.embed_dim:
+            values["vdim"] = module.vdim
+        return {key: value for key, value in values.items() if not cls.is_default(key, value)}
+
     family = "attention"
     min_inputs = 1
     max_inputs = 3
@@ -103,6 +124,25 @@ class TransformerEncoderLayer(Layer):
     - TransformerEncoderLayer: {d_model: 512, nhead: 8, batch_first: true}
     ```
     """
+
+    # Its MACs are its submodules' (self_attn, linear1, linear2), counted by their rules.
+    pytorch = TorchSide("nn.TransformerEncoderLayer", ("d_model", "nhead"))
+
+    @classmethod
+    def from_torch_module(cls, module: Any, in_shape: Optional[Shape]) -> dict[str, Any]:
+        attention = module.self_attn
+        values = {
+            "d_model": attention.embed_dim,
+            "nhead": attention.num_heads,
+            "dim_feedforward": module.linear1.out_features,
+            "dropout": module.dropout.p,
+            "activation": "gelu" if getattr(module, "activation_relu_or_gelu", 1) == 2 else "relu",
+            "layer_norm_eps": module.norm1.eps,
+            "batch_first": attention.batch_first,
+            "norm_first": module.norm_first,
+            "bias": module.linear1.bias is not None,
+        }
+        return {key: value for key, value in values.items() if not cls.is_default(key, value)}
 
     family = "attention"
 

@@ -7,7 +7,7 @@ and the receptive-field state a tensor carries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Annotated, Any, ClassVar, Literal, Optional, Union
@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from cnnshape.errors import ShapeError
+from cnnshape.layers.torchside import TorchSide, resolve_dim
 
 Shape = tuple[int, ...]
 
@@ -200,6 +201,94 @@ class Layer(BaseModel):
     # A normalisation that subtracts a per-channel mean makes the bias of the layer
     # feeding it useless (BatchNorm, InstanceNorm).
     cancels_bias: ClassVar[bool] = False
+
+    # --- the PyTorch side (cnnshape/layers/torchside.py; read by the bridge and catalog) --
+
+    pytorch: ClassVar[Optional[TorchSide]] = None
+    no_pytorch: ClassVar[str] = ""  # why a kind has no PyTorch side, when it has none
+    # MACs of one call of the torch module, by torchvision's convention; None: costs none.
+    torch_macs: ClassVar[Optional[Callable[..., int]]] = None
+
+    def torch_inferred(self, shapes: list[Shape]) -> list[tuple[str, int, int]]:
+        """The constructor sizes PyTorch needs but the spec leaves to inference: (argument,
+        input index, dim it is read from) for this layer with these input shapes."""
+        side = self.pytorch
+        if side is None:
+            return []
+        given = self.model_fields_set
+        ndim = getattr(type(self), "ndim", None)
+        out = []
+        for item in side.inferred:
+            if item.always or item.arg not in given:
+                shape = shapes[item.input]
+                dim = self._channel_dim(shape) if item.dim == "channel" and hasattr(self, "_channel_dim") else \
+                    resolve_dim(item.dim, self, shape, ndim)
+                out.append((item.arg, item.input, dim))
+        return out
+
+    @classmethod
+    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
+                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+        """This kind's arguments for an fx call `target` (a key of pytorch.functions) whose
+        arguments after the tensor are `bound` (plain values); None when it does not map.
+        Default: the bound values that are this kind's arguments, leaving out PyTorch's
+        defaults (a call-only argument such as F.dropout's `training` is not one); a
+        positional argument beyond the declared signature ("*") declines the call."""
+        if "*" in bound:
+            return None
+        return {key: value for key, value in bound.items()
+                if key in cls.model_fields and not cls.is_default(key, value)}
+
+    @classmethod
+    def from_torch_module(cls, module: Any, in_shape: Optional[Shape]) -> dict[str, Any]:
+        """This kind's arguments read from a torch module's attributes (defaults left out)."""
+        side = cls.pytorch
+        inferred = side.inferred_args() if side is not None else set()
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            if name in inferred or not hasattr(module, name):
+                continue
+            value = getattr(module, name)
+            if name == "bias":
+                if getattr(module, "affine", True) is False or getattr(module, "elementwise_affine", True) is False:
+                    continue
+                value = value is not None
+            elif hasattr(value, "dtype") and hasattr(value, "shape"):
+                continue  # a tensor (a parameter or buffer)
+            value = plain(value)
+            if name in PER_AXIS and isinstance(value, list) and value and all(v == value[0] for v in value):
+                value = value[0]  # kernel_size: 3 rather than [3, 3]
+            values[name] = value
+        return {key: value for key, value in values.items() if not cls.is_default(key, value)}
+
+    @classmethod
+    def is_default(cls, name: str, value: Any) -> bool:
+        """True when `value` is what the field means when left out."""
+        info = cls.model_fields.get(name)
+        if info is None or info.is_required():
+            return False
+        default = info.default
+        if isinstance(default, tuple):
+            default = list(default)
+        if isinstance(value, tuple):
+            value = list(value)
+        if default is None and value == []:
+            return True  # F.max_pool2d's stride=[] means "the kernel size", as None does
+        if isinstance(value, list) and not isinstance(default, list) and value and all(v == default for v in value):
+            return True
+        return value == default and type(value) is not bool or value is default
+
+
+PER_AXIS = {"kernel_size", "stride", "padding", "dilation", "output_padding"}
+
+
+def plain(value: Any) -> Any:
+    """A value read from torch as plain data: tuples (torch.Size too) as lists."""
+    if isinstance(value, (tuple, list)):
+        return [plain(v) for v in value]
+    if type(value).__name__ == "dtype":
+        return str(value)
+    return value
 
 
 # --- helpers shared by the families -----------------------------------------------------

@@ -24,6 +24,7 @@ from cnnshape.layers.base import (
     window_findings,
     window_out,
 )
+from cnnshape.layers.torchside import Inferred, TorchSide, conv_macs, conv_transpose_macs
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 
@@ -76,6 +77,7 @@ def _dims_symbol(shape: Shape, ndim: int, channels: str, suffix: str = "_out") -
 
 
 class _ConvNd(Layer):
+    torch_macs = staticmethod(conv_macs)
     family = "conv"
     ndim: ClassVar[int] = 2
 
@@ -176,6 +178,8 @@ class Conv1d(_ConvNd):
     ```
     """
 
+    pytorch = TorchSide("nn.Conv1d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),))
+
     ndim = 1
 
 
@@ -188,6 +192,8 @@ class Conv2d(_ConvNd):
     ```
     """
 
+    pytorch = TorchSide("nn.Conv2d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),))
+
     ndim = 2
 
 
@@ -199,10 +205,13 @@ class Conv3d(_ConvNd):
     ```
     """
 
+    pytorch = TorchSide("nn.Conv3d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),))
+
     ndim = 3
 
 
 class _ConvTransposeNd(Layer):
+    torch_macs = staticmethod(conv_transpose_macs)
     family = "conv"
     ndim: ClassVar[int] = 2
 
@@ -289,6 +298,8 @@ class ConvTranspose1d(_ConvTransposeNd):
     ```
     """
 
+    pytorch = TorchSide("nn.ConvTranspose1d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),))
+
     ndim = 1
 
 
@@ -300,6 +311,8 @@ class ConvTranspose2d(_ConvTransposeNd):
     ```
     """
 
+    pytorch = TorchSide("nn.ConvTranspose2d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),))
+
     ndim = 2
 
 
@@ -310,6 +323,8 @@ class ConvTranspose3d(_ConvTransposeNd):
     - ConvTranspose3d: {out_channels: 32, kernel_size: 2, stride: 2}
     ```
     """
+
+    pytorch = TorchSide("nn.ConvTranspose3d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),))
 
     ndim = 3
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import RF, Float, Int, Layer, Result, Shape, check_rank, fmt_shape
+from cnnshape.layers.torchside import Inferred, TorchSide
 
 
 class ClassToken(Layer):
@@ -15,6 +16,8 @@ class ClassToken(Layer):
     - ClassToken
     ```
     """
+
+    pytorch = TorchSide("runtime.ClassToken", ("embed_dim",), (Inferred("embed_dim", -1),))
 
     family = "learned"
 
@@ -36,6 +39,8 @@ class PositionEmbedding(Layer):
     ```
     """
 
+    pytorch = TorchSide("runtime.PositionEmbedding", ("length", "embed_dim"), (Inferred("length", 1), Inferred("embed_dim", -1)))
+
     family = "learned"
 
     def infer(self, shapes: list[Shape]) -> Result:
@@ -54,6 +59,8 @@ class LayerScale(Layer):
     - LayerScale: {init_value: 1.0e-6}
     ```
     """
+
+    pytorch = TorchSide("runtime.LayerScale", ("channels",), (Inferred("channels", "field:dim"),))
 
     family = "learned"
 

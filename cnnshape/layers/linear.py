@@ -7,6 +7,7 @@ from typing import Optional
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import RF, Bool, Layer, PosInt, Result, Shape, fmt_shape
+from cnnshape.layers.torchside import Inferred, TorchSide, linear_macs
 
 
 class Linear(Layer):
@@ -17,6 +18,9 @@ class Linear(Layer):
     - Linear: {out_features: 4096}
     ```
     """
+
+    pytorch = TorchSide("nn.Linear", ("in_features", "out_features"), (Inferred("in_features", -1),))
+    torch_macs = staticmethod(linear_macs)
 
     family = "linear"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import RF, Int, Layer, Result, Shape, fmt_shape, merge_rfs
+from cnnshape.layers.torchside import TorchSide
 
 
 def broadcast(kind: str, shapes: list[Shape]) -> Shape:
@@ -45,6 +46,9 @@ class Add(_Elementwise):
     ```
     """
 
+    pytorch = TorchSide("runtime.Add", tensors="all", functions={
+        "operator.add": (), "operator.iadd": (), "torch.add": (), "method.add": (), "method.add_": ()})
+
 
 class Mul(_Elementwise):
     """Elementwise product with broadcasting (e.g. squeeze-and-excitation gating).
@@ -54,6 +58,9 @@ class Mul(_Elementwise):
     ```
     """
 
+    pytorch = TorchSide("runtime.Mul", tensors="all", functions={
+        "operator.mul": (), "operator.imul": (), "torch.mul": (), "method.mul": (), "method.mul_": ()})
+
 
 class Concat(Layer):
     """Concatenation along `dim` (default 1, the channels; torch.cat's own default is 0).
@@ -62,6 +69,9 @@ class Concat(Layer):
     - Concat: {from: [branch1, branch2, branch3], dim: 1}
     ```
     """
+
+    pytorch = TorchSide("runtime.Concat", tensors="sequence",
+                        functions={"torch.cat": (("dim", 0),), "torch.concat": (("dim", 0),)})
 
     family = "merge"
     min_inputs = 1

@@ -7,10 +7,11 @@ running_mean and running_var (C each) and num_batches_tracked (1).
 from __future__ import annotations
 
 from math import prod
-from typing import ClassVar, Optional, Union
+from typing import Any, ClassVar, Optional, Union
 
 from cnnshape.errors import ShapeError
-from cnnshape.layers.base import Bool, Float, Layer, PosInt, Result, Shape, check_rank, fmt_shape
+from cnnshape.layers.base import Bool, Float, Layer, PosInt, Result, Shape, check_rank, fmt_shape, plain
+from cnnshape.layers.torchside import Inferred, TorchSide
 
 
 class _NormNd(Layer):
@@ -53,6 +54,8 @@ class BatchNorm1d(_NormNd):
     ```
     """
 
+    pytorch = TorchSide("nn.BatchNorm1d", ("num_features",), (Inferred("num_features", 1),))
+
     ranks = (2, 3)
     meaning = "N, C[, L]"
 
@@ -66,6 +69,8 @@ class BatchNorm2d(_NormNd):
     ```
     """
 
+    pytorch = TorchSide("nn.BatchNorm2d", ("num_features",), (Inferred("num_features", 1),))
+
 
 class BatchNorm3d(_NormNd):
     """Batch norm over (N, C, D, H, W).
@@ -74,6 +79,8 @@ class BatchNorm3d(_NormNd):
     - BatchNorm3d
     ```
     """
+
+    pytorch = TorchSide("nn.BatchNorm3d", ("num_features",), (Inferred("num_features", 1),))
 
     ranks = (5,)
     meaning = "N, C, D, H, W"
@@ -96,6 +103,8 @@ class InstanceNorm1d(_InstanceNormNd):
     ```
     """
 
+    pytorch = TorchSide("nn.InstanceNorm1d", ("num_features",), (Inferred("num_features", "channel"),))
+
     ranks = (2, 3)
     meaning = "[N,] C, L"
 
@@ -107,6 +116,8 @@ class InstanceNorm2d(_InstanceNormNd):
     - InstanceNorm2d
     ```
     """
+
+    pytorch = TorchSide("nn.InstanceNorm2d", ("num_features",), (Inferred("num_features", "channel"),))
 
     ranks = (3, 4)
     meaning = "[N,] C, H, W"
@@ -120,6 +131,8 @@ class InstanceNorm3d(_InstanceNormNd):
     ```
     """
 
+    pytorch = TorchSide("nn.InstanceNorm3d", ("num_features",), (Inferred("num_features", "channel"),))
+
     ranks = (4, 5)
     meaning = "[N,] C, D, H, W"
 
@@ -132,6 +145,16 @@ class LayerNorm(Layer):
     - LayerNorm: {normalized_shape: 768, eps: 1.0e-6}
     ```
     """
+
+    pytorch = TorchSide("nn.LayerNorm", ("normalized_shape",), (Inferred("normalized_shape", -1),))
+
+    @classmethod
+    def from_torch_module(cls, module: Any, in_shape: Optional[Shape]) -> dict[str, Any]:
+        values = super().from_torch_module(module, in_shape)
+        normalized = plain(module.normalized_shape)
+        if in_shape is None or normalized != [in_shape[-1]]:
+            values["normalized_shape"] = normalized
+        return values
 
     family = "norm"
 
@@ -160,6 +183,8 @@ class GroupNorm(Layer):
     - GroupNorm: {num_groups: 32}
     ```
     """
+
+    pytorch = TorchSide("nn.GroupNorm", ("num_groups", "num_channels"), (Inferred("num_channels", 1),))
 
     family = "norm"
 
@@ -192,6 +217,8 @@ class LocalResponseNorm(Layer):
     - LocalResponseNorm: {size: 5, alpha: 0.0001, beta: 0.75, k: 2.0}
     ```
     """
+
+    pytorch = TorchSide("nn.LocalResponseNorm", ("size",))
 
     family = "norm"
 

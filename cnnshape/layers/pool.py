@@ -24,6 +24,7 @@ from cnnshape.layers.base import (
     window_findings,
     window_out,
 )
+from cnnshape.layers.torchside import TorchSide
 
 
 class _PoolNd(Layer):
@@ -94,6 +95,8 @@ class MaxPool1d(_MaxPoolNd):
     ```
     """
 
+    pytorch = TorchSide("nn.MaxPool1d", ("kernel_size",))
+
     ndim = 1
 
 
@@ -108,6 +111,11 @@ class MaxPool2d(_MaxPoolNd):
     ```
     """
 
+    pytorch = TorchSide("nn.MaxPool2d", ("kernel_size",), functions={
+        "F.max_pool2d": (("kernel_size", None), ("stride", None), ("padding", 0), ("dilation", 1), ("ceil_mode", False),
+                         ("return_indices", False)),
+    })
+
     ndim = 2
 
 
@@ -118,6 +126,8 @@ class MaxPool3d(_MaxPoolNd):
     - MaxPool3d: {kernel_size: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1]}
     ```
     """
+
+    pytorch = TorchSide("nn.MaxPool3d", ("kernel_size",))
 
     ndim = 3
 
@@ -134,6 +144,8 @@ class AvgPool1d(_AvgPoolNd):
     ```
     """
 
+    pytorch = TorchSide("nn.AvgPool1d", ("kernel_size",))
+
     ndim = 1
 
 
@@ -144,6 +156,11 @@ class AvgPool2d(_AvgPoolNd):
     - AvgPool2d: {kernel_size: 2, stride: 2}
     ```
     """
+
+    pytorch = TorchSide("nn.AvgPool2d", ("kernel_size",), functions={
+        "F.avg_pool2d": (("kernel_size", None), ("stride", None), ("padding", 0), ("ceil_mode", False),
+                         ("count_include_pad", True), ("divisor_override", None)),
+    })
 
     ndim = 2
     divisor_override: Optional[PosInt] = None
@@ -156,6 +173,8 @@ class AvgPool3d(_AvgPoolNd):
     - AvgPool3d: {kernel_size: 2}
     ```
     """
+
+    pytorch = TorchSide("nn.AvgPool3d", ("kernel_size",))
 
     ndim = 3
     divisor_override: Optional[PosInt] = None
@@ -227,6 +246,8 @@ class AdaptiveAvgPool1d(_AdaptivePoolNd):
     ```
     """
 
+    pytorch = TorchSide("nn.AdaptiveAvgPool1d", ("output_size",), functions={"F.adaptive_avg_pool1d": (("output_size", None),)})
+
     ndim = 1
 
 
@@ -237,6 +258,8 @@ class AdaptiveAvgPool2d(_AdaptivePoolNd):
     - AdaptiveAvgPool2d: {output_size: [6, 6]}
     ```
     """
+
+    pytorch = TorchSide("nn.AdaptiveAvgPool2d", ("output_size",), functions={"F.adaptive_avg_pool2d": (("output_size", None),)})
 
     ndim = 2
 
@@ -249,6 +272,8 @@ class AdaptiveAvgPool3d(_AdaptivePoolNd):
     ```
     """
 
+    pytorch = TorchSide("nn.AdaptiveAvgPool3d", ("output_size",), functions={"F.adaptive_avg_pool3d": (("output_size", None),)})
+
     ndim = 3
 
 
@@ -259,6 +284,8 @@ class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     - AdaptiveMaxPool1d: {output_size: 1}
     ```
     """
+
+    pytorch = TorchSide("nn.AdaptiveMaxPool1d", ("output_size",), functions={"F.adaptive_max_pool1d": (("output_size", None), ("return_indices", False))})
 
     ndim = 1
 
@@ -271,6 +298,8 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     ```
     """
 
+    pytorch = TorchSide("nn.AdaptiveMaxPool2d", ("output_size",), functions={"F.adaptive_max_pool2d": (("output_size", None), ("return_indices", False))})
+
     ndim = 2
 
 
@@ -281,6 +310,8 @@ class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     - AdaptiveMaxPool3d: {output_size: 1}
     ```
     """
+
+    pytorch = TorchSide("nn.AdaptiveMaxPool3d", ("output_size",), functions={"F.adaptive_max_pool3d": (("output_size", None), ("return_indices", False))})
 
     ndim = 3
 

@@ -10,6 +10,7 @@ from pydantic import model_validator
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import RF, Bool, Float, Layer, NonNegInt, PosInt, Result, Shape, check_rank, fmt_shape, ntuple
+from cnnshape.layers.torchside import TorchSide
 
 AXIS_NAMES = ("D", "H", "W")
 # PyTorch's interpolate: these modes need exactly this input rank (nearest takes 3 to 5).
@@ -24,6 +25,9 @@ class Upsample(Layer):
     - Upsample: {size: [56, 56], mode: bilinear, align_corners: false}
     ```
     """
+
+    pytorch = TorchSide("nn.Upsample", functions={
+        "F.interpolate": (("size", None), ("scale_factor", None), ("mode", "nearest"), ("align_corners", None))})
 
     family = "resample"
 
@@ -90,6 +94,8 @@ class PixelShuffle(Layer):
     ```
     """
 
+    pytorch = TorchSide("nn.PixelShuffle", ("upscale_factor",), functions={"F.pixel_shuffle": (("upscale_factor", None),)})
+
     family = "resample"
 
     upscale_factor: PosInt
@@ -118,6 +124,8 @@ class ZeroPad2d(Layer):
     - ZeroPad2d: {padding: [0, 1, 0, 1]}
     ```
     """
+
+    pytorch = TorchSide("nn.ZeroPad2d", ("padding",))
 
     family = "resample"
 

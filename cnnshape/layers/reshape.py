@@ -4,10 +4,11 @@ Permute, and the reduction Mean."""
 from __future__ import annotations
 
 from math import prod
-from typing import Union
+from typing import Any, Optional, Union
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import RF, Bool, Int, Layer, Result, Shape, fmt_shape
+from cnnshape.layers.torchside import TorchSide
 
 
 def _dim(dim: int, rank: int) -> int:
@@ -26,6 +27,11 @@ def _regroup(rf: RF, keep: dict[int, int], shape: Shape, merged: set[int]) -> RF
     pairs = [(keep[d], axis) for d, axis in zip(rf.dims, rf.axes) if d in keep]
     return RF("spatial", tuple(d for d, _ in pairs), tuple(a for _, a in pairs), rf.unaligned)
 
+# Tensor methods and torch functions that reshape: a flatten when they keep the batch and
+# fold the rest into one dim, else a Reshape.
+VIEW_TARGETS = ("method.view", "method.reshape", "torch.reshape", "method.squeeze", "method.unsqueeze",
+                "torch.squeeze", "torch.unsqueeze")
+
 
 class Flatten(Layer):
     """Flattens dims `start_dim`..`end_dim` into one (default: all but the batch).
@@ -35,6 +41,19 @@ class Flatten(Layer):
     - Flatten: {start_dim: 2}  # (N, C, H, W) -> (N, C, H*W)
     ```
     """
+
+    pytorch = TorchSide("nn.Flatten", functions={
+        "torch.flatten": (("start_dim", 0), ("end_dim", -1)), "method.flatten": (("start_dim", 0), ("end_dim", -1)),
+        **{target: () for target in VIEW_TARGETS}})
+
+    @classmethod
+    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
+                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+        if target in VIEW_TARGETS:
+            out = out_shapes[0]
+            flat = len(in_shape) >= 2 and len(out) == 2 and out == (in_shape[0], prod(in_shape[1:]))
+            return {} if flat else None
+        return super().from_torch_call(target, bound, in_shape, out_shapes)
 
     family = "reshape"
 
@@ -68,6 +87,8 @@ class Unflatten(Layer):
     - Unflatten: {dim: 1, unflattened_size: [256, 6, 6]}
     ```
     """
+
+    pytorch = TorchSide("nn.Unflatten", ("dim", "unflattened_size"))
 
     family = "reshape"
 
@@ -120,6 +141,13 @@ class Reshape(Layer):
     ```
     """
 
+    pytorch = TorchSide("runtime.Reshape", ("shape",), functions={target: () for target in VIEW_TARGETS})
+
+    @classmethod
+    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
+                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+        return {"shape": list(out_shapes[0])}
+
     family = "reshape"
 
     shape: tuple[Int, ...]
@@ -140,6 +168,24 @@ class Permute(Layer):
     - Permute: {dims: [0, 2, 3, 1]}
     ```
     """
+
+    pytorch = TorchSide("runtime.Permute", ("dims",), functions={
+        "method.permute": (), "torch.permute": (), "method.transpose": (("dim0", 0), ("dim1", 1)),
+        "torch.transpose": (("dim0", 0), ("dim1", 1))})
+
+    @classmethod
+    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
+                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+        rank = len(in_shape)
+        if "dim0" in bound:  # transpose: swap two dims
+            order = list(range(rank))
+            a, b = bound["dim0"] % rank, bound["dim1"] % rank
+            order[a], order[b] = order[b], order[a]
+            return {"dims": order}
+        dims = bound.get("dims", bound.get("*"))
+        if isinstance(dims, (list, tuple)) and len(dims) == 1 and isinstance(dims[0], (list, tuple)):
+            dims = dims[0]
+        return {"dims": [int(d) for d in dims]} if isinstance(dims, (list, tuple)) else None
 
     family = "reshape"
 
@@ -170,6 +216,16 @@ class Mean(Layer):
     - Mean: {dim: 1, keepdim: true}
     ```
     """
+
+    pytorch = TorchSide("runtime.Mean", ("dim",), functions={
+        "method.mean": (("dim", None), ("keepdim", False)), "torch.mean": (("dim", None), ("keepdim", False))})
+
+    @classmethod
+    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
+                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+        dim = bound["dim"]
+        dim = [] if dim is None else (list(dim) if isinstance(dim, (tuple, list)) else dim)
+        return {"dim": dim, **({"keepdim": True} if bound["keepdim"] else {})}
 
     family = "reshape"
 

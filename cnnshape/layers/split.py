@@ -6,8 +6,11 @@ output at a time (`from: name.0`, `name.1`, ...).
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import RF, Int, Layer, PosInt, Result, Shape, check_rank, fmt_shape
+from cnnshape.layers.torchside import TorchSide
 
 
 def _dim(dim: int, rank: int) -> int:
@@ -27,6 +30,9 @@ class Chunk(Layer):
     - Conv2d: {out_channels: 58, kernel_size: 1, from: halves.1}
     ```
     """
+
+    pytorch = TorchSide("runtime.Chunk", ("chunks",), functions={
+        "method.chunk": (("chunks", None), ("dim", 0)), "torch.chunk": (("chunks", None), ("dim", 0))})
 
     family = "split"
 
@@ -62,6 +68,17 @@ class Split(Layer):
     ```
     """
 
+    pytorch = TorchSide("runtime.Split", ("split_size_or_sections",), functions={
+        "method.split": (("split_size_or_sections", None), ("dim", 0)),
+        "torch.split": (("split_size_or_sections", None), ("dim", 0))})
+
+    @classmethod
+    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
+                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+        dim = bound["dim"] % len(in_shape)
+        sections = [int(shape[dim]) for shape in out_shapes]
+        return {"split_size_or_sections": sections, **({} if dim == 1 else {"dim": dim})}
+
     family = "split"
 
     split_size_or_sections: tuple[PosInt, ...]
@@ -90,6 +107,8 @@ class ChannelShuffle(Layer):
     ```
     """
 
+    pytorch = TorchSide("runtime.ChannelShuffle", ("groups",), modules=("nn.ChannelShuffle",))
+
     family = "split"
 
     groups: PosInt
@@ -109,6 +128,21 @@ class Select(Layer):
     - Select: {dim: 1, index: 0}
     ```
     """
+
+    pytorch = TorchSide("runtime.Select", ("dim", "index"), functions={
+        "method.select": (("dim", None), ("index", None)), "torch.select": (("dim", None), ("index", None)),
+        "operator.getitem": (("index", None),)})
+
+    @classmethod
+    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
+                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+        if target != "operator.getitem":
+            return {"dim": bound["dim"], "index": bound["index"]}
+        # x[:, i]: one integer, every other position a full slice.
+        index = tuple(bound["index"]) if isinstance(bound["index"], (tuple, list)) else (bound["index"],)
+        ints = [(i, item) for i, item in enumerate(index) if isinstance(item, int) and not isinstance(item, bool)]
+        full = all(isinstance(item, int) or item == slice(None) for item in index)
+        return {"dim": ints[0][0], "index": ints[0][1]} if full and len(ints) == 1 else None
 
     family = "split"
 

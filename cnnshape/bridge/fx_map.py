@@ -1,0 +1,484 @@
+"""torch.fx tracing and mapping: load the target model, trace it, and map every module and
+function call onto a layer kind by what the kinds declare (cnnshape/layers/torchside.py):
+their constructor classes, the further module classes they accept, and their fx call
+targets. What cannot be mapped is collected, located by module path. Imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import operator
+import os
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
+
+from cnnshape.bridge._torch import torch  # first: torch imported quietly
+
+# isort: split
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import nn
+
+from cnnshape.layers import REGISTRY
+
+
+class TargetError(Exception):
+    """The TARGET cannot be loaded or traced; message for the user."""
+
+
+@dataclass
+class Unmapped:
+    """One operation with no cnnshape layer kind, located in the model."""
+
+    where: str  # module path ("layer1.0.conv1") or "forward" for the top level
+    op: str  # what it is: "call_function operator.mul", "module TransformerEncoder"
+    reason: str
+
+    def format(self) -> str:
+        return f"{self.where}: {self.op}: {self.reason}"
+
+
+# --- loading the target -------------------------------------------------------------------
+
+
+def load_target(target: str, paths: Sequence[str] = ()) -> nn.Module:
+    """`pkg.module:attr` or `path/to/file.py:attr`: a module instance, class or factory.
+
+    This imports (runs) the target's module. `paths` are folders put first on sys.path
+    for the import (`--path .` for the current folder, which is never added unasked)."""
+    where, sep, attr = target.rpartition(":")
+    if not sep or not where or not attr:
+        raise TargetError(f"expected TARGET as pkg.module:attr or path/to/file.py:attr, got {target!r}")
+    added = [str(Path(path).resolve()) for path in paths]
+    # `python -m cnnshape` puts the current folder first on sys.path; a `torchvision.py`
+    # lying there must not run unless the user asked for the folder (`--path .`).
+    here = os.getcwd()
+    dropped = [entry for entry in sys.path if entry in ("", ".", here) and here not in added]
+    saved = list(sys.path)
+    sys.path[:] = added + [entry for entry in sys.path if entry not in dropped]
+    try:
+        if where.endswith(".py") or "/" in where or "\\" in where:
+            path = Path(where)
+            if not path.is_file():
+                raise TargetError(f"{where}: no such file")
+            name = "cnnshape_import_" + re.sub(r"\W", "_", path.stem)
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise TargetError(f"{where}: not a Python file")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            folder = str(path.resolve().parent)
+            sys.path.insert(0, folder)  # the file's own folder, as `python file.py` would have it
+            try:
+                spec.loader.exec_module(module)
+            finally:
+                sys.path.remove(folder)
+        else:
+            module = importlib.import_module(where)
+    except TargetError:
+        raise
+    except Exception as exc:  # the user's code: any failure is theirs to see
+        raise TargetError(f"cannot import {where}: {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.path[:] = saved
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise TargetError(f"{where} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if isinstance(obj, nn.Module):
+        return obj
+    if callable(obj):
+        try:
+            made = obj()
+        except Exception as exc:
+            raise TargetError(f"{target}() failed: {type(exc).__name__}: {exc}") from None
+        if isinstance(made, nn.Module):
+            return made
+        raise TargetError(f"{target}() returned a {type(made).__name__}, not an nn.Module")
+    raise TargetError(f"{target} is a {type(obj).__name__}: expected an nn.Module instance, class or zero-argument factory")
+
+
+# --- what the registry maps ---------------------------------------------------------------
+
+
+def _resolve(name: str) -> Any:
+    """The torch object a declared target names (None when this torch lacks it); a tensor
+    method stays its name, as fx records it."""
+    prefix, _, attr = name.partition(".")
+    if prefix == "method":
+        return attr
+    if prefix == "runtime":
+        from cnnshape.bridge import runtime
+
+        return getattr(runtime, attr, None)
+    roots = {"F": F, "torch": torch, "nn": nn, "operator": operator}
+    if prefix in roots:
+        return getattr(roots[prefix], attr, None)
+    module_name, _, attr = name.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr, None)
+    except ImportError:
+        return None  # torchvision not installed: its classes cannot occur either
+
+
+@lru_cache(maxsize=1)
+def module_table() -> dict[type, str]:
+    """Module class -> kind: every kind's constructor class and the classes it accepts."""
+    table: dict[type, str] = {}
+    for kind, cls in REGISTRY.items():
+        side = cls.pytorch
+        if side is None:
+            continue
+        for name in (side.ctor, *side.modules):
+            found = _resolve(name)
+            if isinstance(found, type):
+                table.setdefault(found, kind)
+    return table
+
+
+@lru_cache(maxsize=1)
+def function_table() -> dict[Any, list[tuple[str, str]]]:
+    """fx call target -> [(kind, declared target name)], in registry order (a kind whose
+    from_torch_call declines leaves the call to the next: a view is a Flatten or a Reshape)."""
+    table: dict[Any, list[tuple[str, str]]] = {}
+    for kind, cls in REGISTRY.items():
+        side = cls.pytorch
+        if side is None:
+            continue
+        for name in side.functions:
+            found = _resolve(name)
+            if found is not None:
+                table.setdefault(found, []).append((kind, name))
+    return table
+
+
+# --- tracing ------------------------------------------------------------------------------
+
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
+class _Tracer(fx.Tracer):
+    """Mapped modules and torch.nn modules are leaves (mapped or reported whole); custom
+    modules are traced through."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        if isinstance(m, _CONTAINERS):
+            return False
+        return type(m) in module_table() or type(m).__module__.startswith(("torch.nn", "torch.ao.nn"))
+
+
+class _Recorder(fx.Interpreter):
+    """Runs the traced graph once, keeping every node's value."""
+
+    def __init__(self, module: fx.GraphModule):
+        super().__init__(module)
+        self.values: dict[str, Any] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        value = super().run_node(n)
+        self.values[n.name] = value
+        return value
+
+
+# --- one mapped operation -----------------------------------------------------------------
+
+
+@dataclass
+class Op:
+    """A traced operation mapped to a layer kind."""
+
+    node: str  # fx node name
+    kind: str
+    args: dict[str, Any]
+    inputs: list[tuple[str, int]]  # (fx node name or "input", output index)
+    path: str  # module path of a module call, else ""
+    owner: str  # module path of the innermost custom module it runs in ("" for the model)
+    n_outputs: int = 1
+    local: str = ""
+
+
+# Calls that return their input unchanged: no layer, the name stands for the input.
+_PASS_THROUGH = {"contiguous", "clone", "detach", torch.clone}
+
+
+def _bind(names: Sequence[tuple[str, Any]], args: Sequence[Any], kwargs: dict) -> dict[str, Any]:
+    """The declared arguments after the tensor: positional, then keywords, then defaults;
+    a positional argument beyond the declared ones is kept under "*" (a kind declines it)."""
+    bound = {name: default for name, default in names}
+    for (name, _), value in zip(names, args):
+        bound[name] = value
+    if len(args) > len(names):
+        bound["*"] = list(args[len(names):])
+    bound.update({key: value for key, value in kwargs.items() if key in bound})
+    return bound
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, torch.dtype):
+        return str(value)
+    return value
+
+
+def _shapes(value: Any) -> list[tuple[int, ...]]:
+    if isinstance(value, torch.Tensor):
+        return [tuple(value.shape)]
+    return [tuple(t.shape) for t in value if isinstance(t, torch.Tensor)]
+
+
+class Mapper:
+    """Maps the traced graph's nodes to _Ops, collecting what it cannot map."""
+
+    def __init__(self, gm: fx.GraphModule, values: dict[str, Any]):
+        self.gm = gm
+        self.values = values
+        self.ops: list[Op] = []
+        self.unmapped: list[Unmapped] = []
+        self.refs: dict[str, list[tuple[str, int]]] = {}  # node -> the tensors it stands for
+        self.module_calls: dict[str, int] = {}
+
+    def value(self, arg: Any) -> Any:
+        if isinstance(arg, fx.Node):
+            return self.values[arg.name]
+        if isinstance(arg, (list, tuple)):
+            return type(arg)(self.value(a) for a in arg)
+        return arg
+
+    def tensor_refs(self, arg: Any) -> Optional[list[tuple[str, int]]]:
+        if isinstance(arg, fx.Node) and arg.name in self.refs:
+            return self.refs[arg.name]
+        return None
+
+    def owner(self, node: fx.Node) -> str:
+        stack = node.meta.get("nn_module_stack") or {}
+        owner = ""
+        for key, (path, cls) in stack.items():
+            path = key if isinstance(key, str) and not path else path
+            if node.op == "call_module" and path == node.target:
+                continue
+            if isinstance(cls, type) and issubclass(cls, _CONTAINERS):
+                continue
+            if isinstance(cls, type) and cls.__module__.startswith(("torch.nn", "torch.ao.nn")):
+                continue
+            owner = path
+        return owner
+
+    def where(self, node: fx.Node) -> str:
+        if node.op == "call_module":
+            return str(node.target)
+        owner = self.owner(node)
+        return f"{owner}.forward ({node.name})" if owner else f"forward ({node.name})"
+
+    def miss(self, node: fx.Node, op: str, reason: str) -> None:
+        self.unmapped.append(Unmapped(self.where(node), op, reason))
+
+    def run(self) -> Optional[list[tuple[str, int]]]:
+        outputs: Optional[list[tuple[str, int]]] = None
+        placeholders = 0
+        for node in self.gm.graph.nodes:
+            if node.op == "placeholder":
+                placeholders += 1
+                if placeholders > 1:
+                    self.miss(node, f"input {node.name}", "forward() takes more than one input; a spec has one")
+                else:
+                    self.refs[node.name] = [("input", 0)]
+            elif node.op == "output":
+                outputs = self._outputs(node)
+            elif node.op == "get_attr":
+                continue  # a parameter or buffer: reported if a mapped op needs it as a tensor
+            elif node.op == "call_module":
+                self._module(node)
+            else:
+                self._function(node)
+        return outputs
+
+    def _outputs(self, node: fx.Node) -> Optional[list[tuple[str, int]]]:
+        result = node.args[0]
+        items = list(result) if isinstance(result, (tuple, list)) else [result]
+        refs: list[tuple[str, int]] = []
+        for item in items:
+            found = self.tensor_refs(item)
+            if found is None:
+                if not (isinstance(item, fx.Node) and self._reported(item)):
+                    self.miss(node, "output", f"returns a {type(self.value(item)).__name__}, not a tensor cnnshape can follow")
+                return None
+            refs += found
+        return refs
+
+    def _inputs(self, node: fx.Node, args: list[Any], what: str) -> Optional[list[tuple[str, int]]]:
+        refs: list[tuple[str, int]] = []
+        for arg in args:
+            found = self.tensor_refs(arg)
+            if found is None:
+                if isinstance(arg, fx.Node) and arg.op == "get_attr":
+                    self.miss(node, what, f"uses the parameter or buffer {arg.target!r} directly; wrap it in a module cnnshape knows")
+                elif isinstance(arg, fx.Node) and isinstance(self.values.get(arg.name), torch.Tensor):
+                    return None  # its producer is already reported
+                elif not isinstance(arg, fx.Node) or not self._reported(arg):
+                    self.miss(node, what, f"an input is a {type(self.value(arg)).__name__}, not a tensor")
+                return None
+            refs += found
+        return refs
+
+    def _reported(self, node: fx.Node) -> bool:
+        """True when this node, or one it reads, is already reported as unmapped."""
+        where = {u.where for u in self.unmapped}
+        stack, seen = [node], set()
+        while stack:
+            current = stack.pop()
+            if current.name in seen:
+                continue
+            seen.add(current.name)
+            if self.where(current) in where:
+                return True
+            stack += [a for a in current.all_input_nodes]
+        return False
+
+    def add(self, node: fx.Node, kind: str, args: dict[str, Any], inputs: list[tuple[str, int]], path: str = "") -> None:
+        cls = REGISTRY[kind]
+        try:
+            layer = cls.model_validate(args)
+        except Exception as exc:
+            self.miss(node, kind, f"arguments cnnshape does not accept: {exc}".splitlines()[0])
+            return
+        n_outputs = layer.num_outputs()
+        self.ops.append(Op(node.name, kind, args, inputs, path, self.owner(node), n_outputs))
+        self.refs[node.name] = [(node.name, i) for i in range(n_outputs)]
+
+    # -- modules -------------------------------------------------------------------------
+
+    # -- modules -------------------------------------------------------------------------
+
+    def _module(self, node: fx.Node) -> None:
+        assert isinstance(node.target, str)  # a call_module's target is the module's path
+        module = self.gm.get_submodule(node.target)
+        what = f"module {type(module).__name__}"
+        self.module_calls[node.target] = self.module_calls.get(node.target, 0) + 1
+        if self.module_calls[node.target] > 1:
+            self.miss(node, what, "called more than once (shared weights): a spec layer owns its parameters")
+            return
+        kind = module_table().get(type(module))
+        if kind is None:
+            self.miss(node, what, "no cnnshape layer kind of this name (docs/torch.md lists the mapping)")
+            return
+        cls = REGISTRY[kind]
+        side = cls.pytorch
+        assert side is not None
+        tensor_args = list(node.args)
+        if side.call == "query_key_value":
+            names = ["query", "key", "value"]
+            tensor_args = [node.args[i] if i < len(node.args) else node.kwargs.get(n) for i, n in enumerate(names)]
+            extra = {k for k in node.kwargs if k not in names and k not in ("need_weights", "average_attn_weights")}
+            if extra or len(node.args) > 3 or any(a is None for a in tensor_args):
+                self.miss(node, what, "called with masks or other arguments cnnshape does not model")
+                return
+            if tensor_args[0] is tensor_args[1] is tensor_args[2]:
+                tensor_args = tensor_args[:1]
+        elif node.kwargs:
+            self.miss(node, what, f"called with keyword arguments {sorted(node.kwargs)}")
+            return
+        inputs = self._inputs(node, tensor_args, what)
+        if inputs is None:
+            return
+        first = self.value(tensor_args[0])
+        in_shape = tuple(first.shape) if isinstance(first, torch.Tensor) else None
+        self.add(node, kind, cls.from_torch_module(module, in_shape), inputs, str(node.target))
+        if side.call == "query_key_value":
+            # nn.MultiheadAttention returns (output, weights); cnnshape's kind is the output.
+            self.refs[node.name] = [(node.name, 0), ("<weights>", 0)]
+
+    # -- functions and methods ---------------------------------------------------------------
+
+    def _function(self, node: fx.Node) -> None:
+        target = node.target
+        name = target if isinstance(target, str) else getattr(target, "__name__", str(target))
+        owner = getattr(target, "__module__", None) or ""
+        owner = {"_operator": "operator", "builtins": "", "torch._C._nn": "torch.nn.functional"}.get(owner, owner)
+        what = f"{node.op} {owner + '.' if owner else ''}{name}"
+        out = self.values.get(node.name)
+        if not isinstance(out, torch.Tensor) and not (isinstance(out, (tuple, list)) and out and all(isinstance(t, torch.Tensor) for t in out)):
+            return  # sizes, shapes and other plain values: read where they are used
+        args, kwargs = list(node.args), dict(node.kwargs)
+        first = args[0] if args else None
+        if target is operator.getitem and self._pick_output(node):
+            return
+        if target in _PASS_THROUGH:
+            refs = self._inputs(node, [first], what)
+            if refs is not None:
+                self.refs[node.name] = refs
+            return
+        candidates = function_table().get(target, []) if isinstance(target, str) == (node.op == "call_method") else []
+        reasons: list[str] = []
+        for kind, declared in candidates:
+            mapped = self._map_call(node, kind, declared, args, kwargs, out, what, reasons)
+            if mapped:
+                return
+        if reasons:
+            self.miss(node, what, reasons[0])
+        elif not (target is getattr and isinstance(first, fx.Node) and self._reported(first)):
+            self.miss(node, what, "no cnnshape layer kind for this operation (docs/torch.md lists the mapping)")
+
+    def _map_call(self, node: fx.Node, kind: str, declared: str, args: list[Any], kwargs: dict[str, Any], out: Any,
+                  what: str, reasons: list[str]) -> bool:
+        """Map one call onto `kind` as it declares; False when the kind declines it."""
+        cls = REGISTRY[kind]
+        side = cls.pytorch
+        assert side is not None
+        signature = side.functions[declared]
+        if side.tensors == "all":
+            values = [self.value(a) for a in args]
+            if len(args) < 2 or kwargs or not all(isinstance(v, torch.Tensor) for v in values):
+                reasons.append(f"only tensors combined with tensors map to {kind}; a constant operand or keyword "
+                               "argument has no layer kind")
+                return False
+            tensors, rest = args, []
+        elif side.tensors == "sequence":
+            if not args or not isinstance(args[0], (list, tuple)):
+                return False
+            tensors, rest = list(args[0]), args[1:]
+        else:
+            if not args or not isinstance(self.value(args[0]), torch.Tensor):
+                return False
+            tensors, rest = [args[0]], args[1:]
+        rest_values = [self.value(a) for a in rest]
+        kw_values = {key: self.value(value) for key, value in kwargs.items()}
+        if signature:
+            bound = _bind(signature, rest_values, kw_values)
+        else:  # varargs (x.permute(0, 2, 3, 1)) or none: passed on as they came
+            bound = dict(kw_values)
+            if rest_values:
+                bound["*"] = rest_values
+        if declared != "operator.getitem":
+            bound = {key: _plain(value) for key, value in bound.items()}
+        in_value = self.value(tensors[0])
+        in_shape = tuple(in_value.shape) if isinstance(in_value, torch.Tensor) else ()
+        layer_args = cls.from_torch_call(declared, bound, in_shape, _shapes(out))
+        if layer_args is None:
+            return False
+        inputs = self._inputs(node, tensors, what)
+        if inputs is not None:
+            self.add(node, kind, layer_args, inputs)
+        return True
+
+    def _pick_output(self, node: fx.Node) -> bool:
+        """`outputs[i]` of a multi-output op: the name stands for that output (no layer)."""
+        source, index = node.args
+        refs = self.tensor_refs(source)
+        value = self.values.get(source.name) if isinstance(source, fx.Node) else None
+        if refs is None or not isinstance(value, (tuple, list)) or not isinstance(index, int):
+            return False
+        picked = refs[index] if index < len(refs) else None
+        if picked is None or picked[0] == "<weights>":
+            self.miss(node, "call_function operator.getitem",
+                      "uses MultiheadAttention's attention weights, which cnnshape does not model")
+            return True
+        self.refs[node.name] = [picked]
+        return True

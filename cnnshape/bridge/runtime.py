@@ -1,0 +1,200 @@
+"""The modules and functions cnnshape ships for kinds without a torch.nn class, as real,
+tested Python. `cnnshape export` copies the ones a spec uses into the exported file from
+this module's source (so the file runs without cnnshape installed); import maps these
+classes back onto their kinds.
+
+Everything here may use only `torch`, `nn` and `math`: the names an exported file imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+__all__ = [
+    "Add", "Mul", "Concat", "Chunk", "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
+    "ClassToken", "PositionEmbedding", "LayerScale", "StochasticDepth", "_div", "make_divisible",
+]
+
+
+class Add(nn.Module):
+    """cnnshape's Add: the elementwise sum of the inputs (broadcasting), e.g. a residual join."""
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        out = tensors[0]
+        for tensor in tensors[1:]:
+            out = out + tensor
+        return out
+
+
+class Mul(nn.Module):
+    """cnnshape's Mul: the elementwise product of the inputs (broadcasting), e.g. an SE gate."""
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        out = tensors[0]
+        for tensor in tensors[1:]:
+            out = out * tensor
+        return out
+
+
+class Concat(nn.Module):
+    """cnnshape's Concat: torch.cat along `dim` (default 1, the channels)."""
+
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        return torch.cat(tensors, dim=self.dim)
+
+
+class Chunk(nn.Module):
+    """cnnshape's Chunk: torch.chunk into `chunks` pieces along `dim` (default 1)."""
+
+    def __init__(self, chunks: int, dim: int = 1) -> None:
+        super().__init__()
+        self.chunks, self.dim = chunks, dim
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return torch.chunk(x, self.chunks, dim=self.dim)
+
+
+class Split(nn.Module):
+    """cnnshape's Split: torch.split into pieces of the given sizes along `dim` (default 1)."""
+
+    def __init__(self, split_size_or_sections: Sequence[int], dim: int = 1) -> None:
+        super().__init__()
+        self.sections, self.dim = list(split_size_or_sections), dim
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return torch.split(x, self.sections, dim=self.dim)
+
+
+class Select(nn.Module):
+    """cnnshape's Select: x.select(dim, index), e.g. ViT's class token x[:, 0]."""
+
+    def __init__(self, dim: int, index: int) -> None:
+        super().__init__()
+        self.dim, self.index = dim, index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.select(self.dim, self.index)
+
+
+class Reshape(nn.Module):
+    """cnnshape's Reshape: torch.reshape to `shape` (batch included)."""
+
+    def __init__(self, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(self.shape)
+
+
+class Permute(nn.Module):
+    """cnnshape's Permute: torch.permute, e.g. NCHW -> NHWC for a channels-last LayerNorm."""
+
+    def __init__(self, dims: Sequence[int]) -> None:
+        super().__init__()
+        self.dims = tuple(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(self.dims)
+
+
+class Mean(nn.Module):
+    """cnnshape's Mean: torch.mean over `dim`."""
+
+    def __init__(self, dim: Any, keepdim: bool = False) -> None:
+        super().__init__()
+        self.dim, self.keepdim = dim, keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=self.dim, keepdim=self.keepdim)
+
+
+class ChannelShuffle(nn.Module):
+    """cnnshape's ChannelShuffle: interleaves the channels of `groups` groups (ShuffleNet)."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[:2]
+        grouped = x.reshape(n, self.groups, c // self.groups, *x.shape[2:])
+        return grouped.transpose(1, 2).reshape(x.shape)
+
+
+class ClassToken(nn.Module):
+    """cnnshape's ClassToken: prepends a learned token to a (N, L, E) sequence (ViT)."""
+
+    def __init__(self, embed_dim: int) -> None:
+        super().__init__()
+        self.token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class PositionEmbedding(nn.Module):
+    """cnnshape's PositionEmbedding: adds a learned (1, L, E) embedding (ViT)."""
+
+    def __init__(self, length: int, embed_dim: int) -> None:
+        super().__init__()
+        self.embedding = nn.Parameter(torch.empty(1, length, embed_dim).normal_(std=0.02))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.embedding
+
+
+class LayerScale(nn.Module):
+    """cnnshape's LayerScale: a learned scale per channel of `dim` (ConvNeXt)."""
+
+    def __init__(self, channels: int, dim: int = 1, init_value: float = 1e-6) -> None:
+        super().__init__()
+        self.dim = dim
+        self.scale = nn.Parameter(torch.full((channels,), float(init_value)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = [1] * x.dim()
+        shape[self.dim] = -1
+        return x * self.scale.view(shape)
+
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth: drops whole residual branches while training."""
+
+    def __init__(self, p: float, mode: str) -> None:
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+
+def _div(a: Any, b: Any) -> Any:
+    """cnnshape's `/`: an int when two ints divide exactly, else a float."""
+    if isinstance(a, int) and isinstance(b, int) and a % b == 0:
+        return a // b
+    return a / b
+
+
+def make_divisible(value: Any, divisor: Any = 8, min_value: Optional[Any] = None) -> int:
+    """torchvision's _make_divisible: round to a multiple of `divisor`, never down by >10%."""
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return int(rounded)

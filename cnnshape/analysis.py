@@ -164,6 +164,8 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
         training_macs=result.macs if node.training_only else 0,
         training_only=node.training_only,
         findings=result.findings,
+        ops=[] if node.training_only else layer.ops(shapes, result.shapes),
+        input_shapes=shapes,
     )
 
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from cnnshape.errors import Problem
+
+if TYPE_CHECKING:
+    from cnnshape.layers.base import Op
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 
@@ -65,6 +68,10 @@ class Row:
     training_macs: int = 0  # MACs of layers that run only in training mode (not in `macs`)
     training_only: bool = False
     findings: list[tuple[str, str]] = field(default_factory=list)  # (lint rule, message) from the layer
+    # The operations the layer performs, as the counting conventions read them (cnnshape.count);
+    # empty for a block row and for a training-only layer (it does not run in eval mode).
+    ops: list[Op] = field(default_factory=list)
+    input_shapes: list[tuple[int, ...]] = field(default_factory=list)
 
     @property
     def output_shape(self) -> tuple[int, ...]:

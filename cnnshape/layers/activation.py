@@ -11,12 +11,13 @@ from typing import Annotated, Literal, Optional
 from pydantic import Field
 
 from cnnshape.errors import ShapeError
-from cnnshape.layers.base import RF, Bool, Float, Int, Layer, PosInt, Result, Shape
+from cnnshape.layers.base import RF, Bool, Float, Int, Layer, Op, PosInt, Result, Shape
 from cnnshape.layers.torchside import TorchSide
 
 
 class _Elementwise(Layer):
     family = "activation"
+    op_family = "activation"
 
     def infer(self, shapes: list[Shape]) -> Result:
         return Result([shapes[0]])
@@ -35,6 +36,8 @@ class Identity(_Elementwise):
     """
 
     pytorch = TorchSide("nn.Identity")
+    op_name = "identity"
+    op_family = "other"
 
 
 class ReLU(_Inplace):
@@ -47,6 +50,7 @@ class ReLU(_Inplace):
     """
 
     pytorch = TorchSide("nn.ReLU", functions={"F.relu": (("inplace", False),), "torch.relu": (), "method.relu": ()})
+    op_name = "relu"
 
 
 class ReLU6(_Inplace):
@@ -58,6 +62,7 @@ class ReLU6(_Inplace):
     """
 
     pytorch = TorchSide("nn.ReLU6", functions={"F.relu6": (("inplace", False),)})
+    op_name = "relu6"
 
 
 class LeakyReLU(_Inplace):
@@ -69,6 +74,7 @@ class LeakyReLU(_Inplace):
     """
 
     pytorch = TorchSide("nn.LeakyReLU", functions={"F.leaky_relu": (("negative_slope", 0.01), ("inplace", False))})
+    op_name = "leaky_relu"
 
     negative_slope: Float = 0.01
 
@@ -83,6 +89,7 @@ class PReLU(_Elementwise):
     """
 
     pytorch = TorchSide("nn.PReLU")
+    op_name = "prelu"
 
     num_parameters: PosInt = 1
     init: Float = 0.25
@@ -94,6 +101,9 @@ class PReLU(_Elementwise):
             raise ShapeError(f"PReLU num_parameters={self.num_parameters} must be 1 or the channel count {channels}")
         return Result([shape], params=self.num_parameters, working=[f"params: {self.num_parameters} slope(s)"])
 
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        return [Op("prelu", "activation", (shapes[0],), out[0], params=(("weight", self.num_parameters),))]
+
 
 class ELU(_Inplace):
     """x if x > 0 else alpha * (exp(x) - 1).
@@ -104,6 +114,7 @@ class ELU(_Inplace):
     """
 
     pytorch = TorchSide("nn.ELU", functions={"F.elu": (("alpha", 1.0), ("inplace", False))})
+    op_name = "elu"
 
     alpha: Float = 1.0
 
@@ -117,6 +128,7 @@ class SELU(_Inplace):
     """
 
     pytorch = TorchSide("nn.SELU", functions={"F.selu": (("inplace", False),)})
+    op_name = "selu"
 
 
 class GELU(_Elementwise):
@@ -128,6 +140,7 @@ class GELU(_Elementwise):
     """
 
     pytorch = TorchSide("nn.GELU", functions={"F.gelu": (("approximate", "none"),)})
+    op_name = "gelu"
 
     approximate: Literal["none", "tanh"] = "none"
 
@@ -141,6 +154,7 @@ class SiLU(_Inplace):
     """
 
     pytorch = TorchSide("nn.SiLU", functions={"F.silu": (("inplace", False),)})
+    op_name = "silu"
 
 
 class Mish(_Inplace):
@@ -152,6 +166,7 @@ class Mish(_Inplace):
     """
 
     pytorch = TorchSide("nn.Mish", functions={"F.mish": (("inplace", False),)})
+    op_name = "mish"
 
 
 class Sigmoid(_Elementwise):
@@ -163,6 +178,7 @@ class Sigmoid(_Elementwise):
     """
 
     pytorch = TorchSide("nn.Sigmoid", functions={"torch.sigmoid": (), "F.sigmoid": (), "method.sigmoid": ()})
+    op_name = "sigmoid"
 
 
 class Tanh(_Elementwise):
@@ -174,6 +190,7 @@ class Tanh(_Elementwise):
     """
 
     pytorch = TorchSide("nn.Tanh", functions={"torch.tanh": (), "F.tanh": (), "method.tanh": ()})
+    op_name = "tanh"
 
 
 class Hardswish(_Inplace):
@@ -185,6 +202,7 @@ class Hardswish(_Inplace):
     """
 
     pytorch = TorchSide("nn.Hardswish", functions={"F.hardswish": (("inplace", False),)})
+    op_name = "hardswish"
 
 
 class Hardsigmoid(_Inplace):
@@ -196,6 +214,7 @@ class Hardsigmoid(_Inplace):
     """
 
     pytorch = TorchSide("nn.Hardsigmoid", functions={"F.hardsigmoid": (("inplace", False),)})
+    op_name = "hardsigmoid"
 
 
 class _SoftmaxBase(_Elementwise):
@@ -215,6 +234,10 @@ class _SoftmaxBase(_Elementwise):
         warnings = [] if self.dim is not None else [f"no dim given; PyTorch's implicit choice is dim={dim}, write it out"]
         return Result([shape], warnings=warnings)
 
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        (shape,) = shapes
+        return [Op(self.op_name, "activation", (shape,), shape, window=shape[self._dim(shape)])]
+
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         rf, dim = rfs[0], self._dim(shapes[0])
         if rf.kind == "flat" or (rf.kind == "spatial" and dim in rf.dims and shapes[0][dim] > 1):
@@ -231,6 +254,7 @@ class Softmax(_SoftmaxBase):
     """
 
     pytorch = TorchSide("nn.Softmax", functions={"F.softmax": (("dim", None), ("_stacklevel", 3), ("dtype", None)), "torch.softmax": (("dim", None),), "method.softmax": (("dim", None),)})
+    op_name = "softmax"
 
 
 class LogSoftmax(_SoftmaxBase):
@@ -242,6 +266,7 @@ class LogSoftmax(_SoftmaxBase):
     """
 
     pytorch = TorchSide("nn.LogSoftmax", functions={"F.log_softmax": (("dim", None), ("_stacklevel", 3), ("dtype", None)), "torch.log_softmax": (("dim", None),), "method.log_softmax": (("dim", None),)})
+    op_name = "log_softmax"
 
 
 class _DropoutBase(_Elementwise):
@@ -258,6 +283,8 @@ class Dropout(_DropoutBase):
     """
 
     pytorch = TorchSide("nn.Dropout", functions={"F.dropout": (("p", 0.5), ("training", True), ("inplace", False))})
+    op_name = "dropout"
+    op_family = "other"
 
 
 class Dropout1d(_DropoutBase):
@@ -269,6 +296,8 @@ class Dropout1d(_DropoutBase):
     """
 
     pytorch = TorchSide("nn.Dropout1d", functions={"F.dropout1d": (("p", 0.5), ("training", True), ("inplace", False))})
+    op_name = "dropout"
+    op_family = "other"
 
 
 class Dropout2d(_DropoutBase):
@@ -280,6 +309,8 @@ class Dropout2d(_DropoutBase):
     """
 
     pytorch = TorchSide("nn.Dropout2d", functions={"F.dropout2d": (("p", 0.5), ("training", True), ("inplace", False))})
+    op_name = "dropout"
+    op_family = "other"
 
 
 class Dropout3d(_DropoutBase):
@@ -291,6 +322,8 @@ class Dropout3d(_DropoutBase):
     """
 
     pytorch = TorchSide("nn.Dropout3d", functions={"F.dropout3d": (("p", 0.5), ("training", True), ("inplace", False))})
+    op_name = "dropout"
+    op_family = "other"
 
 
 class AlphaDropout(_DropoutBase):
@@ -302,6 +335,8 @@ class AlphaDropout(_DropoutBase):
     """
 
     pytorch = TorchSide("nn.AlphaDropout", functions={"F.alpha_dropout": (("p", 0.5), ("training", False), ("inplace", False))})
+    op_name = "dropout"
+    op_family = "other"
 
 
 class FeatureAlphaDropout(_DropoutBase):
@@ -313,6 +348,8 @@ class FeatureAlphaDropout(_DropoutBase):
     """
 
     pytorch = TorchSide("nn.FeatureAlphaDropout", functions={"F.feature_alpha_dropout": (("p", 0.5), ("training", False), ("inplace", False))})
+    op_name = "dropout"
+    op_family = "other"
 
 
 class StochasticDepth(_Elementwise):
@@ -326,6 +363,8 @@ class StochasticDepth(_Elementwise):
 
     pytorch = TorchSide("runtime.StochasticDepth", ("p", "mode"), modules=("torchvision.ops.StochasticDepth",),
                         functions={"torchvision.ops.stochastic_depth": (("p", None), ("mode", None))})
+    op_name = "stochastic_depth"
+    op_family = "other"
 
     p: Annotated[Float, Field(ge=0, le=1)]
     mode: Literal["row", "batch"]

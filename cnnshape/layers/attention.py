@@ -6,10 +6,11 @@ attention matmuls, q @ k^T and weights @ v (L * S * E each per batch element).
 
 from __future__ import annotations
 
+from math import prod
 from typing import Any, Literal, Optional
 
 from cnnshape.errors import ShapeError
-from cnnshape.layers.base import RF, Bool, Float, Layer, PosInt, Result, Shape, check_rank, fmt_shape
+from cnnshape.layers.base import RF, Bool, Float, Layer, Op, PosInt, Result, Shape, check_rank, fmt_shape
 from cnnshape.layers.torchside import Inferred, TorchSide, attention_macs
 
 
@@ -38,6 +39,34 @@ def _attention_numbers(
         f" = {macs_attn:,}; total {macs_proj + macs_attn:,}",
     ]
     return params, macs_proj + macs_attn, working
+
+
+def _attention_ops(
+    query: Shape, key: Shape, value: Shape, embed: int, heads: int, batch_first: bool, bias: bool,
+    add_bias_kv: bool = False, add_zero_attn: bool = False,
+) -> list[Op]:
+    """nn.MultiheadAttention's operations: the input projections, the two attention
+    matmuls (q @ k^T, weights @ v) with the softmax between them, the output projection."""
+    batch, tokens, _ = _sequence("MultiheadAttention", query, batch_first)
+    _, source, kdim = _sequence("MultiheadAttention", key, batch_first)
+    vdim = value[-1]
+    attended = source + int(add_bias_kv) + int(add_zero_attn)
+    packed = kdim == embed and vdim == embed
+    in_params = (("in_proj_weight", 3 * embed * embed),) if packed else (
+        ("q_proj_weight", embed * embed), ("k_proj_weight", embed * kdim), ("v_proj_weight", embed * vdim))
+    in_params += (("in_proj_bias", 3 * embed),) if bias else ()
+    in_params += (("bias_k", embed), ("bias_v", embed)) if add_bias_kv else ()
+    sizes = (("batch", batch), ("tokens", tokens), ("source", source), ("attended", attended), ("embed", embed),
+             ("kdim", kdim), ("vdim", vdim), ("heads", heads))
+    out_params = (("out_proj.weight", embed * embed),) + ((("out_proj.bias", embed),) if bias else ())
+    return [
+        Op("attention_in_proj", "linear", (query, key, value), query,
+           macs=batch * (tokens * embed * embed + source * embed * (kdim + vdim)), bias=bias, params=in_params, attrs=sizes),
+        Op("attention_matmul", "matmul", (query, key, value), query, macs=2 * batch * tokens * attended * embed,
+           window=attended, attrs=sizes),
+        Op("attention_out_proj", "linear", (query,), query, macs=batch * tokens * embed * embed, weight=(embed, embed),
+           bias=bias, params=out_params, attrs=sizes),
+    ]
 
 
 def _sequence(kind: str, shape: Shape, batch_first: bool) -> tuple[int, int, int]:
@@ -112,6 +141,12 @@ class MultiheadAttention(Layer):
         )
         return Result([query], params=params, macs=macs, working=working)
 
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        query = shapes[0]
+        key, value = (shapes[1], shapes[2]) if len(shapes) == 3 else (query, query)
+        return _attention_ops(query, key, value, query[-1], self.num_heads, self.batch_first, self.bias,
+                              self.add_bias_kv, self.add_zero_attn)
+
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [rfs[0].globalised()]
 
@@ -171,6 +206,24 @@ class TransformerEncoderLayer(Layer):
         working.append(f"feed-forward: {d}*{ff} + {ff}*{d} (+ biases) = {mlp_params:,} params; norms 2*{1 + bias}*{d} = {norm_params:,}")
         working.append(f"total params {params:,}, MACs {macs:,}")
         return Result([shape], params=params, macs=macs, working=working)
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        """Attention, feed-forward (linear1, activation, linear2), two residual adds, two norms."""
+        (shape,) = shapes
+        d, ff = self.d_model, self.dim_feedforward
+        hidden = shape[:-1] + (ff,)
+        norm_params = (("weight", d),) + ((("bias", d),) if self.bias else ())
+        return _attention_ops(shape, shape, shape, d, self.nhead, self.batch_first, self.bias) + [
+            Op("linear", "linear", (shape,), hidden, macs=prod(hidden) * d, weight=(ff, d), bias=self.bias,
+               params=(("weight", ff * d),) + ((("bias", ff),) if self.bias else ())),
+            Op(self.activation, "activation", (hidden,), hidden),
+            Op("linear", "linear", (hidden,), shape, macs=prod(shape) * ff, weight=(d, ff), bias=self.bias,
+               params=(("weight", ff * d),) + ((("bias", d),) if self.bias else ())),
+            Op("add", "elementwise", (shape, shape), shape),
+            Op("add", "elementwise", (shape, shape), shape),
+            Op("layer_norm", "norm", (shape,), shape, bias=self.bias, affine=True, params=norm_params),
+            Op("layer_norm", "norm", (shape,), shape, bias=self.bias, affine=True, params=norm_params),
+        ]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [rfs[0].globalised()]

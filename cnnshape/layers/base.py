@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from math import prod
 from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
@@ -166,6 +167,47 @@ class Result:
     unbatched: bool = False
 
 
+# --- operations, as the counting conventions read them ----------------------------------
+
+# What a layer's work is, by kind of operation (the `--count` breakdown's rows).
+OP_FAMILIES = ("conv", "linear", "matmul", "norm", "activation", "pooling", "elementwise", "resample", "other")
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation a layer performs, described by the facts the peers' counting rules
+    read (fvcore's jit handles read the same facts off a traced graph; thop's and ptflops'
+    hooks off the module and its input and output).
+
+    `name` is the operation as PyTorch runs it ('conv', 'linear', 'batch_norm', 'relu',
+    'add', ...: cnnshape.count.OP_NAMES lists them); the conventions are tables keyed on it.
+    """
+
+    name: str
+    family: str  # one of OP_FAMILIES
+    inputs: tuple[Shape, ...]
+    output: Shape
+    macs: int = 0  # multiply-accumulates of its weights (torchvision's count)
+    weight: Shape = ()  # the weight tensor's shape as PyTorch stores it (conv, linear)
+    groups: int = 1
+    bias: bool = False  # adds a learned bias (conv, linear, norms)
+    affine: bool = False  # a normalisation with a learned scale
+    window: int = 1  # pooling: input elements per output (kernel area)
+    mode: str = ""  # resampling mode (Upsample), activation variant
+    # The module's named parameters as `named_parameters(recurse=False)` lists them, with
+    # their element counts (torchinfo reads these names).
+    params: tuple[tuple[str, int], ...] = ()
+    attrs: tuple[tuple[str, int], ...] = ()  # op-specific sizes (attention: heads, lengths)
+
+    def attr(self, key: str) -> int:
+        return dict(self.attrs)[key]
+
+
+def weight_params(weight: Shape, bias: bool, bias_size: int) -> tuple[tuple[str, int], ...]:
+    """A module's named parameters for Op.params: `weight`, and `bias` when it has one."""
+    return (("weight", prod(weight)),) + ((("bias", bias_size),) if bias else ())
+
+
 # --- the base class ---------------------------------------------------------------------
 
 
@@ -197,6 +239,17 @@ class Layer(BaseModel):
     def bias_size(self, out: list[Shape]) -> int:
         """How many of the parameters are an additive per-channel bias (conv, linear)."""
         return 0
+
+    # The operation PyTorch runs for this kind (see Op.name); a kind with one operation
+    # sets these and the default `ops` describes it; others override `ops`.
+    op_name: ClassVar[str] = ""
+    op_family: ClassVar[str] = "other"
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        """The operations this layer performs, for the counting conventions (cnnshape.count)."""
+        if not self.op_name:
+            raise NotImplementedError(f"{self.kind()} does not describe its operations")
+        return [Op(self.op_name, self.op_family, tuple(shapes), out[0] if out else ())]
 
     # A normalisation that subtracts a per-channel mean makes the bias of the layer
     # feeding it useless (BatchNorm, InstanceNorm).

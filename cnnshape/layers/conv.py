@@ -15,12 +15,14 @@ from cnnshape.layers.base import (
     IntOrTuple,
     Layer,
     NonNegIntOrTuple,
+    Op,
     PosInt,
     Result,
     Shape,
     check_rank,
     fmt_shape,
     ntuple,
+    weight_params,
     window_findings,
     window_out,
 )
@@ -162,6 +164,13 @@ class _ConvNd(Layer):
     def bias_size(self, out: list[Shape]) -> int:
         return self.out_channels if self.bias else 0
 
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        (shape,), (out_shape,) = shapes, out
+        kernel = ntuple(self.kernel_size, self.ndim, "")
+        weight = (self.out_channels, shape[-(self.ndim + 1)] // self.groups, *kernel)
+        return [Op("conv", "conv", (shape,), out_shape, macs=prod(out_shape) * prod(weight[1:]), weight=weight,
+                   groups=self.groups, bias=self.bias, params=weight_params(weight, self.bias, self.out_channels))]
+
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         n = self.ndim
         kernel, stride, dilation = (ntuple(v, n, "") for v in (self.kernel_size, self.stride, self.dilation))
@@ -277,6 +286,13 @@ class _ConvTransposeNd(Layer):
 
     def bias_size(self, out: list[Shape]) -> int:
         return self.out_channels if self.bias else 0
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        (shape,), (out_shape,) = shapes, out
+        kernel = ntuple(self.kernel_size, self.ndim, "")
+        weight = (shape[-(self.ndim + 1)], self.out_channels // self.groups, *kernel)
+        return [Op("conv_transpose", "conv", (shape,), out_shape, macs=prod(shape) * prod(weight[1:]), weight=weight,
+                   groups=self.groups, bias=self.bias, params=weight_params(weight, self.bias, self.out_channels))]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         from fractions import Fraction

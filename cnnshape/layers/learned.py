@@ -3,12 +3,26 @@ ConvNeXt's layer scale. Their parameters count; they cost no MACs."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from cnnshape.errors import ShapeError
-from cnnshape.layers.base import RF, Float, Int, Layer, Result, Shape, check_rank, fmt_shape
+from cnnshape.layers.base import RF, Float, Int, Layer, Op, Result, Shape, check_rank, fmt_shape
 from cnnshape.layers.torchside import Inferred, TorchSide
 
 
-class ClassToken(Layer):
+class _Learned(Layer):
+    """A learned tensor used as a layer: one parameter named `param_name`."""
+
+    family = "learned"
+    param_name: ClassVar[str] = ""
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        (shape,), (out_shape,) = shapes, out
+        size = self.infer(shapes).params
+        return [Op(self.op_name, self.op_family, (shape,), out_shape, params=((self.param_name, size),))]
+
+
+class ClassToken(_Learned):
     """Prepends a learned token to a (N, L, E) sequence: (N, L+1, E), E parameters
     (torchvision ViT's `class_token`, concatenated on dim 1).
 
@@ -18,6 +32,8 @@ class ClassToken(Layer):
     """
 
     pytorch = TorchSide("runtime.ClassToken", ("embed_dim",), (Inferred("embed_dim", -1),))
+    op_name = "class_token"
+    param_name = "token"
 
     family = "learned"
 
@@ -31,7 +47,7 @@ class ClassToken(Layer):
         return [rfs[0].flattened()]
 
 
-class PositionEmbedding(Layer):
+class PositionEmbedding(_Learned):
     """Adds a learned (1, L, E) position embedding to a (N, L, E) sequence: L*E parameters.
 
     ```yaml
@@ -40,6 +56,9 @@ class PositionEmbedding(Layer):
     """
 
     pytorch = TorchSide("runtime.PositionEmbedding", ("length", "embed_dim"), (Inferred("length", 1), Inferred("embed_dim", -1)))
+    op_name = "position_embedding"
+    param_name = "embedding"
+    op_family = "elementwise"
 
     family = "learned"
 
@@ -51,7 +70,7 @@ class PositionEmbedding(Layer):
         return Result([shape], params=params, working=[f"params: {length}*{embed} = {params:,}"])
 
 
-class LayerScale(Layer):
+class LayerScale(_Learned):
     """Multiplies by a learned per-channel scale (ConvNeXt, CaiT): C parameters, where C
     is the size of `dim` (default 1, the channels of NCHW).
 
@@ -61,6 +80,9 @@ class LayerScale(Layer):
     """
 
     pytorch = TorchSide("runtime.LayerScale", ("channels",), (Inferred("channels", "field:dim"),))
+    op_name = "layer_scale"
+    param_name = "scale"
+    op_family = "elementwise"
 
     family = "learned"
 

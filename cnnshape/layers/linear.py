@@ -6,7 +6,7 @@ from math import prod
 from typing import Optional
 
 from cnnshape.errors import ShapeError
-from cnnshape.layers.base import RF, Bool, Layer, PosInt, Result, Shape, fmt_shape
+from cnnshape.layers.base import RF, Bool, Layer, Op, PosInt, Result, Shape, fmt_shape, weight_params
 from cnnshape.layers.torchside import Inferred, TorchSide, linear_macs
 
 
@@ -53,6 +53,12 @@ class Linear(Layer):
 
     def bias_size(self, out: list[Shape]) -> int:
         return self.out_features if self.bias else 0
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        (shape,), (out_shape,) = shapes, out
+        weight = (self.out_features, shape[-1])
+        return [Op("linear", "linear", (shape,), out_shape, macs=prod(out_shape) * shape[-1], weight=weight,
+                   bias=self.bias, params=weight_params(weight, self.bias, self.out_features))]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         rf, last = rfs[0], len(shapes[0]) - 1

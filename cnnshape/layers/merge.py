@@ -48,6 +48,8 @@ class Add(_Elementwise):
 
     pytorch = TorchSide("runtime.Add", tensors="all", functions={
         "operator.add": (), "operator.iadd": (), "torch.add": (), "method.add": (), "method.add_": ()})
+    op_name = "add"
+    op_family = "elementwise"
 
 
 class Mul(_Elementwise):
@@ -60,6 +62,8 @@ class Mul(_Elementwise):
 
     pytorch = TorchSide("runtime.Mul", tensors="all", functions={
         "operator.mul": (), "operator.imul": (), "torch.mul": (), "method.mul": (), "method.mul_": ()})
+    op_name = "mul"
+    op_family = "elementwise"
 
 
 class Concat(Layer):
@@ -74,6 +78,7 @@ class Concat(Layer):
                         functions={"torch.cat": (("dim", 0),), "torch.concat": (("dim", 0),)})
 
     family = "merge"
+    op_name = "concat"
     min_inputs = 1
     max_inputs = None
 

@@ -10,12 +10,19 @@ from math import prod
 from typing import Any, ClassVar, Optional, Union
 
 from cnnshape.errors import ShapeError
-from cnnshape.layers.base import Bool, Float, Layer, PosInt, Result, Shape, check_rank, fmt_shape, plain
+from cnnshape.layers.base import Bool, Float, Layer, Op, PosInt, Result, Shape, check_rank, fmt_shape, plain
 from cnnshape.layers.torchside import Inferred, TorchSide
+
+
+def _norm_op(name: str, shape: Shape, affine: bool, bias: bool, size: int) -> list[Op]:
+    """A normalisation's one operation; `size` is the length of its weight and bias."""
+    params = ((("weight", size),) + ((("bias", size),) if bias else ())) if affine else ()
+    return [Op(name, "norm", (shape,), shape, bias=affine and bias, affine=affine, params=params)]
 
 
 class _NormNd(Layer):
     family = "norm"
+    op_name = "batch_norm"
     cancels_bias = True  # subtracts each channel's mean
     ranks: ClassVar[tuple[int, ...]] = (4,)
     meaning: ClassVar[str] = "N, C, H, W"
@@ -44,6 +51,10 @@ class _NormNd(Layer):
 
     def _channel_dim(self, shape: Shape) -> int:
         return 1
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        (shape,) = shapes
+        return _norm_op(self.op_name, shape, self.affine, self.bias, shape[self._channel_dim(shape)])
 
 
 class BatchNorm1d(_NormNd):
@@ -87,6 +98,7 @@ class BatchNorm3d(_NormNd):
 
 
 class _InstanceNormNd(_NormNd):
+    op_name = "instance_norm"
     affine: Bool = False
     track_running_stats: Bool = False
 
@@ -163,6 +175,12 @@ class LayerNorm(Layer):
     elementwise_affine: Bool = True
     bias: Bool = True
 
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        (shape,) = shapes
+        wanted = self.normalized_shape
+        size = shape[-1] if wanted is None else (wanted if isinstance(wanted, int) else prod(wanted))
+        return _norm_op("layer_norm", shape, self.elementwise_affine, self.bias, size)
+
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
         wanted = self.normalized_shape
@@ -194,6 +212,10 @@ class GroupNorm(Layer):
     bias: Bool = True
     num_channels: Optional[PosInt] = None
 
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        (shape,) = shapes
+        return _norm_op("group_norm", shape, self.affine, self.bias, shape[1])
+
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
         check_rank("GroupNorm", shape, tuple(range(2, 9)), "N, C, *")
@@ -221,6 +243,8 @@ class LocalResponseNorm(Layer):
     pytorch = TorchSide("nn.LocalResponseNorm", ("size",))
 
     family = "norm"
+    op_name = "local_response_norm"
+    op_family = "norm"
 
     size: PosInt
     alpha: Float = 1e-4

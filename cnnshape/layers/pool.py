@@ -16,6 +16,7 @@ from cnnshape.layers.base import (
     Layer,
     NonNegIntOrTuple,
     Number,
+    Op,
     PosInt,
     Result,
     Shape,
@@ -29,6 +30,7 @@ from cnnshape.layers.torchside import TorchSide
 
 class _PoolNd(Layer):
     family = "pool"
+    op_family = "pooling"
     ndim: ClassVar[int] = 2
     has_dilation: ClassVar[bool] = False
 
@@ -67,6 +69,13 @@ class _PoolNd(Layer):
         return Result([shape[:-n] + tuple(spatial)] * self.num_outputs(), working=working, findings=findings,
                       unbatched=len(shape) == n + 1)
 
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        kernel = self._tuples()[0]
+        window = 1
+        for k in kernel:
+            window *= k
+        return [Op(self.op_name, "pooling", (shapes[0],), out[0], window=window)]
+
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         kernel, stride, padding, dilation = self._tuples()
         steps = [(d * (k - 1) + 1, s, p) for k, s, p, d in zip(kernel, stride, padding, dilation)]
@@ -74,6 +83,7 @@ class _PoolNd(Layer):
 
 
 class _MaxPoolNd(_PoolNd):
+    op_name = "max_pool"
     dilation: IntOrTuple = 1
     return_indices: Bool = False
 
@@ -133,6 +143,7 @@ class MaxPool3d(_MaxPoolNd):
 
 
 class _AvgPoolNd(_PoolNd):
+    op_name = "avg_pool"
     count_include_pad: Bool = True
 
 
@@ -182,6 +193,8 @@ class AvgPool3d(_AvgPoolNd):
 
 class _AdaptivePoolNd(Layer):
     family = "pool"
+    op_name = "adaptive_avg_pool"
+    op_family = "pooling"
     ndim: ClassVar[int] = 2
 
     output_size: Union[PosInt, tuple[Optional[PosInt], ...]]
@@ -232,6 +245,7 @@ class _AdaptivePoolNd(Layer):
 
 
 class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+    op_name = "adaptive_max_pool"
     return_indices: Bool = False
 
     def num_outputs(self) -> int:

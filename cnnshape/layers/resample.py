@@ -9,7 +9,20 @@ from typing import Literal, Optional, Union
 from pydantic import model_validator
 
 from cnnshape.errors import ShapeError
-from cnnshape.layers.base import RF, Bool, Float, Layer, NonNegInt, PosInt, Result, Shape, check_rank, fmt_shape, ntuple
+from cnnshape.layers.base import (
+    RF,
+    Bool,
+    Float,
+    Layer,
+    NonNegInt,
+    Op,
+    PosInt,
+    Result,
+    Shape,
+    check_rank,
+    fmt_shape,
+    ntuple,
+)
 from cnnshape.layers.torchside import TorchSide
 
 AXIS_NAMES = ("D", "H", "W")
@@ -73,6 +86,9 @@ class Upsample(Layer):
             ]
         return Result([shape[:2] + sizes], working=working)
 
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        return [Op("upsample", "resample", (shapes[0],), out[0], mode=self.mode)]
+
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         taps = 1 if self.mode.startswith("nearest") else (4 if self.mode == "bicubic" else 2)
         steps = [(taps, Fraction(i, o), 0) for i, o in zip(shapes[0][2:], out[0][2:])]
@@ -95,6 +111,8 @@ class PixelShuffle(Layer):
     """
 
     pytorch = TorchSide("nn.PixelShuffle", ("upscale_factor",), functions={"F.pixel_shuffle": (("upscale_factor", None),)})
+    op_name = "pixel_shuffle"
+    op_family = "resample"
 
     family = "resample"
 
@@ -126,6 +144,8 @@ class ZeroPad2d(Layer):
     """
 
     pytorch = TorchSide("nn.ZeroPad2d", ("padding",))
+    op_name = "zero_pad"
+    op_family = "resample"
 
     family = "resample"
 

@@ -54,6 +54,7 @@ class Flatten(Layer):
             flat = len(in_shape) >= 2 and len(out) == 2 and out == (in_shape[0], prod(in_shape[1:]))
             return {} if flat else None
         return super().from_torch_call(target, bound, in_shape, out_shapes)
+    op_name = "flatten"
 
     family = "reshape"
 
@@ -89,6 +90,7 @@ class Unflatten(Layer):
     """
 
     pytorch = TorchSide("nn.Unflatten", ("dim", "unflattened_size"))
+    op_name = "unflatten"
 
     family = "reshape"
 
@@ -147,6 +149,7 @@ class Reshape(Layer):
     def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
                         out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
         return {"shape": list(out_shapes[0])}
+    op_name = "reshape"
 
     family = "reshape"
 
@@ -186,6 +189,7 @@ class Permute(Layer):
         if isinstance(dims, (list, tuple)) and len(dims) == 1 and isinstance(dims[0], (list, tuple)):
             dims = dims[0]
         return {"dims": [int(d) for d in dims]} if isinstance(dims, (list, tuple)) else None
+    op_name = "permute"
 
     family = "reshape"
 
@@ -226,6 +230,8 @@ class Mean(Layer):
         dim = bound["dim"]
         dim = [] if dim is None else (list(dim) if isinstance(dim, (tuple, list)) else dim)
         return {"dim": dim, **({"keepdim": True} if bound["keepdim"] else {})}
+    op_name = "mean"
+    op_family = "pooling"
 
     family = "reshape"
 

@@ -33,6 +33,7 @@ class Chunk(Layer):
 
     pytorch = TorchSide("runtime.Chunk", ("chunks",), functions={
         "method.chunk": (("chunks", None), ("dim", 0)), "torch.chunk": (("chunks", None), ("dim", 0))})
+    op_name = "chunk"
 
     family = "split"
 
@@ -78,6 +79,7 @@ class Split(Layer):
         dim = bound["dim"] % len(in_shape)
         sections = [int(shape[dim]) for shape in out_shapes]
         return {"split_size_or_sections": sections, **({} if dim == 1 else {"dim": dim})}
+    op_name = "split"
 
     family = "split"
 
@@ -108,6 +110,7 @@ class ChannelShuffle(Layer):
     """
 
     pytorch = TorchSide("runtime.ChannelShuffle", ("groups",), modules=("nn.ChannelShuffle",))
+    op_name = "channel_shuffle"
 
     family = "split"
 
@@ -143,6 +146,7 @@ class Select(Layer):
         ints = [(i, item) for i, item in enumerate(index) if isinstance(item, int) and not isinstance(item, bool)]
         full = all(isinstance(item, int) or item == slice(None) for item in index)
         return {"dim": ints[0][0], "index": ints[0][1]} if full and len(ints) == 1 else None
+    op_name = "select"
 
     family = "split"
 

@@ -1,0 +1,22 @@
+"""Counting conventions: how each peer tool counts a network's work, one table of
+per-operation rules per tool (fvcore's jit_handles style), applied to a Report's layers.
+
+    from cnnshape.count import CONVENTIONS, count
+    counted = count(report, CONVENTIONS["fvcore"])
+"""
+
+from __future__ import annotations
+
+from cnnshape.count import fvcore, ptflops, thop, torchinfo, torchvision
+from cnnshape.count.base import OP_NAMES, Convention, Counted, count
+
+CONVENTIONS: dict[str, Convention] = {
+    convention.name: convention
+    for convention in (
+        torchvision.CONVENTION, fvcore.CONVENTION, ptflops.PYTORCH, ptflops.ATEN, thop.CONVENTION,
+        torchinfo.CONVENTION,
+    )
+}
+DEFAULT = "torchvision"
+
+__all__ = ["CONVENTIONS", "DEFAULT", "OP_NAMES", "Convention", "Counted", "count"]

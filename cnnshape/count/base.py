@@ -1,0 +1,99 @@
+"""What a counting convention is, and how one is applied to a Report.
+
+A convention is a table from operation name (Op.name) to a rule: a small pure function of
+the operation's facts giving what that tool adds for it. An operation the table leaves out
+costs 0 in that tool (the tool ignores it); every name is still one of OP_NAMES, so a new
+operation is a decision to make in each table, not a silent gap (tests check this).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+from typing import Callable, Mapping
+
+from cnnshape.layers.base import OP_FAMILIES, Op
+from cnnshape.report import Report
+
+Rule = Callable[[Op], int]
+
+# Every operation a layer kind can describe (Op.name); the tables are keyed on these.
+OP_NAMES = frozenset("""
+    conv conv_transpose linear attention_in_proj attention_matmul attention_out_proj
+    batch_norm instance_norm layer_norm group_norm local_response_norm
+    identity relu relu6 leaky_relu prelu elu selu gelu silu mish sigmoid tanh hardswish hardsigmoid
+    softmax log_softmax dropout stochastic_depth
+    max_pool avg_pool adaptive_avg_pool adaptive_max_pool mean
+    add mul concat flatten unflatten reshape permute chunk split channel_shuffle select
+    upsample pixel_shuffle zero_pad class_token position_embedding layer_scale
+""".split())
+
+
+@dataclass(frozen=True)
+class Convention:
+    """One tool's way of counting, as a table of per-operation rules."""
+
+    name: str  # the --count value
+    title: str  # what the figure is: "fvcore FlopCountAnalysis(model, x).total()"
+    version: str  # the tool version the rules follow
+    source: str  # where the rules are written in the tool's source
+    rules: Mapping[str, Rule]
+    factor: int = 1  # the tool's printed figure is factor x the counted multiply-accumulates (FLOPs: 2)
+    unit: str = "MACs"  # what the tool calls its figure
+
+
+@dataclass
+class Counted:
+    """A report counted by one convention: the total, per layer and per operation family."""
+
+    convention: str
+    macs: int  # multiply-accumulates (or the tool's own unit) in this convention
+    by_family: dict[str, int]
+    by_layer: dict[str, int] = field(default_factory=dict)  # leaf layer name -> count
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+# --- small helpers the tables share ----------------------------------------------------
+
+
+def out_numel(op: Op) -> int:
+    return prod(op.output)
+
+
+def in_numel(op: Op) -> int:
+    return prod(op.inputs[0])
+
+
+def weight_macs(op: Op) -> int:
+    return op.macs
+
+
+def with_bias(op: Op) -> int:
+    """Weight MACs plus one addition per output element when the layer has a bias."""
+    return op.macs + (out_numel(op) if op.bias else 0)
+
+
+def zero(op: Op) -> int:
+    return 0
+
+
+def count(report: Report, convention: Convention) -> Counted:
+    """Apply one convention to every leaf layer's operations (training-only layers have none)."""
+    by_family = dict.fromkeys(OP_FAMILIES, 0)
+    by_layer: dict[str, int] = {}
+    total = 0
+    for row in report.rows:
+        if row.is_block:
+            continue
+        layer_total = 0
+        for op in row.ops:
+            rule = convention.rules.get(op.name)
+            cost = rule(op) if rule is not None else 0
+            by_family[op.family] += cost
+            layer_total += cost
+        by_layer[row.name] = layer_total
+        total += layer_total
+    return Counted(convention.name, total, by_family, by_layer)

@@ -7,8 +7,9 @@ import contextlib
 import copy
 import io
 import warnings
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

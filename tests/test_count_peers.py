@@ -18,9 +18,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from peer_counts import TOOLS, exported, model  # noqa: E402
+from peer_counts import TOOLS, exported, model
 
-from cnnshape.count import CONVENTIONS, count  # noqa: E402
+from cnnshape.count import CONVENTIONS, count
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "specs").glob("*.yaml"))

@@ -8,9 +8,9 @@ operation is a decision to make in each table, not a silent gap (tests check thi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from math import prod
-from typing import Callable, Mapping
 
 from cnnshape.layers.base import OP_FAMILIES, Op
 from cnnshape.report import Report
@@ -18,15 +18,15 @@ from cnnshape.report import Report
 Rule = Callable[[Op], int]
 
 # Every operation a layer kind can describe (Op.name); the tables are keyed on these.
-OP_NAMES = frozenset("""
-    conv conv_transpose linear attention_in_proj attention_matmul attention_out_proj
-    batch_norm instance_norm layer_norm group_norm local_response_norm
-    identity relu relu6 leaky_relu prelu elu selu gelu silu mish sigmoid tanh hardswish hardsigmoid
-    softmax log_softmax dropout stochastic_depth
-    max_pool avg_pool adaptive_avg_pool adaptive_max_pool mean
-    add mul concat flatten unflatten reshape permute chunk split channel_shuffle select
-    upsample pixel_shuffle zero_pad class_token position_embedding layer_scale
-""".split())
+OP_NAMES = frozenset((
+    "conv", "conv_transpose", "linear", "attention_in_proj", "attention_matmul", "attention_out_proj",
+    "batch_norm", "instance_norm", "layer_norm", "group_norm", "local_response_norm",
+    "identity", "relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu", "mish", "sigmoid", "tanh", "hardswish", "hardsigmoid",
+    "softmax", "log_softmax", "dropout", "stochastic_depth",
+    "max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_max_pool", "mean",
+    "add", "mul", "concat", "flatten", "unflatten", "reshape", "permute", "chunk", "split", "channel_shuffle", "select",
+    "upsample", "pixel_shuffle", "zero_pad", "class_token", "position_embedding", "layer_scale",
+))
 
 
 @dataclass(frozen=True)

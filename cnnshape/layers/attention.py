@@ -52,7 +52,7 @@ def _attention_ops(
     vdim = value[-1]
     attended = source + int(add_bias_kv) + int(add_zero_attn)
     packed = kdim == embed and vdim == embed
-    in_params = (("in_proj_weight", 3 * embed * embed),) if packed else (
+    in_params: tuple[tuple[str, int], ...] = (("in_proj_weight", 3 * embed * embed),) if packed else (
         ("q_proj_weight", embed * embed), ("k_proj_weight", embed * kdim), ("v_proj_weight", embed * vdim))
     in_params += (("in_proj_bias", 3 * embed),) if bias else ()
     in_params += (("bias_k", embed), ("bias_v", embed)) if add_bias_kv else ()

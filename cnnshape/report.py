@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from cnnshape.errors import Problem
 
 if TYPE_CHECKING:
+    from cnnshape.count.base import Counting
     from cnnshape.layers.base import Op
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
@@ -117,6 +118,7 @@ class Report:
     outputs: list[Output]
     totals: Totals
     warnings: list[Problem] = field(default_factory=list)
+    counting: Optional[Counting] = None  # summary --count/--share/--top (cnnshape.count)
 
     @property
     def receptive_field(self) -> Optional[ReceptiveField]:

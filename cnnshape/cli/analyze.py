@@ -47,6 +47,22 @@ def analyze_sides(settings: list[tuple[Path, dict[str, Any], Optional[tuple[int,
     return sides
 
 
+def with_counting(report: Report, name: Optional[str], top: Optional[int], share: bool) -> Report:
+    """The report with its counting in the named convention ('all': every one); an unknown
+    name is a usage error with the closest names."""
+    import difflib
+    from dataclasses import replace
+
+    from cnnshape.count import CONVENTIONS, DEFAULT, count_report
+    from cnnshape.layers import did_you_mean
+
+    known = [*CONVENTIONS, "all"]
+    if name is not None and name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        usage_error(f"unknown convention {name!r}{did_you_mean(close)} (one of {', '.join(known)})", "--count")
+    return replace(report, counting=count_report(report, [name or DEFAULT], top, share))
+
+
 class Format(str, Enum):
     table = "table"
     json = "json"
@@ -69,10 +85,17 @@ def summary(
     depth: DepthOption = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="table, json, markdown (a GitHub table, for PR comments) or csv.")] = Format.table,
     dtype: DtypeOption = Dtype.float32,
+    count: Annotated[Optional[str], typer.Option("--count", help=(
+        "Count MACs as a peer tool does: torchvision (default), fvcore, ptflops, ptflops-aten, thop, torchinfo; "
+        "'all' lists every convention side by side with a breakdown by operation (docs/conventions.md)."))] = None,
+    share: Annotated[bool, typer.Option("--share", help="Add each layer's share of the parameters and MACs.")] = False,
+    top: Annotated[Optional[int], typer.Option("--top", min=1, help="List the N heaviest layers by MACs, with their shares.")] = None,
 ) -> None:
     """Per-layer output shapes, parameters, MACs and receptive fields, with totals."""
     input_shape = shape(input)
     report = analyze(spec, overrides(set_), input_shape, dtype.value)
+    if count is not None or share or top is not None:
+        report = with_counting(report, count, top, share)
     show(SUMMARY, format.value, report, depth=depth)
     warn(report.warnings)
 

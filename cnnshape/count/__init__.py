@@ -8,7 +8,8 @@ per-operation rules per tool (fvcore's jit_handles style), applied to a Report's
 from __future__ import annotations
 
 from cnnshape.count import fvcore, ptflops, thop, torchinfo, torchvision
-from cnnshape.count.base import OP_NAMES, Convention, Counted, count
+from cnnshape.count.base import OP_NAMES, Convention, Counted, Counting, count, counting
+from cnnshape.report import Report
 
 CONVENTIONS: dict[str, Convention] = {
     convention.name: convention
@@ -19,4 +20,11 @@ CONVENTIONS: dict[str, Convention] = {
 }
 DEFAULT = "torchvision"
 
-__all__ = ["CONVENTIONS", "DEFAULT", "OP_NAMES", "Convention", "Counted", "count"]
+__all__ = ["CONVENTIONS", "DEFAULT", "OP_NAMES", "Convention", "Counted", "Counting", "count", "count_report"]
+
+
+def count_report(report: Report, names: list[str], top: int | None = None, share: bool = False) -> Counting:
+    """`report` counted in the named conventions ('all': every one, the default first)."""
+    if names == ["all"]:
+        names = list(CONVENTIONS)
+    return counting(report, names, CONVENTIONS, DEFAULT, top, share)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from math import prod
 
 from cnnshape.layers.base import OP_FAMILIES, Op
@@ -97,3 +98,54 @@ def count(report: Report, convention: Convention) -> Counted:
         by_layer[row.name] = layer_total
         total += layer_total
     return Counted(convention.name, total, by_family, by_layer)
+
+
+# --- what `summary --count/--share/--top` shows ------------------------------------------
+
+
+@dataclass
+class Counting:
+    """The conventions asked for, counted, with the per-layer figures a table shows.
+
+    `layer_macs` holds every row's count (blocks: the sum of their layers) in the
+    convention the layer table shows: the one asked for, or the default with `all`.
+    `shares` are exact fractions of the totals (params, that convention's MACs).
+    """
+
+    default: Counted
+    counted: list[Counted]
+    conventions: list[Convention]
+    shown: str  # the convention of `layer_macs`
+    layer_macs: dict[str, int]
+    shares: dict[str, tuple[Fraction, Fraction]] = field(default_factory=dict)
+    top: list[str] = field(default_factory=list)  # the heaviest leaf layers, heaviest first
+    share: bool = False  # show each layer's share of the totals
+
+
+def counting(report: Report, names: list[str], conventions: Mapping[str, Convention], default: str,
+             top: int | None = None, share: bool = False) -> Counting:
+    """Count `report` in each named convention (the default is always counted too)."""
+    base = count(report, conventions[default])
+    counted = [base if name == default else count(report, conventions[name]) for name in names]
+    shown = counted[0] if len(counted) == 1 else base
+    layer_macs = dict(shown.by_layer)
+    parents = {row.name: row.parent for row in report.rows}
+    for row in report.rows:
+        if row.is_block:
+            layer_macs.setdefault(row.name, 0)
+    for name, value in shown.by_layer.items():
+        parent = parents.get(name)
+        while parent is not None:
+            layer_macs[parent] = layer_macs.get(parent, 0) + value
+            parent = parents.get(parent)
+    total_params = report.totals.params
+    shares = {
+        row.name: (Fraction(row.params, total_params) if total_params else Fraction(0),
+                   Fraction(layer_macs[row.name], shown.macs) if shown.macs else Fraction(0))
+        for row in report.rows
+    }
+    heaviest: list[str] = []
+    if top is not None:
+        leaves = [row.name for row in report.rows if not row.is_block]
+        heaviest = sorted(leaves, key=lambda name: -layer_macs[name])[:top]
+    return Counting(base, counted, [conventions[name] for name in names], shown.convention, layer_macs, shares, heaviest, share)

@@ -30,9 +30,11 @@ def write(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def render(report: Report, depth: Optional[int] = None) -> str:
-    """The rows --depth shows, each layer counted once: the columns add up to the totals."""
+    """The rows --depth shows, each layer counted once: the columns add up to the totals.
+    With --count NAME a `macs_NAME` column follows; --share adds each row's shares (0..1)."""
     dtype_bytes = DTYPE_BYTES[report.dtype]
-    rows = [
+    shown = leaf_rows(rows_at_depth(report, depth), depth)
+    rows: list[list[object]] = [
         [
             row.name,
             row.kind,
@@ -49,6 +51,17 @@ def render(report: Report, depth: Optional[int] = None) -> str:
             row.activation_elements * dtype_bytes,
             units.receptive_field(row.receptive_field),
         ]
-        for row in leaf_rows(rows_at_depth(report, depth), depth)
+        for row in shown
     ]
-    return write(COLUMNS, rows)
+    columns = list(COLUMNS)
+    c = report.counting
+    if c is not None:
+        if c.shown != c.default.convention:
+            columns.append(f"macs_{c.shown}")
+            for cells, row in zip(rows, shown):
+                cells.append(c.layer_macs[row.name])
+        if c.share:
+            columns += ["params_share", "macs_share"]
+            for cells, row in zip(rows, shown):
+                cells += [f"{float(share):.6f}" for share in c.shares[row.name]]
+    return write(columns, rows)

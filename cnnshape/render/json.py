@@ -74,6 +74,37 @@ def row_to_dict(row: Row, dtype_bytes: int) -> dict[str, Any]:
     return _row(row, dtype_bytes)
 
 
+def _share(value: Fraction) -> str:
+    """An exact share of a total as "num/den" (renderers round; JSON keeps it exact)."""
+    return f"{value.numerator}/{value.denominator}"
+
+
+def counting(report: Report) -> Optional[dict[str, Any]]:
+    """summary --count/--share/--top: each convention's total and family breakdown, the
+    per-layer figures of the convention shown, exact shares and the heaviest layers."""
+    c = report.counting
+    if c is None:
+        return None
+    return {
+        "default": c.default.convention,
+        "shown": c.shown,
+        "conventions": [
+            {
+                "name": counted.convention, "tool": convention.title, "version": convention.version,
+                "source": convention.source, "unit": convention.unit,
+                "macs": counted.macs, "flops": counted.flops, "difference_from_default": counted.macs - c.default.macs,
+                "by_family": counted.by_family,
+            }
+            for counted, convention in zip(c.counted, c.conventions)
+        ],
+        "layers": {
+            name: {"macs": c.layer_macs[name], "params_share": _share(shares[0]), "macs_share": _share(shares[1])}
+            for name, shares in c.shares.items()
+        },
+        "top": c.top,
+    }
+
+
 def to_dict(report: Report, depth: Optional[int] = None) -> dict[str, Any]:
     from cnnshape.report import DTYPE_BYTES
 
@@ -113,6 +144,7 @@ def to_dict(report: Report, depth: Optional[int] = None) -> dict[str, Any]:
             "training_only_macs": t.training_only_macs,
         },
         "receptive_field": receptive_field(report.receptive_field),
+        **({"counting": counting(report)} if report.counting is not None else {}),
         "layers": [_row(row, dtype_bytes) for row in leaf_rows(shown, depth)],
         "blocks": [_row(row, dtype_bytes) for row in report.rows if row.is_block],
         "warnings": [

@@ -63,10 +63,17 @@ def totals_rows(report: Report) -> list[list[str]]:
 
 def render(report: Report, depth: Optional[int] = None) -> str:
     """The layers (as many as --depth shows, each counted once) and the totals."""
+    from cnnshape.render import counting
+
     shown = leaf_rows(rows_at_depth(report, depth), depth)
+    c = report.counting
+    other = c is not None and c.shown != c.default.convention
+    share = c is not None and c.share
     rows = []
     for row in shown:
-        macs = units.count(row.macs) if row.macs else ("train " + units.count(row.training_macs) if row.training_macs else "-")
+        row_macs = c.layer_macs[row.name] if c is not None and other else row.macs
+        macs = units.count(row_macs) if row_macs else ("train " + units.count(row.training_macs) if row.training_macs else "-")
+        shares = [units.percent(value) for value in c.shares[row.name]] if c is not None and share else []
         rows.append([
             code(row.name),
             text(row.kind + (" (block)" if row.is_block else "")),
@@ -74,10 +81,19 @@ def render(report: Report, depth: Optional[int] = None) -> str:
             text(units.count(row.params)) if row.params else "-",
             text(macs),
             text(units.receptive_field(row.receptive_field)),
+            *shares,
         ])
+    header = ["Layer", "Kind", "Output shape", "Params", f"MACs ({c.shown})" if c is not None and other else "MACs",
+              "RF (size stride pad)"] + (["% params", "% MACs"] if share else [])
     parts = [
         f"**{text(report.name)}** ({code(report.file, in_table=False)})",
-        table(["Layer", "Kind", "Output shape", "Params", "MACs", "RF (size stride pad)"], rows, "lllrrr"),
+        table(header, rows, "lllrrr" + ("rr" if share else "")),
         table(["Totals", ""], totals_rows(report)),
     ]
+    if c is not None and (len(c.counted) > 1 or other):
+        parts.append(table(counting.CONVENTION_HEADER, [[text(cell) for cell in row] for row in counting.convention_rows(report)], "lrrrl"))
+        header = counting.family_header(report)
+        parts.append(table(header, [[text(cell) for cell in row] for row in counting.family_rows(report)], "l" + "r" * (len(header) - 1)))
+    if c is not None and c.top:
+        parts.append(table(counting.TOP_HEADER, [[text(cell) for cell in row] for row in counting.top_rows(report)], "lllrrrr"))
     return "\n\n".join(parts) + "\n"

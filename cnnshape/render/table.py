@@ -24,12 +24,16 @@ def _label(row: Row, depth: Optional[int], markers: tuple[str, str]) -> Text:
 
 def build_table(report: Report, depth: Optional[int] = None, unicode: bool = True) -> Table:
     markers = ("▸ ", "▾ ") if unicode else ("> ", "v ")
+    counting = report.counting
+    other = counting is not None and counting.shown != counting.default.convention
+    share = counting is not None and counting.share
     cells = []
     for row in rows_at_depth(report, depth):
         expanded_block = row.is_block and not is_folded(row, depth)
         style = "dim" if expanded_block else ""
         params = units.count(row.params) if row.params else "-"
-        macs = units.count(row.macs) if row.macs else "-"
+        row_macs = counting.layer_macs[row.name] if counting is not None and other else row.macs
+        macs = units.count(row_macs) if row_macs else "-"
         if row.training_macs and not row.macs:
             macs, style = f"train {units.count(row.training_macs)}", "dim"
         if expanded_block:
@@ -41,6 +45,8 @@ def build_table(report: Report, depth: Optional[int] = None, unicode: bool = Tru
             Text(params, style=style),
             Text(macs, style=style),
             Text(units.receptive_field(row.receptive_field)),
+            *((Text(units.percent(counting.shares[row.name][0]), style=style),
+               Text(units.percent(counting.shares[row.name][1]), style=style)) if counting is not None and share else ()),
         ))
     table = Table(
         box=box.SIMPLE_HEAD, pad_edge=False, title=Text(escape.terminal(f"{report.name}  ({report.file})")), title_justify="left",
@@ -52,7 +58,10 @@ def build_table(report: Report, depth: Optional[int] = None, unicode: bool = Tru
     table.add_column("Layer", overflow="fold")
     table.add_column("Kind", style="cyan", overflow="fold")
     table.add_column("Output shape", overflow="fold")
-    for index, header in ((3, "Params"), (4, "MACs"), (5, "RF")):
+    headers = [(3, "Params"), (4, f"MACs ({counting.shown})" if counting is not None and other else "MACs"), (5, "RF")]
+    if share:
+        headers += [(6, "% params"), (7, "% MACs")]
+    for index, header in headers:
         widest = max((len(str(cell[index])) for cell in cells), default=0)
         table.add_column(header, justify="right", no_wrap=True, min_width=max(widest, len(header)))
     for cell in cells:
@@ -91,6 +100,38 @@ def build_totals(report: Report) -> Panel:
     return Panel(grid, title="Totals", title_align="left", box=box.ROUNDED, expand=False)
 
 
+def _plain_table(title: str, header: list[str], rows: list[list[str]], right_from: int = 1) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=Text(title), title_justify="left")
+    for index, name in enumerate(header):
+        if index >= right_from:  # numbers are never cut short
+            table.add_column(name, justify="right", no_wrap=True)
+        else:
+            table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(escape.terminal(cell)) for cell in row))
+    return table
+
+
+def build_counting(report: Report) -> list[Table]:
+    """--count: the conventions side by side and by operation family; --top: the heaviest layers."""
+    from cnnshape.render import counting
+
+    c = report.counting
+    if c is None:
+        return []
+    parts = []
+    if len(c.counted) > 1 or c.counted[0].convention != c.default.convention:
+        conventions = _plain_table("Counting conventions (MACs as each tool counts them; FLOPs = 2 x MACs)",
+                                   counting.CONVENTION_HEADER, counting.convention_rows(report))
+        conventions.columns[-1].justify = "left"
+        parts += [conventions, _plain_table("MACs by operation family", counting.family_header(report),
+                                                  counting.family_rows(report, short=True))]
+    if c.top:
+        parts.append(_plain_table(f"Heaviest {len(c.top)} layers by MACs ({c.shown})", counting.TOP_HEADER,
+                                  counting.top_rows(report), right_from=3))
+    return parts
+
+
 def render(report: Report, console: Console, depth: Optional[int] = None) -> None:
     unicode = console.encoding.lower().replace("-", "").startswith("utf")
-    console.print(Group(build_table(report, depth, unicode), build_totals(report)))
+    console.print(Group(build_table(report, depth, unicode), build_totals(report), *build_counting(report)))

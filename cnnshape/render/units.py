@@ -39,3 +39,16 @@ def receptive_field(rf: Optional[ReceptiveField]) -> str:
         if rf.kind == "flat":
             text += " (flat)"
     return text + (" !" if rf.unaligned else "")
+
+
+def percent(share: Fraction) -> str:
+    """An exact share as a percentage with one decimal: '12.3%' ('<0.1%' for a sliver)."""
+    if share and share * 1000 < 1:
+        return "<0.1%"
+    tenths = round(share * 1000)
+    return f"{tenths // 10}.{tenths % 10}%"
+
+
+def signed(value: int) -> str:
+    """A difference with its sign and thousands separators: '+22,328,320', '0'."""
+    return f"{value:+,}" if value else "0"

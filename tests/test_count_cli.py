@@ -31,7 +31,7 @@ RESNET50 = {
 
 
 def _run(*args: str) -> str:
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "100"})
     assert result.exit_code == 0, result.output
     return result.output
 

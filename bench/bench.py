@@ -5,7 +5,9 @@
     python bench/bench.py --only startup   # one part: startup, tools, scaling, lint
 
 Reports, side by side:
-- start-up: `cnnshape summary specs/resnet50.yaml` (json and table) against the import
+- start-up: `cnnshape summary specs/resnet50.yaml` (json and table) and
+  `cnnshape.analyze` in a fresh process against the library floor (bench/library_floor.py:
+  PyYAML + one pydantic model, no Typer), each with its target ratio; against the import
   floor of its own dependencies (`python -c "import typer, rich, yaml, pydantic"`) and
   against the stack floor (bench/stack_floor.py: the smallest Typer + PyYAML + pydantic
   program doing the same kind of job), with one pydantic model alone for scale; all
@@ -56,21 +58,34 @@ def run(cmd: list[str], check: bool = True) -> tuple[float, int]:
 
 def wall(cmd: list[str]) -> float:
     """Wall seconds of one child, by perf_counter (GNU time's %e has 10 ms steps)."""
+    return timed(cmd)[0]
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one child. On a busy machine the
+    CPU time moves far less than the wall time: the child is waiting, not working."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=child_env())
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def startup(commands: dict[str, list[str]], rounds: int) -> dict[str, list[float]]:
+def startup(commands: dict[str, list[str]], rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Each command once per round, in turn, after one warm-up run each (which also
-    writes any missing bytecode): load that drifts during the run hits all of them alike."""
+    writes any missing bytecode): load that drifts during the run hits all of them alike.
+    Wall and CPU seconds per command."""
     for cmd in commands.values():
         wall(cmd)
     times: dict[str, list[float]] = {label: [] for label in commands}
+    cpu: dict[str, list[float]] = {label: [] for label in commands}
     for _ in range(rounds):
         for label, cmd in commands.items():
-            times[label].append(wall(cmd))
-    return times
+            elapsed, used = timed(cmd)
+            times[label].append(elapsed)
+            cpu[label].append(used)
+    return times, cpu
 
 
 def synthetic(layers: int, folder: Path) -> Path:
@@ -105,27 +120,44 @@ def main() -> None:
 PYDANTIC_MODEL = "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int\nM(x=1)"
 
 
+# Start-up targets (issue 15): each a ratio of medians in one run, against its floor.
+TARGETS = {
+    "cnnshape summary --format json": ("stack", 1.25),
+    "cnnshape summary (table)": ("stack", 1.5),
+    "cnnshape.analyze (fresh process)": ("library", 1.25),
+}
+
+
 def report_startup(py: str, spec: str, rounds: int) -> None:
     commands = {
         "python -c pass": [py, "-c", "pass"],
         "import floor: import typer, rich, yaml, pydantic": [py, "-c", "import typer, rich, yaml, pydantic"],
         "one pydantic model, validated once (no Typer)": [py, "-c", PYDANTIC_MODEL],
         "stack floor: bench/stack_floor.py, same job shape": [py, str(ROOT / "bench" / "stack_floor.py"), "summary", spec, "--format", "json"],
+        "library floor: bench/library_floor.py": [py, str(ROOT / "bench" / "library_floor.py"), spec],
         "cnnshape summary --format json": [py, "-m", "cnnshape", "summary", spec, "--format", "json"],
         "cnnshape summary (table)": [py, "-m", "cnnshape", "summary", spec],
+        "cnnshape.analyze (fresh process)": [py, "-c", f"import cnnshape; cnnshape.analyze({spec!r})"],
     }
-    times = startup(commands, rounds)
+    times, cpu = startup(commands, rounds)
     best = {label: min(values) for label, values in times.items()}
     median = {label: statistics.median(values) for label, values in times.items()}
-    floor_label, stack_label = list(commands)[1], list(commands)[3]
-    print(f"start-up ({spec}; {rounds} interleaved rounds; best / median)")
+    cpu_median = {label: statistics.median(values) for label, values in cpu.items()}
+    floors = {"import": list(commands)[1], "stack": list(commands)[3], "library": list(commands)[4]}
+    print(f"start-up ({spec}; {rounds} interleaved rounds; wall best / median, then CPU median)")
     for label in commands:
         ratios = ""
-        if label not in ("python -c pass", floor_label):
-            ratios = f"  {median[label] / median[floor_label]:.2f} x import floor"
+        if label not in ("python -c pass", floors["import"]):
+            ratios = f"  {median[label] / median[floors['import']]:.2f} x import floor"
             if label.startswith("cnnshape"):
-                ratios += f", {median[label] / median[stack_label]:.2f} x stack floor"
-        print(f"  {label:<50} {best[label] * 1000:5.0f} / {median[label] * 1000:5.0f} ms{ratios}")
+                ratios += f", {median[label] / median[floors['stack']]:.2f} x stack floor"
+            if label in TARGETS:
+                floor, target = TARGETS[label]
+                ratio = median[label] / median[floors[floor]]
+                cpu_ratio = cpu_median[label] / cpu_median[floors[floor]]
+                ratios += (f"; target <= {target} x {floor} floor: {ratio:.2f} {'met' if ratio <= target else 'NOT MET'}"
+                           f" (CPU {cpu_ratio:.2f})")
+        print(f"  {label:<50} {best[label] * 1000:5.0f} / {median[label] * 1000:5.0f} ms  CPU {cpu_median[label] * 1000:5.0f} ms{ratios}")
 
 
 def report_tools(py: str, spec: str) -> None:
@@ -152,7 +184,8 @@ def report_scaling(py: str, quick: bool) -> None:
             # Best of three where a run is short enough for noise to matter.
             runs = [run([py, "-m", "cnnshape", "summary", str(path), "--format", "json"]) for _ in range(3 if layers <= 10_000 else 1)]
             elapsed, peak = min(runs)
-            print(f"  {layers:>7,} layers  {elapsed:6.2f} s  {elapsed / layers * 1e6:6.1f} us/layer  peak {peak / 1024:7.1f} MiB")
+            target = "  (target <= 0.5 s: " + ("met)" if elapsed <= 0.5 else "NOT MET)") if layers == 10_000 else ""
+            print(f"  {layers:>7,} layers  {elapsed:6.2f} s  {elapsed / layers * 1e6:6.1f} us/layer  peak {peak / 1024:7.1f} MiB{target}")
 
 
 def report_lint(py: str) -> None:

@@ -15,21 +15,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
 from cnnshape import report as _report
-from cnnshape.compare import Comparison as _CoreComparison
-from cnnshape.compare import Side as _Side
-from cnnshape.compare import compare as _compare_reports
 from cnnshape.errors import Problem, SpecError
-from cnnshape.lint import ConfigError as _ConfigError
-from cnnshape.lint import LintResult as _CoreLintResult
-from cnnshape.lint import configure as _configure_lint
-from cnnshape.lint import lint_paths as _lint_paths
-from cnnshape.sweep import Sweep as _CoreSweep
-from cnnshape.sweep import plan as _plan_sweep
-from cnnshape.sweep import run as _run_sweep
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleRenderable
 
+    from cnnshape.api_results import Comparison, LintResult, Sweep
     from cnnshape.source import Source
 
 __all__ = [
@@ -174,108 +165,6 @@ class Report(_Displayed, _report.Report):
         return f"<Report {self.name!r}: {t.params:,} params, {t.macs:,} MACs, {t.layers:,} layers>"
 
 
-@dataclasses.dataclass(repr=False)
-class Comparison(_Displayed, _CoreComparison):
-    """Two analyses side by side (what `cnnshape compare` shows): `a` and `b` (each with
-    its `report`), `metrics` (the totals with differences) and `rows` (layer pairs with a
-    `status` of same, changed, added or removed)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """`cnnshape compare --format json`, as Python data."""
-        from cnnshape.render import compare
-
-        return compare.to_dict(self)
-
-    def to_json(self) -> str:
-        """`cnnshape compare --format json`, the same text (without the final newline)."""
-        from cnnshape.render import compare
-
-        return compare.render_json(self)
-
-    def to_markdown(self, changed_only: bool = False) -> str:
-        from cnnshape.render import compare
-
-        return compare.markdown(self, changed_only)
-
-    def _draw(self, console: Console) -> None:
-        from cnnshape.render import compare
-
-        compare.render(self, console)
-
-    def __repr__(self) -> str:
-        return f"<Comparison {self.a.report.name!r} vs {self.b.report.name!r}: {self.counts}>"
-
-
-@dataclasses.dataclass(repr=False)
-class Sweep(_Displayed, _CoreSweep):
-    """One spec at many settings (what `cnnshape sweep` shows): `axes`, `fixed` and
-    `points`, each with its `setting`, `report` (or `problems`)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """`cnnshape sweep --format json`, as Python data."""
-        from cnnshape.render import sweep
-
-        return sweep.to_dict(self)
-
-    def to_json(self) -> str:
-        """`cnnshape sweep --format json`, the same text (without the final newline)."""
-        from cnnshape.render import sweep
-
-        return sweep.render_json(self)
-
-    def to_markdown(self) -> str:
-        from cnnshape.render import sweep
-
-        return sweep.markdown(self)
-
-    def to_csv(self) -> str:
-        from cnnshape.render import sweep
-
-        return sweep.csv(self)
-
-    def _draw(self, console: Console) -> None:
-        from cnnshape.render import sweep
-
-        sweep.render(self, console)
-
-    def __repr__(self) -> str:
-        return f"<Sweep {self.name!r}: {len(self.points)} points, {len(self.failed)} failed>"
-
-
-@dataclasses.dataclass(repr=False)
-class LintResult(_CoreLintResult):
-    """Every file `lint` checked (`files`) and its `problems`; `failed(strict)` is the exit
-    status the command would give."""
-
-    strict: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """No errors (and with `strict`, no warnings): `cnnshape lint` would exit 0."""
-        return not self.failed(self.strict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """`cnnshape lint --format json`, as Python data."""
-        import json
-
-        return json.loads(self.to_json())
-
-    def to_json(self) -> str:
-        """`cnnshape lint --format json`, the same text (without the final newline)."""
-        from cnnshape.render import lint
-
-        return lint.as_json(self)
-
-    def __str__(self) -> str:
-        """`cnnshape lint --format text`: one `file:line:col: severity code message` line each."""
-        from cnnshape.render import lint
-
-        return lint.text(self)
-
-    def __repr__(self) -> str:
-        return f"<LintResult: {len(self.files)} file(s), {self.count('error')} error(s), {self.count('warning')} warning(s)>"
-
-
 _Result = TypeVar("_Result")
 
 
@@ -283,6 +172,16 @@ def _promote(cls: type[_Result], core: Any, **extra: Any) -> _Result:
     """The core result as the API's subclass (same fields, shared values: no copy)."""
     values = {field.name: getattr(core, field.name) for field in dataclasses.fields(core)}
     return cls(**values, **extra)
+
+
+def __getattr__(name: str) -> Any:
+    # compare's, sweep's and lint's results load with their modules, on first use, so that
+    # `analyze` alone never imports them.
+    if name in ("Comparison", "Sweep", "LintResult"):
+        from cnnshape import api_results
+
+        return getattr(api_results, name)
+    raise AttributeError(f"module 'cnnshape.api' has no attribute {name!r}")
 
 
 # --- inputs -------------------------------------------------------------------------------
@@ -388,9 +287,12 @@ def compare(
     `input` and `set` apply to both; `input_a`/`set_a` and `input_b`/`set_b` to one side
     (over the shared ones); `depth` folds blocks as in `summary`. Raises `SpecError` with
     the problems of both sides."""
+    from cnnshape.api_results import Comparison
+    from cnnshape.compare import Side
+    from cnnshape.compare import compare as compare_reports
     from cnnshape.pipeline import analyze_source
 
-    sides: list[_Side] = []
+    sides: list[Side] = []
     problems: list[Problem] = []
     for spec, side_input, side_set in ((a, input_a, set_a), (b, input_b, set_b)):
         overrides = {**_overrides(set), **_overrides(side_set)}
@@ -400,12 +302,12 @@ def compare(
         except SpecError as exc:
             problems += exc.problems
             continue
-        sides.append(_Side(_promote(Report, core), overrides, input_shape))
+        sides.append(Side(_promote(Report, core), overrides, input_shape))
     if problems:
         raise SpecError(problems)
     if depth is not None and depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
-    return _promote(Comparison, _compare_reports(sides[0], sides[1], depth))
+    return _promote(Comparison, compare_reports(sides[0], sides[1], depth))
 
 
 def _axis_text(value: Any) -> str:
@@ -434,6 +336,9 @@ def sweep(
     1000]}`, or `"{10,1000}"`; a list-valued arg takes a list of lists). Several lists
     make the grid of every combination. A point
     whose analysis fails keeps its `problems` (see `Sweep.failed`)."""
+    from cnnshape.api_results import Sweep
+    from cnnshape.sweep import plan, run
+
     inputs: list[str] = []
     if isinstance(input, str) or (isinstance(input, Sequence) and input and all(type(d) is int for d in input)):
         inputs = [_axis_text(input)]
@@ -443,9 +348,9 @@ def sweep(
     for name, values in _overrides(set).items():
         choices = values if isinstance(values, list) else [values]
         sets += [f"{name}={_axis_text(choice)}" for choice in choices]
-    axes = _plan_sweep(inputs, sets)
+    axes = plan(inputs, sets)
     source = _source(spec)
-    core = _run_sweep(source.path, axes, _dtype(dtype), source=source)
+    core = run(source.path, axes, _dtype(dtype), source=source)
     return _promote(Sweep, core)
 
 
@@ -465,6 +370,9 @@ def lint(
     (`{"max-params": "25M", "max-macs": 4_100_000_000}`); `config=False` ignores
     `[tool.cnnshape]` in pyproject.toml (as `--no-config`). A bad option raises
     `ValueError` (the command's usage error)."""
+    from cnnshape.api_results import LintResult
+    from cnnshape.lint import ConfigError, configure, lint_paths
+
     given: dict[str, Any] = dict(budgets or {})
     if select is not None:
         given["select"] = list(select)
@@ -472,8 +380,8 @@ def lint(
         given["ignore"] = list(ignore)
     targets = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(path) for path in paths]
     try:
-        settings = _configure_lint(given, "the lint() call", use_pyproject=config, strict=strict)
-        result = _lint_paths(targets, settings)
-    except _ConfigError as exc:
+        settings = configure(given, "the lint() call", use_pyproject=config, strict=strict)
+        result = lint_paths(targets, settings)
+    except ConfigError as exc:
         raise ValueError(str(exc)) from None
     return _promote(LintResult, result, strict=settings.strict)

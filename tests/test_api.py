@@ -232,11 +232,13 @@ def test_import_loads_neither_typer_nor_rich() -> None:
         "import sys, cnnshape\n"
         "loaded = lambda: sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'click', 'rich', 'yaml', 'pydantic'})\n"
         "print(loaded(), 'cnnshape.api' in sys.modules)\n"
-        "report = cnnshape.analyze('specs/resnet50.yaml'); report.to_json(); cnnshape.lint('specs/seed-lenet.yaml').to_json()\n"
+        "report = cnnshape.analyze('specs/resnet50.yaml'); report.to_json()\n"
+        "print(loaded(), [m for m in ('cnnshape.lint', 'cnnshape.compare', 'cnnshape.sweep') if m in sys.modules])\n"
+        "cnnshape.lint('specs/seed-lenet.yaml').to_json()\n"
         "print(loaded())\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert done.stdout.splitlines() == ["[] False", "['pydantic', 'yaml']"]
+    assert done.stdout.splitlines() == ["[] False", "['pydantic', 'yaml'] []", "['pydantic', 'yaml']"]
 
 
 def test_public_names() -> None:

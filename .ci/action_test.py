@@ -81,8 +81,19 @@ def check_doc_refs() -> None:
               hooks.stderr)
 
 
+def check_release_notes() -> None:
+    """CHANGELOG.md's 0.1.0 section is what the tag released (its [Unreleased] then)."""
+    old = subprocess.run(["git", "show", "refs/tags/v0.1.0:CHANGELOG.md"], cwd=ROOT, capture_output=True, text=True)
+    check("tag v0.1.0 has a CHANGELOG", old.returncode == 0, old.stderr)
+    released = old.stdout.split("## [Unreleased]\n\n", 1)[1].rstrip()
+    now = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    section = now.split("## [0.1.0] - 2026-11-29\n\n", 1)[1].split("\n[Unreleased]:")[0].rstrip()
+    check("CHANGELOG's 0.1.0 section is what v0.1.0 released", section == released, "")
+
+
 def main() -> None:
     check_doc_refs()
+    check_release_notes()
     with tempfile.TemporaryDirectory() as folder:
         workspace, temp = Path(folder) / "workspace", Path(folder) / "runner-temp"
         (workspace / "specs").mkdir(parents=True)

@@ -73,3 +73,18 @@ def test_docs_install_from_the_repository_not_pypi() -> None:
         text = path.read_text(encoding="utf-8")
         bare = re.findall(r"pip install ['\"]?cnnshape\b(?![\w-])", text)
         assert not bare, f"{path.name}: {bare}"
+
+
+def test_the_released_section_is_never_edited() -> None:
+    """What 0.1.0 released (the CHANGELOG's [Unreleased] at tag v0.1.0, commit ab5298d)
+    stays as it was: today's work goes under [Unreleased], above it. A line added at the
+    end of a list that now sits under 0.1.0 is the usual slip."""
+    import hashlib
+
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    section = text.split("## [0.1.0] - 2026-11-29\n\n", 1)[1].split("\n[Unreleased]:")[0].rstrip()
+    digest = hashlib.sha256(section.encode("utf-8")).hexdigest()
+    assert (digest, len(section.splitlines())) == ("eaab57b0358cdc42043348b178aed244fd8589d1683f383220fb78eeb44461ba", 119), (
+        "CHANGELOG.md's 0.1.0 section changed: move new lines under ## [Unreleased] "
+        "(`git show v0.1.0:CHANGELOG.md` has the released text)"
+    )

@@ -12,11 +12,9 @@ from typing import Optional
 
 from cnnshape.errors import Issue, ShapeError, SpecError
 from cnnshape.graph import Graph, Node, Ref
-from cnnshape.layers.base import RF, Shape, axis_names, fmt_shape, group_axes
+from cnnshape.layers.base import MAX_ELEMENTS, RF, Shape, axis_names, fmt_shape, group_axes
 from cnnshape.report import DTYPE_BYTES, AxisField, Output, ReceptiveField, Report, Row, Totals
 from cnnshape.source import Source
-
-MAX_ELEMENTS = 2**50  # per tensor; past this a spec is a mistake or an attack
 
 
 def to_field(rf: Optional[RF], cache: Optional[dict] = None) -> Optional[ReceptiveField]:
@@ -122,7 +120,8 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
     where = f" ({node.context})" if node.context else ""
     elements = 0
     try:
-        result = layer.infer(shapes)
+        # Expansion may have inferred it already (a block that reads its input's shape).
+        result = graph.results.get(node.index) or layer.infer(shapes)
         for shape in result.shapes:
             if shape and min(shape) <= 0:
                 raise ShapeError(f"output shape {fmt_shape(shape)} has a dimension that shrank to zero")

@@ -33,6 +33,8 @@ CODES: dict[str, str] = {
     "cycle": "a block uses itself, directly or through other blocks",
     "limit": "the spec expands past a documented size limit",
     "shape": "the incoming shape does not fit the layer",
+    "input-mismatch": "a block argument tied to the block's input (its default reads `$input_channels`, ...) is given a value that disagrees with the real input",
+    "skipped-merge": "a skipped merge (`Add`, `Concat`, ... with `if: false` or `repeat: 0`) would stand for several tensors; say which with `else:`",
     "unaligned-rf": "paths merged with different receptive-field stride or centre",
     "unbatched-input": "layers read their input without a batch dimension: usually an input shape written without its batch",
     "unused-block": "a block is defined but never used, so its layers are not checked",

@@ -287,6 +287,41 @@ def has_substitution(value: Any) -> bool:
     return False
 
 
+def referenced_names(value: Any) -> set[str]:
+    """The variable names a value's substitutions read (`$name` and names inside `$(...)`,
+    not function names); empty when it has none or does not parse."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= referenced_names(item)
+        return found
+    if not isinstance(value, str) or "$" not in value:
+        return found
+    i = 0
+    while i < len(value):
+        j = value.find("$", i)
+        if j < 0:
+            break
+        if value.startswith("$$", j):
+            i = j + 2
+        elif value.startswith("$(", j):
+            try:
+                end = _find_close(value, j + 1)
+                tree = ast.parse(value[j + 2 : end].strip(), mode="eval")
+            except (ExprError, SyntaxError, ValueError, RecursionError, MemoryError):
+                return found
+            called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+            found |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in called}
+            i = end + 1
+        else:
+            match = _NAME.match(value, j + 1)
+            if not match:
+                return found
+            found.add(match.group())
+            i = match.end()
+    return found - {"true", "True", "false", "False"}
+
+
 def substitute(value: Any, scope: Mapping[str, Any]) -> Any:
     """Replace `$name` and `$(expr)` inside a value; a whole-string one keeps its type."""
     if isinstance(value, list):

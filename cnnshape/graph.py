@@ -8,23 +8,28 @@ plus the block instances that group them, which is what makes analysis linear.
 
 from __future__ import annotations
 
+import contextlib
 import keyword
 import re
 from dataclasses import dataclass, field
+from math import prod
 from typing import Any, NamedTuple, Union
 
 from pydantic import ValidationError
 
-from cnnshape.errors import Issue, Loc, Problem, Severity, SpecError
-from cnnshape.expr import ExprError, has_substitution, substitute
+from cnnshape.errors import Issue, Loc, Problem, Severity, ShapeError, SpecError
+from cnnshape.expr import ExprError, has_substitution, referenced_names, substitute
 from cnnshape.layers import NOT_YET, REGISTRY, did_you_mean, suggest
-from cnnshape.layers.base import Layer
+from cnnshape.layers.base import MAX_ELEMENTS, Layer, Result, Shape, fmt_shape
 from cnnshape.source import Source
 from cnnshape.spec import NAME_RE, BlockDef, LayerCall, NetworkSpec, parse_layer_entry, pydantic_issues
 
 MAX_NODES = 250_000  # expanded layers in one network (100k-layer specs work; a hostile one stops early)
 MAX_REFERENCES = 1_000_000  # layer inputs in one network: `from` lists cannot multiply the work
 MAX_BLOCK_DEPTH = 64
+
+# Variables a block reads from its inputs' shapes (see docs/spec.md, "A block's input").
+INPUT_VARIABLES = ("input_shape", "input_channels", "input_spatial", "input_shapes", "input_channel_list")
 
 
 class Ref(NamedTuple):
@@ -77,6 +82,9 @@ class Graph:
     output_names: list[str]
     args: dict[str, Any]
     problems: list[Problem] = field(default_factory=list)  # errors and warnings found so far
+    # Layers already inferred during expansion (for blocks that read their input's shape),
+    # so analysis does not infer them twice.
+    results: dict[int, Result] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,6 +98,8 @@ class _Scope:
     depth: int
     context: str
     names: dict[str, Union[list[Ref], _Scope]] = field(default_factory=dict)
+    # Every copy of a named entry, in order, for `name.*` (empty when it was skipped).
+    copies: dict[str, list[Union[list[Ref], _Scope]]] = field(default_factory=dict)
     outputs: list[Ref] = field(default_factory=list)  # a block scope's result
     counters: dict[str, int] = field(default_factory=dict)
     later: set[str] = field(default_factory=set)  # names given further down this layers list
@@ -169,6 +179,11 @@ class _Builder:
         self.overrides: dict[str, Any] = {}
         self.network_origins: dict[str, Any] = {}
         self.input_ok = True  # a made-up input shape would only produce made-up shape errors
+        # Shapes known so far, for blocks that read their input: each node's output shapes
+        # (None: unknown), inferred in order and at most once, only when a block asks.
+        self.known: list[list[Shape] | None] = []
+        self.results: dict[int, Result] = {}
+        self.reads_input: dict[str, bool] = {}
 
     # -- issues ---------------------------------------------------------------------------
 
@@ -194,14 +209,17 @@ class _Builder:
         shape = input_override or self._input_shape(variables)
         for where, declared in [(("args",), spec.args)] + [(("blocks", b, "args"), d.args) for b, d in spec.blocks.items()]:
             for arg in declared:
-                if keyword.iskeyword(arg) or arg == "repeat_index":
-                    why = "is a Python keyword, so expressions cannot use it" if keyword.iskeyword(arg) else "is set by `repeat` for each copy"
+                if keyword.iskeyword(arg) or arg == "repeat_index" or (where[0] == "blocks" and arg in INPUT_VARIABLES):
+                    why = ("is a Python keyword, so expressions cannot use it" if keyword.iskeyword(arg)
+                           else "is set by `repeat` for each copy" if arg == "repeat_index"
+                           else "is set from the block's input")
                     self.issue(where + (arg,), "bad-value", f"argument name {arg!r} {why}; rename it", at_key=True)
         for block in spec.blocks:
             if block in REGISTRY:
                 self.issue(("blocks", block), "duplicate-name",
                            f"block {block!r} has the name of a built-in layer kind; rename it (e.g. {block}Block)", at_key=True)
         self.nodes.append(Node(0, "input", "Input", None, [], ("input",), None, 0))
+        self.known.append([shape] if self.input_ok else None)
         self.network_origins = {
             name: _CommandLine(name, overrides[name]) if name in overrides else ("args", name) for name in spec.args
         }
@@ -215,7 +233,7 @@ class _Builder:
                            at_key=True, severity="warning")
         if not self.input_ok:
             raise self.fail()
-        return Graph(spec.name, shape, self.nodes, self.blocks, outputs, names, variables, self.problems())
+        return Graph(spec.name, shape, self.nodes, self.blocks, outputs, names, variables, self.problems(), self.results)
 
     def _network_args(self, overrides: dict[str, Any]) -> dict[str, Any]:
         import difflib
@@ -384,11 +402,19 @@ class _Builder:
             self._check_argument_names(call, scope)
             if is_block:
                 self.skipped_blocks.add(call.kind)
+            merges = not is_block and (REGISTRY[call.kind].max_inputs or 2) > 1
+            stand_in = self._stand_in(call, scope, name, inputs, inputs_ok and merges, "if" if not enabled else "repeat")
             if name is not None:
-                scope.names[name] = inputs
-            return inputs
+                scope.names[name] = stand_in
+                scope.copies[name] = []
+            return stand_in
+        if "else" in call.present:
+            # Checked while the layer is on, so switching it off cannot reveal a typo.
+            with contextlib.suppress(_Broken):
+                self._resolve(call.else_, call.args_loc + ("else",), scope)
         outputs = inputs
         result: Union[list[Ref], _Scope] = inputs
+        every: list[Union[list[Ref], _Scope]] = []
         shared = scope.variables
         for copy in range(repeat):
             before = len(self.nodes)
@@ -404,6 +430,7 @@ class _Builder:
                     result = outputs
             finally:
                 scope.variables = shared
+            every.append(result)
             # Stop a huge `repeat` as soon as one copy shows where it is going.
             grown = len(self.nodes) - before
             if grown and self.layer_count + grown * (repeat - copy - 1) > MAX_NODES:
@@ -414,7 +441,32 @@ class _Builder:
                 raise self.fail()
         if name is not None:
             scope.names[name] = result
+            scope.copies[name] = every
         return outputs
+
+    def _stand_in(self, call: LayerCall, scope: _Scope, name: str | None, inputs: list[Ref], check: bool,
+                  switch: str) -> list[Ref]:
+        """What a skipped entry stands for: its `else`, or its inputs. A skipped merge (Add,
+        Mul, Concat, ...) standing for several tensors must say so: it silently turned a
+        residual block's output into two tensors before. Other entries (a block use, a
+        one-input layer) pass several tensors through unchanged, as they receive them."""
+        if "else" in call.present:
+            try:
+                return self._resolve(call.else_, call.args_loc + ("else",), scope)
+            except _Broken:
+                return self._broken(inputs)
+        if check and len(inputs) > 1:
+            label = f"{name} ({call.kind})" if name else call.kind
+            tensors = ", ".join(self._label(ref) for ref in inputs)
+            where = switch if switch in call.present else "if"
+            written = call.from_ if isinstance(call.from_, list) and call.from_ and isinstance(call.from_[0], str) else None
+            example = written[0] if written else f"{self._label(inputs[0]).removeprefix(scope.prefix)}"
+            self.issue(call.args_loc + (where,), "skipped-merge", (
+                f"{label} is skipped ({where}: {'false' if where == 'if' else 0}) and would stand for its "
+                f"{len(inputs)} inputs ({tensors}); say which tensor stands for it with `else:` (e.g. `else: {example}`)"
+            ), scope)
+            return self._broken(inputs)  # its users are not checked against a guess
+        return inputs
 
     def _check_argument_names(self, call: LayerCall, scope: _Scope) -> None:
         import difflib
@@ -505,7 +557,7 @@ class _Builder:
             broken = _Scope(qualified + ".", inputs, {}, scope.block, scope.depth, scope.context)
             broken.outputs = self._broken(inputs)
             return broken
-        variables, origins = self._block_args(call, block, scope)
+        variables, origins = self._block_args(call, block, scope, self._input_variables(call.kind, block, inputs))
         instance = BlockInstance(len(self.blocks), qualified, call.kind, scope.block, scope.depth,
                                  call.loc + (call.kind,), first=len(self.nodes), inputs=list(inputs), args=variables)
         self.blocks.append(instance)
@@ -524,7 +576,61 @@ class _Builder:
         scope.names[local] = inner
         return inner
 
-    def _block_args(self, call: LayerCall, block: BlockDef, scope: _Scope) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _input_variables(self, kind: str, block: BlockDef, inputs: list[Ref]) -> dict[str, Any]:
+        """`input_shape`, `input_channels`, ... for a block use, when the block reads them
+        (shapes are inferred only then); FAILED when an input's shape is unknown (its
+        problem is reported by analysis)."""
+        if kind not in self.reads_input:
+            pattern = r"\b(" + "|".join(INPUT_VARIABLES) + r")\b"
+            self.reads_input[kind] = re.search(pattern, repr((block.args, block.layers))) is not None
+        if not self.reads_input[kind]:
+            return {}
+        shapes = self.shapes_of(inputs)
+        if not shapes:
+            return dict.fromkeys(INPUT_VARIABLES, FAILED)
+        first = list(shapes[0])
+        return {
+            "input_shape": first,
+            "input_channels": first[1] if len(first) > 1 else None,
+            "input_spatial": first[2:],
+            "input_shapes": [list(shape) for shape in shapes],
+            "input_channel_list": [shape[1] if len(shape) > 1 else None for shape in shapes],
+        }
+
+    def shapes_of(self, refs: list[Ref]) -> list[Shape] | None:
+        """The shapes of earlier tensors (None if one is unknown). Nodes not yet inferred
+        are inferred now, in order and each once, so expansion stays linear."""
+        for index in range(len(self.known), len(self.nodes)):
+            self.known.append(self._infer(self.nodes[index]))
+        return self._known_shapes(refs)
+
+    def _known_shapes(self, refs: list[Ref]) -> list[Shape] | None:
+        shapes = []
+        for ref in refs:
+            out = self.known[ref.node]
+            if out is None or ref.output >= len(out):
+                return None
+            shapes.append(out[ref.output])
+        return shapes
+
+    def _infer(self, node: Node) -> list[Shape] | None:
+        """A node's output shapes, or None when they cannot be known (analysis says why)."""
+        if node.layer is None:
+            return None
+        shapes = self._known_shapes(node.inputs)
+        if shapes is None:
+            return None
+        try:
+            result = node.layer.infer(shapes)
+        except ShapeError:
+            return None
+        if any(min(shape, default=1) <= 0 or prod(shape) > MAX_ELEMENTS for shape in result.shapes):
+            return None
+        self.results[node.index] = result
+        return list(result.shapes)
+
+    def _block_args(self, call: LayerCall, block: BlockDef, scope: _Scope,
+                    input_vars: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """The block use's variables, and where each value was written (see _Scope.origins)."""
         import difflib
 
@@ -540,22 +646,49 @@ class _Builder:
                 continue
             given[key] = self.subst(value, scope.variables, call.args_loc + (key,), scope)
             origins[key] = scope.origins.get(_bare_name(value) or "", call.args_loc + (key,))
-        # Defaults see the network's args, every given value and the defaults before them.
+        # Defaults see the network's args, the input's shape, every given value and the
+        # defaults before them.
+        input_vars = input_vars or {}
         variables = dict(self.network_variables)
+        variables.update(input_vars)
         variables.update(given)
         for key, default in block.args.items():
-            if key not in given:
-                variables[key] = self.subst(default, variables, ("blocks", call.kind, "args", key), scope)
-                origins[key] = origins.get(_bare_name(default) or "", ("blocks", call.kind, "args", key))
+            if key in given:
+                self._check_tied(call, key, default, given[key], input_vars, scope, variables)
+                continue
+            variables[key] = self.subst(default, variables, ("blocks", call.kind, "args", key), scope)
+            origins[key] = origins.get(_bare_name(default) or "", ("blocks", call.kind, "args", key))
         return variables, origins
+
+    def _check_tied(self, call: LayerCall, key: str, default: Any, value: Any, input_vars: dict[str, Any],
+                    scope: _Scope, variables: dict[str, Any]) -> None:
+        """An argument whose default reads only the input's shape (`c1: $input_channels`)
+        says what the input is; a value given at the use must agree with the real input."""
+        names = referenced_names(default)
+        if not names or not names <= set(INPUT_VARIABLES) or value is FAILED or not input_vars:
+            return
+        if any(input_vars.get(name) is FAILED for name in names):
+            return
+        real = self.subst(default, {**self.network_variables, **input_vars}, ("blocks", call.kind, "args", key), scope)
+        if real is FAILED or (real == value and isinstance(real, bool) == isinstance(value, bool)):
+            return
+        shapes = ", ".join(fmt_shape(tuple(shape)) for shape in input_vars["input_shapes"])
+        self.issue(call.args_loc + (key,), "input-mismatch", (
+            f"block {call.kind}: {key}={value!r} disagrees with its input {shapes}, for which `{key}: {default}` "
+            f"gives {real!r}; leave {key!r} out of the use (it is read from the input), or fix the layers before it"
+        ), scope)
+        variables[key] = real  # the real input's value, so nothing inside cascades from the wrong one
 
     # -- references -----------------------------------------------------------------------
 
     def resolve_from(self, call: LayerCall, scope: _Scope, previous: list[Ref]) -> list[Ref]:
         if "from" not in call.present:
             return previous
-        loc = call.args_loc + ("from",)
-        value = self.subst(call.from_, scope.variables, loc, scope)
+        return self._resolve(call.from_, call.args_loc + ("from",), scope)
+
+    def _resolve(self, raw: Any, loc: Loc, scope: _Scope) -> list[Ref]:
+        """The tensors a `from` (or `else`) value names, in order."""
+        value = self.subst(raw, scope.variables, loc, scope)
         if value is FAILED:
             raise _Broken
         names = value if isinstance(value, list) else [value]
@@ -564,20 +697,26 @@ class _Builder:
         for i, name in enumerate(names):
             where = loc + (i,) if isinstance(value, list) else loc
             if not isinstance(name, str) or not name:
-                self.issue(where, "bad-value", f"'from' takes a layer name or a list of names, got {name!r}", scope)
+                self.issue(where, "bad-value", f"{loc[-1]!r} takes a layer name or a list of names, got {name!r}", scope)
                 broken = True
                 continue
             try:
                 refs.extend(self.lookup(name, scope, where))
             except _Broken:
                 broken = True
+            if self.references + len(refs) > MAX_REFERENCES:  # `m.*` lists cannot multiply the work
+                self.issue(where, "limit", f"the layers' inputs add up to more than {MAX_REFERENCES:,} references (`from` lists)")
+                raise self.fail()
         if broken:
             raise _Broken
         return refs
 
     def lookup(self, dotted: str, scope: _Scope, loc: Loc) -> list[Ref]:
-        """Resolve `name`, `name.0` (one output) or `block_use.inner_name` in `scope`."""
+        """Resolve `name`, `name.0` (one output), `block_use.inner_name` or `name.*` (every
+        copy of a repeated entry) in `scope`."""
         parts = dotted.split(".")
+        if "*" in parts:
+            return self._lookup_copies(dotted, parts, scope, loc)
         head = parts[0]
         if head == "input":
             found: Union[list[Ref], _Scope] = scope.inputs
@@ -586,7 +725,40 @@ class _Builder:
         else:
             self._unknown_reference(dotted, head, scope, loc)
             raise _Broken
-        for part in parts[1:]:
+        return self._walk(found, parts[1:], dotted, scope, loc)
+
+    def _lookup_copies(self, dotted: str, parts: list[str], scope: _Scope, loc: Loc) -> list[Ref]:
+        """`name.*`: the outputs of every copy of `name` in order (`name.*.0`, `use.*.inner`:
+        the rest of the reference applied to each copy); nothing when it was skipped."""
+        star = parts.index("*")
+        if star == 0 or parts.count("*") > 1 or parts[star - 1] == "input" or parts[star - 1].isdigit():
+            self.issue(loc, "unknown-reference", (
+                f"{dotted!r}: `*` follows the name of a repeated layer or block use, once (`m.*`, `m.*.0`, `use.m.*`)"
+            ), scope)
+            raise _Broken
+        container = scope
+        for part in parts[: star - 1]:
+            inner = container.names.get(part)
+            if not isinstance(inner, _Scope):
+                self._unknown_reference(dotted, part, container, loc, scope)
+                raise _Broken
+            container = inner
+        name = parts[star - 1]
+        if name in container.copies:
+            copies = container.copies[name]
+        elif name in container.names:
+            copies = [container.names[name]]  # an unnamed entry: one copy
+        else:
+            self._unknown_reference(dotted, name, container, loc, scope)
+            raise _Broken
+        refs: list[Ref] = []
+        for found in copies:
+            refs.extend(self._walk(found, parts[star + 1:], dotted, scope, loc))
+        return refs
+
+    def _walk(self, found: Union[list[Ref], _Scope], parts: list[str], dotted: str, scope: _Scope, loc: Loc) -> list[Ref]:
+        """The rest of a dotted reference: inner names of block uses and output indices."""
+        for part in parts:
             if isinstance(found, _Scope):
                 if part in found.names:
                     found = found.names[part]

@@ -19,10 +19,14 @@ RESERVED: dict[str, dict[str, Any]] = {
     "name": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$|\$", "description": "the layer's name in its scope"},
     "from": {
         "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
-        "description": "input(s): earlier layer names, `input`, `name.N`, `block_use.inner`",
+        "description": "input(s): earlier layer names, `input`, `name.N`, `block_use.inner`, `name.*` (every copy)",
     },
     "repeat": {"anyOf": [{"type": "integer", "minimum": 0}, SUBSTITUTION], "description": "chained copies"},
     "if": {"anyOf": [{"type": "boolean"}, SUBSTITUTION], "description": "false skips the layer"},
+    "else": {
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        "description": "what a skipped layer (if: false, repeat: 0) stands for: references, like `from`",
+    },
     "training_only": {"anyOf": [{"type": "boolean"}, SUBSTITUTION], "description": "runs only in training mode"},
 }
 

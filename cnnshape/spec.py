@@ -28,7 +28,7 @@ from cnnshape.source import Source
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
 
-RESERVED = ("name", "from", "repeat", "if", "training_only")
+RESERVED = ("name", "from", "repeat", "if", "else", "training_only")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 Scalar = Union[StrictBool, StrictInt, StrictFloat, StrictStr, None]
@@ -96,6 +96,7 @@ class LayerCall:
     from_: Any = None
     repeat: Any = 1
     if_: Any = True
+    else_: Any = None  # what a skipped entry stands for (references, like `from`)
     training_only: Any = False
     present: set[str] = field(default_factory=set)  # reserved keys written explicitly
 
@@ -238,6 +239,7 @@ def parse_layer_entry(raw: Any, loc: Loc) -> LayerCall | Issue:
     call.from_ = body.get("from")
     call.repeat = body.get("repeat", 1)
     call.if_ = body.get("if", True)
+    call.else_ = body.get("else")
     call.training_only = body.get("training_only", False)
     return call
 

@@ -143,6 +143,7 @@ class _ClassWriter:
         self.fwd: list[str] = []
         self.attrs: set[str] = set()
         self.env: dict[str, _Binding] = {}
+        self.copies_env: dict[str, list[_Binding]] = {}  # every copy of a named entry, for `name.*`
         self.training_vars: set[str] = set()
         self.flags: dict[str, str] = {}  # condition -> the attribute holding it
         self._open_if: Optional[tuple] = None  # (flag, init length, forward length, `else:` index)
@@ -325,6 +326,12 @@ class _ClassWriter:
 
     def _resolve(self, ref: str) -> _Binding:
         parts = ref.split(".")
+        if len(parts) == 2 and parts[1] == "*":  # every copy of a repeated entry
+            if parts[0] not in self.copies_env:
+                raise Unsupported(f"{ref!r}: the copies of an entry repeated in a loop or under a condition")
+            return _Binding([name for binding in self.copies_env[parts[0]] for name in binding.names])
+        if "*" in parts:
+            raise Unsupported(f"{ref!r}: a collection reaching inside block uses")
         head = parts[0]
         if head == "input":
             binding = _Binding(list(self.input_vars))
@@ -351,9 +358,13 @@ class _ClassWriter:
             if previous.partial:
                 raise Unsupported("the entry above stands for different tensors in different uses")
             return previous
-        values = [self._eval(call.from_, p) if has_substitution(call.from_) else call.from_ for p in range(len(self.instances))]
+        return self._references(call.from_, "from")
+
+    def _references(self, raw: Any, key: str) -> _Binding:
+        """The tensors a `from` or `else` value names (the same in every use)."""
+        values = [self._eval(raw, p) if has_substitution(raw) else raw for p in range(len(self.instances))]
         if any(value != values[0] for value in values):
-            raise Unsupported("`from` differs between uses")
+            raise Unsupported(f"`{key}` differs between uses")
         names = values[0] if isinstance(values[0], list) else [values[0]]
         out: list[str] = []
         for name in names:
@@ -393,11 +404,13 @@ class _ClassWriter:
         conditional = self.symbolic and has_substitution(call.if_)
         if not loop and len({c for c in counts if c}) > 1:
             raise Unsupported("a repeat count that differs between uses")
+        stand_in = self._references(call.else_, "else") if "else" in call.present else inputs
         if not any(counts):
-            # Off (or repeated 0 times) in every use: the name stands for its inputs.
+            # Off (or repeated 0 times) in every use: the name stands for its `else` or inputs.
             if call.name is not None and not has_substitution(call.name):
-                self.env[call.name] = _Binding(list(inputs.names), inputs.partial)
-            return _Binding(list(inputs.names), inputs.partial)
+                self.env[call.name] = _Binding(list(stand_in.names), stand_in.partial)
+                self.copies_env[call.name] = []
+            return _Binding(list(stand_in.names), stand_in.partial)
         training = call.training_only is True or any(v in self.training_vars for v in inputs.names)
         if has_substitution(call.training_only):
             raise Unsupported("`training_only` given by an expression")
@@ -450,7 +463,7 @@ class _ClassWriter:
                     self.fwd.append("else:")
                 if call.name is None:
                     self.shifts.append((call.kind.lower(), flag, call.if_, repeat))
-                stand = inputs.names
+                stand = stand_in.names
                 partial = len(stand) != len(outputs.names)
                 for var, source in zip(outputs.names, stand):
                     self.fwd.append(f"    {var} = {source}")
@@ -476,6 +489,8 @@ class _ClassWriter:
             self.env[produced[-1][0].rsplit("_", 1)[0]] = outputs
         if call.name is not None and repeat == 1:
             self.env[produced[0][0]] = outputs
+        if call.name is not None and not has_substitution(call.name) and not conditional:
+            self.copies_env[call.name] = [self.env[local] for local, _ in produced]
         return outputs
 
     def _shifting_name(self, call: LayerCall, copies: list[list[Copy]], k: int, present: list[int]) -> Optional[str]:

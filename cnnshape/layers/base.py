@@ -20,6 +20,8 @@ from cnnshape.layers.torchside import TorchSide, resolve_dim
 
 Shape = tuple[int, ...]
 
+MAX_ELEMENTS = 2**50  # per tensor; past this a spec is a mistake or an attack
+
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}  # spatial axes' names by count, PyTorch's order
 
 

@@ -79,7 +79,7 @@ def test_report_is_one_file_that_fetches_nothing(tmp_path, repo_root):
 HOSTILE = """\
 name: "evil </textarea><script>alert('n')</script> \\"q\\" <img src=x onerror=alert(1)>"
 input: [1, 3, 32, 32]
-args: {tag: "</title><svg onload=alert(3)>", act: ReLU}
+args: {tag: "</title><svg onload=alert(3)>\\e[31m", act: ReLU}
 blocks:
   Evil:
     description: "<script>alert('d')</script>"
@@ -103,6 +103,8 @@ def test_spec_text_never_becomes_markup(tmp_path):
     assert not any(key.startswith("on") for _, attrs in tags for key in attrs)
     assert "<svg onload" not in page and "</textarea>" not in page and "<img" not in page
     assert "&lt;script&gt;alert(&#x27;n&#x27;)&lt;/script&gt;" in page
+    # Control characters are shown, not passed on (the one escaping module's rule).
+    assert "\x1b" not in page and "\\x1b[31m" in page
     # The title holds the escaped name, so it cannot close early either.
     title = re.search(r"<title>(.*?)</title>", page)
     assert title is not None and "evil &lt;/textarea&gt;" in title.group(1)

@@ -12,6 +12,7 @@ escapes what the target format would read:
 - `markdown` (text) and `markdown_code` (a code span): literal under CommonMark and GFM.
 - `csv_cell`: OWASP's rule against formulas in spreadsheets.
 - `mermaid` and `dot`: a quoted label in each diagram language.
+- `html`: text and attribute values of the HTML report (and its inline SVG).
 
 JSON needs none of this: it is data, and the encoder escapes it exactly.
 """
@@ -145,3 +146,14 @@ def code_fence(lines: list[str]) -> str:
     longest = max((len(run) for line in body for run in re.findall(r"`{3,}", line)), default=2)
     fence = "`" * (longest + 1)
     return "\n".join([fence + "text", *body, fence])
+
+
+# --- HTML (the report) --------------------------------------------------------------------
+
+
+def html(value: object) -> str:
+    """Text inert in HTML and inline SVG, as element text or a quoted attribute value:
+    controls visible, then `& < > " '` as character references."""
+    import html as html_module
+
+    return html_module.escape(visible(value), quote=True)

@@ -6,26 +6,25 @@ pixels. Every text that comes from a spec goes through `text()`.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 
 from cnnshape.compare import Comparison
 from cnnshape.layout import Layout, PlacedNode
-from cnnshape.render import units
+from cnnshape.render import escape, units
 from cnnshape.render.graph import node_numbers
 from cnnshape.report import DTYPE_BYTES, Row
 from cnnshape.reportview import ComparisonView, NetworkView, Point
 
 
 def text(value: object) -> str:
-    """Spec text (names, kinds, descriptions, paths) made inert in HTML and SVG, attribute
-    values included: the one place the report escapes."""
-    return html.escape(str(value), quote=True)
+    """Spec text (names, kinds, paths, args) made inert in HTML and SVG, attribute values
+    included, by the one escaping module."""
+    return escape.html(value)
 
 
 def _asset(name: str) -> str:
-    return resources.files("cnnshape.render").joinpath("assets", name).read_text(encoding="utf-8")
+    return resources.files("cnnshape.render").joinpath("assets").joinpath(name).read_text(encoding="utf-8")
 
 
 def _page(title: str, subtitle: str, sections: list[tuple[str, str, str]]) -> str:

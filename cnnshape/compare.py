@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal, Optional
 
-from cnnshape.report import ReceptiveField, Report, Row, leaf_rows, rows_at_depth
+from cnnshape.report import Output, ReceptiveField, Report, Row, leaf_rows, rows_at_depth
 
 Status = Literal["same", "changed", "added", "removed"]
 MetricKind = Literal["count", "bytes", "shape", "field"]
@@ -103,16 +103,37 @@ def metrics(a: Report, b: Report) -> list[Metric]:
         _count("param_bytes", "Param memory", ta.param_bytes, tb.param_bytes, "bytes"),
         _count("activation_bytes", "Activations", ta.activation_bytes, tb.activation_bytes, "bytes"),
         Metric("input", "Input", "shape", a.input_shape, b.input_shape),
-        Metric("output", "Output", "shape", a.outputs[0].shape if a.outputs else (), b.outputs[0].shape if b.outputs else ()),
     ]
-    rf = Metric("receptive_field", "Receptive field", "field", a.receptive_field, b.receptive_field)
-    size_a, size_b = _field_size(a.receptive_field), _field_size(b.receptive_field)
-    if size_a is not None and size_b is not None:
-        rf.delta = size_b - size_a
-        rf.ratio = Fraction(rf.delta, size_a)
-    found.append(rf)
+    pairs = output_pairs(a, b)
+    for index, (name, out_a, out_b) in enumerate(pairs):
+        key = "" if index == 0 else f".{name}"  # the first keeps the keys it always had
+        label = "" if len(pairs) == 1 else f" {name}"
+        found.append(Metric("output" + key, "Output" + label, "shape", out_a.shape if out_a else None, out_b.shape if out_b else None))
+        field_a = out_a.receptive_field if out_a else None
+        field_b = out_b.receptive_field if out_b else None
+        rf = Metric("receptive_field" + key, ("Receptive field" if len(pairs) == 1 else "RF") + label, "field", field_a, field_b)
+        size_a, size_b = _field_size(field_a), _field_size(field_b)
+        if size_a is not None and size_b is not None:
+            rf.delta = size_b - size_a
+            rf.ratio = Fraction(rf.delta, size_a)
+        found.append(rf)
     found.append(_count("layers", "Layers", ta.layers, tb.layers))
     return found
+
+
+def output_pairs(a: Report, b: Report) -> list[tuple[str, Optional[Output], Optional[Output]]]:
+    """The outputs of A and B paired by name (then by position, for outputs renamed), in
+    A's order with B's unpaired ones after: (name, A's or None, B's or None)."""
+    by_name = {output.name: output for output in b.outputs}
+    paired = [(out.name, out, by_name.pop(out.name, None)) for out in a.outputs]
+    rest = [output for output in b.outputs if output.name in by_name]
+    found: list[tuple[str, Optional[Output], Optional[Output]]] = []
+    for name, out_a, out_b in paired:
+        if out_b is None and rest:
+            out_b = rest.pop(0)
+            name = name if name == out_b.name else f"{name}/{out_b.name}"
+        found.append((name, out_a, out_b))
+    return found + [(out.name, None, out) for out in rest]
 
 
 def same_field(a: Optional[ReceptiveField], b: Optional[ReceptiveField]) -> bool:

@@ -26,6 +26,8 @@ def side_label(side: Side) -> str:
 
 
 def value_text(metric: Metric, value: Any) -> str:
+    if value is None and metric.kind == "shape":
+        return "-"  # an output only the other side has
     if metric.kind == "count":
         return f"{value:,}"
     if metric.kind == "bytes":
@@ -176,7 +178,7 @@ def markdown(comparison: Comparison, changed_only: bool = False) -> str:
 
 def _json_value(metric: Metric, value: Any) -> Any:
     if metric.kind == "shape":
-        return list(value)
+        return None if value is None else list(value)
     if metric.kind == "field":
         return receptive_field(value)
     return value

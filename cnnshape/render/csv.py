@@ -13,7 +13,7 @@ from cnnshape.report import DTYPE_BYTES, Report, leaf_rows, rows_at_depth
 
 COLUMNS = (
     "name", "kind", "block", "depth", "parent", "inputs", "output_shape", "params", "buffers",
-    "macs", "flops", "training_macs", "activation_bytes", "receptive_field",
+    "macs", "flops", "training_macs", "activation_bytes", "receptive_field", "network_outputs",
 )
 
 
@@ -27,6 +27,19 @@ def write(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     writer.writerow([escape.csv_cell(cell) for cell in header])
     writer.writerows([escape.csv_cell(cell) for cell in row] for row in rows)
     return out.getvalue()
+
+
+def outputs_of(report: Report, row_name: str) -> list[str]:
+    """The network outputs a row gives: its own tensor, or (a folded block) one inside it."""
+    found = []
+    for output in report.outputs:
+        layer = output.tensor or output.name
+        head, _, index = layer.rpartition(".")
+        if head and index.isdigit():
+            layer = head  # `pool.1`: the second output of layer `pool`
+        if layer == row_name or layer.startswith(row_name + "."):
+            found.append(output.name)
+    return found
 
 
 def render(report: Report, depth: Optional[int] = None) -> str:
@@ -50,6 +63,7 @@ def render(report: Report, depth: Optional[int] = None) -> str:
             row.training_macs,
             row.activation_elements * dtype_bytes,
             units.receptive_field(row.receptive_field),
+            " ".join(outputs_of(report, row.name)),
         ]
         for row in shown
     ]

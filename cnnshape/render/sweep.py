@@ -10,7 +10,24 @@ from cnnshape.render import escape, units
 from cnnshape.render.json import receptive_field
 from cnnshape.sweep import Point, Sweep
 
-HEADER = ("Params", "MACs", "FLOPs", "Activations", "Output", "RF")
+TOTALS = ("Params", "MACs", "FLOPs", "Activations")
+
+
+def output_names(sweep: Sweep) -> list[str]:
+    """The network's outputs, as the first point that analysed names them."""
+    for point in sweep.points:
+        if point.report is not None:
+            return [output.name for output in point.report.outputs]
+    return []
+
+
+def header(sweep: Sweep) -> list[str]:
+    """Params, MACs, FLOPs, Activations, then Output and RF: once for a network with one
+    output, `Output NAME` and `RF NAME` for each when it has several."""
+    names = output_names(sweep)
+    if len(names) <= 1:
+        return [*TOTALS, "Output", "RF"]
+    return [*TOTALS] + [f"{label} {name}" for name in names for label in ("Output", "RF")]
 
 
 def title(sweep: Sweep) -> str:
@@ -22,20 +39,23 @@ def _problem(point: Point) -> str:
     return point.problems[0].message if point.problems else "failed"
 
 
-def cells(point: Point, exact: bool = True) -> list[str]:
-    """Params, MACs, FLOPs, activations, output shape, receptive field as text; the
-    parameters exact, MACs and FLOPs exact or to three figures."""
+def cells(point: Point, names: Sequence[str], exact: bool = True) -> list[str]:
+    """Params, MACs, FLOPs, activations, then each output's shape and receptive field as
+    text; the parameters exact, MACs and FLOPs exact or to three figures."""
+    shown = max(len(names), 1)
     if point.report is None:
-        return ["error", "", "", "", "", ""]
+        return ["error"] + [""] * (3 + 2 * shown)
     t = point.report.totals
-    output = point.report.outputs[0] if point.report.outputs else None
+    outputs = {output.name: output for output in point.report.outputs}
+    found = [outputs.get(name) for name in names] or [None]
     return [
         f"{t.params:,}",
         f"{t.macs:,}" if exact else units.count(t.macs),
         f"{t.flops:,}" if exact else units.count(t.flops),
         units.size(t.activation_bytes),
-        units.shape(output.shape) if output else "-",
-        units.receptive_field(output.receptive_field) if output else "-",
+    ] + [
+        text for output in found
+        for text in ((units.shape(output.shape), units.receptive_field(output.receptive_field)) if output else ("-", "-"))
     ]
 
 
@@ -47,13 +67,14 @@ def render(sweep: Sweep, console: Any) -> None:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=Text(escape.terminal(title(sweep))), title_justify="left")
     for axis in sweep.axes:
         table.add_column(Text(escape.terminal(axis.name)), no_wrap=True, style="cyan")
-    for name in HEADER:
-        table.add_column(name, justify="right" if name != "Output" else "left", no_wrap=True)
+    names = output_names(sweep)
+    for name in header(sweep):
+        table.add_column(Text(escape.terminal(name)), justify="left" if name.startswith("Output") else "right", no_wrap=True)
     failed = bool(sweep.failed)
     if failed:
         table.add_column("Problem")
     for point in sweep.points:
-        row = [point.setting[axis.name] for axis in sweep.axes] + cells(point, exact=False)
+        row = [point.setting[axis.name] for axis in sweep.axes] + cells(point, names, exact=False)
         if failed:
             row.append(_problem(point) if point.report is None else "")
         style = "red" if point.report is None else ""
@@ -65,17 +86,20 @@ def markdown(sweep: Sweep) -> str:
     from cnnshape.render.markdown import code, table, text
 
     failed = bool(sweep.failed)
-    header = [text(axis.name) for axis in sweep.axes] + [text(name) for name in HEADER] + (["Problem"] if failed else [])
+    names = output_names(sweep)
+    columns = header(sweep)
+    head = [text(axis.name) for axis in sweep.axes] + [text(name) for name in columns] + (["Problem"] if failed else [])
     rows = []
     for point in sweep.points:
-        values = cells(point)
+        values = cells(point, names)
         row = [code(point.setting[axis.name]) for axis in sweep.axes]
-        row += [text(value) for value in values[:4]] + [code(values[4]) if values[4] else "", text(values[5])]
+        row += [text(value) for value in values[:4]]
+        row += [(code(value) if value else "") if i % 2 == 0 else text(value) for i, value in enumerate(values[4:])]
         if failed:
             row.append(text(_problem(point)) if point.report is None else "")
         rows.append(row)
-    align = "l" * len(sweep.axes) + "rrrrlr" + ("l" if failed else "")
-    return f"**{text(sweep.name)}** ({code(sweep.file, in_table=False)})\n\n" + table(header, rows, align) + "\n"
+    align = "l" * len(sweep.axes) + "rrrr" + "lr" * ((len(columns) - 4) // 2) + ("l" if failed else "")
+    return f"**{text(sweep.name)}** ({code(sweep.file, in_table=False)})\n\n" + table(head, rows, align) + "\n"
 
 
 CSV_COLUMNS = (
@@ -87,21 +111,29 @@ CSV_COLUMNS = (
 def csv(sweep: Sweep) -> str:
     from cnnshape.render.csv import shape, write
 
+    names = output_names(sweep)
+    more = names[1:]  # the first output keeps the columns it always had
+    extra_columns = [f"{column}.{name}" for name in more for column in ("output_shape", "receptive_field")]
     rows: list[Sequence[object]] = []
     for point in sweep.points:
         setting = [point.setting[axis.name] for axis in sweep.axes]
         report = point.report
         if report is None:
-            rows.append(setting + [""] * (len(CSV_COLUMNS) - 1) + [_problem(point)])
+            rows.append(setting + [""] * (len(CSV_COLUMNS) - 1) + [_problem(point)] + [""] * len(extra_columns))
             continue
         t = report.totals
+        outputs = {output.name: output for output in report.outputs}
         output = report.outputs[0] if report.outputs else None
+        extra: list[object] = []
+        for name in more:
+            other = outputs.get(name)
+            extra += [shape(other.shape), units.receptive_field(other.receptive_field)] if other else ["", ""]
         rows.append(setting + [
             t.params, t.buffers, t.macs, t.flops, t.param_bytes, t.activation_bytes,
             shape(report.input_shape), shape(output.shape) if output else "",
             units.receptive_field(output.receptive_field) if output else "", t.layers, "",
-        ])
-    return write([axis.name for axis in sweep.axes] + list(CSV_COLUMNS), rows)
+        ] + extra)
+    return write([axis.name for axis in sweep.axes] + list(CSV_COLUMNS) + extra_columns, rows)
 
 
 def to_dict(sweep: Sweep) -> dict[str, Any]:
@@ -127,6 +159,10 @@ def to_dict(sweep: Sweep) -> dict[str, Any]:
                 "layers": t.layers,
                 "output_shape": list(output.shape) if output else None,
                 "receptive_field": receptive_field(output.receptive_field) if output else None,
+                "outputs": [
+                    {"name": out.name, "shape": list(out.shape), "receptive_field": receptive_field(out.receptive_field)}
+                    for out in report.outputs
+                ],
             })
         points.append(entry)
     return {

@@ -10,7 +10,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from cnnshape.cli.console import Renderer, echo, fail, show, usage_error, warn, write_output
-from cnnshape.cli.options import DepthOption, Dtype, DtypeOption, InputOption, SetOption, SpecArgument, overrides, shape
+from cnnshape.cli.options import (
+    ColumnsOption,
+    DepthOption,
+    Dtype,
+    DtypeOption,
+    InputOption,
+    SetOption,
+    SpecArgument,
+    columns,
+    overrides,
+    shape,
+)
 
 if TYPE_CHECKING:
     from cnnshape.compare import Side
@@ -90,13 +101,15 @@ def summary(
         "'all' lists every convention side by side with a breakdown by operation (docs/conventions.md)."))] = None,
     share: Annotated[bool, typer.Option("--share", help="Add each layer's share of the parameters and MACs.")] = False,
     top: Annotated[Optional[int], typer.Option("--top", min=1, help="List the N heaviest layers by MACs, with their shares.")] = None,
+    columns_: ColumnsOption = None,
 ) -> None:
     """Per-layer output shapes, parameters, MACs and receptive fields, with totals."""
     input_shape = shape(input)
+    chosen = columns(columns_, "summary")
     report = analyze(spec, overrides(set_), input_shape, dtype.value)
     if count is not None or share or top is not None:
         report = with_counting(report, count, top, share)
-    show(SUMMARY, format.value, report, depth=depth)
+    show(SUMMARY, format.value, report, depth=depth, columns=chosen)
     warn(report.warnings)
 
 
@@ -126,8 +139,10 @@ def compare(
     changed_only: Annotated[bool, typer.Option("--changed-only", help="Leave out the layers that are the same (table and markdown).")] = False,
     format: Annotated[CompareFormat, typer.Option("--format", "-f", help="table, json or markdown.")] = CompareFormat.table,
     dtype: DtypeOption = Dtype.float32,
+    columns_: ColumnsOption = None,
 ) -> None:
     """Two specs (or one at two settings) side by side: totals with differences, then the layers aligned."""
+    chosen = columns(columns_, "compare")
     from cnnshape.compare import compare as compare_reports
 
     both = overrides(set_)
@@ -136,7 +151,7 @@ def compare(
         for spec, shape_text, pairs, hint in ((spec_a, input_a, set_a, "--set-a"), (spec_b, input_b, set_b, "--set-b"))
     ], dtype.value)
     comparison = compare_reports(sides[0], sides[1], depth)
-    show(COMPARE, format.value, comparison, changed_only=changed_only)
+    show(COMPARE, format.value, comparison, changed_only=changed_only, columns=chosen)
     for side in sides:
         warn(side.report.warnings)
 
@@ -156,8 +171,10 @@ def sweep(
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="NAME=VALUE or NAME={A,B}; repeatable; several make a grid.")] = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="table, json, markdown or csv.")] = Format.table,
     dtype: DtypeOption = Dtype.float32,
+    columns_: ColumnsOption = None,
 ) -> None:
     """One spec at many settings, one row each: brace lists like 1,3,{224,320} or width_mult={0.5,1.0} make a grid."""
+    chosen = columns(columns_, "sweep")
     from cnnshape.errors import SpecError
     from cnnshape.sweep import SweepError, looks_like_shape, plan, run
 
@@ -176,7 +193,7 @@ def sweep(
         usage_error(str(exc), "--input/--set")
     except SpecError as exc:
         fail(exc.problems)
-    show(SWEEP, format.value, result)
+    show(SWEEP, format.value, result, columns=chosen)
     if result.failed:
         fail(sorted({problem for point in result.failed for problem in point.problems}))
 

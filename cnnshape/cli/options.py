@@ -51,3 +51,23 @@ def overrides(pairs: Optional[list[str]], option: str = "--set") -> dict[str, An
         return parse_overrides(pairs or [])
     except ValueError as exc:
         usage_error(str(exc), option)
+
+
+ColumnsOption = Annotated[
+    Optional[str],
+    typer.Option("--columns", help="The table's columns, comma-separated (e.g. shape,params,macs); none are then left out on a narrow terminal."),
+]
+
+
+def columns(text: Optional[str], command: str) -> Optional[list[str]]:
+    """`--columns kind,params` as keys of `command`'s table; an unknown key is a usage error."""
+    from cnnshape.render.fit import KEYS
+
+    if text is None:
+        return None
+    keys = [key.strip().lower() for key in text.split(",") if key.strip()]
+    known = KEYS[command]
+    for key in keys:
+        if key not in known:
+            usage_error(f"unknown column {key!r}; the columns are {', '.join(known)}", "'--columns'")
+    return keys

@@ -4,10 +4,12 @@ as a rich table, GitHub Markdown or JSON. Formats a Comparison; computes nothing
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Optional
 
 from cnnshape.compare import Comparison, Metric, RowPair, Side
 from cnnshape.render import escape, units
+from cnnshape.render.fit import Column, choose, dropped_note, fill, fit, measure
 from cnnshape.render.json import receptive_field, row_to_dict
 from cnnshape.report import DTYPE_BYTES, Row
 
@@ -97,7 +99,59 @@ def shown_pairs(comparison: Comparison, changed_only: bool) -> list[RowPair]:
 # --- rich table ---------------------------------------------------------------------------
 
 
-def render(comparison: Comparison, console: Any, changed_only: bool = False) -> None:
+def value_short(metric: Metric, value: Any) -> str:
+    """As `value_text`, counts to three figures (`1.81 G`): for a terminal too narrow for exact ones."""
+    return units.count(value) if metric.kind == "count" and value is not None else value_text(metric, value)
+
+
+def delta_short(metric: Metric) -> str:
+    if metric.kind == "count" and metric.changed and metric.delta is not None:
+        return ("+" if metric.delta > 0 else "-") + units.count(abs(metric.delta))
+    return delta_text(metric)
+
+
+def totals_columns(comparison: Comparison, exact: bool = True) -> list[Column]:
+    value, delta = (value_text, delta_text) if exact else (value_short, delta_short)
+    metrics = comparison.metrics
+    styles = ["yellow" if metric.changed else "" for metric in metrics]
+    return [
+        Column("total", "", [("", escape.terminal(metric.label)) for metric in metrics], styles=["bold"] * len(metrics)),
+        Column("a", "A", [("", value(metric, metric.a)) for metric in metrics], justify="right"),
+        Column("b", "B", [("", value(metric, metric.b)) for metric in metrics], justify="right"),
+        Column("delta", "B - A", [("", delta(metric)) for metric in metrics], justify="right", styles=styles),
+        Column("percent", "%", [("", percent_text(metric)) for metric in metrics], drop=1, justify="right", styles=styles),
+    ]
+
+
+# The layer table's columns: key, header, justify, order of leaving out (Kind first).
+LAYER_COLUMNS = (
+    ("mark", " ", "left", 0), ("layer", "Layer", "left", 0), ("kind", "Kind", "left", 1),
+    ("shape", "Output shape", "left", 3), ("params", "Params", "right", 5), ("macs", "MACs", "right", 4),
+    ("rf", "RF", "right", 2),
+)
+
+
+def layer_columns(comparison: Comparison, changed_only: bool = False) -> list[Column]:
+    pairs = shown_pairs(comparison, changed_only)
+    texts: list[list[tuple[str, str]]] = [[] for _ in LAYER_COLUMNS]
+    styles: list[list[str]] = [[] for _ in LAYER_COLUMNS]
+    for pair in pairs:
+        row_style = STYLES.get(pair.status, "") if pair.status != "changed" else ""
+        texts[0].append(("", MARKS[pair.status]))
+        styles[0].append(STYLES.get(pair.status, ""))
+        # A changed cell is two lines, "A" over "→ B", so the table stays narrow.
+        for index, (text, changed) in enumerate(pair_cells(pair), start=1):
+            texts[index].append(("", escape.terminal(text).replace(ARROW, "\n→ ")))
+            styles[index].append("bold yellow" if changed else row_style)
+    return [
+        Column(key, header, texts[index], name=key in ("layer", "kind"), drop=drop, justify=justify, styles=styles[index])
+        for index, (key, header, justify, drop) in enumerate(LAYER_COLUMNS)
+    ]
+
+
+def render(comparison: Comparison, console: Any, changed_only: bool = False, columns: Sequence[str] | None = None) -> None:
+    """Totals (exact, or to three figures when the terminal is too narrow for exact
+    figures), then the aligned layers, fitted to the console (render/fit.py)."""
     from rich import box
     from rich.console import Group
     from rich.table import Table
@@ -109,36 +163,22 @@ def render(comparison: Comparison, console: Any, changed_only: bool = False) -> 
     heading.append("B  ", style="bold")
     heading.append(escape.terminal(side_label(comparison.b)))
 
-    totals = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Totals", title_justify="left")
-    totals.add_column("")
-    totals.add_column("A", justify="right", no_wrap=True)
-    totals.add_column("B", justify="right", no_wrap=True)
-    totals.add_column("B - A", justify="right", no_wrap=True)
-    totals.add_column("%", justify="right", no_wrap=True)
-    for metric in comparison.metrics:
-        style = "yellow" if metric.changed else ""
-        totals.add_row(
-            Text(metric.label, style="bold"),
-            Text(value_text(metric, metric.a)),
-            Text(value_text(metric, metric.b)),
-            Text(delta_text(metric), style=style),
-            Text(percent_text(metric), style=style),
-        )
+    def table(title: str, note: str = "") -> Any:
+        return Table(box=box.SIMPLE_HEAD, pad_edge=False, title=title, title_justify="left", caption=note or None, caption_justify="left")
 
-    layers = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Layers", title_justify="left")
-    layers.add_column(" ", no_wrap=True)
-    for name, justify in (("Layer", "left"), ("Kind", "left"), ("Output shape", "left"), ("Params", "right"), ("MACs", "right"), ("RF (size stride pad)", "right")):
-        layers.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for pair in shown_pairs(comparison, changed_only):
-        row_style = STYLES.get(pair.status, "") if pair.status != "changed" else ""
-        # A changed cell is two lines, "A" over "→ B", so the table stays narrow.
-        cells = [
-            Text(escape.terminal(text).replace(ARROW, "\n→ "), style="bold yellow") if changed
-            else Text(escape.terminal(text), style=row_style)
-            for text, changed in pair_cells(pair)
-        ]
-        layers.add_row(Text(MARKS[pair.status], style=STYLES.get(pair.status, "")), *cells)
-    console.print(Group(heading, Text(""), totals, layers, Text(counts_text(comparison, changed_only))))
+    width = console.width
+    fitted = fit(totals_columns(comparison), width, lambda shown: measure(console, fill(table("Totals"), shown)))
+    rounded = ""
+    if fitted.width > width:
+        fitted = fit(totals_columns(comparison, exact=False), width, lambda shown: measure(console, fill(table("Totals"), shown)))
+        rounded = f"Counts to three figures at {width} columns (exact: a wider terminal, or --format json)"
+    totals = fill(table("Totals", "\n".join(line for line in (rounded, dropped_note(fitted.dropped, width, choosable=False)) if line)), fitted.columns)
+    keep = None if columns is None else ["mark", "layer", *columns]
+    chosen = choose(layer_columns(comparison, changed_only), keep)
+    laid = fit(chosen, width, lambda shown: measure(console, fill(table("Layers"), shown)), can_drop=columns is None)
+    caption = "RF: receptive field size, sSTRIDE, pPADDING" if any(column.key == "rf" for column in laid.columns) else ""
+    layers = fill(table("Layers", "\n".join(line for line in (caption, dropped_note(laid.dropped, width)) if line)), laid.columns)
+    console.print(Group(heading, Text(""), totals, layers, Text(counts_text(comparison, changed_only))), width=max(fitted.width, laid.width))
 
 
 # --- Markdown -----------------------------------------------------------------------------

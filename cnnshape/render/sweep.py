@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cnnshape.render import escape, units
+from cnnshape.render.fit import Column, choose, dropped_note, fill, fit, measure
 from cnnshape.render.json import receptive_field
 from cnnshape.sweep import Point, Sweep
 
@@ -59,27 +60,48 @@ def cells(point: Point, names: Sequence[str], exact: bool = True) -> list[str]:
     ]
 
 
-def render(sweep: Sweep, console: Any) -> None:
+# Left out on a narrow terminal in this order (1 first); the settings never go.
+DROP = {"FLOPs": 1, "Activations": 2, "RF": 3, "Output": 4, "MACs": 5, "Params": 6}
+
+
+def sweep_columns(sweep: Sweep) -> list[Column]:
+    names = output_names(sweep)
+    rows = []
+    for point in sweep.points:
+        row = [point.setting[axis.name] for axis in sweep.axes] + cells(point, names, exact=False)
+        if sweep.failed:
+            row.append(_problem(point) if point.report is None else "")
+        rows.append(row)
+    styles = ["red" if point.report is None else "" for point in sweep.points]
+    heads = [(escape.terminal(axis.name), axis.name, 0, "left") for axis in sweep.axes]
+    for head in header(sweep):
+        kind = head.split(" ", 1)[0]
+        key = kind.lower()  # every output's Output (or RF) column answers to one key
+        heads.append((escape.terminal(head), key, DROP[kind], "left" if kind == "Output" else "right"))
+    if sweep.failed:
+        heads.append(("Problem", "problem", 0, "left"))
+    return [
+        Column(key, text, [("", escape.terminal(row[index])) for row in rows], name=key == "problem", drop=drop,
+               justify=justify, styles=styles, options={"style": "cyan"} if index < len(sweep.axes) else {})
+        for index, (text, key, drop, justify) in enumerate(heads)
+    ]
+
+
+def render(sweep: Sweep, console: Any, columns: Sequence[str] | None = None) -> None:
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=Text(escape.terminal(title(sweep))), title_justify="left")
-    for axis in sweep.axes:
-        table.add_column(Text(escape.terminal(axis.name)), no_wrap=True, style="cyan")
-    names = output_names(sweep)
-    for name in header(sweep):
-        table.add_column(Text(escape.terminal(name)), justify="left" if name.startswith("Output") else "right", no_wrap=True)
-    failed = bool(sweep.failed)
-    if failed:
-        table.add_column("Problem")
-    for point in sweep.points:
-        row = [point.setting[axis.name] for axis in sweep.axes] + cells(point, names, exact=False)
-        if failed:
-            row.append(_problem(point) if point.report is None else "")
-        style = "red" if point.report is None else ""
-        table.add_row(*(Text(escape.terminal(cell), style=style) for cell in row))
-    console.print(table)
+    def build(shown: list[Column], note: str = "") -> Any:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=Text(escape.terminal(title(sweep))), title_justify="left",
+                      caption=note or None, caption_justify="left")
+        return fill(table, shown)
+
+    every = sweep_columns(sweep)
+    keep = None if columns is None else [column.key for column in every[: len(sweep.axes)]] + list(columns)
+    chosen = choose(every, keep)
+    fitted = fit(chosen, console.width, lambda shown: measure(console, build(shown)), can_drop=columns is None)
+    console.print(build(fitted.columns, dropped_note(fitted.dropped, console.width)), width=fitted.width)
 
 
 def markdown(sweep: Sweep) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Optional
 
 from rich import box
@@ -11,62 +12,76 @@ from rich.table import Table
 from rich.text import Text
 
 from cnnshape.render import escape, units
-from cnnshape.report import DTYPE_BYTES, Report, Row, is_folded, rows_at_depth
+from cnnshape.render.fit import Column, choose, dropped_note, fill, fit, measure
+from cnnshape.report import DTYPE_BYTES, Report, is_folded, rows_at_depth
 
 
-def _label(row: Row, depth: Optional[int], markers: tuple[str, str]) -> Text:
-    indent = "  " * row.depth
-    local = row.name.rsplit(".", 1)[-1]
-    folded = is_folded(row, depth)
-    marker = (markers[0] if folded else markers[1]) if row.is_block else ""
-    return Text(indent + marker + escape.terminal(local), style="bold" if row.is_block else "")
-
-
-def build_table(report: Report, depth: Optional[int] = None, unicode: bool = True) -> Table:
+def summary_columns(report: Report, depth: Optional[int] = None, unicode: bool = True) -> list[Column]:
+    """The summary's columns. Left out on a narrow terminal in this order: Kind, RF, MACs,
+    Output shape, Params; the layer names are shortened (in the middle) before any goes."""
     markers = ("▸ ", "▾ ") if unicode else ("> ", "v ")
     counting = report.counting
     other = counting is not None and counting.shown != counting.default.convention
     share = counting is not None and counting.share
-    cells = []
+    names, kinds, shapes, params, macs, fields = [], [], [], [], [], []
+    param_shares: list[tuple[str, str]] = []
+    mac_shares: list[tuple[str, str]] = []
+    name_styles, number_styles = [], []
     for row in rows_at_depth(report, depth):
         expanded_block = row.is_block and not is_folded(row, depth)
         style = "dim" if expanded_block else ""
-        params = units.count(row.params) if row.params else "-"
+        param_text = units.count(row.params) if row.params else "-"
         row_macs = counting.layer_macs[row.name] if counting is not None and other else row.macs
-        macs = units.count(row_macs) if row_macs else "-"
+        mac_text = units.count(row_macs) if row_macs else "-"
         if row.training_macs and not row.macs:
-            macs, style = f"train {units.count(row.training_macs)}", "dim"
+            mac_text, style = f"train {units.count(row.training_macs)}", "dim"
         if expanded_block:
-            params, macs = f"({params})", f"({macs})"
-        cells.append((
-            _label(row, depth, markers),
-            Text(escape.terminal(row.kind)),
-            Text(" ".join(units.shape(s) for s in row.output_shapes)),
-            Text(params, style=style),
-            Text(macs, style=style),
-            Text(units.receptive_field(row.receptive_field)),
-            *((Text(units.percent(counting.shares[row.name][0]), style=style),
-               Text(units.percent(counting.shares[row.name][1]), style=style)) if counting is not None and share else ()),
-        ))
+            param_text, mac_text = f"({param_text})", f"({mac_text})"
+        marker = (markers[0] if is_folded(row, depth) else markers[1]) if row.is_block else ""
+        names.append(("  " * row.depth + marker, escape.terminal(row.name.rsplit(".", 1)[-1])))
+        name_styles.append("bold" if row.is_block else "")
+        kinds.append(("", escape.terminal(row.kind)))
+        shapes.append(("", " ".join(units.shape(shape) for shape in row.output_shapes)))
+        params.append(("", param_text))
+        macs.append(("", mac_text))
+        fields.append(("", units.receptive_field(row.receptive_field)))
+        number_styles.append(style)
+        if counting is not None and share:
+            param_shares.append(("", units.percent(counting.shares[row.name][0])))
+            mac_shares.append(("", units.percent(counting.shares[row.name][1])))
+    mac_header = f"MACs ({counting.shown})" if counting is not None and other else "MACs"
+    found = [
+        Column("layer", "Layer", names, name=True, styles=name_styles),
+        Column("kind", "Kind", kinds, name=True, drop=1, options={"style": "cyan"}),
+        Column("shape", "Output shape", shapes, drop=4),
+        Column("params", "Params", params, drop=5, justify="right", styles=number_styles),
+        Column("macs", mac_header, macs, drop=3, justify="right", styles=number_styles),
+        Column("rf", "RF", fields, drop=2, justify="right"),
+    ]
+    if counting is not None and share:  # asked for: they stay while Kind and RF go
+        found += [
+            Column("params-share", "% params", param_shares, drop=3, justify="right", styles=number_styles),
+            Column("macs-share", "% MACs", mac_shares, drop=3, justify="right", styles=number_styles),
+        ]
+    return found
+
+
+CAPTION = (
+    "RF: receptive field size, sSTRIDE, pPADDING per spatial axis (global: the whole input; "
+    "~ approximate; ! unaligned merge)"
+)
+
+
+def build_table(report: Report, shown: Optional[list[Column]] = None, note: str = "") -> Table:
+    """The layer table with these columns (all of them by default, at full depth)."""
+    if shown is None:
+        shown = summary_columns(report)
     table = Table(
         box=box.SIMPLE_HEAD, pad_edge=False, title=Text(escape.terminal(f"{report.name}  ({report.file})")), title_justify="left",
-        caption="RF: receptive field size, sSTRIDE, pPADDING per spatial axis (global: the whole input; "
-        "~ approximate; ! unaligned merge)",
+        caption="\n".join(line for line in (CAPTION if any(column.key == "rf" for column in shown) else "", note) if line),
         caption_justify="left",
     )
-    # On a narrow terminal the names and shapes wrap; numbers are never cut short.
-    table.add_column("Layer", overflow="fold")
-    table.add_column("Kind", style="cyan", overflow="fold")
-    table.add_column("Output shape", overflow="fold")
-    headers = [(3, "Params"), (4, f"MACs ({counting.shown})" if counting is not None and other else "MACs"), (5, "RF")]
-    if share:
-        headers += [(6, "% params"), (7, "% MACs")]
-    for index, header in headers:
-        widest = max((len(str(cell[index])) for cell in cells), default=0)
-        table.add_column(header, justify="right", no_wrap=True, min_width=max(widest, len(header)))
-    for cell in cells:
-        table.add_row(*cell)
-    return table
+    return fill(table, shown)
 
 
 def build_totals(report: Report) -> Panel:
@@ -132,6 +147,11 @@ def build_counting(report: Report) -> list[Table]:
     return parts
 
 
-def render(report: Report, console: Console, depth: Optional[int] = None) -> None:
+def render(report: Report, console: Console, depth: Optional[int] = None, columns: Optional[Sequence[str]] = None) -> None:
+    """The layer table fitted to the console (see render/fit.py), then the totals.
+    `columns`: the keys of the columns to show (as torchinfo's col_names); none left out then."""
     unicode = console.encoding.lower().replace("-", "").startswith("utf")
-    console.print(Group(build_table(report, depth, unicode), build_totals(report), *build_counting(report)))
+    chosen = choose(summary_columns(report, depth, unicode), None if columns is None else ["layer", *columns])
+    fitted = fit(chosen, console.width, lambda shown: measure(console, build_table(report, shown)), can_drop=columns is None)
+    table = build_table(report, fitted.columns, dropped_note(fitted.dropped, console.width))
+    console.print(Group(table, build_totals(report), *build_counting(report)), width=fitted.width)

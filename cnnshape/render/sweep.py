@@ -93,15 +93,18 @@ def render(sweep: Sweep, console: Any, columns: Sequence[str] | None = None) -> 
     from rich.text import Text
 
     def build(shown: list[Column], note: str = "") -> Any:
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=Text(escape.terminal(title(sweep))), title_justify="left",
-                      caption=note or None, caption_justify="left")
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, caption=note or None, caption_justify="left")
         return fill(table, shown)
 
     every = sweep_columns(sweep)
     keep = None if columns is None else [column.key for column in every[: len(sweep.axes)]] + list(columns)
     chosen = choose(every, keep)
     fitted = fit(chosen, console.width, lambda shown: measure(console, build(shown)), can_drop=columns is None)
-    console.print(build(fitted.columns, dropped_note(fitted.dropped, console.width)), width=fitted.width)
+    from rich.console import Group
+
+    # The title is a line of its own, wrapped at the terminal's width, not the table's.
+    table = build(fitted.columns, dropped_note(fitted.dropped, console.width))
+    console.print(Group(Text(escape.terminal(title(sweep))), table), width=fitted.width)
 
 
 def markdown(sweep: Sweep) -> str:

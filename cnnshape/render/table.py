@@ -77,7 +77,7 @@ def build_table(report: Report, shown: Optional[list[Column]] = None, note: str 
     if shown is None:
         shown = summary_columns(report)
     table = Table(
-        box=box.SIMPLE_HEAD, pad_edge=False, title=Text(escape.terminal(f"{report.name}  ({report.file})")), title_justify="left",
+        box=box.SIMPLE_HEAD, pad_edge=False,
         caption="\n".join(line for line in (CAPTION if any(column.key == "rf" for column in shown) else "", note) if line),
         caption_justify="left",
     )
@@ -154,4 +154,6 @@ def render(report: Report, console: Console, depth: Optional[int] = None, column
     chosen = choose(summary_columns(report, depth, unicode), None if columns is None else ["layer", *columns])
     fitted = fit(chosen, console.width, lambda shown: measure(console, build_table(report, shown)), can_drop=columns is None)
     table = build_table(report, fitted.columns, dropped_note(fitted.dropped, console.width))
-    console.print(Group(table, build_totals(report), *build_counting(report)), width=fitted.width)
+    # The title is a line of its own, wrapped at the terminal's width, not the table's.
+    title = Text(escape.terminal(f"{report.name}  ({report.file})"))
+    console.print(Group(title, table, build_totals(report), *build_counting(report)), width=fitted.width)

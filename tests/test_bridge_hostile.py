@@ -132,7 +132,7 @@ def test_text_in_docstrings_and_the_file_name_stays_text(tmp_path: Path, monkeyp
         code = export_file(spec)
         ast.parse(code)
         module = load_code(code)
-        assert module.SPEC_NAME == payload and module.SPEC_FILE == str(spec)
+        assert payload == module.SPEC_NAME and str(spec) == module.SPEC_FILE
         assert module.B.__doc__ == payload
         root = next(value for key, value in vars(module).items() if isinstance(value, type) and value.__doc__ == payload
                     and key != "B")
@@ -331,7 +331,7 @@ def test_any_names_and_descriptions_export_to_code_that_keeps_them_as_data(
     code = export_analysed(analysed)
     ast.parse(code)
     module = load_code(code)
-    assert module.SPEC_NAME == spec.name
+    assert spec.name == module.SPEC_NAME
     assert module.B.__doc__ == (spec.blocks["B"].description or "cnnshape block B.")
     values = {key: value for key, value in vars(module).items() if not key.startswith("__")}
     assert 3 in values.values()  # the network arg, under some identifier

@@ -132,8 +132,11 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
     except ShapeError as exc:
         inputs = ", ".join(fmt_shape(shape) for shape in shapes)
         shown = "" if fmt_shape(shapes[0]) in exc.message else f"; input {inputs}"
+        if len(shapes) > 1:  # which layer each input comes from, with its shape
+            shown = "; inputs: " + ", ".join(f"{_ref_name(graph, ref)} {fmt_shape(shape)}" for ref, shape in zip(node.inputs, shapes))
         message = exc.message.removeprefix(f"{node.kind}: ").removeprefix(f"{node.kind} ")
-        issues.append(Issue(node.loc, exc.code, f"{node.name} ({node.kind}): {message}{shown}{where}", at_key=True))
+        hint = f"; {exc.hint}" if exc.hint else ""
+        issues.append(Issue(node.loc, exc.code, f"{node.name} ({node.kind}): {message}{shown}{where}{hint}", at_key=True))
         return None
     out_rfs = layer.receptive_field(rfs, shapes, result.shapes)
     for i, (shape, rf) in enumerate(zip(result.shapes, out_rfs)):
@@ -213,13 +216,25 @@ def _tree_rows(graph: Graph, leaf: dict[int, Row], tensors: dict) -> list[Row]:
                 macs=sums["macs"][block.end] - sums["macs"][block.first],
                 activation_elements=sums["activation_elements"][block.end] - sums["activation_elements"][block.first],
                 receptive_field=to_field(outs[0][1]) if outs else None,
-                inputs=[],
+                inputs=_block_inputs(graph, block.first, block.end),
                 training_macs=sums["training_macs"][block.end] - sums["training_macs"][block.first],
                 training_only=all(graph.nodes[i].training_only for i in range(block.first, block.end)) and block.end > block.first,
             ))
         if i in leaf:
             rows.append(leaf[i])
     return rows
+
+
+def _block_inputs(graph: Graph, first: int, end: int) -> list[str]:
+    """What a block use reads from outside itself, in order, each once: the inputs a folded
+    block row shows."""
+    found: list[str] = []
+    for node in graph.nodes[first:end]:
+        for ref in node.inputs:
+            name = _ref_name(graph, ref)
+            if not first <= ref.node < end and name not in found:
+                found.append(name)
+    return found
 
 
 # --- for `explain` ----------------------------------------------------------------------

@@ -91,9 +91,10 @@ class ShapeError(Exception):
 
     message: str
     code: str = "shape"
+    hint: str = ""  # the usual fix, said after the inputs the engine names
 
     def __str__(self) -> str:
-        return self.message
+        return self.message + (f"; {self.hint}" if self.hint else "")
 
 
 @dataclass

@@ -191,8 +191,30 @@ def _syntax_error(text: str, exc: Any) -> tuple[int, int, str]:
         message += "; indent with spaces, not tabs"
     elif 0 < line <= len(lines) and "$(" in lines[line - 1] and "{" in lines[line - 1]:
         message += '; inside {...}, quote an expression that contains , [ ] { or }: "$(widths[0])"'
+    elif 0 < line <= len(lines) and ("expected" in message or "not allowed here" in message):
+        message += _indent_hint(lines, line)
 
     return line, col, message
+
+
+def _indent_hint(lines: list[str], line: int) -> str:
+    """Plain words for a line indented to no level YAML expects: the column the list item
+    or key it lines up with starts at (YAML reads nesting from indentation alone)."""
+    text = lines[line - 1]
+    here = len(text) - len(text.lstrip(" "))
+    item = text.lstrip(" ").startswith("- ")
+    for number in range(line - 1, 0, -1):
+        above = lines[number - 1]
+        stripped = above.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(above) - len(stripped)
+        if stripped.startswith("- ") == item and indent != here and indent <= here + 2:
+            what = "list item" if item else "key"
+            fix = f"indent it by {indent} space{'s' if indent != 1 else ''}" if indent else "start it at the beginning of the line"
+            return (f"; this line starts at column {here + 1}, but the {what} it seems to continue (line {number}) "
+                    f"starts at column {indent + 1}: {fix} (YAML reads nesting from indentation only)")
+    return ""
 
 
 def offset_position(text: str, offset: int, in_bytes: bool = False) -> tuple[int, int]:

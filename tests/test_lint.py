@@ -868,7 +868,8 @@ def test_format_auto_is_github_under_github_actions() -> None:
 
 def test_json_reporter() -> None:
     data = json.loads(REPORTERS["json"](_sample()))
-    assert set(data) == {"files", "errors", "warnings", "suppressed", "problems"}
+    assert set(data) == {"schema_version", "files", "errors", "warnings", "suppressed", "problems"}
+    assert data["schema_version"] == 1
     assert (data["files"], data["errors"], data["warnings"], data["suppressed"]) == (3, 1, 3, 0)
     assert [tuple(p) for p in data["problems"]] == [("file", "line", "column", "severity", "code", "message")] * 4
     budget = data["problems"][3]

@@ -384,7 +384,7 @@ def window_out(
     symmetric = pad_left is None and pad_total % 2 == 0
     pad_text = f"2*{pad_total // 2}" if symmetric else str(pad_total)
     dil_text = f"{dilation}*({kernel}-1)" if dilation != 1 else f"({kernel}-1)"
-    formula = f"{rounding}((I + {'2P' if symmetric else 'P_total'} - {'D(K-1)' if dilation != 1 else '(K-1)'} - 1) / S) + 1"
+    formula = f"{rounding}((I + {'2P' if symmetric else 'P_total'} - {'dil*(K-1)' if dilation != 1 else '(K-1)'} - 1) / S) + 1"
     if span < 0:
         raise ShapeError(
             f"{axis}: window {dilation * (kernel - 1) + 1} is larger than the padded input "

@@ -262,7 +262,7 @@ class _ConvTransposeNd(Layer):
             if out <= 0:
                 raise ShapeError(f"{axis} shrinks to {out}: padding {p} is too large for input {size}")
             spatial.append(out)
-            working.append(f"{axis}: (I-1)*S - 2P + D(K-1) + output_padding + 1 = ({size}-1)*{s} - 2*{p} + {d}*({k}-1) + {op} + 1 = {out}")
+            working.append(f"{axis}: (I-1)*S - 2P + dil*(K-1) + output_padding + 1 = ({size}-1)*{s} - 2*{p} + {d}*({k}-1) + {op} + 1 = {out}")
         out_shape = shape[: -(n + 1)] + (self.out_channels, *spatial)
         k_area = prod(kernel)
         c_out_per_group = self.out_channels // self.groups

@@ -21,9 +21,40 @@ def broadcast(kind: str, shapes: list[Shape]) -> Shape:
         if len(distinct) > 1:
             what = "channel" if dim == 1 else f"dimension {dim}"
             listed = " vs ".join(fmt_shape(shape) for shape in shapes)
-            raise ShapeError(f"{what} mismatch at {kind}: {listed} (sizes {sorted(distinct)} cannot broadcast)")
+            raise ShapeError(f"{what} mismatch at {kind}: {listed} (sizes {sorted(distinct)} cannot broadcast)",
+                             hint=_sum_fix(padded))
         out.append(distinct.pop() if distinct else 1)
     return tuple(out)
+
+
+def _spatial_factor(small: Shape, large: Shape) -> int | None:
+    """The one integer factor by which every spatial size of `large` exceeds `small`'s
+    (2 for 56x56 vs 28x28), or None."""
+    factors = {b // a if a and b % a == 0 else 0 for a, b in zip(small[2:], large[2:])}
+    factor = factors.pop() if len(factors) == 1 else 0
+    return factor if factor > 1 else None
+
+
+def _sum_fix(shapes: list[Shape]) -> str:
+    """The usual fix for a residual sum whose paths disagree: a 1x1 projection with the
+    stride that matches on the path that does not fit (ResNet's downsample shortcut)."""
+    first = shapes[0]
+    other = next((shape for shape in shapes[1:] if shape != first), None)
+    if other is None or len(first) < 3 or len(other) != len(first):
+        return ""
+    conv = f"Conv{len(first) - 2}d" if len(first) <= 5 else "Conv2d"
+    if first[2:] == other[2:]:  # same map, other channels
+        small, large = sorted((first, other), key=lambda shape: shape[1])
+        return (f"the usual fix: project the path with {small[1]} channels with a 1x1 {conv} "
+                f"(out_channels: {large[1]}), as ResNet's shortcut does")
+    bigger, smaller = (first, other) if first[2] >= other[2] else (other, first)
+    factor = _spatial_factor(smaller, bigger)
+    if factor is None:
+        return (f"the maps differ ({' x '.join(map(str, bigger[2:]))} vs {' x '.join(map(str, smaller[2:]))}) by no whole "
+                "factor: check the padding of the layers on each path")
+    return (f"the usual fix: a 1x1 {conv} with stride: {factor} (out_channels: {smaller[1]}) on the path with the "
+            f"larger map {fmt_shape(bigger)}, as ResNet's downsample shortcut does, or an Upsample (scale_factor: {factor}) "
+            f"on the smaller one")
 
 
 class _Elementwise(Layer):
@@ -92,13 +123,32 @@ class Concat(Layer):
         for shape in shapes[1:]:
             if len(shape) != rank or any(a != b for i, (a, b) in enumerate(zip(shape, shapes[0])) if i != dim):
                 listed = " vs ".join(fmt_shape(s) for s in shapes)
-                raise ShapeError(f"inputs must match except in dim {dim}: {listed}")
+                raise ShapeError(f"inputs must match except in dim {dim}: {listed}", hint=_concat_fix(shapes[0], shape, dim))
         total = sum(shape[dim] for shape in shapes)
         out = shapes[0][:dim] + (total,) + shapes[0][dim + 1:]
         return Result([out], working=[f"dim {dim}: " + " + ".join(str(s[dim]) for s in shapes) + f" = {total}"])
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [merge_rfs(rfs)]
+
+
+def _concat_fix(first: Shape, other: Shape, dim: int) -> str:
+    """The usual fix for a concatenation whose inputs disagree: the dim they do differ in,
+    or an Upsample (U-Net's decoder) when the maps differ by a whole factor."""
+    if len(first) != len(other):
+        return f"the inputs have {len(first)} and {len(other)} dimensions: flatten or reshape one of them first"
+    differ = [i for i, (a, b) in enumerate(zip(first, other)) if a != b]
+    if len(differ) == 1:
+        return f"they differ only in dim {differ[0]}: concatenate along it (dim: {differ[0]})"
+    if len(first) >= 3 and all(i >= 2 or i == dim for i in differ):
+        bigger, smaller = (first, other) if first[2] >= other[2] else (other, first)
+        factor = _spatial_factor(smaller, bigger)
+        if factor is not None:
+            return (f"the maps differ by a factor of {factor}: an Upsample (scale_factor: {factor}) on the smaller "
+                    f"input {fmt_shape(smaller)}, as U-Net's decoder does, or a stride of {factor} on the larger")
+        gap = [b - a for a, b in zip(smaller[2:], bigger[2:])]
+        return f"the maps differ by {gap} elements: pad the smaller (ZeroPad2d) or crop the larger so they match"
+    return ""
 
 
 KINDS = [Add, Mul, Concat]

@@ -46,6 +46,7 @@ def github(result: LintResult) -> str:
 
 def as_json(result: LintResult) -> str:
     return json.dumps({
+        "schema_version": 1,
         "files": len(result.files),
         "errors": result.count("error"),
         "warnings": result.count("warning"),

@@ -91,9 +91,17 @@ def check_release_notes() -> None:
     check("CHANGELOG's 0.1.0 section is what v0.1.0 released", section == released, "")
 
 
+def has_tag(tag: str) -> bool:
+    done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}"], cwd=ROOT, capture_output=True, text=True)
+    return done.returncode == 0
+
+
 def main() -> None:
-    check_doc_refs()
-    check_release_notes()
+    if has_tag("v0.1.0"):
+        check_doc_refs()
+        check_release_notes()
+    else:
+        print("action.yml: docs/ci.md's tag and the 0.1.0 notes: not checked (no tag v0.1.0 in this clone; `git fetch --tags`)")
     with tempfile.TemporaryDirectory() as folder:
         workspace, temp = Path(folder) / "workspace", Path(folder) / "runner-temp"
         (workspace / "specs").mkdir(parents=True)
@@ -117,8 +125,7 @@ def main() -> None:
         check("a clean spec passes; paths split at newlines; a glob reaches cnnshape", code == 0 and "checked: 0 error(s), 0 warning(s)" in output, output)
 
         # version: a tag of a repository (here this clone, as a git URL) instead of the checkout.
-        tags = subprocess.run(["git", "tag", "--list", "v0.1.0"], cwd=ROOT, capture_output=True, text=True).stdout.split()
-        if tags:
+        if has_tag("v0.1.0"):
             code, output = run_action({"paths": "specs/good.yaml", "version": "v0.1.0", "repository": f"file://{ROOT}"}, workspace, temp)
             check("version installs that tag (cnnshape 0.1.0)", code == 0 and "cnnshape 0.1.0\n" in output, output)
         else:

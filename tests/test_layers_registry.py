@@ -34,3 +34,37 @@ def test_every_kind_rejects_unknown_arguments(kind):
 
     with pytest.raises(ValidationError):
         REGISTRY[kind].model_validate({"no_such_argument": 1})
+
+
+def test_the_kind_table_lists_every_kind_of_every_family_in_order():
+    """layers/__init__.py's KIND_FAMILY is the one table of kinds: every family module's
+    KINDS, in order, and every module of cnnshape/layers is a family (or the shared base)."""
+    from cnnshape import layers
+
+    modules = {path.stem for path in Path(layers.__file__).parent.glob("*.py")} - {"__init__", "base", "torchside"}
+    assert sorted(layers.FAMILY_NAMES) == sorted(modules)
+    expected = {
+        cls.kind(): name
+        for name in layers.FAMILY_NAMES
+        for cls in importlib.import_module(f"cnnshape.layers.{name}").KINDS
+    }
+    assert list(layers.KIND_FAMILY.items()) == list(expected.items())
+    for kind, name in layers.KIND_FAMILY.items():
+        assert REGISTRY[kind].__module__ == f"cnnshape.layers.{name}"
+        assert REGISTRY[kind].kind() == kind
+
+
+def test_a_family_is_imported_when_a_spec_uses_it():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cnnshape\n"
+        "cnnshape.analyze('specs/seed-lenet.yaml')\n"
+        "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('cnnshape.layers.')))\n"
+        "from cnnshape.layers import REGISTRY\n"
+        "print('LSTM' in REGISTRY, 'Conv2d' in REGISTRY, len(dict(REGISTRY.items())) == len(REGISTRY))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=HERE.parent, check=True)
+    # LeNet: Conv2d, ReLU, MaxPool2d, Flatten, Linear.
+    assert done.stdout.splitlines() == ["['activation', 'base', 'conv', 'linear', 'pool', 'reshape', 'torchside']", "False True True"]

@@ -1,16 +1,88 @@
-"""The registry of layer kinds: every family module's KINDS, by PyTorch class name."""
+"""The registry of layer kinds: one explicit table of every kind and the family module
+that defines it (cnnshape/layers/<family>.py, whose KINDS lists its classes).
+
+A family is imported when one of its kinds is first looked up, so an analysis pays only
+for the families its spec uses (each kind is a pydantic model, built at import);
+iterating the registry imports them all. tests/test_layers_registry.py checks the table
+against every family's KINDS.
+"""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+import importlib
+from collections.abc import Iterator, Mapping, Sequence
+from types import ModuleType
+from typing import Any
 
-from cnnshape.layers import activation, attention, conv, learned, linear, merge, norm, pool, resample, reshape, split
 from cnnshape.layers.base import Layer
 
-FAMILIES = (conv, pool, linear, norm, activation, merge, reshape, resample, split, attention, learned)
+FAMILY_NAMES = ("conv", "pool", "linear", "norm", "activation", "merge", "reshape", "resample", "split", "attention", "learned")
 
-REGISTRY: dict[str, type[Layer]] = {cls.kind(): cls for family in FAMILIES for cls in family.KINDS}
+# Every kind -> its family module, in FAMILY_NAMES order and each family's KINDS order
+# (the order `cnnshape layers` lists and "did you mean" breaks ties by).
+KIND_FAMILY: dict[str, str] = {
+    "Conv1d": "conv", "Conv2d": "conv", "Conv3d": "conv", "ConvTranspose1d": "conv",
+    "ConvTranspose2d": "conv", "ConvTranspose3d": "conv",
+    "MaxPool1d": "pool", "MaxPool2d": "pool", "MaxPool3d": "pool", "AvgPool1d": "pool",
+    "AvgPool2d": "pool", "AvgPool3d": "pool", "AdaptiveAvgPool1d": "pool",
+    "AdaptiveAvgPool2d": "pool", "AdaptiveAvgPool3d": "pool", "AdaptiveMaxPool1d": "pool",
+    "AdaptiveMaxPool2d": "pool", "AdaptiveMaxPool3d": "pool",
+    "Linear": "linear",
+    "BatchNorm1d": "norm", "BatchNorm2d": "norm", "BatchNorm3d": "norm", "InstanceNorm1d": "norm",
+    "InstanceNorm2d": "norm", "InstanceNorm3d": "norm", "LayerNorm": "norm", "GroupNorm": "norm",
+    "LocalResponseNorm": "norm",
+    "Identity": "activation", "ReLU": "activation", "ReLU6": "activation",
+    "LeakyReLU": "activation", "PReLU": "activation", "ELU": "activation", "SELU": "activation",
+    "GELU": "activation", "SiLU": "activation", "Mish": "activation", "Sigmoid": "activation",
+    "Tanh": "activation", "Hardswish": "activation", "Hardsigmoid": "activation",
+    "Softmax": "activation", "LogSoftmax": "activation", "Dropout": "activation",
+    "Dropout1d": "activation", "Dropout2d": "activation", "Dropout3d": "activation",
+    "AlphaDropout": "activation", "FeatureAlphaDropout": "activation",
+    "StochasticDepth": "activation",
+    "Add": "merge", "Mul": "merge", "Concat": "merge",
+    "Flatten": "reshape", "Unflatten": "reshape", "Reshape": "reshape", "Permute": "reshape",
+    "Mean": "reshape",
+    "Upsample": "resample", "PixelShuffle": "resample", "ZeroPad2d": "resample",
+    "Chunk": "split", "Split": "split", "ChannelShuffle": "split", "Select": "split",
+    "MultiheadAttention": "attention", "TransformerEncoderLayer": "attention",
+    "ClassToken": "learned", "PositionEmbedding": "learned", "LayerScale": "learned",
+}
+
+
+class Registry(Mapping[str, type[Layer]]):
+    """Kind name -> layer class, reading KIND_FAMILY; `kind in REGISTRY` imports nothing."""
+
+    def __init__(self, table: Mapping[str, str]):
+        self.table = table
+        self.loaded: dict[str, type[Layer]] = {}
+
+    def __getitem__(self, kind: str) -> type[Layer]:
+        found = self.loaded.get(kind)
+        if found is None:
+            family = importlib.import_module(f"cnnshape.layers.{self.table[kind]}")
+            self.loaded.update({cls.kind(): cls for cls in family.KINDS})
+            found = self.loaded[kind]
+        return found
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self.table
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+REGISTRY = Registry(KIND_FAMILY)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FAMILIES":  # every family module, imported: for listings of all kinds
+        families: tuple[ModuleType, ...] = tuple(importlib.import_module(f"cnnshape.layers.{family}") for family in FAMILY_NAMES)
+        return families
+    raise AttributeError(f"module 'cnnshape.layers' has no attribute {name!r}")
 
 
 # torch.nn modules without a formula here yet: named as such instead of "did you mean".

@@ -48,7 +48,9 @@ def test_the_kind_table_lists_every_kind_of_every_family_in_order():
         for name in layers.FAMILY_NAMES
         for cls in importlib.import_module(f"cnnshape.layers.{name}").KINDS
     }
-    assert list(layers.KIND_FAMILY.items()) == list(expected.items())
+    missing = {kind: name for kind, name in expected.items() if layers.KIND_FAMILY.get(kind) != name}
+    assert not missing, f"add to KIND_FAMILY in cnnshape/layers/__init__.py: {missing}"
+    assert list(layers.KIND_FAMILY.items()) == list(expected.items()), "KIND_FAMILY: list the kinds in family order, as each KINDS does"
     for kind, name in layers.KIND_FAMILY.items():
         assert REGISTRY[kind].__module__ == f"cnnshape.layers.{name}"
         assert REGISTRY[kind].kind() == kind

@@ -23,7 +23,7 @@ COMMANDS = {
     "compare-resnet18-resnet34-d2": ["compare", "specs/resnet18.yaml", "specs/resnet34.yaml", "--depth", "2"],
     "sweep-resnet18-grid": ["sweep", "specs/resnet18.yaml", "--input", "1,3,{224,320}", "--set", "num_classes={10,1000}"],
     "explain-lenet-conv2d_2": ["explain", "specs/seed-lenet.yaml", "--layer", "conv2d_2"],
-    "lint-resnet18-multi": ["lint", "specs/resnet18.yaml", "tests/specs/valid/multi-output.yaml", "--format", "text"],
+    "lint-resnet18-dominant": ["lint", "specs/resnet18.yaml", "tests/lint/dominant-layer-fail.yaml", "--format", "text", "--no-config"],
 }
 
 def _run(args: list[str], width: int) -> str:

@@ -6,7 +6,6 @@ pipeline as any spec, so the numbers and the working are exactly summary's.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from cnnshape.report import Report
@@ -53,13 +52,13 @@ def parse_arguments(tokens: list[str]) -> dict[str, Any]:
 
 def check_arguments(kind: str, arguments: dict[str, Any]) -> None:
     """Every argument is one of the kind's; else CalcError with the closest names."""
-    from cnnshape.layers import REGISTRY, did_you_mean
+    from cnnshape.errors import did_you_mean
+    from cnnshape.layers import REGISTRY
 
     fields = list(REGISTRY[kind].model_fields)
     for key in arguments:
         if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=3, cutoff=0.6)
-            hint = did_you_mean(["--" + name.replace("_", "-") for name in close])
+            hint = did_you_mean(key, fields, n=3, spell=lambda name: "--" + name.replace("_", "-"))
             listed = ", ".join("--" + name.replace("_", "-") for name in fields) or "none"
             raise CalcUsageError(f"{kind} has no argument --{key.replace('_', '-')}{hint} ({kind}'s arguments: {listed})")
     missing = [name for name, info in REGISTRY[kind].model_fields.items() if info.is_required() and name not in arguments]

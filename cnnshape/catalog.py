@@ -5,7 +5,6 @@ types and defaults, inputs, and the docstring's summary and YAML example. What
 
 from __future__ import annotations
 
-import difflib
 import re
 import typing
 from dataclasses import dataclass, field
@@ -178,10 +177,9 @@ def resolve(name: str) -> str:
     lowered = {kind.lower(): kind for kind in REGISTRY}
     if name.lower() in lowered:
         return lowered[name.lower()]
-    from cnnshape.layers import did_you_mean
+    from cnnshape.errors import did_you_mean
 
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
-    hint = did_you_mean([lowered[c] for c in close]) or "; `cnnshape layers` lists them"
+    hint = did_you_mean(name, REGISTRY, n=3) or "; `cnnshape layers` lists them"
     raise UnknownKind(f"unknown layer kind {name!r}{hint}")
 
 

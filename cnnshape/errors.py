@@ -8,7 +8,7 @@ its traceback.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -107,3 +107,34 @@ class Issue:
     severity: Severity = "error"
     at_key: bool = False  # point at the mapping key rather than its value
     extra: dict = field(default_factory=dict)
+
+
+def close_matches(word: object, known: Iterable[str], n: int = 1) -> list[str]:
+    """The known names a slip of the keyboard away from `word`: the same name in another
+    case if there is one; else the closest by difflib's ratio (ignoring case), several only
+    when they are equally close (BatchNorm1d/2d/3d). Empty for a word that is no string."""
+    import difflib
+
+    if not isinstance(word, str):
+        return []
+    names = list(dict.fromkeys(known))
+    folded: dict[str, str] = {}
+    for name in names:
+        folded.setdefault(name.casefold(), name)
+    if word.casefold() in folded and folded[word.casefold()] != word:
+        return [folded[word.casefold()]]
+    close = difflib.get_close_matches(word.casefold(), list(folded), n=n, cutoff=0.6)
+    if not close:
+        return []
+    top = difflib.SequenceMatcher(None, word.casefold(), close[0]).ratio()
+    return [folded[c] for c in close if difflib.SequenceMatcher(None, word.casefold(), c).ratio() == top]
+
+
+def did_you_mean(word: object, known: Iterable[str], n: int = 1, spell: Callable[[str], str] = str) -> str:
+    """"; did you mean 'A'?" (or "'A', 'B' or 'C'" with n > 1) for a near miss of a known
+    name, else "". `spell` writes a name as the user would type it (`--out-channels`)."""
+    quoted = [repr(spell(name)) for name in close_matches(word, known, n)]
+    if not quoted:
+        return ""
+    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+    return f"; did you mean {listed}?"

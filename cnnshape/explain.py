@@ -8,11 +8,11 @@ each layer. This module gathers them per layer, with the shapes that went in.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Optional
 
+from cnnshape.errors import did_you_mean
 from cnnshape.layers.base import axis_names, group_axes
 from cnnshape.report import AxisField, ReceptiveField, Report, Row
 
@@ -92,8 +92,7 @@ def _select(report: Report, layers: list[Row], names: list[str]) -> list[Row]:
             if len(matches) > 1:
                 raise UnknownLayer(f"layer name {name!r} is ambiguous: {', '.join(matches[:5])}{' ...' if len(matches) > 5 else ''}")
         if not matches:
-            close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(name, known, n=3)
             raise UnknownLayer(f"no layer or block use named {name!r} in {report.name}{hint}")
         wanted.update(matches)
     prefixes = tuple(f"{name}." for name in wanted)

@@ -249,12 +249,12 @@ class _Evaluator:
 
 
 def _unknown_name(name: str, scope: Mapping[str, Any]) -> str:
-    import difflib
+    from cnnshape.errors import did_you_mean
 
     message = f"unknown name {name!r}"
-    close = difflib.get_close_matches(name, list(scope), n=1)
-    if close:
-        return f"{message}; did you mean {close[0]!r}?"
+    hint = did_you_mean(name, scope)
+    if hint:
+        return message + hint
     if scope:
         return f"{message}; known names: {', '.join(sorted(scope))}"
     return f"{message}; declare it under `args:`"

@@ -17,9 +17,9 @@ from typing import Any, NamedTuple, Union
 
 from pydantic import ValidationError
 
-from cnnshape.errors import Issue, Loc, Problem, Severity, ShapeError, SpecError
+from cnnshape.errors import Issue, Loc, Problem, Severity, ShapeError, SpecError, did_you_mean
 from cnnshape.expr import ExprError, has_substitution, referenced_names, substitute
-from cnnshape.layers import NOT_YET, REGISTRY, did_you_mean, suggest
+from cnnshape.layers import NOT_YET, REGISTRY
 from cnnshape.layers.base import MAX_ELEMENTS, Layer, Result, Shape, fmt_shape
 from cnnshape.source import Source
 from cnnshape.spec import NAME_RE, BlockDef, LayerCall, NetworkSpec, parse_layer_entry, pydantic_issues
@@ -236,12 +236,10 @@ class _Builder:
         return Graph(spec.name, shape, self.nodes, self.blocks, outputs, names, variables, self.problems(), self.results)
 
     def _network_args(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        import difflib
 
         for key in overrides:
             if key not in self.spec.args:
-                close = difflib.get_close_matches(key, list(self.spec.args), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else (
+                hint = did_you_mean(key, self.spec.args) or (
                     f"; the spec's args are: {', '.join(self.spec.args)}" if self.spec.args else "; the spec declares no args"
                 )
                 self.issue(("args",), "unknown-argument", f"--set {key}: the spec has no argument {key!r}{hint}", at_key=True)
@@ -393,7 +391,7 @@ class _Builder:
             if call.kind in NOT_YET:
                 hint = "; it is a PyTorch module cnnshape does not support yet (`cnnshape layers` lists the kinds it has)"
             else:
-                hint = did_you_mean(suggest(call.kind, list(self.spec.blocks))) or "; layer kinds are PyTorch class names (`cnnshape layers` lists them)"
+                hint = did_you_mean(call.kind, [*REGISTRY, *self.spec.blocks], n=3) or "; layer kinds are PyTorch class names (`cnnshape layers` lists them)"
             self.issue(call.loc + (call.kind,), "unknown-kind", f"unknown layer kind {call.kind!r}{hint}", scope, at_key=True)
             return self._broken(inputs)
         if not enabled or repeat == 0:
@@ -469,13 +467,11 @@ class _Builder:
         return inputs
 
     def _check_argument_names(self, call: LayerCall, scope: _Scope) -> None:
-        import difflib
 
         known = list(self.spec.blocks[call.kind].args) if call.kind in self.spec.blocks else list(REGISTRY[call.kind].model_fields)
         for key in call.args:
             if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(str(key), known)
                 self.issue(call.args_loc + (key,), "unknown-argument", f"{call.kind}: unknown argument {key!r}{hint}", scope, at_key=True)
 
     def _local_name(self, kind: str, name: str | None, copy: int, repeat: int, scope: _Scope) -> str:
@@ -632,14 +628,12 @@ class _Builder:
     def _block_args(self, call: LayerCall, block: BlockDef, scope: _Scope,
                     input_vars: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """The block use's variables, and where each value was written (see _Scope.origins)."""
-        import difflib
 
         given: dict[str, Any] = {}
         origins = dict(self.network_origins)  # the block sees the network's args, then its own
         for key, value in call.args.items():
             if key not in block.args:
-                close = difflib.get_close_matches(str(key), list(block.args), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else (
+                hint = did_you_mean(str(key), block.args) or (
                     f"; its args are: {', '.join(block.args)}" if block.args else f"; block {call.kind} takes no args"
                 )
                 self.issue(call.args_loc + (key,), "unknown-argument", f"block {call.kind} has no argument {key!r}{hint}", scope, at_key=True)
@@ -780,18 +774,12 @@ class _Builder:
         return found.outputs if isinstance(found, _Scope) else found
 
     def _unknown_reference(self, dotted: str, part: str, where: _Scope, loc: Loc, scope: _Scope | None = None) -> None:
-        import difflib
-
-        known = list(where.names) + ["input"]
-        close = difflib.get_close_matches(part, known, n=1)
+        hint = did_you_mean(part, [*where.names, "input"])
         if part in where.later and part not in where.names:
             self.issue(loc, "forward-reference", f"{dotted!r} is defined further down; `from` may only name earlier layers, so the graph has no cycles", scope or where)
             return
         inside = [f"{use}.{part}" for use, value in where.names.items() if isinstance(value, _Scope) and part in value.names]
-        if close:
-            hint = f"; did you mean {close[0]!r}?"
-        elif inside:
-            hint = f"; to reach into a block use, write {inside[-1]!r}"
-        else:
-            hint = "; a reference may name only layers defined earlier in the same network or block"
+        if not hint:
+            hint = (f"; to reach into a block use, write {inside[-1]!r}" if inside
+                    else "; a reference may name only layers defined earlier in the same network or block")
         self.issue(loc, "unknown-reference", f"unknown layer {dotted!r}{hint}", scope or where)

@@ -22,7 +22,7 @@ from pydantic import (
     ValidationError,
 )
 
-from cnnshape.errors import Issue, Loc, SpecError
+from cnnshape.errors import Issue, Loc, SpecError, close_matches, did_you_mean
 from cnnshape.source import Source
 
 if TYPE_CHECKING:
@@ -123,7 +123,6 @@ def pydantic_issues(
 ) -> list[Issue]:
     """Turn pydantic's errors into Issues located at `base + loc`: one per bad value, with
     did-you-mean hints for unknown keys and no echo of what one mistake implies."""
-    import difflib
 
     located = []
     for item in error.errors(include_url=False):
@@ -148,10 +147,10 @@ def pydantic_issues(
         if kind == "extra_forbidden":
             message = f"unknown {what} {field_name!r}"
             known = fields_for(rel)
-            close = difflib.get_close_matches(str(field_name), known, n=1)
+            close = close_matches(str(field_name), known)
             if close:
-                message += f"; did you mean {close[0]!r}?"
-                suggested.add(close[0])
+                message += did_you_mean(str(field_name), known)
+                suggested.update(close)
             elif known:
                 message += f"; expected one of: {', '.join(known)}"
             issues.append(Issue(loc, "unknown-argument", message, at_key=True))

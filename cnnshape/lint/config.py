@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from cnnshape.errors import Severity
+from cnnshape.errors import Severity, did_you_mean
 from cnnshape.lint.rules import BUDGETS, RULES
 from cnnshape.lint.toml_positions import TomlPositions, tomllib_module
 from cnnshape.source import offset_position
@@ -55,17 +55,8 @@ class Config:
 CONFIG_KEYS = ["select", "ignore", "severity", "strict", "dominant-share"] + [k.replace("_", "-") for k in BUDGETS]
 
 
-def _near(word: Any, known: list[str]) -> str:
-    """"; did you mean 'x'?" for a near miss of a known name, else ""."""
-    import difflib
-
-    from cnnshape.layers import did_you_mean
-
-    return did_you_mean(difflib.get_close_matches(word, known, n=1)) if isinstance(word, str) else ""
-
-
 def _unknown(word: str, known: list[str], what: str) -> str:
-    return _near(word, known) or f"; known {what}: {', '.join(known)}"
+    return did_you_mean(word, known) or f"; known {what}: {', '.join(known)}"
 
 
 def _codes(values: Any, key: str) -> set[str]:
@@ -98,7 +89,7 @@ def _read_table(table: dict[str, Any], origin: str) -> Config:
                     raise _BadEntry((raw_key, code), f"{raw_key}: unknown rule {code!r}{hint}", at_key=True)
                 if level not in ("error", "warning"):
                     raise _BadEntry((raw_key, code), (
-                        f"{raw_key}: severities are \"error\" or \"warning\", got {level!r}{_near(level, ['error', 'warning'])}"
+                        f"{raw_key}: severities are \"error\" or \"warning\", got {level!r}{did_you_mean(level, ['error', 'warning'])}"
                     ))
             config.severity = dict(value)
         elif key in BUDGETS:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
-from cnnshape.errors import Issue, Severity
+from cnnshape.errors import Issue, Severity, did_you_mean
 
 if TYPE_CHECKING:
     from cnnshape.lint.config import Config
@@ -162,10 +162,7 @@ def expectations(ctx: Context) -> Iterable[Issue]:
     for name, wanted in expect.shapes.items():
         row = rows.get(name)
         if row is None:
-            import difflib
-
-            close = difflib.get_close_matches(name, list(rows), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else " (use the qualified names that `summary` shows)"
+            hint = did_you_mean(name, rows) or " (use the qualified names that `summary` shows)"
             yield Issue(("expect", "shapes", name), "expect", f"no layer or block use named {name!r}{hint}", at_key=True)
         elif list(row.output_shape) != wanted:
             yield Issue(("expect", "shapes", name), "expect",

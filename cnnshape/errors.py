@@ -112,7 +112,7 @@ class Issue:
 def close_matches(word: object, known: Iterable[str], n: int = 1) -> list[str]:
     """The known names a slip of the keyboard away from `word`: the same name in another
     case if there is one; else the closest by difflib's ratio (ignoring case), several only
-    when they are equally close (BatchNorm1d/2d/3d). Empty for a word that is no string."""
+    when they are equally close (BatchNorm1d/2d/3d, in the order given). Empty for a word that is no string."""
     import difflib
 
     if not isinstance(word, str):
@@ -127,7 +127,8 @@ def close_matches(word: object, known: Iterable[str], n: int = 1) -> list[str]:
     if not close:
         return []
     top = difflib.SequenceMatcher(None, word.casefold(), close[0]).ratio()
-    return [folded[c] for c in close if difflib.SequenceMatcher(None, word.casefold(), c).ratio() == top]
+    tied = {c for c in close if difflib.SequenceMatcher(None, word.casefold(), c).ratio() == top}
+    return [name for key, name in folded.items() if key in tied]  # in the order they are known
 
 
 def did_you_mean(word: object, known: Iterable[str], n: int = 1, spell: Callable[[str], str] = str) -> str:

@@ -16,14 +16,14 @@ import re
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from gfm import check_gfm_tables
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
 from cnnshape.cli import app
 from cnnshape.render import escape
-
-from gfm import check_gfm_tables
 
 ACTIVE = [
     "[link=https://evil.example]x[/link]", "[bold red]", "\x1b]0;title\x07", "\x1b[31m", "\x1b]8;;http://e\x1b\\",

@@ -36,8 +36,8 @@ def analyze_stages(source: Any, overrides: Optional[dict[str, Any]] = None,
                    input_shape: Optional[tuple[int, ...]] = None, dtype: str = "float32") -> tuple:
     """(spec, graph, report): every stage's result, for tools that look past the report (lint)."""
     from cnnshape.analysis import analyze
-    from cnnshape.graph import build
     from cnnshape.dialects import settle
+    from cnnshape.graph import build
     from cnnshape.spec import parse_network
 
     source, overrides = settle(source, overrides)

@@ -85,4 +85,14 @@ def __getattr__(name: str) -> Any:
 
 
 # torch.nn modules without a formula here yet: named as such instead of "did you mean".
-NOT_YET = frozenset(["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Embedding", "EmbeddingBag", "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerDecoderLayer", "Bilinear", "LazyLinear", "LazyConv1d", "LazyConv2d", "LazyConv3d", "Hardtanh", "Softplus", "Softsign", "Softshrink", "Hardshrink", "Tanhshrink", "Threshold", "GLU", "CELU", "RReLU", "LogSigmoid", "Softmin", "Softmax2d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "ZeroPad1d", "ZeroPad3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "LPPool1d", "LPPool2d", "FractionalMaxPool2d", "FractionalMaxPool3d", "Fold", "Unfold", "PixelUnshuffle", "UpsamplingNearest2d", "UpsamplingBilinear2d", "SyncBatchNorm", "CosineSimilarity", "PairwiseDistance", "RMSNorm"])
+NOT_YET = frozenset("""
+    RNN LSTM GRU RNNCell LSTMCell GRUCell Embedding EmbeddingBag Transformer TransformerEncoder
+    TransformerDecoder TransformerDecoderLayer Bilinear LazyLinear LazyConv1d LazyConv2d
+    LazyConv3d Hardtanh Softplus Softsign Softshrink Hardshrink Tanhshrink Threshold GLU CELU
+    RReLU LogSigmoid Softmin Softmax2d ReflectionPad1d ReflectionPad2d ReflectionPad3d
+    ReplicationPad1d ReplicationPad2d ReplicationPad3d ConstantPad1d ConstantPad2d
+    ConstantPad3d CircularPad1d CircularPad2d CircularPad3d ZeroPad1d ZeroPad3d MaxUnpool1d
+    MaxUnpool2d MaxUnpool3d LPPool1d LPPool2d FractionalMaxPool2d FractionalMaxPool3d Fold
+    Unfold PixelUnshuffle UpsamplingNearest2d UpsamplingBilinear2d SyncBatchNorm
+    CosineSimilarity PairwiseDistance RMSNorm
+""".split())

@@ -42,7 +42,7 @@ class UltralyticsSource(Source):
     notes: list[Problem] = field(default_factory=list)
 
     def locate(self, loc: Any, at_key: bool = False) -> tuple[int, int]:
-        return self._where(tuple(loc), at_key)[1:]  # type: ignore[return-value]
+        return self._where(tuple(loc), at_key)[1:]
 
     def _where(self, loc: tuple, at_key: bool) -> tuple[str, int, int]:
         if loc[:1] == ("blocks",):
@@ -82,8 +82,8 @@ def read(original: Source, scale: Optional[str] = None) -> UltralyticsSource:
     result = translate(original.data, original.path, blocks, scale)
     source = UltralyticsSource(original.path, result.data, text=original.text, original=original, rows=result.rows,
                                scale=result.scale)
-    source.value_pos = result.positions  # type: ignore[assignment]
-    source.key_pos = result.key_positions  # type: ignore[assignment]
+    source.value_pos = result.positions
+    source.key_pos = result.key_positions
     scales = original.data.get("scales")
     source.scales = [str(key) for key in scales] if isinstance(scales, dict) else []
     located = [original.problem(issue) for issue in result.issues]

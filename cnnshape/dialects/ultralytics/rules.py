@@ -159,7 +159,7 @@ class _Translator:
         if not isinstance(scales, dict) or not scales:
             self.issue(("scales",), "schema", "`scales` is a mapping of scale names to [depth, width, max_channels]")
             return None, 1.0, 1.0, math.inf
-        chosen = wanted or guess_scale(self.path)
+        chosen: Optional[str] = wanted or guess_scale(self.path)
         if chosen and chosen not in scales:
             where = "--set scale" if wanted else f"the file name {Path(self.path).name!r}"
             self.issue(("scales",), "bad-value",

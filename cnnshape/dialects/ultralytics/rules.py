@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from cnnshape.errors import Issue, Loc
+from cnnshape.errors import Issue, Loc, did_you_mean
 
 # parse_model's module sets (8.4.x), by name.
 BASE = frozenset("""
@@ -375,16 +375,13 @@ class _Translator:
         return Row(i, f_raw, n_, module, args, f"model_{i}", loc), entry, kind
 
     def _unknown_module(self, i: int, loc: Loc, module: str, supported: set[str]) -> None:
-        import difflib
-
         if module in KNOWN or module.startswith("nn."):
             self.issue(loc + (2,), "unknown-kind", (
                 f"row {i}: Ultralytics module {module!r} is not in cnnshape's module library yet "
                 f"(it has {', '.join(sorted(m for m in supported if m in KNOWN))})"
             ))
             return
-        close = difflib.get_close_matches(module, sorted(KNOWN | supported), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else "; modules are ultralytics.nn.modules class names or nn.* layers"
+        hint = did_you_mean(module, sorted(KNOWN | supported)) or "; modules are ultralytics.nn.modules class names or nn.* layers"
         self.issue(loc + (2,), "unknown-kind", f"row {i}: unknown module {module!r}{hint}")
 
     def _entry(self, i: int, loc: Loc, module: str, args: list[Any], native_args: list[Any],

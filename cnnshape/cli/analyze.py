@@ -61,16 +61,14 @@ def analyze_sides(settings: list[tuple[Path, dict[str, Any], Optional[tuple[int,
 def with_counting(report: Report, name: Optional[str], top: Optional[int], share: bool) -> Report:
     """The report with its counting in the named convention ('all': every one); an unknown
     name is a usage error with the closest names."""
-    import difflib
     from dataclasses import replace
 
     from cnnshape.count import CONVENTIONS, DEFAULT, count_report
-    from cnnshape.layers import did_you_mean
+    from cnnshape.errors import did_you_mean
 
     known = [*CONVENTIONS, "all"]
     if name is not None and name not in known:
-        close = difflib.get_close_matches(name, known, n=1)
-        usage_error(f"unknown convention {name!r}{did_you_mean(close)} (one of {', '.join(known)})", "--count")
+        usage_error(f"unknown convention {name!r}{did_you_mean(name, known)} (one of {', '.join(known)})", "--count")
     return replace(report, counting=count_report(report, [name or DEFAULT], top, share))
 
 

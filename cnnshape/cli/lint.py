@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from enum import Enum
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from cnnshape.cli.console import Renderer, fail, show
+
+if TYPE_CHECKING:
+    from cnnshape.lint import ConfigError
 
 
 class LintFormat(str, Enum):
@@ -41,24 +44,35 @@ def lint(
     no_config: Annotated[bool, typer.Option("--no-config", help="Ignore [tool.cnnshape] in pyproject.toml.")] = False,
 ) -> None:
     """Check specs for CI: errors, rule findings, budgets and expectations; exit 1 on errors."""
-    from cnnshape.lint import ConfigError, configure, lint_paths
+    from cnnshape.lint import config as lint_config
+    from cnnshape.lint import configure, lint_paths
 
     options = {
         "max-params": max_params, "max-macs": max_macs, "max-flops": max_flops,
         "max-param-bytes": max_param_bytes, "max-activation-bytes": max_activation_bytes,
         "select": select, "ignore": ignore,
     }
-    try:
-        config = configure(options, "the command line", use_pyproject=not no_config, strict=strict)
-    except ConfigError as exc:
-        fail(messages=[str(exc) if exc.located else f"cnnshape lint: {exc}"], code=2)
-    try:
-        result = lint_paths(paths, config)
-    except ConfigError as exc:
-        fail(messages=[f"cnnshape lint: {exc}"], code=2)
     chosen = format.value
     if chosen == "auto":
         chosen = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
+    try:
+        config = configure(options, "the command line", use_pyproject=not no_config, strict=strict)
+        result = lint_paths(paths, config)
+    except lint_config.ConfigError as exc:
+        fail(messages=[_config_error(exc, github=chosen == "github")], code=2)
     show(REPORTERS, chosen, result)
     if result.failed(config.strict):
         fail()
+
+
+def _config_error(error: ConfigError, github: bool) -> str:
+    """A configuration or usage error as a line of text; under GitHub Actions an annotation
+    on the pyproject.toml line (or a plain log line), escaped like every other line there."""
+    text = str(error) if error.located else f"cnnshape lint: {error}"
+    if not github:
+        return text
+    from cnnshape.render.escape import workflow
+
+    if error.line:
+        return workflow(error.detail, "error", file=error.file, line=error.line, col=error.col, title="config")
+    return workflow(text)

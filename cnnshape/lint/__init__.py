@@ -7,12 +7,13 @@ the rules (rules.py), filtered by configuration (config.py) and suppression comm
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cnnshape.errors import Issue, Problem, SpecError
 from cnnshape.lint.config import BUDGETS, Config, ConfigError, config_from_table, configure, load_config
-from cnnshape.lint.files import collect
+from cnnshape.lint.files import collect, not_a_spec_file
 from cnnshape.lint.rules import RULES, Context, Rule, budgets, expectations, layer_findings
 from cnnshape.lint.suppress import suppressed, suppressions
 
@@ -32,9 +33,12 @@ class FileResult:
 def lint_file(path: Path, config: Config) -> FileResult:
     """Every problem of one spec: errors that stop analysis, or rule findings and checks."""
     from cnnshape.pipeline import analyze_stages
-    from cnnshape.source import load_file
+    from cnnshape.source import MAX_FILE_BYTES, load_file
 
     name = str(path)
+    refused = not_a_spec_file(path, MAX_FILE_BYTES)
+    if refused is not None:
+        return FileResult(name, [refused])
     source = None
     try:
         source = load_file(path)
@@ -48,23 +52,34 @@ def lint_file(path: Path, config: Config) -> FileResult:
     for rule in RULES.values():
         if rule.check is not None and config.enabled(rule.code):
             issues += list(rule.check(ctx))
-    issues += list(budgets(ctx)) + list(expectations(ctx))
+    issues += list(budgets(ctx, own=True)) + list(expectations(ctx))
     problems = [p for p in report.warnings if p.code in RULES] + source.problems(issues)
-    return _configured(name, problems, source.text, config)
+    # The repository's budgets hold whatever the spec's comments say, unless its
+    # configuration lets files switch them off (allow-budget-suppression).
+    enforced = source.problems(list(budgets(ctx, own=False)))
+    if config.allow_budget_suppression:
+        problems, enforced = problems + enforced, []
+    return _configured(name, problems, source.text, config, enforced)
 
 
-def _configured(name: str, problems: list[Problem], text: str, config: Config) -> FileResult:
+def _configured(
+    name: str, problems: list[Problem], text: str, config: Config, enforced: Sequence[Problem] = (),
+) -> FileResult:
     """Rule findings filtered by select/ignore, given their configured severity, merged one
-    per place and filtered by suppression comments; spec errors always stay as they are."""
+    per place and filtered by suppression comments (except the `enforced` ones); spec
+    errors always stay as they are."""
     errors = [p for p in problems if p.code not in RULES]
-    findings = [
-        replace(p, severity=config.severity_of(p.code, RULES[p.code].severity))
-        for p in problems if p.code in RULES and config.enabled(p.code)
-    ]
+
+    def configured(found: Iterable[Problem]) -> list[Problem]:
+        return [
+            replace(p, severity=config.severity_of(p.code, RULES[p.code].severity))
+            for p in found if p.code in RULES and config.enabled(p.code)
+        ]
+
     lines, whole = suppressions(text)
-    merged = _one_per_place(findings)  # count suppressed findings as they would be reported
+    merged = _one_per_place(configured(problems))  # count suppressed findings as they would be reported
     kept = [p for p in merged if not suppressed(p, lines, whole)]
-    return FileResult(name, sorted(errors + kept), len(merged) - len(kept))
+    return FileResult(name, sorted(errors + kept + configured(enforced)), len(merged) - len(kept))
 
 
 def _one_per_place(problems: list[Problem]) -> list[Problem]:
@@ -99,4 +114,8 @@ class LintResult:
 
 
 def lint_paths(paths: list[str], config: Config) -> LintResult:
-    return LintResult([lint_file(path, config) for path in collect(paths)])
+    """Every spec the paths name, linted; a folder that cannot be read is a result of its
+    own with its error."""
+    unreadable: list[Problem] = []
+    files = [lint_file(path, config) for path in collect(paths, unreadable)]
+    return LintResult(files + [FileResult(p.file, [p]) for p in unreadable])

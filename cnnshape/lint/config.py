@@ -12,17 +12,27 @@ from typing import Any, Optional
 
 from cnnshape.errors import Severity, did_you_mean
 from cnnshape.lint.rules import BUDGETS, RULES
-from cnnshape.lint.toml_positions import TomlPositions, tomllib_module
+from cnnshape.lint.toml_positions import MAX_NESTING, TomlPositions, tomllib_module, too_deep
 from cnnshape.source import offset_position
 
 
 class ConfigError(Exception):
     """Bad configuration or options: a usage error (exit 2). A `located` message already
-    starts with its place (`pyproject.toml:5:1: error: ...`), like a spec problem."""
+    starts with its place (`pyproject.toml:5:1: error: ...`), like a spec problem; `file`,
+    `line`, `col` and `detail` keep the parts (for GitHub annotations)."""
 
     def __init__(self, message: str, located: bool = False):
         super().__init__(message)
         self.located = located
+        self.file, self.line, self.col, self.detail = "", 0, 0, message
+
+    @classmethod
+    def at(cls, file: str, line: int, col: int, detail: str) -> ConfigError:
+        """A located error: `file:line:col: error: detail` (line 0: the file as a whole)."""
+        place = f"{file}:{line}:{col}" if line else file
+        error = cls(f"{place}: error: {detail}", located=True)
+        error.file, error.line, error.col, error.detail = file, line, col, detail
+        return error
 
 
 class _BadEntry(Exception):
@@ -43,6 +53,9 @@ class Config:
     budget_origins: dict[str, str] = field(default_factory=dict)  # where each budget was set
     dominant_share: float = 0.8  # from the spread over the zoo and small real nets: docs/rules.md#dominant-layer
     strict: bool = False
+    # Whether a spec's `# cnnshape: disable...` comments may switch off the budgets set here
+    # and on the command line (a pull request could otherwise lift them from inside a file).
+    allow_budget_suppression: bool = False
     origin: str = ""  # where the configuration came from, for messages
 
     def enabled(self, code: str) -> bool:
@@ -52,7 +65,22 @@ class Config:
         return self.severity.get(code, default)
 
 
-CONFIG_KEYS = ["select", "ignore", "severity", "strict", "dominant-share"] + [k.replace("_", "-") for k in BUDGETS]
+CONFIG_KEYS = ["select", "ignore", "severity", "strict", "dominant-share", "allow-budget-suppression"] + [k.replace("_", "-") for k in BUDGETS]
+
+
+def _key_text(key: str) -> str:
+    """A key as written, or quoted with escapes when it holds a control character (a line
+    break in a key must not start a new line of output)."""
+    return key if key.isprintable() else repr(key)
+
+
+def _value_text(value: Any) -> str:
+    """A bad value for a message: its repr, cut short (a value may be large or deep)."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        return "a deeply nested value"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _unknown(word: str, known: list[str], what: str) -> str:
@@ -64,7 +92,7 @@ def _codes(values: Any, key: str) -> set[str]:
         raise _BadEntry((key,), f"{key}: expected a list of rule codes")
     for index, code in enumerate(values):
         if not isinstance(code, str):
-            raise _BadEntry((key, index), f"{key}: expected a list of rule codes, got {code!r}")
+            raise _BadEntry((key, index), f"{key}: expected a list of rule codes, got {_value_text(code)}")
         if code not in RULES:
             raise _BadEntry((key, index), f"{key}: unknown rule {code!r}{_unknown(code, list(RULES), 'rules')}")
     return set(values)
@@ -89,7 +117,7 @@ def _read_table(table: dict[str, Any], origin: str) -> Config:
                     raise _BadEntry((raw_key, code), f"{raw_key}: unknown rule {code!r}{hint}", at_key=True)
                 if level not in ("error", "warning"):
                     raise _BadEntry((raw_key, code), (
-                        f"{raw_key}: severities are \"error\" or \"warning\", got {level!r}{did_you_mean(level, ['error', 'warning'])}"
+                        f"{raw_key}: severities are \"error\" or \"warning\", got {_value_text(level)}{did_you_mean(level, ['error', 'warning'])}"
                     ))
             config.severity = dict(value)
         elif key in BUDGETS:
@@ -100,21 +128,21 @@ def _read_table(table: dict[str, Any], origin: str) -> Config:
                 raise _BadEntry((raw_key,), f"{raw_key}: {exc}") from None
         elif key == "dominant_share":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-                raise _BadEntry((raw_key,), f"{raw_key}: expected a fraction between 0 and 1, got {value!r}")
+                raise _BadEntry((raw_key,), f"{raw_key}: expected a fraction between 0 and 1, got {_value_text(value)}")
             config.dominant_share = float(value)
-        elif key == "strict":
+        elif key in ("strict", "allow_budget_suppression"):
             if not isinstance(value, bool):
-                raise _BadEntry((raw_key,), f"{raw_key}: expected true or false, got {value!r}")
-            config.strict = value
+                raise _BadEntry((raw_key,), f"{raw_key}: expected true or false, got {_value_text(value)}")
+            setattr(config, key, value)
         else:
             # Suggest the spelling the user writes: both max-params and max_params work.
             known = CONFIG_KEYS if "_" not in raw_key else [k.replace("-", "_") for k in CONFIG_KEYS]
-            raise _BadEntry((raw_key,), f"{raw_key}: unknown key{_unknown(raw_key, known, 'keys')}", at_key=True)
+            raise _BadEntry((raw_key,), f"{_key_text(raw_key)}: unknown key{_unknown(raw_key, known, 'keys')}", at_key=True)
     return config
 
 
 def config_from_table(
-    table: dict[str, Any], origin: str, place: Optional[Callable[[tuple, bool], str]] = None,
+    table: dict[str, Any], origin: str, place: Optional[Callable[[tuple, bool], tuple[str, int, int]]] = None,
 ) -> Config:
     """`[tool.cnnshape]` (keys with - or _) into a Config; raises ConfigError. `place` turns
     a bad entry's key path (and whether the key or its value is meant) into the
@@ -125,7 +153,7 @@ def config_from_table(
     except _BadEntry as bad:
         if place is None:
             raise ConfigError(f"{origin}: {bad.message}") from None
-        raise ConfigError(f"{place(bad.loc, bad.at_key)}: error: {bad.message}", located=True) from None
+        raise ConfigError.at(*place(bad.loc, bad.at_key), bad.message) from None
 
 
 def configure(options: dict[str, Any], origin: str, use_pyproject: bool = True, strict: bool = False) -> Config:
@@ -165,27 +193,31 @@ def load_config(start: Optional[Path] = None) -> Config:
             raw = candidate.read_bytes()
             text = raw.decode("utf-8")
         except OSError as exc:
-            raise ConfigError(f"{shown}: error: cannot read: {exc.strerror or exc}", located=True) from None
+            raise ConfigError.at(shown, 0, 0, f"cannot read: {exc.strerror or exc}") from None
         except UnicodeDecodeError as exc:
             before = raw[:exc.start].decode("utf-8")  # the valid text up to the bad byte
             line, col = offset_position(before, len(before))
-            raise ConfigError(f"{shown}:{line}:{col}: error: cannot read: not UTF-8 ({exc.reason})", located=True) from None
+            raise ConfigError.at(shown, line, col, f"cannot read: not UTF-8 ({exc.reason})") from None
+        deep = too_deep(text)
+        if deep is not None:
+            line, col = offset_position(text, deep)
+            raise ConfigError.at(shown, line, col, f"cannot read: arrays or tables nested more than {MAX_NESTING} deep")
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             line, col, message = _decode_error(text, str(exc))
-            raise ConfigError(f"{shown}:{line}:{col}: error: cannot read: {message}", located=True) from None
+            raise ConfigError.at(shown, line, col, f"cannot read: {message}") from None
         tool = data.get("tool")
         table = tool.get("cnnshape") if isinstance(tool, dict) else None
         if table is None:
             continue
 
-        def place(loc: tuple, at_key: bool, text: str = text, shown: str = shown) -> str:
+        def place(loc: tuple, at_key: bool, text: str = text, shown: str = shown) -> tuple[str, int, int]:
             line, col = TomlPositions(text).locate(("tool", "cnnshape") + loc, at_key)
-            return f"{shown}:{line}:{col}"
+            return shown, line, col
 
         if not isinstance(table, dict):
-            raise ConfigError(f"{place((), False)}: error: [tool.cnnshape] must be a table", located=True)
+            raise ConfigError.at(*place((), False), "[tool.cnnshape] must be a table")
         return config_from_table(table, f"{shown} [tool.cnnshape]", place)
     return Config()
 

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from pathlib import Path
+from typing import Optional
 
+from cnnshape.errors import Problem
 from cnnshape.lint.config import ConfigError
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
 
-def collect(paths: list[str]) -> list[Path]:
+def collect(paths: list[str], unreadable: Optional[list[Problem]] = None) -> list[Path]:
     """Files, directories (recursively, *.yaml and *.yml, not following symlinked folders,
     skipping hidden names like .pre-commit-config.yaml) and globs, in a stable order without
-    duplicates; raises ConfigError for a path that names nothing."""
+    duplicates; raises ConfigError for a path that names nothing. A folder that cannot be
+    read is a problem added to `unreadable` (without that list, a ConfigError): never a
+    folder silently skipped, whose specs CI would then not check."""
     found: list[Path] = []
+    problems: list[Problem] = []
+
+    def cannot_read(error: OSError) -> None:
+        where = os.path.normpath(error.filename) if error.filename is not None else "."
+        reason = (error.strerror or str(error)).lower()
+        problems.append(Problem(str(where), 1, 1, "error", "file-unreadable", f"cannot read this folder: {reason}"))
+
     for raw in paths:
         path = Path(raw)
         if glob.has_magic(raw):
@@ -24,17 +36,21 @@ def collect(paths: list[str]) -> list[Path]:
                 raise ConfigError(f"{raw}: the pattern matches no file")
             found += matches
         elif path.is_dir():
-            before = len(found)
-            for folder, dirs, files in os.walk(path, followlinks=False):
+            before, errors_before = len(found), len(problems)
+            for folder, dirs, files in os.walk(path, onerror=cannot_read, followlinks=False):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 found += [Path(folder) / f for f in sorted(files) if f.endswith(SPEC_SUFFIXES) and not f.startswith(".")]
-            if len(found) == before:
+            if len(found) == before and len(problems) == errors_before:
                 # A renamed or emptied folder must not keep CI green by checking nothing.
                 raise ConfigError(f"{raw}: the directory holds no *.yaml or *.yml spec")
         elif path.exists() or path.is_symlink():
             found.append(path)
         else:
             raise ConfigError(f"{raw}: no such file or directory")
+    if problems and unreadable is None:
+        raise ConfigError(f"{problems[0].file}: {problems[0].message}")
+    if unreadable is not None:
+        unreadable += problems
     unique: dict[str, Path] = {}
     for path in found:
         unique.setdefault(os.path.normpath(str(path)), path)
@@ -61,3 +77,22 @@ def _glob(pattern: str) -> list[Path]:
     return sorted(matches, key=str)
 
 
+
+
+def not_a_spec_file(path: Path, max_bytes: int) -> Optional[Problem]:
+    """Why `path` cannot be read as a spec without reading it, or None: it is not a regular
+    file (a FIFO would block the read forever; a device such as /dev/zero never ends), or
+    it is larger than `max_bytes`. A symlink is judged by what it points at."""
+    name = str(path)
+    try:
+        info = path.stat()
+    except OSError:
+        return None  # missing or unreadable: reading it says so, with the reason
+    if stat.S_ISDIR(info.st_mode):
+        return None  # reading says "is a directory"
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device"
+        return Problem(name, 1, 1, "error", "file-unreadable", f"is {kind}, not a regular file; only regular files are read")
+    if info.st_size > max_bytes:
+        return Problem(name, 1, 1, "error", "limit", f"file is {info.st_size:,} bytes; the limit is {max_bytes:,} bytes")
+    return None

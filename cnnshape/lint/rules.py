@@ -127,16 +127,18 @@ def layer_findings(ctx: Context) -> Iterable[Issue]:
                 yield Issue(loc, code, f"{row.name} ({row.kind}): {message}", at_key=True)
 
 
-def budgets(ctx: Context) -> Iterable[Issue]:
+def budgets(ctx: Context, own: bool) -> Iterable[Issue]:
+    """Budgets exceeded: the spec's own (`expect:`, own=True) or the repository's
+    ([tool.cnnshape] and the command line, own=False)."""
     from cnnshape.quantity import count, size
 
     expect = ctx.spec.expect
     totals = ctx.report.totals
     for key, (field_name, what) in BUDGETS.items():
         limits: list[tuple[int, tuple[str, ...], str]] = []
-        if expect is not None and getattr(expect, key) is not None:
+        if own and expect is not None and getattr(expect, key) is not None:
             limits.append((getattr(expect, key), ("expect", key), "the spec's expect"))
-        if key in ctx.config.budgets:
+        if not own and key in ctx.config.budgets:
             limits.append((ctx.config.budgets[key], (), ctx.config.budget_origins.get(key, "the command line")))
         value = getattr(totals, field_name)
         human = size if "bytes" in key else count

@@ -166,3 +166,34 @@ class TomlPositions:
         return at + 1
 
 
+
+
+MAX_NESTING = 100  # arrays and inline tables inside each other; tomllib recurses per level
+
+
+def too_deep(text: str, limit: int = MAX_NESTING) -> int | None:
+    """The offset of the first `[` or `{` nested deeper than `limit` (outside strings and
+    comments), or None. Checked before tomllib reads the text: it recurses once per level,
+    so a few thousand levels would end in RecursionError instead of a located error."""
+    depth, at, size = 0, 0, len(text)
+    while at < size:
+        char = text[at]
+        if char in "\"'":
+            triple = text.startswith(char * 3, at)
+            end = text.find(char * 3 if triple else char, at + (3 if triple else 1))
+            while end > 0 and char == '"' and text[end - 1] == "\\" and not triple:
+                end = text.find(char, end + 1)
+            at = size if end < 0 else end + (3 if triple else 1)
+            continue
+        if char == "#":
+            end = text.find("\n", at)
+            at = size if end < 0 else end
+            continue
+        if char in "[{":
+            depth += 1
+            if depth > limit:
+                return at
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        at += 1
+    return None

@@ -157,3 +157,44 @@ def html(value: object) -> str:
     import html as html_module
 
     return html_module.escape(visible(value), quote=True)
+
+
+# --- GitHub Actions workflow commands -----------------------------------------------------
+
+# The runner reads a line as a command when it starts (after spaces) with `::`; in a
+# command, data escapes `%`, CR and LF, and a property value also `:` and `,` (the
+# runner's ActionCommand escape mappings).
+_WORKFLOW_DATA = {"%": "%25", "\r": "%0D", "\n": "%0A"}
+_WORKFLOW_PROPERTY = {**_WORKFLOW_DATA, ":": "%3A", ",": "%2C"}
+
+
+def _workflow_escape(value: object, table: dict[str, str]) -> str:
+    text = _INVISIBLE.sub(lambda m: m.group() if m.group() in "\r\n" else _show(m), str(value))
+    return "".join(table.get(char, char) for char in text)
+
+
+def workflow(message: object, command: str | None = None, **properties: object) -> str:
+    """One line of a GitHub Actions log, the only way text reaches it under `--format
+    github`: with `command`, a workflow command (`::error file=a.yaml,line=3::message`)
+    whose message is escaped as command data and each property value as a property, so
+    nothing in them can end the line or start another command; without, a plain line that
+    cannot be read as a command (line breaks escaped, a leading `::` broken). Other
+    control characters are made visible, as everywhere (`visible`)."""
+    if command is None:
+        text = _workflow_escape(message, _WORKFLOW_DATA)
+        return "\\" + text if text.lstrip().startswith("::") else text
+    props = ",".join(f"{name}={_workflow_escape(value, _WORKFLOW_PROPERTY)}" for name, value in properties.items())
+    return f"::{command}{' ' + props if props else ''}::{_workflow_escape(message, _WORKFLOW_DATA)}"
+
+
+# --- SARIF --------------------------------------------------------------------------------
+
+
+def file_uri(path: str) -> str:
+    """A relative file path as a SARIF `artifactLocation.uri` (RFC 3986 URI reference):
+    separators made `/`, and every character outside the unreserved set and `/`
+    percent-encoded as UTF-8 (`#`, `%`, `?`, spaces, line breaks, non-ASCII), so a file
+    name cannot add a fragment or query or break the JSON consumer's parse."""
+    from urllib.parse import quote
+
+    return quote(path.replace("\\", "/"), safe="/", errors="surrogateescape")

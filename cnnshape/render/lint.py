@@ -23,25 +23,16 @@ def _summary(result: LintResult) -> str:
     return summary + (f", {suppressed} suppressed" if suppressed else "")
 
 
-def _escape_data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(value: str) -> str:
-    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
-
-
 def github(result: LintResult) -> str:
     """GitHub Actions workflow commands: an annotation on the file and line of each problem."""
-    lines = []
-    for p in result.problems:
-        props = ",".join([
-            f"file={_escape_property(p.file)}", f"line={p.line}", f"col={p.col}", f"title={_escape_property(p.code)}",
-        ])
-        lines.append(f"::{p.severity} {props}::{_escape_data(p.message)}")
+    from cnnshape.render.escape import workflow
+
+    lines = [
+        workflow(p.message, p.severity, file=p.file, line=p.line, col=p.col, title=p.code) for p in result.problems
+    ]
     # A plain line too, so the log shows that lint ran even when all is clean (and the
     # counts when GitHub shows only the first annotations of a step).
-    return "\n".join(lines + [_summary(result)])
+    return "\n".join(lines + [workflow(_summary(result))])
 
 
 def as_json(result: LintResult) -> str:
@@ -62,6 +53,7 @@ def sarif(result: LintResult) -> str:
     """SARIF 2.1.0, for GitHub code scanning (`github/codeql-action/upload-sarif`)."""
     from cnnshape import __version__
     from cnnshape.errors import CODES
+    from cnnshape.render.escape import file_uri
 
     descriptions = {**CODES, **{code: rule.summary for code, rule in RULES.items()}}
     used = sorted({p.code for p in result.problems})
@@ -78,7 +70,7 @@ def sarif(result: LintResult) -> str:
             "message": {"text": p.message},
             "locations": [{
                 "physicalLocation": {
-                    "artifactLocation": {"uri": p.file.replace("\\", "/")},
+                    "artifactLocation": {"uri": file_uri(p.file)},
                     "region": {"startLine": p.line, "startColumn": p.col},
                 },
             }],

@@ -204,3 +204,23 @@ def test_a_spec_may_still_switch_off_its_own_expect_budget(tmp_path: Path) -> No
     (tmp_path / "net.yaml").write_text("# cnnshape: disable-file=budget\n" + text + "\nexpect:\n  max_params: 1M\n")
     code, out, _ = lint(".")
     assert (code, out) == (0, ["1 file(s) checked: 0 error(s), 0 warning(s), 2 suppressed"])  # its own and the budget
+
+
+def test_every_config_error_is_reported_at_once(tmp_path: Path) -> None:
+    shutil.copy(RESNET18, tmp_path / "net.yaml")
+    (tmp_path / "pyproject.toml").write_text('[tool.cnnshape]\nmax-param = "25M"\nselect = ["dropped-inpt", 5]\n')
+    code, out, err = lint(".")
+    # `select = [` is 10 characters: the first item starts at column 11, and the 5 after
+    # the 14-character "dropped-inpt" and ", " at column 27.
+    assert (code, out) == (2, [])
+    assert err == [
+        "pyproject.toml:2:1: error: max-param: unknown key; did you mean 'max-params'?",
+        "pyproject.toml:3:11: error: select: unknown rule 'dropped-inpt'; did you mean 'dropped-input'?",
+        "pyproject.toml:3:27: error: select: expected a list of rule codes, got 5",
+    ]
+    code, out, err = lint(".", github=True)
+    assert code == 2 and [line.split("::")[1] for line in err] == [
+        "error file=pyproject.toml,line=2,col=1,title=config",
+        "error file=pyproject.toml,line=3,col=11,title=config",
+        "error file=pyproject.toml,line=3,col=27,title=config",
+    ]

@@ -59,7 +59,7 @@ def lint(
         config = configure(options, "the command line", use_pyproject=not no_config, strict=strict)
         result = lint_paths(paths, config)
     except lint_config.ConfigError as exc:
-        fail(messages=[_config_error(exc, github=chosen == "github")], code=2)
+        fail(messages=[_config_error(error, github=chosen == "github") for error in exc.errors], code=2)
     show(REPORTERS, chosen, result)
     if result.failed(config.strict):
         fail()

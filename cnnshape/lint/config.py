@@ -25,6 +25,16 @@ class ConfigError(Exception):
         super().__init__(message)
         self.located = located
         self.file, self.line, self.col, self.detail = "", 0, 0, message
+        self.errors: list[ConfigError] = [self]  # every error found, one line each
+
+    @classmethod
+    def every(cls, errors: list[ConfigError]) -> ConfigError:
+        """All the errors of one table at once, one per line (the first carries them)."""
+        if len(errors) == 1:
+            return errors[0]
+        combined = cls("\n".join(str(error) for error in errors), located=errors[0].located)
+        combined.errors = list(errors)
+        return combined
 
     @classmethod
     def at(cls, file: str, line: int, col: int, detail: str) -> ConfigError:
@@ -87,58 +97,70 @@ def _unknown(word: str, known: list[str], what: str) -> str:
     return did_you_mean(word, known) or f"; known {what}: {', '.join(known)}"
 
 
-def _codes(values: Any, key: str) -> set[str]:
+def _codes(values: Any, key: str, bad: list[_BadEntry]) -> set[str]:
     if not isinstance(values, list):
-        raise _BadEntry((key,), f"{key}: expected a list of rule codes")
+        bad.append(_BadEntry((key,), f"{key}: expected a list of rule codes"))
+        return set()
     for index, code in enumerate(values):
         if not isinstance(code, str):
-            raise _BadEntry((key, index), f"{key}: expected a list of rule codes, got {_value_text(code)}")
-        if code not in RULES:
-            raise _BadEntry((key, index), f"{key}: unknown rule {code!r}{_unknown(code, list(RULES), 'rules')}")
-    return set(values)
+            bad.append(_BadEntry((key, index), f"{key}: expected a list of rule codes, got {_value_text(code)}"))
+        elif code not in RULES:
+            bad.append(_BadEntry((key, index), f"{key}: unknown rule {code!r}{_unknown(code, list(RULES), 'rules')}"))
+    return {code for code in values if isinstance(code, str)}
 
 
-def _read_table(table: dict[str, Any], origin: str) -> Config:
-    from cnnshape.quantity import parse_quantity
-
+def _read_table(table: dict[str, Any], origin: str, bad: list[_BadEntry]) -> Config:
+    """The table into a Config; every bad entry is added to `bad` (none stops the reading)."""
     config = Config(origin=origin)
     for raw_key, value in table.items():
-        key = raw_key.replace("-", "_")
-        if key == "select":
-            config.select = _codes(value, raw_key)
-        elif key == "ignore":
-            config.ignore = _codes(value, raw_key)
-        elif key == "severity":
-            if not isinstance(value, dict):
-                raise _BadEntry((raw_key,), f"{raw_key}: expected a table of rule = \"error\" | \"warning\"")
-            for code, level in value.items():
-                if code not in RULES:
-                    hint = _unknown(code, list(RULES), "rules")
-                    raise _BadEntry((raw_key, code), f"{raw_key}: unknown rule {code!r}{hint}", at_key=True)
-                if level not in ("error", "warning"):
-                    raise _BadEntry((raw_key, code), (
-                        f"{raw_key}: severities are \"error\" or \"warning\", got {_value_text(level)}{did_you_mean(level, ['error', 'warning'])}"
-                    ))
-            config.severity = dict(value)
-        elif key in BUDGETS:
-            try:
-                config.budgets[key] = parse_quantity(value)
-                config.budget_origins[key] = origin
-            except ValueError as exc:
-                raise _BadEntry((raw_key,), f"{raw_key}: {exc}") from None
-        elif key == "dominant_share":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-                raise _BadEntry((raw_key,), f"{raw_key}: expected a fraction between 0 and 1, got {_value_text(value)}")
-            config.dominant_share = float(value)
-        elif key in ("strict", "allow_budget_suppression"):
-            if not isinstance(value, bool):
-                raise _BadEntry((raw_key,), f"{raw_key}: expected true or false, got {_value_text(value)}")
-            setattr(config, key, value)
-        else:
-            # Suggest the spelling the user writes: both max-params and max_params work.
-            known = CONFIG_KEYS if "_" not in raw_key else [k.replace("-", "_") for k in CONFIG_KEYS]
-            raise _BadEntry((raw_key,), f"{_key_text(raw_key)}: unknown key{_unknown(raw_key, known, 'keys')}", at_key=True)
+        try:
+            _read_entry(config, raw_key, value, origin, bad)
+        except _BadEntry as entry:
+            bad.append(entry)
     return config
+
+
+def _read_entry(config: Config, raw_key: str, value: Any, origin: str, bad: list[_BadEntry]) -> None:
+    """One key of the table into `config`: a bad value raises _BadEntry; the bad items of a
+    list or table are each added to `bad`."""
+    from cnnshape.quantity import parse_quantity
+
+    key = raw_key.replace("-", "_")
+    if key == "select":
+        config.select = _codes(value, raw_key, bad)
+    elif key == "ignore":
+        config.ignore = _codes(value, raw_key, bad)
+    elif key == "severity":
+        if not isinstance(value, dict):
+            raise _BadEntry((raw_key,), f"{raw_key}: expected a table of rule = \"error\" | \"warning\"")
+        for code, level in value.items():
+            if code not in RULES:
+                hint = _unknown(code, list(RULES), "rules")
+                bad.append(_BadEntry((raw_key, code), f"{raw_key}: unknown rule {code!r}{hint}", at_key=True))
+            elif level not in ("error", "warning"):
+                bad.append(_BadEntry((raw_key, code), (
+                    f"{raw_key}: severities are \"error\" or \"warning\", got {_value_text(level)}{did_you_mean(level, ['error', 'warning'])}"
+                )))
+            else:
+                config.severity[code] = level
+    elif key in BUDGETS:
+        try:
+            config.budgets[key] = parse_quantity(value)
+            config.budget_origins[key] = origin
+        except ValueError as exc:
+            raise _BadEntry((raw_key,), f"{raw_key}: {exc}") from None
+    elif key == "dominant_share":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise _BadEntry((raw_key,), f"{raw_key}: expected a fraction between 0 and 1, got {_value_text(value)}")
+        config.dominant_share = float(value)
+    elif key in ("strict", "allow_budget_suppression"):
+        if not isinstance(value, bool):
+            raise _BadEntry((raw_key,), f"{raw_key}: expected true or false, got {_value_text(value)}")
+        setattr(config, key, value)
+    else:
+        # Suggest the spelling the user writes: both max-params and max_params work.
+        known = CONFIG_KEYS if "_" not in raw_key else [k.replace("-", "_") for k in CONFIG_KEYS]
+        raise _BadEntry((raw_key,), f"{_key_text(raw_key)}: unknown key{_unknown(raw_key, known, 'keys')}", at_key=True)
 
 
 def config_from_table(
@@ -148,12 +170,13 @@ def config_from_table(
     a bad entry's key path (and whether the key or its value is meant) into the
     `file:line:col` its message starts with; without it (the command line has no lines)
     the message starts with `origin`."""
-    try:
-        return _read_table(table, origin)
-    except _BadEntry as bad:
+    bad: list[_BadEntry] = []
+    config = _read_table(table, origin, bad)
+    if bad:
         if place is None:
-            raise ConfigError(f"{origin}: {bad.message}") from None
-        raise ConfigError.at(*place(bad.loc, bad.at_key), bad.message) from None
+            raise ConfigError.every([ConfigError(f"{origin}: {entry.message}") for entry in bad])
+        raise ConfigError.every([ConfigError.at(*place(entry.loc, entry.at_key), entry.message) for entry in bad])
+    return config
 
 
 def configure(options: dict[str, Any], origin: str, use_pyproject: bool = True, strict: bool = False) -> Config:

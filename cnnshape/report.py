@@ -14,6 +14,7 @@ from cnnshape.errors import Problem
 if TYPE_CHECKING:
     from cnnshape.count.base import Counting
     from cnnshape.layers.base import Op
+    from cnnshape.memory import MemoryReport
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 
@@ -119,6 +120,7 @@ class Report:
     totals: Totals
     warnings: list[Problem] = field(default_factory=list)
     counting: Optional[Counting] = None  # summary --count/--share/--top (cnnshape.count)
+    memory: Optional[MemoryReport] = None  # summary --memory/--batch (cnnshape.memory)
 
     @property
     def receptive_field(self) -> Optional[ReceptiveField]:

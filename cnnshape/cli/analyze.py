@@ -58,6 +58,24 @@ def analyze_sides(settings: list[tuple[Path, dict[str, Any], Optional[tuple[int,
     return sides
 
 
+class Optimizer(str, Enum):
+    sgd = "sgd"
+    momentum = "momentum"
+    adam = "adam"
+    adamw = "adamw"
+
+
+class Precision(str, Enum):
+    fp32 = "fp32"
+    fp16_mixed = "fp16-mixed"
+    bf16_mixed = "bf16-mixed"
+
+
+def spec_input(spec: Path) -> tuple[int, ...]:
+    """The input shape the spec declares (to change only its batch)."""
+    return analyze(spec, {}, None).input_shape
+
+
 def with_counting(report: Report, name: Optional[str], top: Optional[int], share: bool) -> Report:
     """The report with its counting in the named convention ('all': every one); an unknown
     name is a usage error with the closest names."""
@@ -100,13 +118,25 @@ def summary(
     share: Annotated[bool, typer.Option("--share", help="Add each layer's share of the parameters and MACs.")] = False,
     top: Annotated[Optional[int], typer.Option("--top", min=1, help="List the N heaviest layers by MACs, with their shares.")] = None,
     columns_: ColumnsOption = None,
+    memory: Annotated[bool, typer.Option("--memory", help="Inference peak with liveness, and one training step's memory (docs/memory.md).")] = False,
+    batch: Annotated[Optional[int], typer.Option("--batch", min=1, help="Analyse at this batch size (implies --memory).")] = None,
+    optimizer: Annotated[Optimizer, typer.Option("--optimizer", help="Optimizer state for training memory.")] = Optimizer.adam,
+    precision: Annotated[Precision, typer.Option("--precision", help="fp32, or autocast's fp16/bf16 activations.")] = Precision.fp32,
 ) -> None:
     """Per-layer output shapes, parameters, MACs and receptive fields, with totals."""
     input_shape = shape(input)
     chosen = columns(columns_, "summary")
+    if batch is not None:
+        input_shape = (batch, *(input_shape or spec_input(spec))[1:])
     report = analyze(spec, overrides(set_), input_shape, dtype.value)
     if count is not None or share or top is not None:
         report = with_counting(report, count, top, share)
+    if memory or batch is not None:
+        from dataclasses import replace
+
+        from cnnshape.memory import memory_report
+
+        report = replace(report, memory=memory_report(report, optimizer.value, precision.value))
     show(SUMMARY, format.value, report, depth=depth, columns=chosen)
     warn(report.warnings)
 
@@ -170,11 +200,20 @@ def sweep(
     format: Annotated[Format, typer.Option("--format", "-f", help="table, json, markdown or csv.")] = Format.table,
     dtype: DtypeOption = Dtype.float32,
     columns_: ColumnsOption = None,
+    batch: Annotated[Optional[str], typer.Option("--batch", help="Training batch sizes, {16,32,64,128}: the largest that fits --memory-budget.")] = None,
+    memory_budget: Annotated[Optional[str], typer.Option("--memory-budget", help="Memory to fit in, e.g. 24GiB or 16GB (with --batch).")] = None,
+    optimizer: Annotated[Optimizer, typer.Option("--optimizer", help="Optimizer state for training memory (with --batch).")] = Optimizer.adam,
+    precision: Annotated[Precision, typer.Option("--precision", help="fp32, or autocast's fp16/bf16 activations (with --batch).")] = Precision.fp32,
 ) -> None:
     """One spec at many settings, one row each: brace lists like 1,3,{224,320} or width_mult={0.5,1.0} make a grid."""
     chosen = columns(columns_, "sweep")
     from cnnshape.errors import SpecError
     from cnnshape.sweep import SweepError, looks_like_shape, plan, run
+
+    if batch is not None:
+        # the shell may have expanded {16,32} into --batch 16 32
+        batch_fit(spec, "{" + ",".join([batch, *more]) + "}" if more else batch, memory_budget, optimizer, precision, set_, format)
+        return
 
     inputs, sets = list(input or []), list(set_ or [])
     for value in more or []:
@@ -287,3 +326,40 @@ def report(
     write_output(output, html.comparison_page(comparison_view(sides[0], sides[1], depth)))
     for side in sides:
         warn(side.report.warnings)
+
+
+def batch_fit(spec: Path, batch: str, memory_budget: Optional[str], optimizer: Optimizer, precision: Precision,
+              set_: Optional[list[str]], format: Format) -> None:
+    """sweep --batch: one training step's peak per batch size, and the largest that fits the budget."""
+    import json as json_module
+
+    from cnnshape.memory import largest_batch, parse_size
+    from cnnshape.render import units
+    from cnnshape.sweep import SweepError, expand_braces
+
+    try:
+        budget = parse_size(memory_budget or "0")
+    except ValueError as exc:
+        usage_error(str(exc), "--memory-budget")
+    try:
+        sizes = [int(text) for text in expand_braces(batch.replace(" ", ""))]
+    except (SweepError, ValueError):
+        usage_error(f"expected batch sizes like {{16,32,64}} or 16..128..16, got {batch!r}", "--batch")
+    if not sizes or min(sizes) < 1:
+        usage_error("batch sizes must be at least 1", "--batch")
+    if memory_budget is None:
+        usage_error("give the memory to fit in, e.g. --memory-budget 24GiB", "--memory-budget")
+    given = overrides(set_)
+    rest = analyze(spec, given, None).input_shape[1:]
+    reports = [analyze(spec, given, (size, *rest)) for size in sizes]
+    rows, best = largest_batch(reports, budget, optimizer.value, precision.value)
+    if format.value == "json":
+        echo(json_module.dumps({
+            "budget_bytes": budget, "optimizer": optimizer.value, "precision": precision.value, "largest_batch": best,
+            "batches": [{"batch": r.batch, "peak_bytes": r.peak_bytes, "fits": r.fits} for r in rows],
+        }, indent=2))
+        return
+    for r in rows:
+        echo(f"batch {r.batch:>6}  peak {units.size(r.peak_bytes):>10}  {'fits' if r.fits else 'too big'}")
+    echo(f"largest batch that fits {units.size(budget)}: {best if best is not None else 'none'}"
+         f" ({optimizer.value}, {precision.value}; training peak estimate, docs/memory.md)")

@@ -6,6 +6,7 @@ parameters. Softmax and LogSoftmax mix values along `dim`.
 
 from __future__ import annotations
 
+from math import prod
 from typing import Annotated, Literal, Optional
 
 from pydantic import Field
@@ -26,6 +27,9 @@ class _Elementwise(Layer):
 class _Inplace(_Elementwise):
     inplace: Bool = False
 
+    def in_place(self) -> bool:
+        return self.inplace
+
 
 class Identity(_Elementwise):
     """Passes its input through unchanged (a placeholder, or a named tap point).
@@ -37,6 +41,7 @@ class Identity(_Elementwise):
 
     pytorch = TorchSide("nn.Identity")
     op_name = "identity"
+    op_view = True
     op_family = "other"
 
 
@@ -51,6 +56,7 @@ class ReLU(_Inplace):
 
     pytorch = TorchSide("nn.ReLU", functions={"F.relu": (("inplace", False),), "torch.relu": (), "method.relu": ()})
     op_name = "relu"
+    op_saves = ("output",)
 
 
 class ReLU6(_Inplace):
@@ -63,6 +69,15 @@ class ReLU6(_Inplace):
 
     pytorch = TorchSide("nn.ReLU6", functions={"F.relu6": (("inplace", False),)})
     op_name = "relu6"
+    op_saves = ("input",)
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        """hardtanh keeps its input for backward; in place (hardtanh_), PyTorch keeps a
+        separate tensor of the same size, not the overwritten one (measured, torch 2.14)."""
+        (shape,) = shapes
+        if self.inplace:
+            return [Op("relu6", "activation", (shape,), shape, view=True, saved_extra=(("act", prod(shape)),))]
+        return [Op("relu6", "activation", (shape,), shape, saves=("input",))]
 
 
 class LeakyReLU(_Inplace):
@@ -75,6 +90,7 @@ class LeakyReLU(_Inplace):
 
     pytorch = TorchSide("nn.LeakyReLU", functions={"F.leaky_relu": (("negative_slope", 0.01), ("inplace", False))})
     op_name = "leaky_relu"
+    op_saves = ("input",)
 
     negative_slope: Float = 0.01
 
@@ -102,7 +118,7 @@ class PReLU(_Elementwise):
         return Result([shape], params=self.num_parameters, working=[f"params: {self.num_parameters} slope(s)"])
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
-        return [Op("prelu", "activation", (shapes[0],), out[0], params=(("weight", self.num_parameters),))]
+        return [Op("prelu", "activation", (shapes[0],), out[0], params=(("weight", self.num_parameters),), saves=("input",))]
 
 
 class ELU(_Inplace):
@@ -115,6 +131,7 @@ class ELU(_Inplace):
 
     pytorch = TorchSide("nn.ELU", functions={"F.elu": (("alpha", 1.0), ("inplace", False))})
     op_name = "elu"
+    op_saves = ("input",)
 
     alpha: Float = 1.0
 
@@ -129,6 +146,7 @@ class SELU(_Inplace):
 
     pytorch = TorchSide("nn.SELU", functions={"F.selu": (("inplace", False),)})
     op_name = "selu"
+    op_saves = ("input",)
 
 
 class GELU(_Elementwise):
@@ -141,6 +159,7 @@ class GELU(_Elementwise):
 
     pytorch = TorchSide("nn.GELU", functions={"F.gelu": (("approximate", "none"),)})
     op_name = "gelu"
+    op_saves = ("input",)
 
     approximate: Literal["none", "tanh"] = "none"
 
@@ -155,6 +174,7 @@ class SiLU(_Inplace):
 
     pytorch = TorchSide("nn.SiLU", functions={"F.silu": (("inplace", False),)})
     op_name = "silu"
+    op_saves = ("input",)
 
 
 class Mish(_Inplace):
@@ -167,6 +187,7 @@ class Mish(_Inplace):
 
     pytorch = TorchSide("nn.Mish", functions={"F.mish": (("inplace", False),)})
     op_name = "mish"
+    op_saves = ("input",)
 
 
 class Sigmoid(_Elementwise):
@@ -179,6 +200,7 @@ class Sigmoid(_Elementwise):
 
     pytorch = TorchSide("nn.Sigmoid", functions={"torch.sigmoid": (), "F.sigmoid": (), "method.sigmoid": ()})
     op_name = "sigmoid"
+    op_saves = ("output",)
 
 
 class Tanh(_Elementwise):
@@ -191,6 +213,7 @@ class Tanh(_Elementwise):
 
     pytorch = TorchSide("nn.Tanh", functions={"torch.tanh": (), "F.tanh": (), "method.tanh": ()})
     op_name = "tanh"
+    op_saves = ("output",)
 
 
 class Hardswish(_Inplace):
@@ -203,6 +226,7 @@ class Hardswish(_Inplace):
 
     pytorch = TorchSide("nn.Hardswish", functions={"F.hardswish": (("inplace", False),)})
     op_name = "hardswish"
+    op_saves = ("input",)
 
 
 class Hardsigmoid(_Inplace):
@@ -215,6 +239,7 @@ class Hardsigmoid(_Inplace):
 
     pytorch = TorchSide("nn.Hardsigmoid", functions={"F.hardsigmoid": (("inplace", False),)})
     op_name = "hardsigmoid"
+    op_saves = ("input",)
 
 
 class _SoftmaxBase(_Elementwise):
@@ -236,7 +261,7 @@ class _SoftmaxBase(_Elementwise):
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         (shape,) = shapes
-        return [Op(self.op_name, "activation", (shape,), shape, window=shape[self._dim(shape)])]
+        return [Op(self.op_name, "activation", (shape,), shape, window=shape[self._dim(shape)], saves=("output",))]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         rf, dim = rfs[0], self._dim(shapes[0])
@@ -255,6 +280,7 @@ class Softmax(_SoftmaxBase):
 
     pytorch = TorchSide("nn.Softmax", functions={"F.softmax": (("dim", None), ("_stacklevel", 3), ("dtype", None)), "torch.softmax": (("dim", None),), "method.softmax": (("dim", None),)})
     op_name = "softmax"
+    op_saves = ("output",)
 
 
 class LogSoftmax(_SoftmaxBase):
@@ -267,11 +293,20 @@ class LogSoftmax(_SoftmaxBase):
 
     pytorch = TorchSide("nn.LogSoftmax", functions={"F.log_softmax": (("dim", None), ("_stacklevel", 3), ("dtype", None)), "torch.log_softmax": (("dim", None),), "method.log_softmax": (("dim", None),)})
     op_name = "log_softmax"
+    op_saves = ("output",)
 
 
 class _DropoutBase(_Elementwise):
     p: Annotated[Float, Field(ge=0, le=1)] = 0.5
     inplace: Bool = False
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        """Identity at inference; in training a new tensor and a mask kept for backward
+        (native_dropout's bool mask; channel dropout's per-channel noise is smaller)."""
+        (shape,) = shapes
+        mask = (("bool", prod(shape)),) if self.p > 0 else ()
+        return [Op(self.op_name, "other", (shape,), shape, saved_extra=mask, view=True,
+                   train_view=self.p == 0 or self.inplace)]
 
 
 class Dropout(_DropoutBase):
@@ -368,6 +403,13 @@ class StochasticDepth(_Elementwise):
 
     p: Annotated[Float, Field(ge=0, le=1)]
     mode: Literal["row", "batch"]
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        """x * noise in training: the noise (one value per sample, or one) is kept for backward."""
+        (shape,) = shapes
+        noise = shape[0] if self.mode == "row" else 1
+        return [Op("stochastic_depth", "other", (shape,), shape, saved_extra=(("act", noise),) if self.p > 0 else (),
+                   view=True, train_view=self.p == 0)]
 
 
 KINDS = [

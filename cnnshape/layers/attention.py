@@ -61,9 +61,13 @@ def _attention_ops(
     out_params = (("out_proj.weight", embed * embed),) + ((("out_proj.bias", embed),) if bias else ())
     return [
         Op("attention_in_proj", "linear", (query, key, value), query,
-           macs=batch * (tokens * embed * embed + source * embed * (kdim + vdim)), bias=bias, params=in_params, attrs=sizes),
+           macs=batch * (tokens * embed * embed + source * embed * (kdim + vdim)), bias=bias, params=in_params, attrs=sizes,
+           saves=("inputs",)),
+        # In training, scaled_dot_product_attention keeps q, k, v, its output and the
+        # per-head log-sum-exp (float32) for backward (an estimate: the kernel picks the path).
         Op("attention_matmul", "matmul", (query, key, value), query, macs=2 * batch * tokens * attended * embed,
-           window=attended, attrs=sizes),
+           window=attended, attrs=sizes,
+           saved_extra=(("act", batch * embed * (2 * tokens + 2 * attended)), ("float32", batch * heads * tokens))),
         Op("attention_out_proj", "linear", (query,), query, macs=batch * tokens * embed * embed, weight=(embed, embed),
            bias=bias, params=out_params, attrs=sizes),
     ]
@@ -215,14 +219,17 @@ class TransformerEncoderLayer(Layer):
         norm_params = (("weight", d),) + ((("bias", d),) if self.bias else ())
         return _attention_ops(shape, shape, shape, d, self.nhead, self.batch_first, self.bias) + [
             Op("linear", "linear", (shape,), hidden, macs=prod(hidden) * d, weight=(ff, d), bias=self.bias,
-               params=(("weight", ff * d),) + ((("bias", ff),) if self.bias else ())),
-            Op(self.activation, "activation", (hidden,), hidden),
+               params=(("weight", ff * d),) + ((("bias", ff),) if self.bias else ()), saved_extra=(("act", prod(shape)),)),
+            Op(self.activation, "activation", (hidden,), hidden, saved_extra=(("act", prod(hidden)),)),
             Op("linear", "linear", (hidden,), shape, macs=prod(shape) * ff, weight=(d, ff), bias=self.bias,
-               params=(("weight", ff * d),) + ((("bias", d),) if self.bias else ())),
+               params=(("weight", ff * d),) + ((("bias", d),) if self.bias else ()), saved_extra=(("act", prod(hidden)),)),
             Op("add", "elementwise", (shape, shape), shape),
             Op("add", "elementwise", (shape, shape), shape),
-            Op("layer_norm", "norm", (shape,), shape, bias=self.bias, affine=True, params=norm_params),
-            Op("layer_norm", "norm", (shape,), shape, bias=self.bias, affine=True, params=norm_params),
+            # the intermediate tensors each norm and the attention output projection keep
+            Op("layer_norm", "norm", (shape,), shape, bias=self.bias, affine=True, params=norm_params,
+               saved_extra=(("act", prod(shape)), ("float32", 2 * prod(shape[:-1])))),
+            Op("layer_norm", "norm", (shape,), shape, bias=self.bias, affine=True, params=norm_params,
+               saved_extra=(("act", prod(shape)), ("float32", 2 * prod(shape[:-1])))),
         ]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:

@@ -200,6 +200,13 @@ class Op:
     # their element counts (torchinfo reads these names).
     params: tuple[tuple[str, int], ...] = ()
     attrs: tuple[tuple[str, int], ...] = ()  # op-specific sizes (attention: heads, lengths)
+    # What autograd keeps for the backward pass (training memory, cnnshape.memory): which of
+    # its tensors ("input": the first, "inputs": all, "output"), plus tensors of its own as
+    # (dtype, elements): batch-norm statistics, max-pool indices, a dropout mask.
+    saves: tuple[str, ...] = ()
+    saved_extra: tuple[tuple[str, int], ...] = ()
+    view: bool = False  # its output shares the input's storage (a view, or an in-place op)
+    train_view: Optional[bool] = None  # the same in training mode, where it differs (dropout)
 
     def attr(self, key: str) -> int:
         return dict(self.attrs)[key]
@@ -246,12 +253,20 @@ class Layer(BaseModel):
     # sets these and the default `ops` describes it; others override `ops`.
     op_name: ClassVar[str] = ""
     op_family: ClassVar[str] = "other"
+    op_saves: ClassVar[tuple[str, ...]] = ()  # what autograd keeps for backward (Op.saves)
+    op_view: ClassVar[bool] = False  # the output is a view of the input (Op.view)
+
+    def in_place(self) -> bool:
+        """Whether the layer overwrites its input (inplace=True) instead of allocating."""
+        return False
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
-        """The operations this layer performs, for the counting conventions (cnnshape.count)."""
+        """The operations this layer performs, for the counting conventions (cnnshape.count)
+        and the memory model (cnnshape.memory)."""
         if not self.op_name:
             raise NotImplementedError(f"{self.kind()} does not describe its operations")
-        return [Op(self.op_name, self.op_family, tuple(shapes), out[0] if out else ())]
+        return [Op(self.op_name, self.op_family, tuple(shapes), out[0] if out else (), saves=self.op_saves,
+                   view=self.op_view or self.in_place())]
 
     # A normalisation that subtracts a per-channel mean makes the bias of the layer
     # feeding it useless (BatchNorm, InstanceNorm).

@@ -169,7 +169,7 @@ class _ConvNd(Layer):
         kernel = ntuple(self.kernel_size, self.ndim, "")
         weight = (self.out_channels, shape[-(self.ndim + 1)] // self.groups, *kernel)
         return [Op("conv", "conv", (shape,), out_shape, macs=prod(out_shape) * prod(weight[1:]), weight=weight,
-                   groups=self.groups, bias=self.bias, params=weight_params(weight, self.bias, self.out_channels))]
+                   groups=self.groups, bias=self.bias, params=weight_params(weight, self.bias, self.out_channels), saves=("input",))]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         n = self.ndim
@@ -292,7 +292,7 @@ class _ConvTransposeNd(Layer):
         kernel = ntuple(self.kernel_size, self.ndim, "")
         weight = (shape[-(self.ndim + 1)], self.out_channels // self.groups, *kernel)
         return [Op("conv_transpose", "conv", (shape,), out_shape, macs=prod(shape) * prod(weight[1:]), weight=weight,
-                   groups=self.groups, bias=self.bias, params=weight_params(weight, self.bias, self.out_channels))]
+                   groups=self.groups, bias=self.bias, params=weight_params(weight, self.bias, self.out_channels), saves=("input",))]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         from fractions import Fraction

@@ -19,7 +19,7 @@ class _Learned(Layer):
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         (shape,), (out_shape,) = shapes, out
         size = self.infer(shapes).params
-        return [Op(self.op_name, self.op_family, (shape,), out_shape, params=((self.param_name, size),))]
+        return [Op(self.op_name, self.op_family, (shape,), out_shape, params=((self.param_name, size),), saves=self.op_saves)]
 
 
 class ClassToken(_Learned):
@@ -81,6 +81,7 @@ class LayerScale(_Learned):
 
     pytorch = TorchSide("runtime.LayerScale", ("channels",), (Inferred("channels", "field:dim"),))
     op_name = "layer_scale"
+    op_saves = ("input",)
     param_name = "scale"
     op_family = "elementwise"
 

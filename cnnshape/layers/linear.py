@@ -58,7 +58,7 @@ class Linear(Layer):
         (shape,), (out_shape,) = shapes, out
         weight = (self.out_features, shape[-1])
         return [Op("linear", "linear", (shape,), out_shape, macs=prod(out_shape) * shape[-1], weight=weight,
-                   bias=self.bias, params=weight_params(weight, self.bias, self.out_features))]
+                   bias=self.bias, params=weight_params(weight, self.bias, self.out_features), saves=("input",))]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         rf, last = rfs[0], len(shapes[0]) - 1

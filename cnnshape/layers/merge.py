@@ -94,6 +94,7 @@ class Mul(_Elementwise):
     pytorch = TorchSide("runtime.Mul", tensors="all", functions={
         "operator.mul": (), "operator.imul": (), "torch.mul": (), "method.mul": (), "method.mul_": ()})
     op_name = "mul"
+    op_saves = ("inputs",)
     op_family = "elementwise"
 
 

@@ -14,10 +14,12 @@ from cnnshape.layers.base import Bool, Float, Layer, Op, PosInt, Result, Shape, 
 from cnnshape.layers.torchside import Inferred, TorchSide
 
 
-def _norm_op(name: str, shape: Shape, affine: bool, bias: bool, size: int) -> list[Op]:
-    """A normalisation's one operation; `size` is the length of its weight and bias."""
+def _norm_op(name: str, shape: Shape, affine: bool, bias: bool, size: int, stats: int) -> list[Op]:
+    """A normalisation's one operation; `size` is the length of its weight and bias, `stats`
+    the float32 mean and inverse deviation it keeps for backward (2 per group normalised)."""
     params = ((("weight", size),) + ((("bias", size),) if bias else ())) if affine else ()
-    return [Op(name, "norm", (shape,), shape, bias=affine and bias, affine=affine, params=params)]
+    return [Op(name, "norm", (shape,), shape, bias=affine and bias, affine=affine, params=params,
+               saves=("input",), saved_extra=(("float32", stats),))]
 
 
 class _NormNd(Layer):
@@ -54,7 +56,11 @@ class _NormNd(Layer):
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         (shape,) = shapes
-        return _norm_op(self.op_name, shape, self.affine, self.bias, shape[self._channel_dim(shape)])
+        channels = shape[self._channel_dim(shape)]
+        # batch norm keeps one mean and inverse deviation per channel; instance norm one per
+        # (sample, channel), as it runs batch norm over a (1, N*C, ...) view
+        groups = channels if self.op_name == "batch_norm" else prod(shape[:self._channel_dim(shape) + 1])
+        return _norm_op(self.op_name, shape, self.affine, self.bias, channels, 2 * groups)
 
 
 class BatchNorm1d(_NormNd):
@@ -179,7 +185,7 @@ class LayerNorm(Layer):
         (shape,) = shapes
         wanted = self.normalized_shape
         size = shape[-1] if wanted is None else (wanted if isinstance(wanted, int) else prod(wanted))
-        return _norm_op("layer_norm", shape, self.elementwise_affine, self.bias, size)
+        return _norm_op("layer_norm", shape, self.elementwise_affine, self.bias, size, 2 * (prod(shape) // size))
 
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
@@ -214,7 +220,7 @@ class GroupNorm(Layer):
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         (shape,) = shapes
-        return _norm_op("group_norm", shape, self.affine, self.bias, shape[1])
+        return _norm_op("group_norm", shape, self.affine, self.bias, shape[1], 2 * shape[0] * self.num_groups)
 
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
@@ -245,6 +251,7 @@ class LocalResponseNorm(Layer):
     family = "norm"
     op_name = "local_response_norm"
     op_family = "norm"
+    op_saves = ("input", "output")
 
     size: PosInt
     alpha: Float = 1e-4

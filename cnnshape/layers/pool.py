@@ -28,6 +28,14 @@ from cnnshape.layers.base import (
 from cnnshape.layers.torchside import TorchSide
 
 
+def window_count(shape: Shape) -> int:
+    """Elements of a pooling output (one index each for max pooling)."""
+    total = 1
+    for size in shape:
+        total *= size
+    return total
+
+
 class _PoolNd(Layer):
     family = "pool"
     op_family = "pooling"
@@ -74,7 +82,8 @@ class _PoolNd(Layer):
         window = 1
         for k in kernel:
             window *= k
-        return [Op(self.op_name, "pooling", (shapes[0],), out[0], window=window)]
+        indices = (("int64", window_count(out[0])),) if self.op_name == "max_pool" else ()
+        return [Op(self.op_name, "pooling", (shapes[0],), out[0], window=window, saves=("input",), saved_extra=indices)]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         kernel, stride, padding, dilation = self._tuples()
@@ -225,6 +234,16 @@ class _AdaptivePoolNd(Layer):
         ]
         return Result([shape[:-n] + sizes] * self.num_outputs(), working=working, findings=findings,
                       unbatched=len(shape) == n + 1)
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        """Average: to one value per channel it is a mean (nothing kept for backward), else the
+        input is kept; max: the input and int64 indices."""
+        (shape,), (out_shape,) = shapes, out
+        if self.op_name == "adaptive_max_pool":
+            return [Op(self.op_name, "pooling", (shape,), out_shape, saves=("input",),
+                       saved_extra=(("int64", window_count(out_shape)),))]
+        to_one = all(size == 1 for size in out_shape[-self.ndim:])
+        return [Op(self.op_name, "pooling", (shape,), out_shape, saves=() if to_one else ("input",))]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         in_sizes = shapes[0][-self.ndim:]

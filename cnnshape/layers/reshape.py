@@ -55,6 +55,7 @@ class Flatten(Layer):
             return {} if flat else None
         return super().from_torch_call(target, bound, in_shape, out_shapes)
     op_name = "flatten"
+    op_view = True
 
     family = "reshape"
 
@@ -91,6 +92,7 @@ class Unflatten(Layer):
 
     pytorch = TorchSide("nn.Unflatten", ("dim", "unflattened_size"))
     op_name = "unflatten"
+    op_view = True
 
     family = "reshape"
 
@@ -150,6 +152,7 @@ class Reshape(Layer):
                         out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
         return {"shape": list(out_shapes[0])}
     op_name = "reshape"
+    op_view = True
 
     family = "reshape"
 
@@ -190,6 +193,7 @@ class Permute(Layer):
             dims = dims[0]
         return {"dims": [int(d) for d in dims]} if isinstance(dims, (list, tuple)) else None
     op_name = "permute"
+    op_view = True
 
     family = "reshape"
 

@@ -34,6 +34,7 @@ class Chunk(Layer):
     pytorch = TorchSide("runtime.Chunk", ("chunks",), functions={
         "method.chunk": (("chunks", None), ("dim", 0)), "torch.chunk": (("chunks", None), ("dim", 0))})
     op_name = "chunk"
+    op_view = True
 
     family = "split"
 
@@ -80,6 +81,7 @@ class Split(Layer):
         sections = [int(shape[dim]) for shape in out_shapes]
         return {"split_size_or_sections": sections, **({} if dim == 1 else {"dim": dim})}
     op_name = "split"
+    op_view = True
 
     family = "split"
 
@@ -147,6 +149,7 @@ class Select(Layer):
         full = all(isinstance(item, int) or item == slice(None) for item in index)
         return {"dim": ints[0][0], "index": ints[0][1]} if full and len(ints) == 1 else None
     op_name = "select"
+    op_view = True
 
     family = "split"
 

@@ -105,6 +105,12 @@ def counting(report: Report) -> Optional[dict[str, Any]]:
     }
 
 
+def _memory(report: Report) -> Optional[dict[str, Any]]:
+    from cnnshape.render import memory
+
+    return memory.to_dict(report)
+
+
 def to_dict(report: Report, depth: Optional[int] = None) -> dict[str, Any]:
     from cnnshape.report import DTYPE_BYTES
 
@@ -145,6 +151,7 @@ def to_dict(report: Report, depth: Optional[int] = None) -> dict[str, Any]:
         },
         "receptive_field": receptive_field(report.receptive_field),
         **({"counting": counting(report)} if report.counting is not None else {}),
+        **({"memory": _memory(report)} if report.memory is not None else {}),
         "layers": [_row(row, dtype_bytes) for row in leaf_rows(shown, depth)],
         "blocks": [_row(row, dtype_bytes) for row in report.rows if row.is_block],
         "warnings": [

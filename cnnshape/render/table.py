@@ -147,6 +147,21 @@ def build_counting(report: Report) -> list[Table]:
     return parts
 
 
+def build_memory(report: Report) -> list[Panel]:
+    """--memory/--batch: inference peak with liveness, one training step's memory."""
+    from cnnshape.render import memory
+
+    lines = memory.rows(report)
+    if not lines:
+        return []
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for label, value in lines:
+        grid.add_row(label, value)
+    return [Panel(grid, title="Memory", title_align="left", box=box.ROUNDED, expand=False)]
+
+
 def render(report: Report, console: Console, depth: Optional[int] = None, columns: Optional[Sequence[str]] = None) -> None:
     """The layer table fitted to the console (see render/fit.py), then the totals.
     `columns`: the keys of the columns to show (as torchinfo's col_names); none left out then."""
@@ -156,4 +171,5 @@ def render(report: Report, console: Console, depth: Optional[int] = None, column
     table = build_table(report, fitted.columns, dropped_note(fitted.dropped, console.width))
     # The title is a line of its own, wrapped at the terminal's width, not the table's.
     title = Text(escape.terminal(f"{report.name}  ({report.file})"))
-    console.print(Group(title, table, build_totals(report), *build_counting(report)), width=fitted.width)
+    console.print(Group(title, table, build_totals(report), *build_memory(report),
+                        *build_counting(report)), width=fitted.width)

@@ -1,0 +1,183 @@
+"""Memory over a Report's graph: inference peak with liveness, and training memory.
+
+Inference: each tensor is allocated when its layer runs and freed after the last layer that
+reads it (execution order; a view or an in-place layer shares its input's storage and
+extends its life; the network's outputs live to the end). The peak is the most bytes alive
+at once, beside the sum of every output (nothing freed) that `summary` reports as
+"Activations".
+
+Training (one step at `batch`): parameters, gradients, optimizer state, and the tensors
+autograd keeps for backward (each layer's Op.saves and Op.saved_extra: a convolution its
+input, ReLU its output, batch norm its input and per-channel statistics, max pooling its
+input and int64 indices, dropout a bool mask; a tensor kept by several layers counted once).
+The peak is their sum at the end of the forward pass, when all of them are alive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from cnnshape.report import DTYPE_BYTES, Report, Row
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+PRECISIONS = ("fp32", "fp16-mixed", "bf16-mixed")
+# State per parameter element after one step, in fp32 copies of the parameter
+# (torch.optim: SGD without momentum keeps none; momentum_buffer; Adam's exp_avg and exp_avg_sq).
+STATE_COPIES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+# Adam keeps a float32 `step` scalar tensor per parameter tensor.
+STEP_BYTES = {"sgd": 0, "momentum": 0, "adam": 4, "adamw": 4}
+# Bytes of an activation element: autocast runs convolutions and matmuls in 16 bits.
+ACTIVATION_BYTES = {"fp32": 4, "fp16-mixed": 2, "bf16-mixed": 2}
+EXTRA_BYTES = {"float32": 4, "int64": 8, "bool": 1}
+
+
+@dataclass
+class InferenceMemory:
+    sum_bytes: int  # every layer's output, none freed (summary's "Activations")
+    peak_bytes: int  # the most activation bytes alive at once, the input included
+    peak_layer: str  # the layer running at the peak
+
+
+@dataclass
+class TrainingMemory:
+    batch: int
+    optimizer: str
+    precision: str
+    param_bytes: int  # fp32 master weights (mixed precision keeps them in fp32)
+    gradient_bytes: int
+    optimizer_bytes: int
+    saved_bytes: int  # tensors kept for backward, each storage once
+    weight_copy_bytes: int  # mixed precision: the 16-bit copies autocast makes of conv/linear weights
+
+    @property
+    def peak_bytes(self) -> int:
+        return self.param_bytes + self.gradient_bytes + self.optimizer_bytes + self.saved_bytes + self.weight_copy_bytes
+
+
+def _outputs(row: Row) -> list[str]:
+    """The tensor names a layer produces, as Row.inputs refers to them."""
+    if len(row.output_shapes) == 1:
+        return [row.name]
+    return [f"{row.name}.{i}" for i in range(len(row.output_shapes))]
+
+
+def _storages(report: Report, training: bool) -> tuple[dict[str, str], dict[str, int]]:
+    """Each tensor's storage (a view's is its input's) and each storage's elements."""
+    owner: dict[str, str] = {"input": "input"}
+    elements: dict[str, int] = {"input": prod(report.input_shape)}
+    for row in report.rows:
+        if row.is_block:
+            continue
+        first = row.ops[0] if row.ops else None
+        view = first is not None and len(row.ops) == 1 and (
+            first.view if not training or first.train_view is None else first.train_view)
+        for name, shape in zip(_outputs(row), row.output_shapes):
+            if view and row.inputs:
+                owner[name] = owner.get(row.inputs[0], row.inputs[0])
+            else:
+                owner[name] = name
+                elements[name] = prod(shape)
+    return owner, elements
+
+
+def inference(report: Report) -> InferenceMemory:
+    """Activation memory in eval mode, with and without freeing tensors after their last use."""
+    dtype_bytes = DTYPE_BYTES[report.dtype]
+    owner, elements = _storages(report, training=False)
+    leaves = [row for row in report.rows if not row.is_block]
+    last_use: dict[str, int] = {}
+    for step, row in enumerate(leaves):
+        for name in row.inputs:
+            last_use[owner.get(name, name)] = step
+        for name in _outputs(row):
+            last_use.setdefault(owner[name], step)
+    keep = {owner.get(output.tensor, output.tensor) for output in report.outputs}
+    alive = elements["input"]
+    peak, peak_layer = alive, "input"
+    for step, row in enumerate(leaves):
+        alive += sum(elements[name] for name in _outputs(row) if owner[name] == name)
+        if alive > peak:
+            peak, peak_layer = alive, row.name
+        for storage in {owner.get(name, name) for name in [*row.inputs, *_outputs(row)]}:
+            if last_use.get(storage) == step and storage not in keep and storage in elements:
+                alive -= elements.pop(storage)
+    return InferenceMemory(report.totals.activation_bytes, peak * dtype_bytes, peak_layer)
+
+
+def training(report: Report, optimizer: str = "adam", precision: str = "fp32") -> TrainingMemory:
+    """One training step's memory for `report` analysed at the training batch size."""
+    owner, elements = _storages(report, training=True)
+    act = ACTIVATION_BYTES[precision]
+    saved: set[str] = set()
+    extra = 0
+    tensors = 0
+    copies = 0
+    for row in report.rows:
+        if row.is_block:
+            continue
+        for op in row.ops:
+            tensors += len(op.params)
+            if op.family in ("conv", "linear") and op.weight:
+                copies += prod(op.weight)
+            for what in op.saves:
+                names = {"input": row.inputs[:1], "inputs": row.inputs, "output": _outputs(row)[:1]}[what]
+                saved.update(owner.get(name, name) for name in names)
+            for dtype, count in op.saved_extra:
+                extra += count * (act if dtype == "act" else EXTRA_BYTES[dtype])
+    params = report.totals.params
+    saved_bytes = sum(elements[storage] for storage in saved if storage in elements) * act + extra
+    return TrainingMemory(
+        batch=report.input_shape[0] if report.input_shape else 1,
+        optimizer=optimizer,
+        precision=precision,
+        param_bytes=4 * params,
+        gradient_bytes=4 * params,
+        optimizer_bytes=4 * params * STATE_COPIES[optimizer] + STEP_BYTES[optimizer] * tensors,
+        saved_bytes=saved_bytes,
+        weight_copy_bytes=0 if precision == "fp32" else 2 * copies,
+    )
+
+
+@dataclass
+class MemoryReport:
+    """What `summary --memory` (or --batch/--optimizer/--precision) adds to a report."""
+
+    inference: InferenceMemory
+    training: TrainingMemory
+
+
+def memory_report(report: Report, optimizer: str = "adam", precision: str = "fp32") -> MemoryReport:
+    return MemoryReport(inference(report), training(report, optimizer, precision))
+
+
+def parse_size(text: str) -> int:
+    """'24GiB', '24 GB', '512MiB', '1.5GiB', '1000000' -> bytes (KiB/MiB/GiB/TiB are powers of
+    1024, KB/MB/GB/TB of 1000); ValueError for anything else."""
+    import re
+    from fractions import Fraction
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", text, re.IGNORECASE)
+    if not match:
+        raise ValueError(f"not a size: {text!r} (write e.g. 24GiB, 512MiB or 16GB)")
+    unit = (match.group(2) or "B").upper()
+    power = "BKMGT".index(unit[0])
+    base = 1024 if "I" in unit else 1000
+    return int(Fraction(match.group(1)) * base**power)
+
+
+@dataclass
+class BatchFit:
+    batch: int
+    peak_bytes: int
+    fits: bool
+
+
+def largest_batch(reports: list[Report], budget: int, optimizer: str, precision: str) -> tuple[list[BatchFit], int | None]:
+    """Each batch's training peak against `budget`, and the largest batch that fits (None: none does)."""
+    fits = []
+    for report in reports:
+        peak = training(report, optimizer, precision).peak_bytes
+        fits.append(BatchFit(report.input_shape[0], peak, peak <= budget))
+    best = max((fit.batch for fit in fits if fit.fits), default=None)
+    return fits, best

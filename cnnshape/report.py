@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from cnnshape.count.base import Counting
     from cnnshape.layers.base import Op
     from cnnshape.memory import MemoryReport
+    from cnnshape.roofline import Roofline
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 
@@ -121,6 +122,7 @@ class Report:
     warnings: list[Problem] = field(default_factory=list)
     counting: Optional[Counting] = None  # summary --count/--share/--top (cnnshape.count)
     memory: Optional[MemoryReport] = None  # summary --memory/--batch (cnnshape.memory)
+    roofline: Optional[Roofline] = None  # summary --device (cnnshape.roofline)
 
     @property
     def receptive_field(self) -> Optional[ReceptiveField]:

@@ -76,6 +76,24 @@ def spec_input(spec: Path) -> tuple[int, ...]:
     return analyze(spec, {}, None).input_shape
 
 
+def with_roofline(report: Report, name: str) -> Report:
+    """The report with its roofline on the named device; an unknown device or a bad
+    [tool.cnnshape.devices] entry is a usage error."""
+    from dataclasses import replace
+
+    from cnnshape.errors import did_you_mean
+    from cnnshape.roofline import DeviceError, known_devices, roofline
+
+    try:
+        devices = known_devices()
+    except DeviceError as exc:
+        usage_error(str(exc), "--device")
+    if name not in devices:
+        usage_error(f"unknown device {name!r}{did_you_mean(name, devices)} (one of {', '.join(devices)}; "
+                    "add one under [tool.cnnshape.devices] in pyproject.toml)", "--device")
+    return replace(report, roofline=roofline(report, devices[name]))
+
+
 def with_counting(report: Report, name: Optional[str], top: Optional[int], share: bool) -> Report:
     """The report with its counting in the named convention ('all': every one); an unknown
     name is a usage error with the closest names."""
@@ -122,6 +140,9 @@ def summary(
     batch: Annotated[Optional[int], typer.Option("--batch", min=1, help="Analyse at this batch size (implies --memory).")] = None,
     optimizer: Annotated[Optimizer, typer.Option("--optimizer", help="Optimizer state for training memory.")] = Optimizer.adam,
     precision: Annotated[Precision, typer.Option("--precision", help="fp32, or autocast's fp16/bf16 activations.")] = Precision.fp32,
+    device: Annotated[Optional[str], typer.Option("--device", help=(
+        "A roofline lower bound on latency for this device profile (docs/roofline.md; add yours under "
+        "[tool.cnnshape.devices] in pyproject.toml)."))] = None,
 ) -> None:
     """Per-layer output shapes, parameters, MACs and receptive fields, with totals."""
     input_shape = shape(input)
@@ -137,6 +158,8 @@ def summary(
         from cnnshape.memory import memory_report
 
         report = replace(report, memory=memory_report(report, optimizer.value, precision.value))
+    if device is not None:
+        report = with_roofline(report, device)
     show(SUMMARY, format.value, report, depth=depth, columns=chosen)
     warn(report.warnings)
 

@@ -75,7 +75,7 @@ class Config:
         return self.severity.get(code, default)
 
 
-CONFIG_KEYS = ["select", "ignore", "severity", "strict", "dominant-share", "allow-budget-suppression"] + [k.replace("_", "-") for k in BUDGETS]
+CONFIG_KEYS = ["select", "ignore", "severity", "strict", "dominant-share", "allow-budget-suppression", "devices"] + [k.replace("_", "-") for k in BUDGETS]
 
 
 def _key_text(key: str) -> str:
@@ -153,6 +153,8 @@ def _read_entry(config: Config, raw_key: str, value: Any, origin: str, bad: list
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
             raise _BadEntry((raw_key,), f"{raw_key}: expected a fraction between 0 and 1, got {_value_text(value)}")
         config.dominant_share = float(value)
+    elif key == "devices":
+        pass  # device profiles for `summary --device`, read and checked by cnnshape.roofline
     elif key in ("strict", "allow_budget_suppression"):
         if not isinstance(value, bool):
             raise _BadEntry((raw_key,), f"{raw_key}: expected true or false, got {_value_text(value)}")

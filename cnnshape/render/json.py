@@ -105,6 +105,12 @@ def counting(report: Report) -> Optional[dict[str, Any]]:
     }
 
 
+def _roofline(report: Report) -> Optional[dict[str, Any]]:
+    from cnnshape.render import roofline
+
+    return roofline.to_dict(report)
+
+
 def _memory(report: Report) -> Optional[dict[str, Any]]:
     from cnnshape.render import memory
 
@@ -152,6 +158,7 @@ def to_dict(report: Report, depth: Optional[int] = None) -> dict[str, Any]:
         "receptive_field": receptive_field(report.receptive_field),
         **({"counting": counting(report)} if report.counting is not None else {}),
         **({"memory": _memory(report)} if report.memory is not None else {}),
+        **({"roofline": _roofline(report)} if report.roofline is not None else {}),
         "layers": [_row(row, dtype_bytes) for row in leaf_rows(shown, depth)],
         "blocks": [_row(row, dtype_bytes) for row in report.rows if row.is_block],
         "warnings": [

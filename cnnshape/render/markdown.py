@@ -94,6 +94,11 @@ def render(report: Report, depth: Optional[int] = None) -> str:
         from cnnshape.render import memory
 
         parts.append(table(["Memory", ""], [[text(label.strip()), text(value)] for label, value in memory.rows(report)]))
+    if report.roofline is not None:
+        from cnnshape.render import roofline
+
+        parts.append(table(["Roofline (a lower bound)", ""],
+                           [[text(label.strip()), text(value)] for label, value in roofline.rows(report)]))
     if c is not None and (len(c.counted) > 1 or other):
         parts.append(table(counting.CONVENTION_HEADER, [[text(cell) for cell in row] for row in counting.convention_rows(report)], "lrrrl"))
         header = counting.family_header(report)

@@ -147,19 +147,23 @@ def build_counting(report: Report) -> list[Table]:
     return parts
 
 
-def build_memory(report: Report) -> list[Panel]:
-    """--memory/--batch: inference peak with liveness, one training step's memory."""
-    from cnnshape.render import memory
-
-    lines = memory.rows(report)
+def _panel(title: str, lines: list[tuple[str, str]]) -> list[Panel]:
     if not lines:
         return []
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
     for label, value in lines:
-        grid.add_row(label, value)
-    return [Panel(grid, title="Memory", title_align="left", box=box.ROUNDED, expand=False)]
+        grid.add_row(Text(escape.terminal(label)), Text(escape.terminal(value)))
+    return [Panel(grid, title=title, title_align="left", box=box.ROUNDED, expand=False)]
+
+
+def build_memory(report: Report) -> list[Panel]:
+    """--memory/--batch: inference peak with liveness, one training step's memory;
+    --device: the roofline bound."""
+    from cnnshape.render import memory, roofline
+
+    return _panel("Memory", memory.rows(report)) + _panel("Roofline (a lower bound)", roofline.rows(report))
 
 
 def render(report: Report, console: Console, depth: Optional[int] = None, columns: Optional[Sequence[str]] = None) -> None:

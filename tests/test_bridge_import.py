@@ -125,3 +125,14 @@ def test_bad_targets_exit_1(target: str, message: str) -> None:
     result = run("import", target, "--input", "1,3,8,8")
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_a_rejected_spec_is_written_beside_the_output_and_located_in_it(tmp_path: Path) -> None:
+    out = tmp_path / "net.yaml"
+    result = run("import", f"{MODELS}:UnusedHead", "--input", "1,3,8,8", "-o", str(out))
+    assert result.exit_code == 1
+    rejected = tmp_path / "net.rejected.yaml"
+    assert not out.exists() and rejected.exists()
+    assert "parameters: the spec has 112, PyTorch 122" in result.output  # 3*3*3*4 + 4; + 4*2 + 2
+    assert f"wrote the rejected spec to {rejected}" in " ".join(result.output.split())
+    assert "- Conv2d: {out_channels: 4, kernel_size: 3, name: conv}" in rejected.read_text()

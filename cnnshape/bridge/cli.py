@@ -109,12 +109,19 @@ def import_(
     from cnnshape.bridge.fx_import import TargetError, import_target
     from cnnshape.bridge.render import render_import
 
+    # A spec that PyTorch and cnnshape disagree on is still written, under a name that
+    # says so, next to the requested output: every file:line:col then points into it.
+    rejected = (output.with_name(output.stem + ".rejected" + (output.suffix or ".yaml")) if output is not None
+                else Path("cnnshape-import.rejected.yaml"))
     try:
-        result = import_target(target, input_shape, name, path or [])
+        result = import_target(target, input_shape, name, path or [], str(rejected))
     except TargetError as exc:
         fail(messages=[f"{target}: {exc}"])
     err = console(stderr=True, soft_wrap=True)
     if not result.ok:
+        if result.text:
+            write_output(rejected, result.text)
+            result.problems.append(f"wrote the rejected spec to {rejected}")
         render_import(result, err, target)
         fail()
     if output is None:

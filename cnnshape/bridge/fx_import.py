@@ -39,8 +39,9 @@ class ImportResult:
 
 
 def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[str] = None,
-                 origin: str = "") -> ImportResult:
-    """Trace, map, write the spec and check it against PyTorch."""
+                 origin: str = "", spec_path: str = "<imported spec>") -> ImportResult:
+    """Trace, map, write the spec and check it against PyTorch (problems located in
+    `spec_path`, where the caller writes a spec that is rejected)."""
     model = model.eval()
     try:
         tracer = _Tracer()
@@ -65,17 +66,17 @@ def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[
     writer = SpecWriter(model, mapper.ops, outputs, input_shape, spec_name, origin)
     text = writer.text(writer.tree())
     imported = ImportResult(text, [], torch_params, torch_outputs, len(mapper.ops), len(writer.blocks))
-    imported.problems = _check(text, torch_params, torch_outputs)
+    imported.problems = _check(text, torch_params, torch_outputs, spec_path)
     return imported
 
 
-def _check(text: str, torch_params: int, torch_outputs: list[tuple[int, ...]]) -> list[str]:
+def _check(text: str, torch_params: int, torch_outputs: list[tuple[int, ...]], spec_path: str) -> list[str]:
     """The written spec, analysed by cnnshape, must agree with PyTorch."""
     from cnnshape.errors import SpecError
     from cnnshape.pipeline import analyze_text
 
     try:
-        report = analyze_text(text, "<imported spec>")
+        report = analyze_text(text, spec_path)
     except SpecError as exc:
         return [f"the written spec does not analyse: {problem.format()}" for problem in exc.problems if problem.severity == "error"]
     problems = []
@@ -88,9 +89,9 @@ def _check(text: str, torch_params: int, torch_outputs: list[tuple[int, ...]]) -
 
 
 def import_target(target: str, input_shape: tuple[int, ...], name: Optional[str] = None,
-                  paths: Sequence[str] = ()) -> ImportResult:
+                  paths: Sequence[str] = (), spec_path: str = "<imported spec>") -> ImportResult:
     """Import (run) the target's module, then import the model it names."""
-    return import_model(load_target(target, paths), input_shape, name, target)
+    return import_model(load_target(target, paths), input_shape, name, target, spec_path)
 
 
 __all__ = ["ImportResult", "TargetError", "Unmapped", "import_model", "import_target", "load_target"]

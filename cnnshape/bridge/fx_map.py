@@ -362,8 +362,12 @@ class Mapper:
         module = self.gm.get_submodule(node.target)
         what = f"module {type(module).__name__}"
         self.module_calls[node.target] = self.module_calls.get(node.target, 0) + 1
-        if self.module_calls[node.target] > 1:
-            self.miss(node, what, "called more than once (shared weights): a spec layer owns its parameters")
+        stateful = any(True for _ in module.parameters()) or any(True for _ in module.buffers())
+        if self.module_calls[node.target] > 1 and stateful:
+            # A module without parameters or buffers (torchvision's shared `self.relu`) is
+            # just an operation and may run any number of times; one with weights is sharing.
+            self.miss(node, what, "called more than once (shared weights): a spec layer owns its parameters; "
+                      "weight sharing needs spec format 2")
             return
         kind = module_table().get(type(module))
         if kind is None:

@@ -41,7 +41,7 @@ CPU_BUILT = {name for name in MODELS if name.startswith("regnet")}
 TOO_LARGE = {"regnet_y_128gf"}
 
 
-def _model(name: str) -> "torch.nn.Module":
+def _model(name: str) -> torch.nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # googlenet/inception's initialisation notice
         if name in CPU_BUILT:
@@ -80,14 +80,14 @@ def test_a_shared_parameter_free_module_imports_and_a_shared_weighted_one_is_loc
             self.conv = torch.nn.Conv2d(3, 3, 1)
             self.relu = torch.nn.ReLU()
 
-        def forward(self, x: "torch.Tensor") -> "torch.Tensor":
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.relu(self.conv(self.relu(x)))
 
     result = import_model(Shared(), (1, 3, 4, 4))
     assert result.ok and result.text.count("- ReLU") == 2
 
     class Twice(Shared):
-        def forward(self, x: "torch.Tensor") -> "torch.Tensor":
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.conv(self.conv(x))
 
     result = import_model(Twice(), (1, 3, 4, 4))

@@ -16,6 +16,9 @@ from cnnshape.layers.base import MAX_ELEMENTS, RF, Shape, axis_names, fmt_shape,
 from cnnshape.report import DTYPE_BYTES, AxisField, Output, ReceptiveField, Report, Row, Totals
 from cnnshape.source import Source
 
+# MAX_ELEMENTS (layers/base.py) also bounds a layer's parameters, and its buffers, together.
+MAX_LAYER_MACS = 2**60  # one layer's MACs: totals of up to 250,000 layers stay readable as numbers
+
 
 def to_field(rf: Optional[RF], cache: Optional[dict] = None) -> Optional[ReceptiveField]:
     """The report's copy of a receptive field; `cache` shares it between the many layers
@@ -129,6 +132,10 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
             if size > MAX_ELEMENTS:
                 raise ShapeError(f"output shape {fmt_shape(shape)} has more than {MAX_ELEMENTS:,} elements", code="limit")
             elements += size
+        for what, count, limit in (("parameters", result.params, MAX_ELEMENTS), ("buffers", result.buffers, MAX_ELEMENTS),
+                                   ("MACs", result.macs, MAX_LAYER_MACS)):
+            if count > limit:
+                raise ShapeError(f"{what} past the limit of {limit:,} (2**{limit.bit_length() - 1}) per layer", code="limit")
     except ShapeError as exc:
         inputs = ", ".join(fmt_shape(shape) for shape in shapes)
         shown = "" if fmt_shape(shapes[0]) in exc.message else f"; input {inputs}"

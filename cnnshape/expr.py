@@ -50,6 +50,10 @@ def _mod(a: Any, b: Any) -> Any:
 def _pow(a: Any, b: Any) -> Any:
     if abs(b) > MAX_EXPONENT:
         raise ExprError(f"exponent {b} is larger than {MAX_EXPONENT}")
+    if a == 0 and b < 0:
+        raise ExprError("0 cannot be raised to a negative power (division by zero)")
+    if a < 0 and b != int(b):
+        raise ExprError(f"{a} ** {b} is not a real number; expressions give real numbers only")
     return a**b
 
 
@@ -118,6 +122,8 @@ def _check(value: Any) -> Any:
         raise ExprError("integer result is out of range (more than 63 bits)")
     if isinstance(value, float) and not math.isfinite(value):
         raise ExprError("result is not a finite number")
+    if isinstance(value, complex):
+        raise ExprError("result is a complex number; expressions give real numbers only")
     if isinstance(value, (str, list)) and len(value) > MAX_STRING:
         raise ExprError(f"result is longer than {MAX_STRING:,} characters or items")
     return value
@@ -129,11 +135,13 @@ def parse(text: str) -> ast.expr:
     if len(text) > MAX_EXPR_CHARS:
         raise ExprError(f"expression is longer than {MAX_EXPR_CHARS} characters")
     try:
-        return ast.parse(text.strip(), mode="eval").body
+        tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
         raise ExprError(f"cannot parse expression {text!r}: {exc.msg}") from None
     except (ValueError, RecursionError, MemoryError):
         raise ExprError(f"cannot parse expression {text!r}") from None
+    _check_names(text.strip(), tree)
+    return tree
 
 
 def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
@@ -143,8 +151,21 @@ def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
         return _Evaluator(scope).visit(tree)
     except RecursionError:
         raise ExprError("expression nests too deeply") from None
-    except (TypeError, ValueError, OverflowError) as exc:
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
         raise ExprError(f"{exc} in {text!r}") from None
+
+
+def _check_names(text: str, tree: ast.AST) -> None:
+    """Names as written: Python's parser folds identifiers to NFKC, so a full-width `ａ`
+    would silently read the arg `a`; only ASCII names are taken."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            written = ast.get_source_segment(text, node)
+            if written != node.id or not node.id.isascii():
+                raise ExprError(
+                    f"name {written!r} is not plain ASCII (Python would read it as {node.id!r}); "
+                    "names in expressions are ASCII letters, digits and _"
+                )
 
 
 class _Evaluator:
@@ -358,4 +379,17 @@ def substitute(value: Any, scope: Mapping[str, Any]) -> Any:
             i = match.end()
     if len(pieces) == 1:
         return pieces[0]
-    return _check("".join(str(piece) for piece in pieces))
+    texts, length = [], 0
+    for piece in pieces:  # bounded as it grows: `$a$a$a...` over a long list stops early
+        texts.append(piece if isinstance(piece, str) else _text_of(piece))
+        length += len(texts[-1])
+        if length > MAX_STRING:
+            raise ExprError(f"result is longer than {MAX_STRING:,} characters or items")
+    return _check("".join(texts))
+
+
+def _text_of(value: Any) -> str:
+    """A value spliced into text; a list too long to ever fit is refused before str()."""
+    if isinstance(value, list) and len(value) > MAX_STRING:
+        raise ExprError(f"result is longer than {MAX_STRING:,} characters or items")
+    return str(value)

@@ -139,15 +139,13 @@ def _raw_at(args: dict[str, Any], path: tuple) -> Any:
     return value
 
 
-def _uses_failed(value: Any, variables: dict[str, Any]) -> bool:
-    """True when a substitution mentions a variable whose own substitution failed."""
-    import re
+_WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*")
 
-    failed = {key for key, item in variables.items() if item is FAILED}
-    if not failed:
-        return False
-    text = repr(value)
-    return any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(key)}(?![A-Za-z0-9_])", text) for key in failed)
+
+def _uses_failed(value: Any, variables: dict[str, Any]) -> bool:
+    """True when a substitution mentions a variable whose own substitution failed (each
+    word of the value looked up once: linear in the value, whatever the number of args)."""
+    return any(variables.get(word) is FAILED for word in _WORD.findall(repr(value)))
 
 
 class _Broken(Exception):
@@ -244,12 +242,14 @@ class _Builder:
                 )
                 self.issue(("args",), "unknown-argument", f"--set {key}: the spec has no argument {key!r}{hint}", at_key=True)
         variables: dict[str, Any] = {}
-        names = list(self.spec.args)
-        for index, (key, value) in enumerate(self.spec.args.items()):
+        for key, value in self.spec.args.items():
             if key in overrides and self._override_fits(key, overrides[key], value):
                 variables[key] = overrides[key]
                 continue
-            later = [name for name in names[index:] if has_substitution(value) and re.search(rf"\b{re.escape(name)}\b", str(value))]
+            # An arg may use only those above it: each word of its value is looked up once
+            # (not every later arg searched for: 20,000 args would take minutes).
+            words = _WORD.findall(str(value)) if has_substitution(value) else []
+            later = [word for word in words if word in self.spec.args and word not in variables]
             if later:
                 self.issue(("args", key), "bad-expression", (
                     f"{later[0]!r} is declared below {key!r} (or is {key!r} itself); args are evaluated "

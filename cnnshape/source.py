@@ -59,22 +59,55 @@ def _problem(path: str, line: int, col: int, code: str, message: str) -> SpecErr
     return SpecError([Problem(path, line, col, "error", code, message)])
 
 
+def read_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, else SpecError (file-unreadable
+    or limit) at 1:1. The one way cnnshape reads a file it is given: a FIFO, a device
+    (`/dev/zero`, a symlink to it), a folder or a socket is refused without reading (opened
+    non-blocking, so a FIFO cannot hang), the size is checked before reading, and the read
+    itself stops at the limit (a file that grows while read cannot blow memory)."""
+    import os
+    import stat
+
+    name = str(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise _problem(name, 1, 1, "file-unreadable", "no such file") from None
+    except IsADirectoryError:
+        raise _problem(name, 1, 1, "file-unreadable", "is a directory, not a spec file") from None
+    except OSError as exc:
+        raise _problem(name, 1, 1, "file-unreadable", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise _problem(name, 1, 1, "file-unreadable", "is a directory, not a spec file")
+        if not stat.S_ISREG(info.st_mode):
+            what = "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
+            raise _problem(name, 1, 1, "file-unreadable", f"is {what}, not a regular file; only regular files are read")
+        if info.st_size > limit:
+            raise _problem(name, 1, 1, "limit", f"file is {info.st_size:,} bytes; the limit is {limit:,} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise _problem(name, 1, 1, "limit", f"file is more than {limit:,} bytes; the limit is {limit:,} bytes")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise _problem(name, 1, 1, "file-unreadable", f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
 def load_file(path: str | Path) -> Source:
     """Read and parse a spec file; raises SpecError with located problems."""
     name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except IsADirectoryError:
-        raise _problem(name, 1, 1, "file-unreadable", "is a directory, not a spec file") from None
-    except FileNotFoundError:
-        raise _problem(name, 1, 1, "file-unreadable", "no such file") from None
-    except OSError as exc:
-        raise _problem(name, 1, 1, "file-unreadable", f"cannot read: {exc.strerror}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise _problem(
-            name, 1, 1, "limit",
-            f"file is {len(raw):,} bytes; the limit is {MAX_FILE_BYTES:,} bytes",
-        )
+    raw = read_bytes(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -89,12 +122,37 @@ def load_file(path: str | Path) -> Source:
 
 
 _LOADER: Any = None
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+
+
+def _yaml12_int(loader: Any, node: Any) -> int:
+    """An integer as YAML 1.2's core schema writes it: decimal (a leading 0 is still
+    decimal), 0o octal or 0x hex; Python refuses past 4,300 digits (a located error)."""
+    text = node.value
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    if digits.startswith("0o"):
+        return sign * int(digits[2:], 8)
+    if digits.startswith("0x"):
+        return sign * int(digits[2:], 16)
+    return sign * int(digits, 10)
+
+
+def _yaml12_float(loader: Any, node: Any) -> float:
+    text = node.value.lower()
+    if text.lstrip("+-") == ".inf":
+        return float("-inf") if text.startswith("-") else float("inf")
+    if text == ".nan":
+        return float("nan")
+    return float(text)
 
 
 def loader_class() -> Any:
-    """PyYAML's safe loader (libyaml when available) that also reads `1e-5` and `1.5e2` as
-    numbers: YAML 1.1 wants a dot and a signed exponent (`1.0e-5`, `1.5e+2`), a trap for
-    everyone who copies PyTorch defaults."""
+    """PyYAML's safe loader (libyaml when available) reading numbers by YAML 1.2's core
+    schema: `1e-5` and `1.5e2` are numbers (YAML 1.1 wants `1.0e-5`, a trap for everyone
+    who copies PyTorch defaults), while YAML 1.1's sexagesimal `1:30` (read as 90), `0b`,
+    `1_000` and octal `010` are not: `1:30` is the string it looks like, `010` is ten."""
     global _LOADER
     if _LOADER is None:
         import re
@@ -117,25 +175,67 @@ def loader_class() -> Any:
             return tag
 
         _LOADER = type("SpecLoader", (base,), {"resolve": resolve})
+        _LOADER.yaml_implicit_resolvers = {
+            first: [(tag, regexp) for tag, regexp in entries if tag not in (_INT, _FLOAT)]
+            for first, entries in base.yaml_implicit_resolvers.items()
+        }
         _LOADER.add_implicit_resolver(
-            "tag:yaml.org,2002:float",
-            re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+            _INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789"),
+        )
+        _LOADER.add_implicit_resolver(
+            _FLOAT,
+            re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
             list("-+.0123456789"),
         )
+        _LOADER.add_constructor(_INT, _yaml12_int)
+        _LOADER.add_constructor(_FLOAT, _yaml12_float)
     return _LOADER
 
 
-def load_scalar(text: str) -> Any:
-    """A command-line value read like a YAML value in a spec (`10`, `0.5`, `1e-3`, `true`, `[1, 2]`)."""
+class _TooManyNodes(Exception):
+    def __init__(self, mark: Any):
+        self.mark = mark
+
+
+def _count_nodes(loader: Any) -> None:
+    """Walk the document's parse events (libyaml's, before any node is built) and stop at
+    the first value past MAX_NODES: libyaml's composer cannot be interrupted, and a 16 MB
+    file of `1,1,1,...` composes to 8 million nodes and gigabytes before any check."""
     import yaml
 
-    loader = loader_class()(text)
+    opening = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent, yaml.AliasEvent)
+    count = 0
+    while loader.check_event():
+        event = loader.get_event()
+        if isinstance(event, opening):
+            count += 1
+            if count > MAX_NODES:
+                raise _TooManyNodes(event.start_mark)
+
+
+def _node_bound(text: str) -> int:
+    """More than the number of nodes the text can compose to (aliases counted once): every
+    node after the root is opened by one of `-`, `[`, `{`, `,`, `:` or `?` (a `:` opens a
+    mapping, its key and its value). Cheap (str.count), so only a text that might pass
+    MAX_NODES pays for counting its parse events first."""
+    count = text.count
+    return 1 + count("-") + count("[") + 2 * count("{") + 2 * count(",") + 3 * count(":") + 2 * count("?")
+
+
+def load_scalar(text: str) -> Any:
+    """A command-line value read like a YAML value in a spec (`10`, `0.5`, `1e-3`, `true`,
+    `[1, 2]`), under the same limits as a spec (an alias bomb in `--set` is refused:
+    ValueError); text that is not YAML stays the text."""
     try:
-        return loader.get_single_data()
-    except yaml.YAMLError:
+        source = load_text(text, "<value>")
+    except SpecError as exc:
+        refusals = [p for p in exc.problems if p.code in ("limit", "yaml-unsupported")]
+        if refusals:
+            raise ValueError(f"{text[:80]!r}: {refusals[0].message}") from None
         return text
-    finally:
-        loader.dispose()
+    if source.pending:
+        raise ValueError(f"{text[:80]!r}: {source.pending[0].message}")
+    return source.data
 
 
 def load_text(text: str, path: str = "<string>") -> Source:
@@ -146,13 +246,20 @@ def load_text(text: str, path: str = "<string>") -> Source:
     loader = None
     try:
         try:
+            if _node_bound(text) > MAX_NODES:
+                loader = loader_cls(text)
+                _count_nodes(loader)
+                loader.dispose()
             loader = loader_cls(text)  # the pure-Python reader checks characters here
             root = loader.get_single_node()
+        except _TooManyNodes as exc:
+            message = f"the document has more than {MAX_NODES:,} values; the limit is {MAX_NODES:,}"
+            raise _problem(path, exc.mark.line + 1, exc.mark.column + 1, "limit", message) from None
         except yaml.MarkedYAMLError as exc:
             line, col, message = _syntax_error(text, exc)
             raise _problem(path, line, col, "yaml-syntax", message) from None
         except yaml.reader.ReaderError as exc:
-            line, col = offset_position(text, exc.position, loader_cls is not yaml.SafeLoader)
+            line, col = offset_position(text, exc.position, not issubclass(loader_cls, yaml.reader.Reader))
             code = exc.character if isinstance(exc.character, int) else ord(exc.character)
             message = f"character U+{code:04X} is not allowed in YAML ({exc.reason})"
             raise _problem(path, line, col, "yaml-syntax", message) from None
@@ -321,7 +428,13 @@ class _Builder:
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, loc + (i,), depth + 1) for i, item in enumerate(node.value)]
             written = {id(key_node) for key_node, _ in node.value}
-            self.loader.flatten_mapping(node)  # `<<: *base` pairs go first; written keys override them
+            try:
+                self.loader.flatten_mapping(node)  # `<<: *base` pairs go first; written keys override them
+            except yaml.constructor.ConstructorError as exc:
+                mark = exc.problem_mark or node.start_mark
+                message = "a merge key `<<` takes a mapping or a list of mappings (`<<: *base`)"
+                problem = Problem(self.source.path, mark.line + 1, mark.column + 1, "error", "yaml-unsupported", message)
+                raise SpecError([*self.source.problems(self.issues), problem]) from None
             merged: set[Any] = set()
             mapping: dict[Any, Any] = {}
             for key_node, value_node in node.value:

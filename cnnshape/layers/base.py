@@ -42,7 +42,9 @@ PosInt = Annotated[int, Strict(), Field(ge=1)]
 NonNegInt = Annotated[int, Strict(), Field(ge=0)]
 IntOrTuple = Union[PosInt, tuple[PosInt, ...]]
 NonNegIntOrTuple = Union[NonNegInt, tuple[NonNegInt, ...]]
-Float = Union[Annotated[float, Strict()], Annotated[int, Strict()]]
+# Finite only: no layer argument means anything at NaN or infinity (eps, momentum, slopes,
+# dropout, scale factors), and PyTorch takes them silently (docs/spec.md, Limits).
+Float = Union[Annotated[float, Strict(), Field(allow_inf_nan=False)], Annotated[int, Strict()]]
 Bool = Annotated[bool, Strict()]
 
 

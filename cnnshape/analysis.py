@@ -17,6 +17,7 @@ from cnnshape.report import DTYPE_BYTES, AxisField, Output, ReceptiveField, Repo
 from cnnshape.source import Source
 
 # MAX_ELEMENTS (layers/base.py) also bounds a layer's parameters, and its buffers, together.
+MAX_RF_NUMBER = 2**63  # receptive-field size, stride, padding (numerator and denominator)
 MAX_LAYER_MACS = 2**60  # one layer's MACs: totals of up to 250,000 layers stay readable as numbers
 
 
@@ -146,6 +147,14 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
         issues.append(Issue(node.loc, exc.code, f"{node.name} ({node.kind}): {message}{shown}{where}{hint}", at_key=True))
         return None
     out_rfs = layer.receptive_field(rfs, shapes, result.shapes)
+    if any(_rf_too_big(rf) for rf in out_rfs):
+        # Alternating up- and down-sampling by coprime factors grows the fractions without
+        # end (past Python's 4,300-digit limit on printing an integer).
+        issues.append(Issue(node.loc, "limit", (
+            f"{node.name} ({node.kind}): receptive-field numbers (size, stride or padding) grow past "
+            f"{MAX_RF_NUMBER:,} (2**63){where}"
+        ), at_key=True))
+        return None
     for i, (shape, rf) in enumerate(zip(result.shapes, out_rfs)):
         tensors[Ref(node.index, i)] = (shape, rf)
     if any(rf.unaligned for rf in out_rfs) and not any(rf.unaligned for rf in rfs):
@@ -176,6 +185,17 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
         ops=[] if node.training_only else layer.ops(shapes, result.shapes),
         input_shapes=shapes,
     )
+
+
+def _rf_too_big(rf: RF) -> bool:
+    for axis in rf.axes:
+        for number in (axis.size, axis.stride, axis.padding):
+            if type(number) is int:  # nearly always (isinstance against Fraction is slow)
+                if abs(number) > MAX_RF_NUMBER:
+                    return True
+            elif abs(number.numerator) > MAX_RF_NUMBER or number.denominator > MAX_RF_NUMBER:
+                return True
+    return False
 
 
 def _unaligned_detail(paths: list[str], rfs: list[RF]) -> str:

@@ -45,7 +45,10 @@ def parse_arguments(tokens: list[str]) -> dict[str, Any]:
         key = name.replace("-", "_")
         if key in arguments:
             raise CalcUsageError(f"--{name} is given twice")
-        value = load_scalar(text) if text.strip() else ""
+        try:
+            value = load_scalar(text) if text.strip() else ""
+        except ValueError as exc:  # past the YAML limits (an alias bomb)
+            raise CalcUsageError(f"--{name}: {exc}") from None
         arguments[key] = text if value is None or isinstance(value, dict) else value
     return arguments
 

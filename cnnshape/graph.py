@@ -400,6 +400,7 @@ class _Builder:
             self._check_argument_names(call, scope)
             if is_block:
                 self.skipped_blocks.add(call.kind)
+                self._check_skipped_cycle(call, scope)
             merges = not is_block and (REGISTRY[call.kind].max_inputs or 2) > 1
             stand_in = self._stand_in(call, scope, name, inputs, inputs_ok and merges, "if" if not enabled else "repeat")
             if name is not None:
@@ -465,6 +466,36 @@ class _Builder:
             ), scope)
             return self._broken(inputs)  # its users are not checked against a guess
         return inputs
+
+    def _check_skipped_cycle(self, call: LayerCall, scope: _Scope) -> None:
+        """A block use switched off (`if: false`, `repeat: 0`) is not expanded, but a block
+        that reaches itself is still a cycle (docs/spec.md): follow the block uses as
+        written, whatever their `if` and `repeat`, to the blocks being expanded or back."""
+        stack = self.block_stack
+        targets = set(stack) | {call.kind}
+        paths: dict[str, list[str]] = {call.kind: [call.kind]}
+        pending = [call.kind]
+        while pending:
+            block = pending.pop(0)
+            for used in self._block_uses(block):
+                path = paths[block] + [used]
+                if used in targets:
+                    start = stack[stack.index(used):] if used in stack and used != call.kind else []
+                    chain = " -> ".join(start + path)
+                    self.issue(call.loc + (call.kind,), "cycle", f"block {used!r} uses itself: {chain}", scope, at_key=True)
+                    return
+                if used not in paths:
+                    paths[used] = path
+                    pending.append(used)
+
+    def _block_uses(self, block: str) -> list[str]:
+        """The blocks a block's layers name as their kind, as written."""
+        uses = []
+        for raw in self.spec.blocks[block].layers:
+            kind = next(iter(raw), None) if isinstance(raw, dict) and len(raw) == 1 else raw
+            if isinstance(kind, str) and kind in self.spec.blocks:
+                uses.append(kind)
+        return uses
 
     def _check_argument_names(self, call: LayerCall, scope: _Scope) -> None:
 

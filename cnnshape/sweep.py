@@ -29,9 +29,26 @@ class SweepError(ValueError):
     """A sweep option that cannot be read (a usage error)."""
 
 
+def _choices(inner: str) -> int:
+    """How many values one brace group gives, counted without making them."""
+    ranged = RANGE.match(inner)
+    if ranged:
+        if any(len(bound or "") > 18 for bound in ranged.groups()):
+            raise SweepError(f"a brace range takes numbers of at most 18 digits; got {{{inner[:40]}...}}")
+        start, stop, step = int(ranged.group(1)), int(ranged.group(2)), int(ranged.group(3) or 1)
+        return abs(stop - start) // max(step, 1) + 1
+    return inner.count(",") + 1
+
+
 def expand_braces(text: str) -> list[str]:
     """`1,3,{224,256}` -> ['1,3,224', '1,3,256']; `{224..320..32}` is a range (ends
-    included); several braces in one value give every combination, left to right."""
+    included); several braces in one value give every combination, left to right. A
+    value that would give more than MAX_POINTS is refused before anything is expanded."""
+    count = 1
+    for group in BRACE.finditer(text):
+        count *= _choices(group.group(1))
+        if count > MAX_POINTS:
+            raise SweepError(f"{text[:80]!r} expands to more than {MAX_POINTS:,} values; a sweep has at most {MAX_POINTS:,} points")
     depth = 0
     for char in text:
         depth += {"{": 1, "}": -1}.get(char, 0)

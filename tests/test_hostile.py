@@ -1,6 +1,10 @@
-"""Hostile input, end to end: each case runs `cnnshape summary` in a child process under
-a memory cap and a generous time cap (a hang or a blow-up fails, nothing is timed), and
-must end with one located error of the expected code, exit 1 and no traceback."""
+"""Hostile input, end to end: each case runs `cnnshape` in a child process under a memory
+cap (1 GiB of address space) and a time cap (60 s: a hang or a blow-up fails, nothing is
+timed), and must end with its exact outcome: a located `line:col [code]` error and exit 1,
+or a clean result, and never a traceback.
+
+Positions are worked out by hand from each text (see the comments); numbers that a case
+checks (parameters, limits) are written out."""
 
 from __future__ import annotations
 
@@ -20,11 +24,12 @@ def _limit() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
 
 
-def run(path: Path) -> subprocess.CompletedProcess:
+def run(path: Path | str, *args: str, command: str = "summary") -> subprocess.CompletedProcess:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
     return subprocess.run(
-        [sys.executable, "-m", "cnnshape", "summary", str(path)],
+        [sys.executable, "-m", "cnnshape", command, str(path), *args],
         capture_output=True, text=True, timeout=TIME_CAP, preexec_fn=_limit, env=env,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -88,3 +93,172 @@ def test_a_file_over_the_size_limit_is_refused_unread(tmp_path):
         handle.write(line * (17 * 1024 * 1024 // len(line)))
     result = run(path)
     assert result.returncode == 1 and "[limit]" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- issue 17: each case with its exact place ---------------------------------------------
+
+HEAD = "name: t\ninput: [1, 3, 8, 8]\n"
+
+
+def _primes(count: int) -> list[int]:
+    primes: list[int] = []
+    candidate = 2
+    while len(primes) < count:
+        if all(candidate % p for p in primes if p * p <= candidate):
+            primes.append(candidate)
+        candidate += 1
+    return primes
+
+
+def _rf_growth() -> str:
+    # Up by p then down by p, for the first 2,000 primes: the shapes stay put while the
+    # receptive field's stride and padding become fractions over ever larger products of
+    # primes. The product of the first 16 primes, 32,589,158,477,190,044,730 (> 2**63),
+    # is reached at pair 16, whose ConvTranspose1d is line 3 + 2 * 16 - 1 = 34.
+    lines = ["name: rf", "input: [1, 1, 16]", "layers:"]
+    for p in _primes(2000):
+        lines.append(f"  - ConvTranspose1d: {{out_channels: 1, kernel_size: {p}, stride: {p}}}")
+        lines.append(f"  - Conv1d: {{out_channels: 1, kernel_size: {p}, stride: {p}}}")
+    return "\n".join(lines) + "\n"
+
+
+def _many_values() -> str:
+    # 7.9 million list items in 15.8 MB (under the 16 MiB file limit). The document's values
+    # in order: the root mapping, `name`, `n`, `input`, its list, `1` (6), `args`, its
+    # mapping, `a`, its list (10); item k is value 10 + k, so value 2,000,001 is item
+    # 1,999,991, at column len("args: {a: [") + 1 + 2 * (1,999,991 - 1) = 3,999,992.
+    return "name: n\ninput: [1]\nargs: {a: [" + ",".join(["1"] * 7_900_000) + "]}\nlayers: [ReLU]\n"
+
+
+LOCATED = {
+    # §3: 0 ** -1 is a division by zero; the value starts after "args: {v: " (10 chars).
+    "zero-to-a-negative-power": (HEAD + "args: {v: '$(0 ** -1)'}\nlayers:\n  - ReLU\n", "3:11 bad-expression"),
+    # §3: merge keys that merge no mapping; the value after "  - ReLU: {<<: " (15 chars).
+    "merge-key-scalar": (HEAD + "layers:\n  - ReLU: {<<: 5}\n", "4:16 yaml-unsupported"),
+    "merge-key-list-of-scalars": (HEAD + "layers:\n  - ReLU: {<<: [5]}\n", "4:17 yaml-unsupported"),
+    # §3: receptive-field fractions past 2**63 (see _rf_growth), at the layer's kind.
+    "receptive-field-digits": (_rf_growth(), "34:5 limit"),
+    # §4: the node limit while parsing (see _many_values).
+    "values-past-the-limit-while-parsing": (_many_values(), "3:3999992 limit"),
+    # §4: `$l$l` splices a 20,000-item list twice into text: past 10,000 characters.
+    "splicing-a-long-list": (
+        HEAD + "args:\n  l: [" + ", ".join(["1"] * 20000) + "]\n  s: $l$l\nlayers:\n  - ReLU\n", "5:6 bad-expression"),
+    # §5: Linear(2**49, 2**49) holds 2**98 + 2**49 parameters, past 2**50 per layer.
+    "parameters-past-2-50": ("name: t\ninput: [1, 562949953421312]\nlayers:\n  - Linear: {out_features: 562949953421312}\n",
+                             "4:5 limit"),
+    # §5: a block that uses itself where the use is switched off is still a cycle.
+    "cycle-behind-if-false": (HEAD + "blocks:\n  A:\n    layers:\n      - ReLU\n      - A: {if: false}\nlayers: [A]\n", "7:9 cycle"),
+    "cycle-behind-repeat-0": (HEAD + "blocks:\n  A:\n    layers:\n      - ReLU\n      - A: {repeat: 0}\nlayers: [A]\n", "7:9 cycle"),
+    "cycle-through-another-block": (
+        HEAD + "blocks:\n  A:\n    layers:\n      - ReLU\n      - B\n  B:\n    layers:\n      - A: {repeat: 0}\nlayers: [B]\n",
+        "10:9 cycle"),
+    # §5: (-8) ** 0.5 is complex; "args: {v: " is 10 characters.
+    "complex-number": (HEAD + "args: {v: '$((-8) ** 0.5)'}\nlayers:\n  - ReLU\n", "3:11 bad-expression"),
+    # §5: NaN and infinities as layer arguments, each at its value.
+    "eps-nan": (HEAD + "layers:\n  - BatchNorm2d: {eps: .nan}\n", "4:24 bad-value"),
+    "momentum-minus-inf": (HEAD + "layers:\n  - BatchNorm2d: {momentum: -.inf}\n", "4:29 bad-value"),
+    "negative-slope-inf": (HEAD + "layers:\n  - LeakyReLU: {negative_slope: .inf}\n", "4:33 bad-value"),
+    # §5: YAML 1.1 read 1:30 as 90; it is the text '1:30', which out_channels refuses
+    # (located where the arg was written: after "args: {a: ").
+    "sexagesimal-is-text": (HEAD + "args: {a: 1:30}\nlayers:\n  - Conv2d: {out_channels: $a, kernel_size: 1}\n",
+                            "3:11 bad-value"),
+    # §5: a full-width `ａ` is not the arg `a`; "  - Conv2d: {out_channels: " is 27 chars.
+    "full-width-name": (HEAD + "args: {a: 4}\nlayers:\n  - Conv2d: {out_channels: $(\uff41), kernel_size: 1}\n",
+                        "5:28 bad-expression"),
+}
+
+
+def _assert_located(result: subprocess.CompletedProcess, path: Path, expected: str) -> None:
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    where, code = expected.split()
+    lines = [line for line in result.stderr.splitlines() if line.startswith(f"{path}:")]
+    assert any(line.startswith(f"{path}:{where}:") and line.endswith(f"[{code}]") for line in lines), result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", sorted(LOCATED))
+def test_issue_17_case_gives_its_located_error(tmp_path: Path, name: str) -> None:
+    text, expected = LOCATED[name]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    _assert_located(run(path), path, expected)
+
+
+def test_nan_and_infinities_are_refused_with_their_own_messages(tmp_path: Path) -> None:
+    path = tmp_path / "nan.yaml"
+    path.write_text(HEAD + "layers:\n  - BatchNorm2d: {eps: .nan, momentum: -.inf}\n  - LeakyReLU: {negative_slope: .inf}\n")
+    result = run(path)
+    # "  - BatchNorm2d: {eps: " is 23 characters, ".nan, momentum: " 16 more.
+    for where in ("4:24", "4:40", "5:33"):
+        assert f"{path}:{where}: error: " in result.stderr and "finite" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "symlink-to-dev-zero", "sparse-3-gb"])
+def test_files_that_are_not_small_regular_files_are_refused_unread(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "spec.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)  # nobody writes: reading it would block forever
+    elif kind == "dev-zero":
+        path = Path("/dev/zero")
+    elif kind == "symlink-to-dev-zero":
+        path.symlink_to("/dev/zero")
+    else:
+        with path.open("wb") as handle:
+            handle.truncate(3 * 1024**3)  # sparse: no disk used, 3 GiB of zeros to read
+    code = "limit" if kind == "sparse-3-gb" else "file-unreadable"
+    _assert_located(run(path), path, f"1:1 {code}")
+
+
+def test_one_bad_expression_does_not_empty_a_sarif_run(tmp_path: Path) -> None:
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    (folder / "good.yaml").write_text(HEAD + "layers:\n  - ReLU\n")
+    (folder / "zero.yaml").write_text(HEAD + "args: {v: '$(0 ** -1)'}\nlayers:\n  - ReLU\n")
+    result = run(folder, "-f", "sarif", command="lint")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    import json
+
+    results = json.loads(result.stdout)["runs"][0]["results"]
+    located = {(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].rsplit("/", 1)[-1],
+                r["locations"][0]["physicalLocation"]["region"]["startLine"], r["ruleId"]) for r in results}
+    assert ("zero.yaml", 3, "bad-expression") in located, located
+
+
+def test_an_alias_bomb_through_set_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "net.yaml"
+    path.write_text(HEAD + "args: {v: [1]}\nlayers:\n  - ReLU\n")
+    lines = ["[&a0 [x, x, x, x, x, x, x, x, x, x]"] + [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    result = run(path, "--set", "v=" + ", ".join(lines) + "]")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "alias" in result.stderr
+
+
+def test_an_input_of_5000_digits_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "net.yaml"
+    path.write_text(HEAD + "layers:\n  - ReLU\n")
+    result = run(path, "--input", "1," + "9" * 5000)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+
+
+def test_a_sweep_grid_is_counted_before_it_is_expanded(tmp_path: Path) -> None:
+    path = tmp_path / "net.yaml"
+    path.write_text(HEAD + "layers:\n  - ReLU\n")
+    # 1,000 x 1,000 x 1,000 = 10**9 shapes if expanded first.
+    result = run(path, "--input", "1,{1..1000},{1..1000},{1..1000}", command="sweep")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "1,000" in result.stderr
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    # 2,000 args each reading the one before, and 20,000 plain args: read in linear time.
+    ("chained-args", "".join(f"  a{i}: $a{i - 1}\n" for i in range(1, 2000))),
+    ("plain-args", "".join(f"  b{i}: {i}\n" for i in range(20000))),
+])
+def test_many_network_args_analyse(tmp_path: Path, name: str, args: str) -> None:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(HEAD + "args:\n  a0: 3\n" + args + "layers:\n  - Conv2d: {out_channels: $a0, kernel_size: 1}\n")
+    result = run(path, "-f", "json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    import json
+
+    assert json.loads(result.stdout)["totals"]["params"] == 3 * 3 + 3  # 1x1 conv 3 -> 3 and its bias

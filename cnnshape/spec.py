@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
 
 RESERVED = ("name", "from", "repeat", "if", "else", "training_only")
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: `$` would let a trailing newline through
 
 Scalar = Union[StrictBool, StrictInt, StrictFloat, StrictStr, None]
 ArgValue = Union[Scalar, list[Any]]

@@ -152,6 +152,9 @@ LOCATED = {
     "cycle-through-another-block": (
         HEAD + "blocks:\n  A:\n    layers:\n      - ReLU\n      - B\n  B:\n    layers:\n      - A: {repeat: 0}\nlayers: [B]\n",
         "10:9 cycle"),
+    # §2: a name is an identifier to its end: `relu\n` is not one (a regex `$` let it
+    # through); "  - ReLU: {name: " is 17 characters.
+    "name-with-a-trailing-newline": (HEAD + 'layers:\n  - ReLU: {name: "relu\\n"}\n', "4:18 bad-value"),
     # §5: (-8) ** 0.5 is complex; "args: {v: " is 10 characters.
     "complex-number": (HEAD + "args: {v: '$((-8) ** 0.5)'}\nlayers:\n  - ReLU\n", "3:11 bad-expression"),
     # §5: NaN and infinities as layer arguments, each at its value.
@@ -262,3 +265,12 @@ def test_many_network_args_analyse(tmp_path: Path, name: str, args: str) -> None
     import json
 
     assert json.loads(result.stdout)["totals"]["params"] == 3 * 3 + 3  # 1x1 conv 3 -> 3 and its bias
+
+
+def test_an_outputs_list_of_200000_entries(tmp_path: Path) -> None:
+    # Linear all the way: the totals list the first 100 outputs and count the rest.
+    path = tmp_path / "outputs.yaml"
+    path.write_text(HEAD + "layers:\n  - ReLU: {name: r}\noutputs: [" + ", ".join(["r"] * 200_000) + "]\n")
+    result = run(path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "199,900 more, 200,000 in all" in result.stdout

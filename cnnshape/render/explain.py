@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.console import Console
@@ -84,33 +83,41 @@ def markdown(explanation: Explanation) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def to_dict(explanation: Explanation) -> dict[str, Any]:
+def _step_dict(step: Step) -> dict[str, Any]:
+    return {
+        "name": step.name,
+        "kind": step.kind,
+        "parent": step.parent,
+        "inputs": step.inputs,
+        "input_shapes": [list(shape) for shape in step.input_shapes],
+        "output_shapes": [list(shape) for shape in step.output_shapes],
+        "params": step.params,
+        "buffers": step.buffers,
+        "macs": step.macs,
+        "training_macs": step.training_macs,
+        "training_only": step.training_only,
+        "working": step.working,
+        "rf_working": step.rf_working,
+        "receptive_field": receptive_field(step.receptive_field),
+    }
+
+
+def _head(explanation: Explanation) -> dict[str, Any]:
     return {
         "schema_version": 1,
         "name": explanation.name,
         "file": explanation.file,
         "input": list(explanation.input_shape),
-        "layers": [
-            {
-                "name": step.name,
-                "kind": step.kind,
-                "parent": step.parent,
-                "inputs": step.inputs,
-                "input_shapes": [list(shape) for shape in step.input_shapes],
-                "output_shapes": [list(shape) for shape in step.output_shapes],
-                "params": step.params,
-                "buffers": step.buffers,
-                "macs": step.macs,
-                "training_macs": step.training_macs,
-                "training_only": step.training_only,
-                "working": step.working,
-                "rf_working": step.rf_working,
-                "receptive_field": receptive_field(step.receptive_field),
-            }
-            for step in explanation.steps
-        ],
     }
 
 
+def to_dict(explanation: Explanation) -> dict[str, Any]:
+    return {**_head(explanation), "layers": [_step_dict(step) for step in explanation.steps]}
+
+
 def render_json(explanation: Explanation) -> str:
-    return json.dumps(to_dict(explanation), indent=2)
+    """One compact line per layer, each built as it is written (a 250,000-layer working
+    never exists as one big tree of dicts)."""
+    from cnnshape.render.json import document
+
+    return document(_head(explanation), {"layers": (_step_dict(step) for step in explanation.steps)})

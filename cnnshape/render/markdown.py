@@ -9,6 +9,8 @@ from typing import Optional
 from cnnshape.render import escape, units
 from cnnshape.report import DTYPE_BYTES, Report, leaf_rows, rows_at_depth
 
+SHOWN_OUTPUTS = 100  # the totals list this many outputs (a spec may list 200,000); JSON has all
+
 
 def text(value: object) -> str:
     """Plain text safe in a table cell or a line: literal under CommonMark and GFM."""
@@ -53,10 +55,13 @@ def totals_rows(report: Report) -> list[list[str]]:
         ["Activations", text(f"{units.size(t.activation_bytes)} (every layer's output, none freed)")],
         ["Input", code(units.shape(report.input_shape))],
     ]
-    for output in report.outputs:
+    for output in report.outputs[:SHOWN_OUTPUTS]:
         label = "Output" if len(report.outputs) == 1 else f"Output {output.name}"
         rf = units.receptive_field(output.receptive_field)
         rows.append([text(label), f"{code(units.shape(output.shape))} receptive field {text(rf)}"])
+    if len(report.outputs) > SHOWN_OUTPUTS:
+        more = len(report.outputs) - SHOWN_OUTPUTS
+        rows.append(["Outputs", text(f"{more:,} more, {len(report.outputs):,} in all (--format json lists every one)")])
     rows.append(["Layers", f"{t.layers:,}"])
     return rows
 

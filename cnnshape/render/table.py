@@ -13,6 +13,7 @@ from rich.text import Text
 
 from cnnshape.render import escape, units
 from cnnshape.render.fit import Column, choose, dropped_note, fill, fit, measure
+from cnnshape.render.markdown import SHOWN_OUTPUTS
 from cnnshape.report import DTYPE_BYTES, Report, is_folded, rows_at_depth
 
 
@@ -106,11 +107,14 @@ def build_totals(report: Report) -> Panel:
     ))
     grid.add_row("Activations", f"{units.size(t.activation_bytes)}  (every layer's output, none freed)")
     grid.add_row("Input", units.shape(report.input_shape))
-    for output in report.outputs:
+    for output in report.outputs[:SHOWN_OUTPUTS]:
         grid.add_row(
             "Output" if len(report.outputs) == 1 else Text(escape.terminal(f"Output {output.name}")),
-            f"{units.shape(output.shape)}  receptive field {units.receptive_field(output.receptive_field)}",
+            Text(f"{units.shape(output.shape)}  receptive field {units.receptive_field(output.receptive_field)}"),
         )
+    if len(report.outputs) > SHOWN_OUTPUTS:
+        more = len(report.outputs) - SHOWN_OUTPUTS
+        grid.add_row("Outputs", f"{more:,} more, {len(report.outputs):,} in all (--format json lists every one)")
     grid.add_row("Layers", f"{t.layers:,}")
     return Panel(grid, title="Totals", title_align="left", box=box.ROUNDED, expand=False)
 

@@ -43,4 +43,8 @@ def analyze_stages(source: Any, overrides: Optional[dict[str, Any]] = None,
     source, overrides = settle(source, overrides)
     spec = parse_network(source)
     graph = build(spec, source, overrides, input_shape)
-    return spec, graph, analyze(graph, source, dtype)
+    report = analyze(graph, source, dtype)
+    view = getattr(source, "view", None)  # a dialect's own view of its rows (Ultralytics)
+    if view is not None:
+        report.source_view = view(report)
+    return spec, graph, report

@@ -110,6 +110,21 @@ class Output:
 
 
 @dataclass
+class SourceView:
+    """How a file in another format states its rows (an Ultralytics YAML's index, `from`,
+    repeats, module and resolved arguments), shown beside cnnshape's numbers."""
+
+    title: str  # "Ultralytics"
+    columns: list[str]
+    cells: dict[str, list[str]]  # top-level row name -> one text per column
+    # Outputs worth naming (detection levels P3/P4/P5): (label, row name whose shape and
+    # receptive field describe it).
+    highlights: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    figures: list[tuple[str, int]] = field(default_factory=list)  # (label, FLOPs) in the source's own convention
+
+
+@dataclass
 class Report:
     name: str
     file: str
@@ -123,6 +138,7 @@ class Report:
     counting: Optional[Counting] = None  # summary --count/--share/--top (cnnshape.count)
     memory: Optional[MemoryReport] = None  # summary --memory/--batch (cnnshape.memory)
     roofline: Optional[Roofline] = None  # summary --device (cnnshape.roofline)
+    source_view: Optional[SourceView] = None  # set when the file was in another format
 
     @property
     def receptive_field(self) -> Optional[ReceptiveField]:

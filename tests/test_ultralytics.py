@@ -40,8 +40,15 @@ CASES = _configs()
 # Configs whose every scale must analyse with Ultralytics' parameter count (the rest must
 # either do so or name the module cnnshape's library lacks, located in the file).
 MUST_MATCH = {
-    "v8/yolov8.yaml", "v8/yolov8-p2.yaml", "11/yolo11.yaml", "26/yolo26.yaml", "26/yolo26-p2.yaml",
-    "26/yolo26-p6.yaml", "v3/yolov3.yaml", "v5/yolov5.yaml", "v5/yolov5-p6.yaml",
+    "v3/yolov3.yaml", "v3/yolov3-spp.yaml", "v3/yolov3-tiny.yaml", "v5/yolov5.yaml", "v5/yolov5-p6.yaml",
+    "v6/yolov6.yaml",
+    *(f"v8/yolov8{s}.yaml" for s in ("", "-p2", "-p6", "-seg", "-seg-p6", "-pose", "-pose-p6", "-obb", "-cls",
+                                      "-ghost", "-ghost-p2", "-ghost-p6")),
+    *(f"11/yolo11{s}.yaml" for s in ("", "-seg", "-pose", "-obb", "-cls")),
+    *(f"26/yolo26{s}.yaml" for s in ("", "-p2", "-p6", "-obb", "-cls")),
+    *(f"12/yolo12{s}.yaml" for s in ("", "-seg", "-pose", "-obb", "-cls")),
+    *(f"v10/yolov10{s}.yaml" for s in "nsmblx"),
+    *(f"v9/yolov9{s}.yaml" for s in ("t", "s", "m", "c", "c-seg")),
 }
 
 
@@ -160,3 +167,165 @@ def test_unknown_scale_is_located_at_scales() -> None:
     (problem,) = caught.value.problems
     assert (problem.line, problem.col, problem.code) == (2, 1, "bad-value")
     assert "this file's scales are a, b" in problem.message
+
+
+@pytest.mark.parametrize(("config", "scale"), [("v8/yolov8.yaml", "n"), ("11/yolo11.yaml", "m"), ("v8/yolov8-seg.yaml", "s")])
+def test_rows_as_parse_model_prints_them(config: str, scale: str) -> None:
+    """Ultralytics' own view (index, from, repeats, arguments) and each row's parameters,
+    against what parse_model logs when it builds the model."""
+    import logging
+
+    torch = pytest.importorskip("torch")
+    from ultralytics.nn.tasks import parse_model, yaml_model_load
+    from ultralytics.utils import LOGGER
+
+    path = _root() / config
+    data = yaml_model_load(path)
+    data["scale"] = scale
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    LOGGER.addHandler(handler)
+    level = LOGGER.level
+    LOGGER.setLevel(logging.INFO)
+    try:
+        with torch.device("meta"):
+            parse_model(copy.deepcopy(data), ch=3, verbose=True)
+    finally:
+        LOGGER.removeHandler(handler)
+        LOGGER.setLevel(level)
+    # f"{i:>3}{f!s:>20}{n_:>3}{np:10.0f}  {module:<45}{args!s:<30}"
+    printed = [line for line in "\n".join(lines).splitlines() if re.match(r"^\s*\d+\s", line)]
+    report = analyze_file(path, {"scale": scale})
+    view = report.source_view
+    assert view is not None and view.columns == ["#", "from", "n", "arguments"]
+    params = {row.name: row.params for row in report.rows}
+    assert len(printed) == len(view.cells)
+    for line in printed:
+        index, frm, n, np_ = int(line[:3]), line[3:23].strip(), int(line[23:26]), int(line[26:36])
+        args = line[83:].strip()
+        cells = view.cells[f"model_{index}"]
+        assert cells[:3] == [str(index), frm, str(n)]
+        assert cells[3] == args
+        assert params[f"model_{index}"] == np_
+
+
+def _numbers(report: object) -> tuple:
+    totals = report.totals  # type: ignore[attr-defined]
+    return (totals.params, totals.buffers, totals.macs, totals.activation_bytes, [o.shape for o in report.outputs])  # type: ignore[attr-defined]
+
+
+def test_convert_writes_a_native_spec_with_the_same_numbers(tmp_path: Path) -> None:
+    from cnnshape.dialects import native_yaml
+    from cnnshape.source import load_text
+
+    text = native_yaml(load_text(TINY, "tiny.yaml"), {"scale": "a"})
+    assert "backbone" not in text and "layers:" in text
+    converted = analyze_text(text, "converted.yaml")
+    assert not converted.warnings
+    assert _numbers(converted) == _numbers(analyze_text(TINY, "tiny.yaml", overrides={"scale": "a"}))
+    # nc stays a setting of the converted spec
+    assert analyze_text(text, "converted.yaml", overrides={"nc": 5}).args["nc"] == 5
+
+
+@pytest.mark.parametrize(("config", "scale"), [("v8/yolov8.yaml", "n"), ("11/yolo11.yaml", "s"), ("v8/yolov8-pose.yaml", "m")])
+def test_convert_command_round_trips_shipped_configs(config: str, scale: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cnnshape.cli import app
+
+    path = _root() / config
+    out = tmp_path / "native.yaml"
+    result = CliRunner().invoke(app, ["convert", str(path), "--scale", scale, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    converted = analyze_file(out)
+    assert not converted.warnings
+    assert _numbers(converted) == _numbers(analyze_file(path, {"scale": scale}))
+    assert converted.totals.params == _ultralytics_params(path, scale)
+
+
+def test_docs_session_is_real_output(tmp_path: Path) -> None:
+    """docs/ultralytics.md's console blocks are what the commands print (run in order, in a
+    folder holding the shipped yolov8.yaml and yolo11.yaml and the page's broken.yaml)."""
+    import shlex
+    import shutil
+    import subprocess
+    import sys
+
+    from test_docs import _shows
+
+    root = _root()
+    shutil.copy(root / "v8" / "yolov8.yaml", tmp_path)
+    shutil.copy(root / "11" / "yolo11.yaml", tmp_path)
+    page = (Path(__file__).parent.parent / "docs" / "ultralytics.md").read_text(encoding="utf-8")
+    broken = next(block for block in re.findall(r"```yaml\n(.*?)```", page, re.S) if block.startswith("# broken.yaml"))
+    (tmp_path / "broken.yaml").write_text(broken, encoding="utf-8")
+    blocks = re.findall(r"```console\n(.*?)```", page, re.S)
+    assert len(blocks) >= 5
+    env = {key: value for key, value in os.environ.items() if key not in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")}
+    env.update(COLUMNS="160", PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parent.parent), env.get("PYTHONPATH")])),
+               PYTHONIOENCODING="utf-8", PYTHONWARNINGS="ignore")
+    for block in blocks:
+        command, *shown = [row.rstrip() for row in block.splitlines()]
+        assert command.startswith("$ cnnshape ")
+        result = subprocess.run([sys.executable, "-m", "cnnshape", *shlex.split(command)[2:]], capture_output=True, text=True,
+                                encoding="utf-8", cwd=tmp_path, env=env, timeout=300)
+        actual = [row.rstrip() for row in (result.stdout + result.stderr).splitlines()]
+        while actual and not actual[-1]:
+            actual.pop()  # the page's blocks end at their last line of text
+        assert result.returncode == (1 if any(": error: " in row for row in shown) else 0), result.stderr
+        assert _shows(shown, actual) if shown else True, f"{command}\n" + "\n".join(actual)
+
+
+# The -cls files' comments were written for another model (their parameter counts differ
+# from the file's at any nc), so they are left out; yolo26-obb's figures are at imgsz 1024.
+GFLOPS_CONFIGS = [
+    "v8/yolov8.yaml", "v8/yolov8-obb.yaml", "v8/yolov8-p6.yaml", "v8/yolov8-ghost.yaml",
+    *(f"11/yolo11{s}.yaml" for s in ("", "-seg", "-pose", "-obb")),
+    *(f"12/yolo12{s}.yaml" for s in ("", "-seg", "-pose", "-obb")),
+    *(f"26/yolo26{s}.yaml" for s in ("", "-p2", "-p6", "-obb")),
+]
+IMGSZ = {"26/yolo26-obb.yaml": 1024}
+
+
+@pytest.mark.parametrize("config", GFLOPS_CONFIGS)
+def test_gflops_as_ultralytics_publishes_them(config: str) -> None:
+    """The GFLOPs in each scale's comment of the shipped file (what model.info() printed when
+    Ultralytics wrote it: `n: [0.33, 0.25, 1024] # ... 8.9 GFLOPs`), published figures."""
+    text = (_root() / config).read_text(encoding="utf-8")
+    published = dict(re.findall(r"^\s+([nsmlx]): \[[^\]]*\].*?([0-9.]+) GFLOPs", text, re.M | re.I))
+    assert published
+    for scale, gflops in published.items():
+        size = IMGSZ.get(config, 640)
+        view = analyze_file(_root() / config, {"scale": scale}, (1, 3, size, size)).source_view
+        assert view is not None
+        ((_, flops),) = view.figures
+        assert f"{flops / 1e9:.1f}" == gflops, (scale, flops)
+
+
+def test_convert_prints_to_stdout_without_output(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cnnshape.cli import app
+
+    tiny, native = tmp_path / "tiny.yaml", tmp_path / "native.yaml"
+    tiny.write_text(TINY, encoding="utf-8")
+    result = CliRunner().invoke(app, ["convert", str(tiny), "--scale", "a"])
+    assert result.exit_code == 0, result.output
+    assert "\nlayers:\n" in result.stdout and "name: model_0" in result.stdout
+    assert CliRunner().invoke(app, ["convert", str(tiny), "--scale", "a", "-o", str(native)]).exit_code == 0
+    again = CliRunner().invoke(app, ["convert", str(native)])
+    assert again.exit_code == 1 and "already a native cnnshape spec" in again.output
+
+
+@pytest.mark.parametrize("config", ["v8/yolov8.yaml", "11/yolo11.yaml"])
+def test_exported_pytorch_model_verifies(config: str) -> None:
+    """The PyTorch bridge builds the translated model and measures it (shapes, params, buffers)."""
+    pytest.importorskip("torch")
+    from typer.testing import CliRunner
+
+    from cnnshape.cli import app
+
+    result = CliRunner().invoke(app, ["verify", str(_root() / config), "--set", "scale=n"])
+    assert result.exit_code == 0, result.output
+    assert "3,157,200" in result.output if config.startswith("v8") else "2,624,080" in result.output

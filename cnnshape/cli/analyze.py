@@ -16,6 +16,8 @@ from cnnshape.cli.options import (
     Dtype,
     DtypeOption,
     InputOption,
+    OutputOption,
+    ScaleOption,
     SetOption,
     SpecArgument,
     columns,
@@ -143,13 +145,14 @@ def summary(
     device: Annotated[Optional[str], typer.Option("--device", help=(
         "A roofline lower bound on latency for this device profile (docs/roofline.md; add yours under "
         "[tool.cnnshape.devices] in pyproject.toml)."))] = None,
+    scale: ScaleOption = None,
 ) -> None:
     """Per-layer output shapes, parameters, MACs and receptive fields, with totals."""
     input_shape = shape(input)
     chosen = columns(columns_, "summary")
     if batch is not None:
         input_shape = (batch, *(input_shape or spec_input(spec))[1:])
-    report = analyze(spec, overrides(set_), input_shape, dtype.value)
+    report = analyze(spec, overrides(set_, scale=scale), input_shape, dtype.value)
     if count is not None or share or top is not None:
         report = with_counting(report, count, top, share)
     if memory or batch is not None:
@@ -277,12 +280,13 @@ def explain(
     input: InputOption = None,
     set_: SetOption = None,
     format: Annotated[ExplainFormat, typer.Option("--format", "-f", help="text, markdown or json.")] = ExplainFormat.text,
+    scale: ScaleOption = None,
 ) -> None:
     """How every number was reached: each layer's formulas with the numbers put in."""
     from cnnshape.explain import UnknownLayer
     from cnnshape.explain import explain as explain_report
 
-    report = analyze(spec, overrides(set_), shape(input))
+    report = analyze(spec, overrides(set_, scale=scale), shape(input))
     try:
         explanation = explain_report(report, layer)
     except UnknownLayer as exc:
@@ -303,12 +307,13 @@ def graph(
     depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Open N levels of blocks; deeper block uses become one node.")] = None,
     input: InputOption = None,
     set_: SetOption = None,
+    scale: ScaleOption = None,
 ) -> None:
     """The network as a diagram: shapes on the edges, block uses as subgraphs."""
     from cnnshape.diagram import build as build_diagram
     from cnnshape.render import graph as render_graph
 
-    report = analyze(spec, overrides(set_), shape(input))
+    report = analyze(spec, overrides(set_, scale=scale), shape(input))
     diagram = build_diagram(report, depth)
     text = render_graph.dot(diagram) if format is GraphFormat.dot else render_graph.mermaid(diagram)
     echo(text)
@@ -386,3 +391,24 @@ def batch_fit(spec: Path, batch: str, memory_budget: Optional[str], optimizer: O
         echo(f"batch {r.batch:>6}  peak {units.size(r.peak_bytes):>10}  {'fits' if r.fits else 'too big'}")
     echo(f"largest batch that fits {units.size(budget)}: {best if best is not None else 'none'}"
          f" ({optimizer.value}, {precision.value}; training peak estimate, docs/memory.md)")
+def convert(
+    spec: Annotated[Path, typer.Argument(help="A model in another format (an Ultralytics model YAML).", show_default=False)],
+    scale: ScaleOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Write the native cnnshape spec that a file in another format stands for (an Ultralytics
+    model YAML at one scale): the same numbers, in a file you can edit."""
+    from cnnshape.dialects import native_yaml
+    from cnnshape.errors import SpecError
+    from cnnshape.source import load_file
+
+    try:
+        text = native_yaml(load_file(spec), overrides(None, scale=scale))
+    except SpecError as exc:
+        fail(exc.problems)
+    except ValueError as exc:
+        fail(messages=[f"cnnshape convert: {exc}"], code=1)
+    if output is None:
+        echo(text)
+    else:
+        write_output(output, text)

@@ -28,6 +28,10 @@ DepthOption = Annotated[
     Optional[int],
     typer.Option("--depth", "-d", min=1, help="Show N levels of the layer tree; deeper blocks fold into one row with summed numbers."),
 ]
+ScaleOption = Annotated[
+    Optional[str],
+    typer.Option("--scale", help="The scale of an Ultralytics model YAML (n, s, m, l, x): the same as --set scale=..."),
+]
 OutputOption = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")]
 
 
@@ -43,14 +47,17 @@ def shape(text: Optional[str], option: str = "'--input'") -> Optional[tuple[int,
         usage_error(str(exc), option)
 
 
-def overrides(pairs: Optional[list[str]], option: str = "--set") -> dict[str, Any]:
-    """`--set NAME=VALUE` pairs as network args."""
+def overrides(pairs: Optional[list[str]], option: str = "--set", scale: Optional[str] = None) -> dict[str, Any]:
+    """`--set NAME=VALUE` pairs as network args (and `--scale`, an Ultralytics file's scale)."""
     from cnnshape.overrides import parse_overrides
 
     try:
-        return parse_overrides(pairs or [])
+        given = parse_overrides(pairs or [])
     except ValueError as exc:
         usage_error(str(exc), option)
+    if scale is not None:
+        given["scale"] = scale
+    return given
 
 
 ColumnsOption = Annotated[

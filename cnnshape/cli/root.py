@@ -29,6 +29,7 @@ for command in (
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(reference.calc)
 app.command()(analyze.graph)
 app.command()(analyze.report)
+app.command()(analyze.convert)
 app.command()(reference.layers)
 
 

@@ -32,3 +32,15 @@ def settle(source: Source, overrides: dict[str, Any] | None) -> tuple[Source, di
     if settle_with is None:
         return source, overrides
     return settle_with(overrides)
+
+
+def native_yaml(source: Source, overrides: dict[str, Any] | None = None) -> str:
+    """The native spec a dialect file stands for, as YAML text (`cnnshape convert`)."""
+    source, _ = settle(source, overrides)
+    describe = getattr(source, "describe", None)
+    if describe is None:
+        raise ValueError(f"{source.path} is already a native cnnshape spec; there is nothing to convert")
+    import yaml
+
+    header = "".join(f"# {line}\n" for line in describe())
+    return header + yaml.safe_dump(source.data, sort_keys=False, default_flow_style=None, width=100_000, allow_unicode=True)

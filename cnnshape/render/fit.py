@@ -19,7 +19,7 @@ ELLIPSIS = "…"
 # The keys `--columns` takes, per command, in table order (the first column of summary and
 # compare, the layer, and sweep's settings always show).
 KEYS = {
-    "summary": ("layer", "kind", "shape", "params", "macs", "rf", "params-share", "macs-share"),
+    "summary": ("index", "from", "n", "arguments", "layer", "kind", "shape", "params", "macs", "rf", "params-share", "macs-share"),
     "compare": ("kind", "shape", "params", "macs", "rf"),
     "sweep": ("params", "macs", "flops", "activations", "output", "rf"),
 }

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Optional
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -24,11 +24,17 @@ def summary_columns(report: Report, depth: Optional[int] = None, unicode: bool =
     counting = report.counting
     other = counting is not None and counting.shown != counting.default.convention
     share = counting is not None and counting.share
+    view = report.source_view
+    origin: list[list[tuple[str, str]]] = [[] for _ in (view.columns if view is not None else [])]
     names, kinds, shapes, params, macs, fields = [], [], [], [], [], []
     param_shares: list[tuple[str, str]] = []
     mac_shares: list[tuple[str, str]] = []
     name_styles, number_styles = [], []
     for row in rows_at_depth(report, depth):
+        if view is not None:  # the file's own view of each top-level row (an Ultralytics YAML's rows)
+            texts = view.cells.get(row.name, []) if row.depth == 0 else []
+            for cells, text in zip(origin, texts or [""] * len(view.columns)):
+                cells.append(("", escape.terminal(text)))
         expanded_block = row.is_block and not is_folded(row, depth)
         style = "dim" if expanded_block else ""
         param_text = units.count(row.params) if row.params else "-"
@@ -52,6 +58,9 @@ def summary_columns(report: Report, depth: Optional[int] = None, unicode: bool =
             mac_shares.append(("", units.percent(counting.shares[row.name][1])))
     mac_header = f"MACs ({counting.shown})" if counting is not None and other else "MACs"
     found = [
+        *(Column(key, escape.terminal(header), cells, drop=1, justify="right" if key in ("index", "n") else "left",
+                 options={"style": "green"})
+          for key, header, cells in zip(("index", "from", "n", "arguments"), view.columns if view is not None else [], origin)),
         Column("layer", "Layer", names, name=True, styles=name_styles),
         Column("kind", "Kind", kinds, name=True, drop=1, options={"style": "cyan"}),
         Column("shape", "Output shape", shapes, drop=4),
@@ -98,6 +107,8 @@ def build_totals(report: Report) -> Panel:
     grid.add_row("Buffers", f"{exact(t.buffers)}  (batch-norm running statistics, not parameters)")
     grid.add_row("MACs", f"{exact(t.macs)}  (torchvision convention: conv + linear/matmul weights)")
     grid.add_row("FLOPs", f"{exact(t.flops)}  (= 2 x MACs)")
+    for label, flops in report.source_view.figures if report.source_view is not None else []:
+        grid.add_row("", f"{exact(flops)} = {flops / 1e9:.1f} GFLOPs  {escape.terminal(label)}")
     if t.training_only_macs:
         grid.add_row("Training only", f"{exact(t.training_only_macs)} MACs in layers that run only in training (not in MACs above)")
     bytes_each = DTYPE_BYTES[report.dtype]
@@ -179,5 +190,26 @@ def render(report: Report, console: Console, depth: Optional[int] = None, column
     table = build_table(report, fitted.columns, dropped_note(fitted.dropped, console.width))
     # The title is a line of its own, wrapped at the terminal's width, not the table's.
     title = Text(escape.terminal(f"{report.name}  ({report.file})"))
-    console.print(Group(title, table, build_totals(report), *build_memory(report),
-                        *build_counting(report)), width=fitted.width)
+    highlights = build_highlights(report)
+    parts: list[RenderableType] = [title, table, *([highlights] if highlights is not None else []), build_totals(report),
+                                   *build_memory(report), *build_counting(report)]
+    console.print(Group(*parts), width=fitted.width)
+
+
+def build_highlights(report: Report) -> Optional[Table]:
+    """The outputs a source format names (detection levels): shape and receptive field."""
+    view = report.source_view
+    if view is None or not view.highlights:
+        return None
+    rows = {row.name: row for row in report.rows}
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=Text(escape.terminal(f"{view.title} outputs")), title_justify="left")
+    table.add_column("Output")
+    table.add_column("Layer", overflow="fold")
+    table.add_column("Shape", no_wrap=True)
+    table.add_column("RF", justify="right", no_wrap=True)
+    for label, name in view.highlights:
+        row = rows.get(name)
+        if row is not None:
+            table.add_row(escape.terminal(label), escape.terminal(name), units.shape(row.output_shape),
+                          units.receptive_field(row.receptive_field))
+    return table

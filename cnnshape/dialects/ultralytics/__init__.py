@@ -42,19 +42,15 @@ class UltralyticsSource(Source):
     notes: list[Problem] = field(default_factory=list)
 
     def locate(self, loc: Any, at_key: bool = False) -> tuple[int, int]:
-        return self._where(tuple(loc), at_key)[1:]
+        _, line, col = self._where(tuple(loc), at_key)
+        return line, col
 
     def _where(self, loc: tuple, at_key: bool) -> tuple[str, int, int]:
+        """File, line and column: the library's blocks are located in modules.yaml."""
         if loc[:1] == ("blocks",):
             lib = library()
             return (lib.path, *lib.locate(loc, at_key))
-        assert self.original is not None
-        table = self.key_pos if at_key and loc in self.key_pos else self.value_pos
-        probe = loc
-        while probe and probe not in table:
-            probe = probe[:-1]
-        target = table.get(probe, ())
-        return (self.original.path, *self.original.locate(target, at_key and probe in self.key_pos))
+        return (self.path, *Source.locate(self, loc, at_key))
 
     def problem(self, issue: Issue) -> Problem:
         path, line, col = self._where(tuple(issue.loc), issue.at_key)
@@ -65,6 +61,39 @@ class UltralyticsSource(Source):
         # head) is no mistake of the user's.
         return [self.problem(issue) for issue in issues
                 if not (issue.code == "unused-block" and tuple(issue.loc)[:1] == ("blocks",))]
+
+    def view(self, report: Any) -> Any:
+        """Ultralytics' own view of each row (as parse_model prints it), and the detection
+        levels whose receptive field and stride are worth naming."""
+        from cnnshape.dialects.ultralytics.rules import HEADS
+        from cnnshape.report import SourceView
+
+        names = [row.name for row in report.rows]
+        cells = {row.name: [str(row.index), _text(row.from_), str(row.repeats), _text(row.args)] for row in self.rows}
+        highlights = []
+        for row in self.rows:
+            if row.module not in HEADS and row.module != "v10Detect":
+                continue
+            sources = row.from_ if isinstance(row.from_, list) else [row.from_]
+            for k, source in enumerate(sources):
+                # the box branch of level k: its shape, stride and receptive field
+                branch = next((name for name in names if name.startswith(row.name + ".")
+                               and name.endswith(f"head.level_{k}.cv2")), None)
+                if branch is not None:
+                    highlights.append((f"level {k} (row {source % row.index if source < 0 else source})", branch))
+        notes = [f"scale {self.scale}" + (f" of {', '.join(self.scales)}" if self.scales else "")] if self.scale else []
+        figures = [("as Ultralytics' model.info() prints it (thop's count x 2)", 2 * thop_macs(report))]
+        return SourceView("Ultralytics", ["#", "from", "n", "arguments"], cells, highlights, notes, figures)
+
+    def describe(self) -> list[str]:
+        """Header lines for the converted file."""
+        from cnnshape import __version__
+
+        return [
+            f"Written by cnnshape {__version__} (`cnnshape convert`) from the Ultralytics model YAML",
+            f"{self.path}" + (f" at scale {self.scale}" if self.scale else "") + ".",
+            "The blocks are cnnshape's Ultralytics module library (cnnshape/dialects/ultralytics/modules.yaml).",
+        ]
 
     def settle(self, overrides: dict[str, Any]) -> tuple[Source, dict[str, Any]]:
         """`--set scale=s`: the same file translated at that scale."""
@@ -82,8 +111,9 @@ def read(original: Source, scale: Optional[str] = None) -> UltralyticsSource:
     result = translate(original.data, original.path, blocks, scale)
     source = UltralyticsSource(original.path, result.data, text=original.text, original=original, rows=result.rows,
                                scale=result.scale)
-    source.value_pos = result.positions
-    source.key_pos = result.key_positions
+    # Every value of the native spec is located where the user wrote what it comes from.
+    source.value_pos = {loc: original.locate(user) for loc, user in result.positions.items()}
+    source.key_pos = {loc: original.locate(user, at_key=True) for loc, user in result.key_positions.items()}
     scales = original.data.get("scales")
     source.scales = [str(key) for key in scales] if isinstance(scales, dict) else []
     located = [original.problem(issue) for issue in result.issues]
@@ -91,3 +121,27 @@ def read(original: Source, scale: Optional[str] = None) -> UltralyticsSource:
         raise SpecError(original.pending + located)
     source.pending = [original.problem(note) for note in result.notes]
     return source
+
+
+def _text(value: Any) -> str:
+    """A value as Ultralytics prints it (Python's repr: True, None, [64, 3, 2])."""
+    return repr(value)
+
+
+# Layers of the library that Ultralytics runs as torch functions, not modules (x.softmax(1),
+# F.avg_pool2d, F.max_pool2d): thop only counts modules, so they are not in its count.
+FUNCTIONAL = {"DFL": {"softmax"}, "Classify": {"softmax"}, "ADown": {"pool", "max"}, "AConv": {"pool"}}
+
+
+def thop_macs(report: Any) -> int:
+    """The multiply-adds thop counts for the model Ultralytics builds (its GFLOPs are twice
+    this): cnnshape's thop convention, without the layers Ultralytics calls as functions."""
+    from cnnshape.count import CONVENTIONS, count
+
+    counted = count(report, CONVENTIONS["thop"])
+    kinds = {row.name: row.kind for row in report.rows}
+    unseen = sum(
+        macs for name, macs in counted.by_layer.items()
+        if name.rsplit(".", 1)[-1] in FUNCTIONAL.get(kinds.get(name.rsplit(".", 1)[0], ""), ())
+    )
+    return counted.macs - unseen

@@ -39,25 +39,14 @@ from typing import Any, Optional
 from cnnshape.errors import Issue, Loc, did_you_mean
 
 # parse_model's module sets (8.4.x), by name.
-BASE = frozenset("""
-    Classify Conv ConvTranspose GhostConv Bottleneck GhostBottleneck SPP SPPF C2fPSA C2PSA DWConv
-    Focus BottleneckCSP C1 C2 C2f C3k2 RepNCSPELAN4 ELAN1 ADown AConv SPPELAN C2fAttn C3 C3TR
-    C3Ghost nn.ConvTranspose2d DWConvTranspose2d C3x RepC3 PSA SCDown C2fCIB A2C2f
-""".split())
-REPEAT = frozenset("""
-    BottleneckCSP C1 C2 C2f C3k2 C2fAttn C3 C3TR C3Ghost C3x RepC3 C2fPSA C2fCIB C2PSA A2C2f
-""".split())
-HEADS = frozenset("""
-    Detect WorldDetect YOLOEDetect Segment Segment26 YOLOESegment YOLOESegment26 Pose Pose26 OBB OBB26
-""".split())
+BASE = frozenset(["Classify", "Conv", "ConvTranspose", "GhostConv", "Bottleneck", "GhostBottleneck", "SPP", "SPPF", "C2fPSA", "C2PSA", "DWConv", "Focus", "BottleneckCSP", "C1", "C2", "C2f", "C3k2", "RepNCSPELAN4", "ELAN1", "ADown", "AConv", "SPPELAN", "C2fAttn", "C3", "C3TR", "C3Ghost", "nn.ConvTranspose2d", "DWConvTranspose2d", "C3x", "RepC3", "PSA", "SCDown", "C2fCIB", "A2C2f"])
+REPEAT = frozenset(["BottleneckCSP", "C1", "C2", "C2f", "C3k2", "C2fAttn", "C3", "C3TR", "C3Ghost", "C3x", "RepC3", "C2fPSA", "C2fCIB", "C2PSA", "A2C2f"])
+HEADS = frozenset(["Detect", "WorldDetect", "YOLOEDetect", "Segment", "Segment26", "YOLOESegment", "YOLOESegment26", "Pose", "Pose26", "OBB", "OBB26"])
+SEGMENT = frozenset({"Segment", "YOLOESegment", "Segment26", "YOLOESegment26"})
 NOT_LEGACY = frozenset({"C3k2", "A2C2f", "C2fCIB"})
 # Every other module name parse_model knows, so a typo gets "did you mean" and a real module
 # gets "not in cnnshape's library yet".
-OTHER = frozenset("""
-    Concat AIFI HGStem HGBlock ResNetLayer nn.BatchNorm2d Depth SemanticSegment v10Detect
-    ImagePoolingAttn RTDETRDecoder CBLinear CBFuse TorchVision Index nn.Upsample RepConv
-    ContrastiveHead BNContrastiveHead
-""".split())
+OTHER = frozenset(["Concat", "AIFI", "HGStem", "HGBlock", "ResNetLayer", "nn.BatchNorm2d", "Depth", "SemanticSegment", "v10Detect", "ImagePoolingAttn", "RTDETRDecoder", "CBLinear", "CBFuse", "TorchVision", "Index", "nn.Upsample", "RepConv", "ContrastiveHead", "BNContrastiveHead"])
 KNOWN = BASE | REPEAT | HEADS | OTHER
 
 # Names parse_model resolves in string arguments (its locals); nc and kpt_shape stay settings.
@@ -200,7 +189,7 @@ class _Translator:
         if "kpt_shape" in data:
             settings["kpt_shape"] = data["kpt_shape"]
         reg_max = data.get("reg_max", 16)
-        end2end = bool(data.get("end2end", False))
+        end2end = data.get("end2end")  # parse_model passes it as written (None when absent)
         channels = data.get("channels", 3)
         entries: list[tuple[Loc, Any]] = []
         for part in ("backbone", "head"):
@@ -342,6 +331,9 @@ class _Translator:
                 n = 1
             if module in NOT_LEGACY:
                 self.legacy = False
+            if module == "A2C2f" and env["scale"] in {"l", "x"}:
+                args.extend((True, 1.2))
+                native_args.extend((True, 1.2))
             if module == "C3k2" and env["scale"] in {"m", "l", "x"}:
                 args[3:4] = [True]
                 native_args[3:4] = [True]
@@ -351,7 +343,17 @@ class _Translator:
                 raise _Bad
             chans = [ch[x] for x in sources]
             args = args + [env["reg_max"], env["end2end"], chans]
-            native_args = native_args + [env["reg_max"], env["end2end"], chans]
+            native_args = native_args + [env["reg_max"], bool(env["end2end"]), chans]
+            if module in SEGMENT and len(args) > 2 and isinstance(args[2], int) and not isinstance(args[2], bool):
+                args[2] = native_args[2] = make_divisible(min(args[2], max_channels) * width, 8)  # npr, the protos
+            c2 = 0
+        elif module == "v10Detect":
+            if not 2 <= len(sources) <= 4:
+                self.issue(loc + (0,), "bad-value", f"row {i}: {module} reads 2 to 4 levels in cnnshape's library, got {len(sources)}")
+                raise _Bad
+            chans = [ch[x] for x in sources]
+            args = args + [chans]
+            native_args = native_args + [chans]
             c2 = 0
         elif module == "Concat":
             c2 = sum(ch[x] for x in sources)
@@ -366,6 +368,7 @@ class _Translator:
         kind, entry = self._entry(i, loc, module, args, native_args, sources, n)
         if module in HEADS:
             entry[kind]["legacy"] = self.legacy
+        if module in HEADS or module == "v10Detect":
             entry[kind]["nl"] = len(sources)
         if module == "SPPF" and len(args) <= 3:
             entry[kind]["cv1_act"] = True  # parse_model: legacy rows predate YOLO26's unactivated cv1
@@ -378,7 +381,7 @@ class _Translator:
         if module in KNOWN or module.startswith("nn."):
             self.issue(loc + (2,), "unknown-kind", (
                 f"row {i}: Ultralytics module {module!r} is not in cnnshape's module library yet "
-                f"(it has {', '.join(sorted(m for m in supported if m in KNOWN))})"
+                "(cnnshape/dialects/ultralytics/modules.yaml lists the modules it has)"
             ))
             return
         hint = did_you_mean(module, sorted(KNOWN | supported)) or "; modules are ultralytics.nn.modules class names or nn.* layers"

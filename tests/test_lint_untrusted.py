@@ -26,7 +26,7 @@ from cnnshape.cli import app
 ROOT = Path(__file__).resolve().parent.parent
 RESNET18 = ROOT / "specs" / "resnet18.yaml"
 KNOWN_KEYS = (
-    "select, ignore, severity, strict, dominant-share, allow-budget-suppression, "
+    "select, ignore, severity, strict, dominant-share, allow-budget-suppression, devices, "
     "max-params, max-macs, max-flops, max-param-bytes, max-activation-bytes"
 )
 

@@ -37,13 +37,15 @@ def to_field(rf: Optional[RF], cache: Optional[dict] = None) -> Optional[Recepti
 
 def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
     """Propagate shapes through the graph; raises SpecError with every shape problem."""
-    tensors: dict[Ref, tuple[Shape, RF]] = {Ref(0): (graph.input_shape, RF.for_input(graph.input_shape))}
+    tensors: dict[Ref, tuple[Shape, RF]] = {
+        Ref(index): (shape, RF.for_input(shape)) for index, (_, shape) in enumerate(graph.inputs or [("input", graph.input_shape)])
+    }
     issues: list[Issue] = []
     warnings: list[Issue] = []
     leaf: dict[int, Row] = {}
     fields: dict[int, ReceptiveField] = {}
     unbatched: list[tuple[Node, Shape]] = []
-    for node in graph.nodes[1:]:
+    for node in graph.nodes[graph.first_layer:]:
         if node.layer is None or any(ref not in tensors for ref in node.inputs):
             continue  # its own problem is already reported, or an input failed upstream
         row = _visit(node, graph, tensors, issues, warnings, fields, unbatched)
@@ -62,19 +64,20 @@ def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
     ]
     layer_rows = leaf.values()
     params = sum(row.params for row in layer_rows)
+    frozen = sum(row.params for row in layer_rows if not row.trainable)
     buffers = sum(row.buffers for row in layer_rows)
     macs = sum(row.macs for row in layer_rows)
     training_macs = sum(row.training_macs for row in layer_rows)
     totals = Totals(
         params=params,
-        trainable_params=params,
-        non_trainable_params=0,
+        trainable_params=params - frozen,
+        non_trainable_params=frozen,
         buffers=buffers,
         macs=macs,
         flops=2 * macs,
         param_bytes=params * dtype_bytes,
         buffer_bytes=buffers * dtype_bytes,
-        input_bytes=prod(graph.input_shape) * dtype_bytes,
+        input_bytes=sum(prod(shape) for shape, _ in (tensors[Ref(i)] for i in range(graph.first_layer))) * dtype_bytes,
         activation_bytes=sum(row.activation_elements for row in layer_rows) * dtype_bytes,
         layers=len(leaf),
         training_only_macs=training_macs,
@@ -89,6 +92,7 @@ def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
         outputs=outputs,
         totals=totals,
         warnings=graph.problems + source.problems(warnings),
+        inputs={name: shape for name, shape in graph.inputs} or {"input": graph.input_shape},
     )
 
 
@@ -126,6 +130,7 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
     try:
         # Expansion may have inferred it already (a block that reads its input's shape).
         result = graph.results.get(node.index) or layer.infer(shapes)
+        graph.results[node.index] = result  # a layer that shares these weights checks against it
         for shape in result.shapes:
             if shape and min(shape) <= 0:
                 raise ShapeError(f"output shape {fmt_shape(shape)} has a dimension that shrank to zero")
@@ -165,6 +170,20 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
     if result.unbatched:
         unbatched.append((node, shapes[0]))
     parent = graph.blocks[node.block].name if node.block is not None else None
+    params, buffers, shared_with = result.params, result.buffers, None
+    if node.shares is not None:
+        # One module called again: its weights count once, at the original; MACs per call.
+        original = graph.nodes[node.shares]
+        shared_with = original.name
+        expected = graph.results.get(original.index)
+        if expected is not None and expected.params != params:
+            issues.append(Issue(node.loc, "shape", (
+                f"{node.name} ({node.kind}) shares the weights of {original.name}, but its input {fmt_shape(shapes[0])} "
+                f"needs {params:,} parameters where {original.name} has {expected.params:,}; a shared layer must get "
+                f"inputs of the same width{where}"
+            ), at_key=True))
+            return None
+        params = buffers = 0
     return Row(
         name=node.name,
         kind=node.kind,
@@ -172,8 +191,8 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
         is_block=False,
         parent=parent,
         output_shapes=list(result.shapes),
-        params=result.params,
-        buffers=result.buffers,
+        params=params,
+        buffers=buffers,
         macs=0 if node.training_only else result.macs,
         activation_elements=elements,
         receptive_field=to_field(out_rfs[0], fields) if out_rfs else None,
@@ -184,6 +203,8 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
         findings=result.findings,
         ops=[] if node.training_only else layer.ops(shapes, result.shapes),
         input_shapes=shapes,
+        shared_with=shared_with,
+        trainable=node.trainable,
     )
 
 
@@ -246,6 +267,7 @@ def _tree_rows(graph: Graph, leaf: dict[int, Row], tensors: dict) -> list[Row]:
                 inputs=_block_inputs(graph, block.first, block.end),
                 training_macs=sums["training_macs"][block.end] - sums["training_macs"][block.first],
                 training_only=all(graph.nodes[i].training_only for i in range(block.first, block.end)) and block.end > block.first,
+                trainable=all(graph.nodes[i].trainable for i in range(block.first, block.end)),
             ))
         if i in leaf:
             rows.append(leaf[i])

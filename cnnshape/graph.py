@@ -53,6 +53,8 @@ class Node:
     depth: int  # 0 at top level
     context: str = ""  # "in basicblock_2", for messages about block internals
     training_only: bool = False  # runs only in training mode (e.g. an auxiliary head)
+    shares: int | None = None  # the node whose weights it reuses (`share:`): its parameters count there
+    trainable: bool = True  # `trainable: false` on it or an enclosing block use
 
 
 @dataclass
@@ -85,6 +87,14 @@ class Graph:
     # Layers already inferred during expansion (for blocks that read their input's shape),
     # so analysis does not infer them twice.
     results: dict[int, Result] = field(default_factory=dict)
+    # The network's inputs, in order: nodes 0 .. len(inputs) - 1 (one called "input", or
+    # the names of `input: {name: shape, ...}`).
+    inputs: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+
+    @property
+    def first_layer(self) -> int:
+        """Index of the first layer node (the nodes before it are the inputs)."""
+        return max(1, len(self.inputs))
 
 
 @dataclass
@@ -104,6 +114,9 @@ class _Scope:
     counters: dict[str, int] = field(default_factory=dict)
     later: set[str] = field(default_factory=set)  # names given further down this layers list
     training_only: bool = False  # inside a block used with `training_only: true`
+    trainable: bool = True  # false inside a block used with `trainable: false`
+    # What each named entry made, for `share:`: a node index, or a block instance's index.
+    made: dict[str, tuple[str, int]] = field(default_factory=dict)
     # Where each variable's value was written (a block use's argument, a block default, a
     # network arg, or the command line), followed through `name: $other`: a bad value is
     # reported there.
@@ -152,11 +165,14 @@ class _Broken(Exception):
     """A reference could not be resolved; the issue is already recorded."""
 
 
+InputShape = Union[tuple[int, ...], dict[str, tuple[int, ...]]]  # `--input`: the one input, or some by name
+
+
 def build(
     spec: NetworkSpec,
     source: Source,
     overrides: dict[str, Any] | None = None,
-    input_shape: tuple[int, ...] | None = None,
+    input_shape: InputShape | None = None,
 ) -> Graph:
     """Expand and resolve a spec. Problems that leave the graph analysable are returned in
     graph.problems (so shape problems can be reported with them); others raise SpecError."""
@@ -200,11 +216,11 @@ class _Builder:
 
     # -- entry ----------------------------------------------------------------------------
 
-    def run(self, overrides: dict[str, Any], input_override: tuple[int, ...] | None) -> Graph:
+    def run(self, overrides: dict[str, Any], input_override: InputShape | None) -> Graph:
         spec = self.spec
         self.overrides = overrides
         variables = self.network_variables = self._network_args(overrides)
-        shape = input_override or self._input_shape(variables)
+        inputs = self._inputs(variables, input_override)
         for where, declared in [(("args",), spec.args)] + [(("blocks", b, "args"), d.args) for b, d in spec.blocks.items()]:
             for arg in declared:
                 if keyword.iskeyword(arg) or arg == "repeat_index" or (where[0] == "blocks" and arg in INPUT_VARIABLES):
@@ -216,12 +232,17 @@ class _Builder:
             if block in REGISTRY:
                 self.issue(("blocks", block), "duplicate-name",
                            f"block {block!r} has the name of a built-in layer kind; rename it (e.g. {block}Block)", at_key=True)
-        self.nodes.append(Node(0, "input", "Input", None, [], ("input",), None, 0))
-        self.known.append([shape] if self.input_ok else None)
+        named = isinstance(spec.input, dict)
+        for index, (name, input_shape) in enumerate(inputs):
+            self.nodes.append(Node(index, name, "Input", None, [], ("input", name) if named else ("input",), None, 0))
+            self.known.append([input_shape] if self.input_ok else None)
         self.network_origins = {
             name: _CommandLine(name, overrides[name]) if name in overrides else ("args", name) for name in spec.args
         }
-        top = _Scope("", [Ref(0)], variables, None, 0, "", origins=dict(self.network_origins))
+        top = _Scope("", [Ref(i) for i in range(len(inputs))], variables, None, 0, "", origins=dict(self.network_origins))
+        if named:
+            for index, (name, _) in enumerate(inputs):
+                top.names[name] = [Ref(index)]
         self.expand(spec.layers, ("layers",), top)
         outputs, names = self._outputs(spec.outputs, ("outputs",), top)
         used = {block.kind for block in self.blocks} | self.skipped_blocks
@@ -231,7 +252,8 @@ class _Builder:
                            at_key=True, severity="warning")
         if not self.input_ok:
             raise self.fail()
-        return Graph(spec.name, shape, self.nodes, self.blocks, outputs, names, variables, self.problems(), self.results)
+        return Graph(spec.name, inputs[0][1], self.nodes, self.blocks, outputs, names, variables, self.problems(),
+                     self.results, inputs)
 
     def _network_args(self, overrides: dict[str, Any]) -> dict[str, Any]:
 
@@ -281,14 +303,48 @@ class _Builder:
         self.issue(("args", key), "bad-value", f"--set {key}={value!r}: expected {sort(default)}, like the spec's default {default!r}", at_key=True)
         return False
 
-    def _input_shape(self, variables: dict[str, Any]) -> tuple[int, ...]:
+    def _inputs(self, variables: dict[str, Any], override: InputShape | None) -> list[tuple[str, tuple[int, ...]]]:
+        """Each network input's name and shape: from the spec, or from `--input`."""
+        written = self.spec.input
+        if not isinstance(written, dict):
+            if isinstance(override, dict):
+                self.issue(("input",), "unknown-argument", (
+                    f"--input {', '.join(override)}=...: this spec has one unnamed input; give just its shape"
+                ), at_key=True)
+                override = None
+            return [("input", override or self._input_shape(written, variables, ("input",)))]
+        if override is not None and not isinstance(override, dict):
+            if len(written) > 1:
+                self.issue(("input",), "unknown-argument", (
+                    f"--input: this spec has {len(written)} inputs ({', '.join(written)}); set each as NAME=SHAPE, "
+                    f"e.g. --input '{next(iter(written))}=1,3,224,224'"
+                ), at_key=True)
+            override = {next(iter(written)): override}
+        import difflib
+
+        given = override or {}
+        for name in given:
+            if name not in written:
+                close = difflib.get_close_matches(name, list(written), n=1)
+                self.issue(("input",), "unknown-argument", (
+                    f"--input {name}=...: the spec has no input {name!r}"
+                    + (f"; did you mean {close[0]!r}?" if close else f"; its inputs are: {', '.join(written)}")
+                ), at_key=True)
+        inputs = []
+        for name, dims in written.items():
+            if not NAME_RE.match(name) or name == "input":
+                self.issue(("input", name), "bad-value", f"input name {name!r} must be an identifier other than 'input'", at_key=True)
+            inputs.append((name, given.get(name) or self._input_shape(dims, variables, ("input", name))))
+        return inputs
+
+    def _input_shape(self, written: list[Any], variables: dict[str, Any], base: Loc) -> tuple[int, ...]:
         dims = []
-        for i, dim in enumerate(self.spec.input):
-            value = self.subst(dim, variables, ("input", i))
+        for i, dim in enumerate(written):
+            value = self.subst(dim, variables, base + (i,))
             if value is FAILED:
                 value, self.input_ok = 1, False
             elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                self.issue(("input", i), "bad-value", f"input dimension must be a positive integer, got {value!r}")
+                self.issue(base + (i,), "bad-value", f"input dimension must be a positive integer, got {value!r}")
                 value, self.input_ok = 1, False
             dims.append(value)
         return tuple(dims)
@@ -379,6 +435,7 @@ class _Builder:
             "an identifier other than 'input'",
         )
         call.training_only = self._reserved(call, scope, "training_only", call.training_only, False, is_flag, "true or false")
+        call.trainable = self._reserved(call, scope, "trainable", call.trainable, True, is_flag, "true or false")
         if name is not None and name in scope.names:
             self.issue(args_loc + ("name",), "duplicate-name", f"name {name!r} is already used in this scope", scope)
         inputs_ok = True
@@ -394,6 +451,9 @@ class _Builder:
                 hint = did_you_mean(call.kind, [*REGISTRY, *self.spec.blocks], n=3) or "; layer kinds are PyTorch class names (`cnnshape layers` lists them)"
             self.issue(call.loc + (call.kind,), "unknown-kind", f"unknown layer kind {call.kind!r}{hint}", scope, at_key=True)
             return self._broken(inputs)
+        reuse = self._shared(call, scope, is_block) if "share" in call.present else None
+        if "share" in call.present and reuse is None:
+            return self._broken(inputs)  # reported; its arguments are not guessed
         if not enabled or repeat == 0:
             # A skipped layer stands for what it would have consumed; its argument names
             # are still checked, so a typo does not hide until the layer is switched on.
@@ -422,10 +482,10 @@ class _Builder:
             scope.variables = {**shared, "repeat_index": copy}
             try:
                 if is_block:
-                    result = self.expand_block(call, local, scope, outputs)
+                    result = self.expand_block(call, local, scope, outputs, reuse)
                     outputs = result.outputs
                 else:
-                    outputs = self.add_layer(call, local, scope, outputs, inputs_ok)
+                    outputs = self.add_layer(call, local, scope, outputs, inputs_ok, reuse)
                     result = outputs
             finally:
                 scope.variables = shared
@@ -528,13 +588,16 @@ class _Builder:
             self.issue(loc, "limit", f"the layers' inputs add up to more than {MAX_REFERENCES:,} references (`from` lists)")
             raise self.fail()
 
-    def add_layer(self, call: LayerCall, local: str, scope: _Scope, inputs: list[Ref], inputs_ok: bool = True) -> list[Ref]:
+    def add_layer(self, call: LayerCall, local: str, scope: _Scope, inputs: list[Ref], inputs_ok: bool = True,
+                  shared: int | None = None) -> list[Ref]:
         self._check_size(call.loc, len(inputs))
         cls = REGISTRY[call.kind]
         args_loc = call.args_loc
         values = {key: self.subst(value, scope.variables, args_loc + (key,), scope) for key, value in call.args.items()}
         layer = None
-        if not any(value is FAILED for value in values.values()):
+        if shared is not None:
+            layer = self.nodes[shared].layer  # the same module: its arguments are the original's
+        elif not any(value is FAILED for value in values.values()):
             try:
                 layer = cls.model_validate(values)
             except ValidationError as exc:
@@ -566,13 +629,17 @@ class _Builder:
         # A layer fed by a training-only layer cannot run in eval mode either.
         training_only = call.training_only or scope.training_only or any(self.nodes[ref.node].training_only for ref in inputs)
         node = Node(len(self.nodes), qualified, call.kind, layer, list(inputs), call.loc + (call.kind,),
-                    scope.block, scope.depth, scope.context, training_only)
+                    scope.block, scope.depth, scope.context, training_only, shared,
+                    call.trainable is not False and scope.trainable)
+        if shared is not None:
+            node.trainable = self.nodes[shared].trainable  # one tensor: the original says
         self.nodes.append(node)
         refs = [Ref(node.index, i) for i in range(layer.num_outputs() if layer is not None else 1)]
         scope.names[local] = refs
+        scope.made[local] = ("node", node.index)
         return refs
 
-    def expand_block(self, call: LayerCall, local: str, scope: _Scope, inputs: list[Ref]) -> _Scope:
+    def expand_block(self, call: LayerCall, local: str, scope: _Scope, inputs: list[Ref], shared: int | None = None) -> _Scope:
         block: BlockDef = self.spec.blocks[call.kind]
         qualified = scope.prefix + local
         if call.kind in self.block_stack or len(self.block_stack) >= MAX_BLOCK_DEPTH:
@@ -584,13 +651,17 @@ class _Builder:
             broken = _Scope(qualified + ".", inputs, {}, scope.block, scope.depth, scope.context)
             broken.outputs = self._broken(inputs)
             return broken
-        variables, origins = self._block_args(call, block, scope, self._input_variables(call.kind, block, inputs))
+        if shared is not None:  # the same modules: the original use's arguments
+            variables, origins = dict(self.blocks[shared].args), dict[str, Any]()
+        else:
+            variables, origins = self._block_args(call, block, scope, self._input_variables(call.kind, block, inputs))
         instance = BlockInstance(len(self.blocks), qualified, call.kind, scope.block, scope.depth,
                                  call.loc + (call.kind,), first=len(self.nodes), inputs=list(inputs), args=variables)
         self.blocks.append(instance)
         inner = _Scope(qualified + ".", list(inputs), variables, instance.index, scope.depth + 1, f"in {qualified}",
                        origins=origins)
         inner.training_only = scope.training_only or call.training_only
+        inner.trainable = scope.trainable and call.trainable is not False
         self.block_stack.append(call.kind)
         try:
             self.expand(block.layers, ("blocks", call.kind, "layers"), inner)
@@ -601,7 +672,58 @@ class _Builder:
         instance.end = len(self.nodes)
         instance.outputs = inner.outputs
         scope.names[local] = inner
+        scope.made[local] = ("block", instance.index)
+        if shared is not None:
+            self._share_nodes(call, scope, instance, self.blocks[shared])
         return inner
+
+    def _shared(self, call: LayerCall, scope: _Scope, is_block: bool) -> int | None:
+        """The node or block use whose weights `share: NAME` names (same kind, earlier, in
+        this scope or inside a block use of it); None after a located error."""
+        loc = call.args_loc + ("share",)
+        if call.args:
+            first = next(iter(call.args))
+            self.issue(call.args_loc + (first,), "bad-value", (
+                f"{call.kind} shares the weights of {call.share!r}, so its arguments are that entry's; remove {first!r}"
+            ), scope, at_key=True)
+            return None
+        if not isinstance(call.share, str) or not call.share:
+            self.issue(loc, "bad-value", f"'share' takes the name of an earlier layer or block use, got {call.share!r}", scope)
+            return None
+        where, parts = scope, call.share.split(".")
+        for part in parts[:-1]:
+            inner = where.names.get(part)
+            if not isinstance(inner, _Scope):
+                self._unknown_reference(call.share, part, where, loc, scope)
+                return None
+            where = inner
+        made = where.made.get(parts[-1])
+        if made is None:
+            self._unknown_reference(call.share, parts[-1], where, loc, scope)
+            return None
+        what, index = made
+        kind = self.nodes[index].kind if what == "node" else self.blocks[index].kind
+        if kind != call.kind or (what == "block") != is_block:
+            self.issue(loc, "bad-value", f"{call.share!r} is a {kind}, not a {call.kind}: only the same kind can share weights", scope)
+            return None
+        if what == "node" and self.nodes[index].layer is None:
+            return None  # its own problem is reported
+        if what == "node" and self.nodes[index].shares is not None:
+            return self.nodes[index].shares
+        return index
+
+    def _share_nodes(self, call: LayerCall, scope: _Scope, instance: BlockInstance, original: BlockInstance) -> None:
+        """Pair each layer of a sharing block use with the original use's (same order)."""
+        mine, theirs = range(instance.first, instance.end), range(original.first, original.end)
+        if len(mine) != len(theirs) or any(self.nodes[a].kind != self.nodes[b].kind for a, b in zip(mine, theirs)):
+            self.issue(call.args_loc + ("share",), "bad-value", (
+                f"{instance.name} cannot share the weights of {original.name}: the uses expand to different layers"
+            ), scope)
+            return
+        for a, b in zip(mine, theirs):
+            node, source = self.nodes[a], self.nodes[b]
+            node.shares = source.shares if source.shares is not None else b
+            node.trainable = self.nodes[node.shares].trainable
 
     def _input_variables(self, kind: str, block: BlockDef, inputs: list[Ref]) -> dict[str, Any]:
         """`input_shape`, `input_channels`, ... for a block use, when the block reads them

@@ -20,6 +20,21 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in parts)
 
 
+def parse_inputs(text: str) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
+    """`--input`: one shape (`1,3,224,224`), or named inputs `x1=1,1,88,88;x2=1,1,88,88`."""
+    if "=" not in text:
+        return parse_shape(text)
+    from cnnshape.spec import NAME_RE
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    for part in text.split(";"):
+        name, sep, shape = part.partition("=")
+        if not sep or not NAME_RE.match(name.strip()):
+            raise ValueError(f"expected NAME=SHAPE pairs separated by ';', like x1=1,3,224,224;x2=1,16; got {part.strip()!r}")
+        shapes[name.strip()] = parse_shape(shape)
+    return shapes
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """`--set k=v` pairs; values read as in a spec (10, 0.5, 1e-3, true, relu, [1, 2])."""
     from cnnshape.source import load_scalar

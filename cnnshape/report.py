@@ -75,6 +75,8 @@ class Row:
     # empty for a block row and for a training-only layer (it does not run in eval mode).
     ops: list[Op] = field(default_factory=list)
     input_shapes: list[tuple[int, ...]] = field(default_factory=list)
+    shared_with: Optional[str] = None  # `share:`: the layer whose weights it reuses (its params count there)
+    trainable: bool = True  # false: `trainable: false` (its params are non-trainable)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -139,6 +141,7 @@ class Report:
     memory: Optional[MemoryReport] = None  # summary --memory/--batch (cnnshape.memory)
     roofline: Optional[Roofline] = None  # summary --device (cnnshape.roofline)
     source_view: Optional[SourceView] = None  # set when the file was in another format
+    inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)  # every input by name (input_shape is the first)
 
     @property
     def receptive_field(self) -> Optional[ReceptiveField]:

@@ -28,6 +28,8 @@ RESERVED: dict[str, dict[str, Any]] = {
         "description": "what a skipped layer (if: false, repeat: 0) stands for: references, like `from`",
     },
     "training_only": {"anyOf": [{"type": "boolean"}, SUBSTITUTION], "description": "runs only in training mode"},
+    "share": {"type": "string", "description": "an earlier layer or block use (same kind) whose weights this entry reuses"},
+    "trainable": {"anyOf": [{"type": "boolean"}, SUBSTITUTION], "description": "false freezes the parameters (non-trainable)"},
 }
 
 

@@ -28,7 +28,7 @@ from cnnshape.source import Source
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
 
-RESERVED = ("name", "from", "repeat", "if", "else", "training_only")
+RESERVED = ("name", "from", "repeat", "if", "else", "training_only", "share", "trainable")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: `$` would let a trailing newline through
 
 Scalar = Union[StrictBool, StrictInt, StrictFloat, StrictStr, None]
@@ -77,7 +77,9 @@ class NetworkSpec(StrictModel):
 
     name: str
     description: str | None = None
-    input: list[Union[StrictInt, StrictStr]] = Field(min_length=1)
+    # One shape, or several named inputs: {image: [1, 3, 224, 224], extra: [1, 16]}.
+    input: Union[Annotated[list[Union[StrictInt, StrictStr]], Field(min_length=1)],
+                 Annotated[dict[str, Annotated[list[Union[StrictInt, StrictStr]], Field(min_length=1)]], Field(min_length=1)]]
     args: dict[str, ArgValue] = Field(default_factory=dict)
     blocks: dict[str, BlockDef] = Field(default_factory=dict)
     layers: list[Any] = Field(min_length=1)
@@ -97,6 +99,8 @@ class LayerCall:
     repeat: Any = 1
     if_: Any = True
     else_: Any = None  # what a skipped entry stands for (references, like `from`)
+    share: Any = None  # an earlier layer or block use whose weights this entry reuses
+    trainable: Any = True
     training_only: Any = False
     present: set[str] = field(default_factory=set)  # reserved keys written explicitly
 
@@ -239,6 +243,8 @@ def parse_layer_entry(raw: Any, loc: Loc) -> LayerCall | Issue:
     call.repeat = body.get("repeat", 1)
     call.if_ = body.get("if", True)
     call.else_ = body.get("else")
+    call.share = body.get("share")
+    call.trainable = body.get("trainable", True)
     call.training_only = body.get("training_only", False)
     return call
 

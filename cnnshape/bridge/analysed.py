@@ -51,7 +51,7 @@ def _entries(graph: Graph) -> tuple[dict[EntryKey, list[Copy]], dict[int, EntryK
     made: list[tuple[int, EntryKey, Copy]] = []
     node_entry: dict[int, EntryKey] = {}
     block_entry: dict[int, EntryKey] = {}
-    for node in graph.nodes[1:]:
+    for node in graph.nodes[graph.first_layer:]:
         if not node.loc:
             continue  # a stand-in for a layer that could not be built
         key = (node.block, tuple(node.loc[:-1]))
@@ -82,7 +82,7 @@ def analyse_source(source: Any, overrides: Optional[dict[str, Any]] = None,
     report = analyze(graph, source)
     rows = {row.name: row for row in report.rows if not row.is_block}
     shapes: dict[Ref, tuple[int, ...]] = {Ref(0): graph.input_shape}
-    for node in graph.nodes[1:]:
+    for node in graph.nodes[graph.first_layer:]:
         row = rows.get(node.name)
         if row is not None:
             for i, shape in enumerate(row.output_shapes):

@@ -152,6 +152,11 @@ class _Exporter:
 
 def export_analysed(analysed: Analysed) -> str:
     """The PyTorch source for an analysed spec, parsed before it is returned."""
+    graph = analysed.graph
+    if len(graph.inputs) > 1:
+        raise ExportError("a spec with several inputs cannot be exported yet (the generated forward() takes one tensor)")
+    if any(node.shares is not None for node in graph.nodes):
+        raise ExportError("weight sharing (`share:`) cannot be exported yet: the generated module would hold two copies")
     try:
         return check_module(_Exporter(analysed).write())
     except CodegenError as exc:

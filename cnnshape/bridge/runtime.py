@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 __all__ = [
-    "Add", "Mul", "Concat", "Chunk", "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
+    "Add", "Mul", "Sub", "Abs", "Neg", "Concat", "Chunk", "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
     "ClassToken", "PositionEmbedding", "LayerScale", "StochasticDepth", "_div", "make_divisible",
 ]
 
@@ -38,6 +38,27 @@ class Mul(nn.Module):
         for tensor in tensors[1:]:
             out = out * tensor
         return out
+
+
+class Sub(nn.Module):
+    """cnnshape's Sub: the first input minus the second (broadcasting)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a - b
+
+
+class Abs(nn.Module):
+    """cnnshape's Abs: torch.abs, elementwise."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.abs(x)
+
+
+class Neg(nn.Module):
+    """cnnshape's Neg: torch.neg, elementwise."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -x
 
 
 class Concat(nn.Module):

@@ -139,7 +139,7 @@ def verify_analysed(analysed: Analysed, device: str = "meta") -> VerifyResult:
     rows = {row.name: row for row in report.rows}
     result = VerifyResult(graph.name, report.file, device, 0)
     watched: dict[str, tuple[Optional[nn.Module], Any, bool]] = {}
-    for node in graph.nodes[1:]:
+    for node in graph.nodes[graph.first_layer:]:
         watched[node.name] = (None, rows.get(node.name), node.training_only)
     for block in graph.blocks:
         training_only = block.end > block.first and all(graph.nodes[i].training_only for i in range(block.first, block.end))

@@ -21,7 +21,7 @@ class Dtype(str, Enum):
 
 
 SpecArgument = Annotated[Path, typer.Argument(help="The network spec (YAML).", show_default=False)]
-InputOption = Annotated[Optional[str], typer.Option("--input", "-i", help="Override the input shape, e.g. 1,3,299,299.")]
+InputOption = Annotated[Optional[str], typer.Option("--input", "-i", help="Override the input shape, e.g. 1,3,299,299 (several inputs: NAME=SHAPE;NAME=SHAPE).")]
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a network arg: NAME=VALUE (repeatable).")]
 DtypeOption = Annotated[Dtype, typer.Option("--dtype", help="Element type for memory figures.")]
 DepthOption = Annotated[
@@ -35,14 +35,15 @@ ScaleOption = Annotated[
 OutputOption = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")]
 
 
-def shape(text: Optional[str], option: str = "'--input'") -> Optional[tuple[int, ...]]:
-    """An `--input` shape (`1,3,224,224`, `1x3x224x224`, `[1,3,224,224]`); None if not given."""
-    from cnnshape.overrides import parse_shape
+def shape(text: Optional[str], option: str = "'--input'") -> Any:
+    """An `--input` shape (`1,3,224,224`, `1x3x224x224`, `[1,3,224,224]`), or named inputs
+    (`x1=1,3,64,64;x2=1,16`, a dict); None if not given."""
+    from cnnshape.overrides import parse_inputs
 
     if text is None:
         return None
     try:
-        return parse_shape(text)
+        return parse_inputs(text)
     except ValueError as exc:
         usage_error(str(exc), option)
 

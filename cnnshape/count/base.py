@@ -25,7 +25,7 @@ OP_NAMES = frozenset((
     "identity", "relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu", "mish", "sigmoid", "tanh", "hardswish", "hardsigmoid",
     "softmax", "log_softmax", "dropout", "stochastic_depth",
     "max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_max_pool", "mean",
-    "add", "mul", "concat", "flatten", "unflatten", "reshape", "permute", "chunk", "split", "channel_shuffle", "select",
+    "add", "mul", "sub", "abs", "neg", "concat", "flatten", "unflatten", "reshape", "permute", "chunk", "split", "channel_shuffle", "select",
     "upsample", "pixel_shuffle", "zero_pad", "class_token", "position_embedding", "layer_scale",
 ))
 

@@ -216,6 +216,30 @@ class Tanh(_Elementwise):
     op_saves = ("output",)
 
 
+class Abs(_Elementwise):
+    """|x|, elementwise (torch.abs).
+
+    ```yaml
+    - Abs: {from: difference}
+    ```
+    """
+
+    pytorch = TorchSide("runtime.Abs", functions={"torch.abs": (), "method.abs": (), "operator.abs": ()})
+    op_name = "abs"
+
+
+class Neg(_Elementwise):
+    """-x, elementwise (torch.neg).
+
+    ```yaml
+    - Neg
+    ```
+    """
+
+    pytorch = TorchSide("runtime.Neg", functions={"torch.neg": (), "method.neg": (), "operator.neg": ()})
+    op_name = "neg"
+
+
 class Hardswish(_Inplace):
     """x * relu6(x + 3) / 6, as in MobileNetV3.
 
@@ -413,7 +437,7 @@ class StochasticDepth(_Elementwise):
 
 
 KINDS = [
-    Identity, ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, SiLU, Mish, Sigmoid, Tanh,
+    Identity, ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, SiLU, Mish, Sigmoid, Tanh, Abs, Neg,
     Hardswish, Hardsigmoid, Softmax, LogSoftmax,
     Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout, FeatureAlphaDropout, StochasticDepth,
 ]

@@ -6,6 +6,8 @@ is the largest of the paths, and paths with different stride or centre are flagg
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import RF, Int, Layer, Result, Shape, fmt_shape, merge_rfs
 from cnnshape.layers.torchside import TorchSide
@@ -60,7 +62,7 @@ def _sum_fix(shapes: list[Shape]) -> str:
 class _Elementwise(Layer):
     family = "merge"
     min_inputs = 2
-    max_inputs = None
+    max_inputs: ClassVar[int | None] = None
 
     def infer(self, shapes: list[Shape]) -> Result:
         return Result([broadcast(self.kind(), shapes)])
@@ -95,6 +97,22 @@ class Mul(_Elementwise):
         "operator.mul": (), "operator.imul": (), "torch.mul": (), "method.mul": (), "method.mul_": ()})
     op_name = "mul"
     op_saves = ("inputs",)
+    op_family = "elementwise"
+
+
+class Sub(_Elementwise):
+    """Elementwise difference of two tensors, with broadcasting: the first minus the second.
+
+    ```yaml
+    - Sub: {from: [a, b]}   # a - b (a siamese network's distance: Sub, then Abs)
+    ```
+    """
+
+    pytorch = TorchSide("runtime.Sub", tensors="all", functions={
+        "operator.sub": (), "operator.isub": (), "torch.sub": (), "method.sub": (), "method.sub_": ()})
+
+    max_inputs: ClassVar[int | None] = 2
+    op_name = "sub"
     op_family = "elementwise"
 
 
@@ -152,4 +170,4 @@ def _concat_fix(first: Shape, other: Shape, dim: int) -> str:
     return ""
 
 
-KINDS = [Add, Mul, Concat]
+KINDS = [Add, Mul, Sub, Concat]

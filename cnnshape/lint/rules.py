@@ -42,9 +42,9 @@ class Context:
     config: Config
 
     def __post_init__(self) -> None:
-        self.nodes = {node.name: node for node in self.graph.nodes[1:] if node.layer is not None}
+        self.nodes = {node.name: node for node in self.graph.nodes[self.graph.first_layer:] if node.layer is not None}
         self.consumers: dict[Any, list[Any]] = {}
-        for node in self.graph.nodes[1:]:
+        for node in self.graph.nodes[self.graph.first_layer:]:
             for ref in node.inputs:
                 self.consumers.setdefault(ref, []).append(node)
 

@@ -37,7 +37,7 @@ def summary_columns(report: Report, depth: Optional[int] = None, unicode: bool =
                 cells.append(("", escape.terminal(text)))
         expanded_block = row.is_block and not is_folded(row, depth)
         style = "dim" if expanded_block else ""
-        param_text = units.count(row.params) if row.params else "-"
+        param_text = "shared" if row.shared_with else units.count(row.params) if row.params else "-"
         row_macs = counting.layer_macs[row.name] if counting is not None and other else row.macs
         mac_text = units.count(row_macs) if row_macs else "-"
         if row.training_macs and not row.macs:
@@ -117,7 +117,8 @@ def build_totals(report: Report) -> Panel:
         f"  ({report.dtype}, {bytes_each} B/element)"
     ))
     grid.add_row("Activations", f"{units.size(t.activation_bytes)}  (every layer's output, none freed)")
-    grid.add_row("Input", units.shape(report.input_shape))
+    grid.add_row("Input", ", ".join(f"{escape.terminal(name)} {units.shape(shape)}" for name, shape in report.inputs.items())
+                 if len(report.inputs) > 1 else units.shape(report.input_shape))
     for output in report.outputs[:SHOWN_OUTPUTS]:
         grid.add_row(
             "Output" if len(report.outputs) == 1 else Text(escape.terminal(f"Output {output.name}")),

@@ -61,6 +61,7 @@ def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
     outputs = [
         Output(name, tensors[ref][0], to_field(tensors[ref][1]), _ref_name(graph, ref))
         for name, ref in zip(_output_names(graph), graph.outputs)
+        if ref in tensors  # a training-only output that does not fit the input is left out (warned)
     ]
     layer_rows = leaf.values()
     params = sum(row.params for row in layer_rows)
@@ -148,6 +149,14 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
         if len(shapes) > 1:  # which layer each input comes from, with its shape
             shown = "; inputs: " + ", ".join(f"{_ref_name(graph, ref)} {fmt_shape(shape)}" for ref, shape in zip(node.inputs, shapes))
         message = exc.message.removeprefix(f"{node.kind}: ").removeprefix(f"{node.kind} ")
+        if node.training_only:
+            # Eval mode never runs it (Inception v3's AuxLogits at 224): the network is fine;
+            # the layer and what it feeds are left out, and the user is told.
+            warnings.append(Issue(node.loc, exc.code, (
+                f"{node.name} ({node.kind}) runs only in training and does not fit this input: {message}{shown}; "
+                f"it and the training-only layers after it are left out (their parameters too){where}"
+            ), "warning", at_key=True))
+            return None
         hint = f"; {exc.hint}" if exc.hint else ""
         issues.append(Issue(node.loc, exc.code, f"{node.name} ({node.kind}): {message}{shown}{where}{hint}", at_key=True))
         return None

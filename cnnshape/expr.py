@@ -19,6 +19,7 @@ MAX_EXPR_CHARS = 400
 MAX_INT = 2**63 - 1
 MAX_EXPONENT = 128
 MAX_STRING = 10_000
+MAX_STEPS = 200_000  # evaluation steps in one expression: comprehensions cannot multiply the work
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -102,12 +103,56 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "floor": math.floor,
     "make_divisible": make_divisible,
     "gcd": lambda a, b: math.gcd(_integer(a), _integer(b)),
+    "log": lambda x, base=math.e: _log(x, base),
+    "sqrt": lambda x: math.sqrt(_positive(x, "sqrt", zero=True)),
+    "len": lambda items: len(_sized(items)),
+    "sum": lambda items: _check(sum(_number(item) for item in _items(items))),
+    "range": lambda *args: _range(*args),
 }
+
+
+def _positive(value: Any, name: str, zero: bool = False) -> Any:
+    value = _number(value)
+    if value < 0 or (value == 0 and not zero):
+        raise ExprError(f"{name} needs a {'non-negative' if zero else 'positive'} number, got {value!r}")
+    return value
+
+
+def _log(value: Any, base: Any) -> float:
+    """Natural log, or log to `base` (RegNet's width rule: log(w / w_0) / log(w_m))."""
+    if _positive(base, "log's base") == 1:
+        raise ExprError("log's base must not be 1")
+    return math.log(_positive(value, "log"), base)
+
+
+def _sized(value: Any) -> Any:
+    if not isinstance(value, (list, str)):
+        raise ExprError(f"len takes a list or text, got {value!r}")
+    return value
+
+
+def _items(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ExprError(f"expected a list, got {value!r}")
+    return value
+
+
+def _range(*args: Any) -> list[int]:
+    """Python's range as a list, at most MAX_STRING items."""
+    if not 1 <= len(args) <= 3:
+        raise ExprError("range takes 1 to 3 integers")
+    numbers = [_integer(arg) for arg in args]
+    if len(numbers) == 3 and numbers[2] == 0:
+        raise ExprError("range's step must not be 0")
+    span = range(*numbers)
+    if len(span) > MAX_STRING:
+        raise ExprError(f"range has more than {MAX_STRING:,} items")
+    return list(span)
 
 
 def _integer(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ExprError(f"gcd takes integers, got {value!r}")
+        raise ExprError(f"expected an integer, got {value!r}")
     return value
 
 
@@ -171,8 +216,12 @@ def _check_names(text: str, tree: ast.AST) -> None:
 class _Evaluator:
     def __init__(self, scope: Mapping[str, Any]):
         self.scope = scope
+        self.steps = 0
 
     def visit(self, node: ast.AST) -> Any:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise ExprError(f"expression takes more than {MAX_STEPS:,} steps to evaluate")
         method = getattr(self, "visit_" + type(node).__name__, None)
         if method is None:
             raise ExprError(f"{type(node).__name__} is not allowed in an expression")
@@ -248,6 +297,26 @@ class _Evaluator:
         if not -len(container) <= index < len(container):
             raise ExprError(f"index {index} is out of range for {len(container)} items")
         return container[index]
+
+    def visit_ListComp(self, node: ast.ListComp) -> Any:
+        """`[expr for name in items if condition]`: one `for`, a plain name, over a list."""
+        if len(node.generators) != 1:
+            raise ExprError("a list comprehension may have one `for`")
+        loop = node.generators[0]
+        if not isinstance(loop.target, ast.Name) or loop.is_async:
+            raise ExprError("a list comprehension's `for` takes one name: [w * 2 for w in widths]")
+        items = self.visit(loop.iter)
+        if not isinstance(items, list):
+            raise ExprError(f"a list comprehension runs over a list, got {items!r}")
+        outer, result = self.scope, []
+        try:
+            for item in items:
+                self.scope = {**outer, loop.target.id: item}
+                if all(self.visit(condition) for condition in loop.ifs):
+                    result.append(self.visit(node.elt))
+        finally:
+            self.scope = outer
+        return result
 
     def visit_List(self, node: ast.List) -> Any:
         return [self.visit(item) for item in node.elts]

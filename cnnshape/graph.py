@@ -293,8 +293,8 @@ class _Builder:
     def _override_fits(self, key: str, value: Any, default: Any) -> bool:
         """An override must have its default's type (ints and floats mix); else one error
         at the arg, instead of one at every layer that uses it."""
-        if has_substitution(default) or default is None:
-            return True
+        if has_substitution(default) or default is None or value is None:
+            return True  # null switches an optional feature off (`--set se_ratio=null`)
         kinds = {bool: "true or false", int: "a number", float: "a number", str: "text", list: "a list"}
         def sort(item: Any) -> str:
             return kinds.get(type(item), type(item).__name__)

@@ -46,7 +46,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         if not sep or not NAME_RE.match(key.strip()):
             raise ValueError(f"--set expects NAME=VALUE, got {pair!r}")
         value = load_scalar(text) if text.strip() else ""
-        if isinstance(value, dict) or value is None:
-            value = text
+        if isinstance(value, dict):
+            value = text  # a mapping is not a value an arg can take: kept as the text written
         result[key.strip()] = value
     return result

@@ -138,7 +138,13 @@ def merge_rfs(rfs: list[RF]) -> RF:
         best = next(rf for rf in rfs if rf.kind == "global")
         return replace(best, unaligned=unaligned)
     if "flat" in kinds:
-        return replace(next(rf for rf in rfs if rf.kind == "flat"), unaligned=unaligned)
+        # Flattened paths keep their last spatial field for display: the merge shows the
+        # largest per axis, whichever order the paths are listed in.
+        flat = [rf for rf in rfs if rf.kind == "flat"]
+        if len({len(rf.axes) for rf in flat}) == 1:
+            axes = tuple(max(per_path, key=lambda axis: axis.size) for per_path in zip(*(rf.axes for rf in flat)))
+            return RF("flat", (), axes, unaligned)
+        return replace(max(flat, key=lambda rf: max((axis.size for axis in rf.axes), default=0)), unaligned=unaligned)
     first = rfs[0]
     if any(len(rf.axes) != len(first.axes) for rf in rfs):
         return replace(first, unaligned=True)
@@ -402,7 +408,9 @@ def window_out(
     pad_text = f"2*{pad_total // 2}" if symmetric else str(pad_total)
     dil_text = f"{dilation}*({kernel}-1)" if dilation != 1 else f"({kernel}-1)"
     formula = f"{rounding}((I + {'2P' if symmetric else 'P_total'} - {'dil*(K-1)' if dilation != 1 else '(K-1)'} - 1) / S) + 1"
-    if span < 0:
+    # With ceil_mode, PyTorch rounds up even a window larger than the input (as long as
+    # the result is positive): MaxPool2d(4, 4, ceil_mode=True) on 3x3 gives 1x1.
+    if span < 0 and not (ceil_mode and -(-span // stride) + 1 >= 1):
         raise ShapeError(
             f"{axis}: window {dilation * (kernel - 1) + 1} is larger than the padded input "
             f"{size + pad_total} ({size} + padding {pad_total})"

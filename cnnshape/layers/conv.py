@@ -136,7 +136,16 @@ class _ConvNd(Layer):
         same = self.padding == "same"
         for axis, size, k, s, p, d, left in zip(AXES[n], shape[-n:], kernel, stride, totals, dilation, lefts):
             _check_mode_padding(self.padding_mode, axis, size, left, p - left, same)
-            out, text = window_out(axis, size, k, s, p, d, pad_left=left if same else None)
+            try:
+                out, text = window_out(axis, size, k, s, p, d, pad_left=left if same else None)
+            except ShapeError as exc:
+                if len(shape) == n + 1 and n > 1:  # read as unbatched: usually an (N, C, L) tensor
+                    lower = f"Conv{n - 1}d" if self.kind().startswith("Conv") and "Transpose" not in self.kind() else f"a {n - 1}-D layer"
+                    raise ShapeError(
+                        f"{self.kind()} needs (N, C, {', '.join(AXES[n])}) but got a {len(shape)}-D input "
+                        f"{fmt_shape(shape)}, read as one unbatched sample; was {lower} meant? ({exc.message})"
+                    ) from None
+                raise
             spatial.append(out)
             working.append(text)
             findings += window_findings(axis, size, k, s, p, left, d)

@@ -1,0 +1,91 @@
+"""Receptive-field and shape fixes of spec format 2, each against a hand calculation or
+PyTorch measured at test time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cnnshape.errors import SpecError
+from cnnshape.pipeline import analyze_file, analyze_text
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+
+TWO_FLAT_PATHS = """
+name: t
+input: [1, 1, 16, 16]
+layers:
+  - Conv2d: {out_channels: 4, kernel_size: 3, padding: 1, from: input}
+  - Flatten: {name: fa}
+  - Conv2d: {out_channels: 4, kernel_size: 7, padding: 3, from: input}
+  - Flatten: {name: fb}
+  - %s: {from: [%s], name: m}
+"""
+
+
+@pytest.mark.parametrize("kind", ["Add", "Concat"])
+@pytest.mark.parametrize("order", ["fa, fb", "fb, fa"])
+def test_merge_after_flatten_keeps_the_largest_field(kind: str, order: str) -> None:
+    # fa sees 3x3 (one 3x3 conv), fb 7x7: the merge sees 7 on each axis, in either order.
+    report = analyze_text(TWO_FLAT_PATHS % (kind, order), "t.yaml")
+    field = next(row for row in report.rows if row.name == "m").receptive_field
+    assert field.kind == "flat"
+    assert [axis.size for axis in field.axes] == [7, 7]
+
+
+@pytest.mark.parametrize("kernel, stride, size, out", [(4, 4, 3, 1), (3, 3, 2, 1), (2, 2, 3, 2)])
+def test_ceil_mode_window_larger_than_input(kernel: int, stride: int, size: int, out: int) -> None:
+    # PyTorch's pooling_output_shape: ceil((I - K) / S) + 1 even when K > I, e.g.
+    # ceil((3 - 4) / 4) + 1 = 0 + 1 = 1 for kernel 4 on 3x3.
+    text = f"name: t\ninput: [1, 1, {size}, {size}]\nlayers:\n  - MaxPool2d: {{kernel_size: {kernel}, stride: {stride}, ceil_mode: true}}\n"
+    assert analyze_text(text, "t.yaml").outputs[0].shape == (1, 1, out, out)
+
+
+def test_ceil_mode_window_too_large_is_still_an_error() -> None:
+    # kernel 5, stride 2 on 3: ceil((3 - 5) / 2) + 1 = -1 + 1 = 0, which PyTorch refuses.
+    text = "name: t\ninput: [1, 1, 3, 3]\nlayers:\n  - MaxPool2d: {kernel_size: 5, stride: 2, ceil_mode: true}\n"
+    with pytest.raises(SpecError):
+        analyze_text(text, "t.yaml")
+
+
+def test_ceil_mode_measured_with_torch() -> None:
+    torch = pytest.importorskip("torch")
+    for kernel, stride, size in [(4, 4, 3), (3, 3, 2), (7, 5, 6), (5, 2, 4)]:
+        pool = torch.nn.MaxPool2d(kernel, stride, ceil_mode=True)
+        text = (f"name: t\ninput: [1, 1, {size}, {size}]\nlayers:\n"
+                f"  - MaxPool2d: {{kernel_size: {kernel}, stride: {stride}, ceil_mode: true}}\n")
+        try:
+            expected = tuple(pool(torch.zeros(1, 1, size, size)).shape)
+        except RuntimeError:
+            with pytest.raises(SpecError):
+                analyze_text(text, "t.yaml")
+            continue
+        assert analyze_text(text, "t.yaml").outputs[0].shape == expected
+
+
+def test_conv2d_on_a_3d_input_asks_for_conv1d() -> None:
+    text = "name: t\ninput: [1, 64, 2]\nlayers:\n  - Conv2d: {out_channels: 8, kernel_size: 3}\n"
+    with pytest.raises(SpecError) as info:
+        analyze_text(text, "t.yaml")
+    message = info.value.problems[0].message
+    assert "needs (N, C, H, W)" in message and "was Conv1d meant?" in message
+
+
+def test_training_only_shape_failure_is_a_warning() -> None:
+    # torchvision's Inception v3 runs at 224 in eval mode; its AuxLogits (training only)
+    # needs 299: a warning names it, and the eval-mode output is analysed.
+    report = analyze_file(SPECS / "inception_v3.yaml", input_shape=(1, 3, 224, 224))
+    warnings = [p for p in report.warnings if "runs only in training" in p.message]
+    assert len(warnings) == 1 and "AuxLogits" in warnings[0].message
+    assert report.outputs[0].shape == (1, 1000)
+
+
+def test_training_only_shape_failure_eval_output_matches_torchvision() -> None:
+    torch = pytest.importorskip("torch")
+    models = pytest.importorskip("torchvision.models")
+    model = models.inception_v3(weights=None, aux_logits=True, init_weights=False).eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 224, 224))
+    report = analyze_file(SPECS / "inception_v3.yaml", input_shape=(1, 3, 224, 224))
+    assert report.outputs[0].shape == tuple(out.shape)

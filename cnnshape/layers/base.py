@@ -142,8 +142,8 @@ def merge_rfs(rfs: list[RF]) -> RF:
         # largest per axis, whichever order the paths are listed in.
         flat = [rf for rf in rfs if rf.kind == "flat"]
         if len({len(rf.axes) for rf in flat}) == 1:
-            axes = tuple(max(per_path, key=lambda axis: axis.size) for per_path in zip(*(rf.axes for rf in flat)))
-            return RF("flat", (), axes, unaligned)
+            widest = tuple(max(per_path, key=lambda axis: axis.size) for per_path in zip(*(rf.axes for rf in flat)))
+            return RF("flat", (), widest, unaligned)
         return replace(max(flat, key=lambda rf: max((axis.size for axis in rf.axes), default=0)), unaligned=unaligned)
     first = rfs[0]
     if any(len(rf.axes) != len(first.axes) for rf in rfs):

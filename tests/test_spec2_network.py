@@ -153,8 +153,7 @@ layers:
         (6, 19, "bad-value"), (7, 21, "unknown-reference"), (8, 24, "bad-value")]
 
 
-def test_trainable_false_moves_parameters_to_non_trainable() -> None:
-    text = """
+FROZEN = """
 name: frozen
 input: [1, 3, 8, 8]
 blocks:
@@ -167,7 +166,10 @@ layers:
   - Conv2d: {out_channels: 4, kernel_size: 1, name: head}
   - Conv2d: {out_channels: 2, kernel_size: 1, trainable: false}
 """
-    report = analyze_text(text, "t.yaml")
+
+
+def test_trainable_false_moves_parameters_to_non_trainable() -> None:
+    report = analyze_text(FROZEN, "t.yaml")
     # Frozen: conv 3*8*9 = 216, BN 2*8 = 16, the last 1x1 conv 4*2 + 2 = 10; head 8*4 + 4 = 36.
     assert report.totals.non_trainable_params == 216 + 16 + 10
     assert report.totals.trainable_params == 36
@@ -180,19 +182,6 @@ def test_trainable_matches_pytorch_requires_grad() -> None:
     nn = torch.nn
     backbone = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8)).requires_grad_(False)
     model = nn.Sequential(backbone, nn.Conv2d(8, 4, 1), nn.Conv2d(4, 2, 1).requires_grad_(False))
-    text = """
-name: frozen
-input: [1, 3, 8, 8]
-blocks:
-  Backbone:
-    layers:
-      - Conv2d: {out_channels: 8, kernel_size: 3, bias: false}
-      - BatchNorm2d
-layers:
-  - Backbone: {trainable: false}
-  - Conv2d: {out_channels: 4, kernel_size: 1}
-  - Conv2d: {out_channels: 2, kernel_size: 1, trainable: false}
-"""
-    totals = analyze_text(text, "t.yaml").totals
+    totals = analyze_text(FROZEN, "t.yaml").totals
     assert totals.trainable_params == sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert totals.non_trainable_params == sum(p.numel() for p in model.parameters() if not p.requires_grad)

@@ -217,7 +217,7 @@ class Tanh(_Elementwise):
 
 
 class Abs(_Elementwise):
-    """|x|, elementwise (torch.abs).
+    """Absolute value, elementwise (torch.abs).
 
     ```yaml
     - Abs: {from: difference}

@@ -19,7 +19,7 @@ import yaml
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
@@ -315,6 +315,7 @@ TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=TEXT, description=TEXT, block_description=TEXT, arg=TEXT.filter(bool), block_arg=TEXT.filter(bool))
+@example(name="", description="", block_description="", arg="_", block_arg="0")  # `_` is taken: `__2` would be class-mangled
 def test_any_names_and_descriptions_export_to_code_that_keeps_them_as_data(
         name: str, description: str, block_description: str, arg: str, block_arg: str) -> None:
     text = yaml.safe_dump({

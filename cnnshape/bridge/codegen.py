@@ -92,7 +92,7 @@ class Namespace:
         ident, n = base, 1
         while not self._free(ident):
             n += 1
-            ident = f"{base}_{n}"
+            ident = safe_identifier(f"{base}_{n}")  # `_` + `_2` must not start with `__`
         self.used.add(ident)
         return ident
 

@@ -224,3 +224,17 @@ def test_every_config_error_is_reported_at_once(tmp_path: Path) -> None:
         "error file=pyproject.toml,line=3,col=11,title=config",
         "error file=pyproject.toml,line=3,col=27,title=config",
     ]
+
+
+def test_a_pyproject_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    """pyproject.toml is read by the same bounded reader as specs: a 32 MiB (sparse) file is
+    refused from its size (16 MiB is the limit: 16 * 1024 * 1024 = 16,777,216 bytes), with
+    the usage exit code of a bad configuration."""
+    with open(tmp_path / "pyproject.toml", "wb") as handle:
+        handle.truncate(32 * 1024 * 1024)
+    shutil.copy(Path(__file__).resolve().parent.parent / "specs" / "seed-lenet.yaml", tmp_path / "s.yaml")
+    done = subprocess.run([sys.executable, "-m", "cnnshape", "lint", "s.yaml"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert done.returncode == 2
+    assert "pyproject.toml: error: cannot read: file is 33,554,432 bytes; the limit is 16,777,216 bytes" in done.stdout + done.stderr

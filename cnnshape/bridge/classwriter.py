@@ -571,13 +571,12 @@ class _ClassWriter:
     # -- one constructor and one call ------------------------------------------------------
 
     def _wants(self, copies: list[list[Copy]], k: Optional[int], present: list[int]) -> list[tuple[int, int, Copy]]:
-        """(instance position, copy index, copy) for copy k, or for every copy of a loop."""
-        out = []
-        for p in present:
-            for index, copy in enumerate(copies[p]):
-                if k is None or index == k:
-                    out.append((p, index, copy))
-        return out
+        """(instance position, copy index, copy) for copy k, or for every copy of a loop.
+        Copy k is looked up, not searched for: this runs once per copy, and a scan of every
+        copy each time made export quadratic in `repeat`."""
+        if k is not None:
+            return [(p, k, copies[p][k]) for p in present if k < len(copies[p])]
+        return [(p, index, copy) for p in present for index, copy in enumerate(copies[p])]
 
     def _ctor(self, call: LayerCall, copies: list[list[Copy]], k: Optional[int], present: list[int], is_block: bool,
               loop_var: Optional[str]) -> tuple[str, int]:

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from cnnshape.errors import Severity, did_you_mean
+from cnnshape.errors import Severity, SpecError, did_you_mean
 from cnnshape.lint.rules import BUDGETS, RULES
 from cnnshape.lint.toml_positions import MAX_NESTING, TomlPositions, tomllib_module, too_deep
-from cnnshape.source import offset_position
+from cnnshape.source import offset_position, read_bytes
 
 
 class ConfigError(Exception):
@@ -215,10 +215,10 @@ def load_config(start: Optional[Path] = None) -> Config:
             continue
         shown = _shown(candidate)
         try:
-            raw = candidate.read_bytes()
+            raw = read_bytes(candidate)  # the one bounded reader: regular files of limited size
             text = raw.decode("utf-8")
-        except OSError as exc:
-            raise ConfigError.at(shown, 0, 0, f"cannot read: {exc.strerror or exc}") from None
+        except SpecError as exc:
+            raise ConfigError.at(shown, 0, 0, f"cannot read: {exc.problems[0].message}") from None
         except UnicodeDecodeError as exc:
             before = raw[:exc.start].decode("utf-8")  # the valid text up to the bad byte
             line, col = offset_position(before, len(before))

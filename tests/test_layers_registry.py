@@ -70,3 +70,37 @@ def test_a_family_is_imported_when_a_spec_uses_it():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=HERE.parent, check=True)
     # LeNet: Conv2d, ReLU, MaxPool2d, Flatten, Linear.
     assert done.stdout.splitlines() == ["['activation', 'base', 'conv', 'linear', 'pool', 'reshape', 'torchside']", "False True True"]
+
+
+def test_a_kinds_model_is_built_when_the_kind_is_first_used():
+    import subprocess
+    import sys
+
+    code = (
+        "import cnnshape\n"
+        "from cnnshape.layers import FAMILIES\n"
+        "from cnnshape.layers.base import _MODELS\n"
+        "print(len(_MODELS))\n"
+        "cnnshape.analyze('specs/seed-lenet.yaml')\n"
+        "print(sorted({model.__name__ for model in _MODELS.values()}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=HERE.parent, check=True)
+    # Every family imported, no model built; then the five kinds LeNet's layers name.
+    assert done.stdout.splitlines() == ["0", "['Conv2d', 'Flatten', 'Linear', 'MaxPool2d', 'ReLU']"]
+
+
+def test_a_declared_kind_and_its_model_are_one_kind():
+    from pydantic import BaseModel, ValidationError
+
+    from cnnshape.layers.conv import Conv2d, _ConvNd
+
+    layer = Conv2d(out_channels=8, kernel_size=3)
+    assert isinstance(layer, Conv2d) and isinstance(layer, _ConvNd) and isinstance(layer, BaseModel)
+    assert type(layer) is REGISTRY["Conv2d"].model_validate({"out_channels": 8, "kernel_size": 3}).__class__
+    assert type(layer).__name__ == "Conv2d" and type(layer).ndim == 2
+    assert layer == Conv2d.model_validate({"out_channels": 8, "kernel_size": 3})
+    # _ConvNd's validators apply to the kind: a 'same' padding with a stride is refused.
+    with pytest.raises(ValidationError, match="padding='same' is not supported"):
+        Conv2d(out_channels=8, kernel_size=3, stride=2, padding="same")
+    with pytest.raises(ValidationError):
+        layer.stride = 2  # frozen, as the declaration's model_config says

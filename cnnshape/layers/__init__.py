@@ -2,8 +2,9 @@
 that defines it (cnnshape/layers/<family>.py, whose KINDS lists its classes).
 
 A family is imported when one of its kinds is first looked up, so an analysis pays only
-for the families its spec uses (each kind is a pydantic model, built at import);
-iterating the registry imports them all. tests/test_layers_registry.py checks the table
+for the families its spec uses; iterating the registry imports them all. Importing a
+family is cheap: each kind's pydantic model is built when the kind is first validated
+(cnnshape.layers.base.model_of). tests/test_layers_registry.py checks the table
 against every family's KINDS.
 """
 

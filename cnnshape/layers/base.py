@@ -11,9 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import prod
-from typing import Annotated, Any, ClassVar, Literal, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic._internal._decorators import PydanticDescriptorProxy
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.torchside import TorchSide, resolve_dim
@@ -227,8 +228,58 @@ def weight_params(weight: Shape, bias: bool, bias_size: int) -> tuple[tuple[str,
 
 # --- the base class ---------------------------------------------------------------------
 
+# A kind's pydantic model is built the first time the kind is used, not when its family is
+# imported: building a model class (its fields from the annotations, its validators) costs
+# about 0.7 ms, and a spec uses a handful of the 70-odd kinds. A family file declares a kind
+# as a pydantic model would be declared (typed fields with defaults, `@field_validator`,
+# `@model_validator`, ClassVars); that class is plain, and its model is a subclass of it
+# and of BaseModel made from the same declarations (`model_of`), so every method, ClassVar
+# and `isinstance` check holds for the validated instance.
 
-class Layer(BaseModel):
+_MODELS: dict[type, type[BaseModel]] = {}
+
+
+def model_of(cls: type) -> type[BaseModel]:
+    """The pydantic model of a layer kind, built on first use (itself for a model)."""
+    model = _MODELS.get(cls)
+    if model is None:
+        namespace: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__}
+        # The validators of the kind and its bases: pydantic reads them from the model's
+        # own namespace and its BaseModel bases only; a subclass's validator of the same
+        # name overrides its base's, as in a model hierarchy.
+        for base in reversed(cls.__mro__):
+            for name, value in vars(base).items():
+                if isinstance(value, PydanticDescriptorProxy):
+                    namespace[name] = value
+        model = _Built(cls.__name__, (cls, BaseModel), namespace)
+        _MODELS[cls] = _MODELS[model] = model
+    return model
+
+
+class _Declared(type):
+    """Metaclass of the declaring classes: `Kind(...)` and `Kind.model_*` go to the model."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return type.__call__(model_of(cls), *args, **kwargs)
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("model_"):
+            return getattr(model_of(cls), name)
+        raise AttributeError(f"type object {cls.__name__!r} has no attribute {name!r}")
+
+
+class _Built(_Declared, type(BaseModel)):  # type: ignore[misc]
+    """Metaclass of the built models: pydantic's, with the declaring classes' behaviour."""
+
+
+if TYPE_CHECKING:
+    _LayerBase = BaseModel
+else:
+    class _LayerBase(metaclass=_Declared):
+        pass
+
+
+class Layer(_LayerBase):
     """A layer kind: its fields are the PyTorch constructor's arguments (input sizes inferred)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)

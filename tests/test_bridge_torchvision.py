@@ -20,14 +20,9 @@ from cnnshape.pipeline import analyze_text  # noqa: E402
 
 MODELS = torchvision.models.list_models(module=torchvision.models)
 
-_SE = "does not analyse"  # a repeated block nesting a custom block with differing widths (SqueezeExcitation)
 NOT_YET = {
     **{name: "torch.nn.functional.layer_norm" for name in ("convnext_tiny", "convnext_small", "convnext_base",
                                                               "convnext_large")},
-    **{f"efficientnet_b{i}": _SE for i in range(8)},
-    **{f"efficientnet_v2_{size}": _SE for size in "sml"},
-    "mobilenet_v3_large": _SE, "mobilenet_v3_small": _SE,
-    **{f"regnet_y_{size}": _SE for size in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf", "128gf")},
     "googlenet": "parameters: the spec has",  # auxiliary classifiers: parameters torch has, never run in eval
     "inception_v3": "parameters: the spec has",
     "maxvit_t": "only tensors combined with tensors map to Mul",
@@ -94,3 +89,42 @@ def test_a_shared_parameter_free_module_imports_and_a_shared_weighted_one_is_loc
     assert [item.format() for item in result.unmapped] == [
         "conv: module Conv2d: called more than once (shared weights): a spec layer owns its parameters; "
         "weight sharing needs spec format 2"]
+
+
+def test_a_repeated_block_passes_its_args_on_to_the_block_inside_it() -> None:
+    """Uses of Outer differ in width; their inner Gate's width must follow each use's,
+    not the first use's (torchvision's SqueezeExcitation inside InvertedResidual)."""
+
+    class Gate(torch.nn.Module):
+        def __init__(self, channels: int, squeezed: int) -> None:
+            super().__init__()
+            self.pool = torch.nn.AdaptiveAvgPool2d(1)
+            self.fc1 = torch.nn.Conv2d(channels, squeezed, 1)
+            self.fc2 = torch.nn.Conv2d(squeezed, channels, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * torch.sigmoid(self.fc2(self.fc1(self.pool(x))))
+
+    class Outer(torch.nn.Module):
+        def __init__(self, cin: int, width: int) -> None:
+            super().__init__()
+            self.expand = torch.nn.Conv2d(cin, width, 1)
+            self.gate = Gate(width, width // 4)
+            self.project = torch.nn.Conv2d(width, cin, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.project(self.gate(self.expand(x)))
+
+    model = torch.nn.Sequential(Outer(8, 16), Outer(8, 32), Outer(8, 16), Outer(8, 64))
+    result = import_model(model, (1, 8, 6, 6))
+    assert result.ok, [item.format() for item in result.unmapped] + result.problems
+    # One Outer block for the four uses; its Gate use passes the outer widths on as `$` args.
+    assert result.blocks == 2 and "Outer_2" not in result.text
+    assert "- Gate: {fc1_out_channels: $" in result.text
+    report = analyze_text(result.text, "nested.yaml")
+    assert report.totals.params == sum(p.numel() for p in model.parameters())
+    # Every use's layers as torch has them: each fc1 conv's parameters by its path.
+    torch_params = {name: sum(p.numel() for p in m.parameters()) for name, m in model.named_modules()
+                    if isinstance(m, torch.nn.Conv2d)}
+    spec_fc1 = sorted(layer.params for layer in report.rows if layer.name.endswith("gate.fc1"))
+    assert spec_fc1 == sorted(v for k, v in torch_params.items() if k.endswith("gate.fc1"))

@@ -187,7 +187,9 @@ class SpecWriter:
         for item in scope.items:
             sources = [where[ref] for ref in item.inputs]
             if isinstance(item, Scope):
-                kind, args, n_out = item.block, item.use_args, len(item.outputs)
+                # Every arg of the inner block, defaults included, so that a value that
+                # differs between uses of this block is seen whichever use has the default.
+                kind, args, n_out = item.block, self._use_values(item), len(item.outputs)
                 outs = [item.local] if n_out == 1 else [f"{item.local}.{k}" for k in range(n_out)]
             else:
                 kind, args, n_out = item.kind, item.args, item.n_outputs
@@ -270,6 +272,11 @@ class SpecWriter:
                 if body[1][key] != args[arg]:
                     member.use_args[arg] = body[1][key]
 
+    def _use_values(self, scope: Scope) -> dict[str, Any]:
+        """A block use's value of every arg of its block (its own or the block's default)."""
+        defaults = self.blocks[scope.block][1] if scope.block in self.blocks else {}
+        return {**defaults, **scope.use_args}
+
     # -- text ---------------------------------------------------------------------------------
 
     def _entries(self, scope: Scope, substitutions: dict[tuple, str]) -> list[str]:
@@ -277,7 +284,14 @@ class SpecWriter:
         lines: list[str] = []
         for item in scope.items:
             if isinstance(item, Scope):
-                kind, args = item.block, dict(item.use_args)
+                # An inner block use passes on the outer block's args (`fc1: $fc1`); a value
+                # all outer uses agree on is written only where it is not the inner default.
+                kind, args = item.block, {}
+                for key, value in self._use_values(item).items():
+                    if (item.local, key) in substitutions:
+                        args[key] = "$" + substitutions[(item.local, key)]
+                    elif key in item.use_args:
+                        args[key] = value
             else:
                 kind, args = item.kind, dict(item.args)
                 for key in list(args):

@@ -329,3 +329,59 @@ def test_exported_pytorch_model_verifies(config: str) -> None:
     result = CliRunner().invoke(app, ["verify", str(_root() / config), "--set", "scale=n"])
     assert result.exit_code == 0, result.output
     assert "3,157,200" in result.output if config.startswith("v8") else "2,624,080" in result.output
+
+
+# --- --scale on every command ------------------------------------------------------------
+
+SCALE_COMMANDS = [
+    ["summary", "{yolo}", "-f", "json"],
+    ["explain", "{yolo}", "-f", "json", "-l", "model_0"],
+    ["graph", "{yolo}"],
+    ["compare", "{yolo}", "{yolo}", "-f", "json"],
+    ["sweep", "{yolo}", "-f", "json"],
+    ["lint", "{yolo}", "{native}", "-f", "json"],
+    ["export", "{yolo}"],
+]
+
+
+@pytest.mark.parametrize("command", SCALE_COMMANDS, ids=[c[0] for c in SCALE_COMMANDS])
+def test_scale_option_on_every_command(command: list[str], tmp_path: Path) -> None:
+    """`--scale s` means `--set scale=s` on every command that reads a spec; the numbers are
+    Ultralytics' own (yolov8s: parameters measured by building it)."""
+    from typer.testing import CliRunner
+
+    from cnnshape.cli import app
+
+    if command[0] == "export":
+        pytest.importorskip("torch")
+    yolo = tmp_path / "yolov8.yaml"
+    yolo.write_text((_root() / "v8" / "yolov8.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    native = Path(__file__).parent.parent / "specs" / "resnet18.yaml"
+    argv = [part.format(yolo=yolo, native=native) for part in command]
+    with_scale = CliRunner().invoke(app, [*argv, "--scale", "s"])
+    assert with_scale.exit_code == 0, with_scale.output
+    if command[0] != "lint":  # lint takes no --set: its --scale is for the Ultralytics files only
+        with_set = CliRunner().invoke(app, [*argv, "--set", "scale=s"])
+        assert with_set.exit_code == 0, with_set.output
+        assert with_scale.stdout == with_set.stdout
+    if command[0] in ("summary", "compare", "sweep"):
+        import json
+
+        data = json.loads(with_scale.stdout)
+        params = {"summary": lambda d: d["totals"]["params"], "compare": lambda d: d["totals"]["params"]["a"],
+                  "sweep": lambda d: d["points"][0]["params"]}[command[0]](data)
+        assert params == _ultralytics_params(_root() / "v8" / "yolov8.yaml", "s")
+    if command[0] == "lint":
+        assert '"default-scale"' not in with_scale.stdout
+
+
+def test_sweep_scale_takes_a_list() -> None:
+    from typer.testing import CliRunner
+
+    from cnnshape.cli import app
+
+    path = _root() / "v8" / "yolov8.yaml"
+    result = CliRunner().invoke(app, ["sweep", str(path), "--scale", "{n,s}", "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in result.stdout.splitlines()[1:]]
+    assert [(row[0], int(row[1])) for row in rows] == [("n", _ultralytics_params(path, "n")), ("s", _ultralytics_params(path, "s"))]

@@ -13,7 +13,7 @@ import typer
 
 from cnnshape.bridge import INSTALL_HINT
 from cnnshape.cli.console import console, echo, fail, write_output
-from cnnshape.cli.options import InputOption, OutputOption, SetOption, SpecArgument, overrides, shape
+from cnnshape.cli.options import InputOption, OutputOption, ScaleOption, SetOption, SpecArgument, overrides, shape
 
 
 class Target(str, Enum):
@@ -30,12 +30,12 @@ def _require_torch(command: str) -> None:
         fail(messages=[f"cnnshape {command} needs PyTorch, which is not installed; install the extra: {INSTALL_HINT}"])
 
 
-def _analyse(spec: Path, set_: Optional[list[str]], input: Optional[str]) -> Any:
+def _analyse(spec: Path, set_: Optional[list[str]], input: Optional[str], scale: Optional[str] = None) -> Any:
     """The analysed spec, or every problem printed and exit 1."""
     from cnnshape.bridge.analysed import analyse_file
     from cnnshape.errors import SpecError
 
-    input_shape, given = shape(input), overrides(set_)
+    input_shape, given = shape(input), overrides(set_, scale=scale)
     try:
         return analyse_file(spec, given, input_shape)
     except SpecError as exc:
@@ -57,10 +57,11 @@ def export(
     output: OutputOption = None,
     input: InputOption = None,
     set_: SetOption = None,
+    scale: ScaleOption = None,
 ) -> None:
     """Write the spec as PyTorch code: one nn.Module class per block, build() for the model."""
     _require_torch("export")
-    text = _export_text(_analyse(spec, set_, input))
+    text = _export_text(_analyse(spec, set_, input, scale))
     if output is None:
         echo(text)
     else:
@@ -73,13 +74,14 @@ def verify(
     input: InputOption = None,
     set_: SetOption = None,
     device: Annotated[Device, typer.Option("--device", help="meta: shapes only, no memory; cpu: a real forward pass on zeros.")] = Device.meta,
+    scale: ScaleOption = None,
 ) -> None:
     """Build the spec in PyTorch and compare every layer and the totals with the analysis; exit 1 on a mismatch.
 
     Compares each layer's and block's output shapes, parameters and buffers, and the
     totals: parameters, buffers and MACs (counted by hooks on the torch side)."""
     _require_torch("verify")
-    analysed = _analyse(spec, set_, input)
+    analysed = _analyse(spec, set_, input, scale)
     _export_text(analysed)  # an unexportable spec fails here, with its reason
     from cnnshape.bridge._torch import torch
     from cnnshape.bridge.render import render_verify

@@ -194,15 +194,19 @@ def compare(
     format: Annotated[CompareFormat, typer.Option("--format", "-f", help="table, json or markdown.")] = CompareFormat.table,
     dtype: DtypeOption = Dtype.float32,
     columns_: ColumnsOption = None,
+    scale: ScaleOption = None,
+    scale_a: Annotated[Optional[str], typer.Option("--scale-a", help="The scale of A only (an Ultralytics model YAML).")] = None,
+    scale_b: Annotated[Optional[str], typer.Option("--scale-b", help="The scale of B only (an Ultralytics model YAML).")] = None,
 ) -> None:
     """Two specs (or one at two settings) side by side: totals with differences, then the layers aligned."""
     chosen = columns(columns_, "compare")
     from cnnshape.compare import compare as compare_reports
 
-    both = overrides(set_)
+    both = overrides(set_, scale=scale)
     sides = analyze_sides([
-        (spec, {**both, **overrides(pairs, hint)}, shape(shape_text) or shape(input))
-        for spec, shape_text, pairs, hint in ((spec_a, input_a, set_a, "--set-a"), (spec_b, input_b, set_b, "--set-b"))
+        (spec, {**both, **overrides(pairs, hint, scale=own_scale)}, shape(shape_text) or shape(input))
+        for spec, shape_text, pairs, hint, own_scale in (
+            (spec_a, input_a, set_a, "--set-a", scale_a), (spec_b, input_b, set_b, "--set-b", scale_b))
     ], dtype.value)
     comparison = compare_reports(sides[0], sides[1], depth)
     show(COMPARE, format.value, comparison, changed_only=changed_only, columns=chosen)
@@ -230,6 +234,7 @@ def sweep(
     memory_budget: Annotated[Optional[str], typer.Option("--memory-budget", help="Memory to fit in, e.g. 24GiB or 16GB (with --batch).")] = None,
     optimizer: Annotated[Optimizer, typer.Option("--optimizer", help="Optimizer state for training memory (with --batch).")] = Optimizer.adam,
     precision: Annotated[Precision, typer.Option("--precision", help="fp32, or autocast's fp16/bf16 activations (with --batch).")] = Precision.fp32,
+    scale: Annotated[Optional[str], typer.Option("--scale", help="The scale of an Ultralytics model YAML, or several: '{n,s,m}' (the same as --set scale=...).")] = None,
 ) -> None:
     """One spec at many settings, one row each: brace lists like 1,3,{224,320} or width_mult={0.5,1.0} make a grid."""
     chosen = columns(columns_, "sweep")
@@ -238,10 +243,11 @@ def sweep(
 
     if batch is not None:
         # the shell may have expanded {16,32} into --batch 16 32
-        batch_fit(spec, "{" + ",".join([batch, *more]) + "}" if more else batch, memory_budget, optimizer, precision, set_, format)
+        batch_fit(spec, "{" + ",".join([batch, *more]) + "}" if more else batch, memory_budget, optimizer, precision, set_, format,
+                  scale)
         return
 
-    inputs, sets = list(input or []), list(set_ or [])
+    inputs, sets = list(input or []), list(set_ or []) + ([f"scale={scale}"] if scale is not None else [])
     for value in more or []:
         if "=" in value:
             sets.append(value)
@@ -334,13 +340,14 @@ def report(
     set_: SetOption = None,
     depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Align N levels of the layer tree (two specs).")] = None,
     dtype: DtypeOption = Dtype.float32,
+    scale: ScaleOption = None,
 ) -> None:
     """One self-contained HTML page (works offline): totals, the network as a diagram, charts and the layer table; for two specs, where they differ."""
     from cnnshape.render import html
 
     if len(specs) > 2:
         usage_error(f"give one spec, or two to compare; got {len(specs)}", "'SPECS'")
-    given, input_shape = overrides(set_), shape(input)
+    given, input_shape = overrides(set_, scale=scale), shape(input)
     if len(specs) == 1:
         from cnnshape.reportview import network_view
 
@@ -357,7 +364,7 @@ def report(
 
 
 def batch_fit(spec: Path, batch: str, memory_budget: Optional[str], optimizer: Optimizer, precision: Precision,
-              set_: Optional[list[str]], format: Format) -> None:
+              set_: Optional[list[str]], format: Format, scale: Optional[str] = None) -> None:
     """sweep --batch: one training step's peak per batch size, and the largest that fits the budget."""
     import json as json_module
 
@@ -377,7 +384,7 @@ def batch_fit(spec: Path, batch: str, memory_budget: Optional[str], optimizer: O
         usage_error("batch sizes must be at least 1", "--batch")
     if memory_budget is None:
         usage_error("give the memory to fit in, e.g. --memory-budget 24GiB", "--memory-budget")
-    given = overrides(set_)
+    given = overrides(set_, scale=scale)
     rest = analyze(spec, given, None).input_shape[1:]
     reports = [analyze(spec, given, (size, *rest)) for size in sizes]
     rows, best = largest_batch(reports, budget, optimizer.value, precision.value)

@@ -42,6 +42,7 @@ def lint(
     select: Annotated[Optional[list[str]], typer.Option("--select", help="Only these rules (repeatable).")] = None,
     ignore: Annotated[Optional[list[str]], typer.Option("--ignore", help="Skip these rules (repeatable).")] = None,
     no_config: Annotated[bool, typer.Option("--no-config", help="Ignore [tool.cnnshape] in pyproject.toml.")] = False,
+    scale: Annotated[Optional[str], typer.Option("--scale", help="The scale of the Ultralytics model YAMLs among the files (n, s, m, l, x).")] = None,
 ) -> None:
     """Check specs for CI: errors, rule findings, budgets and expectations; exit 1 on errors."""
     from cnnshape.lint import config as lint_config
@@ -57,7 +58,7 @@ def lint(
         chosen = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
     try:
         config = configure(options, "the command line", use_pyproject=not no_config, strict=strict)
-        result = lint_paths(paths, config)
+        result = lint_paths(paths, config, {"scale": scale} if scale is not None else None)
     except lint_config.ConfigError as exc:
         fail(messages=[_config_error(error, github=chosen == "github") for error in exc.errors], code=2)
     show(REPORTERS, chosen, result)

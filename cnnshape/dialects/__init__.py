@@ -24,6 +24,11 @@ def recognise(source: Source) -> Source:
     return source
 
 
+def is_dialect(source: Source) -> bool:
+    """Whether `source` was translated from another format (it takes that format's settings)."""
+    return getattr(source, "settle", None) is not None
+
+
 def settle(source: Source, overrides: dict[str, Any] | None) -> tuple[Source, dict[str, Any]]:
     """Apply the settings only a dialect understands (an Ultralytics `scale`), returning the
     source to analyse and the overrides left for the native network args."""

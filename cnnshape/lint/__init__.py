@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Optional
 
 from cnnshape.errors import Issue, Problem, SpecError
 from cnnshape.lint.config import BUDGETS, Config, ConfigError, config_from_table, configure, load_config
@@ -30,8 +31,10 @@ class FileResult:
     suppressed: int = 0
 
 
-def lint_file(path: Path, config: Config) -> FileResult:
-    """Every problem of one spec: errors that stop analysis, or rule findings and checks."""
+def lint_file(path: Path, config: Config, overrides: Optional[dict[str, Any]] = None) -> FileResult:
+    """Every problem of one spec: errors that stop analysis, or rule findings and checks
+    (`overrides`: settings such as an Ultralytics file's scale)."""
+    from cnnshape.dialects import is_dialect
     from cnnshape.pipeline import analyze_stages
     from cnnshape.source import MAX_FILE_BYTES, load_file
 
@@ -42,7 +45,8 @@ def lint_file(path: Path, config: Config) -> FileResult:
     source = None
     try:
         source = load_file(path)
-        spec, graph, report = analyze_stages(source)
+        # --scale is for the Ultralytics files among those linted, not the native specs
+        spec, graph, report = analyze_stages(source, overrides if is_dialect(source) else None)
     except SpecError as exc:
         # The errors, and the rule warnings found before analysis stopped (unused-block,
         # unaligned-rf, ...): those obey the configuration and suppressions as always.
@@ -113,9 +117,9 @@ class LintResult:
         return self.count("error") > 0 or (strict and self.count("warning") > 0)
 
 
-def lint_paths(paths: list[str], config: Config) -> LintResult:
+def lint_paths(paths: list[str], config: Config, overrides: Optional[dict[str, Any]] = None) -> LintResult:
     """Every spec the paths name, linted; a folder that cannot be read is a result of its
     own with its error."""
     unreadable: list[Problem] = []
-    files = [lint_file(path, config) for path in collect(paths, unreadable)]
+    files = [lint_file(path, config, overrides) for path in collect(paths, unreadable)]
     return LintResult(files + [FileResult(p.file, [p]) for p in unreadable])

@@ -124,6 +124,9 @@ class SourceView:
     highlights: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     figures: list[tuple[str, int]] = field(default_factory=list)  # (label, FLOPs) in the source's own convention
+    # Each row as data (JSON's `source_view.rows`): the source's own values (Ultralytics:
+    # index, from, repeats, module, args) and its FLOPs in the source's convention.
+    records: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

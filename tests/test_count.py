@@ -44,6 +44,9 @@ BY_HAND = {
     "thop": 6912 + 1024 + 17 * 4 + 40,
     # conv: (108 weights + 4 biases) x 1*8*8 positions; bn: 1 x (4 + 4); linear: 1 x (40 + 10)
     "torchinfo": 112 * 64 + 8 + 50,
+    # ultralytics-thop: conv; bn 2 x 256 x 2; relu, max pool 0; adaptive: the windows' 4 x 16
+    # inputs + 4 divisions; linear
+    "ultralytics": 6912 + 1024 + (64 + 4) + 40,
 }
 
 

@@ -277,32 +277,6 @@ def test_docs_session_is_real_output(tmp_path: Path) -> None:
         assert _shows(shown, actual) if shown else True, f"{command}\n" + "\n".join(actual)
 
 
-# The -cls files' comments were written for another model (their parameter counts differ
-# from the file's at any nc), so they are left out; yolo26-obb's figures are at imgsz 1024.
-GFLOPS_CONFIGS = [
-    "v8/yolov8.yaml", "v8/yolov8-obb.yaml", "v8/yolov8-p6.yaml", "v8/yolov8-ghost.yaml",
-    *(f"11/yolo11{s}.yaml" for s in ("", "-seg", "-pose", "-obb")),
-    *(f"12/yolo12{s}.yaml" for s in ("", "-seg", "-pose", "-obb")),
-    *(f"26/yolo26{s}.yaml" for s in ("", "-p2", "-p6", "-obb")),
-]
-IMGSZ = {"26/yolo26-obb.yaml": 1024}
-
-
-@pytest.mark.parametrize("config", GFLOPS_CONFIGS)
-def test_gflops_as_ultralytics_publishes_them(config: str) -> None:
-    """The GFLOPs in each scale's comment of the shipped file (what model.info() printed when
-    Ultralytics wrote it: `n: [0.33, 0.25, 1024] # ... 8.9 GFLOPs`), published figures."""
-    text = (_root() / config).read_text(encoding="utf-8")
-    published = dict(re.findall(r"^\s+([nsmlx]): \[[^\]]*\].*?([0-9.]+) GFLOPs", text, re.M | re.I))
-    assert published
-    for scale, gflops in published.items():
-        size = IMGSZ.get(config, 640)
-        view = analyze_file(_root() / config, {"scale": scale}, (1, 3, size, size)).source_view
-        assert view is not None
-        ((_, flops),) = view.figures
-        assert f"{flops / 1e9:.1f}" == gflops, (scale, flops)
-
-
 def test_convert_prints_to_stdout_without_output(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
@@ -385,3 +359,174 @@ def test_sweep_scale_takes_a_list() -> None:
     assert result.exit_code == 0, result.output
     rows = [line.split(",") for line in result.stdout.splitlines()[1:]]
     assert [(row[0], int(row[1])) for row in rows] == [("n", _ultralytics_params(path, "n")), ("s", _ultralytics_params(path, "s"))]
+
+
+# --- Ultralytics' GFLOPs, measured --------------------------------------------------------
+
+# A folder holding the ultralytics-thop package alone (.ci/run: `pip install --target DIR
+# --no-deps ultralytics-thop`): thop 0.1.1, which the `thop` convention's tests need, owns
+# the `thop` module of the shared environment, and without ultralytics-thop's `thop`
+# Ultralytics' get_flops returns 0.
+THOP_DIR = os.environ.get("CNNSHAPE_ULTRALYTICS_THOP_DIR")
+# Every config is measured at its first scale, and these at every scale (the rules read only
+# shapes, which the scale changes): CI's two cores build about 80 models in this test.
+EVERY_SCALE = {"v8/yolov8.yaml", "v8/yolov8-seg.yaml", "11/yolo11.yaml", "12/yolo12.yaml", "26/yolo26.yaml"}
+
+
+# The attention products of YOLOv10's PSA, YOLO11's C2PSA and YOLO12's A2C2f are in
+# Ultralytics' count and not yet in cnnshape's (no matrix-product kind): docs/ultralytics.md.
+WITH_ATTENTION = {"v10", "11", "12", "26"}
+
+
+def _flops_cases() -> dict[str, list[tuple[str, str | None]]]:
+    by_family: dict[str, list[tuple[str, str | None]]] = {}
+    seen: set[str] = set()
+    for config, scale in CASES:
+        if config.split("/")[0] in WITH_ATTENTION:
+            continue
+        if config in EVERY_SCALE or config not in seen:
+            by_family.setdefault(config.split("/")[0], []).append((config, scale))
+        seen.add(config)
+    return by_family
+
+
+FLOPS_CASES = _flops_cases()
+
+
+@pytest.mark.skipif(not THOP_DIR, reason="CNNSHAPE_ULTRALYTICS_THOP_DIR (a folder holding ultralytics-thop) is not set")
+@pytest.mark.parametrize("family", sorted(FLOPS_CASES) or ["none"])
+def test_gflops_equal_ultralytics_get_flops(family: str) -> None:
+    """cnnshape's `ultralytics` convention against the GFLOPs model.info() prints: Ultralytics'
+    get_flops(model, 640), measured at test time with ultralytics-thop (tests/ultralytics_flops.py)."""
+    from cnnshape.count import CONVENTIONS, count
+
+    assert THOP_DIR is not None
+    root = _root()
+    analysed = {}
+    for config, scale in FLOPS_CASES[family]:
+        if "TorchVision" in (root / config).read_text(encoding="utf-8"):
+            continue  # building it in Ultralytics downloads torchvision weights
+        try:
+            analysed[f"{config}:{scale or ''}"] = analyze_file(root / config, {"scale": scale} if scale else {})
+        except SpecError:
+            assert config not in MUST_MATCH  # the missing module is test_shipped_config_params_equal_ultralytics's
+    if not analysed:
+        pytest.skip(f"no {family} config analyses yet")
+    measured = _measure(list(analysed))
+    wrong = []
+    for case, report in analysed.items():
+        theirs = measured[case]
+        assert "error" not in theirs, (case, theirs)
+        assert theirs["params"] == report.totals.params, case
+        ours = count(report, CONVENTIONS["ultralytics"]).flops
+        assert theirs["gflops"] > 0, case  # 0.0 is get_flops' answer when thop is missing or failed
+        if ours != round(theirs["gflops"] * 1e9):
+            wrong.append(f"{case}: cnnshape {ours:,}, Ultralytics {round(theirs['gflops'] * 1e9):,}")
+        ((_, shown),) = report.source_view.figures  # type: ignore[union-attr]
+        assert shown == ours
+    assert not wrong, "\n".join(wrong)
+
+
+def test_json_has_ultralytics_view() -> None:
+    """summary -f json carries each row as parse_model states it; the rows' FLOPs add up to
+    the network's in the ultralytics convention."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cnnshape.cli import app
+    from cnnshape.count import CONVENTIONS, count
+
+    path = _root() / "v8" / "yolov8.yaml"
+    result = CliRunner().invoke(app, ["summary", str(path), "--scale", "n", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    view = json.loads(result.stdout)["source_view"]
+    data = yaml_rows(path)
+    assert view["format"] == "Ultralytics" and len(view["rows"]) == len(data)
+    for index, (row, written) in enumerate(zip(view["rows"], data)):
+        # from, module as written; repeats n = 3 and 6 become max(round(n * 0.33), 1) = 1, 2
+        assert (row["index"], row["from"], row["module"]) == (index, written[0], written[2])
+        assert row["repeats"] == (max(round(written[1] * 0.33), 1) if written[1] > 1 else 1)
+    # row 0: Conv(c1=3, c2=make_divisible(64 * 0.25, 8) = 16, k=3, s=2)
+    assert view["rows"][0]["args"] == [3, 16, 3, 2]
+    report = analyze_file(path, {"scale": "n"})
+    total = count(report, CONVENTIONS["ultralytics"]).flops
+    assert sum(row["flops"] for row in view["rows"]) == total == view["flops"][0]["flops"]
+    assert [h["label"] for h in view["highlights"]] == ["level 0 (row 15)", "level 1 (row 18)", "level 2 (row 21)"]
+
+
+def yaml_rows(path: Path) -> list[list[object]]:
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return list(data["backbone"]) + list(data["head"])
+
+
+def _measure(cases: list[str], *flags: str) -> dict[str, dict]:
+    """Ultralytics' own figures for CONFIG:SCALE cases, from tests/ultralytics_flops.py."""
+    import json
+    import subprocess
+    import sys
+
+    assert THOP_DIR is not None
+    script = Path(__file__).with_name("ultralytics_flops.py")
+    result = subprocess.run([sys.executable, str(script), THOP_DIR, *flags, *cases], capture_output=True, text=True,
+                            timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    measured: dict[str, dict] = json.loads(result.stdout.strip().splitlines()[-1])
+    return measured
+
+
+@pytest.mark.skipif(not THOP_DIR, reason="CNNSHAPE_ULTRALYTICS_THOP_DIR (a folder holding ultralytics-thop) is not set")
+def test_row_flops_equal_ultralytics_per_layer_profile() -> None:
+    """JSON's per-row FLOPs against Ultralytics' per-layer profile (thop.profile on each row's
+    module with the inputs it gets, as BaseModel._profile_one_layer does)."""
+    from cnnshape.render.json import source_view
+
+    cases = {"v8/yolov8.yaml:n": ("v8/yolov8.yaml", "n"), "v8/yolov8-seg.yaml:s": ("v8/yolov8-seg.yaml", "s")}
+    measured = _measure(list(cases), "--rows")
+    for case, (config, scale) in cases.items():
+        view = source_view(analyze_file(_root() / config, {"scale": scale}))
+        assert view is not None
+        assert [row["flops"] for row in view["rows"]] == measured[case]["rows"], case
+
+
+@pytest.mark.parametrize("activation", [None, "nn.LeakyReLU(0.1)", "torch.nn.Hardswish()"])
+def test_activation_key_sets_the_conv_activation(activation: str | None) -> None:
+    """yolov6.yaml's `activation: torch.nn.ReLU()` (parse_model sets Conv.default_act from it):
+    each activation module Ultralytics builds is one layer of that kind here."""
+    import collections
+
+    torch = pytest.importorskip("torch")
+    from ultralytics.nn.tasks import parse_model, yaml_model_load
+
+    path = _root() / "v6" / "yolov6.yaml"
+    data = yaml_model_load(path)
+    data["scale"] = "n"
+    text = path.read_text(encoding="utf-8")
+    if activation is not None:
+        data["activation"] = activation
+        text = text.replace("activation: torch.nn.ReLU()", f"activation: {activation}")
+    with torch.device("meta"):
+        model, _ = parse_model(copy.deepcopy(data), ch=3, verbose=False)
+    theirs = collections.Counter(type(m).__name__ for _, m in model.named_modules(remove_duplicate=False)
+                                 if isinstance(m, (torch.nn.ReLU, torch.nn.SiLU, torch.nn.LeakyReLU, torch.nn.Hardswish)))
+    report = analyze_text(text, "yolov6n.yaml")
+    ours = collections.Counter(row.kind for row in report.rows if row.kind in ("ReLU", "SiLU", "LeakyReLU", "Hardswish"))
+    assert ours == theirs and len(theirs) == 1
+    assert report.totals.params == sum(p.numel() for p in model.parameters())
+    if activation == "nn.LeakyReLU(0.1)":
+        from cnnshape.dialects import native_yaml
+        from cnnshape.source import load_text
+
+        assert "LeakyReLU: {negative_slope: 0.1, if: $act, name: act}" in native_yaml(load_text(text, "yolov6n.yaml"))
+
+
+@pytest.mark.parametrize(("value", "code"), [("__import__('os').system('true')", "bad-value"), ("nn.Conv2d(3, 4, 1)", "unknown-kind"),
+                                             ("nn.ELU(1.0, True)", "bad-value")])
+def test_bad_activation_is_located(value: str, code: str) -> None:
+    spec = TINY.replace("nc: 3\n", f"nc: 3\nactivation: {value}\n")
+    with pytest.raises(SpecError) as caught:
+        analyze_text(spec, "mine.yaml", overrides={"scale": "a"})
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.code) == (2, code), problem

@@ -8,10 +8,11 @@ operation is a decision to make in each table, not a silent gap (tests check thi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from math import prod
+from typing import Optional
 
 from cnnshape.layers.base import OP_FAMILIES, Op
 from cnnshape.report import Report
@@ -41,6 +42,9 @@ class Convention:
     rules: Mapping[str, Rule]
     factor: int = 1  # the tool's printed figure is factor x the counted multiply-accumulates (FLOPs: 2)
     unit: str = "MACs"  # what the tool calls its figure
+    # The leaf layers of a report the tool does not see at all (Ultralytics' modules call
+    # some operations as torch functions, which module hooks miss); None: it sees them all.
+    unseen: Optional[Callable[[Report], Iterable[str]]] = None
 
 
 @dataclass
@@ -86,11 +90,12 @@ def count(report: Report, convention: Convention) -> Counted:
     by_family = dict.fromkeys(OP_FAMILIES, 0)
     by_layer: dict[str, int] = {}
     total = 0
+    unseen = frozenset(convention.unseen(report)) if convention.unseen is not None else frozenset()
     for row in report.rows:
         if row.is_block:
             continue
         layer_total = 0
-        for op in row.ops:
+        for op in row.ops if row.name not in unseen else ():
             rule = convention.rules.get(op.name)
             cost = rule(op) if rule is not None else 0
             by_family[op.family] += cost

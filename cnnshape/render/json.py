@@ -108,6 +108,21 @@ def counting(report: Report) -> Optional[dict[str, Any]]:
     }
 
 
+def source_view(report: Report) -> Optional[dict[str, Any]]:
+    """A file in another format (an Ultralytics model YAML): its own view of each row, the
+    outputs it names, and its FLOPs in its own convention."""
+    view = report.source_view
+    if view is None:
+        return None
+    return {
+        "format": view.title,
+        "rows": view.records,
+        "highlights": [{"label": label, "layer": layer} for label, layer in view.highlights],
+        "flops": [{"label": label, "flops": flops} for label, flops in view.figures],
+        "notes": view.notes,
+    }
+
+
 def _roofline(report: Report) -> Optional[dict[str, Any]]:
     from cnnshape.render import roofline
 
@@ -163,6 +178,7 @@ def to_dict(report: Report, depth: Optional[int] = None) -> dict[str, Any]:
         **({"counting": counting(report)} if report.counting is not None else {}),
         **({"memory": _memory(report)} if report.memory is not None else {}),
         **({"roofline": _roofline(report)} if report.roofline is not None else {}),
+        **({"source_view": source_view(report)} if report.source_view is not None else {}),
         "layers": [_row(row, dtype_bytes) for row in leaf_rows(shown, depth)],
         "blocks": [_row(row, dtype_bytes) for row in report.rows if row.is_block],
         "warnings": [

@@ -82,8 +82,19 @@ class UltralyticsSource(Source):
                 if branch is not None:
                     highlights.append((f"level {k} (row {source % row.index if source < 0 else source})", branch))
         notes = [f"scale {self.scale}" + (f" of {', '.join(self.scales)}" if self.scales else "")] if self.scale else []
-        figures = [("as Ultralytics' model.info() prints it (thop's count x 2)", 2 * thop_macs(report))]
-        return SourceView("Ultralytics", ["#", "from", "n", "arguments"], cells, highlights, notes, figures)
+        from cnnshape.count import CONVENTIONS, count
+
+        counted = count(report, CONVENTIONS["ultralytics"])
+        figures = [("as Ultralytics' model.info() prints it (--count ultralytics)", counted.flops)]
+        # each row's FLOPs as Ultralytics counts them: its layers' (a row's layers are named model_i.*)
+        row_macs = dict.fromkeys((row.name for row in self.rows), 0)
+        for name, macs in counted.by_layer.items():
+            top = name.split(".", 1)[0]
+            if top in row_macs:
+                row_macs[top] += macs
+        records = [{"name": row.name, "index": row.index, "from": row.from_, "repeats": row.repeats, "module": row.module,
+                    "args": row.args, "flops": 2 * row_macs[row.name]} for row in self.rows]
+        return SourceView("Ultralytics", ["#", "from", "n", "arguments"], cells, highlights, notes, figures, records)
 
     def describe(self) -> list[str]:
         """Header lines for the converted file."""
@@ -126,22 +137,3 @@ def read(original: Source, scale: Optional[str] = None) -> UltralyticsSource:
 def _text(value: Any) -> str:
     """A value as Ultralytics prints it (Python's repr: True, None, [64, 3, 2])."""
     return repr(value)
-
-
-# Layers of the library that Ultralytics runs as torch functions, not modules (x.softmax(1),
-# F.avg_pool2d, F.max_pool2d): thop only counts modules, so they are not in its count.
-FUNCTIONAL = {"DFL": {"softmax"}, "Classify": {"softmax"}, "ADown": {"pool", "max"}, "AConv": {"pool"}}
-
-
-def thop_macs(report: Any) -> int:
-    """The multiply-adds thop counts for the model Ultralytics builds (its GFLOPs are twice
-    this): cnnshape's thop convention, without the layers Ultralytics calls as functions."""
-    from cnnshape.count import CONVENTIONS, count
-
-    counted = count(report, CONVENTIONS["thop"])
-    kinds = {row.name: row.kind for row in report.rows}
-    unseen = sum(
-        macs for name, macs in counted.by_layer.items()
-        if name.rsplit(".", 1)[-1] in FUNCTIONAL.get(kinds.get(name.rsplit(".", 1)[0], ""), ())
-    )
-    return counted.macs - unseen

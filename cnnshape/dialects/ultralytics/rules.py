@@ -226,7 +226,7 @@ class _Translator:
             "description": f"Ultralytics model {Path(self.path).name}" + (f" at scale {scale}" if scale else ""),
             "input": [1, channels, 640, 640],
             "args": settings,
-            "blocks": {block: self.library[block] for block in self._closure(used)},
+            "blocks": self._with_activation({block: self.library[block] for block in self._closure(used)}),
             "layers": layers,
         }
         for key in settings:
@@ -235,6 +235,61 @@ class _Translator:
         self.positions[("args",)] = ("nc",) if "nc" in data else ()
         self.key_positions[("args",)] = ("nc",) if "nc" in data else ()
         return Translation(native, self.positions, self.key_positions, rows_out, scale, self.issues, self.notes)
+
+    def _with_activation(self, blocks: dict[str, Any]) -> dict[str, Any]:
+        """`activation: nn.ReLU()`: parse_model sets Conv.default_act from it, so every Conv
+        (and the modules built of Convs) activates with it instead of SiLU."""
+        written = self.data.get("activation")
+        if written is None or "Conv" not in blocks:
+            return blocks
+        kind, options = self._activation(written)
+        if kind is None:
+            return blocks
+        conv = dict(blocks["Conv"])
+        conv["layers"] = [{kind: {**options, **layer["SiLU"]}} if isinstance(layer, dict) and "SiLU" in layer else layer
+                          for layer in conv["layers"]]
+        return {**blocks, "Conv": conv}
+
+    def _activation(self, written: Any) -> tuple[Optional[str], dict[str, Any]]:
+        """An `activation` value as parse_model reads it ([torch.]nn.Name(literal args)): a
+        cnnshape activation kind and its options, or (None, {}) with the problem recorded."""
+        import ast
+
+        from cnnshape.layers import REGISTRY
+
+        hint = "write it as Ultralytics reads it: nn.ReLU(), torch.nn.LeakyReLU(0.1), nn.Hardswish()"
+        try:
+            call = ast.parse(str(written).strip(), mode="eval").body
+            if not isinstance(call, ast.Call):
+                raise ValueError
+            parts, node = [], call.func
+            while isinstance(node, ast.Attribute):
+                parts.append(node.attr)
+                node = node.value
+            if not isinstance(node, ast.Name):
+                raise ValueError
+            parts.append(node.id)
+            if parts[1:] not in (["nn"], ["nn", "torch"]):
+                raise ValueError
+            args = [ast.literal_eval(arg) for arg in call.args]
+            options = {str(kw.arg): ast.literal_eval(kw.value) for kw in call.keywords}
+        except (SyntaxError, ValueError):
+            self.issue(("activation",), "bad-value", f"activation {written!r} is not a torch.nn activation call; {hint}")
+            return None, {}
+        kind = parts[0]
+        cls = REGISTRY.get(kind) if kind in REGISTRY else None
+        if cls is None or cls.family != "activation":
+            known = sorted(name for name in REGISTRY if REGISTRY[name].family == "activation")
+            self.issue(("activation",), "unknown-kind",
+                       f"activation nn.{kind} is not an activation cnnshape knows ({', '.join(known)})")
+            return None, {}
+        if args:
+            settable = [name for name in cls.model_fields if name != "inplace"]
+            if len(settable) != 1 or len(args) > 1:
+                self.issue(("activation",), "bad-value", f"activation {written!r}: give nn.{kind}'s arguments by name")
+                return None, {}
+            options = {settable[0]: args[0], **options}
+        return kind, options
 
     def _placeholder(self, i: int, loc: Loc, index: int) -> Any:
         """A stand-in for a row that failed: an Identity, so later rows still resolve."""

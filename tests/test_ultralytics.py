@@ -48,7 +48,8 @@ MUST_MATCH = {
     *(f"26/yolo26{s}.yaml" for s in ("", "-p2", "-p6", "-obb", "-cls")),
     *(f"12/yolo12{s}.yaml" for s in ("", "-seg", "-pose", "-obb", "-cls")),
     *(f"v10/yolov10{s}.yaml" for s in "nsmblx"),
-    *(f"v9/yolov9{s}.yaml" for s in ("t", "s", "m", "c", "c-seg")),
+    *(f"v9/yolov9{s}.yaml" for s in ("t", "s", "m", "c", "c-seg", "e", "e-seg")),
+    "v8/yolov8-cls-resnet50.yaml", "v8/yolov8-cls-resnet101.yaml",
 }
 
 

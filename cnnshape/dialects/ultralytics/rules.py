@@ -199,7 +199,7 @@ class _Translator:
                 continue
             entries += [((part, j), row) for j, row in enumerate(rows)]
 
-        self.ch: list[int] = [channels]
+        self.ch: list[Any] = [channels]  # each row's output channels (a CBLinear row: a list, one per map)
         self.legacy = True
         layers: list[Any] = []
         rows_out: list[Row] = []
@@ -364,10 +364,15 @@ class _Translator:
             else:
                 args.append(value)
                 native_args.append(value)
+        picks: Optional[list[Optional[int]]] = None  # the output each `from` row gives (CBFuse)
         depth, width, max_channels = env["depth"], env["width"], env["max_channels"]
         n = n_ = max(round(n_raw * depth), 1) if n_raw > 1 else n_raw
         ch = self.ch
         first = sources[0]
+        if module != "CBFuse" and any(isinstance(ch[x], list) for x in sources):
+            self.issue(loc + (0,), "bad-value", f"row {i}: {module} reads a CBLinear row, which gives several maps: "
+                       "take them with CBFuse")
+            raise _Bad
         c1 = ch[first] if first >= 0 else ch[-1]
         if module in BASE:
             if not args or isinstance(args[0], bool) or not isinstance(args[0], int):
@@ -418,9 +423,37 @@ class _Translator:
         elif module == "nn.Identity":
             args = native_args = []
             c2 = c1
+        elif module == "CBLinear":
+            # c2s: a list of output channels, not width-scaled; the row stands for one map per entry
+            if not args or not isinstance(args[0], list) or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in args[0]):
+                self.issue(loc + (3,), "bad-value", f"row {i}: CBLinear's first argument is a list of output channels, like [64, 128]")
+                raise _Bad
+            c2 = args[0]
+            args = [c1, *args]
+            native_args = [c1, *native_args]
+        elif module == "CBFuse":
+            idx = args[0] if args else None
+            if (not isinstance(idx, list) or len(idx) != len(sources) - 1 or not 1 <= len(idx) <= 5
+                    or not all(isinstance(k, int) and not isinstance(k, bool) for k in idx)):
+                self.issue(loc + (3,), "bad-value", (
+                    f"row {i}: CBFuse's argument is the list of map indices to take from each input but the last "
+                    f"({len(sources) - 1} here, at most 5)"))
+                raise _Bad
+            for source, k in zip(sources, idx):
+                maps = ch[source] if source >= 0 else None
+                if not isinstance(maps, list) or not 0 <= k < len(maps):
+                    self.issue(loc + (0,), "bad-value", f"row {i}: CBFuse takes map {k} of row {source}, which is not a CBLinear with that many maps")
+                    raise _Bad
+            picks = [*idx, None]
+            c2 = ch[sources[-1]]
+        elif module == "ResNetLayer":
+            # parse_model passes the row's args as written (c1 included); the output is c2,
+            # or e * c2 (e = 4) after ResNetBlocks
+            c2 = self._int_arg(i, loc, module, args, 1)
+            c2 = c2 if len(args) > 3 and args[3] else 4 * c2
         else:
             c2 = c1
-        kind, entry = self._entry(i, loc, module, args, native_args, sources, n)
+        kind, entry = self._entry(i, loc, module, args, native_args, sources, n, picks)
         if module in HEADS:
             entry[kind]["legacy"] = self.legacy
         if module in HEADS or module == "v10Detect":
@@ -431,6 +464,14 @@ class _Translator:
             self.ch = []
         self.ch.append(c2)
         return Row(i, f_raw, n_, module, args, f"model_{i}", loc), entry, kind
+
+    def _int_arg(self, i: int, loc: Loc, module: str, args: list[Any], k: int) -> int:
+        """args[k], which must be an integer (a channel count)."""
+        if len(args) <= k or isinstance(args[k], bool) or not isinstance(args[k], int):
+            self.issue(loc + (3,), "bad-value", f"row {i}: {module}'s argument {k + 1} is a channel count, an integer")
+            raise _Bad
+        value: int = args[k]
+        return value
 
     def _unknown_module(self, i: int, loc: Loc, module: str, supported: set[str]) -> None:
         if module in KNOWN or module.startswith("nn."):
@@ -443,7 +484,7 @@ class _Translator:
         self.issue(loc + (2,), "unknown-kind", f"row {i}: unknown module {module!r}{hint}")
 
     def _entry(self, i: int, loc: Loc, module: str, args: list[Any], native_args: list[Any],
-               sources: list[int], n: int) -> tuple[str, dict[str, Any]]:
+               sources: list[int], n: int, picks: Optional[list[Optional[int]]] = None) -> tuple[str, dict[str, Any]]:
         """The native layer entry for one row, with each value's position in the user's file."""
         if module in NATIVE:
             kind, names = NATIVE[module]
@@ -460,6 +501,8 @@ class _Translator:
             raise _Bad
         body: dict[str, Any] = {"name": f"model_{i}"}
         refs = ["input" if x < 0 else f"model_{x}" for x in sources]
+        if picks is not None:
+            refs = [ref if k is None else f"{ref}.{k}" for ref, k in zip(refs, picks)]
         if refs != ["input" if i == 0 else f"model_{i - 1}"]:
             body["from"] = refs if len(refs) > 1 or isinstance(self._raw_from(loc), list) else refs[0]
         if n > 1:
@@ -494,6 +537,8 @@ class _Translator:
         computed one), following the rewriting above."""
         if module in NATIVE or module in HEADS:
             return [(k,) for k in range(count)] + [()] * 3
+        if module == "CBLinear":
+            return [()] + [(k,) for k in range(count)]
         if module in BASE:
             written = [(), (0,)] + [(k,) for k in range(1, count)]
             if module in REPEAT:

@@ -374,6 +374,7 @@ class _Translator:
                        "take them with CBFuse")
             raise _Bad
         c1 = ch[first] if first >= 0 else ch[-1]
+        c2: Any  # the row's output channels (a list for CBLinear's maps)
         if module in BASE:
             if not args or isinstance(args[0], bool) or not isinstance(args[0], int):
                 self.issue(loc + (3,), "bad-value", f"row {i}: {module}'s first argument is its output channels, an integer")

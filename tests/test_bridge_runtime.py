@@ -85,3 +85,15 @@ def test_exported_files_carry_the_runtime_source_verbatim() -> None:
     assert len(sources) == len(RUNTIME_NAMES)
     for name, source in zip(runtime.__all__, sources, strict=True):
         assert source.rstrip() == inspect.getsource(getattr(runtime, name)).rstrip()
+
+
+def test_frozen_batch_norm_equals_torchvisions() -> None:
+    ops = pytest.importorskip("torchvision.ops")
+    x = _x(2, 4, 3, 3)
+    ours, theirs = runtime.FrozenBatchNorm2d(4, eps=1e-3), ops.FrozenBatchNorm2d(4, eps=1e-3)
+    for name, buffer in theirs.named_buffers():
+        buffer.copy_(torch.arange(1.0, 5.0) * (0.5 if name == "running_mean" else 1.5))
+    ours.load_state_dict(theirs.state_dict())
+    assert torch.allclose(ours(x), theirs(x))
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
+    assert [(n, b.shape) for n, b in ours.named_buffers()] == [(n, b.shape) for n, b in theirs.named_buffers()]

@@ -128,3 +128,28 @@ def test_a_repeated_block_passes_its_args_on_to_the_block_inside_it() -> None:
                     if isinstance(m, torch.nn.Conv2d)}
     spec_fc1 = sorted(layer.params for layer in report.rows if layer.name.endswith("gate.fc1"))
     assert spec_fc1 == sorted(v for k, v in torch_params.items() if k.endswith("gate.fc1"))
+
+
+def test_frozen_batch_norm_imports_with_torchs_buffers() -> None:
+    ops = pytest.importorskip("torchvision.ops")
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, bias=False), ops.FrozenBatchNorm2d(8), torch.nn.ReLU())
+    result = import_model(model, (1, 3, 10, 10))
+    assert result.ok, [item.format() for item in result.unmapped] + result.problems
+    report = analyze_text(result.text, "frozen.yaml")
+    assert report.totals.params == sum(p.numel() for p in model.parameters())
+    assert report.totals.buffers == sum(b.numel() for b in model.buffers())
+
+
+def test_shufflenets_channel_shuffle_imports_relative_to_its_input() -> None:
+    """Imported at 224, the spec analyses at another batch and size with torch's numbers:
+    the views that split and fold channels keep batch, height and width from the input."""
+    model = _model("shufflenet_v2_x0_5").eval()
+    result = import_model(model, (1, 3, 224, 224), "shufflenet_v2_x0_5")
+    assert result.ok, [item.format() for item in result.unmapped] + result.problems
+    shape = (2, 3, 256, 192)
+    report = analyze_text(result.text, "shufflenet.yaml", input_shape=shape)
+    x = torch.zeros(shape, device="meta")
+    with torch.no_grad():
+        macs, out = count_macs(model, lambda: model(x))
+    assert report.totals.macs == macs
+    assert [tuple(o.shape) for o in report.outputs] == [tuple(out.shape)]

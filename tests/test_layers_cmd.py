@@ -75,7 +75,7 @@ def test_one_kind_in_full() -> None:
 def test_a_family_lists_its_kinds() -> None:
     assert [item["kind"] for item in layers_json("norm")] == [
         "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-        "LayerNorm", "GroupNorm", "LocalResponseNorm",
+        "LayerNorm", "GroupNorm", "LocalResponseNorm", "FrozenBatchNorm2d",
     ]
 
 

@@ -62,6 +62,11 @@ CASES = [
     case("BatchNorm1d", {}, (8, 100), (8, 100), 2*100, 2*100 + 1, 0, id="bn1d-2d-input"),
     case("BatchNorm1d", {}, (8, 16, 50), (8, 16, 50), 2*16, 2*16 + 1, 0, id="bn1d-3d-input"),
     case("BatchNorm3d", {}, (1, 4, 2, 3, 3), (1, 4, 2, 3, 3), 2*4, 2*4 + 1, 0, id="bn3d"),
+    # torchvision.ops.FrozenBatchNorm2d: weight, bias, running_mean, running_var are all
+    # buffers (C each): 0 parameters, 4*16 = 64 buffers
+    case("FrozenBatchNorm2d", {}, (1, 16, 4, 4), (1, 16, 4, 4), 0, 4*16, 0, id="frozen-bn2d"),
+    case("FrozenBatchNorm2d", {"num_features": 8, "eps": 0.0}, (2, 8, 3, 3), (2, 8, 3, 3), 0, 4*8, 0,
+         id="frozen-bn2d-declared"),
     # --- InstanceNorm: affine=False, track_running_stats=False by default ---------------
     case("InstanceNorm1d", {}, (2, 8, 20), (2, 8, 20), 0, 0, 0, id="in1d-defaults"),
     case("InstanceNorm2d", {}, (1, 3, 8, 8), (1, 3, 8, 8), 0, 0, 0, id="in2d-defaults"),
@@ -126,6 +131,8 @@ SHAPE_ERRORS = [
     pytest.param("BatchNorm1d", {}, (3,), "2-D or 3-D", id="bn1d-rank-1"),
     pytest.param("BatchNorm1d", {}, (1, 3, 4, 4), "2-D or 3-D", id="bn1d-rank-4"),
     pytest.param("BatchNorm3d", {}, (1, 3, 4, 4), "5-D", id="bn3d-rank-4"),
+    pytest.param("FrozenBatchNorm2d", {}, (1, 3, 4), "4-D", id="frozen-bn2d-rank-3"),
+    pytest.param("FrozenBatchNorm2d", {"num_features": 4}, (1, 3, 4, 4), "num_features=4", id="frozen-bn2d-mismatch"),
     pytest.param("InstanceNorm2d", {}, (3, 5), "3-D or 4-D", id="in2d-rank-2"),
     pytest.param("InstanceNorm1d", {}, (1, 3, 4, 4), "2-D or 3-D", id="in1d-rank-4"),
     pytest.param("LayerNorm", {"normalized_shape": 512}, (2, 197, 768), "normalized_shape", id="ln-mismatch"),

@@ -16,7 +16,7 @@ from torch import nn
 
 __all__ = [
     "Add", "Mul", "Sub", "Abs", "Neg", "Concat", "Chunk", "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
-    "ClassToken", "PositionEmbedding", "LayerScale", "StochasticDepth", "_div", "make_divisible",
+    "ClassToken", "PositionEmbedding", "LayerScale", "FrozenBatchNorm2d", "StochasticDepth", "_div", "make_divisible",
 ]
 
 
@@ -185,6 +185,29 @@ class LayerScale(nn.Module):
         shape = [1] * x.dim()
         shape[self.dim] = -1
         return x * self.scale.view(shape)
+
+
+class FrozenBatchNorm2d(nn.Module):
+    """torchvision.ops.FrozenBatchNorm2d: batch norm with fixed statistics and affine terms,
+    all four kept as buffers (no parameters)."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(num_features))
+        self.register_buffer("bias", torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        shift = self.bias - self.running_mean * scale
+        return x * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1)
 
 
 class StochasticDepth(nn.Module):

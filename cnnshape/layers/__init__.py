@@ -31,7 +31,7 @@ KIND_FAMILY: dict[str, str] = {
     "Linear": "linear",
     "BatchNorm1d": "norm", "BatchNorm2d": "norm", "BatchNorm3d": "norm", "InstanceNorm1d": "norm",
     "InstanceNorm2d": "norm", "InstanceNorm3d": "norm", "LayerNorm": "norm", "GroupNorm": "norm",
-    "LocalResponseNorm": "norm",
+    "LocalResponseNorm": "norm", "FrozenBatchNorm2d": "norm",
     "Identity": "activation", "ReLU": "activation", "ReLU6": "activation",
     "LeakyReLU": "activation", "PReLU": "activation", "ELU": "activation", "SELU": "activation",
     "GELU": "activation", "SiLU": "activation", "Mish": "activation", "Sigmoid": "activation",

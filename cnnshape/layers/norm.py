@@ -89,6 +89,45 @@ class BatchNorm2d(_NormNd):
     pytorch = TorchSide("nn.BatchNorm2d", ("num_features",), (Inferred("num_features", 1),))
 
 
+class FrozenBatchNorm2d(Layer):
+    """torchvision.ops.FrozenBatchNorm2d: batch norm with its statistics and affine terms
+    fixed, all four (weight, bias, running_mean, running_var) buffers: 0 parameters, 4C
+    buffers, as PyTorch counts them (detection backbones).
+
+    ```yaml
+    - FrozenBatchNorm2d
+    - FrozenBatchNorm2d: {eps: 0.0}
+    ```
+    """
+
+    pytorch = TorchSide("runtime.FrozenBatchNorm2d", ("num_features",), (Inferred("num_features", 1),),
+                        modules=("torchvision.ops.FrozenBatchNorm2d",))
+
+    family = "norm"
+    cancels_bias = True
+
+    eps: Float = 1e-5
+    num_features: Optional[PosInt] = None
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        check_rank("FrozenBatchNorm2d", shape, (4,), "N, C, H, W")
+        channels = shape[1]
+        if self.num_features is not None and self.num_features != channels:
+            raise ShapeError(f"FrozenBatchNorm2d declares num_features={self.num_features} but its input {fmt_shape(shape)} has {channels} channels")
+        buffers = 4 * channels
+        return Result([shape], buffers=buffers, working=[
+            "params: 0 (weight and bias are buffers)",
+            f"buffers: weight + bias + running_mean + running_var = 4*C = 4*{channels} = {buffers:,}"])
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        # torchvision computes it as x * scale + shift with per-channel constants.
+        (shape,) = shapes
+        per_channel = (1, shape[1]) + (1,) * (len(shape) - 2)
+        return [Op("mul", "elementwise", (shape, per_channel), shape),
+                Op("add", "elementwise", (shape, per_channel), shape)]
+
+
 class BatchNorm3d(_NormNd):
     """Batch norm over (N, C, D, H, W).
 
@@ -267,5 +306,5 @@ class LocalResponseNorm(Layer):
 KINDS = [
     BatchNorm1d, BatchNorm2d, BatchNorm3d,
     InstanceNorm1d, InstanceNorm2d, InstanceNorm3d,
-    LayerNorm, GroupNorm, LocalResponseNorm,
+    LayerNorm, GroupNorm, LocalResponseNorm, FrozenBatchNorm2d,
 ]

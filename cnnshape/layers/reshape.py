@@ -50,9 +50,20 @@ class Flatten(Layer):
     def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
                         out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
         if target in VIEW_TARGETS:
+            # A view that folds neighbouring dims into one is a flatten of those dims, so
+            # the spec keeps the batch and the other sizes relative to its input (ShuffleNet's
+            # x.view(batch, -1, height, width)).
             out = out_shapes[0]
-            flat = len(in_shape) >= 2 and len(out) == 2 and out == (in_shape[0], prod(in_shape[1:]))
-            return {} if flat else None
+            merged = _merged_dims(in_shape, out)
+            if merged is None:
+                return None
+            start, end = merged
+            args: dict[str, Any] = {}
+            if start != 1:
+                args["start_dim"] = start
+            if end != len(in_shape) - 1:
+                args["end_dim"] = end
+            return args
         return super().from_torch_call(target, bound, in_shape, out_shapes)
     op_name = "flatten"
     op_view = True
@@ -90,7 +101,22 @@ class Unflatten(Layer):
     ```
     """
 
-    pytorch = TorchSide("nn.Unflatten", ("dim", "unflattened_size"))
+    pytorch = TorchSide("nn.Unflatten", ("dim", "unflattened_size"), functions={target: () for target in VIEW_TARGETS})
+
+    @classmethod
+    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
+                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+        # A view that splits one dim (ShuffleNet's x.view(batch, groups, -1, height, width))
+        # keeps the other sizes relative to its input.
+        out = out_shapes[0]
+        extra = len(out) - len(in_shape)
+        if extra < 1:
+            return None
+        for dim in range(len(in_shape)):
+            sizes = out[dim:dim + extra + 1]
+            if out[:dim] == in_shape[:dim] and out[dim + extra + 1:] == in_shape[dim + 1:] and prod(sizes) == in_shape[dim]:
+                return {"dim": dim, "unflattened_size": list(sizes)}
+        return None
     op_name = "unflatten"
     op_view = True
 
@@ -107,6 +133,20 @@ class Unflatten(Layer):
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [_reshaped(rfs[0], shapes[0], out[0])]
+
+
+def _merged_dims(in_shape: Shape, out: Shape) -> Optional[tuple[int, int]]:
+    """(start, end) when `out` is `in_shape` with dims start..end folded into one, the
+    batch kept where it can be."""
+    fold = len(in_shape) - len(out)
+    if fold < 1:
+        return None
+    for start in (*range(1, len(out)), 0):
+        end = start + fold
+        if (end < len(in_shape) and out[:start] == in_shape[:start] and out[start + 1:] == in_shape[end + 1:]
+                and out[start] == prod(in_shape[start:end + 1])):
+            return start, end
+    return None
 
 
 def _fill(sizes: list[int], total: int, what: str) -> tuple[int, ...]:

@@ -113,7 +113,7 @@ def test_layers_md_is_current() -> None:
 
 def test_layers_md_is_valid_gfm() -> None:
     tables = check_gfm_tables(LAYERS_MD.read_text(encoding="utf-8"))
-    assert len(tables) > len(REGISTRY)  # an index per family and an argument table per kind (most)
+    assert len(tables) >= len(REGISTRY)  # an index per family and an argument table per kind with arguments (most)
 
 
 def test_golden_table(golden) -> None:

@@ -374,17 +374,10 @@ THOP_DIR = os.environ.get("CNNSHAPE_ULTRALYTICS_THOP_DIR")
 EVERY_SCALE = {"v8/yolov8.yaml", "v8/yolov8-seg.yaml", "11/yolo11.yaml", "12/yolo12.yaml", "26/yolo26.yaml"}
 
 
-# The attention products of YOLOv10's PSA, YOLO11's C2PSA and YOLO12's A2C2f are in
-# Ultralytics' count and not yet in cnnshape's (no matrix-product kind): docs/ultralytics.md.
-WITH_ATTENTION = {"v10", "11", "12", "26"}
-
-
 def _flops_cases() -> dict[str, list[tuple[str, str | None]]]:
     by_family: dict[str, list[tuple[str, str | None]]] = {}
     seen: set[str] = set()
     for config, scale in CASES:
-        if config.split("/")[0] in WITH_ATTENTION:
-            continue
         if config in EVERY_SCALE or config not in seen:
             by_family.setdefault(config.split("/")[0], []).append((config, scale))
         seen.add(config)

@@ -28,7 +28,7 @@ from cnnshape.expr import FUNCTIONS, ExprError, _find_close, has_substitution, p
 
 # Names the generated file defines or uses at module level, and the helpers it may copy
 # from cnnshape/bridge/runtime.py. Spec names never become any of these.
-RUNTIME_NAMES = ("Add", "Mul", "Sub", "Abs", "Neg", "Concat", "Chunk", "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
+RUNTIME_NAMES = ("Add", "Mul", "Sub", "Abs", "Neg", "MatMul", "Concat", "Chunk", "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
                  "ClassToken", "PositionEmbedding", "LayerScale", "FrozenBatchNorm2d", "StochasticDepth", "_div", "make_divisible")
 FILE_NAMES = frozenset({"torch", "nn", "math", "annotations", "build", "INPUT_SHAPE", "SPEC_NAME", "SPEC_FILE", "model", "out", "shapes",
                         "self", "x", "i", "t", "p"})

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 __all__ = [
-    "Add", "Mul", "Sub", "Abs", "Neg", "Concat", "Chunk", "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
+    "Add", "Mul", "Sub", "Abs", "Neg", "MatMul", "Concat", "Chunk", "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
     "ClassToken", "PositionEmbedding", "LayerScale", "FrozenBatchNorm2d", "StochasticDepth", "_div", "make_divisible",
 ]
 
@@ -45,6 +45,13 @@ class Sub(nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return a - b
+
+
+class MatMul(nn.Module):
+    """cnnshape's MatMul: torch.matmul of its two inputs (a @ b)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(a, b)
 
 
 class Abs(nn.Module):

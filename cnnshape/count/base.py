@@ -21,7 +21,7 @@ Rule = Callable[[Op], int]
 
 # Every operation a layer kind can describe (Op.name); the tables are keyed on these.
 OP_NAMES = frozenset((
-    "conv", "conv_transpose", "linear", "attention_in_proj", "attention_matmul", "attention_out_proj",
+    "conv", "conv_transpose", "linear", "matmul", "attention_in_proj", "attention_matmul", "attention_out_proj",
     "batch_norm", "instance_norm", "layer_norm", "group_norm", "local_response_norm",
     "identity", "relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu", "mish", "sigmoid", "tanh", "hardswish", "hardsigmoid",
     "softmax", "log_softmax", "dropout", "stochastic_depth",

@@ -47,6 +47,7 @@ CONVENTION = Convention(
         "conv": weight_macs,  # conv_flop_jit: batch x prod(weight) x output positions
         "conv_transpose": weight_macs,  # ... x input positions when transposed
         "linear": weight_macs,  # linear_flop_jit: no bias
+        "matmul": weight_macs,  # matmul_flop_jit: output elements x the contracted dim
         "attention_in_proj": weight_macs,  # traced as aten::linear
         "attention_out_proj": weight_macs,
         "batch_norm": batch_norm,

@@ -58,6 +58,7 @@ PYTORCH = Convention(
         "conv": with_bias,
         "conv_transpose": with_bias,  # over the input positions, plus the bias over the output
         "linear": with_bias,
+        "matmul": weight_macs,  # torch.matmul: prod(a.shape) x b.shape[-1] (aten: bmm/mm)
         "attention_in_proj": multihead_attention,  # the module hook's whole formula, once
         "batch_norm": norm,
         "instance_norm": norm,
@@ -95,6 +96,7 @@ ATEN = Convention(
         "conv": with_bias,
         "conv_transpose": with_bias,
         "linear": with_bias,
+        "matmul": weight_macs,  # torch.matmul: prod(a.shape) x b.shape[-1] (aten: bmm/mm)
         "attention_in_proj": attention_in_proj,
         "attention_matmul": weight_macs,  # the bmm pair of scaled_dot_product_attention's math path
         "attention_out_proj": with_bias,

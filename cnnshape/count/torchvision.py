@@ -15,6 +15,7 @@ CONVENTION = Convention(
         "conv": weight_macs,
         "conv_transpose": weight_macs,  # over the input positions, as torchvision and fvcore count it
         "linear": weight_macs,
+        "matmul": weight_macs,  # torch.matmul of two activations (no weights; as the attention matmuls)
         "attention_in_proj": weight_macs,
         "attention_matmul": weight_macs,  # q @ k^T and weights @ v
         "attention_out_proj": weight_macs,

@@ -93,7 +93,8 @@ def attention_matmul(op: Op) -> int:
 
 # Layers of Ultralytics' modules that run as torch functions, not modules (x.softmax(1),
 # F.avg_pool2d, F.max_pool2d): no hook sees them. Keyed by library block, then layer name.
-FUNCTIONAL = {"DFL": {"softmax"}, "Classify": {"softmax"}, "ADown": {"pool", "max"}, "AConv": {"pool"}}
+FUNCTIONAL = {"DFL": {"softmax"}, "Classify": {"softmax"}, "ADown": {"pool", "max"}, "AConv": {"pool"},
+              "Attention": {"softmax"}, "AAttn": {"softmax"}}
 
 
 def unseen(report: Report) -> Iterator[str]:
@@ -115,6 +116,7 @@ CONVENTION = Convention(
         "conv": conv,
         "conv_transpose": conv_transpose,
         "linear": linear,
+        "matmul": weight_macs,  # _count_matmul: output elements x the contracted dim (functional, counted)
         "attention_in_proj": weight_macs,
         "attention_matmul": attention_matmul,
         "attention_out_proj": weight_macs,

@@ -40,7 +40,7 @@ KIND_FAMILY: dict[str, str] = {
     "Dropout1d": "activation", "Dropout2d": "activation", "Dropout3d": "activation",
     "AlphaDropout": "activation", "FeatureAlphaDropout": "activation",
     "StochasticDepth": "activation",
-    "Add": "merge", "Mul": "merge", "Sub": "merge", "Concat": "merge",
+    "Add": "merge", "Mul": "merge", "Sub": "merge", "Concat": "merge", "MatMul": "merge",
     "Flatten": "reshape", "Unflatten": "reshape", "Reshape": "reshape", "Permute": "reshape",
     "Mean": "reshape",
     "Upsample": "resample", "PixelShuffle": "resample", "ZeroPad2d": "resample",

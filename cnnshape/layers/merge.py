@@ -6,10 +6,11 @@ is the largest of the paths, and paths with different stride or centre are flagg
 
 from __future__ import annotations
 
-from typing import ClassVar
+from math import prod
+from typing import Any, ClassVar
 
 from cnnshape.errors import ShapeError
-from cnnshape.layers.base import RF, Int, Layer, Result, Shape, fmt_shape, merge_rfs
+from cnnshape.layers.base import RF, Int, Layer, Op, Result, Shape, fmt_shape, merge_rfs
 from cnnshape.layers.torchside import TorchSide
 
 
@@ -151,6 +152,53 @@ class Concat(Layer):
         return [merge_rfs(rfs)]
 
 
+def matmul_macs(module: Any, inputs: list[Shape], output: Shape) -> int:
+    """torch.matmul's multiply-adds: one per output element per element of the contracted axis."""
+    return prod(output) * inputs[0][-1]
+
+
+class MatMul(Layer):
+    """Matrix product of two tensors, torch.matmul (`a @ b`): (..., n, k) @ (..., k, m) ->
+    (..., n, m), the leading dims broadcast. No weights; its multiply-adds are
+    n x k x m per matrix (an attention's q·kᵀ and weights·v written out).
+
+    ```yaml
+    - MatMul: {from: [q, k]}   # (1, 2, 400, 32) @ (1, 2, 32, 400) -> (1, 2, 400, 400)
+    ```
+    """
+
+    pytorch = TorchSide("runtime.MatMul", tensors="all", functions={
+        "operator.matmul": (), "torch.matmul": (), "method.matmul": (), "torch.bmm": (), "method.bmm": ()})
+    torch_macs = staticmethod(matmul_macs)
+
+    family = "merge"
+    min_inputs = 2
+    max_inputs = 2
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        a, b = shapes
+        if len(a) < 2 or len(b) < 2:
+            raise ShapeError(f"MatMul takes two tensors of at least 2 dims (..., n, k) and (..., k, m), got "
+                             f"{fmt_shape(a)} and {fmt_shape(b)}")
+        if a[-1] != b[-2]:
+            raise ShapeError(f"MatMul: {fmt_shape(a)} @ {fmt_shape(b)}: the first's last dim ({a[-1]}) must equal "
+                             f"the second's next-to-last ({b[-2]})",
+                             hint="transpose one of them first (Permute), as q @ k.transpose(-2, -1)")
+        batch = broadcast("MatMul", [a[:-2], b[:-2]]) if len(a) > 2 or len(b) > 2 else ()
+        out = (*batch, a[-2], b[-1])
+        macs = prod(out) * a[-1]
+        return Result([out], macs=macs, working=[
+            f"{fmt_shape(a)} @ {fmt_shape(b)} -> {fmt_shape(out)}",
+            f"MACs: output elements x contracted {a[-1]} = {prod(out):,} x {a[-1]} = {macs:,}",
+        ])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        return [merge_rfs(rfs)]
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        return [Op("matmul", "matmul", tuple(shapes), out[0], macs=prod(out[0]) * shapes[0][-1], saves=("inputs",))]
+
+
 def _concat_fix(first: Shape, other: Shape, dim: int) -> str:
     """The usual fix for a concatenation whose inputs disagree: the dim they do differ in,
     or an Upsample (U-Net's decoder) when the maps differ by a whole factor."""
@@ -170,4 +218,4 @@ def _concat_fix(first: Shape, other: Shape, dim: int) -> str:
     return ""
 
 
-KINDS = [Add, Mul, Sub, Concat]
+KINDS = [Add, Mul, Sub, Concat, MatMul]

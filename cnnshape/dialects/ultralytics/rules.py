@@ -408,6 +408,15 @@ class _Translator:
             if module in SEGMENT and len(args) > 2 and isinstance(args[2], int) and not isinstance(args[2], bool):
                 args[2] = native_args[2] = make_divisible(min(args[2], max_channels) * width, 8)  # npr, the protos
             c2 = 0
+        elif module in ("Depth", "SemanticSegment"):
+            wanted = 3 if module == "Depth" else 2
+            if len(sources) != wanted:
+                self.issue(loc + (0,), "bad-value", f"row {i}: {module} reads {wanted} levels in cnnshape's library, got {len(sources)}")
+                raise _Bad
+            chans = [ch[x] for x in sources]
+            # parse_model: Depth(c_mid, ch) (a legacy third argument is dropped), SemanticSegment(nc, ch)
+            args, native_args = [*args[:1], chans], [*native_args[:1], chans]
+            c2 = 0
         elif module == "v10Detect":
             if not 2 <= len(sources) <= 4:
                 self.issue(loc + (0,), "bad-value", f"row {i}: {module} reads 2 to 4 levels in cnnshape's library, got {len(sources)}")
@@ -538,6 +547,8 @@ class _Translator:
         computed one), following the rewriting above."""
         if module in NATIVE or module in HEADS:
             return [(k,) for k in range(count)] + [()] * 3
+        if module in ("Depth", "SemanticSegment"):
+            return [(0,), ()]
         if module == "CBLinear":
             return [()] + [(k,) for k in range(count)]
         if module in BASE:

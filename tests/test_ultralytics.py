@@ -45,7 +45,7 @@ MUST_MATCH = {
     *(f"v8/yolov8{s}.yaml" for s in ("", "-p2", "-p6", "-seg", "-seg-p6", "-pose", "-pose-p6", "-obb", "-cls",
                                       "-ghost", "-ghost-p2", "-ghost-p6")),
     *(f"11/yolo11{s}.yaml" for s in ("", "-seg", "-pose", "-obb", "-cls")),
-    *(f"26/yolo26{s}.yaml" for s in ("", "-p2", "-p6", "-obb", "-cls", "-seg", "-depth", "-sem")),
+    *(f"26/yolo26{s}.yaml" for s in ("", "-p2", "-p6", "-obb", "-cls", "-seg", "-depth", "-sem", "-pose")),
     *(f"12/yolo12{s}.yaml" for s in ("", "-seg", "-pose", "-obb", "-cls")),
     *(f"v10/yolov10{s}.yaml" for s in "nsmblx"),
     *(f"v9/yolov9{s}.yaml" for s in ("t", "s", "m", "c", "c-seg", "e", "e-seg")),

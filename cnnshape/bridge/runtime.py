@@ -47,13 +47,6 @@ class Sub(nn.Module):
         return a - b
 
 
-class MatMul(nn.Module):
-    """cnnshape's MatMul: torch.matmul of its two inputs (a @ b)."""
-
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.matmul(a, b)
-
-
 class Abs(nn.Module):
     """cnnshape's Abs: torch.abs, elementwise."""
 
@@ -66,6 +59,13 @@ class Neg(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return -x
+
+
+class MatMul(nn.Module):
+    """cnnshape's MatMul: torch.matmul of its two inputs (a @ b)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(a, b)
 
 
 class Concat(nn.Module):

@@ -243,7 +243,9 @@ def model_of(cls: type) -> type[BaseModel]:
     """The pydantic model of a layer kind, built on first use (itself for a model)."""
     model = _MODELS.get(cls)
     if model is None:
-        namespace: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__}
+        namespace: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__,
+                                     # built now, the model is about to be used: no deferred rebuild on first validation
+                                     "model_config": ConfigDict(defer_build=False)}
         # The validators of the kind and its bases: pydantic reads them from the model's
         # own namespace and its BaseModel bases only; a subclass's validator of the same
         # name overrides its base's, as in a model hierarchy.

@@ -43,17 +43,21 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], check: bool = True) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one child process, measured by GNU time when
-    available (ru_maxrss of RUSAGE_CHILDREN is a maximum over all children so far)."""
-    timer = ["/usr/bin/time", "-f", "%e %M"] if os.path.exists("/usr/bin/time") else []
+def run(cmd: list[str], check: bool = True) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (KiB) and CPU seconds (user + system) of one child process,
+    measured by GNU time when available (ru_maxrss of RUSAGE_CHILDREN is a maximum over
+    all children so far)."""
+    timer = ["/usr/bin/time", "-f", "%e %M %U %S"] if os.path.exists("/usr/bin/time") else []
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(timer + cmd, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=child_env())
     elapsed = time.perf_counter() - start
     if timer:
         last = done.stderr.strip().splitlines()[-1].split()
-        return float(last[0]), int(last[1])
-    return elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        return float(last[0]), int(last[1]), float(last[2]) + float(last[3])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, after.ru_maxrss, cpu
 
 
 def wall(cmd: list[str]) -> float:
@@ -162,7 +166,7 @@ def report_startup(py: str, spec: str, rounds: int) -> None:
 
 def report_tools(py: str, spec: str) -> None:
     print("PyTorch-hook tools on the same ResNet-50 (plain torch.nn), best of 3 each")
-    ours, ours_peak = min(run([py, "-m", "cnnshape", "summary", spec]) for _ in range(3))
+    ours, ours_peak, _ = min(run([py, "-m", "cnnshape", "summary", spec]) for _ in range(3))
     print(f"  cnnshape summary                           {ours:6.2f} s  peak {ours_peak / 1024:7.1f} MiB")
     for tool in ("torchinfo", "ptflops"):
         try:
@@ -171,7 +175,7 @@ def report_tools(py: str, spec: str) -> None:
         except ImportError:
             print(f"  {tool:<42} not installed")
             continue
-        elapsed, peak = min(run([py, str(ROOT / "bench" / "torch_resnet50.py"), tool]) for _ in range(3))
+        elapsed, peak, _ = min(run([py, str(ROOT / "bench" / "torch_resnet50.py"), tool]) for _ in range(3))
         print(f"  {tool:<42} {elapsed:6.2f} s  peak {peak / 1024:7.1f} MiB  ({elapsed / ours:.1f} x cnnshape)")
 
 
@@ -183,9 +187,10 @@ def report_scaling(py: str, quick: bool) -> None:
             path = synthetic(layers, Path(tmp))
             # Best of three where a run is short enough for noise to matter.
             runs = [run([py, "-m", "cnnshape", "summary", str(path), "--format", "json"]) for _ in range(3 if layers <= 10_000 else 1)]
-            elapsed, peak = min(runs)
-            target = "  (target <= 0.5 s: " + ("met)" if elapsed <= 0.5 else "NOT MET)") if layers == 10_000 else ""
-            print(f"  {layers:>7,} layers  {elapsed:6.2f} s  {elapsed / layers * 1e6:6.1f} us/layer  peak {peak / 1024:7.1f} MiB{target}")
+            elapsed, peak, _ = min(runs)
+            cpu = min(used for _, _, used in runs)
+            target = "  (target <= 0.5 s: " + ("met)" if elapsed <= 0.5 else "NOT MET") + f", CPU {cpu:.2f} s)" if layers == 10_000 else ""
+            print(f"  {layers:>7,} layers  {elapsed:6.2f} s  CPU {cpu:6.2f} s  {elapsed / layers * 1e6:6.1f} us/layer  peak {peak / 1024:7.1f} MiB{target}")
 
 
 def report_lint(py: str) -> None:
@@ -195,7 +200,7 @@ def report_lint(py: str) -> None:
         for i in range(1000):
             source = zoo[i % len(zoo)]
             (Path(tmp) / f"{i:04d}-{source.name}").write_text(source.read_text())
-        elapsed, peak = run([py, "-m", "cnnshape", "lint", tmp, "--format", "json", "--no-config"], check=False)
+        elapsed, peak, _ = run([py, "-m", "cnnshape", "lint", tmp, "--format", "json", "--no-config"], check=False)
         print(f"  1,000 specs  {elapsed:6.2f} s  {elapsed:.2f} ms/spec  peak {peak / 1024:7.1f} MiB")
 
 

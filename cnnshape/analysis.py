@@ -12,7 +12,7 @@ from typing import Optional
 
 from cnnshape.errors import Issue, ShapeError, SpecError
 from cnnshape.graph import Graph, Node, Ref
-from cnnshape.layers.base import MAX_ELEMENTS, RF, Shape, axis_names, fmt_shape, group_axes
+from cnnshape.layers.base import MAX_ELEMENTS, RF, Op, Result, Shape, axis_names, fmt_shape, group_axes
 from cnnshape.report import DTYPE_BYTES, AxisField, Output, ReceptiveField, Report, Row, Totals
 from cnnshape.source import Source
 
@@ -45,10 +45,11 @@ def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
     leaf: dict[int, Row] = {}
     fields: dict[int, ReceptiveField] = {}
     unbatched: list[tuple[Node, Shape]] = []
+    known: dict[tuple[int, tuple[Shape, ...]], tuple[Result, Optional[list[Op]]]] = {}
     for node in graph.nodes[graph.first_layer:]:
         if node.layer is None or any(ref not in tensors for ref in node.inputs):
             continue  # its own problem is already reported, or an input failed upstream
-        row = _visit(node, graph, tensors, issues, warnings, fields, unbatched)
+        row = _visit(node, graph, tensors, issues, warnings, fields, unbatched, known)
         if row is not None:
             leaf[node.index] = row
     if unbatched:
@@ -121,16 +122,21 @@ def _unbatched_warning(unbatched: list[tuple[Node, Shape]], input_shape: Shape) 
 
 
 def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warnings: list[Issue],
-           fields: dict[int, ReceptiveField], unbatched: list[tuple[Node, Shape]]) -> Optional[Row]:
+           fields: dict[int, ReceptiveField], unbatched: list[tuple[Node, Shape]],
+           known: dict[tuple[int, tuple[Shape, ...]], tuple[Result, Optional[list[Op]]]]) -> Optional[Row]:
     layer = node.layer
     assert layer is not None, "only the input node has no layer, and it is not visited"
     shapes = [tensors[ref][0] for ref in node.inputs]
     rfs = [tensors[ref][1] for ref in node.inputs]
     where = f" ({node.context})" if node.context else ""
     elements = 0
+    # A layer's numbers are a function of the layer and its input shapes: equal layers (graph.py
+    # shares one instance between equal arguments) on equal shapes are computed once.
+    key = (id(layer), tuple(shapes))
+    seen = known.get(key)
     try:
         # Expansion may have inferred it already (a block that reads its input's shape).
-        result = graph.results.get(node.index) or layer.infer(shapes)
+        result = graph.results.get(node.index) or (seen[0] if seen is not None else layer.infer(shapes))
         graph.results[node.index] = result  # a layer that shares these weights checks against it
         for shape in result.shapes:
             if shape and min(shape) <= 0:
@@ -161,7 +167,7 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
         issues.append(Issue(node.loc, exc.code, f"{node.name} ({node.kind}): {message}{shown}{where}{hint}", at_key=True))
         return None
     out_rfs = layer.receptive_field(rfs, shapes, result.shapes)
-    if any(_rf_too_big(rf) for rf in out_rfs):
+    if any(_rf_too_big(rf) for rf in out_rfs if rf is not rfs[0]):  # rfs[0] was checked when it was made
         # Alternating up- and down-sampling by coprime factors grows the fractions without
         # end (past Python's 4,300-digit limit on printing an integer).
         issues.append(Issue(node.loc, "limit", (
@@ -179,6 +185,13 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
     if result.unbatched:
         unbatched.append((node, shapes[0]))
     parent = graph.blocks[node.block].name if node.block is not None else None
+    ops: list[Op] = []
+    cached_ops = seen[1] if seen is not None and seen[0] is result else None
+    if not node.training_only:  # eval mode never runs it: no operations
+        if cached_ops is None:
+            cached_ops = layer.ops(shapes, result.shapes)
+        ops = cached_ops
+    known[key] = (result, cached_ops)
     params, buffers, shared_with = result.params, result.buffers, None
     if node.shares is not None:
         # One module called again: its weights count once, at the original; MACs per call.
@@ -210,7 +223,7 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
         training_macs=result.macs if node.training_only else 0,
         training_only=node.training_only,
         findings=result.findings,
-        ops=[] if node.training_only else layer.ops(shapes, result.shapes),
+        ops=list(ops),
         input_shapes=shapes,
         shared_with=shared_with,
         trainable=node.trainable,
@@ -247,6 +260,8 @@ def _ref_name(graph: Graph, ref: Ref) -> str:
 
 def _tree_rows(graph: Graph, leaf: dict[int, Row], tensors: dict) -> list[Row]:
     """Leaf rows in order with each block's row (sums via prefix sums) before its contents."""
+    if not graph.blocks:
+        return list(leaf.values())  # in node order: visited in order
     n = len(graph.nodes)
     sums = {key: [0] * (n + 1) for key in ("params", "buffers", "macs", "activation_elements", "training_macs")}
     for i in range(n):

@@ -198,6 +198,9 @@ class _Builder:
         self.known: list[list[Shape] | None] = []
         self.results: dict[int, Result] = {}
         self.reads_input: dict[str, bool] = {}
+        # Validated layers by kind and arguments: a network repeats a few layer settings
+        # many times, and a layer is frozen, so equal arguments share one instance.
+        self.validated: dict[tuple[type, str], Layer] = {}
 
     # -- issues ---------------------------------------------------------------------------
 
@@ -598,8 +601,11 @@ class _Builder:
         if shared is not None:
             layer = self.nodes[shared].layer  # the same module: its arguments are the original's
         elif not any(value is FAILED for value in values.values()):
+            key = (cls, repr(values))  # repr tells 1 from 1.0 and True, as validation does
+            layer = self.validated.get(key)
             try:
-                layer = cls.model_validate(values)
+                if layer is None:
+                    layer = self.validated[key] = cls.model_validate(values)
             except ValidationError as exc:
                 fields = list(cls.model_fields)
                 for issue in pydantic_issues(exc, args_loc, "argument", fields=fields, data=values):

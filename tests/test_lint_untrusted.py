@@ -226,6 +226,23 @@ def test_every_config_error_is_reported_at_once(tmp_path: Path) -> None:
     ]
 
 
+def test_config_errors_come_in_the_order_the_file_is_written(tmp_path: Path) -> None:
+    """A known key's bad value, an unknown key and a bad key of a sub-table, each where it
+    is written and in that order; both spellings of a key (max_param, strict) are kept."""
+    shutil.copy(RESNET18, tmp_path / "net.yaml")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.cnnshape]\nstrict = "yes"\nmax_param = 1\n\n[tool.cnnshape.severity]\nbudgt = "error"\nbudget = "warn"\n')
+    code, out, err = lint(".")
+    # `strict = ` is 9 characters: the value at column 10; keys at column 1.
+    assert (code, out) == (2, [])
+    assert err == [
+        "pyproject.toml:2:10: error: strict: expected true or false, got 'yes'",
+        "pyproject.toml:3:1: error: max_param: unknown key; did you mean 'max_params'?",
+        "pyproject.toml:6:1: error: severity: unknown rule 'budgt'; did you mean 'budget'?",
+        "pyproject.toml:7:10: error: severity: severities are \"error\" or \"warning\", got 'warn'; did you mean 'warning'?",
+    ]
+
+
 def test_a_pyproject_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
     """pyproject.toml is read by the same bounded reader as specs: a 32 MiB (sparse) file is
     refused from its size (16 MiB is the limit: 16 * 1024 * 1024 = 16,777,216 bytes), with

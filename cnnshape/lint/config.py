@@ -1,5 +1,7 @@
 """`[tool.cnnshape]` in pyproject.toml and lint's command-line options, read into one
-`Config`; every mistake reported at its `file:line:col`."""
+`Config`: the table is checked by a strict pydantic model (unknown keys are errors, with
+the nearest known key), and every mistake is reported at once, each at its
+`file:line:col` (toml_positions.py finds it), in the order the file is written."""
 
 from __future__ import annotations
 
@@ -8,7 +10,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional, cast
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, create_model
+from pydantic_core import PydanticCustomError
 
 from cnnshape.errors import Severity, SpecError, did_you_mean
 from cnnshape.lint.rules import BUDGETS, RULES
@@ -45,15 +50,6 @@ class ConfigError(Exception):
         return error
 
 
-class _BadEntry(Exception):
-    """One bad entry of a configuration table: the message, and where it is as a key path
-    in the table (a list item's index last); `at_key` points at the key, not its value."""
-
-    def __init__(self, loc: tuple, message: str, at_key: bool = False):
-        super().__init__(message)
-        self.loc, self.message, self.at_key = loc, message, at_key
-
-
 @dataclass
 class Config:
     select: Optional[set[str]] = None  # None: every rule
@@ -75,9 +71,6 @@ class Config:
         return self.severity.get(code, default)
 
 
-CONFIG_KEYS = ["select", "ignore", "severity", "strict", "dominant-share", "allow-budget-suppression", "devices"] + [k.replace("_", "-") for k in BUDGETS]
-
-
 def _key_text(key: str) -> str:
     """A key as written, or quoted with escapes when it holds a control character (a line
     break in a key must not start a new line of output)."""
@@ -97,88 +90,147 @@ def _unknown(word: str, known: list[str], what: str) -> str:
     return did_you_mean(word, known) or f"; known {what}: {', '.join(known)}"
 
 
-def _codes(values: Any, key: str, bad: list[_BadEntry]) -> set[str]:
-    if not isinstance(values, list):
-        bad.append(_BadEntry((key,), f"{key}: expected a list of rule codes"))
-        return set()
-    for index, code in enumerate(values):
-        if not isinstance(code, str):
-            bad.append(_BadEntry((key, index), f"{key}: expected a list of rule codes, got {_value_text(code)}"))
-        elif code not in RULES:
-            bad.append(_BadEntry((key, index), f"{key}: unknown rule {code!r}{_unknown(code, list(RULES), 'rules')}"))
-    return {code for code in values if isinstance(code, str)}
+# --- the table as a strict pydantic model ---------------------------------------------------
+# Each check raises its message (after "key: "); _issues turns pydantic's errors, every one
+# of them, into (key path, at the key?, message) in the order the table is written.
 
 
-def _read_table(table: dict[str, Any], origin: str, bad: list[_BadEntry]) -> Config:
-    """The table into a Config; every bad entry is added to `bad` (none stops the reading)."""
-    config = Config(origin=origin)
-    for raw_key, value in table.items():
-        try:
-            _read_entry(config, raw_key, value, origin, bad)
-        except _BadEntry as entry:
-            bad.append(entry)
-    return config
+def _bad(detail: str) -> PydanticCustomError:
+    return PydanticCustomError("config", "{detail}", {"detail": detail})
 
 
-def _read_entry(config: Config, raw_key: str, value: Any, origin: str, bad: list[_BadEntry]) -> None:
-    """One key of the table into `config`: a bad value raises _BadEntry; the bad items of a
-    list or table are each added to `bad`."""
+def _rule_list(value: Any) -> Any:
+    if not isinstance(value, list):
+        raise _bad("expected a list of rule codes")
+    return value
+
+
+def _rule(code: Any) -> str:
+    if not isinstance(code, str):
+        raise _bad(f"expected a list of rule codes, got {_value_text(code)}")
+    if code not in RULES:
+        raise _bad(f"unknown rule {code!r}{_unknown(code, list(RULES), 'rules')}")
+    return code
+
+
+def _severity_table(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise _bad("expected a table of rule = \"error\" | \"warning\"")
+    return value
+
+
+def _level(level: Any) -> Severity:
+    if level not in ("error", "warning"):
+        hint = did_you_mean(level, ["error", "warning"]) if isinstance(level, str) else ""
+        raise _bad(f"severities are \"error\" or \"warning\", got {_value_text(level)}{hint}")
+    return cast(Severity, level)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _bad(f"expected true or false, got {_value_text(value)}")
+    return value
+
+
+def _share(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise _bad(f"expected a fraction between 0 and 1, got {_value_text(value)}")
+    return float(value)
+
+
+def _budget(value: Any) -> int:
     from cnnshape.quantity import parse_quantity
 
-    key = raw_key.replace("-", "_")
-    if key == "select":
-        config.select = _codes(value, raw_key, bad)
-    elif key == "ignore":
-        config.ignore = _codes(value, raw_key, bad)
-    elif key == "severity":
-        if not isinstance(value, dict):
-            raise _BadEntry((raw_key,), f"{raw_key}: expected a table of rule = \"error\" | \"warning\"")
-        for code, level in value.items():
-            if code not in RULES:
-                hint = _unknown(code, list(RULES), "rules")
-                bad.append(_BadEntry((raw_key, code), f"{raw_key}: unknown rule {code!r}{hint}", at_key=True))
-            elif level not in ("error", "warning"):
-                bad.append(_BadEntry((raw_key, code), (
-                    f"{raw_key}: severities are \"error\" or \"warning\", got {_value_text(level)}{did_you_mean(level, ['error', 'warning'])}"
-                )))
-            else:
-                config.severity[code] = level
-    elif key in BUDGETS:
-        try:
-            config.budgets[key] = parse_quantity(value)
-            config.budget_origins[key] = origin
-        except ValueError as exc:
-            raise _BadEntry((raw_key,), f"{raw_key}: {exc}") from None
-    elif key == "dominant_share":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-            raise _BadEntry((raw_key,), f"{raw_key}: expected a fraction between 0 and 1, got {_value_text(value)}")
-        config.dominant_share = float(value)
-    elif key == "devices":
-        pass  # device profiles for `summary --device`, read and checked by cnnshape.roofline
-    elif key in ("strict", "allow_budget_suppression"):
-        if not isinstance(value, bool):
-            raise _BadEntry((raw_key,), f"{raw_key}: expected true or false, got {_value_text(value)}")
-        setattr(config, key, value)
-    else:
-        # Suggest the spelling the user writes: both max-params and max_params work.
-        known = CONFIG_KEYS if "_" not in raw_key else [k.replace("-", "_") for k in CONFIG_KEYS]
-        raise _BadEntry((raw_key,), f"{_key_text(raw_key)}: unknown key{_unknown(raw_key, known, 'keys')}", at_key=True)
+    try:
+        return parse_quantity(value)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+
+
+RuleCode = Annotated[Any, AfterValidator(_rule)]
+Rules = Annotated[Optional[list[RuleCode]], BeforeValidator(_rule_list)]
+Flag = Annotated[Any, AfterValidator(_flag)]
+Budget = Annotated[Any, AfterValidator(_budget)]
+
+
+class _Table(BaseModel):
+    """`[tool.cnnshape]` (and lint's options): keys written with - or _ (`max-params`,
+    `max_params`); unknown keys are errors. The budgets (one per rules.BUDGETS key) are
+    added by `_table_model`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=lambda name: name.replace("_", "-"),
+                              populate_by_name=True)
+
+    select: Rules = None  # None: every rule
+    ignore: Rules = None
+    severity: Annotated[dict[RuleCode, Annotated[Any, AfterValidator(_level)]], BeforeValidator(_severity_table)] = {}
+    strict: Flag = False
+    dominant_share: Annotated[Any, AfterValidator(_share)] = Config.dominant_share
+    allow_budget_suppression: Flag = False
+    devices: Any = None  # device profiles for `summary --device`, read and checked by cnnshape.roofline
+
+
+_MODEL: list[type[_Table]] = []
+
+
+def _table_model() -> type[_Table]:
+    """The table's model, with a field per budget, built on first use (lint's start-up only)."""
+    if not _MODEL:
+        budgets: dict[str, Any] = {key: (Optional[Budget], None) for key in BUDGETS}
+        _MODEL.append(create_model("CnnshapeTable", __base__=_Table, **budgets))
+    return _MODEL[0]
+
+
+def _issues(error: ValidationError, table: dict[str, Any]) -> list[tuple[tuple, bool, str]]:
+    """pydantic's errors as (key path as written, at the key?, message), in table order."""
+    order = {key: index for index, key in enumerate(table)}
+    found = []
+    for item in error.errors(include_url=False):
+        loc = tuple(item["loc"])
+        raw = str(loc[0])
+        if raw not in table:  # pydantic names a field by the spelling it was given, else its alias
+            raw = next((key for key in (raw.replace("-", "_"), raw.replace("_", "-")) if key in table), raw)
+        at_key = loc[-1] == "[key]"
+        path = (raw, *loc[1:-1]) if at_key else (raw, *loc[1:])
+        if item["type"] == "extra_forbidden":
+            # Suggest the spelling the user writes: both max-params and max_params work.
+            fields = list(_table_model().model_fields)
+            known = fields if "_" in raw else [name.replace("_", "-") for name in fields]
+            message, at_key = f"{_key_text(raw)}: unknown key{_unknown(raw, known, 'keys')}", True
+        else:
+            detail = item.get("ctx", {}).get("detail", item["msg"])
+            message = f"{raw}: {detail}"
+        found.append((order.get(raw, len(order)), path, at_key, message))
+    found.sort(key=lambda entry: entry[0])  # stable: within a key, pydantic's order (list order)
+    return [(path, at_key, message) for _, path, at_key, message in found]
 
 
 def config_from_table(
     table: dict[str, Any], origin: str, place: Optional[Callable[[tuple, bool], tuple[str, int, int]]] = None,
 ) -> Config:
-    """`[tool.cnnshape]` (keys with - or _) into a Config; raises ConfigError. `place` turns
-    a bad entry's key path (and whether the key or its value is meant) into the
-    `file:line:col` its message starts with; without it (the command line has no lines)
-    the message starts with `origin`."""
-    bad: list[_BadEntry] = []
-    config = _read_table(table, origin, bad)
-    if bad:
+    """`[tool.cnnshape]` (keys with - or _) into a Config; raises ConfigError with every
+    error at once. `place` turns a bad entry's key path (and whether the key or its value
+    is meant) into the `file:line:col` its message starts with; without it (the command
+    line has no lines) the message starts with `origin`."""
+    try:
+        checked = _table_model().model_validate(table)
+    except ValidationError as exc:
+        issues = _issues(exc, table)
         if place is None:
-            raise ConfigError.every([ConfigError(f"{origin}: {entry.message}") for entry in bad])
-        raise ConfigError.every([ConfigError.at(*place(entry.loc, entry.at_key), entry.message) for entry in bad])
-    return config
+            raise ConfigError.every([ConfigError(f"{origin}: {message}") for _, _, message in issues]) from None
+        raise ConfigError.every([ConfigError.at(*place(path, at_key), message) for path, at_key, message in issues]) from None
+    budgets = {key: getattr(checked, key) for key in BUDGETS if getattr(checked, key) is not None}
+    return Config(
+        select=set(checked.select) if checked.select is not None else None,
+        ignore=set(checked.ignore or ()),
+        severity=dict(checked.severity),
+        budgets=budgets,
+        budget_origins=dict.fromkeys(budgets, origin),
+        dominant_share=checked.dominant_share,
+        strict=checked.strict,
+        allow_budget_suppression=checked.allow_budget_suppression,
+        origin=origin,
+    )
 
 
 def configure(options: dict[str, Any], origin: str, use_pyproject: bool = True, strict: bool = False) -> Config:

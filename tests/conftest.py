@@ -1,4 +1,5 @@
-"""Shared test fixtures: golden output files with an update flag.
+"""Shared test fixtures: golden output files with an update flag, and the one way tests
+run the command line (`cli`) and a layer's formulas (`infer`).
 
     pytest --update-golden                  # rewrite tests/golden/*.txt from the current output
     CNNSHAPE_UPDATE_GOLDEN=1 pytest         # the same, where adding a flag is awkward
@@ -12,8 +13,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import pytest
+
+if TYPE_CHECKING:
+    from click.testing import Result
+
+    from cnnshape.layers.base import Result as LayerResult
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden"
@@ -54,6 +61,30 @@ def repo_root(monkeypatch: pytest.MonkeyPatch) -> Path:
     (golden files must not depend on where the clone is)."""
     monkeypatch.chdir(ROOT)
     return ROOT
+
+
+def cli(*args: str, width: Union[int, str] = WIDTH, env: Optional[dict[str, str]] = None,
+        cwd: Optional[Path] = None) -> Result:
+    """`cnnshape ARGS...` run in this process (Typer's CliRunner) with the console `width`
+    columns wide, extra environment `env`, from the folder `cwd` (default: where it is)."""
+    from typer.testing import CliRunner
+
+    from cnnshape.cli import app
+
+    here = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, list(args), env={"COLUMNS": str(width), **(env or {})})
+    finally:
+        os.chdir(here)
+
+
+def infer(kind: str, args: dict[str, Any], *shapes: tuple[int, ...]) -> LayerResult:
+    """One layer of `kind` with `args` on input `shapes`: what its formulas give."""
+    from cnnshape.layers import REGISTRY
+
+    return REGISTRY[kind].model_validate(args).infer(list(shapes))
 
 
 def _hypothesis_profiles() -> None:

@@ -10,16 +10,15 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-import typer  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
+from conftest import cli  # noqa: E402
 
-from cnnshape.bridge.cli import register  # noqa: E402
 from cnnshape.bridge.export import analyse_file, export_file  # noqa: E402
 from cnnshape.bridge.verify import load_code, verify_analysed  # noqa: E402
 
@@ -27,14 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
-
-
-def run(*args: str):
-    return CliRunner().invoke(_app(), list(args), env={"COLUMNS": "200"})
+run = partial(cli, width=200)
 
 
 def _build(path: Path, device: str = "meta"):

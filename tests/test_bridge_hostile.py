@@ -12,6 +12,7 @@ import math
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,11 @@ import yaml
 
 torch = pytest.importorskip("torch")
 
+from conftest import cli  # noqa: E402
 from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
 
 from cnnshape.bridge.analysed import analyse_file, analyse_source  # noqa: E402
-from cnnshape.bridge.cli import register  # noqa: E402
 from cnnshape.bridge.export import ExportError, export_analysed, export_file  # noqa: E402
 from cnnshape.bridge.verify import load_code, verify_analysed  # noqa: E402
 from cnnshape.errors import SpecError  # noqa: E402
@@ -43,18 +43,7 @@ PAYLOADS = [
 HOSTILE_FILE = f'a""";{TOUCH};""".yaml'
 
 
-def run(*args: str, cwd: Path | None = None):
-    import typer
-
-    app = typer.Typer()
-    register(app)
-    here = os.getcwd()
-    if cwd is not None:
-        os.chdir(cwd)
-    try:
-        return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
-    finally:
-        os.chdir(here)
+run = partial(cli, width=200)
 
 
 def _import_in_subprocess(files: list[Path], folder: Path) -> subprocess.CompletedProcess:

@@ -7,16 +7,16 @@ forward pass), never from cnnshape's own output.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-import typer  # noqa: E402
+from conftest import cli  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
-from cnnshape.bridge.cli import register  # noqa: E402
 from cnnshape.bridge.fx_import import import_model  # noqa: E402
 from cnnshape.pipeline import analyze_text  # noqa: E402
 
@@ -24,10 +24,7 @@ HERE = Path(__file__).resolve().parent
 MODELS = HERE / "bridge_models.py"
 
 
-def run(*args: str):
-    app = typer.Typer()
-    register(app)
-    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+run = partial(cli, width=200)
 
 
 def _models():

@@ -8,19 +8,17 @@ worked by hand; where torch is installed, PyTorch itself is asked too.
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
-from conftest import WIDTH
-from typer.testing import CliRunner
+from conftest import cli
 
 from cnnshape.calc import CalcError, parse_arguments
-from cnnshape.cli import app
 
 SEED = ["conv2d", "--input", "1,128,40,50", "--out-channels", "64", "--kernel-size", "3", "--padding", "1", "--bias", "false"]
 
 
-def run(*args: str):
-    return CliRunner().invoke(app, ["calc", *args], env={"COLUMNS": WIDTH})
+run = partial(cli, "calc")
 
 
 def calc_json(*args: str) -> dict:

@@ -11,13 +11,13 @@ import os
 import re
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from conftest import cli
 
 from cnnshape import __version__
-from cnnshape.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 LENET = str(ROOT / "specs" / "seed-lenet.yaml")
@@ -50,9 +50,7 @@ FC_1000 = 512 * 1000 + 1000
 FC_10 = 512 * 10 + 10
 
 
-def run(*args: str, **env: str):
-    runner = CliRunner()
-    return runner.invoke(app, list(args), env={"COLUMNS": "200", **env})
+run = partial(cli, width=200)
 
 
 def summary_json(*args: str) -> dict:
@@ -346,7 +344,7 @@ def test_python_dash_m_help() -> None:
 ])
 def test_an_output_path_that_cannot_be_written_is_a_usage_error(tmp_path: Path, where: str, reason: str) -> None:
     target = tmp_path / where
-    result = run("schema", "-o", str(target), COLUMNS="400")
+    result = run("schema", "-o", str(target), width=400)
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # a usage error, not a crash
     message = " ".join(line.strip("│ ") for line in result.stderr.splitlines())  # rich's error box
     assert f"cannot write {str(target)!r}" in message and reason in message and "'--output' / '-o'" in message

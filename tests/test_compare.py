@@ -10,11 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import WIDTH
+from conftest import cli
 from gfm import check_gfm_tables
-from typer.testing import CliRunner
 
-from cnnshape.cli import app
 from cnnshape.compare import align
 from cnnshape.report import Row
 
@@ -48,8 +46,7 @@ LENET_MACS = 98_000 + 200_000 + 48_000 + 10_080 + 840
 LENET36_MACS = 128_000 + 288_000 + 69_120 + 10_080 + 840
 
 
-def run(*args: str):
-    return CliRunner().invoke(app, list(args), env={"COLUMNS": WIDTH})
+run = cli
 
 
 def compare_json(*args: str) -> dict:

@@ -15,6 +15,7 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+from conftest import cli
 from typer.testing import CliRunner
 
 from cnnshape.cli import app
@@ -34,7 +35,7 @@ RESNET50 = {
 
 
 def _run(*args: str) -> str:
-    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "100"})
+    result = cli(*args, width=100)
     assert result.exit_code == 0, result.output
     return result.output
 

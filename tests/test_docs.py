@@ -1,9 +1,7 @@
 """The user documentation stays true: every whole spec in docs/spec.md analyses, its
-```console examples show what the program prints, and the generated reference tables
-(layer kinds, error codes) match the code.
-
-`python tests/test_docs.py` prints the generated tables; `python tests/test_docs.py --write`
-rewrites them in docs/spec.md (between the BEGIN/END markers).
+```console examples show what the program prints, and the generated parts of every page
+(tools/gen_docs.py: layer kinds, error codes, lint rules, the PyTorch mapping) are what
+the code gives now. The tests only check; `python tools/gen_docs.py --write` rewrites them.
 """
 
 from __future__ import annotations
@@ -18,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from cnnshape.catalog import FAMILY_TITLES, Argument, arguments_of, inputs_text
-from cnnshape.errors import CODES, SpecError
+from cnnshape.errors import SpecError
 from cnnshape.expr import FUNCTIONS
-from cnnshape.layers import FAMILIES, REGISTRY
+from cnnshape.layers import REGISTRY
 from cnnshape.pipeline import analyze_text
+from tools import gen_docs
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SPEC_MD = DOCS / "spec.md"
@@ -102,38 +100,7 @@ def _shows(expected: list[str], actual: list[str]) -> bool:
     return True
 
 
-# --- the generated tables ---------------------------------------------------------------
-
-def _argument_text(argument: Argument) -> str:
-    if argument.required:
-        return f"`{argument.name}` ({argument.type}, required)"
-    return f"`{argument.name}` = {argument.default} ({argument.type})"
-
-
-def layer_table() -> str:
-    """The layer reference of docs/spec.md, one table per family, from the registry."""
-    out: list[str] = []
-    for module in FAMILIES:
-        kinds = list(module.KINDS)
-        family = kinds[0].family or module.__name__.rsplit(".", 1)[-1]
-        title = FAMILY_TITLES.get(family, family.capitalize())
-        out += [f"### {title}", "", "| Kind | Arguments (default) | Inputs | What it does |", "|---|---|---|---|"]
-        for cls in kinds:
-            arguments = [_argument_text(item) for item in arguments_of(cls, family)]
-            summary = (cls.__doc__ or "").strip().split("\n")[0].replace("|", "\\|")
-            out.append(f"| `{cls.kind()}` | {'<br>'.join(arguments) or '(none)'} | {inputs_text(cls)} | {summary} |")
-        out.append("")
-    out.append(f"{len(REGISTRY)} kinds. Arguments marked *inferred* are read from the input and checked when given.")
-    return "\n".join(out)
-
-
-def codes_table() -> str:
-    """The problem codes of docs/spec.md, from errors.CODES."""
-    rows = [f"| `{code}` | {meaning.replace('|', chr(92) + '|')} |" for code, meaning in CODES.items()]
-    return "\n".join(["| code | meaning |", "|---|---|", *rows])
-
-
-GENERATED = {"LAYER TABLE": layer_table, "ERROR CODES": codes_table}
+# --- the generated parts ---------------------------------------------------------------
 
 
 def _section(text: str, marker: str) -> re.Match:
@@ -141,14 +108,6 @@ def _section(text: str, marker: str) -> re.Match:
     match = pattern.search(text)
     assert match, f"docs/spec.md has no <!-- BEGIN {marker} --> ... <!-- END {marker} --> section"
     return match
-
-
-def write_generated() -> None:
-    text = SPEC_MD.read_text(encoding="utf-8")
-    for marker, generate in GENERATED.items():
-        match = _section(text, marker)
-        text = text[: match.start(2)] + generate() + "\n" + text[match.end(2):]
-    SPEC_MD.write_text(text, encoding="utf-8")
 
 
 # --- tests ------------------------------------------------------------------------------
@@ -227,25 +186,15 @@ def test_every_kind_is_in_the_layer_table() -> None:
     listed = re.findall(r"^\| `([A-Za-z0-9_]+)` \|", section, re.MULTILINE)
     missing = sorted(set(REGISTRY) - set(listed))
     unknown = sorted(set(listed) - set(REGISTRY))
-    assert not missing, f"kinds missing from docs/spec.md; run `python tests/test_docs.py --write`: {missing}"
+    assert not missing, f"kinds missing from docs/spec.md; run `python tools/gen_docs.py --write`: {missing}"
     assert not unknown, f"docs/spec.md lists kinds that do not exist: {unknown}"
 
 
-ROW = re.compile(r"^\| `([A-Za-z0-9_]+)` \| (.*?) \| ([0-9+-]+) \| .*\|$", re.MULTILINE)
-
-
-def test_layer_table_arguments_are_current() -> None:
-    """Arguments, defaults and input counts as the code has them (the prose column may lag)."""
-    section = _section(SPEC_MD.read_text(encoding="utf-8"), "LAYER TABLE").group(2)
-    documented = {kind: rest for kind, *rest in ROW.findall(section)}
-    generated = {kind: rest for kind, *rest in ROW.findall(layer_table())}
-    stale = sorted(kind for kind in generated if kind in documented and documented[kind] != generated[kind])
-    assert not stale, f"docs/spec.md has stale arguments for {stale}; run `python tests/test_docs.py --write`"
-
-
-def test_error_codes_table_is_current() -> None:
-    section = _section(SPEC_MD.read_text(encoding="utf-8"), "ERROR CODES").group(2)
-    assert section == codes_table() + "\n", "docs/spec.md's error codes are stale; run `python tests/test_docs.py --write`"
+@pytest.mark.parametrize("page", gen_docs.PAGES)
+def test_generated_parts_are_current(page: str) -> None:
+    assert gen_docs.rendered(page) == (ROOT / page).read_text(encoding="utf-8"), (
+        f"{page}'s generated parts are stale: run `python tools/gen_docs.py --write` and review the diff"
+    )
 
 
 def test_expression_functions_match_the_code() -> None:
@@ -297,11 +246,3 @@ def test_json_example_is_real_output() -> None:
     actual["file"] = "specs/seed-lenet.yaml"
     actual["layers"] = actual["layers"][: len(documented["layers"])]
     assert documented == actual, "docs/json.md's example differs from the real output; regenerate it"
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["--write"]:
-        write_generated()
-    else:
-        for generate in GENERATED.values():
-            print(generate(), end="\n\n")

@@ -16,13 +16,12 @@ import re
 
 import pytest
 import yaml
+from conftest import cli
 from gfm import check_gfm_tables
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
-from typer.testing import CliRunner
 
-from cnnshape.cli import app
 from cnnshape.render import escape
 
 ACTIVE = [
@@ -47,7 +46,7 @@ ANSI = re.compile(r"\x1b|\x9b|\x07")
 
 
 def _run(*args: str) -> str:
-    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "2000", "NO_COLOR": "1"})
+    result = cli(*args, width=2000, env={"NO_COLOR": "1"})
     assert result.exit_code == 0, (args, result.output)
     return result.stdout
 

@@ -14,10 +14,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import WIDTH
-from typer.testing import CliRunner
+from conftest import cli
 
-from cnnshape.cli import app
 from cnnshape.explain import receptive_field_working
 from cnnshape.report import AxisField, ReceptiveField
 
@@ -27,8 +25,7 @@ LENET = "specs/seed-lenet.yaml"
 pytestmark = pytest.mark.usefixtures("repo_root")
 
 
-def run(*args: str):
-    return CliRunner().invoke(app, list(args), env={"COLUMNS": WIDTH})
+run = cli
 
 
 def explain_json(*args: str) -> dict:

@@ -17,10 +17,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import WIDTH
-from typer.testing import CliRunner
+from conftest import cli
 
-from cnnshape.cli import app
 from cnnshape.diagram import build
 from cnnshape.pipeline import analyze_text
 from cnnshape.render.graph import dot, mermaid, mermaid_text
@@ -43,8 +41,7 @@ SUBGRAPH = re.compile(rf'^\s*subgraph (c\d+) \[{LABEL}\]$')
 EDGE = re.compile(rf'^\s*(n\d+) -->\|{LABEL}\| (n\d+)$')
 
 
-def run(*args: str):
-    return CliRunner().invoke(app, list(args), env={"COLUMNS": WIDTH})
+run = cli
 
 
 def graph(*args: str) -> str:

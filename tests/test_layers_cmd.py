@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import inspect
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
-from conftest import WIDTH
+from conftest import cli
 from gfm import check_gfm_tables
-from typer.testing import CliRunner
 
 from cnnshape.catalog import kinds
-from cnnshape.cli import app
 from cnnshape.layers import REGISTRY
 from cnnshape.render.layers import REGENERATE, markdown
 
@@ -36,8 +35,7 @@ TORCH_DIFFERENCES = {
 }
 
 
-def run(*args: str):
-    return CliRunner().invoke(app, ["layers", *args], env={"COLUMNS": WIDTH})
+run = partial(cli, "layers")
 
 
 def layers_json(*args: str) -> list[dict]:

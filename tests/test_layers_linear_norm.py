@@ -11,15 +11,12 @@ Normalisation costs no MACs in torchvision's convention.
 from __future__ import annotations
 
 import pytest
+from conftest import infer as run
 from pydantic import ValidationError
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers import REGISTRY
 from cnnshape.layers.base import RF
-
-
-def run(kind: str, args: dict, *shapes: tuple[int, ...]):
-    return REGISTRY[kind].model_validate(args).infer(list(shapes))
 
 
 def case(kind, args, shape, out, params, buffers, macs, id):

@@ -10,15 +10,12 @@ Pooling has no parameters, no buffers and (torchvision's convention) no MACs.
 from __future__ import annotations
 
 import pytest
+from conftest import infer as run
 from pydantic import ValidationError
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers import REGISTRY
 from cnnshape.layers.base import RF
-
-
-def run(kind: str, args: dict, *shapes: tuple[int, ...]):
-    return REGISTRY[kind].model_validate(args).infer(list(shapes))
 
 
 def case(kind, args, shape, out, id):

@@ -5,6 +5,7 @@ torch.chunk/split, torchvision ViT and ConvNeXt) and torchvision's MAC conventio
 from __future__ import annotations
 
 import pytest
+from conftest import infer as run
 from pydantic import ValidationError
 
 from cnnshape.errors import ShapeError
@@ -17,8 +18,6 @@ FORMULA_KINDS = {
 }
 
 
-def run(kind, args, *shapes):
-    return REGISTRY[kind].model_validate(args).infer(list(shapes))
 
 
 # nn.MultiheadAttention parameters: in_proj E*(E + kdim + vdim) + 3E bias, out_proj E*E + E,

@@ -11,8 +11,8 @@ must report:
     # expect: nothing           the fixed example: no problem at all
 
 The rest of the file (its body) appears verbatim in docs/rules.md.
-`python tests/test_lint.py --write` regenerates the generated parts of docs/rules.md (the
-rule table and each rule's examples); `python tests/test_lint.py` prints them.
+`python tools/gen_docs.py --write` regenerates the generated parts of docs/rules.md (the
+rule table and each rule's examples); tests/test_docs.py checks they are current.
 
 Numbers (parameters, MACs, bytes) are worked out by hand, never taken from cnnshape.
 """
@@ -27,12 +27,12 @@ import shutil
 import sys
 import threading
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from conftest import cli
 
-from cnnshape.cli import app
 from cnnshape.errors import Problem
 from cnnshape.lint import RULES, Config, FileResult, LintResult, collect, lint_file, lint_paths
 from cnnshape.render.lint import REPORTERS, github
@@ -79,8 +79,7 @@ def example(code: str, kind: str) -> Path:
     return EXAMPLES / f"{code}-{kind}.yaml"
 
 
-def run(*args: str, env: dict | None = None):
-    return CliRunner().invoke(app, ["lint", *args], env={"COLUMNS": "200", **(env or {})})
+run = partial(cli, "lint", width=200)
 
 
 def places(result: FileResult) -> Counter:
@@ -945,54 +944,6 @@ def test_every_zoo_suppression_says_why() -> None:
 # --- docs/rules.md, docs/ci.md, .pre-commit-hooks.yaml --------------------------------
 
 
-def rule_table() -> str:
-    rows = [f"| [`{code}`](#{code}) | {rule.severity} | {rule.summary} |" for code, rule in RULES.items()]
-    return "\n".join(["| code | default | flags |", "|---|---|---|", *rows])
-
-
-def rule_examples(code: str) -> str:
-    """The generated part of a rule's section: its failing example, what lint says, the fix."""
-    fail, fixed = example(code, "fail"), example(code, "pass")
-    _, fail_body = read_example(fail)
-    _, fixed_body = read_example(fixed)
-    header = len(fail.read_text(encoding="utf-8").splitlines()) - len(fail_body.splitlines())
-    said = "\n".join(
-        f"{p.line - header}:{p.col}: {p.severity} {p.code} {p.message}" for p in lint_file(fail, Config()).problems
-    )
-    return "\n".join([
-        f"Fails (`tests/lint/{fail.name}`):",
-        "",
-        "```yaml",
-        fail_body.rstrip("\n"),
-        "```",
-        "",
-        "`cnnshape lint` says (`line:col` in the example above):",
-        "",
-        "```text",
-        said,
-        "```",
-        "",
-        f"Fixed (`tests/lint/{fixed.name}`):",
-        "",
-        "```yaml",
-        fixed_body.rstrip("\n"),
-        "```",
-    ])
-
-
-def generated() -> dict[str, str]:
-    """Marker name -> the text between `<!-- BEGIN name -->` and `<!-- END name -->`."""
-    return {"RULE TABLE": rule_table(), **{f"EXAMPLES {code}": rule_examples(code) for code in RULES}}
-
-
-def render_rules_md(text: str) -> str:
-    for name, body in generated().items():
-        pattern = re.compile(rf"<!-- BEGIN {name} -->\n.*?<!-- END {name} -->", re.DOTALL)
-        assert pattern.search(text), f"docs/rules.md has no <!-- BEGIN {name} --> ... <!-- END {name} --> region"
-        text = pattern.sub(lambda _, name=name, body=body: f"<!-- BEGIN {name} -->\n{body}\n<!-- END {name} -->", text)
-    return text
-
-
 def test_rules_md_documents_every_rule() -> None:
     text = RULES_MD.read_text(encoding="utf-8")
     for code in RULES:
@@ -1000,11 +951,6 @@ def test_rules_md_documents_every_rule() -> None:
         for kind in ("fail", "pass"):
             _, body = read_example(example(code, kind))
             assert body in text, f"docs/rules.md does not include tests/lint/{code}-{kind}.yaml verbatim"
-
-
-def test_rules_md_generated_parts_are_current() -> None:
-    text = RULES_MD.read_text(encoding="utf-8")
-    assert render_rules_md(text) == text, "docs/rules.md is stale: run `python tests/test_lint.py --write`"
 
 
 def test_ci_md() -> None:
@@ -1063,15 +1009,3 @@ def test_pre_commit_hook() -> None:
         assert files.search(name), name
     for name in (".github/workflows/ci.yml", ".pre-commit-config.yaml", "docker-compose.yaml", "specs/README.md"):
         assert not files.search(name), name
-
-
-# --- python tests/test_lint.py [--write] ------------------------------------------------
-
-if __name__ == "__main__":
-    current = RULES_MD.read_text(encoding="utf-8")
-    if "--write" in sys.argv:
-        RULES_MD.write_text(render_rules_md(current), encoding="utf-8")
-        print(f"wrote {RULES_MD}")
-    else:
-        for name, body in generated().items():
-            print(f"<!-- BEGIN {name} -->\n{body}\n<!-- END {name} -->\n")

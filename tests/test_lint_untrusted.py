@@ -19,9 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from typer.testing import CliRunner
-
-from cnnshape.cli import app
+from conftest import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 RESNET18 = ROOT / "specs" / "resnet18.yaml"
@@ -40,7 +38,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def lint(*args: str, github: bool = False) -> tuple[int, list[str], list[str]]:
     env = {"GITHUB_ACTIONS": "true"} if github else {}
-    result = CliRunner().invoke(app, ["lint", *args], env=env)
+    result = cli("lint", *args, env=env)
     return result.exit_code, result.stdout.splitlines(), result.stderr.splitlines()
 
 

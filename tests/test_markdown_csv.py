@@ -9,14 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
-from conftest import WIDTH
+from conftest import cli
 from gfm import check_gfm_tables
-from typer.testing import CliRunner
 
-from cnnshape.cli import app
 from cnnshape.render.markdown import code, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,8 +40,7 @@ LENET_ROWS = [
 ]
 
 
-def run(*args: str):
-    return CliRunner().invoke(app, ["summary", *args], env={"COLUMNS": WIDTH})
+run = partial(cli, "summary")
 
 
 def csv_rows(*args: str) -> list[dict]:

@@ -11,6 +11,7 @@ import json
 import re
 
 import pytest
+from conftest import cli
 from typer.testing import CliRunner
 
 from cnnshape.cli import app
@@ -27,7 +28,7 @@ COMMANDS = {
 }
 
 def _run(args: list[str], width: int) -> str:
-    result = runner.invoke(app, args, env={"COLUMNS": str(width)})
+    result = cli(*args, width=width)
     assert result.exit_code in (0, 1), result.output
     return result.stdout
 

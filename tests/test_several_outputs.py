@@ -15,9 +15,8 @@ import io
 import json
 
 import pytest
+from conftest import cli
 from typer.testing import CliRunner
-
-from cnnshape.cli import app
 
 runner = CliRunner()
 
@@ -42,7 +41,7 @@ def specs(tmp_path):
 
 
 def _run(*args: str) -> str:
-    result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    result = cli(*args, width=200)
     assert result.exit_code == 0, result.output
     return result.stdout
 

@@ -12,11 +12,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import WIDTH
+from conftest import cli
 from gfm import check_gfm_tables
-from typer.testing import CliRunner
 
-from cnnshape.cli import app
 from cnnshape.sweep import SweepError, expand_braces, plan, square
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,8 +29,7 @@ LENET_PARAMS, LENET36_PARAMS = 61_280, 61_280 + (576 - 400) * 120
 LENET_MACS, LENET36_MACS = 356_920, 128_000 + 288_000 + 69_120 + 10_080 + 840
 
 
-def run(*args: str):
-    return CliRunner().invoke(app, list(args), env={"COLUMNS": WIDTH})
+run = cli
 
 
 def sweep_json(*args: str) -> dict:

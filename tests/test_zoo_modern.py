@@ -13,14 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from zoo import PUBLISHED
 from zoo import report as _report
 from zoo import row as _row
 
-from cnnshape.cli import app
-
 SPECS = Path(__file__).resolve().parent.parent / "specs"
-MODERN = ["convnext_tiny", "vit_b_16", "unet"]
 
 
 
@@ -71,11 +68,11 @@ VIT_BLOCK_MACS = 4 * TOKENS * E * E + 2 * TOKENS * TOKENS * E + 2 * TOKENS * E *
 VIT_PARAMS = (3 * 256 * E + E) + E + TOKENS * E + 12 * VIT_BLOCK_PARAMS + 2 * E + (E * 1000 + 1000)
 VIT_MACS = 3 * 256 * E * 196 + 12 * VIT_BLOCK_MACS + E * 1000
 
-# name -> (num_params, _ops in G MACs as published, exact MACs by hand)
-PUBLISHED = {
-    "convnext_tiny": (28_589_128, 4.456, CONVNEXT_MACS),
-    "vit_b_16": (86_567_656, 17.564, VIT_MACS),
-}
+
+
+def test_macs_match_the_hand_count() -> None:
+    assert _report("convnext_tiny").totals.macs == CONVNEXT_MACS
+    assert _report("vit_b_16").totals.macs == VIT_MACS
 
 
 def test_hand_numbers_agree_with_published() -> None:
@@ -85,17 +82,6 @@ def test_hand_numbers_agree_with_published() -> None:
     assert round(VIT_MACS / 1e9, 3) == PUBLISHED["vit_b_16"][1]
 
 
-@pytest.mark.parametrize("name", sorted(PUBLISHED))
-def test_params_match_published(name: str) -> None:
-    assert _report(name).totals.params == PUBLISHED[name][0]
-
-
-@pytest.mark.parametrize("name", sorted(PUBLISHED))
-def test_macs_match_published(name: str) -> None:
-    _, gmacs, exact = PUBLISHED[name]
-    macs = _report(name).totals.macs
-    assert round(macs / 1e9, 3) == gmacs
-    assert macs == exact
 
 
 def test_convnext_tiny_structure() -> None:
@@ -210,9 +196,3 @@ def test_unet_bilinear_variant() -> None:
 # -- the CLI renders them ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("depth", ["1", "2"])
-@pytest.mark.parametrize("name", MODERN)
-def test_summary_table_renders(name: str, depth: str) -> None:
-    result = CliRunner().invoke(app, ["summary", str(SPECS / f"{name}.yaml"), "--depth", depth])
-    assert result.exit_code == 0, result.output
-    assert name in result.stdout

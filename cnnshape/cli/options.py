@@ -69,10 +69,10 @@ ColumnsOption = Annotated[
 
 def columns(text: Optional[str], command: str) -> Optional[list[str]]:
     """`--columns kind,params` as keys of `command`'s table; an unknown key is a usage error."""
-    from cnnshape.render.fit import KEYS
-
     if text is None:
         return None
+    from cnnshape.render.fit import KEYS
+
     keys = [key.strip().lower() for key in text.split(",") if key.strip()]
     known = KEYS[command]
     for key in keys:

@@ -15,6 +15,8 @@ from cnnshape.source import Source
 
 def recognise(source: Source) -> Source:
     """The native form of a loaded document in a known dialect, else the document itself."""
+    if isinstance(source.data, dict) and "layers" in source.data:
+        return source  # native (`layers:`): no dialect is loaded, which spares start-up its import
     from cnnshape.dialects.ultralytics import looks_like
 
     if looks_like(source.data):

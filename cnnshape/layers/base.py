@@ -7,6 +7,7 @@ and the receptive-field state a tensor carries.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -237,12 +238,18 @@ def weight_params(weight: Shape, bias: bool, bias_size: int) -> tuple[tuple[str,
 # and `isinstance` check holds for the validated instance.
 
 _MODELS: dict[type, type[BaseModel]] = {}
+_BUILDING = threading.RLock()  # one model per kind, also when threads meet a kind at once
 
 
 def model_of(cls: type) -> type[BaseModel]:
     """The pydantic model of a layer kind, built on first use (itself for a model)."""
     model = _MODELS.get(cls)
-    if model is None:
+    if model is not None:
+        return model
+    with _BUILDING:
+        model = _MODELS.get(cls)
+        if model is not None:
+            return model
         namespace: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__,
                                      # built now, the model is about to be used: no deferred rebuild on first validation
                                      "model_config": ConfigDict(defer_build=False)}

@@ -129,7 +129,8 @@ layers:
 
 def test_expansion_infers_each_layer_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Shapes read during expansion are reused by analysis: every layer's formula runs once,
-    so blocks that read their input keep the analysis linear."""
+    so blocks that read their input keep the analysis linear. (Each use widens by one
+    channel, so no two layers are equal: equal ones are computed once, the next test.)"""
     from cnnshape.layers.conv import Conv2d
 
     calls: list[int] = []
@@ -139,15 +140,35 @@ def test_expansion_infers_each_layer_once(monkeypatch: pytest.MonkeyPatch) -> No
 name: t
 input: [1, 4, 8, 8]
 blocks:
-  Same:
+  Wider:
     layers:
-      - Conv2d: {out_channels: $input_channels, kernel_size: 3, padding: 1}
+      - Conv2d: {out_channels: $(input_channels + 1), kernel_size: 3, padding: 1}
 layers:
-  - Same: {repeat: 200}
+  - Wider: {repeat: 200}
 """
     report = analyze_text(text, "t.yaml")
     assert report.totals.layers == 200
     assert len(calls) == 200
+
+
+def test_equal_layers_on_equal_shapes_are_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cnnshape.layers.conv import Conv2d
+
+    calls: list[int] = []
+    original = Conv2d.infer
+    monkeypatch.setattr(Conv2d, "infer", lambda self, shapes: calls.append(1) or original(self, shapes))
+    text = """
+name: t
+input: [1, 4, 8, 8]
+layers:
+  - Conv2d: {out_channels: 4, kernel_size: 3, padding: 1, repeat: 50}
+  - Conv2d: {out_channels: 4, kernel_size: 3, padding: 1}
+"""
+    report = analyze_text(text, "t.yaml")
+    assert len(calls) == 1
+    # Every row keeps its numbers: 4*4*3*3 + 4 = 148 parameters and 4*3*3 * 4*8*8 = 9,216 MACs each.
+    assert [row.params for row in report.rows] == [148] * 51 and report.totals.params == 51 * 148
+    assert [row.macs for row in report.rows] == [9216] * 51 and len({row.name for row in report.rows}) == 51
 
 
 # --- collections: name.* ----------------------------------------------------------------

@@ -84,7 +84,8 @@ def test_shipped_config_params_equal_ultralytics(config: str, scale: str | None)
         errors = [p for p in exc.problems if p.severity == "error"]
         # A located statement of what is missing, in the user's file, never a traceback.
         assert errors and all(p.file == str(path) and p.line > 1 for p in errors), errors
-        assert any(re.search(r"module '[\w.]+' is not in cnnshape's module library yet", p.message) for p in errors), errors
+        assert any(re.search(r"module '[\w.]+' is not in cnnshape's module library yet", p.message)
+                   or "module 'TorchVision' is not supported" in p.message for p in errors), errors
         return
     if "TorchVision" in path.read_text(encoding="utf-8"):
         pytest.skip("building it in Ultralytics would download torchvision weights")
@@ -524,3 +525,27 @@ def test_bad_activation_is_located(value: str, code: str) -> None:
         analyze_text(spec, "mine.yaml", overrides={"scale": "a"})
     (problem,) = caught.value.problems
     assert (problem.line, problem.code) == (2, code), problem
+
+
+@pytest.mark.skipif(not THOP_DIR, reason="CNNSHAPE_ULTRALYTICS_THOP_DIR (a folder holding ultralytics-thop) is not set")
+def test_ultralytics_convention_equals_ultralytics_thop_on_the_zoo() -> None:
+    """`--count ultralytics` on every zoo spec: ultralytics-thop's profile() of the spec
+    exported to PyTorch, measured at test time (tests/ultralytics_thop_zoo.py), to the digit."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    from cnnshape.count import CONVENTIONS, count
+
+    assert THOP_DIR is not None
+    root = Path(__file__).parent.parent
+    specs = sorted(str(path) for path in (root / "specs").glob("*.yaml"))
+    script = Path(__file__).with_name("ultralytics_thop_zoo.py")
+    env = {**os.environ, "PYTHONWARNINGS": "ignore",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, str(script), THOP_DIR, *specs], capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    theirs = json.loads(result.stdout.strip().splitlines()[-1])
+    ours = {spec: count(analyze_file(spec), CONVENTIONS["ultralytics"]).macs for spec in specs}
+    assert ours == theirs

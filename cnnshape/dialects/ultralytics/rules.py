@@ -484,6 +484,15 @@ class _Translator:
         return value
 
     def _unknown_module(self, i: int, loc: Loc, module: str, supported: set[str]) -> None:
+        if module == "TorchVision":
+            # It builds a torchvision model (and loads its weights) when the row is built; the
+            # model is code, not rows, so it is outside what a module library can say.
+            self.issue(loc + (2,), "unknown-kind", (
+                f"row {i}: Ultralytics module 'TorchVision' is not supported: it builds a torchvision model by name "
+                "(and loads its weights) when Ultralytics builds the row; read that model on its own "
+                "with `cnnshape import torchvision.models:NAME --input 1,3,224,224`"
+            ))
+            return
         if module in KNOWN or module.startswith("nn."):
             self.issue(loc + (2,), "unknown-kind", (
                 f"row {i}: Ultralytics module {module!r} is not in cnnshape's module library yet "

@@ -549,3 +549,27 @@ def test_ultralytics_convention_equals_ultralytics_thop_on_the_zoo() -> None:
     theirs = json.loads(result.stdout.strip().splitlines()[-1])
     ours = {spec: count(analyze_file(spec), CONVENTIONS["ultralytics"]).macs for spec in specs}
     assert ours == theirs
+
+
+RTDETR = ["rt-detr/rtdetr-l.yaml", "rt-detr/rtdetr-x.yaml", "rt-detr/rtdetr-resnet50.yaml", "rt-detr/rtdetr-resnet101.yaml",
+          "v8/yolov8-rtdetr.yaml"]
+
+
+@pytest.mark.parametrize("config", RTDETR)
+def test_rtdetr_rows_before_the_decoder_equal_ultralytics(config: str) -> None:
+    """RT-DETR's backbone and encoder (HGStem, HGBlock, ResNetLayer, AIFI, RepC3): the file
+    without its last row (RTDETRDecoder, not in the library yet), built by parse_model and
+    read by cnnshape, has the same parameters."""
+    import yaml
+
+    torch = pytest.importorskip("torch")
+    from ultralytics.nn.tasks import parse_model
+
+    data = yaml.safe_load((_root() / config).read_text(encoding="utf-8"))
+    assert data["head"][-1][2] == "RTDETRDecoder"
+    data["head"] = data["head"][:-1]
+    scale = next(iter(data["scales"]))
+    with torch.device("meta"):
+        model, _ = parse_model({**copy.deepcopy(data), "scale": scale}, ch=3, verbose=False)
+    report = analyze_text(yaml.safe_dump(data, sort_keys=False), Path(config).name, overrides={"scale": scale})
+    assert report.totals.params == sum(p.numel() for p in model.parameters())

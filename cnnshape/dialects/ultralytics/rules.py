@@ -433,6 +433,18 @@ class _Translator:
         elif module == "nn.Identity":
             args = native_args = []
             c2 = c1
+        elif module in ("HGStem", "HGBlock"):
+            # parse_model: [c1, cm, c2, *rest] (c2 not width-scaled); HGBlock gets n at 4 and runs once
+            self._int_arg(i, loc, module, args, 0)  # cm, the hidden channels
+            c2 = self._int_arg(i, loc, module, args, 1)
+            args, native_args = [c1, *args], [c1, *native_args]
+            if module == "HGBlock":
+                args.insert(4, n)
+                native_args.insert(4, n)
+                n = 1
+        elif module == "AIFI":
+            args, native_args = [c1, *args], [c1, *native_args]
+            c2 = c1
         elif module == "CBLinear":
             # c2s: a list of output channels, not width-scaled; the row stands for one map per entry
             if not args or not isinstance(args[0], list) or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in args[0]):
@@ -558,8 +570,12 @@ class _Translator:
             return [(k,) for k in range(count)] + [()] * 3
         if module in ("Depth", "SemanticSegment"):
             return [(0,), ()]
-        if module == "CBLinear":
+        if module == "CBLinear" or module == "AIFI":
             return [()] + [(k,) for k in range(count)]
+        if module == "HGStem":
+            return [(), (0,), (1,)]
+        if module == "HGBlock":
+            return [(), (0,), (1,), (2,), ()] + [(k,) for k in range(3, count)]
         if module in BASE:
             written = [(), (0,)] + [(k,) for k in range(1, count)]
             if module in REPEAT:

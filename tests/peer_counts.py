@@ -18,9 +18,11 @@ from cnnshape.bridge.verify import load_code
 
 
 @lru_cache(maxsize=4)
-def exported(spec: str, input_shape: tuple[int, ...] | None = None) -> tuple[Analysed, Any]:
-    """The analysed spec and its exported module (built per device by `model`)."""
-    analysed = analyse_file(spec, input_shape=input_shape)
+def exported(spec: str, input_shape: tuple[int, ...] | None = None,
+             overrides: tuple[tuple[str, Any], ...] = ()) -> tuple[Analysed, Any]:
+    """The analysed spec (with `--set` style `overrides`) and its exported module (built per
+    device by `model`)."""
+    analysed = analyse_file(spec, dict(overrides) or None, input_shape)
     return analysed, load_code(export_analysed(analysed), analysed.graph.name.replace("-", "_"))
 
 

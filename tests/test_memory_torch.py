@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from math import prod
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,3 +81,102 @@ def test_optimizer_state_matches_pytorch(optimizer: str) -> None:
     assert memory.optimizer_bytes == state
     assert memory.gradient_bytes == grads
     assert memory.param_bytes == sum(p.nbytes for p in net.parameters())
+
+
+# --- attention (issue 14): MultiheadAttention and TransformerEncoderLayer ------------------
+
+# (spec text, input) of small attention networks; one Linear before the attention layer
+# makes its input a tensor of the network's own, one after keeps its output.
+MHA = """
+name: mha
+input: [2, 5, 16]
+layers:
+  - Linear: {{out_features: 16}}
+  - MultiheadAttention: {{num_heads: 2, {args}}}
+  - Linear: {{out_features: 4}}
+"""
+CROSS = """
+name: cross
+input: [2, 5, 16]
+layers:
+  - Linear: {{out_features: 16, name: q}}
+  - Linear: {{out_features: 12, from: input, name: k}}
+  - Linear: {{out_features: 6, from: input, name: v}}
+  - MultiheadAttention: {{num_heads: 4, kdim: 12, vdim: 6, from: [q, k, v], {args}}}
+  - Linear: {{out_features: 4}}
+"""
+ENCODER = """
+name: encoder
+input: [2, 5, 16]
+layers:
+  - Linear: {{out_features: 16}}
+  - TransformerEncoderLayer: {{d_model: 16, nhead: 2, dim_feedforward: 24, {args}}}
+  - Linear: {{out_features: 4}}
+"""
+ATTENTION_CASES = {
+    "mha": (MHA, "batch_first: true"),
+    "mha-seq-first-no-bias": (MHA, "bias: false"),
+    "mha-bias-kv": (MHA, "batch_first: true, add_bias_kv: true"),
+    "mha-zero-attn": (MHA, "add_zero_attn: true"),
+    "mha-bias-kv-zero-attn": (MHA, "batch_first: true, add_bias_kv: true, add_zero_attn: true"),
+    "cross": (CROSS, "batch_first: true"),
+    "cross-bias-kv": (CROSS, "batch_first: true, add_bias_kv: true, add_zero_attn: true"),
+    "encoder-relu": (ENCODER, "dropout: 0.0, batch_first: true"),
+    "encoder-gelu": (ENCODER, "dropout: 0.0, activation: gelu"),
+    "encoder-pre-norm": (ENCODER, "dropout: 0.0, batch_first: true, norm_first: true"),
+    "encoder-pre-norm-gelu-no-bias": (ENCODER, "dropout: 0.0, norm_first: true, activation: gelu, bias: false"),
+}
+# torchvision's ViT-B/16 at a small size (2 blocks of width 32, 4 heads, 17 tokens)
+VIT = (("image_size", 64), ("num_layers", 2), ("num_heads", 4), ("hidden_dim", 32), ("mlp_dim", 48), ("num_classes", 10))
+
+
+def _attention_net(tmp_path: Path, case: str, text: str, args: str) -> tuple[Any, torch.nn.Module, torch.Tensor]:
+    spec = tmp_path / f"{case}.yaml"
+    spec.write_text(text.format(args=args), encoding="utf-8")
+    analysed, module = exported(str(spec))
+    torch.manual_seed(0)
+    return analysed, module.build().train(), torch.randn(2, 5, 16)
+
+
+@pytest.mark.parametrize("case", sorted(ATTENTION_CASES))
+def test_attention_saved_for_backward_matches_pytorch(tmp_path: Path, case: str) -> None:
+    """Without attention dropout PyTorch runs the fused attention kernel on the CPU, as it
+    does on CUDA: cnnshape's rules give its saved bytes exactly."""
+    analysed, net, x = _attention_net(tmp_path, case, *ATTENTION_CASES[case])
+    assert _saved_bytes(net, x) == training(analysed.report).saved_bytes
+
+
+def test_vit_saved_for_backward_matches_pytorch() -> None:
+    analysed, module = exported(str(ROOT / "specs/vit_b_16.yaml"), (2, 3, 64, 64), VIT)
+    torch.manual_seed(0)
+    assert _saved_bytes(module.build().train(), torch.randn(2, 3, 64, 64)) == training(analysed.report).saved_bytes
+
+
+def _math_path_extra(batch: int, tokens: int, embed: int, heads: int) -> int:
+    """Bytes PyTorch's math attention path (the CPU's with attention dropout) keeps beyond the
+    fused kernel's q, k, v (one packed 3*B*L*E storage), output and log-sum-exp (B*H*L float32),
+    for self-attention in float32. The math path keeps q and k each scaled by a fourth root of
+    the head size (B*L*E each), the packed storage (through v), the softmax, the float dropout
+    mask and the dropped weights (B*H*L*L each), and a contiguous copy of the output (B*L*E)."""
+    fused = 3 * batch * tokens * embed + batch * tokens * embed + batch * heads * tokens
+    math = 2 * batch * tokens * embed + 3 * batch * tokens * embed + 3 * batch * heads * tokens * tokens + batch * tokens * embed
+    return 4 * (math - fused)
+
+
+def test_attention_dropout_difference_is_the_cpu_math_path(tmp_path: Path) -> None:
+    """With dropout, PyTorch on the CPU leaves the fused kernel for its math path, and each
+    dropout keeps a float32 noise tensor rather than CUDA's bool mask (3 bytes more per
+    element): the exact difference, worked out by hand for this encoder layer."""
+    analysed, net, x = _attention_net(tmp_path, "encoder-dropout", ENCODER, "dropout: 0.1, batch_first: true")
+    # dropout1 and dropout2 on 2x5x16, the feed-forward's dropout on 2x5x24
+    masks = 2 * (2 * 5 * 16) + 2 * 5 * 24
+    assert _saved_bytes(net, x) - training(analysed.report).saved_bytes == _math_path_extra(2, 5, 16, 2) + 3 * masks
+
+
+def test_vit_attention_dropout_difference_is_the_cpu_math_path() -> None:
+    overrides = (*VIT, ("attention_dropout", 0.1))
+    analysed, module = exported(str(ROOT / "specs/vit_b_16.yaml"), (2, 3, 64, 64), overrides)
+    torch.manual_seed(0)
+    difference = _saved_bytes(module.build().train(), torch.randn(2, 3, 64, 64)) - training(analysed.report).saved_bytes
+    # two encoder blocks of 17 tokens (16 patches and the class token), width 32, 4 heads
+    assert difference == 2 * _math_path_extra(2, 17, 32, 4)

@@ -43,10 +43,20 @@ def _attention_numbers(
 
 def _attention_ops(
     query: Shape, key: Shape, value: Shape, embed: int, heads: int, batch_first: bool, bias: bool,
-    add_bias_kv: bool = False, add_zero_attn: bool = False,
+    add_bias_kv: bool = False, add_zero_attn: bool = False, self_attention: bool = False,
+    saves_own_input: bool = False,
 ) -> list[Op]:
     """nn.MultiheadAttention's operations: the input projections, the two attention
-    matmuls (q @ k^T, weights @ v) with the softmax between them, the output projection."""
+    matmuls (q @ k^T, weights @ v) with the softmax between them, the output projection.
+
+    Saved for backward in training (measured with saved_tensors_hooks, tests/test_memory_torch.py):
+    the projections their inputs (`saves_own_input`: the input is a tensor made inside the
+    layer, as TransformerEncoderLayer's pre-norm, so it is counted here rather than as the
+    row's input); the fused attention kernel q, k, v, its output (which the output projection
+    reads as a view) and a float32 log-sum-exp per head and query. Self-attention projects q,
+    k and v in one matmul whose storage q, k and v all view; bias_k/bias_v or the zero
+    position are concatenated onto k and v, which makes them new tensors, while q still keeps
+    the whole packed storage alive."""
     batch, tokens, _ = _sequence("MultiheadAttention", query, batch_first)
     _, source, kdim = _sequence("MultiheadAttention", key, batch_first)
     vdim = value[-1]
@@ -59,15 +69,18 @@ def _attention_ops(
     sizes = (("batch", batch), ("tokens", tokens), ("source", source), ("attended", attended), ("embed", embed),
              ("kdim", kdim), ("vdim", vdim), ("heads", heads))
     out_params = (("out_proj.weight", embed * embed),) + ((("out_proj.bias", embed),) if bias else ())
+    # The storage q views: the packed q/k/v projection when k and v were re-made after it.
+    q_storage = 3 * tokens if self_attention and attended != source else tokens
     return [
         Op("attention_in_proj", "linear", (query, key, value), query,
            macs=batch * (tokens * embed * embed + source * embed * (kdim + vdim)), bias=bias, params=in_params, attrs=sizes,
-           saves=("inputs",)),
-        # In training, scaled_dot_product_attention keeps q, k, v, its output and the
-        # per-head log-sum-exp (float32) for backward (an estimate: the kernel picks the path).
+           saves=() if saves_own_input else ("inputs",), saved_extra=(("act", prod(query)),) if saves_own_input else ()),
+        # The fused kernel (CPU flash attention; CUDA flash or memory-efficient attention)
+        # keeps q, k, v, its output and the log-sum-exp; PyTorch's math path (CPU with
+        # attention dropout) keeps other tensors (docs/memory.md).
         Op("attention_matmul", "matmul", (query, key, value), query, macs=2 * batch * tokens * attended * embed,
            window=attended, attrs=sizes,
-           saved_extra=(("act", batch * embed * (2 * tokens + 2 * attended)), ("float32", batch * heads * tokens))),
+           saved_extra=(("act", batch * embed * (q_storage + 2 * attended + tokens)), ("float32", batch * heads * tokens))),
         Op("attention_out_proj", "linear", (query,), query, macs=batch * tokens * embed * embed, weight=(embed, embed),
            bias=bias, params=out_params, attrs=sizes),
     ]
@@ -149,7 +162,7 @@ class MultiheadAttention(Layer):
         query = shapes[0]
         key, value = (shapes[1], shapes[2]) if len(shapes) == 3 else (query, query)
         return _attention_ops(query, key, value, query[-1], self.num_heads, self.batch_first, self.bias,
-                              self.add_bias_kv, self.add_zero_attn)
+                              self.add_bias_kv, self.add_zero_attn, self_attention=len(shapes) == 1)
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [rfs[0].globalised()]
@@ -212,25 +225,47 @@ class TransformerEncoderLayer(Layer):
         return Result([shape], params=params, macs=macs, working=working)
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
-        """Attention, feed-forward (linear1, activation, linear2), two residual adds, two norms."""
+        """Attention, feed-forward (linear1, activation, linear2), dropouts, two residual adds
+        and two norms, with what each keeps for backward in training (PyTorch's own
+        sa_block/ff_block order; the layer's input is the row's, every other tensor is
+        made inside the layer and counted in `saved_extra`)."""
         (shape,) = shapes
         d, ff = self.d_model, self.dim_feedforward
         hidden = shape[:-1] + (ff,)
+        size, hidden_size, stats = prod(shape), prod(hidden), 2 * prod(shape[:-1])
         norm_params = (("weight", d),) + ((("bias", d),) if self.bias else ())
-        return _attention_ops(shape, shape, shape, d, self.nhead, self.batch_first, self.bias) + [
+        dropout = self.dropout > 0
+
+        def norm(saves_input: bool) -> Op:
+            # native_layer_norm keeps its input and a float32 mean and rstd per token
+            return Op("layer_norm", "norm", (shape,), shape, bias=self.bias, affine=True, params=norm_params,
+                      saves=("input",) if saves_input else (),
+                      saved_extra=(("float32", stats),) if saves_input else (("act", size), ("float32", stats)))
+
+        def drop(dims: Shape) -> Op:
+            return Op("dropout", "other", (dims,), dims, saved_extra=(("bool", prod(dims)),) if dropout else ())
+
+        # ReLU keeps its output, which linear2 reads when no dropout comes between them;
+        # GELU keeps its input (linear1's output).
+        kept_by_activation = 0 if self.activation == "relu" and not dropout else hidden_size
+        feed_forward = [
             Op("linear", "linear", (shape,), hidden, macs=prod(hidden) * d, weight=(ff, d), bias=self.bias,
-               params=(("weight", ff * d),) + ((("bias", ff),) if self.bias else ()), saved_extra=(("act", prod(shape)),)),
-            Op(self.activation, "activation", (hidden,), hidden, saved_extra=(("act", prod(hidden)),)),
+               params=(("weight", ff * d),) + ((("bias", ff),) if self.bias else ()), saved_extra=(("act", size),)),
+            Op(self.activation, "activation", (hidden,), hidden, saved_extra=(("act", hidden_size),)),
+            drop(hidden),
             Op("linear", "linear", (hidden,), shape, macs=prod(shape) * ff, weight=(d, ff), bias=self.bias,
-               params=(("weight", ff * d),) + ((("bias", d),) if self.bias else ()), saved_extra=(("act", prod(hidden)),)),
+               params=(("weight", ff * d),) + ((("bias", d),) if self.bias else ()),
+               saved_extra=(("act", kept_by_activation),) if kept_by_activation else ()),
+            drop(shape),
             Op("add", "elementwise", (shape, shape), shape),
-            Op("add", "elementwise", (shape, shape), shape),
-            # the intermediate tensors each norm and the attention output projection keep
-            Op("layer_norm", "norm", (shape,), shape, bias=self.bias, affine=True, params=norm_params,
-               saved_extra=(("act", prod(shape)), ("float32", 2 * prod(shape[:-1])))),
-            Op("layer_norm", "norm", (shape,), shape, bias=self.bias, affine=True, params=norm_params,
-               saved_extra=(("act", prod(shape)), ("float32", 2 * prod(shape[:-1])))),
         ]
+        attention = _attention_ops(shape, shape, shape, d, self.nhead, self.batch_first, self.bias,
+                                   self_attention=True, saves_own_input=self.norm_first)
+        attention += [drop(shape), Op("add", "elementwise", (shape, shape), shape)]
+        if self.norm_first:  # x + sa(norm1(x)); then + ff(norm2(.))
+            return [norm(saves_input=True), *attention, norm(saves_input=False), *feed_forward]
+        # norm1(x + sa(x)); then norm2(. + ff(.))
+        return [*attention, norm(saves_input=False), *feed_forward, norm(saves_input=False)]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [rfs[0].globalised()]

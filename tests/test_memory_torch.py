@@ -31,7 +31,12 @@ CASES = {
 }
 
 
-def _saved_bytes(net: torch.nn.Module, x: torch.Tensor) -> int:
+# --precision -> the dtype torch.autocast runs convolutions and matmuls in (CPU autocast
+# supports both 16-bit types)
+AUTOCAST = {"bf16-mixed": torch.bfloat16, "fp16-mixed": torch.float16}
+
+
+def _saved_bytes(net: torch.nn.Module, x: torch.Tensor, autocast: str = "fp32") -> int:
     own = {p.untyped_storage().data_ptr() for p in net.parameters()}
     own |= {b.untyped_storage().data_ptr() for b in net.buffers()}
     storages: dict[int, int] = {}
@@ -42,7 +47,9 @@ def _saved_bytes(net: torch.nn.Module, x: torch.Tensor) -> int:
             storages[storage.data_ptr()] = storage.nbytes()
         return tensor
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+    dtype = AUTOCAST.get(autocast)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor), \
+            torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
         out = net(x)
     del out
     return sum(storages.values())
@@ -180,3 +187,47 @@ def test_vit_attention_dropout_difference_is_the_cpu_math_path() -> None:
     difference = _saved_bytes(module.build().train(), torch.randn(2, 3, 64, 64)) - training(analysed.report).saved_bytes
     # two encoder blocks of 17 tokens (16 patches and the class token), width 32, 4 heads
     assert difference == 2 * _math_path_extra(2, 17, 32, 4)
+
+
+# --- mixed precision (issue 14): torch.autocast on the CPU ---------------------------------
+
+
+# 16-bit convolutions are slow on the CPU: smaller inputs still
+MIXED_CASES = {spec: shape[:2] + (32, 32) for spec, shape in CASES.items()}
+
+
+# (float16 depthwise convolutions are the slowest on the CPU: MobileNetV2 in bfloat16 only)
+@pytest.mark.parametrize(("spec", "precision"), [
+    (spec, precision) for spec in sorted(MIXED_CASES) for precision in sorted(AUTOCAST)
+    if (spec, precision) != ("specs/mobilenet_v2.yaml", "fp16-mixed")])
+def test_mixed_precision_saved_matches_pytorch(spec: str, precision: str) -> None:
+    """Under autocast, autograd keeps the 16-bit tensors (a convolution's input cast to 16
+    bits, its 16-bit output for the next layer) and the 16-bit weight copies the convolutions
+    and linear layers read: cnnshape's saved bytes plus its weight copies. The one residual
+    is dropout's again: on the CPU its noise tensor has the input's 16-bit type (2 bytes per
+    element) where CUDA keeps a bool mask (1 byte)."""
+    analysed, module = exported(str(ROOT / spec), MIXED_CASES[spec])
+    torch.manual_seed(0)
+    net = module.build().train()
+    memory = training(analysed.report, "adam", precision)
+    dropout_elements = sum(prod(row.output_shape) for row in analysed.report.rows if row.kind == "Dropout")
+    measured = _saved_bytes(net, torch.randn(MIXED_CASES[spec]), precision)
+    assert measured - (memory.saved_bytes + memory.weight_copy_bytes) == (2 - 1) * dropout_elements
+
+
+@pytest.mark.parametrize("precision", sorted(AUTOCAST))
+def test_mixed_precision_state_matches_pytorch(precision: str) -> None:
+    """Mixed precision keeps float32 parameters, gradients and optimizer state."""
+    spec = "specs/seed-lenet.yaml"
+    analysed, module = exported(str(ROOT / spec), CASES[spec])
+    net = module.build().train()
+    opt = torch.optim.AdamW(net.parameters())
+    with torch.autocast("cpu", dtype=AUTOCAST[precision]):
+        loss = net(torch.randn(CASES[spec])).float().sum()
+    loss.backward()
+    opt.step()
+    memory = training(analysed.report, "adamw", precision)
+    assert memory.param_bytes == sum(p.nbytes for p in net.parameters())
+    assert memory.gradient_bytes == sum(p.grad.nbytes for p in net.parameters())
+    assert memory.optimizer_bytes == sum(
+        value.nbytes for per_param in opt.state.values() for value in per_param.values() if torch.is_tensor(value))

@@ -15,7 +15,7 @@ The peak is their sum at the end of the forward pass, when all of them are alive
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import prod
 
 from cnnshape.report import DTYPE_BYTES, Report, Row
@@ -37,6 +37,22 @@ class InferenceMemory:
     sum_bytes: int  # every layer's output, none freed (summary's "Activations")
     peak_bytes: int  # the most activation bytes alive at once, the input included
     peak_layer: str  # the layer running at the peak
+    alive_bytes: dict[str, int] = field(default_factory=dict)  # per layer: bytes alive while it runs (max: the peak)
+
+
+@dataclass
+class LayerTraining:
+    """One layer's part of the training figures (summed over layers: the totals)."""
+
+    param_bytes: int = 0
+    gradient_bytes: int = 0
+    optimizer_bytes: int = 0
+    saved_bytes: int = 0  # the storages this layer is the first to keep, and its own extras
+    weight_copy_bytes: int = 0
+
+    @property
+    def peak_bytes(self) -> int:
+        return self.param_bytes + self.gradient_bytes + self.optimizer_bytes + self.saved_bytes + self.weight_copy_bytes
 
 
 @dataclass
@@ -49,6 +65,7 @@ class TrainingMemory:
     optimizer_bytes: int
     saved_bytes: int  # tensors kept for backward, each storage once
     weight_copy_bytes: int  # mixed precision: the 16-bit copies autocast makes of conv/linear weights
+    layers: dict[str, LayerTraining] = field(default_factory=dict)  # each leaf layer's part
 
     @property
     def peak_bytes(self) -> int:
@@ -95,14 +112,16 @@ def inference(report: Report) -> InferenceMemory:
     keep = {owner.get(output.tensor, output.tensor) for output in report.outputs}
     alive = elements["input"]
     peak, peak_layer = alive, "input"
+    alive_bytes = {}
     for step, row in enumerate(leaves):
         alive += sum(elements[name] for name in _outputs(row) if owner[name] == name)
+        alive_bytes[row.name] = alive * dtype_bytes
         if alive > peak:
             peak, peak_layer = alive, row.name
         for storage in {owner.get(name, name) for name in [*row.inputs, *_outputs(row)]}:
             if last_use.get(storage) == step and storage not in keep and storage in elements:
                 alive -= elements.pop(storage)
-    return InferenceMemory(report.totals.activation_bytes, peak * dtype_bytes, peak_layer)
+    return InferenceMemory(report.totals.activation_bytes, peak * dtype_bytes, peak_layer, alive_bytes)
 
 
 def training(report: Report, optimizer: str = "adam", precision: str = "fp32") -> TrainingMemory:
@@ -110,32 +129,33 @@ def training(report: Report, optimizer: str = "adam", precision: str = "fp32") -
     owner, elements = _storages(report, training=True)
     act = ACTIVATION_BYTES[precision]
     saved: set[str] = set()
-    extra = 0
-    tensors = 0
-    copies = 0
+    layers: dict[str, LayerTraining] = {}
     for row in report.rows:
         if row.is_block:
             continue
+        part = layers[row.name] = LayerTraining(param_bytes=4 * row.params, gradient_bytes=4 * row.params)
+        part.optimizer_bytes = 4 * row.params * STATE_COPIES[optimizer]
         for op in row.ops:
-            tensors += len(op.params)
-            if op.family in ("conv", "linear") and op.weight:
-                copies += prod(op.weight)
+            part.optimizer_bytes += STEP_BYTES[optimizer] * len(op.params)
+            if precision != "fp32" and op.family in ("conv", "linear") and op.weight:
+                part.weight_copy_bytes += 2 * prod(op.weight)
             for what in op.saves:
                 names = {"input": row.inputs[:1], "inputs": row.inputs, "output": _outputs(row)[:1]}[what]
-                saved.update(owner.get(name, name) for name in names)
+                for storage in {owner.get(name, name) for name in names} - saved:
+                    saved.add(storage)
+                    part.saved_bytes += elements.get(storage, 0) * act
             for dtype, count in op.saved_extra:
-                extra += count * (act if dtype == "act" else EXTRA_BYTES[dtype])
-    params = report.totals.params
-    saved_bytes = sum(elements[storage] for storage in saved if storage in elements) * act + extra
+                part.saved_bytes += count * (act if dtype == "act" else EXTRA_BYTES[dtype])
     return TrainingMemory(
         batch=report.input_shape[0] if report.input_shape else 1,
         optimizer=optimizer,
         precision=precision,
-        param_bytes=4 * params,
-        gradient_bytes=4 * params,
-        optimizer_bytes=4 * params * STATE_COPIES[optimizer] + STEP_BYTES[optimizer] * tensors,
-        saved_bytes=saved_bytes,
-        weight_copy_bytes=0 if precision == "fp32" else 2 * copies,
+        param_bytes=sum(part.param_bytes for part in layers.values()),
+        gradient_bytes=sum(part.gradient_bytes for part in layers.values()),
+        optimizer_bytes=sum(part.optimizer_bytes for part in layers.values()),
+        saved_bytes=sum(part.saved_bytes for part in layers.values()),
+        weight_copy_bytes=sum(part.weight_copy_bytes for part in layers.values()),
+        layers=layers,
     )
 
 

@@ -1,10 +1,12 @@
 """The analysis result as plain data: what every renderer formats and JSON serialises.
 
-Nothing here computes numbers; `rows_at_depth` only selects rows.
+Nothing here computes numbers; `rows_at_depth` only selects rows and `per_row` only
+carries a leaf figure up to the block rows that stand for its layer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -172,3 +174,21 @@ def is_folded(row: Row, depth: Optional[int]) -> bool:
 def leaf_rows(rows: list[Row], depth: Optional[int]) -> list[Row]:
     """The rows whose numbers add up to the totals at this depth (no double counting)."""
     return [row for row in rows if not row.is_block or is_folded(row, depth)]
+
+
+def per_row(report: Report, leaf_values: Mapping[str, int], combine: Callable[[Iterable[int]], int] = sum) -> dict[str, int]:
+    """A per-layer figure for every row: a leaf's own value (0 when it has none), a block
+    row's the `combine` (sum, or max for a peak) of the leaves inside it."""
+    inside: dict[str, list[int]] = {}
+    parents = {row.name: row.parent for row in report.rows}
+    for row in report.rows:
+        if row.is_block:
+            inside.setdefault(row.name, [])
+            continue
+        value = leaf_values.get(row.name, 0)
+        parent = row.parent
+        while parent is not None:
+            inside.setdefault(parent, []).append(value)
+            parent = parents.get(parent)
+    return {row.name: (combine(inside[row.name]) if inside[row.name] else 0) if row.is_block else leaf_values.get(row.name, 0)
+            for row in report.rows}

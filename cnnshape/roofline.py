@@ -16,7 +16,8 @@ nearest pyproject.toml:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from fractions import Fraction
 from math import prod
 from pathlib import Path
@@ -119,26 +120,36 @@ class LayerBound:
 
 
 @dataclass
+class ConventionBound:
+    """The whole network's bound with FLOPs counted in one convention."""
+
+    convention: str
+    flops: int
+    seconds: Fraction
+    memory_bound: int  # layers whose bound is their bytes, not their FLOPs
+
+
+@dataclass
 class Roofline:
     device: Device
     peak_flops: int  # at the report's dtype
     ridge: Fraction  # FLOPs per byte where compute and memory take equally long
-    layers: list[LayerBound]
+    layers: list[LayerBound]  # FLOPs in the convention `convention`
+    convention: str = "torchvision"
+    conventions: list[ConventionBound] = field(default_factory=list)  # with --count: each one counted
 
     @property
     def seconds(self) -> Fraction:
         return sum((layer.seconds for layer in self.layers), Fraction(0))
 
 
-def roofline(report: Report, device: Device) -> Roofline:
-    """Per-layer intensity and latency bound (FLOPs = 2 x the default convention's MACs)."""
+def _bounds(report: Report, device: Device, peak: int, layer_flops: Mapping[str, int]) -> list[LayerBound]:
     dtype_bytes = DTYPE_BYTES[report.dtype]
-    peak = device.half_flops if dtype_bytes == 2 else device.flops
     layers = []
     for row in report.rows:
         if row.is_block:
             continue
-        flops = 2 * row.macs
+        flops = layer_flops.get(row.name, 0)
         if row.ops and all(op.view for op in row.ops):
             moved = 0  # a view (or an eval-mode dropout) moves nothing
         else:
@@ -147,4 +158,25 @@ def roofline(report: Report, device: Device) -> Roofline:
         compute, memory = Fraction(flops, peak), Fraction(moved, device.bandwidth)
         layers.append(LayerBound(row.name, flops, moved, Fraction(flops, moved) if moved else None,
                                  max(compute, memory), "compute" if compute > memory else "memory"))
-    return Roofline(device, peak, Fraction(peak, device.bandwidth), layers)
+    return layers
+
+
+def roofline(report: Report, device: Device) -> Roofline:
+    """Per-layer intensity and latency bound. FLOPs per layer are the default convention's
+    (2 x MACs) or, when the report was counted (`--count`), those of the convention it
+    shows, and then the network's bound in every convention counted as well."""
+    peak = device.half_flops if DTYPE_BYTES[report.dtype] == 2 else device.flops
+    counting = report.counting
+    if counting is None:
+        layers = _bounds(report, device, peak, {row.name: row.flops for row in report.rows if not row.is_block})
+        return Roofline(device, peak, Fraction(peak, device.bandwidth), layers)
+    conventions = []
+    layers = []
+    for counted in counting.counted:
+        bounds = _bounds(report, device, peak, counted.layer_flops())
+        if counted.convention == counting.shown:
+            layers = bounds
+        conventions.append(ConventionBound(
+            counted.convention, counted.flops, sum((layer.seconds for layer in bounds), Fraction(0)),
+            sum(1 for layer in bounds if layer.bound_by == "memory" and layer.seconds)))
+    return Roofline(device, peak, Fraction(peak, device.bandwidth), layers, counting.shown, conventions)

@@ -100,3 +100,65 @@ def test_roofline_doc_example_is_real_output() -> None:
                          env=env, timeout=300)
     printed = "\n".join(line.rstrip() for line in ran.stdout.splitlines())
     assert shown.strip().removeprefix("...\n") in printed
+
+
+FAST = Device("fast", 10**9, 10**9, 10**12, "a made-up device: 1 GFLOP/s, 1 TB/s (almost everything compute-bound)")
+
+
+def _counted(spec: str, names: list[str]):
+    from dataclasses import replace
+
+    from cnnshape.count import count_report
+
+    report = analyze_text(spec)
+    return replace(report, counting=count_report(report, names))
+
+
+def test_bound_in_another_convention_by_hand() -> None:
+    """--count ptflops: ReLU costs 2 x 256 (ptflops counts nn.ReLU by its module hook and
+    again by the F.relu it calls), so on a fast-memory device its bound is compute, not bytes."""
+    r = roofline(_counted(SPEC, ["ptflops"]), FAST)
+    conv, relu, flatten = r.layers
+    assert r.convention == "ptflops"
+    assert (conv.flops, conv.seconds) == (13_824, Fraction(13_824, 10**9))  # no bias: as torchvision
+    assert (relu.flops, relu.bound_by, relu.seconds) == (2 * 2 * 256, "compute", Fraction(1_024, 10**9))
+    assert r.seconds == Fraction(13_824 + 1_024, 10**9)
+
+
+def test_bound_per_convention_with_count_all_by_hand() -> None:
+    r = roofline(_counted(SPEC, ["all"]), FAST)
+    bounds = {bound.convention: bound for bound in r.conventions}
+    assert r.convention == "torchvision" and list(bounds)[0] == "torchvision"
+    # torchvision: the conv's 13,824 FLOPs; ReLU has none, so its 2,048 bytes at 1 TB/s
+    assert bounds["torchvision"].seconds == Fraction(13_824, 10**9) + Fraction(2_048, 10**12) == r.seconds
+    assert bounds["torchvision"].memory_bound == 1
+    # ptflops: ReLU 1,024 FLOPs (above); thop, fvcore and torchinfo count nothing for ReLU
+    assert bounds["ptflops"].seconds == Fraction(13_824 + 1_024, 10**9)
+    assert (bounds["ptflops"].flops, bounds["ptflops"].memory_bound) == (13_824 + 1_024, 0)
+    assert bounds["thop"].seconds == bounds["fvcore"].seconds == bounds["torchvision"].seconds
+
+
+def test_roofline_json_per_convention_equals_the_peer(tmp_path: Path) -> None:
+    """With every layer compute-bound (ptflops counts work in every LeNet layer but Flatten,
+    a view that moves nothing), the bound is ptflops' own figure x 2 / peak FLOP/s."""
+    pytest.importorskip("torch")
+    pytest.importorskip("ptflops")
+    from peer_counts import TOOLS, model
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.cnnshape.devices.fast]\nflops = 1e9\nbandwidth = 1e15\nsource = "made up"\n', encoding="utf-8")
+    spec = Path(__file__).resolve().parent.parent / "specs" / "seed-lenet.yaml"
+    cwd = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        result = CliRunner().invoke(app, ["summary", str(spec), "--count", "all", "--device", "fast", "-f", "json"])
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)["roofline"]
+    bounds = {bound["name"]: bound for bound in data["conventions"]}
+    *_, run = TOOLS["ptflops"]
+    measured = run(*model(str(spec), "cpu"))
+    assert bounds["ptflops"]["flops"] == 2 * measured
+    assert Fraction(bounds["ptflops"]["lower_bound_seconds"]) == Fraction(2 * measured, 10**9)
+    assert data["convention"] == "torchvision"

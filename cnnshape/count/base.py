@@ -15,7 +15,7 @@ from math import prod
 from typing import Optional
 
 from cnnshape.layers.base import OP_FAMILIES, Op
-from cnnshape.report import Report
+from cnnshape.report import Report, per_row
 
 Rule = Callable[[Op], int]
 
@@ -59,6 +59,10 @@ class Counted:
     @property
     def flops(self) -> int:
         return 2 * self.macs
+
+    def layer_flops(self) -> dict[str, int]:
+        """FLOPs per leaf layer in this convention (2 x its count)."""
+        return {name: 2 * value for name, value in self.by_layer.items()}
 
 
 # --- small helpers the tables share ----------------------------------------------------
@@ -125,6 +129,7 @@ class Counting:
     shares: dict[str, tuple[Fraction, Fraction]] = field(default_factory=dict)
     top: list[str] = field(default_factory=list)  # the heaviest leaf layers, heaviest first
     share: bool = False  # show each layer's share of the totals
+    row_macs: dict[str, dict[str, int]] = field(default_factory=dict)  # convention -> every row's count
 
 
 def counting(report: Report, names: list[str], conventions: Mapping[str, Convention], default: str,
@@ -133,16 +138,8 @@ def counting(report: Report, names: list[str], conventions: Mapping[str, Convent
     base = count(report, conventions[default])
     counted = [base if name == default else count(report, conventions[name]) for name in names]
     shown = counted[0] if len(counted) == 1 else base
-    layer_macs = dict(shown.by_layer)
-    parents = {row.name: row.parent for row in report.rows}
-    for row in report.rows:
-        if row.is_block:
-            layer_macs.setdefault(row.name, 0)
-    for name, value in shown.by_layer.items():
-        parent = parents.get(name)
-        while parent is not None:
-            layer_macs[parent] = layer_macs.get(parent, 0) + value
-            parent = parents.get(parent)
+    row_macs = {each.convention: per_row(report, each.by_layer) for each in counted}
+    layer_macs = row_macs[shown.convention]
     total_params = report.totals.params
     shares = {
         row.name: (Fraction(row.params, total_params) if total_params else Fraction(0),
@@ -153,4 +150,5 @@ def counting(report: Report, names: list[str], conventions: Mapping[str, Convent
     if top is not None:
         leaves = [row.name for row in report.rows if not row.is_block]
         heaviest = sorted(leaves, key=lambda name: -layer_macs[name])[:top]
-    return Counting(base, counted, [conventions[name] for name in names], shown.convention, layer_macs, shares, heaviest, share)
+    return Counting(base, counted, [conventions[name] for name in names], shown.convention, layer_macs, shares, heaviest, share,
+                    row_macs)

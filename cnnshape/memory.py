@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from math import prod
 
-from cnnshape.report import DTYPE_BYTES, Report, Row
+from cnnshape.report import DTYPE_BYTES, Report, Row, per_row
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 PRECISIONS = ("fp32", "fp16-mixed", "bf16-mixed")
@@ -37,7 +37,9 @@ class InferenceMemory:
     sum_bytes: int  # every layer's output, none freed (summary's "Activations")
     peak_bytes: int  # the most activation bytes alive at once, the input included
     peak_layer: str  # the layer running at the peak
-    alive_bytes: dict[str, int] = field(default_factory=dict)  # per layer: bytes alive while it runs (max: the peak)
+    # per row: bytes alive while the layer runs (a block: the most while any of its layers
+    # runs); the largest is the peak
+    alive_bytes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,6 +68,12 @@ class TrainingMemory:
     saved_bytes: int  # tensors kept for backward, each storage once
     weight_copy_bytes: int  # mixed precision: the 16-bit copies autocast makes of conv/linear weights
     layers: dict[str, LayerTraining] = field(default_factory=dict)  # each leaf layer's part
+
+    def row(self, report: Report) -> dict[str, LayerTraining]:
+        """Every row's part (a block row: the sum of its layers'); leaf rows add up to the totals."""
+        keys = ("param_bytes", "gradient_bytes", "optimizer_bytes", "saved_bytes", "weight_copy_bytes")
+        columns = {key: per_row(report, {name: getattr(part, key) for name, part in self.layers.items()}) for key in keys}
+        return {row.name: LayerTraining(*(columns[key][row.name] for key in keys)) for row in report.rows}
 
     @property
     def peak_bytes(self) -> int:
@@ -121,7 +129,7 @@ def inference(report: Report) -> InferenceMemory:
         for storage in {owner.get(name, name) for name in [*row.inputs, *_outputs(row)]}:
             if last_use.get(storage) == step and storage not in keep and storage in elements:
                 alive -= elements.pop(storage)
-    return InferenceMemory(report.totals.activation_bytes, peak * dtype_bytes, peak_layer, alive_bytes)
+    return InferenceMemory(report.totals.activation_bytes, peak * dtype_bytes, peak_layer, per_row(report, alive_bytes, max))
 
 
 def training(report: Report, optimizer: str = "adam", precision: str = "fp32") -> TrainingMemory:

@@ -176,19 +176,25 @@ def leaf_rows(rows: list[Row], depth: Optional[int]) -> list[Row]:
     return [row for row in rows if not row.is_block or is_folded(row, depth)]
 
 
-def per_row(report: Report, leaf_values: Mapping[str, int], combine: Callable[[Iterable[int]], int] = sum) -> dict[str, int]:
-    """A per-layer figure for every row: a leaf's own value (0 when it has none), a block
-    row's the `combine` (sum, or max for a peak) of the leaves inside it."""
-    inside: dict[str, list[int]] = {}
+def leaves_under(report: Report) -> dict[str, list[str]]:
+    """For every row, the leaf layers it stands for: a layer itself, a block use every layer
+    inside it (at any depth), in execution order."""
+    found: dict[str, list[str]] = {}
     parents = {row.name: row.parent for row in report.rows}
     for row in report.rows:
+        found.setdefault(row.name, [])
         if row.is_block:
-            inside.setdefault(row.name, [])
             continue
-        value = leaf_values.get(row.name, 0)
+        found[row.name].append(row.name)
         parent = row.parent
         while parent is not None:
-            inside.setdefault(parent, []).append(value)
+            found.setdefault(parent, []).append(row.name)
             parent = parents.get(parent)
-    return {row.name: (combine(inside[row.name]) if inside[row.name] else 0) if row.is_block else leaf_values.get(row.name, 0)
-            for row in report.rows}
+    return found
+
+
+def per_row(report: Report, leaf_values: Mapping[str, int], combine: Callable[[Iterable[int]], int] = sum) -> dict[str, int]:
+    """A per-layer figure for every row: a leaf's own value (0 when it has none), a block
+    row's the `combine` (sum, or max for a peak) of the leaves inside it (0 when empty)."""
+    return {name: combine([leaf_values.get(leaf, 0) for leaf in leaves]) if leaves else 0
+            for name, leaves in leaves_under(report).items()}

@@ -23,7 +23,7 @@ from math import prod
 from pathlib import Path
 from typing import Any, Optional
 
-from cnnshape.report import DTYPE_BYTES, Report
+from cnnshape.report import DTYPE_BYTES, Report, leaves_under
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,21 @@ class Roofline:
     @property
     def seconds(self) -> Fraction:
         return sum((layer.seconds for layer in self.layers), Fraction(0))
+
+    def rows(self, report: Report) -> dict[str, LayerBound]:
+        """Every row's bound: a layer's own, a block row's the sums over its layers (bound_by
+        empty); leaf rows add up to the totals."""
+        own = {layer.name: layer for layer in self.layers}
+        found = {}
+        for name, leaves in leaves_under(report).items():
+            if name in own:
+                found[name] = own[name]
+                continue
+            inside = [own[leaf] for leaf in leaves if leaf in own]
+            flops, moved = sum(layer.flops for layer in inside), sum(layer.bytes for layer in inside)
+            found[name] = LayerBound(name, flops, moved, Fraction(flops, moved) if moved else None,
+                                     sum((layer.seconds for layer in inside), Fraction(0)), "")
+        return found
 
 
 def _bounds(report: Report, device: Device, peak: int, layer_flops: Mapping[str, int]) -> list[LayerBound]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from fractions import Fraction
 from functools import partial
 from pathlib import Path
 
@@ -107,3 +108,50 @@ def test_golden_csv(golden) -> None:
     result = run(LENET, "--format", "csv")
     assert result.exit_code == 0, result.stderr
     golden("summary-lenet-csv", result.stdout)
+
+
+def test_csv_memory_and_roofline_lenet_by_hand() -> None:
+    """--memory and --device add per-row columns whose sums (or, for alive bytes, largest
+    value) are the totals; LeNet's worked out by hand at batch 1, float32, SGD."""
+    rows = csv_rows(LENET, "--memory", "--optimizer", "sgd", "--device", "t4")
+    # Elements: input 1x1x32x32 = 1,024; conv1 5x28x28 = 3,920; pool1 5x14x14 = 980;
+    # conv2 16x10x10 = 1,600; pool2 400; linear 120, 84, 10. Alive while a layer runs: what
+    # it reads and what it writes (a tensor is freed after its last reader; Flatten is a view).
+    alive = [1_024 + 3_920, 2 * 3_920, 3_920 + 980, 980 + 1_600, 2 * 1_600, 1_600 + 400, 400,
+             400 + 120, 2 * 120, 120 + 84, 2 * 84, 84 + 10]
+    assert [int(r["alive_bytes"]) for r in rows] == [4 * n for n in alive]
+    # Saved for backward: a conv or linear layer its input, ReLU its output, max pooling its
+    # input (ReLU's output, already kept) and int64 indices; each tensor counted once, where
+    # it is first kept.
+    saved = [4 * 1_024, 4 * 3_920, 8 * 980, 4 * 980, 4 * 1_600, 8 * 400, 0, 4 * 400, 4 * 120, 0, 4 * 84, 0]
+    assert [int(r["training_saved_bytes"]) for r in rows] == saved
+    for r in rows:  # fp32 parameters and gradients, SGD keeps no state
+        assert int(r["training_param_bytes"]) == int(r["training_gradient_bytes"]) == 4 * int(r["params"])
+        assert int(r["training_optimizer_bytes"]) == 0
+        assert int(r["training_peak_bytes"]) == 8 * int(r["params"]) + int(r["training_saved_bytes"])
+    # Roofline on the T4 (8.1 TFLOP/s float32, 320 GB/s): conv1 moves its input, its 130
+    # parameters and its output: (1,024 + 130 + 3,920) x 4 = 20,296 bytes, 63.4 ns at 320 GB/s,
+    # more than its 196,000 FLOPs take (24.2 ns): memory-bound. Flatten moves nothing.
+    conv1 = rows[0]
+    assert (int(conv1["roofline_flops"]), int(conv1["roofline_bytes"]), conv1["roofline_bound_by"]) == (196_000, 20_296, "memory")
+    assert float(conv1["roofline_seconds"]) == 20_296 / 320e9
+    assert (int(rows[6]["roofline_bytes"]), float(rows[6]["roofline_seconds"])) == (0, 0.0)
+
+
+@pytest.mark.parametrize("depth", [[], ["--depth", "1"], ["--depth", "2"]])
+def test_csv_memory_roofline_and_conventions_add_up(depth: list[str]) -> None:
+    """Each new column, summed over the rows --depth shows (block rows fold their layers),
+    gives the figure JSON reports for the whole network."""
+    args = ("specs/resnet18.yaml", "--count", "all", "--memory", "--device", "a100-sxm4-80gb", *depth)
+    rows = csv_rows(*args)
+    result = run(*args, "-f", "json")
+    data = json.loads(result.stdout)
+    for convention in data["counting"]["conventions"][1:]:
+        assert sum(int(r[f"macs_{convention['name']}"]) for r in rows) == convention["macs"]
+    training = data["memory"]["training"]
+    for key in ("param_bytes", "gradient_bytes", "optimizer_bytes", "saved_bytes", "weight_copy_bytes", "peak_bytes"):
+        assert sum(int(r[f"training_{key}"]) for r in rows) == training[key]
+    assert max(int(r["alive_bytes"]) for r in rows) == data["memory"]["inference"]["peak_bytes"]
+    roofline = data["roofline"]
+    assert sum(int(r["roofline_flops"]) for r in rows) == data["totals"]["flops"]
+    assert sum(float(r["roofline_seconds"]) for r in rows) == pytest.approx(float(Fraction(roofline["lower_bound_seconds"])), rel=1e-12)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Optional
 
 from cnnshape.render import escape, units
@@ -15,6 +15,10 @@ COLUMNS = (
     "name", "kind", "block", "depth", "parent", "inputs", "output_shape", "params", "buffers",
     "macs", "flops", "training_macs", "activation_bytes", "receptive_field", "network_outputs",
 )
+
+
+# One training step's memory by layer (cnnshape.memory.LayerTraining); `peak_bytes` is their sum.
+TRAINING_COLUMNS = ("param_bytes", "gradient_bytes", "optimizer_bytes", "saved_bytes", "weight_copy_bytes", "peak_bytes")
 
 
 def shape(dims: Sequence[int]) -> str:
@@ -44,7 +48,11 @@ def outputs_of(report: Report, row_name: str) -> list[str]:
 
 def render(report: Report, depth: Optional[int] = None) -> str:
     """The rows --depth shows, each layer counted once: the columns add up to the totals.
-    With --count NAME a `macs_NAME` column follows; --share adds each row's shares (0..1)."""
+    With --count a `macs_NAME` column follows for each convention but the default; --share
+    adds each row's shares (0..1); --memory the bytes alive while a row runs (the largest is
+    the inference peak) and its part of one training step (the columns add up to the
+    training figures); --device its roofline FLOPs, bytes moved and bound (they add up to
+    the total bound)."""
     dtype_bytes = DTYPE_BYTES[report.dtype]
     shown = leaf_rows(rows_at_depth(report, depth), depth)
     rows: list[list[object]] = [
@@ -68,14 +76,29 @@ def render(report: Report, depth: Optional[int] = None) -> str:
         for row in shown
     ]
     columns = list(COLUMNS)
+
+    def add(column: str, values: Mapping[str, object]) -> None:
+        columns.append(column)
+        for cells, row in zip(rows, shown):
+            cells.append(values[row.name])
+
     c = report.counting
     if c is not None:
-        if c.shown != c.default.convention:
-            columns.append(f"macs_{c.shown}")
-            for cells, row in zip(rows, shown):
-                cells.append(c.layer_macs[row.name])
+        for counted in c.counted:
+            if counted.convention != c.default.convention:
+                add(f"macs_{counted.convention}", c.row_macs[counted.convention])
         if c.share:
-            columns += ["params_share", "macs_share"]
-            for cells, row in zip(rows, shown):
-                cells += [f"{float(share):.6f}" for share in c.shares[row.name]]
+            add("params_share", {name: f"{float(share[0]):.6f}" for name, share in c.shares.items()})
+            add("macs_share", {name: f"{float(share[1]):.6f}" for name, share in c.shares.items()})
+    if report.memory is not None:
+        add("alive_bytes", report.memory.inference.alive_bytes)
+        parts = report.memory.training.row(report)
+        for key in TRAINING_COLUMNS:
+            add(f"training_{key}", {name: getattr(part, key) for name, part in parts.items()})
+    if report.roofline is not None:
+        bounds = report.roofline.rows(report)
+        add("roofline_flops", {name: bound.flops for name, bound in bounds.items()})
+        add("roofline_bytes", {name: bound.bytes for name, bound in bounds.items()})
+        add("roofline_seconds", {name: repr(float(bound.seconds)) for name, bound in bounds.items()})
+        add("roofline_bound_by", {name: bound.bound_by for name, bound in bounds.items()})
     return write(columns, rows)

@@ -77,6 +77,22 @@ def torchinfo(net: torch.nn.Module, x: torch.Tensor) -> int:
         return int(torchinfo_module.summary(net, input_data=x, verbose=0, device=x.device).total_mult_adds)
 
 
+def deepspeed_profile(net: torch.nn.Module, x: torch.Tensor) -> tuple[int, int]:
+    """DeepSpeed's flops profiler: (MACs, FLOPs) as get_model_profile returns them."""
+    import logging
+
+    logging.getLogger("DeepSpeed").setLevel(logging.ERROR)
+    with _quiet():
+        from deepspeed.profiling.flops_profiler import get_model_profile
+
+        flops, macs, _ = get_model_profile(net, args=[x], print_profile=False, as_string=False, warm_up=0)
+    return int(macs), int(flops)
+
+
+def deepspeed(net: torch.nn.Module, x: torch.Tensor) -> int:
+    return deepspeed_profile(net, x)[0]
+
+
 # convention -> (the module that must be importable, the device it runs on, the runner).
 # fvcore traces with torch.jit (no meta tensors); ptflops' pytorch backend counts the
 # Python-level calls that meta kernels make too, so both run on the CPU.
@@ -86,4 +102,5 @@ TOOLS: dict[str, tuple[str, str, Callable[[torch.nn.Module, torch.Tensor], int]]
     "ptflops-aten": ("ptflops", "meta", _ptflops("aten")),
     "thop": ("thop", "meta", thop),
     "torchinfo": ("torchinfo", "meta", torchinfo),
+    "deepspeed": ("deepspeed", "cpu", deepspeed),
 }

@@ -47,7 +47,18 @@ BY_HAND = {
     # ultralytics-thop: conv; bn 2 x 256 x 2; relu, max pool 0; adaptive: the windows' 4 x 16
     # inputs + 4 divisions; linear
     "ultralytics": 6912 + 1024 + (64 + 4) + 40,
+    # MACs only for F.conv2d and F.linear: the weights'
+    "deepspeed": 6912 + 40,
 }
+
+
+def test_deepspeed_flops_by_hand() -> None:
+    """deepspeed's own FLOPs: conv 2 x MACs + 256 bias adds; batch norm (eval, affine) 2 x 256;
+    ReLU 256; max pool its 256 inputs; adaptive average pool its 64 inputs; linear 2 x 40
+    (its bias is not counted)."""
+    counted = count(analyze_text(SMALL), CONVENTIONS["deepspeed"])
+    assert counted.flops == (2 * 6912 + 256) + 2 * 256 + 256 + 256 + 64 + 2 * 40
+    assert counted.flops != 2 * counted.macs
 
 
 def test_every_operation_is_known_to_the_tables() -> None:

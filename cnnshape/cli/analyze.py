@@ -133,7 +133,7 @@ def summary(
     format: Annotated[Format, typer.Option("--format", "-f", help="table, json, markdown (a GitHub table, for PR comments) or csv.")] = Format.table,
     dtype: DtypeOption = Dtype.float32,
     count: Annotated[Optional[str], typer.Option("--count", help=(
-        "Count MACs as a peer tool does: torchvision (default), fvcore, ptflops, ptflops-aten, thop, torchinfo, ultralytics; "
+        "Count MACs as a peer tool does: torchvision (default), fvcore, ptflops, ptflops-aten, thop, torchinfo, ultralytics, deepspeed; "
         "'all' lists every convention side by side with a breakdown by operation (docs/conventions.md)."))] = None,
     share: Annotated[bool, typer.Option("--share", help="Add each layer's share of the parameters and MACs.")] = False,
     top: Annotated[Optional[int], typer.Option("--top", min=1, help="List the N heaviest layers by MACs, with their shares.")] = None,

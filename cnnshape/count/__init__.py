@@ -7,7 +7,7 @@ per-operation rules per tool (fvcore's jit_handles style), applied to a Report's
 
 from __future__ import annotations
 
-from cnnshape.count import fvcore, ptflops, thop, torchinfo, torchvision, ultralytics
+from cnnshape.count import deepspeed, fvcore, ptflops, thop, torchinfo, torchvision, ultralytics
 from cnnshape.count.base import OP_NAMES, Convention, Counted, Counting, count, counting
 from cnnshape.report import Report
 
@@ -15,7 +15,7 @@ CONVENTIONS: dict[str, Convention] = {
     convention.name: convention
     for convention in (
         torchvision.CONVENTION, fvcore.CONVENTION, ptflops.PYTORCH, ptflops.ATEN, thop.CONVENTION,
-        torchinfo.CONVENTION, ultralytics.CONVENTION,
+        torchinfo.CONVENTION, ultralytics.CONVENTION, deepspeed.CONVENTION,
     )
 }
 DEFAULT = "torchvision"

@@ -45,6 +45,9 @@ class Convention:
     # The leaf layers of a report the tool does not see at all (Ultralytics' modules call
     # some operations as torch functions, which module hooks miss); None: it sees them all.
     unseen: Optional[Callable[[Report], Iterable[str]]] = None
+    # A tool that reports FLOPs of its own besides MACs (deepspeed): their rules; without
+    # them the convention's FLOPs are 2 x its figure.
+    flops_rules: Optional[Mapping[str, Rule]] = None
 
 
 @dataclass
@@ -55,13 +58,16 @@ class Counted:
     macs: int  # multiply-accumulates (or the tool's own unit) in this convention
     by_family: dict[str, int]
     by_layer: dict[str, int] = field(default_factory=dict)  # leaf layer name -> count
+    flops_by_layer: Optional[dict[str, int]] = None  # the tool's own FLOPs, when it has rules for them
 
     @property
     def flops(self) -> int:
-        return 2 * self.macs
+        return 2 * self.macs if self.flops_by_layer is None else sum(self.flops_by_layer.values())
 
     def layer_flops(self) -> dict[str, int]:
-        """FLOPs per leaf layer in this convention (2 x its count)."""
+        """FLOPs per leaf layer in this convention (2 x its count, or the tool's own)."""
+        if self.flops_by_layer is not None:
+            return dict(self.flops_by_layer)
         return {name: 2 * value for name, value in self.by_layer.items()}
 
 
@@ -93,20 +99,25 @@ def count(report: Report, convention: Convention) -> Counted:
     """Apply one convention to every leaf layer's operations (training-only layers have none)."""
     by_family = dict.fromkeys(OP_FAMILIES, 0)
     by_layer: dict[str, int] = {}
+    flops_rules = convention.flops_rules
+    flops_by_layer: Optional[dict[str, int]] = None if flops_rules is None else {}
     total = 0
     unseen = frozenset(convention.unseen(report)) if convention.unseen is not None else frozenset()
     for row in report.rows:
         if row.is_block:
             continue
         layer_total = 0
-        for op in row.ops if row.name not in unseen else ():
+        ops = row.ops if row.name not in unseen else []
+        for op in ops:
             rule = convention.rules.get(op.name)
             cost = rule(op) if rule is not None else 0
             by_family[op.family] += cost
             layer_total += cost
         by_layer[row.name] = layer_total
+        if flops_rules is not None and flops_by_layer is not None:
+            flops_by_layer[row.name] = sum(flops_rules[op.name](op) for op in ops if op.name in flops_rules)
         total += layer_total
-    return Counted(convention.name, total, by_family, by_layer)
+    return Counted(convention.name, total, by_family, by_layer, flops_by_layer)
 
 
 # --- what `summary --count/--share/--top` shows ------------------------------------------

@@ -251,7 +251,9 @@ class TransformerEncoderLayer(Layer):
         feed_forward = [
             Op("linear", "linear", (shape,), hidden, macs=prod(hidden) * d, weight=(ff, d), bias=self.bias,
                params=(("weight", ff * d),) + ((("bias", ff),) if self.bias else ()), saved_extra=(("act", size),)),
-            Op(self.activation, "activation", (hidden,), hidden, saved_extra=(("act", hidden_size),)),
+            # mode "function": called through the F.relu/F.gelu the layer stored when it was
+            # built, so tools that patch torch.nn.functional later (deepspeed) do not see it
+            Op(self.activation, "activation", (hidden,), hidden, mode="function", saved_extra=(("act", hidden_size),)),
             drop(hidden),
             Op("linear", "linear", (hidden,), shape, macs=prod(shape) * ff, weight=(d, ff), bias=self.bias,
                params=(("weight", ff * d),) + ((("bias", d),) if self.bias else ()),

@@ -302,6 +302,11 @@ class LocalResponseNorm(Layer):
         check_rank("LocalResponseNorm", shape, tuple(range(3, 9)), "N, C, *")
         return Result([shape])
 
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        """One operation whose window is `size` channels (deepspeed counts the padded average)."""
+        (shape,) = shapes
+        return [Op(self.op_name, self.op_family, (shape,), shape, window=self.size, saves=self.op_saves)]
+
 
 KINDS = [
     BatchNorm1d, BatchNorm2d, BatchNorm3d,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from math import floor
+from math import floor, prod
 from typing import Literal, Optional, Union
 
 from pydantic import model_validator
@@ -87,7 +87,9 @@ class Upsample(Layer):
         return Result([shape[:2] + sizes], working=working)
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
-        return [Op("upsample", "resample", (shapes[0],), out[0], mode=self.mode)]
+        # `size` as written: an int counts once, a list its product (deepspeed reads it)
+        size_arg = 0 if self.size is None else (self.size if isinstance(self.size, int) else prod(self.size))
+        return [Op("upsample", "resample", (shapes[0],), out[0], mode=self.mode, attrs=(("size_arg", size_arg),))]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         taps = 1 if self.mode.startswith("nearest") else (4 if self.mode == "bicubic" else 2)

@@ -50,6 +50,18 @@ def family_rows(report: Report, short: bool = False) -> list[list[str]]:
     ]
 
 
+def family_columns(report: Report) -> tuple[list[str], list[list[str]]]:
+    """The same breakdown turned: one row per convention, one column per family any of them
+    counts (short numbers), so that eight conventions still fit a terminal's width."""
+    c = report.counting
+    if c is None:
+        return [], []
+    families = [family for family in OP_FAMILIES if any(counted.by_family[family] for counted in c.counted)]
+    rows = [[counted.convention] + [units.count(counted.by_family[family]) if counted.by_family[family] else "0"
+                                    for family in families] for counted in c.counted]
+    return ["Convention", *families], rows
+
+
 TOP_HEADER = ["#", "Layer", "Kind", "MACs", "% MACs", "Params", "% params"]
 
 

@@ -152,11 +152,10 @@ def build_counting(report: Report) -> list[Table]:
         return []
     parts = []
     if len(c.counted) > 1 or c.counted[0].convention != c.default.convention:
-        conventions = _plain_table("Counting conventions (MACs as each tool counts them; FLOPs = 2 x MACs)",
+        conventions = _plain_table("Counting conventions (MACs as each tool counts them; FLOPs = 2 x MACs, or the tool's own)",
                                    counting.CONVENTION_HEADER, counting.convention_rows(report))
         conventions.columns[-1].justify = "left"
-        parts += [conventions, _plain_table("MACs by operation family", counting.family_header(report),
-                                                  counting.family_rows(report, short=True))]
+        parts += [conventions, _plain_table("MACs by operation family", *counting.family_columns(report))]
     if c.top:
         parts.append(_plain_table(f"Heaviest {len(c.top)} layers by MACs ({c.shown})", counting.TOP_HEADER,
                                   counting.top_rows(report), right_from=3))

@@ -30,6 +30,13 @@ STEP_BYTES = {"sgd": 0, "momentum": 0, "adam": 4, "adamw": 4}
 # Bytes of an activation element: autocast runs convolutions and matmuls in 16 bits.
 ACTIVATION_BYTES = {"fp32": 4, "fp16-mixed": 2, "bf16-mixed": 2}
 EXTRA_BYTES = {"float32": 4, "int64": 8, "bool": 1}
+# Operation families autocast runs in 16 bits (convolutions, linear layers, matmuls and
+# scaled_dot_product_attention: its lower-precision lists, CPU and CUDA alike): they read a
+# 16-bit copy of a float32 input and of their weights, and write a 16-bit output.
+AUTOCAST_FAMILIES = ("conv", "linear", "matmul")
+# Operations that join their input with a float32 parameter elementwise, so under autocast
+# their output is float32 whatever the input's type (ViT's residual stream stays float32).
+FLOAT32_PARAMETER_OPS = frozenset({"class_token", "position_embedding", "layer_scale"})
 
 
 @dataclass
@@ -135,7 +142,9 @@ def inference(report: Report) -> InferenceMemory:
 def training(report: Report, optimizer: str = "adam", precision: str = "fp32") -> TrainingMemory:
     """One training step's memory for `report` analysed at the training batch size."""
     owner, elements = _storages(report, training=True)
-    act = ACTIVATION_BYTES[precision]
+    half = ACTIVATION_BYTES[precision]  # autocast's 16-bit type (float32 without mixed precision)
+    mixed = precision != "fp32"
+    element_bytes: dict[str, int] = {}  # each storage's element size: float32 (4) or 16-bit
     saved: set[str] = set()
     layers: dict[str, LayerTraining] = {}
     for row in report.rows:
@@ -143,17 +152,29 @@ def training(report: Report, optimizer: str = "adam", precision: str = "fp32") -
             continue
         part = layers[row.name] = LayerTraining(param_bytes=4 * row.params, gradient_bytes=4 * row.params)
         part.optimizer_bytes = 4 * row.params * STATE_COPIES[optimizer]
+        in_bytes = [element_bytes.get(owner.get(name, name), 4) for name in row.inputs]
+        out_bytes = _output_bytes(row, in_bytes, half) if mixed else 4
+        for name in _outputs(row):
+            if owner[name] == name:
+                element_bytes[name] = out_bytes
+        tensors = {"input": list(zip(row.inputs[:1], row.input_shapes[:1])), "inputs": list(zip(row.inputs, row.input_shapes)),
+                   "output": list(zip(_outputs(row)[:1], row.output_shapes[:1]))}
+        extra_bytes = {**EXTRA_BYTES, "half": half, "act": in_bytes[0] if in_bytes else 4}
         for op in row.ops:
             part.optimizer_bytes += STEP_BYTES[optimizer] * len(op.params)
-            if precision != "fp32" and op.family in ("conv", "linear") and op.weight:
-                part.weight_copy_bytes += 2 * prod(op.weight)
+            autocast = mixed and op.family in AUTOCAST_FAMILIES
+            if autocast and not row.shared_with:  # one 16-bit copy of each weight per step (autocast's cache)
+                part.weight_copy_bytes += half * sum(size for name, size in op.params if name.endswith("weight"))
             for what in op.saves:
-                names = {"input": row.inputs[:1], "inputs": row.inputs, "output": _outputs(row)[:1]}[what]
-                for storage in {owner.get(name, name) for name in names} - saved:
-                    saved.add(storage)
-                    part.saved_bytes += elements.get(storage, 0) * act
+                for name, shape in tensors[what]:
+                    storage = owner.get(name, name)
+                    if autocast and element_bytes.get(storage, 4) != half:
+                        part.saved_bytes += half * prod(shape)  # the 16-bit copy autocast made of it
+                    elif storage not in saved:
+                        saved.add(storage)
+                        part.saved_bytes += elements.get(storage, 0) * element_bytes.get(storage, 4)
             for dtype, count in op.saved_extra:
-                part.saved_bytes += count * (act if dtype == "act" else EXTRA_BYTES[dtype])
+                part.saved_bytes += count * extra_bytes[dtype]
     return TrainingMemory(
         batch=report.input_shape[0] if report.input_shape else 1,
         optimizer=optimizer,
@@ -165,6 +186,19 @@ def training(report: Report, optimizer: str = "adam", precision: str = "fp32") -
         weight_copy_bytes=sum(part.weight_copy_bytes for part in layers.values()),
         layers=layers,
     )
+
+
+def _output_bytes(row: Row, in_bytes: list[int], half: int) -> int:
+    """The element size of a layer's output under autocast: 16 bits after a convolution or
+    matmul; float32 where a float32 parameter joins the input elementwise (type promotion:
+    a class token, a position embedding, a layer scale); else its inputs' type, float32 if
+    any of them is (an Add of a float32 and a 16-bit tensor is float32). Norms, activations
+    and pooling keep their input's type."""
+    if row.ops and row.ops[-1].family in AUTOCAST_FAMILIES:
+        return half
+    if any(op.name in FLOAT32_PARAMETER_OPS for op in row.ops):
+        return 4
+    return max(in_bytes, default=4)
 
 
 @dataclass

@@ -231,3 +231,30 @@ def test_mixed_precision_state_matches_pytorch(precision: str) -> None:
     assert memory.gradient_bytes == sum(p.grad.nbytes for p in net.parameters())
     assert memory.optimizer_bytes == sum(
         value.nbytes for per_param in opt.state.values() for value in per_param.values() if torch.is_tensor(value))
+
+
+@pytest.mark.parametrize("case", sorted(ATTENTION_CASES))
+def test_attention_mixed_precision_matches_pytorch(tmp_path: Path, case: str) -> None:
+    """Under autocast the attention kernel keeps 16-bit q, k, v and output (its log-sum-exp
+    stays float32), the projections 16-bit copies of their inputs and weights, and the norms
+    their input in the type it arrives in."""
+    text, args = ATTENTION_CASES[case]
+    analysed, net, x = _attention_net(tmp_path, case, text, args)
+    memory = training(analysed.report, "adam", "bf16-mixed")
+    # The Linear layers reading the network input: autograd keeps no copy of their weights
+    # (mm saves its weight only when the input needs a gradient), while autocast's cache
+    # still holds the 16-bit copy for the whole forward pass, which cnnshape counts.
+    first_weights = 16 * (16 + 12 + 6) if text is CROSS else 16 * 16
+    assert _saved_bytes(net, x, "bf16-mixed") == memory.saved_bytes + memory.weight_copy_bytes - 2 * first_weights
+
+
+@pytest.mark.parametrize("precision", sorted(AUTOCAST))
+def test_vit_mixed_precision_matches_pytorch(precision: str) -> None:
+    """ViT's residual stream stays float32 under autocast (the float32 class token and
+    position embedding promote it), so its norms keep float32 inputs while the linear layers
+    keep 16-bit copies of what they read (of the class token only, after Select)."""
+    analysed, module = exported(str(ROOT / "specs/vit_b_16.yaml"), (2, 3, 64, 64), VIT)
+    torch.manual_seed(0)
+    memory = training(analysed.report, "adam", precision)
+    measured = _saved_bytes(module.build().train(), torch.randn(2, 3, 64, 64), precision)
+    assert measured == memory.saved_bytes + memory.weight_copy_bytes

@@ -74,13 +74,13 @@ def _attention_ops(
     return [
         Op("attention_in_proj", "linear", (query, key, value), query,
            macs=batch * (tokens * embed * embed + source * embed * (kdim + vdim)), bias=bias, params=in_params, attrs=sizes,
-           saves=() if saves_own_input else ("inputs",), saved_extra=(("act", prod(query)),) if saves_own_input else ()),
+           saves=() if saves_own_input else ("inputs",), saved_extra=(("half", prod(query)),) if saves_own_input else ()),
         # The fused kernel (CPU flash attention; CUDA flash or memory-efficient attention)
         # keeps q, k, v, its output and the log-sum-exp; PyTorch's math path (CPU with
         # attention dropout) keeps other tensors (docs/memory.md).
         Op("attention_matmul", "matmul", (query, key, value), query, macs=2 * batch * tokens * attended * embed,
            window=attended, attrs=sizes,
-           saved_extra=(("act", batch * embed * (q_storage + 2 * attended + tokens)), ("float32", batch * heads * tokens))),
+           saved_extra=(("half", batch * embed * (q_storage + 2 * attended + tokens)), ("float32", batch * heads * tokens))),
         Op("attention_out_proj", "linear", (query,), query, macs=batch * tokens * embed * embed, weight=(embed, embed),
            bias=bias, params=out_params, attrs=sizes),
     ]
@@ -250,14 +250,14 @@ class TransformerEncoderLayer(Layer):
         kept_by_activation = 0 if self.activation == "relu" and not dropout else hidden_size
         feed_forward = [
             Op("linear", "linear", (shape,), hidden, macs=prod(hidden) * d, weight=(ff, d), bias=self.bias,
-               params=(("weight", ff * d),) + ((("bias", ff),) if self.bias else ()), saved_extra=(("act", size),)),
+               params=(("weight", ff * d),) + ((("bias", ff),) if self.bias else ()), saved_extra=(("half", size),)),
             # mode "function": called through the F.relu/F.gelu the layer stored when it was
             # built, so tools that patch torch.nn.functional later (deepspeed) do not see it
-            Op(self.activation, "activation", (hidden,), hidden, mode="function", saved_extra=(("act", hidden_size),)),
+            Op(self.activation, "activation", (hidden,), hidden, mode="function", saved_extra=(("half", hidden_size),)),
             drop(hidden),
             Op("linear", "linear", (hidden,), shape, macs=prod(shape) * ff, weight=(d, ff), bias=self.bias,
                params=(("weight", ff * d),) + ((("bias", d),) if self.bias else ()),
-               saved_extra=(("act", kept_by_activation),) if kept_by_activation else ()),
+               saved_extra=(("half", kept_by_activation),) if kept_by_activation else ()),
             drop(shape),
             Op("add", "elementwise", (shape, shape), shape),
         ]

@@ -212,7 +212,9 @@ class Op:
     attrs: tuple[tuple[str, int], ...] = ()  # op-specific sizes (attention: heads, lengths)
     # What autograd keeps for the backward pass (training memory, cnnshape.memory): which of
     # its tensors ("input": the first, "inputs": all, "output"), plus tensors of its own as
-    # (dtype, elements): batch-norm statistics, max-pool indices, a dropout mask.
+    # (dtype, elements): batch-norm statistics, max-pool indices, a dropout mask. dtype is
+    # "float32", "int64", "bool", "act" (the layer input's type) or "half" (a tensor made
+    # by a convolution or matmul: 16-bit under mixed precision).
     saves: tuple[str, ...] = ()
     saved_extra: tuple[tuple[str, int], ...] = ()
     view: bool = False  # its output shares the input's storage (a view, or an in-place op)

@@ -622,11 +622,12 @@ class _Builder:
                         line, _ = self.source.locate(loc)
                         loc, message = written, f"{message} (read as ${name} at line {line})"
                     self.issue(loc, issue.code, message, scope, at_key)
-        if layer is not None and inputs_ok and not cls.min_inputs <= len(inputs) <= (cls.max_inputs or len(inputs)):
-            want = str(cls.min_inputs) if cls.min_inputs == cls.max_inputs else f"at least {cls.min_inputs}"
+        least, most = layer.input_count() if layer is not None else (cls.min_inputs, cls.max_inputs)
+        if layer is not None and inputs_ok and not least <= len(inputs) <= (most or len(inputs)):
+            want = str(least) if least == most else f"at least {least}"
             sources = sorted({self.nodes[ref.node].name for ref in inputs})
             hint = ""
-            if len(sources) == 1 and len(inputs) > 1 and cls.max_inputs == 1:
+            if len(sources) == 1 and len(inputs) > 1 and most == 1:
                 hint = f"; {sources[0]} has {len(inputs)} outputs: pick one with `from: {sources[0]}.0`"
             self.issue(args_loc + ("from",), "bad-value",
                        f"{scope.prefix + local} ({call.kind}) takes {want} input(s), got {len(inputs)}{hint}", scope)

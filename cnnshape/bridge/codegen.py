@@ -28,7 +28,8 @@ from cnnshape.expr import FUNCTIONS, ExprError, _find_close, has_substitution, p
 
 # Names the generated file defines or uses at module level, and the helpers it may copy
 # from cnnshape/bridge/runtime.py. Spec names never become any of these.
-RUNTIME_NAMES = ("Add", "Mul", "Sub", "Abs", "Neg", "MatMul", "Concat", "Chunk", "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
+RUNTIME_NAMES = ("_Operand", "Add", "Mul", "Sub", "Div", "Maximum", "Minimum", "Abs", "Neg", "Pow", "Sqrt", "MatMul", "Concat",
+                 "Chunk", "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
                  "ClassToken", "PositionEmbedding", "LayerScale", "FrozenBatchNorm2d", "StochasticDepth", "_div", "make_divisible")
 FILE_NAMES = frozenset({"torch", "nn", "math", "annotations", "build", "INPUT_SHAPE", "SPEC_NAME", "SPEC_FILE", "model", "out", "shapes",
                         "self", "x", "i", "t", "p"})
@@ -274,10 +275,18 @@ def runtime_source(names: Iterable[str]) -> list[str]:
     module's order, read from its file (export never imports torch)."""
     path = Path(__file__).with_name("runtime.py")
     text = path.read_text(encoding="utf-8")
-    wanted = set(names) & set(RUNTIME_NAMES)
+    defined = {node.name: node for node in ast.parse(text).body
+               if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name in RUNTIME_NAMES}
+    # The named ones and the runtime names they use (a base class such as _Operand).
+    wanted, pending = set(), [name for name in names if name in defined]
+    while pending:
+        name = pending.pop()
+        if name not in wanted:
+            wanted.add(name)
+            pending += [used.id for used in ast.walk(defined[name]) if isinstance(used, ast.Name) and used.id in defined]
     found = []
-    for node in ast.parse(text).body:
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name in wanted:
+    for node in defined.values():
+        if node.name in wanted:
             segment = ast.get_source_segment(text, node)
             assert segment is not None
             found.append(segment + "\n")

@@ -15,36 +15,79 @@ import torch
 from torch import nn
 
 __all__ = [
-    "Add", "Mul", "Sub", "Abs", "Neg", "MatMul", "Concat", "Chunk", "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
+    "_Operand", "Add", "Mul", "Sub", "Div", "Maximum", "Minimum", "Abs", "Neg", "Pow", "Sqrt", "MatMul", "Concat", "Chunk",
+    "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
     "ClassToken", "PositionEmbedding", "LayerScale", "FrozenBatchNorm2d", "StochasticDepth", "_div", "make_divisible",
 ]
 
 
-class Add(nn.Module):
+class _Operand(nn.Module):
+    """The operands of cnnshape's Add, Mul, Sub and Div: the inputs, then the layer's own
+    `scalar` or tensor of `tensor_shape` (a learned parameter, or a buffer if `constant`)."""
+
+    def __init__(self, scalar: Optional[float] = None, tensor_shape: Optional[Sequence[int]] = None,
+                 constant: bool = False) -> None:
+        super().__init__()
+        self.scalar, self.constant = scalar, constant
+        self.tensor_shape = None if tensor_shape is None else list(tensor_shape)
+        if tensor_shape is not None and constant:
+            self.register_buffer("tensor", torch.zeros(tuple(tensor_shape)))
+        else:
+            self.register_parameter("tensor", None if tensor_shape is None else nn.Parameter(torch.zeros(tuple(tensor_shape))))
+
+    def operands(self, tensors: Sequence[torch.Tensor]) -> list[Any]:
+        own = self.scalar if self.scalar is not None else self.tensor
+        return [*tensors] if own is None else [*tensors, own]
+
+
+class Add(_Operand):
     """cnnshape's Add: the elementwise sum of the inputs (broadcasting), e.g. a residual join."""
 
     def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        out = tensors[0]
-        for tensor in tensors[1:]:
-            out = out + tensor
-        return out
+        first, *rest = self.operands(tensors)
+        for operand in rest:
+            first = first + operand
+        return first
 
 
-class Mul(nn.Module):
+class Mul(_Operand):
     """cnnshape's Mul: the elementwise product of the inputs (broadcasting), e.g. an SE gate."""
 
     def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        out = tensors[0]
-        for tensor in tensors[1:]:
-            out = out * tensor
-        return out
+        first, *rest = self.operands(tensors)
+        for operand in rest:
+            first = first * operand
+        return first
 
 
-class Sub(nn.Module):
-    """cnnshape's Sub: the first input minus the second (broadcasting)."""
+class Sub(_Operand):
+    """cnnshape's Sub: the first operand minus the second (broadcasting)."""
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        a, b = self.operands(tensors)
+        return a - b
+
+
+class Div(_Operand):
+    """cnnshape's Div: the first operand over the second (true division, broadcasting)."""
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        a, b = self.operands(tensors)
+        return a / b
+
+
+class Maximum(nn.Module):
+    """cnnshape's Maximum: torch.maximum of two tensors (broadcasting)."""
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return a - b
+        return torch.maximum(a, b)
+
+
+class Minimum(nn.Module):
+    """cnnshape's Minimum: torch.minimum of two tensors (broadcasting)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.minimum(a, b)
 
 
 class Abs(nn.Module):
@@ -66,6 +109,24 @@ class MatMul(nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.matmul(a, b)
+
+
+class Pow(nn.Module):
+    """cnnshape's Pow: torch.pow(x, exponent) with a number as the exponent."""
+
+    def __init__(self, exponent: float) -> None:
+        super().__init__()
+        self.exponent = exponent
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.pow(x, self.exponent)
+
+
+class Sqrt(nn.Module):
+    """cnnshape's Sqrt: torch.sqrt, elementwise."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(x)
 
 
 class Concat(nn.Module):

@@ -26,8 +26,8 @@ OP_NAMES = frozenset((
     "identity", "relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu", "mish", "sigmoid", "tanh", "hardswish", "hardsigmoid",
     "softmax", "log_softmax", "dropout", "stochastic_depth",
     "max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_max_pool", "mean",
-    "add", "mul", "sub", "abs", "neg", "concat", "flatten", "unflatten", "reshape", "permute", "chunk", "split", "channel_shuffle", "select",
-    "upsample", "pixel_shuffle", "zero_pad", "class_token", "position_embedding", "layer_scale",
+    "add", "mul", "sub", "div", "maximum", "minimum", "abs", "neg", "pow", "sqrt", "concat", "flatten", "unflatten", "reshape", "permute", "chunk", "split", "channel_shuffle", "select",
+    "upsample", "pixel_shuffle", "zero_pad", "pad", "class_token", "position_embedding", "layer_scale",
 ))
 
 

@@ -35,15 +35,20 @@ KIND_FAMILY: dict[str, str] = {
     "Identity": "activation", "ReLU": "activation", "ReLU6": "activation",
     "LeakyReLU": "activation", "PReLU": "activation", "ELU": "activation", "SELU": "activation",
     "GELU": "activation", "SiLU": "activation", "Mish": "activation", "Sigmoid": "activation",
-    "Tanh": "activation", "Abs": "activation", "Neg": "activation", "Hardswish": "activation", "Hardsigmoid": "activation",
+    "Tanh": "activation", "Abs": "activation", "Neg": "activation", "Pow": "activation", "Sqrt": "activation", "Hardswish": "activation", "Hardsigmoid": "activation",
     "Softmax": "activation", "LogSoftmax": "activation", "Dropout": "activation",
     "Dropout1d": "activation", "Dropout2d": "activation", "Dropout3d": "activation",
     "AlphaDropout": "activation", "FeatureAlphaDropout": "activation",
     "StochasticDepth": "activation",
-    "Add": "merge", "Mul": "merge", "Sub": "merge", "Concat": "merge", "MatMul": "merge",
+    "Add": "merge", "Mul": "merge", "Sub": "merge", "Div": "merge", "Maximum": "merge", "Minimum": "merge",
+    "Concat": "merge", "MatMul": "merge",
     "Flatten": "reshape", "Unflatten": "reshape", "Reshape": "reshape", "Permute": "reshape",
     "Mean": "reshape",
-    "Upsample": "resample", "PixelShuffle": "resample", "ZeroPad2d": "resample",
+    "Upsample": "resample", "PixelShuffle": "resample", "ZeroPad1d": "resample", "ZeroPad2d": "resample",
+    "ZeroPad3d": "resample", "ConstantPad1d": "resample", "ConstantPad2d": "resample", "ConstantPad3d": "resample",
+    "ReflectionPad1d": "resample", "ReflectionPad2d": "resample", "ReflectionPad3d": "resample",
+    "ReplicationPad1d": "resample", "ReplicationPad2d": "resample", "ReplicationPad3d": "resample",
+    "CircularPad1d": "resample", "CircularPad2d": "resample", "CircularPad3d": "resample",
     "Chunk": "split", "Split": "split", "ChannelShuffle": "split", "Select": "split",
     "MultiheadAttention": "attention", "TransformerEncoderLayer": "attention",
     "ClassToken": "learned", "PositionEmbedding": "learned", "LayerScale": "learned",
@@ -90,10 +95,7 @@ NOT_YET = frozenset("""
     RNN LSTM GRU RNNCell LSTMCell GRUCell Embedding EmbeddingBag Transformer TransformerEncoder
     TransformerDecoder TransformerDecoderLayer Bilinear LazyLinear LazyConv1d LazyConv2d
     LazyConv3d Hardtanh Softplus Softsign Softshrink Hardshrink Tanhshrink Threshold GLU CELU
-    RReLU LogSigmoid Softmin Softmax2d ReflectionPad1d ReflectionPad2d ReflectionPad3d
-    ReplicationPad1d ReplicationPad2d ReplicationPad3d ConstantPad1d ConstantPad2d
-    ConstantPad3d CircularPad1d CircularPad2d CircularPad3d ZeroPad1d ZeroPad3d MaxUnpool1d
-    MaxUnpool2d MaxUnpool3d LPPool1d LPPool2d FractionalMaxPool2d FractionalMaxPool3d Fold
-    Unfold PixelUnshuffle UpsamplingNearest2d UpsamplingBilinear2d SyncBatchNorm
-    CosineSimilarity PairwiseDistance RMSNorm
+    RReLU LogSigmoid Softmin Softmax2d MaxUnpool1d MaxUnpool2d MaxUnpool3d LPPool1d LPPool2d
+    FractionalMaxPool2d FractionalMaxPool3d Fold Unfold PixelUnshuffle UpsamplingNearest2d
+    UpsamplingBilinear2d SyncBatchNorm CosineSimilarity PairwiseDistance RMSNorm
 """.split())

@@ -240,6 +240,35 @@ class Neg(_Elementwise):
     op_name = "neg"
 
 
+class Pow(_Elementwise):
+    """x ** exponent, elementwise (torch.pow with a number as the exponent).
+
+    ```yaml
+    - Pow: {exponent: 2}
+    ```
+    """
+
+    pytorch = TorchSide("runtime.Pow", ("exponent",), functions={"torch.pow": (("exponent", None),), "method.pow": (("exponent", None),),
+                                                                 "operator.pow": (("exponent", None),)})
+    op_name = "pow"
+    op_saves = ("input",)
+
+    exponent: Float
+
+
+class Sqrt(_Elementwise):
+    """Square root, elementwise (torch.sqrt).
+
+    ```yaml
+    - Sqrt
+    ```
+    """
+
+    pytorch = TorchSide("runtime.Sqrt", functions={"torch.sqrt": (), "method.sqrt": ()})
+    op_name = "sqrt"
+    op_saves = ("output",)
+
+
 class Hardswish(_Inplace):
     """x * relu6(x + 3) / 6, as in MobileNetV3.
 
@@ -437,7 +466,7 @@ class StochasticDepth(_Elementwise):
 
 
 KINDS = [
-    Identity, ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, SiLU, Mish, Sigmoid, Tanh, Abs, Neg,
+    Identity, ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, SiLU, Mish, Sigmoid, Tanh, Abs, Neg, Pow, Sqrt,
     Hardswish, Hardsigmoid, Softmax, LogSoftmax,
     Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout, FeatureAlphaDropout, StochasticDepth,
 ]

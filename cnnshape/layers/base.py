@@ -307,6 +307,11 @@ class Layer(_LayerBase):
         """How many tensors the layer returns (known from its arguments alone)."""
         return 1
 
+    def input_count(self) -> tuple[int, Optional[int]]:
+        """How many inputs this layer takes (least, most; None: any), from its arguments:
+        `Mul: {scalar: 0.5}` takes one where a bare Mul takes two or more."""
+        return self.min_inputs, self.max_inputs
+
     def infer(self, shapes: list[Shape]) -> Result:
         """Output shape(s), parameters, buffers, MACs and working, from input shapes."""
         raise NotImplementedError(f"{self.kind()} has no shape formula")

@@ -1,4 +1,5 @@
-"""Graph operations that join tensors: Add and Mul (with broadcasting) and Concat.
+"""Graph operations that join tensors: Add, Mul, Sub, Div, Maximum and Minimum (with
+broadcasting; the arithmetic ones also with a scalar or a tensor of their own) and Concat.
 
 They take their inputs from `from: [a, b, ...]`; the receptive field where paths meet
 is the largest of the paths, and paths with different stride or centre are flagged.
@@ -7,10 +8,12 @@ is the largest of the paths, and paths with different stride or centre are flagg
 from __future__ import annotations
 
 from math import prod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
+
+from pydantic import model_validator
 
 from cnnshape.errors import ShapeError
-from cnnshape.layers.base import RF, Int, Layer, Op, Result, Shape, fmt_shape, merge_rfs
+from cnnshape.layers.base import RF, Bool, Float, Int, Layer, Op, PosInt, Result, Shape, fmt_shape, merge_rfs
 from cnnshape.layers.torchside import TorchSide
 
 
@@ -72,11 +75,67 @@ class _Elementwise(Layer):
         return [merge_rfs(rfs)]
 
 
-class Add(_Elementwise):
-    """Elementwise sum of two or more tensors (residual connections), with broadcasting.
+class _Arithmetic(_Elementwise):
+    """An elementwise kind whose second operand may be a scalar or a tensor of its own
+    (learned, or a constant buffer) instead of another input."""
+
+    symbol: ClassVar[str] = "+"
+
+    scalar: Optional[Float] = None
+    tensor_shape: Optional[tuple[PosInt, ...]] = None
+    constant: Bool = False
+
+    @model_validator(mode="after")
+    def _one_operand(self) -> _Arithmetic:
+        if self.scalar is not None and self.tensor_shape is not None:
+            raise ValueError("give at most one of scalar and tensor_shape")
+        if self.constant and self.tensor_shape is None:
+            raise ValueError("constant: true describes a tensor: give tensor_shape too")
+        return self
+
+    def input_count(self) -> tuple[int, Optional[int]]:
+        if self.scalar is not None or self.tensor_shape is not None:
+            return 1, 1
+        return self.min_inputs, self.max_inputs
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        if self.scalar is not None:
+            return Result([shapes[0]], working=[f"x {self.symbol} {self.scalar}: the shape is kept"])
+        if self.tensor_shape is None:
+            return super().infer(shapes)
+        tensor = tuple(self.tensor_shape)
+        out = broadcast(self.kind(), [shapes[0], tensor])
+        size = prod(tensor)
+        what = "buffer (constant)" if self.constant else "parameters (learned)"
+        working = [f"{what}: {'*'.join(map(str, tensor))} = {size:,}",
+                   f"{fmt_shape(shapes[0])} {self.symbol} {fmt_shape(tensor)} -> {fmt_shape(out)}"]
+        if self.constant:
+            return Result([out], buffers=size, working=working)
+        return Result([out], params=size, working=working)
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        # A scalar or a tensor of the layer's own reads no input position.
+        return [rfs[0]] if len(rfs) == 1 else [merge_rfs(rfs)]
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        tensor = () if self.tensor_shape is None else tuple(self.tensor_shape)
+        params = (("tensor", prod(tensor)),) if tensor and not self.constant else ()
+        # Multiplying or dividing by a scalar keeps no tensor for backward.
+        saves = self.op_saves if self.scalar is None else ()
+        if tensor and saves:
+            saves = ("input",)
+        inputs = tuple(shapes) + ((tensor,) if tensor else ())
+        return [Op(self.op_name, self.op_family, inputs, out[0], params=params, saves=saves)]
+
+
+class Add(_Arithmetic):
+    """Elementwise sum of two or more tensors (residual connections), with broadcasting;
+    or of one tensor and a `scalar`, or a tensor of its own of `tensor_shape`.
 
     ```yaml
     - Add: {from: [main, shortcut]}
+    - Add: {scalar: 1.0}                       # x + 1
+    - Add: {tensor_shape: [1, 197, 768]}       # a learned position table, broadcast
     ```
     """
 
@@ -86,14 +145,17 @@ class Add(_Elementwise):
     op_family = "elementwise"
 
 
-class Mul(_Elementwise):
-    """Elementwise product with broadcasting (e.g. squeeze-and-excitation gating).
+class Mul(_Arithmetic):
+    """Elementwise product with broadcasting (e.g. squeeze-and-excitation gating); or by a
+    `scalar`, or by a tensor of its own of `tensor_shape`.
 
     ```yaml
     - Mul: {from: [features, gate]}   # (1,64,56,56) * (1,64,1,1)
+    - Mul: {scalar: 0.5}              # x * 0.5
     ```
     """
 
+    symbol = "*"
     pytorch = TorchSide("runtime.Mul", tensors="all", functions={
         "operator.mul": (), "operator.imul": (), "torch.mul": (), "method.mul": (), "method.mul_": ()})
     op_name = "mul"
@@ -101,20 +163,74 @@ class Mul(_Elementwise):
     op_family = "elementwise"
 
 
-class Sub(_Elementwise):
-    """Elementwise difference of two tensors, with broadcasting: the first minus the second.
+class Sub(_Arithmetic):
+    """Elementwise difference of two tensors, with broadcasting: the first minus the second
+    (or minus a `scalar`, or a tensor of its own of `tensor_shape`).
 
     ```yaml
     - Sub: {from: [a, b]}   # a - b (a siamese network's distance: Sub, then Abs)
+    - Sub: {scalar: 0.5}    # x - 0.5
     ```
     """
 
+    symbol = "-"
     pytorch = TorchSide("runtime.Sub", tensors="all", functions={
         "operator.sub": (), "operator.isub": (), "torch.sub": (), "method.sub": (), "method.sub_": ()})
 
     max_inputs: ClassVar[int | None] = 2
     op_name = "sub"
     op_family = "elementwise"
+
+
+class Div(_Arithmetic):
+    """Elementwise true division of two tensors, with broadcasting: the first over the
+    second (or over a `scalar`, or a tensor of its own of `tensor_shape`).
+
+    ```yaml
+    - Div: {from: [x, norm]}   # x / norm
+    - Div: {scalar: 255.0}     # x / 255
+    ```
+    """
+
+    symbol = "/"
+    pytorch = TorchSide("runtime.Div", tensors="all", functions={
+        "operator.truediv": (), "operator.itruediv": (), "torch.div": (), "torch.true_divide": (), "method.div": (),
+        "method.div_": ()})
+
+    max_inputs: ClassVar[int | None] = 2
+    op_name = "div"
+    op_saves = ("inputs",)
+    op_family = "elementwise"
+
+
+class _Extremum(_Elementwise):
+    max_inputs: ClassVar[int | None] = 2
+    op_family = "elementwise"
+    op_saves = ("inputs",)
+
+
+class Maximum(_Extremum):
+    """Elementwise maximum of two tensors, with broadcasting (torch.maximum).
+
+    ```yaml
+    - Maximum: {from: [a, b]}
+    ```
+    """
+
+    pytorch = TorchSide("runtime.Maximum", tensors="all", functions={"torch.maximum": (), "method.maximum": ()})
+    op_name = "maximum"
+
+
+class Minimum(_Extremum):
+    """Elementwise minimum of two tensors, with broadcasting (torch.minimum).
+
+    ```yaml
+    - Minimum: {from: [a, b]}
+    ```
+    """
+
+    pytorch = TorchSide("runtime.Minimum", tensors="all", functions={"torch.minimum": (), "method.minimum": ()})
+    op_name = "minimum"
 
 
 class Concat(Layer):
@@ -218,4 +334,4 @@ def _concat_fix(first: Shape, other: Shape, dim: int) -> str:
     return ""
 
 
-KINDS = [Add, Mul, Sub, Concat, MatMul]
+KINDS = [Add, Mul, Sub, Div, Maximum, Minimum, Concat, MatMul]

@@ -1,10 +1,11 @@
-"""Layers that change spatial resolution without weights: Upsample, PixelShuffle, ZeroPad2d."""
+"""Layers that change spatial resolution without weights: Upsample, PixelShuffle, and the
+paddings (zero, constant, reflection, replication, circular; 1d, 2d, 3d)."""
 
 from __future__ import annotations
 
 from fractions import Fraction
 from math import floor, prod
-from typing import Literal, Optional, Union
+from typing import Any, ClassVar, Literal, Optional, Union
 
 from pydantic import model_validator
 
@@ -136,7 +137,105 @@ class PixelShuffle(Layer):
         return [rfs[0].steps([(1, Fraction(1, r), 0)] * 2, exact=False)]
 
 
-class ZeroPad2d(Layer):
+class _Pad(Layer):
+    """Padding of the last `ndim` dims, given as PyTorch's pad tuple (last dim first:
+    left, right, then top, bottom, then front, back) or one int for every side."""
+
+    family = "resample"
+    op_family = "resample"
+    ndim: ClassVar[int] = 2
+    mode: ClassVar[str] = "constant"
+    padding: Any
+
+    def _pads(self) -> tuple[int, ...]:
+        return (self.padding,) * (2 * self.ndim) if isinstance(self.padding, int) else tuple(self.padding)
+
+    def _per_axis(self) -> list[tuple[int, int]]:
+        """(before, after) per padded axis, in the tensor's order (D, H, W)."""
+        pads = self._pads()
+        return [(pads[2 * i], pads[2 * i + 1]) for i in reversed(range(self.ndim))]
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        names = AXIS_NAMES[-self.ndim:] if self.ndim > 1 else ("L",)
+        check_rank(self.kind(), shape, (self.ndim + 1, self.ndim + 2), "[N,] C, " + ", ".join(names))
+        sizes, working = [], []
+        for axis, size, (before, after) in zip(names, shape[-self.ndim:], self._per_axis()):
+            self._check_side(axis, size, before, after)
+            sizes.append(size + before + after)
+            working.append(f"{axis}: {size} + {before} + {after} = {size + before + after}")
+        return Result([shape[:-self.ndim] + tuple(sizes)], working=working, unbatched=len(shape) == self.ndim + 1)
+
+    def _check_side(self, axis: str, size: int, before: int, after: int) -> None:
+        """What PyTorch refuses for this mode (constant padding takes any amount)."""
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        return [Op(self.op_name, "resample", (shapes[0],), out[0], mode=self.mode)]
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        return [rfs[0].steps([(1, 1, before) for before, _ in self._per_axis()])]
+
+
+class _Pad1d(_Pad):
+    ndim = 1
+    padding: Union[NonNegInt, tuple[NonNegInt, NonNegInt]]
+
+
+class _Pad2d(_Pad):
+    ndim = 2
+    padding: Union[NonNegInt, tuple[NonNegInt, NonNegInt, NonNegInt, NonNegInt]]
+
+
+class _Pad3d(_Pad):
+    ndim = 3
+    padding: Union[NonNegInt, tuple[NonNegInt, NonNegInt, NonNegInt, NonNegInt, NonNegInt, NonNegInt]]
+
+
+class _Reflection(_Pad):
+    mode = "reflect"
+    op_name = "pad"
+
+    def _check_side(self, axis: str, size: int, before: int, after: int) -> None:
+        if max(before, after) >= size:
+            raise ShapeError(f"{axis}: reflection padding {max(before, after)} must be less than the input size {size} (PyTorch)",
+                             hint="use ReplicationPad or a smaller padding")
+
+
+class _Replication(_Pad):
+    mode = "replicate"
+    op_name = "pad"
+
+
+class _Circular(_Pad):
+    mode = "circular"
+    op_name = "pad"
+
+    def _check_side(self, axis: str, size: int, before: int, after: int) -> None:
+        if max(before, after) > size:
+            raise ShapeError(f"{axis}: circular padding {max(before, after)} may not exceed the input size {size} (PyTorch)")
+
+
+class _Constant(_Pad):
+    op_name = "pad"
+    value: Float
+
+
+class _Zero(_Pad):
+    op_name = "zero_pad"
+
+
+class ZeroPad1d(_Pad1d, _Zero):
+    """Pads L with zeros: an int, or (left, right) as in PyTorch.
+
+    ```yaml
+    - ZeroPad1d: {padding: [2, 0]}   # causal padding for a kernel of 3
+    ```
+    """
+
+    pytorch = TorchSide("nn.ZeroPad1d", ("padding",))
+
+
+class ZeroPad2d(_Pad2d, _Zero):
     """Pads H and W with zeros: an int, or (left, right, top, bottom) as in PyTorch.
 
     ```yaml
@@ -146,28 +245,153 @@ class ZeroPad2d(Layer):
     """
 
     pytorch = TorchSide("nn.ZeroPad2d", ("padding",))
-    op_name = "zero_pad"
-    op_family = "resample"
-
-    family = "resample"
-
-    padding: Union[NonNegInt, tuple[NonNegInt, NonNegInt, NonNegInt, NonNegInt]]
-
-    def _pads(self) -> tuple[int, int, int, int]:
-        return (self.padding,) * 4 if isinstance(self.padding, int) else self.padding
-
-    def infer(self, shapes: list[Shape]) -> Result:
-        (shape,) = shapes
-        check_rank("ZeroPad2d", shape, (3, 4), "[N,] C, H, W")
-        left, right, top, bottom = self._pads()
-        h, w = shape[-2:]
-        return Result([shape[:-2] + (h + top + bottom, w + left + right)], working=[
-            f"H: {h} + {top} + {bottom} = {h + top + bottom}", f"W: {w} + {left} + {right} = {w + left + right}",
-        ], unbatched=len(shape) == 3)
-
-    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
-        left, _, top, _ = self._pads()
-        return [rfs[0].steps([(1, 1, top), (1, 1, left)])]
 
 
-KINDS = [Upsample, PixelShuffle, ZeroPad2d]
+class ZeroPad3d(_Pad3d, _Zero):
+    """Pads D, H and W with zeros: an int, or (left, right, top, bottom, front, back).
+
+    ```yaml
+    - ZeroPad3d: {padding: 1}
+    ```
+    """
+
+    pytorch = TorchSide("nn.ZeroPad3d", ("padding",))
+
+
+class ConstantPad1d(_Pad1d, _Constant):
+    """Pads L with `value`: an int, or (left, right).
+
+    ```yaml
+    - ConstantPad1d: {padding: 2, value: -1.0}
+    ```
+    """
+
+    pytorch = TorchSide("nn.ConstantPad1d", ("padding", "value"))
+
+
+class ConstantPad2d(_Pad2d, _Constant):
+    """Pads H and W with `value`: an int, or (left, right, top, bottom).
+
+    ```yaml
+    - ConstantPad2d: {padding: [0, 1, 0, 1], value: 0.5}
+    ```
+    """
+
+    pytorch = TorchSide("nn.ConstantPad2d", ("padding", "value"))
+
+
+class ConstantPad3d(_Pad3d, _Constant):
+    """Pads D, H and W with `value`: an int, or (left, right, top, bottom, front, back).
+
+    ```yaml
+    - ConstantPad3d: {padding: 1, value: 0.0}
+    ```
+    """
+
+    pytorch = TorchSide("nn.ConstantPad3d", ("padding", "value"))
+
+
+class ReflectionPad1d(_Pad1d, _Reflection):
+    """Pads L with the reflection of the input (each side less than the input size).
+
+    ```yaml
+    - ReflectionPad1d: {padding: 3}
+    ```
+    """
+
+    pytorch = TorchSide("nn.ReflectionPad1d", ("padding",))
+
+
+class ReflectionPad2d(_Pad2d, _Reflection):
+    """Pads H and W with the reflection of the input, as in CycleGAN's ResNet blocks.
+
+    ```yaml
+    - ReflectionPad2d: {padding: 3}
+    ```
+    """
+
+    pytorch = TorchSide("nn.ReflectionPad2d", ("padding",))
+
+
+class ReflectionPad3d(_Pad3d, _Reflection):
+    """Pads D, H and W with the reflection of the input.
+
+    ```yaml
+    - ReflectionPad3d: {padding: 1}
+    ```
+    """
+
+    pytorch = TorchSide("nn.ReflectionPad3d", ("padding",))
+
+
+class ReplicationPad1d(_Pad1d, _Replication):
+    """Pads L by repeating the edge values.
+
+    ```yaml
+    - ReplicationPad1d: {padding: [1, 2]}
+    ```
+    """
+
+    pytorch = TorchSide("nn.ReplicationPad1d", ("padding",))
+
+
+class ReplicationPad2d(_Pad2d, _Replication):
+    """Pads H and W by repeating the edge values.
+
+    ```yaml
+    - ReplicationPad2d: {padding: 1}
+    ```
+    """
+
+    pytorch = TorchSide("nn.ReplicationPad2d", ("padding",))
+
+
+class ReplicationPad3d(_Pad3d, _Replication):
+    """Pads D, H and W by repeating the edge values.
+
+    ```yaml
+    - ReplicationPad3d: {padding: 1}
+    ```
+    """
+
+    pytorch = TorchSide("nn.ReplicationPad3d", ("padding",))
+
+
+class CircularPad1d(_Pad1d, _Circular):
+    """Pads L by wrapping around (each side at most the input size).
+
+    ```yaml
+    - CircularPad1d: {padding: 1}
+    ```
+    """
+
+    pytorch = TorchSide("nn.CircularPad1d", ("padding",))
+
+
+class CircularPad2d(_Pad2d, _Circular):
+    """Pads H and W by wrapping around (each side at most the input size).
+
+    ```yaml
+    - CircularPad2d: {padding: 1}
+    ```
+    """
+
+    pytorch = TorchSide("nn.CircularPad2d", ("padding",))
+
+
+class CircularPad3d(_Pad3d, _Circular):
+    """Pads D, H and W by wrapping around (each side at most the input size).
+
+    ```yaml
+    - CircularPad3d: {padding: 1}
+    ```
+    """
+
+    pytorch = TorchSide("nn.CircularPad3d", ("padding",))
+
+
+KINDS = [
+    Upsample, PixelShuffle, ZeroPad1d, ZeroPad2d, ZeroPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
+    ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
+    CircularPad1d, CircularPad2d, CircularPad3d,
+]

@@ -25,6 +25,7 @@ FAMILY_TITLES = {
     "merge": "Merge (several inputs)",
     "reshape": "Reshape and reduce",
     "resample": "Resampling and padding",
+    "recurrent": "Recurrent and embedding",
     "split": "Split and select (several outputs)",
     "attention": "Attention",
     "learned": "Learned tensors",

@@ -96,3 +96,12 @@ def analyse_file(path: Any, overrides: Optional[dict[str, Any]] = None,
     from cnnshape.source import load_file
 
     return analyse_source(load_file(path), overrides, input_shape)
+
+
+def reads_indices(analysed: Analysed) -> bool:
+    """Whether a layer reading the network input takes integer indices (an Embedding), so
+    the input is fed as int64 instead of float."""
+    graph = analysed.graph
+    readers = [node.layer for node in graph.nodes[graph.first_layer:]
+               if node.layer is not None and any(ref.node < graph.first_layer for ref in node.inputs)]
+    return any(layer.pytorch is not None and layer.pytorch.input_dtype == "long" for layer in readers)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from cnnshape.bridge.analysed import Analysed, analyse_file, analyse_source
+from cnnshape.bridge.analysed import Analysed, analyse_file, analyse_source, reads_indices
 from cnnshape.bridge.classwriter import ClassInfo, ExportError, _ClassWriter, _some, attr_name, module_path
 from cnnshape.bridge.codegen import CodegenError, Namespace, Unsupported, check_module, literal, runtime_source
 from cnnshape.spec import LayerCall, parse_layer_entry
@@ -144,7 +144,7 @@ class _Exporter:
             'if __name__ == "__main__":\n'
             "    model = build().eval()\n"
             "    with torch.no_grad():\n"
-            "        out = model(torch.zeros(INPUT_SHAPE))\n"
+            f"        out = model(torch.zeros(INPUT_SHAPE{', dtype=torch.long' if reads_indices(self.a) else ''}))\n"
             "    shapes = [tuple(t.shape) for t in (out if isinstance(out, tuple) else (out,)) if t is not None]\n"
             '    print("output", *shapes, "parameters", sum(p.numel() for p in model.parameters()))\n'
         )

@@ -18,7 +18,7 @@ from cnnshape.bridge._torch import torch  # first: torch imported quietly
 # isort: split
 from torch import nn
 
-from cnnshape.bridge.analysed import Analysed
+from cnnshape.bridge.analysed import Analysed, reads_indices
 from cnnshape.bridge.export import export_analysed, module_path
 
 
@@ -107,10 +107,11 @@ def count_macs(model: nn.Module, run: Any) -> tuple[int, Any]:
 
 
 def _shapes(output: Any) -> list[tuple[int, ...]]:
+    """The shapes of a module's result, nested tuples flattened (nn.LSTM: output, (h_n, c_n))."""
     if isinstance(output, torch.Tensor):
         return [tuple(output.shape)]
     if isinstance(output, (tuple, list)):
-        return [tuple(item.shape) for item in output if isinstance(item, torch.Tensor)]
+        return [shape for item in output for shape in _shapes(item)]
     return []
 
 
@@ -168,7 +169,7 @@ def verify_analysed(analysed: Analysed, device: str = "meta") -> VerifyResult:
     started: list[str] = []
     try:
         with torch.no_grad():
-            x = torch.zeros(graph.input_shape, device=device)
+            x = torch.zeros(graph.input_shape, device=device, dtype=torch.long if reads_indices(analysed) else None)
             macs, _ = count_macs(model, lambda: model(x))
     except Exception as exc:  # the built model does not run: that is the finding
         failed = exc

@@ -28,6 +28,7 @@ OP_NAMES = frozenset((
     "max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_max_pool", "mean",
     "add", "mul", "sub", "div", "maximum", "minimum", "abs", "neg", "pow", "sqrt", "concat", "flatten", "unflatten", "reshape", "permute", "chunk", "split", "channel_shuffle", "select",
     "upsample", "pixel_shuffle", "zero_pad", "pad", "class_token", "position_embedding", "layer_scale",
+    "recurrent", "embedding", "max_unpool",
 ))
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from cnnshape.layers.base import Layer
 
-FAMILY_NAMES = ("conv", "pool", "linear", "norm", "activation", "merge", "reshape", "resample", "split", "attention", "learned")
+FAMILY_NAMES = ("conv", "pool", "linear", "norm", "activation", "merge", "reshape", "resample", "split", "attention", "learned", "recurrent")
 
 # Every kind -> its family module, in FAMILY_NAMES order and each family's KINDS order
 # (the order `cnnshape layers` lists and "did you mean" breaks ties by).
@@ -27,7 +27,8 @@ KIND_FAMILY: dict[str, str] = {
     "MaxPool1d": "pool", "MaxPool2d": "pool", "MaxPool3d": "pool", "AvgPool1d": "pool",
     "AvgPool2d": "pool", "AvgPool3d": "pool", "AdaptiveAvgPool1d": "pool",
     "AdaptiveAvgPool2d": "pool", "AdaptiveAvgPool3d": "pool", "AdaptiveMaxPool1d": "pool",
-    "AdaptiveMaxPool2d": "pool", "AdaptiveMaxPool3d": "pool",
+    "AdaptiveMaxPool2d": "pool", "AdaptiveMaxPool3d": "pool", "MaxUnpool1d": "pool", "MaxUnpool2d": "pool",
+    "MaxUnpool3d": "pool",
     "Linear": "linear",
     "BatchNorm1d": "norm", "BatchNorm2d": "norm", "BatchNorm3d": "norm", "InstanceNorm1d": "norm",
     "InstanceNorm2d": "norm", "InstanceNorm3d": "norm", "LayerNorm": "norm", "GroupNorm": "norm",
@@ -52,6 +53,7 @@ KIND_FAMILY: dict[str, str] = {
     "Chunk": "split", "Split": "split", "ChannelShuffle": "split", "Select": "split",
     "MultiheadAttention": "attention", "TransformerEncoderLayer": "attention",
     "ClassToken": "learned", "PositionEmbedding": "learned", "LayerScale": "learned",
+    "RNN": "recurrent", "LSTM": "recurrent", "GRU": "recurrent", "Embedding": "recurrent",
 }
 
 
@@ -92,10 +94,10 @@ def __getattr__(name: str) -> Any:
 
 # torch.nn modules without a formula here yet: named as such instead of "did you mean".
 NOT_YET = frozenset("""
-    RNN LSTM GRU RNNCell LSTMCell GRUCell Embedding EmbeddingBag Transformer TransformerEncoder
+    RNNCell LSTMCell GRUCell EmbeddingBag Transformer TransformerEncoder
     TransformerDecoder TransformerDecoderLayer Bilinear LazyLinear LazyConv1d LazyConv2d
     LazyConv3d Hardtanh Softplus Softsign Softshrink Hardshrink Tanhshrink Threshold GLU CELU
-    RReLU LogSigmoid Softmin Softmax2d MaxUnpool1d MaxUnpool2d MaxUnpool3d LPPool1d LPPool2d
+    RReLU LogSigmoid Softmin Softmax2d LPPool1d LPPool2d
     FractionalMaxPool2d FractionalMaxPool3d Fold Unfold PixelUnshuffle UpsamplingNearest2d
     UpsamplingBilinear2d SyncBatchNorm CosineSimilarity PairwiseDistance RMSNorm
 """.split())

@@ -1,4 +1,4 @@
-"""Pooling: MaxPool, AvgPool and their Adaptive forms, in 1, 2 and 3 dimensions."""
+"""Pooling: MaxPool, AvgPool, their Adaptive forms and MaxUnpool, in 1, 2 and 3 dimensions."""
 
 from __future__ import annotations
 
@@ -349,9 +349,101 @@ class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     ndim = 3
 
 
+class _MaxUnpoolNd(Layer):
+    """The inverse of max pooling: scatters the values back to the positions in `indices`
+    (the pooling's second output, `return_indices: true`); zeros elsewhere."""
+
+    family = "pool"
+    op_name = "max_unpool"
+    op_family = "pooling"
+    min_inputs = 2
+    max_inputs = 2
+    ndim: ClassVar[int] = 2
+
+    kernel_size: IntOrTuple
+    stride: Optional[IntOrTuple] = None  # PyTorch: defaults to kernel_size
+    padding: NonNegIntOrTuple = 0
+
+    @field_validator("kernel_size", "stride", "padding")
+    @classmethod
+    def _per_axis(cls, value: object, info: object) -> object:
+        if value is not None:
+            ntuple(value, cls.ndim, info.field_name)  # type: ignore[attr-defined]
+        return value
+
+    def _tuples(self) -> tuple[tuple[int, ...], ...]:
+        n = self.ndim
+        kernel = ntuple(self.kernel_size, n, "")
+        stride = kernel if self.stride is None else ntuple(self.stride, n, "")
+        return kernel, stride, ntuple(self.padding, n, "")
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        values, indices = shapes
+        n = self.ndim
+        check_rank(self.kind(), values, (n + 1, n + 2), "[N,] C, " + ", ".join(AXES[n]))
+        if values != indices:
+            raise ShapeError(f"values {values} and indices {indices} must have the same shape: pass the max pooling's "
+                             "two outputs", hint="from: [pool.0, pool.1] with return_indices: true on the pool")
+        spatial, working = [], []
+        for axis, size, k, s, p in zip(AXES[n], values[-n:], *self._tuples()):
+            out = (size - 1) * s - 2 * p + k
+            if out <= 0:
+                raise ShapeError(f"{axis}: (I - 1)*S - 2P + K = ({size} - 1)*{s} - 2*{p} + {k} = {out} is not positive")
+            spatial.append(out)
+            working.append(f"{axis}: (I - 1)*S - 2P + K = ({size} - 1)*{s} - 2*{p} + {k} = {out}")
+        return Result([values[:-n] + tuple(spatial)], working=working, unbatched=len(values) == n + 1)
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        return [Op("max_unpool", "pooling", tuple(shapes), out[0], saves=("inputs",))]
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        # Each output position holds at most one input value; positions step 1/S inputs apart.
+        steps: list[tuple[int, Number, Number]] = [(1, Fraction(1, s), Fraction(k - 1 - p, s)) for k, s, p in zip(*self._tuples())]
+        return [rfs[0].steps(steps, exact=False)]
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """1-D max unpooling of (values, indices) from MaxPool1d with `return_indices: true`.
+
+    ```yaml
+    - MaxUnpool1d: {kernel_size: 2, from: [pool.0, pool.1]}
+    ```
+    """
+
+    pytorch = TorchSide("nn.MaxUnpool1d", ("kernel_size",))
+    ndim = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """2-D max unpooling: out = (I - 1)*S - 2P + K, from MaxPool2d's values and indices
+    (SegNet's decoder).
+
+    ```yaml
+    - MaxPool2d: {kernel_size: 2, return_indices: true, name: pool}
+    - MaxUnpool2d: {kernel_size: 2, from: [pool.0, pool.1]}
+    ```
+    """
+
+    pytorch = TorchSide("nn.MaxUnpool2d", ("kernel_size",))
+    ndim = 2
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """3-D max unpooling of (values, indices) from MaxPool3d with `return_indices: true`.
+
+    ```yaml
+    - MaxUnpool3d: {kernel_size: 2, from: [pool.0, pool.1]}
+    ```
+    """
+
+    pytorch = TorchSide("nn.MaxUnpool3d", ("kernel_size",))
+    ndim = 3
+
+
 KINDS = [
     MaxPool1d, MaxPool2d, MaxPool3d,
     AvgPool1d, AvgPool2d, AvgPool3d,
     AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,
     AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d,
+    MaxUnpool1d, MaxUnpool2d, MaxUnpool3d,
 ]

@@ -52,6 +52,10 @@ class TorchSide:
       argument, torch.cat's).
     call: how forward() calls the module: "tensors" (`m(x, y)`) or "query_key_value"
       (nn.MultiheadAttention: `m(q, k, v, need_weights=False)[0]`).
+    returns: how the call's result nests: "flat" (a tensor or a tuple of them) or
+      "output_and_state" (nn.LSTM: `output, (h_n, c_n)`).
+    input_dtype: what the layer reads when it takes the network input: "float", or
+      "long" for indices (nn.Embedding); verify and the exported file's demo feed that.
     """
 
     ctor: str
@@ -61,6 +65,8 @@ class TorchSide:
     functions: dict[str, Signature] = field(default_factory=dict)
     tensors: Literal["first", "all", "sequence"] = "first"
     call: Literal["tensors", "query_key_value"] = "tensors"
+    returns: Literal["flat", "output_and_state"] = "flat"
+    input_dtype: Literal["float", "long"] = "float"
 
     @property
     def class_name(self) -> str:
@@ -119,3 +125,13 @@ def attention_macs(module: Any, inputs: list[Shape], output: Shape) -> int:
     projections = tokens * embed * embed + source * embed * (module.kdim + module.vdim) + tokens * embed * embed
     attended = source + int(module.bias_k is not None) + int(module.add_zero_attn)
     return batch * projections + 2 * batch * tokens * attended * embed
+
+
+def recurrent_macs(module: Any, inputs: list[Shape], output: Shape) -> int:
+    """RNN, GRU and LSTM: every weight matrix (weight_ih, weight_hh, weight_hr) applied once
+    per time step and sample, as PyTorch multiplies them; read from the module's own
+    parameters (biases and gate nonlinearities are not weight MACs)."""
+    shape = inputs[0]
+    steps = shape[0] * (shape[1] if len(shape) == 3 else 1)
+    per_step = sum(param.numel() for name, param in module.named_parameters(recurse=False) if name.startswith("weight"))
+    return steps * per_step

@@ -222,7 +222,7 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
         working=result.working,
         training_macs=result.macs if node.training_only else 0,
         training_only=node.training_only,
-        findings=result.findings,
+        findings=result.findings + layer.rf_findings(rfs, shapes),
         ops=list(ops),
         input_shapes=shapes,
         shared_with=shared_with,

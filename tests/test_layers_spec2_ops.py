@@ -218,3 +218,47 @@ def test_export_and_verify(tmp_path) -> None:
     result = verify_analysed(analyse_source(load_text(spec, "ops.yaml")))
     assert result.ok, result.mismatches
     assert result.layers == 14
+
+
+# --- TensorFlow's SAME padding ------------------------------------------------------------
+
+def test_tf_same_by_hand() -> None:
+    # I = 224, K = 3, S = 2: out = ceil(224 / 2) = 112; total padding
+    # (112 - 1)*2 + 3 - 224 = 1: 0 on the left, 1 on the right (TF puts the odd one after).
+    layer = REGISTRY["Conv2d"](out_channels=8, kernel_size=3, stride=2, padding="tf_same")
+    result = layer.infer([(1, 3, 224, 224)])
+    assert result.shapes == [(1, 8, 112, 112)]
+    # I = 225: out = 113, total (113 - 1)*2 + 3 - 225 = 2: 1 and 1.
+    assert layer.infer([(1, 3, 225, 225)]).shapes == [(1, 8, 113, 113)]
+    # The receptive field uses the real left padding: 0 at 224, 1 at 225.
+    report = analyze_text("name: s\ninput: [1, 3, 224, 225]\nlayers:\n"
+                          "  - Conv2d: {out_channels: 8, kernel_size: 3, stride: 2, padding: tf_same}\n")
+    rf = report.rows[-1].receptive_field
+    assert rf is not None and [(axis.size, axis.padding) for axis in rf.axes] == [(3, 0), (3, 1)]
+
+
+def test_tf_same_is_not_exported_silently() -> None:
+    pytest.importorskip("torch")
+    from cnnshape.bridge.export import ExportError, analyse_source, export_analysed
+    from cnnshape.source import load_text
+
+    spec = "name: s\ninput: [1, 3, 32, 32]\nlayers:\n  - Conv2d: {out_channels: 8, kernel_size: 3, stride: 2, padding: tf_same}\n"
+    with pytest.raises(ExportError, match="tf_same"):
+        export_analysed(analyse_source(load_text(spec, "s.yaml")))
+
+
+@pytest.mark.parametrize("size", [7, 8, 223, 224, 225])
+@pytest.mark.parametrize("kernel, stride, dilation", [(3, 2, 1), (5, 2, 1), (1, 2, 1), (3, 1, 1), (4, 3, 1), (3, 2, 2), (7, 4, 1)])
+def test_tf_same_measured_against_timm(size: int, kernel: int, stride: int, dilation: int) -> None:
+    torch = pytest.importorskip("torch")
+    padding = pytest.importorskip("timm.layers.padding")
+    conv_same = pytest.importorskip("timm.layers.conv2d_same")
+    module = conv_same.Conv2dSame(2, 4, kernel, stride=stride, dilation=dilation)
+    x = torch.zeros(1, 2, size, size + 1)
+    measured = tuple(module(x).shape)
+    pads = padding.pad_same_arg([size, size + 1], [kernel, kernel], [stride, stride], [dilation, dilation])
+    layer = REGISTRY["Conv2d"](out_channels=4, kernel_size=kernel, stride=stride, dilation=dilation, padding="tf_same")
+    assert layer.infer([(1, 2, size, size + 1)]).shapes == [measured]
+    totals, lefts = layer._pads((size, size + 1))
+    # timm's order: [left W, right W, top H, bottom H]
+    assert (lefts[1], totals[1] - lefts[1], lefts[0], totals[0] - lefts[0]) == tuple(pads)

@@ -434,7 +434,7 @@ class _ClassWriter:
                 self.init.append(f"self.add_module({shifting[k]}, {ctor})")
                 target = f"getattr(self, {shifting[k]})"
             outs = [self._var(local)] if n_out == 1 else [self._var(f"{local}_{j}") for j in range(n_out)]
-            self.fwd.append(f"{', '.join(outs)} = {self._call(call, target, current.names)}")
+            self.fwd.append(f"{self._targets(call, outs)} = {self._call(call, target, current.names)}")
             produced.append((local, outs))
             current = _Binding(outs)
         outputs = current
@@ -604,6 +604,8 @@ class _ClassWriter:
             return f"{info.name}({', '.join(arguments)})", info.n_outputs
         node = a.graph.nodes[_some(first.node)]
         layer = _some(node.layer)
+        if layer.torch_unsupported():
+            raise ExportError(f"{node.name} ({call.kind}): {layer.torch_unsupported()}")
         in_shapes = [a.shape(ref) for ref in node.inputs]
         values: dict[str, str] = {}
         for key, raw in call.args.items():
@@ -643,6 +645,13 @@ class _ClassWriter:
         used = set(side.positional[:len(parts)])
         parts += [f"{_keyword(key)}={value}" for key, value in values.items() if key not in used]
         return f"{name}({', '.join(parts)})"
+
+    def _targets(self, call: LayerCall, outs: list[str]) -> str:
+        """The names a call's result is unpacked into, nested as the module returns them."""
+        side = REGISTRY[call.kind].pytorch if call.kind in REGISTRY else None
+        if side is not None and side.returns == "output_and_state" and len(outs) > 2:
+            return f"{outs[0]}, ({', '.join(outs[1:])})"
+        return ", ".join(outs)
 
     def _call(self, call: LayerCall, target: str, inputs: list[str]) -> str:
         side = REGISTRY[call.kind].pytorch if call.kind in REGISTRY else None

@@ -320,6 +320,10 @@ class Layer(_LayerBase):
         """Receptive field of each output; default: an elementwise op keeps its input's."""
         return [rfs[0] for _ in out]
 
+    def rf_findings(self, rfs: list[RF], shapes: list[Shape]) -> list[tuple[str, str]]:
+        """Lint findings that need the inputs' receptive-field state (which dims are spatial)."""
+        return []
+
     def bias_size(self, out: list[Shape]) -> int:
         """How many of the parameters are an additive per-channel bias (conv, linear)."""
         return 0
@@ -353,6 +357,10 @@ class Layer(_LayerBase):
     no_pytorch: ClassVar[str] = ""  # why a kind has no PyTorch side, when it has none
     # MACs of one call of the torch module, by torchvision's convention; None: costs none.
     torch_macs: ClassVar[Optional[Callable[..., int]]] = None
+
+    def torch_unsupported(self) -> str:
+        """Why this layer, with these arguments, has no PyTorch module form ('' when it has)."""
+        return ""
 
     def torch_inferred(self, shapes: list[Shape]) -> list[tuple[str, int, int]]:
         """The constructor sizes PyTorch needs but the spec leaves to inference: (argument,

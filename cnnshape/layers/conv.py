@@ -43,7 +43,7 @@ def _channels(kind: str, shape: Shape, ndim: int, declared: Optional[int], group
     return c_in
 
 
-def _check_mode_padding(mode: str, axis: str, size: int, left: int, right: int, same: bool) -> None:
+def _check_mode_padding(mode: str, axis: str, size: int, left: int, right: int, same: str) -> None:
     """Refuse per-side padding that PyTorch's F.pad refuses for this padding_mode.
 
     PyTorch pads before it convolves, each side of each axis on its own: 'reflect' mirrors
@@ -59,7 +59,7 @@ def _check_mode_padding(mode: str, axis: str, size: int, left: int, right: int, 
     pad = max(left, right)
     if pad <= limit:
         return
-    what = f"padding 'same' pads {left} before and {right} after; {pad}" if same else f"padding {pad}"
+    what = f"padding '{same}' pads {left} before and {right} after; {pad}" if same else f"padding {pad}"
     fix = "a smaller kernel or dilation" if same else f"padding at most {limit}"
     raise ShapeError(
         f"{what} with padding_mode '{mode}' {rule} along {axis}; "
@@ -86,7 +86,7 @@ class _ConvNd(Layer):
     out_channels: PosInt
     kernel_size: IntOrTuple
     stride: IntOrTuple = 1
-    padding: Union[NonNegIntOrTuple, Literal["same", "valid"]] = 0
+    padding: Union[NonNegIntOrTuple, Literal["same", "valid", "tf_same"]] = 0
     dilation: IntOrTuple = 1
     groups: PosInt = 1
     bias: Bool = True
@@ -109,15 +109,23 @@ class _ConvNd(Layer):
     @model_validator(mode="after")
     def _same_needs_stride_one(self) -> _ConvNd:
         if self.padding == "same" and any(s != 1 for s in ntuple(self.stride, self.ndim, "stride")):
-            raise ValueError("padding='same' is not supported for strided convolutions (PyTorch); give the padding as a number")
+            raise ValueError("padding='same' is not supported for strided convolutions (PyTorch); give the padding as a "
+                             "number, or 'tf_same' for TensorFlow's SAME (asymmetric, from the input size)")
         return self
 
-    def _pads(self) -> tuple[list[int], list[int]]:
-        """Total and left padding per axis; 'same' pads D(K-1) split left-first like PyTorch."""
+    def _pads(self, sizes: Shape) -> tuple[list[int], list[int]]:
+        """Total and left padding per axis for these input sizes; 'same' pads D(K-1) split
+        left-first like PyTorch; 'tf_same' pads what TensorFlow's SAME needs for an output
+        of ceil(I / S), the smaller half on the left (timm's pad_same)."""
         n = self.ndim
         kernel, dilation = ntuple(self.kernel_size, n, ""), ntuple(self.dilation, n, "")
         if self.padding == "valid":
             return [0] * n, [0] * n
+        if self.padding == "tf_same":
+            stride = ntuple(self.stride, n, "")
+            totals = [max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+                      for size, k, s, d in zip(sizes, kernel, stride, dilation)]
+            return totals, [t // 2 for t in totals]
         if self.padding == "same":
             totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
             return totals, [t // 2 for t in totals]
@@ -129,11 +137,11 @@ class _ConvNd(Layer):
         n = self.ndim
         c_in = _channels(self.kind(), shape, n, self.in_channels, self.groups, self.out_channels)
         kernel, stride, dilation = (ntuple(v, n, "") for v in (self.kernel_size, self.stride, self.dilation))
-        totals, lefts = self._pads()
+        totals, lefts = self._pads(shape[-n:])
         working = []
         spatial = []
         findings = []
-        same = self.padding == "same"
+        same = self.padding if self.padding in ("same", "tf_same") else ""
         for axis, size, k, s, p, d, left in zip(AXES[n], shape[-n:], kernel, stride, totals, dilation, lefts):
             _check_mode_padding(self.padding_mode, axis, size, left, p - left, same)
             try:
@@ -173,6 +181,12 @@ class _ConvNd(Layer):
     def bias_size(self, out: list[Shape]) -> int:
         return self.out_channels if self.bias else 0
 
+    def torch_unsupported(self) -> str:
+        if self.padding == "tf_same":
+            return ("padding 'tf_same' depends on the input size and nn.Conv has no such mode; export it as a "
+                    "ZeroPad2d with the padding `cnnshape explain` shows, then padding 0")
+        return ""
+
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         (shape,), (out_shape,) = shapes, out
         kernel = ntuple(self.kernel_size, self.ndim, "")
@@ -183,7 +197,7 @@ class _ConvNd(Layer):
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         n = self.ndim
         kernel, stride, dilation = (ntuple(v, n, "") for v in (self.kernel_size, self.stride, self.dilation))
-        _, lefts = self._pads()
+        _, lefts = self._pads(shapes[0][-n:])
         steps = [(d * (k - 1) + 1, s, p) for k, s, d, p in zip(kernel, stride, dilation, lefts)]
         return [rfs[0].steps(steps)]
 

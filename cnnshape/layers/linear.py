@@ -61,10 +61,26 @@ class Linear(Layer):
                    bias=self.bias, params=weight_params(weight, self.bias, self.out_features), saves=("input",))]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        """Linear mixes only the last axis. Channels last keep the field they have; flattened
+        positions become global; a spatial last axis is read whole, like a kernel as wide as
+        it, and the other spatial axes keep theirs (each row of a map on its own)."""
         rf, last = rfs[0], len(shapes[0]) - 1
-        if rf.kind == "flat" or (rf.kind == "spatial" and last in rf.dims):
+        if rf.kind == "flat" or (rf.kind == "spatial" and rf.dims == (last,)):
             return [rf.globalised()]
+        if rf.kind == "spatial" and last in rf.dims:
+            steps = [(1, 1, 0)] * (len(rf.dims) - 1) + [(shapes[0][last], 1, 0)]
+            return [rf.steps(steps)]
         return [rf]
+
+    def rf_findings(self, rfs: list[RF], shapes: list[Shape]) -> list[tuple[str, str]]:
+        rf, shape = rfs[0], shapes[0]
+        if rf.kind == "spatial" and len(rf.dims) > 1 and len(shape) - 1 in rf.dims:
+            return [("linear-on-map", (
+                f"Linear mixes the last axis of {fmt_shape(shape)}, a spatial axis of a feature map: each row of "
+                f"{shape[-1]} positions becomes {self.out_features} features, separately per row and channel; "
+                "add a Flatten before it (or a Permute to channels-last, if per-position features were meant)"
+            ))]
+        return []
 
 
 KINDS = [Linear]

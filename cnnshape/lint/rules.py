@@ -102,6 +102,7 @@ _rule("bias-before-norm", "a convolution or linear layer's bias is cancelled by 
 _rule("unused-output", "a layer whose output nothing reads and that is not a network output", check=_unused_output)
 _rule("dominant-layer", "one layer holds most of the network's parameters", check=_dominant_layer)
 _rule("unaligned-rf", "paths merged with different receptive-field stride or centre")
+_rule("linear-on-map", "a Linear applied to an unflattened feature map mixes one spatial axis: usually a forgotten Flatten")
 _rule("unbatched-input", "layers read their input without a batch dimension: usually an input shape written without its batch")
 _rule("unused-block", "a block is defined but never used, so its layers are not checked")
 _rule("layer-warning", "legal arguments that are likely a mistake (e.g. Softmax relying on an implicit dim)")

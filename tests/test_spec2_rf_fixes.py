@@ -89,3 +89,44 @@ def test_training_only_shape_failure_eval_output_matches_torchvision() -> None:
         out = model(torch.zeros(1, 3, 224, 224))
     report = analyze_file(SPECS / "inception_v3.yaml", input_shape=(1, 3, 224, 224))
     assert report.outputs[0].shape == tuple(out.shape)
+
+
+LINEAR_ON_MAP = """
+name: t
+input: [1, 3, 32, 32]
+layers:
+  - Conv2d: {out_channels: 8, kernel_size: 3, stride: 2, padding: 1, name: conv}
+  - %s
+  - Linear: {out_features: 10, name: fc}
+"""
+
+
+def _axes(report, name: str) -> list[tuple[int, int]]:
+    field = next(row for row in report.rows if row.name == name).receptive_field
+    assert field is not None and field.kind == "spatial"
+    return [(axis.size, axis.stride) for axis in field.axes]
+
+
+def test_linear_on_an_unflattened_map_reads_its_last_axis_whole() -> None:
+    # conv: field 3, stride 2 on H and W; its output is 16 wide. The Linear reads each row
+    # of 16 positions whole: W's field grows to 3 + (16 - 1) * 2 = 33; H keeps 3.
+    report = analyze_text(LINEAR_ON_MAP % "Identity")
+    assert _axes(report, "conv") == [(3, 2), (3, 2)]
+    assert _axes(report, "fc") == [(3, 2), (33, 2)]
+    fc = next(row for row in report.rows if row.name == "fc")
+    assert [code for code, _ in fc.findings] == ["linear-on-map"]
+
+
+def test_linear_on_channels_last_keeps_the_field() -> None:
+    # After a Permute to (N, H, W, C) the Linear mixes channels: every position keeps its
+    # 3 x 3 field, and nothing is reported.
+    report = analyze_text(LINEAR_ON_MAP % "Permute: {dims: [0, 2, 3, 1]}")
+    assert _axes(report, "fc") == [(3, 2), (3, 2)]
+    fc = next(row for row in report.rows if row.name == "fc")
+    assert fc.findings == []
+
+
+def test_linear_on_flattened_features_is_global() -> None:
+    report = analyze_text(LINEAR_ON_MAP % "Flatten")
+    field = next(row for row in report.rows if row.name == "fc").receptive_field
+    assert field is not None and field.kind == "global"

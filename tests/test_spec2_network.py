@@ -185,3 +185,77 @@ def test_trainable_matches_pytorch_requires_grad() -> None:
     totals = analyze_text(FROZEN, "t.yaml").totals
     assert totals.trainable_params == sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert totals.non_trainable_params == sum(p.numel() for p in model.parameters() if not p.requires_grad)
+
+
+# --- export and verify: PyTorch builds and runs what the spec says ------------------------
+
+RECURSIVE = """
+name: recursive
+input: [1, 64, 28, 28]
+layers:
+  - Conv2d: {out_channels: 64, kernel_size: 3, padding: 1, name: conv1}
+  - Conv2d: {share: conv1, repeat: 5}
+"""
+
+
+def _verified(text: str):
+    pytest.importorskip("torch")
+    from cnnshape.bridge.export import analyse_source, export_analysed
+    from cnnshape.bridge.verify import load_code, verify_analysed
+    from cnnshape.source import load_text
+
+    analysed = analyse_source(load_text(text, "t.yaml"))
+    result = verify_analysed(analysed)
+    assert result.ok, (result.mismatches, [total for total in result.totals if not total.ok])
+    return load_code(export_analysed(analysed)).build()
+
+
+def test_siamese_exports_one_tower_called_twice() -> None:
+    torch = pytest.importorskip("torch")
+    model = _verified(SIAMESE)
+    assert model.t2 is model.t1  # one module: its weights once
+    assert sum(p.numel() for p in model.parameters()) == 2_251_585  # siamese_net.out
+    out = model(torch.zeros(1, 1, 88, 88), torch.zeros(1, 1, 88, 88))
+    assert tuple(out.shape) == (1, 1)
+
+
+def test_recursive_net_exports_one_conv_called_six_times() -> None:
+    torch = pytest.importorskip("torch")
+    model = _verified(RECURSIVE)
+    assert sum(p.numel() for p in model.parameters()) == 36_928  # recursive.out
+    calls = []
+    model.conv1.register_forward_hook(lambda *_: calls.append(1))
+    model(torch.zeros(1, 64, 28, 28))
+    assert len(calls) == 6
+
+
+def test_frozen_layers_export_with_requires_grad_false() -> None:
+    model = _verified(FROZEN)
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    # The backbone's conv and BN, and the last 1x1 conv: 216 + 16 + 10 elements, as by hand.
+    assert sum(p.numel() for p in model.parameters() if not p.requires_grad) == 216 + 16 + 10
+    assert all(name.startswith(("backbone.", "conv2d_1.")) for name in frozen)
+
+
+def test_input_names_become_checked_forward_arguments() -> None:
+    # `self` and `x` would clash with the method's own names: they get fresh identifiers.
+    pytest.importorskip("torch")
+    from cnnshape.bridge.export import analyse_source, export_analysed
+    from cnnshape.source import load_text
+
+    text = SIAMESE.replace("x1", "self").replace("x2", "x")
+    code = export_analysed(analyse_source(load_text(text, "t.yaml")))
+    assert "    def forward(self, self_2, x_2):\n" in code
+    _verified(text)
+
+
+def test_verify_compares_the_trainable_total() -> None:
+    pytest.importorskip("torch")
+    from cnnshape.bridge.export import analyse_source
+    from cnnshape.bridge.verify import verify_analysed
+    from cnnshape.source import load_text
+
+    result = verify_analysed(analyse_source(load_text(FROZEN, "t.yaml")))
+    # Trainable: only the head, 8*4 + 4 = 36 (by hand above), on both sides.
+    assert [(t.quantity, t.cnnshape, t.torch) for t in result.totals if t.quantity == "trainable params"] == [
+        ("trainable params", 36, 36)]

@@ -81,7 +81,8 @@ def analyse_source(source: Any, overrides: Optional[dict[str, Any]] = None,
     graph = build(spec, source, overrides or {}, input_shape)
     report = analyze(graph, source)
     rows = {row.name: row for row in report.rows if not row.is_block}
-    shapes: dict[Ref, tuple[int, ...]] = {Ref(0): graph.input_shape}
+    shapes: dict[Ref, tuple[int, ...]] = {Ref(index): tuple(shape) for index, (_, shape) in enumerate(graph.inputs)}
+    shapes.setdefault(Ref(0), graph.input_shape)
     for node in graph.nodes[graph.first_layer:]:
         row = rows.get(node.name)
         if row is not None:

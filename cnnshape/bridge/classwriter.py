@@ -120,7 +120,7 @@ class _ClassWriter:
             self.base: tuple = ("layers",)
             self.variables = [dict(self.a.graph.args)]
             self.block_args: dict[str, Any] = {}
-            self.n_inputs = 1
+            self.n_inputs = max(1, len(self.a.graph.inputs))
         else:
             assert kind is not None
             block = spec.blocks[kind]
@@ -149,9 +149,15 @@ class _ClassWriter:
         self._open_if: Optional[tuple] = None  # (flag, init length, forward length, `else:` index)
         self.shifts: list[tuple[str, str, Any, int]] = []  # unnamed conditional entries: (stem, flag, if, copies)
         self.in_params: list[tuple[str, int, int]] = []
-        self.input_vars = ["x"] if self.n_inputs == 1 else [f"x_{j}" for j in range(self.n_inputs)]
-        for var in self.input_vars:
-            self.fwd_ns.reserve(var)
+        if kind is None and len(self.a.graph.inputs) > 1:
+            # The network's named inputs: forward(self, x1, x2, ...) with checked identifiers.
+            self.input_vars = [self.fwd_ns.fresh(name) for name, _ in self.a.graph.inputs]
+            for var, (name, _) in zip(self.input_vars, self.a.graph.inputs):
+                self.env[name] = _Binding([var])
+        else:
+            self.input_vars = ["x"] if self.n_inputs == 1 else [f"x_{j}" for j in range(self.n_inputs)]
+            for var in self.input_vars:
+                self.fwd_ns.reserve(var)
 
     # -- names -------------------------------------------------------------------------
 
@@ -580,6 +586,32 @@ class _ClassWriter:
 
     def _ctor(self, call: LayerCall, copies: list[list[Copy]], k: Optional[int], present: list[int], is_block: bool,
               loop_var: Optional[str]) -> tuple[str, int]:
+        """The module an entry's copy holds, and how many outputs it returns: a new one, the
+        earlier module it shares (`share:`), frozen with requires_grad_(False) when
+        `trainable: false` (nn.Module.requires_grad_ returns the module)."""
+        ctor, n_out = self._new_module(call, copies, k, present, is_block, loop_var)
+        if "share" in call.present:
+            ctor = self._shared_module(call)
+        if "trainable" in call.present and call.trainable is not True:
+            if call.trainable is not False:
+                raise Unsupported("`trainable` given by an expression")
+            if "share" not in call.present:  # a shared module is frozen (or not) where it is made
+                ctor = f"{ctor}.requires_grad_(False)"
+        return ctor, n_out
+
+    def _shared_module(self, call: LayerCall) -> str:
+        """`self.<path>`: the earlier submodule of this class that `share: NAME` names."""
+        target = call.share
+        if not isinstance(target, str) or has_substitution(target):
+            raise Unsupported("`share` given by an expression")
+        head = attr_name(target.split(".")[0])
+        if head not in self.attrs:
+            raise ExportError(f"`share: {target}` names a module this class does not hold by that name "
+                              "(a copy inside a loop, or a layer of another block)")
+        return "self." + module_path(target)
+
+    def _new_module(self, call: LayerCall, copies: list[list[Copy]], k: Optional[int], present: list[int],
+                    is_block: bool, loop_var: Optional[str]) -> tuple[str, int]:
         a = self.a
         wants = self._wants(copies, k, present)
         p0, c0, first = wants[0]

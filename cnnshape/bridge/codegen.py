@@ -31,7 +31,7 @@ from cnnshape.expr import FUNCTIONS, ExprError, _find_close, has_substitution, p
 RUNTIME_NAMES = ("_Operand", "Add", "Mul", "Sub", "Div", "Maximum", "Minimum", "Abs", "Neg", "Pow", "Sqrt", "MatMul", "Concat",
                  "Chunk", "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
                  "ClassToken", "PositionEmbedding", "LayerScale", "FrozenBatchNorm2d", "StochasticDepth", "_div", "make_divisible")
-FILE_NAMES = frozenset({"torch", "nn", "math", "annotations", "build", "INPUT_SHAPE", "SPEC_NAME", "SPEC_FILE", "model", "out", "shapes",
+FILE_NAMES = frozenset({"torch", "nn", "math", "annotations", "build", "INPUT_SHAPE", "INPUT_SHAPES", "SPEC_NAME", "SPEC_FILE", "model", "out", "shapes",
                         "self", "x", "i", "t", "p"})
 RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | FILE_NAMES \
     | frozenset(RUNTIME_NAMES)

@@ -127,6 +127,9 @@ class _Exporter:
         lines.append(f"SPEC_NAME = {literal(a.spec.name)}")
         lines.append(f"SPEC_FILE = {literal(str(a.report.file))}")
         lines.append(f"INPUT_SHAPE = {literal(tuple(a.graph.input_shape))}")
+        if len(a.graph.inputs) > 1:
+            lines.append("# The shapes of the network's inputs, in the spec's order (forward()'s arguments).")
+            lines.append(f"INPUT_SHAPES = {literal(tuple(tuple(shape) for _, shape in a.graph.inputs))}")
         if a.graph.args:
             lines.append("")
             lines.append("# The spec's args, as analysed (with any --set applied); the classes read them.")
@@ -135,6 +138,9 @@ class _Exporter:
         return "\n".join(lines) + "\n"
 
     def _footer(self, root_name: str) -> str:
+        dtype = ", dtype=torch.long" if reads_indices(self.a) else ""
+        several = len(self.a.graph.inputs) > 1
+        inputs = f"*(torch.zeros(shape{dtype}) for shape in INPUT_SHAPES)" if several else f"torch.zeros(INPUT_SHAPE{dtype})"
         return (
             "def build():\n"
             '    """The network for an input of shape INPUT_SHAPE."""\n'
@@ -144,7 +150,7 @@ class _Exporter:
             'if __name__ == "__main__":\n'
             "    model = build().eval()\n"
             "    with torch.no_grad():\n"
-            f"        out = model(torch.zeros(INPUT_SHAPE{', dtype=torch.long' if reads_indices(self.a) else ''}))\n"
+            f"        out = model({inputs})\n"
             "    shapes = [tuple(t.shape) for t in (out if isinstance(out, tuple) else (out,)) if t is not None]\n"
             '    print("output", *shapes, "parameters", sum(p.numel() for p in model.parameters()))\n'
         )
@@ -152,11 +158,6 @@ class _Exporter:
 
 def export_analysed(analysed: Analysed) -> str:
     """The PyTorch source for an analysed spec, parsed before it is returned."""
-    graph = analysed.graph
-    if len(graph.inputs) > 1:
-        raise ExportError("a spec with several inputs cannot be exported yet (the generated forward() takes one tensor)")
-    if any(node.shares is not None for node in graph.nodes):
-        raise ExportError("weight sharing (`share:`) cannot be exported yet: the generated module would hold two copies")
     try:
         return check_module(_Exporter(analysed).write())
     except CodegenError as exc:

@@ -106,6 +106,18 @@ def count_macs(model: nn.Module, run: Any) -> tuple[int, Any]:
     return total[0], result
 
 
+def _held(row: Any, rows: dict[str, Any], children: dict[Optional[str], list[Any]]) -> tuple[int, int]:
+    """The parameters and buffers the module of a row holds: a layer that shares another's
+    weights (`share:`) holds that layer's; a block use, what its direct children hold."""
+    if row.shared_with is not None:
+        original = rows[row.shared_with]
+        return original.params, original.buffers
+    if not row.is_block:
+        return row.params, row.buffers
+    held = [_held(child, rows, children) for child in children.get(row.name, [])]
+    return sum(params for params, _ in held), sum(buffers for _, buffers in held)
+
+
 def _shapes(output: Any) -> list[tuple[int, ...]]:
     """The shapes of a module's result, nested tuples flattened (nn.LSTM: output, (h_n, c_n))."""
     if isinstance(output, torch.Tensor):
@@ -169,14 +181,18 @@ def verify_analysed(analysed: Analysed, device: str = "meta") -> VerifyResult:
     started: list[str] = []
     try:
         with torch.no_grad():
-            x = torch.zeros(graph.input_shape, device=device, dtype=torch.long if reads_indices(analysed) else None)
-            macs, _ = count_macs(model, lambda: model(x))
+            dtype = torch.long if reads_indices(analysed) else None
+            xs = [torch.zeros(shape, device=device, dtype=dtype) for _, shape in graph.inputs or [("input", graph.input_shape)]]
+            macs, _ = count_macs(model, lambda: model(*xs))
     except Exception as exc:  # the built model does not run: that is the finding
         failed = exc
     finally:
         restore()
         for handle in handles:
             handle.remove()
+    children: dict[Optional[str], list[Any]] = {}
+    for child in report.rows:
+        children.setdefault(child.parent, []).append(child)
     for name, (submodule, row, training_only) in watched.items():
         if submodule is None or row is None:
             continue
@@ -186,12 +202,13 @@ def verify_analysed(analysed: Analysed, device: str = "meta") -> VerifyResult:
                 result.mismatches.append(Mismatch(name, "output shape", _fmt(row.output_shapes), _fmt(seen[name])))
         elif not training_only and failed is None:
             result.mismatches.append(Mismatch(name, "ran", "yes", "not called in forward()"))
+        own_params, own_buffers = _held(row, rows, children)
         params = sum(p.numel() for p in submodule.parameters())
-        if params != row.params:
-            result.mismatches.append(Mismatch(name, "params", f"{row.params:,}", f"{params:,}"))
+        if params != own_params:
+            result.mismatches.append(Mismatch(name, "params", f"{own_params:,}", f"{params:,}"))
         buffers = sum(b.numel() for b in submodule.buffers())
-        if buffers != row.buffers:
-            result.mismatches.append(Mismatch(name, "buffers", f"{row.buffers:,}", f"{buffers:,}"))
+        if buffers != own_buffers:
+            result.mismatches.append(Mismatch(name, "buffers", f"{own_buffers:,}", f"{buffers:,}"))
     if failed is not None:
         where = next((name for name in reversed(started) if name not in seen), "(forward)")
         message = str(failed).splitlines()[0] if str(failed) else type(failed).__name__
@@ -201,6 +218,9 @@ def verify_analysed(analysed: Analysed, device: str = "meta") -> VerifyResult:
         Total("params", totals.params, sum(p.numel() for p in model.parameters())),
         Total("buffers", totals.buffers, sum(b.numel() for b in model.buffers())),
     ]
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if totals.non_trainable_params or trainable != result.totals[0].torch:  # frozen on either side
+        result.totals.insert(1, Total("trainable params", totals.trainable_params, trainable))
     if failed is None:
         result.totals.append(Total("MACs", totals.macs, macs))
     return result

@@ -95,9 +95,11 @@ def test_submodules_follow_the_specs_names() -> None:
 
 def test_helpers_for_kinds_without_a_torch_class() -> None:
     code = export_file(ROOT / "specs" / "convnext_tiny.yaml")
+    # Add comes with the base class it is written on (its scalar or tensor operand).
     for helper in ("class Permute(nn.Module):", "class LayerScale(nn.Module):", "class StochasticDepth(nn.Module):",
-                   "class Add(nn.Module):"):
+                   "class _Operand(nn.Module):", "class Add(_Operand):"):
         assert helper in code
+    assert code.index("class _Operand(") < code.index("class Add(")
     vit = export_file(ROOT / "specs" / "vit_b_16.yaml")
     for helper in ("class ClassToken(nn.Module):", "class PositionEmbedding(nn.Module):", "class Select(nn.Module):"):
         assert helper in vit

@@ -29,7 +29,7 @@ def to_field(rf: Optional[RF], cache: Optional[dict] = None) -> Optional[Recepti
     if cache is not None and id(rf) in cache:
         return cache[id(rf)]
     axes = tuple(AxisField(a.size, a.stride, a.padding, a.exact) for a in rf.axes)
-    field = ReceptiveField(rf.kind, axes, rf.unaligned)
+    field = ReceptiveField(rf.kind, axes, rf.unaligned, rf.global_context)
     if cache is not None:
         cache[id(rf)] = field
     return field

@@ -190,14 +190,18 @@ def _merge_working(inputs: list[ReceptiveField], out: ReceptiveField) -> list[st
         lines.append("RF: global (a merged path already depends on the whole input)")
     elif out.kind == "flat":
         lines.append("RF: flattened (a merged path has its spatial positions as features)")
-    elif all(field.kind == "spatial" and len(field.axes) == len(out.axes) for field in inputs):
+    elif all(field.kind == "spatial" and len(field.axes) == len(out.axes) for field in inputs if field.kind != "global"):
         texts = [
-            (name, f"r = max({', '.join(str(field.axes[i].size) for field in inputs)}) = {axis.size} (the largest of the merged paths)")
+            (name, f"r = max({', '.join(str(field.axes[i].size) for field in inputs if field.kind != 'global')}) = {axis.size} "
+                   "(the largest of the merged paths)")
             for i, (name, axis) in enumerate(zip(axis_names(len(out.axes)), out.axes))
         ]
         lines += _grouped(texts)
     else:
         lines.append(f"RF: {_field_text(out)}")
+    if out.global_context and any(field.kind == "global" for field in inputs):
+        lines.append("RF: a merged path sees the whole input (an SE gate, a pooled branch): the field shown is the "
+                     "local one of the other paths, marked +g")
     if out.unaligned and not any(field.unaligned for field in inputs):
         lines.append("RF: the merged paths are not aligned (different stride or centre)")
     return lines

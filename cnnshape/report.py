@@ -51,6 +51,7 @@ class ReceptiveField:
     kind: str
     axes: tuple[AxisField, ...] = ()
     unaligned: bool = False
+    global_context: bool = False  # a global path (an SE gate) joined: `axes` are the local field
 
 
 @dataclass

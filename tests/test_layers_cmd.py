@@ -32,6 +32,7 @@ LAYERS_MD = ROOT / "docs" / "layers.md"
 TORCH_DIFFERENCES = {
     ("LayerNorm", "normalized_shape"),  # optional here: the last dim (torch requires it)
     ("TransformerEncoderLayer", "activation"),  # a name here ("relu"); torch takes the function too
+    ("RNN", "nonlinearity"),  # nn.RNN reads it from **kwargs (default "tanh", RNN's docstring)
 }
 
 
@@ -91,6 +92,12 @@ def test_defaults_match_torch_nn() -> None:
         if module is None:
             continue  # cnnshape's own kinds (Add, Concat, ...) and torchvision ops
         parameters = inspect.signature(module.__init__).parameters
+        if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters.values()):
+            # nn.RNN, nn.LSTM, nn.GRU take (*args, **kwargs) and pass them to nn.RNNBase.
+            # (nn.Identity takes them and ignores them: it has no arguments to compare.)
+            base = next((cls for cls in module.__mro__[1:] if "args" not in inspect.signature(cls.__init__).parameters), None)
+            if base is not None:
+                parameters = inspect.signature(base.__init__).parameters
         for argument in info.arguments:
             if (info.kind, argument.name) in TORCH_DIFFERENCES:
                 continue

@@ -130,3 +130,50 @@ def test_linear_on_flattened_features_is_global() -> None:
     report = analyze_text(LINEAR_ON_MAP % "Flatten")
     field = next(row for row in report.rows if row.name == "fc").receptive_field
     assert field is not None and field.kind == "global"
+
+
+SE_GATED = """
+name: se
+input: [1, 3, 32, 32]
+layers:
+  - Conv2d: {out_channels: 8, kernel_size: 3, stride: 2, padding: 1, name: conv}
+  - AdaptiveAvgPool2d: {output_size: 1}
+  - Conv2d: {out_channels: 8, kernel_size: 1}
+  - Sigmoid: {name: gate}
+  - Mul: {from: [conv, gate], name: gated}
+  - Conv2d: {out_channels: 8, kernel_size: 3, stride: 2, padding: 1, name: after}
+"""
+
+
+def test_se_gating_keeps_the_local_field_and_marks_global_context() -> None:
+    report = analyze_text(SE_GATED)
+    rows = {row.name: row for row in report.rows}
+    # The gate sees the whole input; the gated map keeps conv's field (3, stride 2,
+    # padding 1) and says that global context joined.
+    assert rows["gate"].receptive_field.kind == "global"
+    gated = rows["gated"].receptive_field
+    assert gated.kind == "spatial" and gated.global_context
+    assert [(a.size, a.stride, a.padding) for a in gated.axes] == [(3, 2, 1)] * 2
+    # The next 3x3 stride-2 conv: size 3 + (3 - 1) * 2 = 7, stride 2 * 2 = 4, padding
+    # 1 + 1 * 2 = 3 (as without the SE branch), still marked.
+    after = rows["after"].receptive_field
+    assert [(a.size, a.stride, a.padding) for a in after.axes] == [(7, 4, 3)] * 2 and after.global_context
+
+
+def test_se_local_field_equals_the_network_without_its_gate() -> None:
+    without = analyze_text(SE_GATED.replace("  - Mul: {from: [conv, gate], name: gated}\n",
+                                            "  - Identity: {from: conv, name: gated}\n"))
+    with_gate = analyze_text(SE_GATED)
+    plain = next(row for row in without.rows if row.name == "after").receptive_field
+    gated = next(row for row in with_gate.rows if row.name == "after").receptive_field
+    assert plain.axes == gated.axes and not plain.global_context
+
+
+def test_json_and_table_show_global_context() -> None:
+    from cnnshape.render.json import receptive_field as field_json
+    from cnnshape.render.units import receptive_field
+
+    report = analyze_text(SE_GATED)
+    after = next(row for row in report.rows if row.name == "after")
+    assert receptive_field(after.receptive_field) == "7 s4 p3 +g"
+    assert field_json(after.receptive_field)["global_context"] is True

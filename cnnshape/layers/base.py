@@ -93,12 +93,15 @@ class RF:
     spatial: `dims` are the tensor's spatial dims and `axes` their fields;
     flat: spatial positions were flattened into features (axes kept for display);
     global: every element depends on the whole input.
+    global_context: a path that sees the whole input was joined in (squeeze-and-excitation
+    gating, a pooled branch): `axes` are the local field along the other paths.
     """
 
     kind: Literal["spatial", "flat", "global"] = "spatial"
     dims: tuple[int, ...] = ()
     axes: tuple[AxisRF, ...] = ()
     unaligned: bool = False
+    global_context: bool = False
 
     @staticmethod
     def for_input(shape: Shape) -> RF:
@@ -114,42 +117,50 @@ class RF:
                 return self
             # An unbatched input ([C, H, W]): the layer's trailing dims are its spatial axes.
             last, missing = self.dims[-1], len(steps) - len(self.axes)
-            grown = RF("spatial", tuple(range(last + 1 - len(steps), last + 1)), (AxisRF(),) * missing + self.axes, self.unaligned)
+            grown = RF("spatial", tuple(range(last + 1 - len(steps), last + 1)), (AxisRF(),) * missing + self.axes, self.unaligned,
+                       self.global_context)
             return grown.steps(steps, exact)
         keep = len(self.axes) - len(steps)
         axes = self.axes[:keep] + tuple(
             axis.step(k, s, p, exact) for axis, (k, s, p) in zip(self.axes[keep:], steps)
         )
-        return RF(self.kind, self.dims, axes, self.unaligned)
+        return RF(self.kind, self.dims, axes, self.unaligned, self.global_context)
 
     def globalised(self) -> RF:
         return RF("global", (), self.axes, self.unaligned)
 
     def flattened(self) -> RF:
-        return RF("flat", (), self.axes, self.unaligned) if self.kind == "spatial" and self.dims else self
+        return RF("flat", (), self.axes, self.unaligned, self.global_context) if self.kind == "spatial" and self.dims else self
 
     def with_dims(self, dims: tuple[int, ...]) -> RF:
         return replace(self, dims=dims)
 
 
 def merge_rfs(rfs: list[RF]) -> RF:
-    """Receptive field where paths meet: the largest field wins, misalignment is flagged."""
+    """Receptive field where paths meet: the largest field wins, misalignment is flagged.
+    A global path joining local ones (an SE gate) keeps the local field, marked as having
+    global context; only global paths give a global field."""
     kinds = {rf.kind for rf in rfs}
     unaligned = any(rf.unaligned for rf in rfs)
     if "global" in kinds:
-        best = next(rf for rf in rfs if rf.kind == "global")
-        return replace(best, unaligned=unaligned)
+        local = [rf for rf in rfs if rf.kind != "global"]
+        if not local:
+            return replace(rfs[0], unaligned=unaligned)
+        merged = merge_rfs(local)
+        return replace(merged, unaligned=merged.unaligned or unaligned, global_context=True)
+    context = any(rf.global_context for rf in rfs)
     if "flat" in kinds:
         # Flattened paths keep their last spatial field for display: the merge shows the
         # largest per axis, whichever order the paths are listed in.
         flat = [rf for rf in rfs if rf.kind == "flat"]
         if len({len(rf.axes) for rf in flat}) == 1:
             widest = tuple(max(per_path, key=lambda axis: axis.size) for per_path in zip(*(rf.axes for rf in flat)))
-            return RF("flat", (), widest, unaligned)
-        return replace(max(flat, key=lambda rf: max((axis.size for axis in rf.axes), default=0)), unaligned=unaligned)
+            return RF("flat", (), widest, unaligned, context)
+        return replace(max(flat, key=lambda rf: max((axis.size for axis in rf.axes), default=0)), unaligned=unaligned,
+                       global_context=context)
     first = rfs[0]
     if any(len(rf.axes) != len(first.axes) for rf in rfs):
-        return replace(first, unaligned=True)
+        return replace(first, unaligned=True, global_context=context)
     axes = []
     for per_path in zip(*(rf.axes for rf in rfs)):
         largest = max(per_path, key=lambda axis: axis.size)
@@ -157,7 +168,7 @@ def merge_rfs(rfs: list[RF]) -> RF:
         if exact and (len({axis.stride for axis in per_path}) > 1 or len({axis.centre for axis in per_path}) > 1):
             unaligned = True
         axes.append(largest)
-    return RF("spatial", first.dims, tuple(axes), unaligned)
+    return RF("spatial", first.dims, tuple(axes), unaligned, context)
 
 
 # --- results ----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def _regroup(rf: RF, keep: dict[int, int], shape: Shape, merged: set[int]) -> RF
     if any(d in merged for d in rf.dims):
         return rf.flattened()
     pairs = [(keep[d], axis) for d, axis in zip(rf.dims, rf.axes) if d in keep]
-    return RF("spatial", tuple(d for d, _ in pairs), tuple(a for _, a in pairs), rf.unaligned)
+    return RF("spatial", tuple(d for d, _ in pairs), tuple(a for _, a in pairs), rf.unaligned, rf.global_context)
 
 # Tensor methods and torch functions that reshape: a flatten when they keep the batch and
 # fold the rest into one dim, else a Reshape.

@@ -45,6 +45,7 @@ def receptive_field(rf: Optional[ReceptiveField]) -> Optional[dict[str, Any]]:
             for a in rf.axes
         ],
         "unaligned": rf.unaligned,
+        "global_context": rf.global_context,
     }
 
 

@@ -38,7 +38,7 @@ def receptive_field(rf: Optional[ReceptiveField]) -> str:
             text = "~" + text
         if rf.kind == "flat":
             text += " (flat)"
-    return text + (" !" if rf.unaligned else "")
+    return text + (" +g" if rf.global_context else "") + (" !" if rf.unaligned else "")
 
 
 def percent(share: Fraction) -> str:

@@ -78,7 +78,7 @@ def summary_columns(report: Report, depth: Optional[int] = None, unicode: bool =
 
 CAPTION = (
     "RF: receptive field size, sSTRIDE, pPADDING per spatial axis (global: the whole input; "
-    "~ approximate; +g local field, global context joined; ! unaligned merge)"
+    "~ approximate; ! unaligned merge)"
 )
 
 

@@ -107,15 +107,20 @@ def count_macs(model: nn.Module, run: Any) -> tuple[int, Any]:
 
 
 def _held(row: Any, rows: dict[str, Any], children: dict[Optional[str], list[Any]]) -> tuple[int, int]:
-    """The parameters and buffers the module of a row holds: a layer that shares another's
-    weights (`share:`) holds that layer's; a block use, what its direct children hold."""
+    """The parameters and buffers the module of a row holds: its own numbers, plus, for
+    every layer inside it that shares another's weights (`share:`, counted 0 in the
+    report), that layer's (the module holds them again)."""
     if row.shared_with is not None:
         original = rows[row.shared_with]
         return original.params, original.buffers
     if not row.is_block:
         return row.params, row.buffers
-    held = [_held(child, rows, children) for child in children.get(row.name, [])]
-    return sum(params for params, _ in held), sum(buffers for _, buffers in held)
+    params, buffers = row.params, row.buffers
+    for child in children.get(row.name, []):
+        if child.shared_with is not None or child.is_block:
+            held, kept = _held(child, rows, children)
+            params, buffers = params + held - child.params, buffers + kept - child.buffers
+    return params, buffers
 
 
 def _shapes(output: Any) -> list[tuple[int, ...]]:

@@ -80,16 +80,18 @@ def test_torchinfo_siamese_net() -> None:
     assert report.inputs == {"x1": (1, 1, 88, 88), "x2": (1, 1, 88, 88)}
 
 
-def test_torchinfo_recursive_net() -> None:
-    # RecursiveNet: conv1 = Conv2d(64, 64, 3, 1, 1) called 6 times on [1, 64, 28, 28].
-    text = """
+RECURSIVE = """
 name: recursive
 input: [1, 64, 28, 28]
 layers:
   - Conv2d: {out_channels: 64, kernel_size: 3, padding: 1, name: conv1}
   - Conv2d: {share: conv1, repeat: 5}
 """
-    report = analyze_text(text, "t.yaml")
+
+
+def test_torchinfo_recursive_net() -> None:
+    # RecursiveNet: conv1 = Conv2d(64, 64, 3, 1, 1) called 6 times on [1, 64, 28, 28].
+    report = analyze_text(RECURSIVE, "t.yaml")
     assert report.totals.params == 36_928  # recursive.out: "Total params: 36,928"
     assert report.totals.macs == 6 * 64 * 64 * 9 * 28 * 28
     # recursive.out: "Total mult-adds (M): 173.71", which adds the 64 biases per position.
@@ -188,14 +190,6 @@ def test_trainable_matches_pytorch_requires_grad() -> None:
 
 
 # --- export and verify: PyTorch builds and runs what the spec says ------------------------
-
-RECURSIVE = """
-name: recursive
-input: [1, 64, 28, 28]
-layers:
-  - Conv2d: {out_channels: 64, kernel_size: 3, padding: 1, name: conv1}
-  - Conv2d: {share: conv1, repeat: 5}
-"""
 
 
 def _verified(text: str):

@@ -36,16 +36,15 @@ def window_count(shape: Shape) -> int:
     return total
 
 
-class _PoolNd(Layer):
+class _Window(Layer):
+    """A window of `kernel_size` moved by `stride` (default: the kernel) over padded input."""
+
     family = "pool"
-    op_family = "pooling"
     ndim: ClassVar[int] = 2
-    has_dilation: ClassVar[bool] = False
 
     kernel_size: IntOrTuple
     stride: Optional[IntOrTuple] = None  # PyTorch: defaults to kernel_size
     padding: NonNegIntOrTuple = 0
-    ceil_mode: Bool = False
 
     @field_validator("kernel_size", "stride", "padding")
     @classmethod
@@ -54,12 +53,23 @@ class _PoolNd(Layer):
             ntuple(value, cls.ndim, info.field_name)  # type: ignore[attr-defined]
         return value
 
-    def _tuples(self) -> tuple[tuple[int, ...], ...]:
+    def _window(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """(kernel, stride, padding) per axis."""
         n = self.ndim
         kernel = ntuple(self.kernel_size, n, "")
         stride = kernel if self.stride is None else ntuple(self.stride, n, "")
-        dilation = ntuple(getattr(self, "dilation", 1), n, "")
-        return kernel, stride, ntuple(self.padding, n, ""), dilation
+        return kernel, stride, ntuple(self.padding, n, "")
+
+
+class _PoolNd(_Window):
+    op_family = "pooling"
+    has_dilation: ClassVar[bool] = False
+
+    ceil_mode: Bool = False
+
+    def _tuples(self) -> tuple[tuple[int, ...], ...]:
+        dilation = ntuple(getattr(self, "dilation", 1), self.ndim, "")
+        return (*self._window(), dilation)
 
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
@@ -349,33 +359,14 @@ class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     ndim = 3
 
 
-class _MaxUnpoolNd(Layer):
+class _MaxUnpoolNd(_Window):
     """The inverse of max pooling: scatters the values back to the positions in `indices`
     (the pooling's second output, `return_indices: true`); zeros elsewhere."""
 
-    family = "pool"
     op_name = "max_unpool"
     op_family = "pooling"
     min_inputs = 2
     max_inputs = 2
-    ndim: ClassVar[int] = 2
-
-    kernel_size: IntOrTuple
-    stride: Optional[IntOrTuple] = None  # PyTorch: defaults to kernel_size
-    padding: NonNegIntOrTuple = 0
-
-    @field_validator("kernel_size", "stride", "padding")
-    @classmethod
-    def _per_axis(cls, value: object, info: object) -> object:
-        if value is not None:
-            ntuple(value, cls.ndim, info.field_name)  # type: ignore[attr-defined]
-        return value
-
-    def _tuples(self) -> tuple[tuple[int, ...], ...]:
-        n = self.ndim
-        kernel = ntuple(self.kernel_size, n, "")
-        stride = kernel if self.stride is None else ntuple(self.stride, n, "")
-        return kernel, stride, ntuple(self.padding, n, "")
 
     def infer(self, shapes: list[Shape]) -> Result:
         values, indices = shapes
@@ -385,7 +376,7 @@ class _MaxUnpoolNd(Layer):
             raise ShapeError(f"values {values} and indices {indices} must have the same shape: pass the max pooling's "
                              "two outputs", hint="from: [pool.0, pool.1] with return_indices: true on the pool")
         spatial, working = [], []
-        for axis, size, k, s, p in zip(AXES[n], values[-n:], *self._tuples()):
+        for axis, size, k, s, p in zip(AXES[n], values[-n:], *self._window()):
             out = (size - 1) * s - 2 * p + k
             if out <= 0:
                 raise ShapeError(f"{axis}: (I - 1)*S - 2P + K = ({size} - 1)*{s} - 2*{p} + {k} = {out} is not positive")
@@ -398,7 +389,7 @@ class _MaxUnpoolNd(Layer):
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         # Each output position holds at most one input value; positions step 1/S inputs apart.
-        steps: list[tuple[int, Number, Number]] = [(1, Fraction(1, s), Fraction(k - 1 - p, s)) for k, s, p in zip(*self._tuples())]
+        steps: list[tuple[int, Number, Number]] = [(1, Fraction(1, s), Fraction(k - 1 - p, s)) for k, s, p in zip(*self._window())]
         return [rfs[0].steps(steps, exact=False)]
 
 

@@ -62,7 +62,7 @@ def test_a_tensor_operand_counts_its_elements() -> None:
     assert (frozen.shapes, frozen.params, frozen.buffers) == ([(2, 64, 7, 7)], 0, 64)
     # The tensor may widen the result, as broadcasting does: (2, 1, 5) + (3, 1) -> (2, 3, 5).
     assert REGISTRY["Add"](tensor_shape=[3, 1]).infer([(2, 1, 5)]).shapes == [(2, 3, 5)]
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match="tensor_shape"):
         REGISTRY["Add"](tensor_shape=[1, 3, 1, 1]).infer([(1, 4, 2, 2)])
 
 

@@ -104,7 +104,12 @@ class _Arithmetic(_Elementwise):
         if self.tensor_shape is None:
             return super().infer(shapes)
         tensor = tuple(self.tensor_shape)
-        out = broadcast(self.kind(), [shapes[0], tensor])
+        try:
+            out = broadcast(self.kind(), [shapes[0], tensor])
+        except ShapeError:
+            raise ShapeError(f"tensor_shape {fmt_shape(tensor)} does not broadcast against the input {fmt_shape(shapes[0])}: "
+                             "aligned from the last dim, each pair of sizes must be equal or one of them 1",
+                             hint="size 1 where the input varies, e.g. [1, C, 1, 1] for one value per channel") from None
         size = prod(tensor)
         what = "buffer (constant)" if self.constant else "parameters (learned)"
         working = [f"{what}: {'*'.join(map(str, tensor))} = {size:,}",

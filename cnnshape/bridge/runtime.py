@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 __all__ = [
-    "_Operand", "Add", "Mul", "Sub", "Div", "Maximum", "Minimum", "Abs", "Neg", "Pow", "Sqrt", "MatMul", "Concat", "Chunk",
+    "_Operand", "Add", "Mul", "Sub", "Div", "Maximum", "Minimum", "Abs", "Neg", "MatMul", "Pow", "Sqrt", "Concat", "Chunk",
     "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
     "ClassToken", "PositionEmbedding", "LayerScale", "FrozenBatchNorm2d", "StochasticDepth", "_div", "make_divisible",
 ]

@@ -21,14 +21,11 @@ from cnnshape.pipeline import analyze_text  # noqa: E402
 MODELS = torchvision.models.list_models(module=torchvision.models)
 
 NOT_YET = {
-    **{name: "torch.nn.functional.layer_norm" for name in ("convnext_tiny", "convnext_small", "convnext_base",
-                                                              "convnext_large")},
     "googlenet": "parameters: the spec has",  # auxiliary classifiers: parameters torch has, never run in eval
     "inception_v3": "parameters: the spec has",
     "maxvit_t": "only tensors combined with tensors map to Mul",
     **{name: "_get_relative_position_bias" for name in ("swin_t", "swin_s", "swin_b")},
     **{name: "relative_coords_table" for name in ("swin_v2_t", "swin_v2_s", "swin_v2_b")},
-    **{name: "call_method expand" for name in ("vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14")},
 }
 # torchvision's RegNet initialisation cannot run on the meta device; these are built on the
 # CPU and moved there, except the one too large for a CI machine (644 M parameters).

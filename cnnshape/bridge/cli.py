@@ -94,7 +94,7 @@ def verify(
 
 
 def import_(
-    target: Annotated[str, typer.Argument(help="pkg.module:attr or path/to/file.py:attr: an nn.Module instance, class or zero-argument factory.", show_default=False)],
+    target: Annotated[str, typer.Argument(help="pkg.module:attr or path/to/file.py:attr: an nn.Module instance, class or zero-argument factory; timm:NAME for timm.create_model(NAME, pretrained=False).", show_default=False)],
     input: Annotated[str, typer.Option("--input", "-i", help="The input shape to trace with, e.g. 1,3,224,224.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the spec to this file instead of stdout.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="The spec's name (default: the model's class name).")] = None,

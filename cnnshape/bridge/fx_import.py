@@ -9,9 +9,10 @@ Imports torch (and runs the target's module); only the `import` command reaches 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from cnnshape.bridge._torch import torch  # first: torch imported quietly
 
@@ -45,7 +46,7 @@ def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[
     model = model.eval()
     try:
         tracer = _Tracer()
-        graph = tracer.trace(model)
+        graph = tracer.trace(model, concrete_args=_defaults(model))
         gm = fx.GraphModule(tracer.root, graph)
     except Exception as exc:
         raise TargetError(f"torch.fx cannot trace {type(model).__name__}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
@@ -58,7 +59,7 @@ def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[
         raise TargetError(f"running {type(model).__name__} on a {list(input_shape)} input failed: {type(exc).__name__}: {exc}".splitlines()[0]) from None
     torch_outputs = [tuple(t.shape) for t in (result if isinstance(result, (tuple, list)) else [result]) if isinstance(t, torch.Tensor)]
     torch_params = sum(p.numel() for p in model.parameters())
-    mapper = Mapper(gm, recorder.values)
+    mapper = Mapper(gm, recorder.values, model)
     outputs = mapper.run()
     if mapper.unmapped or outputs is None:
         return ImportResult("", mapper.unmapped, torch_params, torch_outputs, len(mapper.ops), 0)
@@ -68,6 +69,18 @@ def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[
     imported = ImportResult(text, [], torch_params, torch_outputs, len(mapper.ops), len(writer.blocks))
     imported.problems = _check(text, torch_params, torch_outputs, spec_path)
     return imported
+
+
+def _defaults(model: nn.Module) -> Optional[dict[str, Any]]:
+    """forward()'s optional arguments after the input, at their defaults (timm's ViT:
+    forward(x, attn_mask=None, is_causal=False)), so they trace as constants."""
+    try:
+        parameters = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    given = {p.name: p.default for p in parameters[1:]
+             if p.default is not inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return given or None
 
 
 def _check(text: str, torch_params: int, torch_outputs: list[tuple[int, ...]], spec_path: str) -> list[str]:
@@ -91,6 +104,8 @@ def _check(text: str, torch_params: int, torch_outputs: list[tuple[int, ...]], s
 def import_target(target: str, input_shape: tuple[int, ...], name: Optional[str] = None,
                   paths: Sequence[str] = (), spec_path: str = "<imported spec>") -> ImportResult:
     """Import (run) the target's module, then import the model it names."""
+    if name is None and target.startswith("timm:"):
+        name = target[len("timm:"):]
     return import_model(load_target(target, paths), input_shape, name, target, spec_path)
 
 

@@ -48,10 +48,13 @@ class Unmapped:
 
 
 def load_target(target: str, paths: Sequence[str] = ()) -> nn.Module:
-    """`pkg.module:attr` or `path/to/file.py:attr`: a module instance, class or factory.
+    """`pkg.module:attr` or `path/to/file.py:attr`: a module instance, class or factory;
+    `timm:NAME`: timm's model NAME, built without weights.
 
     This imports (runs) the target's module. `paths` are folders put first on sys.path
     for the import (`--path .` for the current folder, which is never added unasked)."""
+    if target.startswith("timm:"):
+        return _timm_model(target[len("timm:"):])
     where, sep, attr = target.rpartition(":")
     if not sep or not where or not attr:
         raise TargetError(f"expected TARGET as pkg.module:attr or path/to/file.py:attr, got {target!r}")
@@ -103,6 +106,28 @@ def load_target(target: str, paths: Sequence[str] = ()) -> nn.Module:
             return made
         raise TargetError(f"{target}() returned a {type(made).__name__}, not an nn.Module")
     raise TargetError(f"{target} is a {type(obj).__name__}: expected an nn.Module instance, class or zero-argument factory")
+
+
+def _timm_model(name: str) -> nn.Module:
+    """timm.create_model(NAME, pretrained=False): the architecture only, nothing downloaded."""
+    try:
+        import timm
+    except ImportError:
+        raise TargetError("timm:NAME needs timm, which is not installed: pip install timm") from None
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+        raise TargetError(f"expected timm:NAME with a timm model name, got {name!r}")
+    if not timm.is_model(name):
+        from cnnshape.errors import did_you_mean
+
+        hint = did_you_mean(name, timm.list_models())
+        raise TargetError(f"timm has no model {name!r}{hint}")
+    try:
+        made = timm.create_model(name, pretrained=False)
+    except Exception as exc:  # timm's code: any failure is for the user to see
+        raise TargetError(f"timm.create_model({name!r}) failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(made, nn.Module):
+        raise TargetError(f"timm.create_model({name!r}) returned a {type(made).__name__}, not an nn.Module")
+    return made
 
 
 # --- what the registry maps ---------------------------------------------------------------
@@ -220,6 +245,12 @@ def _bind(names: Sequence[tuple[str, Any]], args: Sequence[Any], kwargs: dict) -
     return bound
 
 
+def _functional_name(name: str) -> str:
+    """BatchNorm2d, batch_norm -> batchnorm; Conv2d, conv2d -> conv2d; LayerNorm -> layernorm."""
+    name = name.replace("_", "").lower()
+    return re.sub(r"(norm)\dd$", r"\1", name)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
@@ -237,13 +268,16 @@ def _shapes(value: Any) -> list[tuple[int, ...]]:
 class Mapper:
     """Maps the traced graph's nodes to _Ops, collecting what it cannot map."""
 
-    def __init__(self, gm: fx.GraphModule, values: dict[str, Any]):
+    def __init__(self, gm: fx.GraphModule, values: dict[str, Any], root: Optional[nn.Module] = None):
         self.gm = gm
+        self.root = root if root is not None else gm  # the traced model, its own module classes
         self.values = values
         self.ops: list[Op] = []
         self.unmapped: list[Unmapped] = []
         self.refs: dict[str, list[tuple[str, int]]] = {}  # node -> the tensors it stands for
         self.module_calls: dict[str, int] = {}
+        # node -> the parameter it is computed from alone (self.gamma.reshape(1, -1, 1, 1))
+        self.learned: dict[str, str] = {}
 
     def value(self, arg: Any) -> Any:
         if isinstance(arg, fx.Node):
@@ -285,6 +319,8 @@ class Mapper:
         placeholders = 0
         for node in self.gm.graph.nodes:
             if node.op == "placeholder":
+                if placeholders and node.args:
+                    continue  # an optional argument traced at its default (checked by fx's own asserts)
                 placeholders += 1
                 if placeholders > 1:
                     self.miss(node, f"input {node.name}", "forward() takes more than one input; a spec has one")
@@ -318,8 +354,9 @@ class Mapper:
         for arg in args:
             found = self.tensor_refs(arg)
             if found is None:
-                if isinstance(arg, fx.Node) and arg.op == "get_attr":
-                    self.miss(node, what, f"uses the parameter or buffer {arg.target!r} directly; wrap it in a module cnnshape knows")
+                if isinstance(arg, fx.Node) and (arg.op == "get_attr" or arg.name in self.learned):
+                    attr = arg.target if arg.op == "get_attr" else self.learned[arg.name]
+                    self.miss(node, what, f"uses the parameter or buffer {attr!r} directly; wrap it in a module cnnshape knows")
                 elif isinstance(arg, fx.Node) and isinstance(self.values.get(arg.name), torch.Tensor):
                     return None  # its producer is already reported
                 elif not isinstance(arg, fx.Node) or not self._reported(arg):
@@ -412,6 +449,8 @@ class Mapper:
             return  # sizes, shapes and other plain values: read where they are used
         args, kwargs = list(node.args), dict(node.kwargs)
         first = args[0] if args else None
+        if self._learned_call(node, args, kwargs, out, what):
+            return
         if target is operator.getitem and self._pick_output(node):
             return
         if target in _PASS_THROUGH:
@@ -425,6 +464,8 @@ class Mapper:
             mapped = self._map_call(node, kind, declared, args, kwargs, out, what, reasons)
             if mapped:
                 return
+        if self._own_weights_call(node, what):
+            return
         if reasons:
             self.miss(node, what, reasons[0])
         elif not (target is getattr and isinstance(first, fx.Node) and self._reported(first)):
@@ -470,6 +511,99 @@ class Mapper:
         inputs = self._inputs(node, tensors, what)
         if inputs is not None:
             self.add(node, kind, layer_args, inputs)
+        return True
+
+    def _param_of(self, arg: Any) -> Optional[str]:
+        """The parameter a node is, or is computed from alone; None for anything else."""
+        if not isinstance(arg, fx.Node):
+            return None
+        if arg.op == "get_attr":
+            return str(arg.target) if isinstance(self.values.get(arg.name), nn.Parameter) else None
+        return self.learned.get(arg.name)
+
+    def _learned_call(self, node: fx.Node, args: list[Any], kwargs: dict[str, Any], out: Any, what: str) -> bool:
+        """A parameter used directly in forward() as a learned layer: a per-channel scale
+        (`x * self.gamma`: LayerScale), a (1, L, E) embedding added to a sequence
+        (PositionEmbedding), a (1, 1, E) token concatenated before it (ClassToken). An
+        operation on the parameter alone (a reshape, ViT's `class_token.expand(n, -1, -1)`)
+        stands for the parameter until such a use."""
+        tensor_args = [a for a in node.all_input_nodes if isinstance(self.values.get(a.name), torch.Tensor)]
+        params = [self._param_of(a) for a in tensor_args]
+        if not any(params) or not isinstance(out, torch.Tensor):
+            return False
+        if all(params) and len(set(params)) == 1:
+            self.learned[node.name] = str(params[0])
+            return True
+        learned = [a for a, p in zip(tensor_args, params) if p]
+        others = [a for a, p in zip(tensor_args, params) if not p]
+        if len(learned) != 1 or len(others) != 1:
+            return False
+        param_name = str(self._param_of(learned[0]))
+        size = self.root.get_parameter(param_name).numel()
+        value, x = self.values[learned[0].name], self.values[others[0].name]
+        name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+        kind: Optional[str] = None
+        layer_args: dict[str, Any] = {}
+        if name in ("mul", "imul", "mul_") and value.dim() <= x.dim() and tuple(out.shape) == tuple(x.shape):
+            wide = [i for i, s in enumerate(value.shape) if s != 1]
+            dim = wide[0] + x.dim() - value.dim() if len(wide) == 1 else -1
+            if len(wide) == 1 and x.shape[dim] == size == value.shape[wide[0]]:
+                kind = "LayerScale"
+                layer_args = {} if dim == 1 else {"dim": dim if dim < x.dim() - 1 else -1}
+        elif name in ("add", "iadd", "add_") and x.dim() == 3 and tuple(value.shape) == (1, *x.shape[1:]) \
+                and tuple(out.shape) == tuple(x.shape):
+            kind = "PositionEmbedding"
+        elif node.target is torch.cat and x.dim() == 3 and size == x.shape[-1]:
+            sequence = args[0] if args else kwargs.get("tensors")
+            dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+            if isinstance(sequence, (list, tuple)) and list(sequence) == [learned[0], others[0]] and dim in (1, -2):
+                kind = "ClassToken"
+        if kind is None:
+            return False
+        self.module_calls[param_name] = self.module_calls.get(param_name, 0) + 1
+        if self.module_calls[param_name] > 1:
+            self.miss(node, what, f"uses the parameter {param_name!r} a second time (shared weights): a spec layer owns its "
+                      "parameters; weight sharing needs spec format 2")
+            return True
+        inputs = self._inputs(node, [others[0]], what)
+        if inputs is not None:
+            self.add(node, kind, layer_args, inputs)
+        return True
+
+    def _own_weights_call(self, node: fx.Node, what: str) -> bool:
+        """A subclass of a mapped torch module that calls the functional form of its base
+        with its own weights (timm's BatchNormAct2d: F.batch_norm(x, self.running_mean, ...);
+        torchvision's LayerNorm2d: F.layer_norm(x, ..., self.weight, self.bias)) maps as
+        that base module, its arguments read from the module's attributes."""
+        name = getattr(node.target, "__name__", "")
+        if node.op != "call_function" or not name or not isinstance(node.args[0] if node.args else None, fx.Node):
+            return False
+        paths = {str(arg.target).rpartition(".")[0] for arg in node.all_input_nodes if arg.op == "get_attr"}
+        if len(paths) != 1:
+            return False
+        (path,) = paths
+        try:
+            module = self.root.get_submodule(path)
+        except AttributeError:
+            return False
+        table = module_table()
+        base = next((cls for cls in type(module).__mro__[1:] if cls in table), None)
+        if base is None or _functional_name(base.__name__) != _functional_name(name):
+            return False
+        first = self.value(node.args[0])
+        out = self.values.get(node.name)
+        if not isinstance(first, torch.Tensor) or not isinstance(out, torch.Tensor):
+            return False
+        inputs = self._inputs(node, [node.args[0]], what)
+        if inputs is None:
+            return True
+        self.module_calls[path] = self.module_calls.get(path, 0) + 1
+        if self.module_calls[path] > 1:
+            self.miss(node, f"module {type(module).__name__}", "called more than once (shared weights): a spec layer owns "
+                      "its parameters; weight sharing needs spec format 2")
+            return True
+        kind = table[base]
+        self.add(node, kind, REGISTRY[kind].from_torch_module(module, tuple(first.shape)), inputs)
         return True
 
     def _pick_output(self, node: fx.Node) -> bool:

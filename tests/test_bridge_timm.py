@@ -1,0 +1,112 @@
+"""`cnnshape import timm:NAME` over timm models across families (issue 11 section 2): each
+model that imports must give torch's own parameters, buffers, MACs (conv + linear +
+attention, counted by hooks on the torch modules at test time) and output shape; each
+that does not yet import must fail with its known, located reason (NOT_YET), so a model
+that starts importing, or fails differently, shows up here. Models are built with
+`timm.create_model(name, pretrained=False)` on the meta device (no weights, nothing
+downloaded), at the input size of the model's pretrained_cfg."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+
+from cnnshape.bridge.fx_import import import_model  # noqa: E402
+from cnnshape.bridge.verify import count_macs  # noqa: E402
+from cnnshape.pipeline import analyze_text  # noqa: E402
+
+IMPORTS = [
+    "resnet50d", "seresnext26d_32x4d", "res2net50_26w_4s", "gernet_s", "selecsls42b", "xception41",
+    "efficientnet_b0", "tinynet_a", "mixnet_s", "mnasnet_100", "fbnetc_100", "mobilenetv3_large_100", "lcnet_050",
+    "regnetx_002", "regnety_002", "dla34", "cspdarknet53", "cspresnet50", "hrnet_w18_small", "convnext_atto",
+    "repvgg_a2", "ese_vovnet19b_dw", "poolformer_s12", "inception_v3",
+]
+NOT_YET = {
+    "ecaresnet26t": "call_method expand_as",  # ECA's gate broadcast with expand_as
+    "ghostnet_100": "call_function operator.getitem",  # a channel slice x[:, :c]
+    "rexnet_100": "call_function operator.getitem",  # a channel slice for the partial residual
+    "dpn68": "call_function operator.getitem",  # dual-path channel slices
+    "resnest14d": "call_method sum",  # split attention sums the radix splits
+    "mobilevit_xxs": "torch.fx cannot trace",  # control flow on traced sizes
+    "deit_tiny_patch16_224": "call_method unbind",  # q, k, v = qkv.unbind(0); no attention kind for timm's
+    "levit_128s": "call_method reshape_as",
+}
+
+
+def _model(name: str) -> torch.nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with torch.device("meta"):
+            return timm.create_model(name, pretrained=False).eval()
+
+
+def _shape(model: torch.nn.Module) -> tuple[int, ...]:
+    return (1, *model.pretrained_cfg["input_size"])
+
+
+@pytest.mark.parametrize("name", IMPORTS + sorted(NOT_YET))
+def test_timm_model_imports_with_torchs_numbers(name: str) -> None:
+    from cnnshape.bridge.fx_map import TargetError
+
+    model = _model(name)
+    shape = _shape(model)
+    try:
+        result = import_model(model, shape, name)
+    except TargetError as exc:
+        assert name in NOT_YET and NOT_YET[name] in str(exc), str(exc)
+        return
+    if name in NOT_YET:
+        assert not result.ok
+        reasons = [item.format() for item in result.unmapped] + result.problems
+        assert any(NOT_YET[name] in reason for reason in reasons), reasons
+        return
+    assert result.ok, [item.format() for item in result.unmapped] + result.problems
+    report = analyze_text(result.text, f"{name}.yaml")
+    x = torch.zeros(shape, device="meta")
+    with torch.no_grad():
+        macs, out = count_macs(model, lambda: model(x))
+    assert report.totals.params == sum(p.numel() for p in model.parameters())
+    assert report.totals.buffers == sum(b.numel() for b in model.buffers())
+    assert report.totals.macs == macs
+    assert [tuple(o.shape) for o in report.outputs] == [tuple(out.shape)]
+
+
+def test_the_timm_target_builds_without_weights_and_names_the_spec(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cnnshape.cli import app
+
+    out = tmp_path / "lcnet.yaml"
+    result = CliRunner().invoke(app, ["import", "timm:lcnet_050", "--input", "1,3,64,64", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    report = analyze_text(out.read_text(), str(out))
+    model = _model("lcnet_050")
+    assert report.name == "lcnet_050"
+    assert report.totals.params == sum(p.numel() for p in model.parameters())
+    wrong = CliRunner().invoke(app, ["import", "timm:lcnet_05", "--input", "1,3,64,64"])
+    assert wrong.exit_code == 1 and "timm has no model 'lcnet_05'" in wrong.output and "Traceback" not in wrong.output
+
+
+@pytest.mark.parametrize("name", ["resnet50d", "convnext_atto", "mixnet_s"])
+def test_import_export_verify_round_trip(name: str, tmp_path: Path) -> None:
+    """The imported spec exported as PyTorch code builds a model that verify finds equal,
+    layer by layer, to cnnshape's analysis."""
+    from cnnshape.bridge.analysed import analyse_file
+    from cnnshape.bridge.export import export_analysed
+    from cnnshape.bridge.verify import verify_analysed
+
+    model = _model(name)
+    result = import_model(model, (1, 3, 96, 96), name)
+    assert result.ok, [item.format() for item in result.unmapped] + result.problems
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(result.text)
+    analysed = analyse_file(spec)
+    export_analysed(analysed)  # an unexportable spec raises
+    verified = verify_analysed(analysed, "meta")
+    assert verified.ok, verified
+    assert analysed.report.totals.params == sum(p.numel() for p in model.parameters())

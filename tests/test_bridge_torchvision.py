@@ -1,6 +1,7 @@
 """`cnnshape import` over torchvision's classification zoo (issue 11 section 2): every model
 that imports must give torch's own parameters, buffers, MACs (conv + linear + attention,
-counted by hooks on the torch modules at test time) and output shape; every model that
+counted by hooks on the torch modules at test time), output shape and every torch module
+call's output shape (forward hooks, against the spec's layer for that call); every model that
 does not yet import must fail with its known, located reason (NOT_YET), so a model that
 starts importing, or fails differently, shows up here. Models are built on the meta device
 (no weights in memory): inception_v3 at 299, the rest at 224."""
@@ -8,6 +9,9 @@ starts importing, or fails differently, shows up here. Models are built on the m
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -21,8 +25,6 @@ from cnnshape.pipeline import analyze_text  # noqa: E402
 MODELS = torchvision.models.list_models(module=torchvision.models)
 
 NOT_YET = {
-    "googlenet": "parameters: the spec has",  # auxiliary classifiers: parameters torch has, never run in eval
-    "inception_v3": "parameters: the spec has",
     "maxvit_t": "only tensors combined with tensors map to Mul",
     **{name: "_get_relative_position_bias" for name in ("swin_t", "swin_s", "swin_b")},
     **{name: "relative_coords_table" for name in ("swin_v2_t", "swin_v2_s", "swin_v2_b")},
@@ -42,6 +44,26 @@ def _model(name: str) -> torch.nn.Module:
             return torchvision.models.get_model(name, weights=None)
 
 
+@contextmanager
+def _leaf_shapes(model: torch.nn.Module, paths: Iterable[str]) -> Iterator[dict[str, list[list[tuple[int, ...]]]]]:
+    """Forward hooks recording each call's output shapes of the modules at `paths`."""
+    seen: dict[str, list[list[tuple[int, ...]]]] = {}
+    wanted = set(paths)
+
+    def hook_for(path: str) -> Any:
+        def hook(module: torch.nn.Module, args: Any, output: Any) -> None:
+            outputs = output if isinstance(output, (tuple, list)) else [output]
+            seen.setdefault(path, []).append([tuple(t.shape) for t in outputs if isinstance(t, torch.Tensor)])
+        return hook
+
+    handles = [module.register_forward_hook(hook_for(path)) for path, module in model.named_modules() if path in wanted]
+    try:
+        yield seen
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_torchvision_model_imports_with_torchs_numbers(name: str) -> None:
     if name in TOO_LARGE:
@@ -57,12 +79,27 @@ def test_torchvision_model_imports_with_torchs_numbers(name: str) -> None:
     assert result.ok, [item.format() for item in result.unmapped] + result.problems
     report = analyze_text(result.text, f"{name}.yaml")
     x = torch.zeros(shape, device="meta")
-    with torch.no_grad():
+    with torch.no_grad(), _leaf_shapes(model, result.module_rows) as torch_shapes:
         macs, out = count_macs(model, lambda: model(x))
+    # Every layer that is a torch module call: its output shape(s), call by call.
+    rows = {row.name: row for row in report.rows}
+    for path, names in result.module_rows.items():
+        spec_shapes = [[tuple(s) for s in rows[row].output_shapes] for row in names if not rows[row].training_only]
+        assert spec_shapes == torch_shapes.get(path, []), (path, names)
     assert report.totals.params == sum(p.numel() for p in model.parameters())
     assert report.totals.buffers == sum(b.numel() for b in model.buffers())
     assert report.totals.macs == macs
-    assert [tuple(o.shape) for o in report.outputs] == [tuple(out.shape)]
+    # GoogLeNet's and Inception's auxiliary heads are training-only outputs: eval returns the logits.
+    training_only = {row.name for row in report.rows if row.training_only}
+    assert [tuple(o.shape) for o in report.outputs if o.name not in training_only] == [tuple(out.shape)]
+    if name in ("googlenet", "inception_v3"):
+        model.train()
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.eval()
+        with torch.no_grad():
+            train_out = model(x)
+        assert [tuple(o.shape) for o in report.outputs] == [tuple(t.shape) for t in train_out]
 
 
 def test_a_shared_parameter_free_module_imports_and_a_shared_weighted_one_is_located() -> None:
@@ -77,6 +114,9 @@ def test_a_shared_parameter_free_module_imports_and_a_shared_weighted_one_is_loc
 
     result = import_model(Shared(), (1, 3, 4, 4))
     assert result.ok and result.text.count("- ReLU") == 2
+    # Called as a library, problems would be located in NAME.yaml, the file to write the text to.
+    assert result.spec_path == "shared.yaml"
+    assert import_model(Shared(), (1, 3, 4, 4), "net", spec_path="out/net.yaml").spec_path == "out/net.yaml"
 
     class Twice(Shared):
         def forward(self, x: torch.Tensor) -> torch.Tensor:

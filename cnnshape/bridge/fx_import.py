@@ -33,6 +33,9 @@ class ImportResult:
     layers: int
     blocks: int
     problems: list[str] = field(default_factory=list)  # the written spec disagrees with PyTorch
+    # torch module path -> the spec's layer names of its calls, in order (compare per layer)
+    module_rows: dict[str, list[str]] = field(default_factory=dict)
+    spec_path: str = ""  # where the problems are located: write `text` there to follow them
 
     @property
     def ok(self) -> bool:
@@ -40,10 +43,44 @@ class ImportResult:
 
 
 def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[str] = None,
-                 origin: str = "", spec_path: str = "<imported spec>") -> ImportResult:
-    """Trace, map, write the spec and check it against PyTorch (problems located in
-    `spec_path`, where the caller writes a spec that is rejected)."""
+                 origin: str = "", spec_path: Optional[str] = None) -> ImportResult:
+    """Trace, map, write the spec and check it against PyTorch. Problems are located in
+    `spec_path` (default `NAME.yaml`, NAME the spec's name), the file the caller writes
+    `result.text` to; the result keeps it as `spec_path`."""
     model = model.eval()
+    gm, recorder, result = _trace_and_run(model, input_shape)
+    eval_paths: Optional[set[str]] = None
+    if _unreached_weights(model, gm):
+        # Weights eval mode never reaches (GoogLeNet's and Inception's auxiliary heads,
+        # run `if self.training`): trace in training mode, and mark what eval mode skips.
+        eval_paths = _module_paths(gm)
+        model.train()
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()  # batch statistics of one sample at 1x1 would fail; shapes are the same
+        try:
+            gm, recorder, result = _trace_and_run(model, input_shape)
+        finally:
+            model.eval()
+    torch_outputs = [tuple(t.shape) for t in (result if isinstance(result, (tuple, list)) else [result]) if isinstance(t, torch.Tensor)]
+    torch_params = sum(p.numel() for p in model.parameters())
+    mapper = Mapper(gm, recorder.values, model, eval_paths)
+    outputs = mapper.run()
+    if mapper.unmapped or outputs is None:
+        return ImportResult("", mapper.unmapped, torch_params, torch_outputs, len(mapper.ops), 0)
+    spec_name = name or type(model).__name__.lower()
+    writer = SpecWriter(model, mapper.ops, outputs, input_shape, spec_name, origin)
+    root = writer.tree()
+    text = writer.text(root)
+    imported = ImportResult(text, [], torch_params, torch_outputs, len(mapper.ops), len(writer.blocks),
+                            module_rows=writer.module_rows(root))
+    imported.spec_path = spec_path or f"{spec_name}.yaml"
+    imported.problems = _check(text, torch_params, torch_outputs, imported.spec_path)
+    return imported
+
+
+def _trace_and_run(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[fx.GraphModule, _Recorder, Any]:
+    """The model traced in its current mode and run once on zeros (every value kept)."""
     try:
         tracer = _Tracer()
         graph = tracer.trace(model, concrete_args=_defaults(model))
@@ -57,18 +94,32 @@ def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[
             result = recorder.run(torch.zeros(input_shape, device=device))
     except Exception as exc:
         raise TargetError(f"running {type(model).__name__} on a {list(input_shape)} input failed: {type(exc).__name__}: {exc}".splitlines()[0]) from None
-    torch_outputs = [tuple(t.shape) for t in (result if isinstance(result, (tuple, list)) else [result]) if isinstance(t, torch.Tensor)]
-    torch_params = sum(p.numel() for p in model.parameters())
-    mapper = Mapper(gm, recorder.values, model)
-    outputs = mapper.run()
-    if mapper.unmapped or outputs is None:
-        return ImportResult("", mapper.unmapped, torch_params, torch_outputs, len(mapper.ops), 0)
-    spec_name = name or type(model).__name__.lower()
-    writer = SpecWriter(model, mapper.ops, outputs, input_shape, spec_name, origin)
-    text = writer.text(writer.tree())
-    imported = ImportResult(text, [], torch_params, torch_outputs, len(mapper.ops), len(writer.blocks))
-    imported.problems = _check(text, torch_params, torch_outputs, spec_path)
-    return imported
+    return gm, recorder, result
+
+
+def _module_paths(gm: fx.GraphModule) -> set[str]:
+    """Every module path the traced graph runs: called modules and the modules each node ran in."""
+    paths = {""}
+    for node in gm.graph.nodes:
+        if node.op == "call_module":
+            paths.add(str(node.target))
+        elif node.op == "get_attr":
+            paths.add(str(node.target).rpartition(".")[0])
+        for key, (path, _) in (node.meta.get("nn_module_stack") or {}).items():
+            paths.add(key if isinstance(key, str) and not path else path)
+    return paths
+
+
+def _unreached_weights(model: nn.Module, gm: fx.GraphModule) -> bool:
+    """True when a module with parameters of its own is not reached by the traced graph."""
+    reached = _module_paths(gm)
+    for path, module in model.named_modules():
+        if not any(True for _ in module.parameters(recurse=False)):
+            continue
+        parts = path.split(".")
+        if not any(".".join(parts[:depth]) in reached for depth in range(1, len(parts) + 1)):
+            return True
+    return False
 
 
 def _defaults(model: nn.Module) -> Optional[dict[str, Any]]:
@@ -102,7 +153,7 @@ def _check(text: str, torch_params: int, torch_outputs: list[tuple[int, ...]], s
 
 
 def import_target(target: str, input_shape: tuple[int, ...], name: Optional[str] = None,
-                  paths: Sequence[str] = (), spec_path: str = "<imported spec>") -> ImportResult:
+                  paths: Sequence[str] = (), spec_path: Optional[str] = None) -> ImportResult:
     """Import (run) the target's module, then import the model it names."""
     if name is None and target.startswith("timm:"):
         name = target[len("timm:"):]

@@ -227,6 +227,7 @@ class Op:
     owner: str  # module path of the innermost custom module it runs in ("" for the model)
     n_outputs: int = 1
     local: str = ""
+    training_only: bool = False  # runs only in training mode (an auxiliary head)
 
 
 # Calls that return their input unchanged: no layer, the name stands for the input.
@@ -268,8 +269,11 @@ def _shapes(value: Any) -> list[tuple[int, ...]]:
 class Mapper:
     """Maps the traced graph's nodes to _Ops, collecting what it cannot map."""
 
-    def __init__(self, gm: fx.GraphModule, values: dict[str, Any], root: Optional[nn.Module] = None):
+    def __init__(self, gm: fx.GraphModule, values: dict[str, Any], root: Optional[nn.Module] = None,
+                 eval_paths: Optional[set[str]] = None):
         self.gm = gm
+        # Traced in training mode: the module paths eval mode runs (the rest is training-only).
+        self.eval_paths = eval_paths
         self.root = root if root is not None else gm  # the traced model, its own module classes
         self.values = values
         self.ops: list[Op] = []
@@ -387,7 +391,9 @@ class Mapper:
             self.miss(node, kind, f"arguments cnnshape does not accept: {exc}".splitlines()[0])
             return
         n_outputs = layer.num_outputs()
-        self.ops.append(Op(node.name, kind, args, inputs, path, self.owner(node), n_outputs))
+        owner = self.owner(node)
+        training_only = self.eval_paths is not None and (path or owner) not in self.eval_paths
+        self.ops.append(Op(node.name, kind, args, inputs, path, owner, n_outputs, training_only=training_only))
         self.refs[node.name] = [(node.name, i) for i in range(n_outputs)]
 
     # -- modules -------------------------------------------------------------------------
@@ -452,6 +458,12 @@ class Mapper:
         if self._learned_call(node, args, kwargs, out, what):
             return
         if target is operator.getitem and self._pick_output(node):
+            return
+        if isinstance(target, type) and issubclass(target, tuple):
+            # A named tuple of outputs (GoogLeNetOutputs(logits, aux2, aux1)): its tensors.
+            refs = self._inputs(node, [*args, *kwargs.values()], what)
+            if refs is not None:
+                self.refs[node.name] = refs
             return
         if target in _PASS_THROUGH:
             refs = self._inputs(node, [first], what)

@@ -54,6 +54,17 @@ class Scope:
     local: str = ""
     block: str = ""  # its block's name, once grouped
     use_args: dict[str, Any] = field(default_factory=dict)
+    training_only: bool = False  # every op in it runs only in training mode
+
+    def mark_training_only(self) -> None:
+        for item in self.items:
+            if isinstance(item, Scope):
+                item.mark_training_only()
+        self.training_only = bool(self.path) and all(op.training_only for op in self.ops())
+
+    def marked(self, item: Any) -> bool:
+        """Written `training_only: true`: training-only, inside a use that is not."""
+        return bool(item.training_only) and not self.training_only
 
     def ops(self) -> list[Op]:
         found: list[Op] = []
@@ -99,6 +110,7 @@ class SpecWriter:
         # A module whose operations are not contiguous cannot be one block use: inline it.
         self._inline_split(root, order)
         self._wire(root)
+        root.mark_training_only()
         return root
 
     def _inline_split(self, scope: Scope, order: dict[str, int]) -> None:
@@ -167,6 +179,19 @@ class SpecWriter:
             if isinstance(item, Scope):
                 self._name_items(item)
 
+    def module_rows(self, scope: Scope, prefix: str = "") -> dict[str, list[str]]:
+        """Torch module path -> the spec's layer names (as the report names its rows) of
+        the calls of that module, in order; after text() has named everything."""
+        rows: dict[str, list[str]] = {}
+        for item in scope.items:
+            full = f"{prefix}{item.local}"
+            if isinstance(item, Scope):
+                for path, names in self.module_rows(item, full + ".").items():
+                    rows.setdefault(path, []).extend(names)
+            elif item.path:
+                rows.setdefault(item.path, []).append(full)
+        return rows
+
     # -- blocks ---------------------------------------------------------------------------------
 
     def _body(self, scope: Scope) -> tuple[list[tuple], dict[tuple, Any]]:
@@ -195,7 +220,7 @@ class SpecWriter:
                 kind, args, n_out = item.kind, item.args, item.n_outputs
                 outs = [item.local] if n_out == 1 else [f"{item.local}.{k}" for k in range(n_out)]
             from_ = None if sources == previous else sources
-            structure.append((kind, item.local, tuple(sorted(args)), tuple(sources)))
+            structure.append((kind, item.local, tuple(sorted(args)), tuple(sources), scope.marked(item)))
             for key, value in args.items():
                 values[(item.local, key)] = value
             previous = outs
@@ -300,6 +325,8 @@ class SpecWriter:
             fields = [f"{key}: {yaml_value(value) if not (isinstance(value, str) and value.startswith('$')) else value}"
                       for key, value in args.items()]
             fields.append(f"name: {item.local}")
+            if scope.marked(item):
+                fields.append("training_only: true")
             sources = item.__dict__.get("_from")
             if sources:
                 fields.append(f"from: {sources[0]}" if len(sources) == 1 else f"from: [{', '.join(sources)}]")

@@ -1,6 +1,7 @@
 """`cnnshape import timm:NAME` over timm models across families (issue 11 section 2): each
 model that imports must give torch's own parameters, buffers, MACs (conv + linear +
-attention, counted by hooks on the torch modules at test time) and output shape; each
+attention, counted by hooks on the torch modules at test time), output shape and every
+torch module call's output shape (tests/torch_import_check.py); each
 that does not yet import must fail with its known, located reason (NOT_YET), so a model
 that starts importing, or fails differently, shows up here. Models are built with
 `timm.create_model(name, pretrained=False)` on the meta device (no weights, nothing
@@ -16,8 +17,9 @@ import pytest
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 
+from torch_import_check import check_against_torch  # noqa: E402
+
 from cnnshape.bridge.fx_import import import_model  # noqa: E402
-from cnnshape.bridge.verify import count_macs  # noqa: E402
 from cnnshape.pipeline import analyze_text  # noqa: E402
 
 IMPORTS = [
@@ -65,15 +67,7 @@ def test_timm_model_imports_with_torchs_numbers(name: str) -> None:
         reasons = [item.format() for item in result.unmapped] + result.problems
         assert any(NOT_YET[name] in reason for reason in reasons), reasons
         return
-    assert result.ok, [item.format() for item in result.unmapped] + result.problems
-    report = analyze_text(result.text, f"{name}.yaml")
-    x = torch.zeros(shape, device="meta")
-    with torch.no_grad():
-        macs, out = count_macs(model, lambda: model(x))
-    assert report.totals.params == sum(p.numel() for p in model.parameters())
-    assert report.totals.buffers == sum(b.numel() for b in model.buffers())
-    assert report.totals.macs == macs
-    assert [tuple(o.shape) for o in report.outputs] == [tuple(out.shape)]
+    check_against_torch(model, shape, result, name)
 
 
 def test_the_timm_target_builds_without_weights_and_names_the_spec(tmp_path: Path) -> None:

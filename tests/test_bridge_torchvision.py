@@ -9,14 +9,13 @@ starts importing, or fails differently, shows up here. Models are built on the m
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
+
+from torch_import_check import check_against_torch  # noqa: E402
 
 from cnnshape.bridge.fx_import import import_model  # noqa: E402
 from cnnshape.bridge.verify import count_macs  # noqa: E402
@@ -44,26 +43,6 @@ def _model(name: str) -> torch.nn.Module:
             return torchvision.models.get_model(name, weights=None)
 
 
-@contextmanager
-def _leaf_shapes(model: torch.nn.Module, paths: Iterable[str]) -> Iterator[dict[str, list[list[tuple[int, ...]]]]]:
-    """Forward hooks recording each call's output shapes of the modules at `paths`."""
-    seen: dict[str, list[list[tuple[int, ...]]]] = {}
-    wanted = set(paths)
-
-    def hook_for(path: str) -> Any:
-        def hook(module: torch.nn.Module, args: Any, output: Any) -> None:
-            outputs = output if isinstance(output, (tuple, list)) else [output]
-            seen.setdefault(path, []).append([tuple(t.shape) for t in outputs if isinstance(t, torch.Tensor)])
-        return hook
-
-    handles = [module.register_forward_hook(hook_for(path)) for path, module in model.named_modules() if path in wanted]
-    try:
-        yield seen
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
 @pytest.mark.parametrize("name", MODELS)
 def test_torchvision_model_imports_with_torchs_numbers(name: str) -> None:
     if name in TOO_LARGE:
@@ -76,30 +55,16 @@ def test_torchvision_model_imports_with_torchs_numbers(name: str) -> None:
         reasons = [item.format() for item in result.unmapped] + result.problems
         assert any(NOT_YET[name] in reason for reason in reasons), reasons
         return
-    assert result.ok, [item.format() for item in result.unmapped] + result.problems
-    report = analyze_text(result.text, f"{name}.yaml")
-    x = torch.zeros(shape, device="meta")
-    with torch.no_grad(), _leaf_shapes(model, result.module_rows) as torch_shapes:
-        macs, out = count_macs(model, lambda: model(x))
-    # Every layer that is a torch module call: its output shape(s), call by call.
-    rows = {row.name: row for row in report.rows}
-    for path, names in result.module_rows.items():
-        spec_shapes = [[tuple(s) for s in rows[row].output_shapes] for row in names if not rows[row].training_only]
-        assert spec_shapes == torch_shapes.get(path, []), (path, names)
-    assert report.totals.params == sum(p.numel() for p in model.parameters())
-    assert report.totals.buffers == sum(b.numel() for b in model.buffers())
-    assert report.totals.macs == macs
-    # GoogLeNet's and Inception's auxiliary heads are training-only outputs: eval returns the logits.
-    training_only = {row.name for row in report.rows if row.training_only}
-    assert [tuple(o.shape) for o in report.outputs if o.name not in training_only] == [tuple(out.shape)]
+    report = check_against_torch(model, shape, result, name)
+    outputs = [tuple(o.shape) for o in report.outputs]
     if name in ("googlenet", "inception_v3"):
         model.train()
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.eval()
         with torch.no_grad():
-            train_out = model(x)
-        assert [tuple(o.shape) for o in report.outputs] == [tuple(t.shape) for t in train_out]
+            train_out = model(torch.zeros(shape, device="meta"))
+        assert outputs == [tuple(t.shape) for t in train_out]
 
 
 def test_a_shared_parameter_free_module_imports_and_a_shared_weighted_one_is_located() -> None:

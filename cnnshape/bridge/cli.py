@@ -94,43 +94,69 @@ def verify(
 
 
 def import_(
-    target: Annotated[str, typer.Argument(help="pkg.module:attr or path/to/file.py:attr: an nn.Module instance, class or zero-argument factory; timm:NAME for timm.create_model(NAME, pretrained=False).", show_default=False)],
-    input: Annotated[str, typer.Option("--input", "-i", help="The input shape to trace with, e.g. 1,3,224,224.", show_default=False)],
+    target: Annotated[str, typer.Argument(help="pkg.module:attr or path/to/file.py:attr: an nn.Module instance, class or zero-argument factory; timm:NAME for timm.create_model(NAME, pretrained=False); or a model.onnx file.", show_default=False)],
+    input: Annotated[Optional[str], typer.Option("--input", "-i", help="The input shape to trace with, e.g. 1,3,224,224 (for .onnx: the file's own input unless given).", show_default=False)] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the spec to this file instead of stdout.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="The spec's name (default: the model's class name).")] = None,
     path: Annotated[Optional[list[str]], typer.Option("--path", help="A folder to import TARGET's module from, first on sys.path (repeatable); the current folder only with --path .")] = None,
 ) -> None:
-    """Trace a PyTorch model with torch.fx and write it as a spec; exit 1 on an unmappable operation.
+    """Trace a PyTorch model with torch.fx (or read an .onnx file) and write it as a spec; exit 1 on an unmappable operation.
 
     This imports TARGET's module and calls the factory it names: it runs that code, so
     import only code you trust. Each operation without a cnnshape layer kind is reported
-    with its module path."""
-    _require_torch("import")
+    with its module path (for ONNX, its node name and op type)."""
     input_shape = shape(input)
-    assert input_shape is not None  # --input is required
+    if target.lower().endswith(".onnx") and ":" not in Path(target).name:
+        _import_onnx(target, input_shape, output, name)
+        return
+    _require_torch("import")
+    if input_shape is None:
+        fail(messages=["cnnshape import needs --input for a PyTorch model (the shape to trace with, e.g. 1,3,224,224)"])
     from cnnshape.bridge.fx_import import TargetError, import_target
-    from cnnshape.bridge.render import render_import
 
     # A spec that PyTorch and cnnshape disagree on is still written, under a name that
     # says so, next to the requested output: every file:line:col then points into it.
-    rejected = (output.with_name(output.stem + ".rejected" + (output.suffix or ".yaml")) if output is not None
-                else Path("cnnshape-import.rejected.yaml"))
+    rejected = _rejected_path(output)
     try:
         result = import_target(target, input_shape, name, path or [], str(rejected))
     except TargetError as exc:
         fail(messages=[f"{target}: {exc}"])
+    _write_import(result, target, output, rejected, "PyTorch")
+
+
+def _rejected_path(output: Optional[Path]) -> Path:
+    return (output.with_name(output.stem + ".rejected" + (output.suffix or ".yaml")) if output is not None
+            else Path("cnnshape-import.rejected.yaml"))
+
+
+def _import_onnx(target: str, input_shape: Optional[tuple[int, ...]], output: Optional[Path], name: Optional[str]) -> None:
+    if importlib.util.find_spec("onnx") is None:
+        fail(messages=["cnnshape import of an .onnx file needs onnx, which is not installed: pip install onnx"])
+    from cnnshape.bridge.onnx_import import OnnxError, import_onnx
+
+    rejected = _rejected_path(output)
+    try:
+        result = import_onnx(target, input_shape, name, str(rejected))
+    except OnnxError as exc:
+        fail(messages=[f"{target}: {exc}"])
+    _write_import(result, target, output, rejected, "the ONNX file")
+
+
+def _write_import(result: Any, target: str, output: Optional[Path], rejected: Path, source: str) -> None:
+    from cnnshape.bridge.render import render_import
+
     err = console(stderr=True, soft_wrap=True)
     if not result.ok:
         if result.text:
             write_output(rejected, result.text)
             result.problems.append(f"wrote the rejected spec to {rejected}")
-        render_import(result, err, target)
+        render_import(result, err, target, source)
         fail()
     if output is None:
         echo(result.text)
     else:
         write_output(output, result.text)
-    render_import(result, err, target)
+    render_import(result, err, target, source)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from cnnshape.bridge._torch import torch  # first: torch imported quietly
@@ -20,26 +19,9 @@ from cnnshape.bridge._torch import torch  # first: torch imported quietly
 import torch.fx as fx
 from torch import nn
 
-from cnnshape.bridge.fx_map import Mapper, TargetError, Unmapped, _Recorder, _Tracer, load_target
+from cnnshape.bridge.fx_map import _CONTAINERS, Mapper, TargetError, _Recorder, _Tracer, load_target
+from cnnshape.bridge.imported import ImportResult, Unmapped, check_spec
 from cnnshape.bridge.spec_writer import SpecWriter
-
-
-@dataclass
-class ImportResult:
-    text: str  # the spec (empty when something is unmapped)
-    unmapped: list[Unmapped]
-    torch_params: int
-    torch_outputs: list[tuple[int, ...]]
-    layers: int
-    blocks: int
-    problems: list[str] = field(default_factory=list)  # the written spec disagrees with PyTorch
-    # torch module path -> the spec's layer names of its calls, in order (compare per layer)
-    module_rows: dict[str, list[str]] = field(default_factory=dict)
-    spec_path: str = ""  # where the problems are located: write `text` there to follow them
-
-    @property
-    def ok(self) -> bool:
-        return not self.unmapped and not self.problems
 
 
 def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[str] = None,
@@ -69,13 +51,13 @@ def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[
     if mapper.unmapped or outputs is None:
         return ImportResult("", mapper.unmapped, torch_params, torch_outputs, len(mapper.ops), 0)
     spec_name = name or type(model).__name__.lower()
-    writer = SpecWriter(model, mapper.ops, outputs, input_shape, spec_name, origin)
+    writer = SpecWriter(model, mapper.ops, outputs, input_shape, spec_name, origin, _CONTAINERS)
     root = writer.tree()
     text = writer.text(root)
     imported = ImportResult(text, [], torch_params, torch_outputs, len(mapper.ops), len(writer.blocks),
                             module_rows=writer.module_rows(root))
     imported.spec_path = spec_path or f"{spec_name}.yaml"
-    imported.problems = _check(text, torch_params, torch_outputs, imported.spec_path)
+    imported.problems = check_spec(text, torch_params, torch_outputs, imported.spec_path)
     return imported
 
 
@@ -132,24 +114,6 @@ def _defaults(model: nn.Module) -> Optional[dict[str, Any]]:
     given = {p.name: p.default for p in parameters[1:]
              if p.default is not inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     return given or None
-
-
-def _check(text: str, torch_params: int, torch_outputs: list[tuple[int, ...]], spec_path: str) -> list[str]:
-    """The written spec, analysed by cnnshape, must agree with PyTorch."""
-    from cnnshape.errors import SpecError
-    from cnnshape.pipeline import analyze_text
-
-    try:
-        report = analyze_text(text, spec_path)
-    except SpecError as exc:
-        return [f"the written spec does not analyse: {problem.format()}" for problem in exc.problems if problem.severity == "error"]
-    problems = []
-    if report.totals.params != torch_params:
-        problems.append(f"parameters: the spec has {report.totals.params:,}, PyTorch {torch_params:,}")
-    spec_outputs = [tuple(output.shape) for output in report.outputs]
-    if spec_outputs != torch_outputs:
-        problems.append(f"output shapes: the spec gives {spec_outputs}, PyTorch {torch_outputs}")
-    return problems
 
 
 def import_target(target: str, input_shape: tuple[int, ...], name: Optional[str] = None,

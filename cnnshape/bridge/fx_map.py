@@ -13,7 +13,6 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
@@ -25,23 +24,12 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
+from cnnshape.bridge.imported import Op, Unmapped
 from cnnshape.layers import REGISTRY
 
 
 class TargetError(Exception):
     """The TARGET cannot be loaded or traced; message for the user."""
-
-
-@dataclass
-class Unmapped:
-    """One operation with no cnnshape layer kind, located in the model."""
-
-    where: str  # module path ("layer1.0.conv1") or "forward" for the top level
-    op: str  # what it is: "call_function operator.mul", "module TransformerEncoder"
-    reason: str
-
-    def format(self) -> str:
-        return f"{self.where}: {self.op}: {self.reason}"
 
 
 # --- loading the target -------------------------------------------------------------------
@@ -213,21 +201,6 @@ class _Recorder(fx.Interpreter):
 
 
 # --- one mapped operation -----------------------------------------------------------------
-
-
-@dataclass
-class Op:
-    """A traced operation mapped to a layer kind."""
-
-    node: str  # fx node name
-    kind: str
-    args: dict[str, Any]
-    inputs: list[tuple[str, int]]  # (fx node name or "input", output index)
-    path: str  # module path of a module call, else ""
-    owner: str  # module path of the innermost custom module it runs in ("" for the model)
-    n_outputs: int = 1
-    local: str = ""
-    training_only: bool = False  # runs only in training mode (an auxiliary head)
 
 
 # Calls that return their input unchanged: no layer, the name stands for the input.

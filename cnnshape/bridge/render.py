@@ -38,7 +38,7 @@ def render_verify(result: Any, console: Any, torch_version: str) -> None:
     console.print("FAILED: cnnshape and PyTorch disagree.")
 
 
-def render_import(result: Any, console: Any, target: str) -> None:
+def render_import(result: Any, console: Any, target: str, source: str = "PyTorch") -> None:
     """What was imported, or every operation that could not be mapped."""
     if result.unmapped:
         console.print(f"{target}: {len(result.unmapped)} operation(s) have no cnnshape layer kind:")
@@ -46,10 +46,10 @@ def render_import(result: Any, console: Any, target: str) -> None:
             console.print(f"  {item.format()}", markup=False)
         return
     if result.problems:
-        console.print(f"{target}: the written spec disagrees with PyTorch:")
+        console.print(f"{target}: the written spec disagrees with {source}:")
         for problem in result.problems:
             console.print(f"  {problem}", markup=False)
         return
     shapes = ", ".join(str(list(shape)) for shape in result.torch_outputs)
     console.print(f"{target}: {result.layers} layers in {result.blocks} block(s); "
-                  f"{result.torch_params:,} parameters and output {shapes}, as PyTorch", markup=False)
+                  f"{result.torch_params:,} parameters and output {shapes}, as {source}", markup=False)

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnshape.bridge.fx_map import _CONTAINERS, Op
+from cnnshape.bridge.imported import Op
 from cnnshape.layers import REGISTRY
 from cnnshape.spec import NAME_RE
 
@@ -77,8 +77,9 @@ class SpecWriter:
     """Groups ops into block uses and writes the spec text."""
 
     def __init__(self, model: Any, ops: list[Op], outputs: list[tuple[str, int]], input_shape: tuple[int, ...],
-                 name: str, origin: str = ""):
+                 name: str, origin: str = "", containers: tuple[type, ...] = ()):
         self.model = model
+        self.containers = containers  # module classes that are not blocks (nn.Sequential, ...)
         self.origin = origin or f"{type(model).__module__}.{type(model).__qualname__}"
         self.ops = ops
         self.outputs = outputs
@@ -99,7 +100,7 @@ class SpecWriter:
             for depth in range(1, len(parts) + 1):
                 path = ".".join(parts[:depth])
                 module = self.model.get_submodule(path)
-                if isinstance(module, _CONTAINERS):
+                if isinstance(module, self.containers):
                     continue
                 scope = scopes.get(path)
                 if scope is None:

@@ -72,7 +72,7 @@ class Problem:
     def format(self) -> str:
         """The line a person reads (`file:line:col: severity: message [code]`); a file name or
         message that carries control characters shows them as escapes (`\\x1b`)."""
-        from cnnshape.render.escape import visible  # a leaf module: no import of the rest
+        from cnnshape.escape import visible  # a leaf module: no import of the rest
 
         return visible(f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message} [{self.code}]")
 

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from cnnshape.render import escape
+from cnnshape import escape
 
 ACTIVE = [
     "[link=https://evil.example]x[/link]", "[bold red]", "\x1b]0;title\x07", "\x1b[31m", "\x1b]8;;http://e\x1b\\",
@@ -158,3 +158,25 @@ def test_markdown_code_span_survives_backticks() -> None:
     # space pads a body that starts or ends with a backtick.
     html = MarkdownIt("commonmark").render(escape.markdown_code("a``b`", in_table=False))
     assert html == "<p><code>a``b`</code></p>\n"
+
+
+def test_no_core_module_imports_a_renderer() -> None:
+    """Data flows one way: the core (errors, source, graph, analysis, lint, ...) escapes
+    through `cnnshape.escape` and never imports `cnnshape.render`; only the library face
+    (api*.py), the command line and the renderers themselves do."""
+    import ast
+    from pathlib import Path
+
+    package = Path(escape.__file__).parent
+    upper = {"render", "cli", "api.py", "api_results.py", "__main__.py"}
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        if path.relative_to(package).parts[0] in upper:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            if any(name == "cnnshape.render" or name.startswith("cnnshape.render.") for name in names):
+                offenders.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert offenders == [], offenders

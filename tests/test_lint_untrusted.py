@@ -74,7 +74,7 @@ def test_file_names_are_escaped_as_workflow_command_properties(tmp_path: Path) -
 
 
 def test_a_plain_line_under_github_cannot_be_a_command() -> None:
-    from cnnshape.render.escape import workflow
+    from cnnshape.escape import workflow
 
     assert workflow("::error::x") == "\\::error::x"
     assert workflow("50% done\r\nnext") == "50%25 done%0D%0Anext"

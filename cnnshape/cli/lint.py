@@ -72,7 +72,7 @@ def _config_error(error: ConfigError, github: bool) -> str:
     text = str(error) if error.located else f"cnnshape lint: {error}"
     if not github:
         return text
-    from cnnshape.render.escape import workflow
+    from cnnshape.escape import workflow
 
     if error.line:
         return workflow(error.detail, "error", file=error.file, line=error.line, col=error.col, title="config")

@@ -7,8 +7,9 @@ import json
 from collections.abc import Sequence
 from typing import Any, Optional
 
+from cnnshape import escape
 from cnnshape.compare import Comparison, Metric, RowPair, Side
-from cnnshape.render import escape, units
+from cnnshape.render import units
 from cnnshape.render.fit import Column, choose, dropped_note, fill, fit, measure
 from cnnshape.render.json import receptive_field, row_to_dict
 from cnnshape.report import DTYPE_BYTES, Row

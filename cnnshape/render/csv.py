@@ -8,7 +8,8 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
-from cnnshape.render import escape, units
+from cnnshape import escape
+from cnnshape.render import units
 from cnnshape.report import DTYPE_BYTES, Report, leaf_rows, rows_at_depth
 
 COLUMNS = (

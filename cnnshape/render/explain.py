@@ -7,8 +7,9 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from cnnshape import escape
 from cnnshape.explain import Explanation, Step
-from cnnshape.render import escape, units
+from cnnshape.render import units
 from cnnshape.render.json import receptive_field
 from cnnshape.render.markdown import code, text
 from cnnshape.report import Report

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Union
 
+from cnnshape import escape
 from cnnshape.diagram import Cluster, Diagram, Node
-from cnnshape.render import escape, units
+from cnnshape.render import units
 
 
 def _label_lines(node: Node) -> list[str]:

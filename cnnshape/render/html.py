@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 
+from cnnshape import escape
 from cnnshape.compare import Comparison
 from cnnshape.layout import Layout, PlacedNode
-from cnnshape.render import escape, units
+from cnnshape.render import units
 from cnnshape.render.graph import node_numbers
 from cnnshape.report import DTYPE_BYTES, Row
 from cnnshape.reportview import ComparisonView, NetworkView, Point

@@ -10,7 +10,7 @@ from cnnshape.lint import RULES, LintResult
 
 
 def text(result: LintResult) -> str:
-    from cnnshape.render.escape import visible
+    from cnnshape.escape import visible
 
     lines = [visible(f"{p.file}:{p.line}:{p.col}: {p.severity} {p.code} {p.message}") for p in result.problems]
     return "\n".join(lines + [_summary(result)])
@@ -25,7 +25,7 @@ def _summary(result: LintResult) -> str:
 
 def github(result: LintResult) -> str:
     """GitHub Actions workflow commands: an annotation on the file and line of each problem."""
-    from cnnshape.render.escape import workflow
+    from cnnshape.escape import workflow
 
     lines = [
         workflow(p.message, p.severity, file=p.file, line=p.line, col=p.col, title=p.code) for p in result.problems
@@ -53,7 +53,7 @@ def sarif(result: LintResult) -> str:
     """SARIF 2.1.0, for GitHub code scanning (`github/codeql-action/upload-sarif`)."""
     from cnnshape import __version__
     from cnnshape.errors import CODES
-    from cnnshape.render.escape import file_uri
+    from cnnshape.escape import file_uri
 
     descriptions = {**CODES, **{code: rule.summary for code, rule in RULES.items()}}
     used = sorted({p.code for p in result.problems})

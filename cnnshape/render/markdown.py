@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Optional
 
-from cnnshape.render import escape, units
+from cnnshape import escape
+from cnnshape.render import units
 from cnnshape.report import DTYPE_BYTES, Report, leaf_rows, rows_at_depth
 
 SHOWN_OUTPUTS = 100  # the totals list this many outputs (a spec may list 200,000); JSON has all

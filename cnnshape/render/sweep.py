@@ -6,7 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from cnnshape.render import escape, units
+from cnnshape import escape
+from cnnshape.render import units
 from cnnshape.render.fit import Column, choose, dropped_note, fill, fit, measure
 from cnnshape.render.json import receptive_field
 from cnnshape.sweep import Point, Sweep

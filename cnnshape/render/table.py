@@ -11,7 +11,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from cnnshape.render import escape, units
+from cnnshape import escape
+from cnnshape.render import units
 from cnnshape.render.fit import Column, choose, dropped_note, fill, fit, measure
 from cnnshape.render.markdown import SHOWN_OUTPUTS
 from cnnshape.report import DTYPE_BYTES, Report, is_folded, rows_at_depth

@@ -7,6 +7,7 @@ here come from the JSON output (exact integers), never from a golden file.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -92,3 +93,66 @@ def test_columns_chooses_and_rejects(repo_root):
     assert header.split() == ["Layer", "Kind", "RF"]
     result = runner.invoke(app, ["sweep", "specs/seed-lenet.yaml", "--input", "1,1,{32,64}", "--columns", "flops,nope"])
     assert result.exit_code == 2 and "unknown column 'nope'" in result.output
+
+
+# --- the drawn table is rich's Table ------------------------------------------------------
+# render/fit.py draws fitted tables itself (rich's Table measured every cell again on every
+# print: 30 s at 50,000 rows). The expected drawing is rich's own Table, built with the same
+# columns: the same characters, and with colour on, the same style on every character.
+
+
+def _styled(renderable, width: int) -> list[tuple[str, object]]:
+    from rich.console import Console
+    from rich.style import Style
+
+    console = Console(width=width, force_terminal=True, color_system="truecolor", file=io.StringIO())
+    return [(char, segment.style or Style.null()) for segment in console.render(renderable) for char in segment.text]
+
+
+def _plain(renderable, width: int) -> str:
+    from rich.console import Console
+
+    console = Console(width=width, color_system=None, file=io.StringIO())
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+def _cases():
+    from cnnshape import analyze
+    from cnnshape.render import table
+    from cnnshape.render.fit import Column
+
+    report = analyze("specs/resnet50.yaml")
+    yield "resnet50", table.summary_columns(report), "Layers", "a caption long enough to wrap at sixty columns: " * 3
+    # Wide characters (two cells each), a zero-width joiner, cells of two lines (as compare
+    # draws changed values), styles per cell and per column, a header rich would read as markup.
+    yield "unusual", [
+        Column("a", "[bold]名前", [("  ", "层一"), ("", "x\u200dy"), ("▸ ", "long name")], name=True, style="green",
+               styles=["bold", "", "dim"]),
+        Column("b", "Value", [("", "1\n→ 22"), ("", "333"), ("", "")], justify="right", styles=["bold yellow", "", ""]),
+        Column("c", "Shape", [("", "[1, 2]"), ("", "[3]\n→ [4]\n→ [5]"), ("", "-")], style="cyan"),
+    ], "", "note"
+
+
+@pytest.mark.parametrize("width", (40, 100, 200))
+def test_drawn_table_is_what_rich_draws(repo_root, width):
+    from cnnshape.render.fit import Drawn
+
+    for name, columns, title, caption in _cases():
+        drawn = Drawn(columns, title, caption)
+        assert _plain(drawn, width) == _plain(drawn.rich_table(), width), name
+        assert _styled(drawn, width) == _styled(drawn.rich_table(), width), name
+
+
+def test_column_widths_are_what_rich_measures(repo_root):
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    from cnnshape.render.fit import Drawn, table_width
+
+    console = Console(width=80, file=io.StringIO())
+    for name, columns, _, _ in _cases():
+        for count in range(1, len(columns) + 1):
+            shown = columns[:count]
+            rich_width = Measurement.get(console, console.options.update(width=10_000), Drawn(shown).rich_table()).maximum
+            assert table_width(shown) == rich_width, (name, count)

@@ -10,7 +10,7 @@ from typing import Any, Optional
 from cnnshape import escape
 from cnnshape.compare import Comparison, Metric, RowPair, Side
 from cnnshape.render import units
-from cnnshape.render.fit import Column, choose, dropped_note, fill, fit, measure
+from cnnshape.render.fit import Column, Drawn, Justify, choose, dropped_note, fit
 from cnnshape.render.json import receptive_field, row_to_dict
 from cnnshape.report import DTYPE_BYTES, Row
 
@@ -125,7 +125,7 @@ def totals_columns(comparison: Comparison, exact: bool = True) -> list[Column]:
 
 
 # The layer table's columns: key, header, justify, order of leaving out (Kind first).
-LAYER_COLUMNS = (
+LAYER_COLUMNS: tuple[tuple[str, str, Justify, int], ...] = (
     ("mark", " ", "left", 0), ("layer", "Layer", "left", 0), ("kind", "Kind", "left", 1),
     ("shape", "Output shape", "left", 3), ("params", "Params", "right", 5), ("macs", "MACs", "right", 4),
     ("rf", "RF", "right", 2),
@@ -153,9 +153,7 @@ def layer_columns(comparison: Comparison, changed_only: bool = False) -> list[Co
 def render(comparison: Comparison, console: Any, changed_only: bool = False, columns: Sequence[str] | None = None) -> None:
     """Totals (exact, or to three figures when the terminal is too narrow for exact
     figures), then the aligned layers, fitted to the console (render/fit.py)."""
-    from rich import box
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
     heading = Text()
@@ -164,21 +162,18 @@ def render(comparison: Comparison, console: Any, changed_only: bool = False, col
     heading.append("B  ", style="bold")
     heading.append(escape.terminal(side_label(comparison.b)))
 
-    def table(title: str, note: str = "") -> Any:
-        return Table(box=box.SIMPLE_HEAD, pad_edge=False, title=title, title_justify="left", caption=note or None, caption_justify="left")
-
     width = console.width
-    fitted = fit(totals_columns(comparison), width, lambda shown: measure(console, fill(table("Totals"), shown)))
+    fitted = fit(totals_columns(comparison), width)
     rounded = ""
     if fitted.width > width:
-        fitted = fit(totals_columns(comparison, exact=False), width, lambda shown: measure(console, fill(table("Totals"), shown)))
+        fitted = fit(totals_columns(comparison, exact=False), width)
         rounded = f"Counts to three figures at {width} columns (exact: a wider terminal, or --format json)"
-    totals = fill(table("Totals", "\n".join(line for line in (rounded, dropped_note(fitted.dropped, width, choosable=False)) if line)), fitted.columns)
+    totals = Drawn(fitted.columns, "Totals", "\n".join(line for line in (rounded, dropped_note(fitted.dropped, width, choosable=False)) if line))
     keep = None if columns is None else ["mark", "layer", *columns]
     chosen = choose(layer_columns(comparison, changed_only), keep)
-    laid = fit(chosen, width, lambda shown: measure(console, fill(table("Layers"), shown)), can_drop=columns is None)
+    laid = fit(chosen, width, can_drop=columns is None)
     caption = "RF: receptive field size, sSTRIDE, pPADDING" if any(column.key == "rf" for column in laid.columns) else ""
-    layers = fill(table("Layers", "\n".join(line for line in (caption, dropped_note(laid.dropped, width)) if line)), laid.columns)
+    layers = Drawn(laid.columns, "Layers", "\n".join(line for line in (caption, dropped_note(laid.dropped, width)) if line))
     console.print(Group(heading, Text(""), totals, layers, Text(counts_text(comparison, changed_only))), width=max(fitted.width, laid.width))
 
 

@@ -10,11 +10,12 @@ no value is cut).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 ELLIPSIS = "…"
+Justify = Literal["left", "right"]  # how a column aligns its cells
 
 # The keys `--columns` takes, per command, in table order (the first column of summary and
 # compare, the layer, and sweep's settings always show).
@@ -41,23 +42,36 @@ class Column:
 
     `cells` are (prefix, text) pairs: only `text` of a `name` column is ever shortened (the
     prefix is tree indentation or a marker). `drop` is the column's place in the order of
-    leaving out (1 goes first; 0 never goes)."""
+    leaving out (1 goes first; 0 never goes). `natural` (characters) and `width` (terminal
+    cells: a wide character takes two) are measured once, when the column is made."""
 
     key: str
     header: str
     cells: list[tuple[str, str]]
     name: bool = False  # a name: may be shortened in the middle
     drop: int = 0
-    justify: str = "left"
+    justify: Justify = "left"
     floor: int = 8  # a name column's narrowest text
     comfort: int = 18  # narrower than this only once no column is left to leave out
     styles: list[str] = field(default_factory=list)  # per cell, optional
-    options: dict[str, Any] = field(default_factory=dict)  # extra rich add_column options
+    style: str = ""  # the whole column's (rich style name)
+    natural: int = field(init=False)  # the widest line of header and cells, in characters
+    width: int = field(init=False)  # the same in terminal cells, never less than `natural`
 
-    @property
-    def natural(self) -> int:
-        """The widest line of the header and the cells (a cell may hold two lines: `A` over `→ B`)."""
-        return max([len(self.header)] + [len(prefix) + len(line) for prefix, text in self.cells for line in text.split("\n")])
+    def __post_init__(self) -> None:
+        # A cell may hold two lines (`A` over `→ B`); most hold one, and most are ASCII,
+        # whose width in cells is its length: rich's cell_len only for the others.
+        natural = width = len(self.header)
+        if not self.header.isascii():
+            width = max(width, _cell_len(self.header))
+        for prefix, text in self.cells:
+            lines = text.split("\n") if "\n" in text else (text,)
+            for index, line in enumerate(lines):
+                natural = max(natural, len(prefix) + len(line))
+                if not line.isascii() or not prefix.isascii():
+                    width = max(width, _cell_len(prefix + line if index == 0 else line))
+        self.natural = natural
+        self.width = max(natural, width)
 
     def shortened(self, width: int) -> Column:
         if not self.name:
@@ -67,6 +81,12 @@ class Column:
             for prefix, text in self.cells
         ]
         return replace(self, cells=cells, header=middle_ellipsis(self.header, max(width, self.floor)))
+
+
+def _cell_len(text: str) -> int:
+    from rich.cells import cell_len
+
+    return cell_len(text)
 
 
 @dataclass
@@ -87,16 +107,16 @@ def choose(columns: Sequence[Column], keys: Sequence[str] | None) -> list[Column
     return [column for column in columns if column.key in keys]
 
 
-def fit(columns: Sequence[Column], width: int, measure: Callable[[list[Column]], int], can_drop: bool = True) -> Fitted:
-    """Shorten names, then leave out columns by their `drop` order, until `measure` (the
-    rendered table's width) is at most `width`."""
+def fit(columns: Sequence[Column], width: int, can_drop: bool = True) -> Fitted:
+    """Shorten names, then leave out columns by their `drop` order, until the table is at
+    most `width` wide."""
     order = sorted((column for column in columns if column.drop), key=lambda column: column.drop) if can_drop else []
     dropped: list[Column] = []
     while True:
         kept = [column for column in columns if column not in dropped]
         last = not order
-        shown = _shorten_names(kept, width, measure, hard=last)
-        needed = measure(shown)
+        shown = _shorten_names(kept, width, hard=last)
+        needed = table_width(shown)
         if needed <= width:
             return Fitted(shown, dropped, width)
         if last:
@@ -104,13 +124,20 @@ def fit(columns: Sequence[Column], width: int, measure: Callable[[list[Column]],
         dropped.append(order.pop(0))
 
 
-def _shorten_names(columns: list[Column], width: int, measure: Callable[[list[Column]], int], hard: bool) -> list[Column]:
+def table_width(shown: Sequence[Column]) -> int:
+    """The width of the drawn table (see `Drawn`): the columns, one space of padding on
+    each inner side of a cell, a one-space divider between columns and an edge on each
+    side; what rich's Table measures for box.SIMPLE_HEAD without edge padding."""
+    return sum(column.width for column in shown) + 3 * len(shown) - 1 if shown else 0
+
+
+def _shorten_names(columns: list[Column], width: int, hard: bool) -> list[Column]:
     """Names shortened, widest first, by the overflow, until the table fits or every name
     is at its floor: while columns can still be left out, only the names that always show,
     and only down to a comfortable width; then every name, down to its floor."""
     shown = list(columns)
     for _ in range(4 * len(columns) + 4):
-        over = measure(shown) - width
+        over = table_width(shown) - width
         if over <= 0:
             return shown
         names = [
@@ -138,24 +165,123 @@ def dropped_note(dropped: Sequence[Column], width: int, choosable: bool = True) 
     return f"Not shown at {width} columns: {names} ({how})"
 
 
-# --- rich ---------------------------------------------------------------------------------
+# --- drawing ------------------------------------------------------------------------------
 
 
-def fill(table: Any, shown: Sequence[Column]) -> Any:
-    """Add `shown` to a rich Table: no cell ever wraps or is cut (the widths were fitted)."""
-    from rich.text import Text
+class Drawn:
+    """The fitted columns as a rich renderable, drawn as rich draws a `Table` with
+    `box.SIMPLE_HEAD` and `pad_edge=False` (same characters, same styles), but straight
+    from the column widths measured once: rich's Table measures every cell again on every
+    print, which cost 30 s at 50,000 rows. A title above and a caption below, as rich's.
 
-    for column in shown:
-        table.add_column(column.header, justify=column.justify, no_wrap=True, min_width=column.natural, **column.options)
-    for index in range(len(shown[0].cells) if shown else 0):
-        table.add_row(*(
-            Text("".join(column.cells[index]), style=column.styles[index] if column.styles else "") for column in shown
-        ))
-    return table
+    Where rich would draw something else (a table wider than the space given, which rich
+    squeezes; an ASCII-only or legacy Windows terminal, which gets another box), it is
+    drawn by rich's Table itself. Headers are plain text, as cells are: never markup."""
+
+    def __init__(self, shown: Sequence[Column], title: str = "", caption: str = "") -> None:
+        self.shown = list(shown)
+        self.title = title
+        self.caption = caption
+        self.width = table_width(self.shown)
+
+    def rich_table(self) -> Any:
+        """The same table built with rich's Table (the fallback, and what tests compare with)."""
+        from rich import box
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=self.title or None, title_justify="left",
+                      caption=self.caption or None, caption_justify="left")
+        for column in self.shown:
+            table.add_column(Text(column.header), justify=column.justify, no_wrap=True, min_width=column.natural, style=column.style)
+        for index in range(len(self.shown[0].cells) if self.shown else 0):
+            table.add_row(*(
+                Text("".join(column.cells[index]), style=column.styles[index] if column.styles else "") for column in self.shown
+            ))
+        return table
+
+    def __rich_measure__(self, console: Any, options: Any) -> Any:
+        from rich.measure import Measurement
+
+        return Measurement(self.width, self.width) if self._drawable(options) else Measurement.get(console, options, self.rich_table())
+
+    def _drawable(self, options: Any) -> bool:
+        return bool(self.shown) and self.width <= options.max_width and not options.ascii_only and not options.legacy_windows
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.segment import Segment
+
+        if not self._drawable(options):
+            yield self.rich_table()
+            return
+        around = options.update(width=self.width, highlight=False, height=None, justify="left")
+        if self.title:
+            yield from console.render(console.render_str(self.title, style="table.title", highlight=False), around)
+        get_style = console.get_style
+        null = get_style("")
+        new_line = Segment.line()
+        edge = Segment(" ", null)
+        inner = self.width - 2
+        last = len(self.shown) - 1
+        pads = [(0 if index == 0 else 1, 0 if index == last else 1) for index in range(len(self.shown))]
+        yield Segment(" " * self.width, null)
+        yield new_line
+
+        header_style = get_style("table.header")
+        for index, column in enumerate(self.shown):
+            yield edge if index == 0 else Segment(" ", null)
+            yield from _cell(Segment, column.header, column.width, pads[index], header_style, header_style, column.justify)
+        yield edge
+        yield new_line
+        yield Segment(" " + "─" * inner + " ", null)
+        yield new_line
+
+        column_styles = [get_style(column.style) for column in self.shown]
+        text_styles: dict[str, Any] = {}
+        for row in range(len(self.shown[0].cells)):
+            texts = ["".join(column.cells[row]) for column in self.shown]
+            if any("\n" in text for text in texts):
+                yield from _tall_row(Segment, self.shown, texts, row, pads, column_styles, get_style, edge, new_line)
+                continue
+            for index, column in enumerate(self.shown):
+                name = column.styles[row] if column.styles else ""
+                style = text_styles.get(name)
+                if style is None:
+                    style = text_styles[name] = get_style(name)
+                yield edge if index == 0 else Segment(" ", null)
+                yield from _cell(Segment, texts[index], column.width, pads[index], column_styles[index],
+                                 column_styles[index] + style, column.justify)
+            yield edge
+            yield new_line
+        yield Segment(" " * self.width, null)
+        yield new_line
+        if self.caption:
+            yield from console.render(console.render_str(self.caption, style="table.caption", highlight=False), around)
 
 
-def measure(console: Any, table: Any) -> int:
-    """The width a rich table takes when nothing in it is squeezed."""
-    from rich.measure import Measurement
+def _cell(segment: Any, text: str, width: int, pad: tuple[int, int], cell_style: Any, text_style: Any, justify: str) -> Any:
+    """One line of one cell: its padding in the cell's style, the text justified in its own."""
+    room = width - (len(text) if text.isascii() else _cell_len(text))
+    if pad[0]:
+        yield segment(" " * pad[0], cell_style)
+    yield segment(text + " " * room if justify == "left" else " " * room + text, text_style)
+    if pad[1]:
+        yield segment(" " * pad[1], cell_style)
 
-    return Measurement.get(console, console.options.update(width=10_000), table).maximum
+
+def _tall_row(segment: Any, shown: list[Column], texts: list[str], row: int, pads: list[tuple[int, int]], column_styles: list[Any],
+              get_style: Any, edge: Any, new_line: Any) -> Any:
+    """A row whose cells hold several lines: shorter cells end in blank lines of their style."""
+    lines = [text.split("\n") for text in texts]
+    for line_no in range(max(len(cell) for cell in lines)):
+        for index, column in enumerate(shown):
+            yield edge if index == 0 else segment(" ", get_style(""))
+            style = column_styles[index]
+            if line_no < len(lines[index]):
+                text_style = style + get_style(column.styles[row] if column.styles else "")
+                yield from _cell(segment, lines[index][line_no], column.width, pads[index], style, text_style, column.justify)
+            else:
+                yield segment(" " * (column.width + sum(pads[index])), style)
+        yield edge
+        yield new_line
+

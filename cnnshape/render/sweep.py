@@ -8,7 +8,7 @@ from typing import Any
 
 from cnnshape import escape
 from cnnshape.render import units
-from cnnshape.render.fit import Column, choose, dropped_note, fill, fit, measure
+from cnnshape.render.fit import Column, Drawn, Justify, choose, dropped_note, fit
 from cnnshape.render.json import receptive_field
 from cnnshape.sweep import Point, Sweep
 
@@ -74,7 +74,7 @@ def sweep_columns(sweep: Sweep) -> list[Column]:
             row.append(_problem(point) if point.report is None else "")
         rows.append(row)
     styles = ["red" if point.report is None else "" for point in sweep.points]
-    heads = [(escape.terminal(axis.name), axis.name, 0, "left") for axis in sweep.axes]
+    heads: list[tuple[str, str, int, Justify]] = [(escape.terminal(axis.name), axis.name, 0, "left") for axis in sweep.axes]
     for head in header(sweep):
         kind = head.split(" ", 1)[0]
         key = kind.lower()  # every output's Output (or RF) column answers to one key
@@ -83,28 +83,22 @@ def sweep_columns(sweep: Sweep) -> list[Column]:
         heads.append(("Problem", "problem", 0, "left"))
     return [
         Column(key, text, [("", escape.terminal(row[index])) for row in rows], name=key == "problem", drop=drop,
-               justify=justify, styles=styles, options={"style": "cyan"} if index < len(sweep.axes) else {})
+               justify=justify, styles=styles, style="cyan" if index < len(sweep.axes) else "")
         for index, (text, key, drop, justify) in enumerate(heads)
     ]
 
 
 def render(sweep: Sweep, console: Any, columns: Sequence[str] | None = None) -> None:
-    from rich import box
-    from rich.table import Table
     from rich.text import Text
-
-    def build(shown: list[Column], note: str = "") -> Any:
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, caption=note or None, caption_justify="left")
-        return fill(table, shown)
 
     every = sweep_columns(sweep)
     keep = None if columns is None else [column.key for column in every[: len(sweep.axes)]] + list(columns)
     chosen = choose(every, keep)
-    fitted = fit(chosen, console.width, lambda shown: measure(console, build(shown)), can_drop=columns is None)
+    fitted = fit(chosen, console.width, can_drop=columns is None)
     from rich.console import Group
 
     # The title is a line of its own, wrapped at the terminal's width, not the table's.
-    table = build(fitted.columns, dropped_note(fitted.dropped, console.width))
+    table = Drawn(fitted.columns, caption=dropped_note(fitted.dropped, console.width))
     console.print(Group(Text(escape.terminal(title(sweep))), table), width=fitted.width)
 
 

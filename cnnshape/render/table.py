@@ -13,7 +13,7 @@ from rich.text import Text
 
 from cnnshape import escape
 from cnnshape.render import units
-from cnnshape.render.fit import Column, choose, dropped_note, fill, fit, measure
+from cnnshape.render.fit import Column, Drawn, choose, dropped_note, fit
 from cnnshape.render.markdown import SHOWN_OUTPUTS
 from cnnshape.report import DTYPE_BYTES, Report, is_folded, rows_at_depth
 
@@ -60,10 +60,10 @@ def summary_columns(report: Report, depth: Optional[int] = None, unicode: bool =
     mac_header = f"MACs ({counting.shown})" if counting is not None and other else "MACs"
     found = [
         *(Column(key, escape.terminal(header), cells, drop=1, justify="right" if key in ("index", "n") else "left",
-                 options={"style": "green"})
+                 style="green")
           for key, header, cells in zip(("index", "from", "n", "arguments"), view.columns if view is not None else [], origin)),
         Column("layer", "Layer", names, name=True, styles=name_styles),
-        Column("kind", "Kind", kinds, name=True, drop=1, options={"style": "cyan"}),
+        Column("kind", "Kind", kinds, name=True, drop=1, style="cyan"),
         Column("shape", "Output shape", shapes, drop=4),
         Column("params", "Params", params, drop=5, justify="right", styles=number_styles),
         Column("macs", mac_header, macs, drop=3, justify="right", styles=number_styles),
@@ -83,16 +83,12 @@ CAPTION = (
 )
 
 
-def build_table(report: Report, shown: Optional[list[Column]] = None, note: str = "") -> Table:
+def build_table(report: Report, shown: Optional[list[Column]] = None, note: str = "") -> Drawn:
     """The layer table with these columns (all of them by default, at full depth)."""
     if shown is None:
         shown = summary_columns(report)
-    table = Table(
-        box=box.SIMPLE_HEAD, pad_edge=False,
-        caption="\n".join(line for line in (CAPTION if any(column.key == "rf" for column in shown) else "", note) if line),
-        caption_justify="left",
-    )
-    return fill(table, shown)
+    caption = "\n".join(line for line in (CAPTION if any(column.key == "rf" for column in shown) else "", note) if line)
+    return Drawn(shown, caption=caption)
 
 
 def build_totals(report: Report) -> Panel:
@@ -187,7 +183,7 @@ def render(report: Report, console: Console, depth: Optional[int] = None, column
     `columns`: the keys of the columns to show (as torchinfo's col_names); none left out then."""
     unicode = console.encoding.lower().replace("-", "").startswith("utf")
     chosen = choose(summary_columns(report, depth, unicode), None if columns is None else ["layer", *columns])
-    fitted = fit(chosen, console.width, lambda shown: measure(console, build_table(report, shown)), can_drop=columns is None)
+    fitted = fit(chosen, console.width, can_drop=columns is None)
     table = build_table(report, fitted.columns, dropped_note(fitted.dropped, console.width))
     # The title is a line of its own, wrapped at the terminal's width, not the table's.
     title = Text(escape.terminal(f"{report.name}  ({report.file})"))

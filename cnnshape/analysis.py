@@ -46,10 +46,11 @@ def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
     fields: dict[int, ReceptiveField] = {}
     unbatched: list[tuple[Node, Shape]] = []
     known: dict[tuple[int, tuple[Shape, ...]], tuple[Result, Optional[list[Op]]]] = {}
+    originals = {node.shares for node in graph.nodes if node.shares is not None}
     for node in graph.nodes[graph.first_layer:]:
         if node.layer is None or any(ref not in tensors for ref in node.inputs):
             continue  # its own problem is already reported, or an input failed upstream
-        row = _visit(node, graph, tensors, issues, warnings, fields, unbatched, known)
+        row = _visit(node, graph, tensors, issues, warnings, fields, unbatched, known, originals)
         if row is not None:
             leaf[node.index] = row
     if unbatched:
@@ -123,7 +124,7 @@ def _unbatched_warning(unbatched: list[tuple[Node, Shape]], input_shape: Shape) 
 
 def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warnings: list[Issue],
            fields: dict[int, ReceptiveField], unbatched: list[tuple[Node, Shape]],
-           known: dict[tuple[int, tuple[Shape, ...]], tuple[Result, Optional[list[Op]]]]) -> Optional[Row]:
+           known: dict[tuple[int, tuple[Shape, ...]], tuple[Result, Optional[list[Op]]]], originals: set[int]) -> Optional[Row]:
     layer = node.layer
     assert layer is not None, "only the input node has no layer, and it is not visited"
     shapes = [tensors[ref][0] for ref in node.inputs]
@@ -136,8 +137,9 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
     seen = known.get(key)
     try:
         # Expansion may have inferred it already (a block that reads its input's shape).
-        result = graph.results.get(node.index) or (seen[0] if seen is not None else layer.infer(shapes))
-        graph.results[node.index] = result  # a layer that shares these weights checks against it
+        result = graph.results.pop(node.index, None) or (seen[0] if seen is not None else layer.infer(shapes))
+        if node.index in originals:  # a layer that shares these weights checks against it; others are let go
+            graph.results[node.index] = result
         for shape in result.shapes:
             if shape and min(shape) <= 0:
                 raise ShapeError(f"output shape {fmt_shape(shape)} has a dimension that shrank to zero")

@@ -39,7 +39,7 @@ class Ref(NamedTuple):
     output: int = 0
 
 
-@dataclass
+@dataclass(slots=True)  # 250,000 of them at the layer limit: no dict per node
 class Node:
     """One layer instance."""
 

@@ -35,7 +35,7 @@ RF_CONVENTION = (
 Number = Union[int, Fraction]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AxisField:
     size: int
     stride: Number
@@ -43,7 +43,7 @@ class AxisField:
     exact: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReceptiveField:
     """`spatial`: per-axis fields; `flat`: spatial positions flattened into features;
     `global`: every element sees the whole input."""
@@ -54,7 +54,7 @@ class ReceptiveField:
     global_context: bool = False  # a global path (an SE gate) joined: `axes` are the local field
 
 
-@dataclass
+@dataclass(slots=True)  # 250,000 of them at the layer limit: no dict per row
 class Row:
     """A layer or a block use, with its numbers (a block's are the sums of its layers)."""
 

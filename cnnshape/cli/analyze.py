@@ -119,7 +119,7 @@ class Format(str, Enum):
 
 SUMMARY = {
     "table": Renderer("cnnshape.render.table", "render"),
-    "json": Renderer("cnnshape.render.json", "render"),
+    "json": Renderer("cnnshape.render.json", "chunks"),
     "markdown": Renderer("cnnshape.render.markdown", "render"),
     "csv": Renderer("cnnshape.render.csv", "render"),
 }
@@ -275,7 +275,7 @@ class ExplainFormat(str, Enum):
 
 EXPLAIN = {
     "text": Renderer("cnnshape.render.explain", "render"),
-    "json": Renderer("cnnshape.render.explain", "render_json"),
+    "json": Renderer("cnnshape.render.explain", "json_pieces"),
     "markdown": Renderer("cnnshape.render.explain", "markdown"),
 }
 

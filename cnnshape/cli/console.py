@@ -68,6 +68,21 @@ def echo(text: str, err: bool = False) -> None:
     typer.echo(text, nl=not text.endswith("\n"), err=err)
 
 
+def echo_pieces(pieces: Iterable[str]) -> None:
+    """Text made in pieces, written about a megabyte at a time, with a final newline: a
+    result too large to hold whole (a 250,000-layer JSON document) never is."""
+    batch: list[str] = []
+    size = 0
+    for piece in pieces:
+        batch.append(piece)
+        size += len(piece)
+        if size >= 1 << 20:
+            typer.echo("".join(batch), nl=False)
+            batch.clear()
+            size = 0
+    echo("".join(batch))
+
+
 def warn(problems: Iterable[Problem]) -> None:
     """A result's warnings, after the result, on stderr."""
     for problem in problems:
@@ -114,7 +129,7 @@ def write_output(path: Path, text: str) -> None:
 class Renderer:
     """One output format of one kind of result: the function that renders it, imported
     only when chosen. A function with a `console` parameter draws on a rich console;
-    any other returns the text. It receives the result and the options it names."""
+    any other returns the text, or yields it in pieces (written as they come). It receives the result and the options it names."""
 
     module: str
     function: str
@@ -126,7 +141,11 @@ class Renderer:
         if "console" in wanted:
             render(result, console=console(), **given)
         else:
-            echo(render(result, **given))
+            text = render(result, **given)
+            if isinstance(text, str):
+                echo(text)
+            else:
+                echo_pieces(text)
 
 
 def show(renderers: Mapping[str, Renderer], name: str, result: Any, **options: Any) -> None:

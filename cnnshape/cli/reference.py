@@ -31,7 +31,7 @@ class CalcFormat(str, Enum):
 
 CALC = {
     "text": Renderer("cnnshape.render.explain", "render_calc"),
-    "json": Renderer("cnnshape.render.explain", "render_json"),
+    "json": Renderer("cnnshape.render.explain", "json_pieces"),
 }
 
 

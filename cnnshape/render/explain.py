@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
@@ -117,8 +118,13 @@ def to_dict(explanation: Explanation) -> dict[str, Any]:
 
 
 def render_json(explanation: Explanation) -> str:
-    """One compact line per layer, each built as it is written (a 250,000-layer working
-    never exists as one big tree of dicts)."""
-    from cnnshape.render.json import document
+    """One compact line per layer."""
+    return "".join(json_pieces(explanation))
 
-    return document(_head(explanation), {"layers": (_step_dict(step) for step in explanation.steps)})
+
+def json_pieces(explanation: Explanation) -> Iterator[str]:
+    """`render_json` in pieces, each layer's line built as it is written (a 250,000-layer
+    working never exists as one big tree of dicts, nor as one string)."""
+    from cnnshape.render.json import document_pieces
+
+    return document_pieces(_head(explanation), {"layers": (_step_dict(step) for step in explanation.steps)})

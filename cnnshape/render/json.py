@@ -8,7 +8,7 @@ within one schema_version.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from typing import Any, Optional
 
@@ -136,7 +136,9 @@ def _memory(report: Report) -> Optional[dict[str, Any]]:
     return memory.to_dict(report)
 
 
-def to_dict(report: Report, depth: Optional[int] = None) -> dict[str, Any]:
+def to_dict(report: Report, depth: Optional[int] = None, rows: bool = True) -> dict[str, Any]:
+    """The JSON document as a dict; `rows=False` leaves out `layers` and `blocks` (for
+    `chunks`, which encodes them one at a time)."""
     from cnnshape.report import DTYPE_BYTES
 
     dtype_bytes = DTYPE_BYTES[report.dtype]
@@ -180,8 +182,8 @@ def to_dict(report: Report, depth: Optional[int] = None) -> dict[str, Any]:
         **({"memory": _memory(report)} if report.memory is not None else {}),
         **({"roofline": _roofline(report)} if report.roofline is not None else {}),
         **({"source_view": source_view(report)} if report.source_view is not None else {}),
-        "layers": [_row(row, dtype_bytes) for row in leaf_rows(shown, depth)],
-        "blocks": [_row(row, dtype_bytes) for row in report.rows if row.is_block],
+        **({"layers": [_row(row, dtype_bytes) for row in leaf_rows(shown, depth)],
+            "blocks": [_row(row, dtype_bytes) for row in report.rows if row.is_block]} if rows else {}),
         "warnings": [
             {"file": w.file, "line": w.line, "column": w.col, "code": w.code, "message": w.message}
             for w in report.warnings
@@ -193,22 +195,53 @@ def document(data: dict[str, Any], rows: dict[str, Iterable[Any]]) -> str:
     """Indented JSON of `data`, then each `rows` list with one compact line per item: readable,
     diffable, and linear in time and memory (the C encoder does the per-item work; the
     indenting encoder is pure Python and keeps every piece of a 250,000-layer document)."""
+    return "".join(document_pieces(data, rows))
+
+
+def document_pieces(data: dict[str, Any], rows: dict[str, Iterable[Any]]) -> Iterator[str]:
+    """`document` in pieces, one per item of `rows`, each encoded when it is reached (the
+    command line writes them as they come)."""
     encode = json.JSONEncoder(separators=(", ", ": ")).encode  # one encoder for every row
-    parts = [f"  {json.dumps(key)}: " + json.dumps(value, indent=2).replace("\n", "\n  ") for key, value in data.items()]
+    head = ",\n".join(f"  {json.dumps(key)}: " + json.dumps(value, indent=2).replace("\n", "\n  ") for key, value in data.items())
+    yield "{\n" + head
+    separator = ",\n" if head else ""
     for key, items in rows.items():
-        body = ",\n    ".join(encode(item) for item in items)
-        parts.append(f"  {json.dumps(key)}: [\n    {body}\n  ]" if body else f"  {json.dumps(key)}: []")
-    return "{\n" + ",\n".join(parts) + "\n}"
+        yield f"{separator}  {json.dumps(key)}: ["
+        separator = ",\n"
+        empty = True
+        for item in items:
+            yield ("\n    " if empty else ",\n    ") + encode(item)
+            empty = False
+        yield "]" if empty else "\n  ]"
+    yield "\n}"
 
 
 def render(report: Report, depth: Optional[int] = None) -> str:
     """Indented JSON with one compact line per layer and per output (fast for 100k layers
     or a 200k-entry `outputs:`)."""
-    data = to_dict(report, depth)
+    return "".join(chunks(report, depth))
+
+
+def chunks(report: Report, depth: Optional[int] = None) -> Iterator[str]:
+    """`render`'s text in pieces, each layer's line made when it is reached: the command
+    line writes them as they come, so a 250,000-layer document is never whole in memory
+    (nor its 250,000 dicts)."""
+    from cnnshape.report import DTYPE_BYTES
+
+    data = to_dict(report, depth, rows=False)
     outputs = data.pop("outputs")
-    body = document(data, {key: data.pop(key) for key in ("layers", "blocks")})
+    body = document(data, {})
     # `outputs` keeps its place after `conventions`, one compact line each.
     head = document({}, {"outputs": outputs})[2:-2]
     marker = '  "totals": '
     at = body.index(marker)
-    return body[:at] + head + ",\n" + body[at:]
+    yield body[:at] + head + ",\n" + body[at:-2]
+    dtype_bytes = DTYPE_BYTES[report.dtype]
+    encode = json.JSONEncoder(separators=(", ", ": ")).encode  # one encoder for every row
+    shown = rows_at_depth(report, depth)
+    for key, rows in (("layers", leaf_rows(shown, depth)), ("blocks", [row for row in report.rows if row.is_block])):
+        yield f",\n  {json.dumps(key)}: ["
+        for index, row in enumerate(rows):
+            yield ("\n    " if index == 0 else ",\n    ") + encode(_row(row, dtype_bytes))
+        yield "\n  ]" if rows else "]"
+    yield "\n}"

@@ -156,3 +156,19 @@ def test_column_widths_are_what_rich_measures(repo_root):
             shown = columns[:count]
             rich_width = Measurement.get(console, console.options.update(width=10_000), Drawn(shown).rich_table()).maximum
             assert table_width(shown) == rich_width, (name, count)
+
+
+@pytest.mark.parametrize("rows", (1, 2, 1000))
+def test_drawn_table_printed_in_pieces_is_the_whole(repo_root, rows):
+    """A long table is printed a few thousand rows at a time (rich keeps a print's output
+    until it ends); the pieces, one after another, are the lines of rich's whole Table."""
+    from rich.console import Console
+
+    from cnnshape.render.fit import Drawn
+
+    for name, columns, title, caption in _cases():
+        drawn = Drawn(columns, title, caption)
+        console = Console(width=120, color_system=None, file=io.StringIO())
+        for piece in drawn.pieces(rows):
+            console.print(piece)
+        assert console.file.getvalue() == _plain(drawn.rich_table(), 120), name

@@ -209,54 +209,98 @@ class Drawn:
         return bool(self.shown) and self.width <= options.max_width and not options.ascii_only and not options.legacy_windows
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
+        yield from self._draw(console, options, 0, len(self.shown[0].cells) if self.shown else 0, True, True)
+
+    def pieces(self, rows: int) -> list[Any]:
+        """The table as renderables of at most `rows` rows each, to print one after another
+        (the same lines as the whole): rich holds all of a print's output until it ends, and
+        a 250,000-row table would be whole in memory, as segments, then as text."""
+        count = len(self.shown[0].cells) if self.shown else 0
+        starts = list(range(0, count, rows)) or [0]
+        return [_Piece(self, start, min(start + rows, count), start == 0, start == starts[-1]) for start in starts]
+
+    def _draw(self, console: Any, options: Any, start: int, end: int, head: bool, tail: bool) -> Any:
         from rich.segment import Segment
 
         if not self._drawable(options):
-            yield self.rich_table()
+            if head:  # rich's Table, whole, in the first piece
+                yield self.rich_table()
             return
         around = options.update(width=self.width, highlight=False, height=None, justify="left")
-        if self.title:
-            yield from console.render(console.render_str(self.title, style="table.title", highlight=False), around)
         get_style = console.get_style
         null = get_style("")
         new_line = Segment.line()
         edge = Segment(" ", null)
-        inner = self.width - 2
         last = len(self.shown) - 1
         pads = [(0 if index == 0 else 1, 0 if index == last else 1) for index in range(len(self.shown))]
-        yield Segment(" " * self.width, null)
-        yield new_line
+        if head:
+            if self.title:
+                yield from console.render(console.render_str(self.title, style="table.title", highlight=False), around)
+            yield Segment(" " * self.width, null)
+            yield new_line
+            header_style = get_style("table.header")
+            for index, column in enumerate(self.shown):
+                yield edge if index == 0 else Segment(" ", null)
+                yield from _cell(Segment, column.header, column.width, pads[index], header_style, header_style, column.justify)
+            yield edge
+            yield new_line
+            yield Segment(" " + "─" * (self.width - 2) + " ", null)
+            yield new_line
 
-        header_style = get_style("table.header")
-        for index, column in enumerate(self.shown):
-            yield edge if index == 0 else Segment(" ", null)
-            yield from _cell(Segment, column.header, column.width, pads[index], header_style, header_style, column.justify)
-        yield edge
-        yield new_line
-        yield Segment(" " + "─" * inner + " ", null)
-        yield new_line
-
-        column_styles = [get_style(column.style) for column in self.shown]
-        text_styles: dict[str, Any] = {}
-        for row in range(len(self.shown[0].cells)):
+        # One segment per run of one style on a line (rich's own work is per segment): equal
+        # styles are made the same object, so a run is found by identity.
+        same: dict[Any, Any] = {null: null}
+        column_styles = [same.setdefault(get_style(column.style), get_style(column.style)) for column in self.shown]
+        text_styles: dict[tuple[int, str], Any] = {}
+        for row in range(start, end):
             texts = ["".join(column.cells[row]) for column in self.shown]
             if any("\n" in text for text in texts):
                 yield from _tall_row(Segment, self.shown, texts, row, pads, column_styles, get_style, edge, new_line)
                 continue
+            run: list[str] = [" "]
+            run_style = null
             for index, column in enumerate(self.shown):
                 name = column.styles[row] if column.styles else ""
-                style = text_styles.get(name)
-                if style is None:
-                    style = text_styles[name] = get_style(name)
-                yield edge if index == 0 else Segment(" ", null)
-                yield from _cell(Segment, texts[index], column.width, pads[index], column_styles[index],
-                                 column_styles[index] + style, column.justify)
-            yield edge
+                text_style = text_styles.get((index, name))
+                if text_style is None:
+                    combined = column_styles[index] + get_style(name)
+                    text_style = text_styles[(index, name)] = same.setdefault(combined, combined)
+                text = texts[index]
+                room = column.width - (len(text) if text.isascii() else _cell_len(text))
+                left, right = pads[index]
+                cell_style = column_styles[index]
+                for piece, style in ((" " if index else "", null), (" " * left, cell_style),
+                                     (text + " " * room if column.justify == "left" else " " * room + text, text_style),
+                                     (" " * right, cell_style)):
+                    if not piece:
+                        continue
+                    if style is not run_style:
+                        yield Segment("".join(run), run_style)
+                        run, run_style = [], style
+                    run.append(piece)
+            if run_style is not null:
+                yield Segment("".join(run), run_style)
+                run, run_style = [], null
+            run.append(" ")
+            yield Segment("".join(run), run_style)
             yield new_line
+        if not tail:
+            return
         yield Segment(" " * self.width, null)
         yield new_line
         if self.caption:
             yield from console.render(console.render_str(self.caption, style="table.caption", highlight=False), around)
+
+
+class _Piece:
+    """Rows [start, end) of a drawn table; the first piece has the title and header, the
+    last the bottom edge and caption."""
+
+    def __init__(self, drawn: Drawn, start: int, end: int, head: bool, tail: bool) -> None:
+        self.drawn, self.start, self.end, self.head, self.tail = drawn, start, end, head, tail
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        yield from self.drawn._draw(console, options, self.start, self.end, self.head, self.tail)
 
 
 def _cell(segment: Any, text: str, width: int, pad: tuple[int, int], cell_style: Any, text_style: Any, justify: str) -> Any:

@@ -188,9 +188,15 @@ def render(report: Report, console: Console, depth: Optional[int] = None, column
     # The title is a line of its own, wrapped at the terminal's width, not the table's.
     title = Text(escape.terminal(f"{report.name}  ({report.file})"))
     highlights = build_highlights(report)
-    parts: list[RenderableType] = [title, table, *([highlights] if highlights is not None else []), build_totals(report),
+    parts: list[RenderableType] = [*([highlights] if highlights is not None else []), build_totals(report),
                                    *build_memory(report), *build_counting(report)]
+    console.print(title, width=fitted.width)
+    for piece in table.pieces(ROWS_PER_PRINT):
+        console.print(piece, width=fitted.width)
     console.print(Group(*parts), width=fitted.width)
+
+
+ROWS_PER_PRINT = 2000  # rich keeps a print's output until it ends: the table goes out in pieces
 
 
 def build_highlights(report: Report) -> Optional[Table]:

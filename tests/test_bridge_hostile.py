@@ -2,14 +2,16 @@
 spec text must never become code (issue 17 section 1). Each attack below once ran a shell
 command; each payload here would create a marker file `pwned` in the working folder if
 any of it ran. Outcomes are exact: the export parses, imports and builds without touching
-the marker, and verify gives cnnshape's numbers."""
+the marker, and verify gives cnnshape's numbers.
+
+Every export, verify and import of an attack runs in a child under tests/test_hostile.py's
+caps (`capped`: 1 GiB, 60 s of CPU), as the hostile corpus does."""
 
 from __future__ import annotations
 
 import ast
 import json
 import math
-import os
 import subprocess
 import sys
 from functools import partial
@@ -23,10 +25,12 @@ torch = pytest.importorskip("torch")
 from conftest import cli  # noqa: E402
 from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from test_hostile import capped  # noqa: E402
+from test_hostile import run as run_capped  # noqa: E402
 
-from cnnshape.bridge.analysed import analyse_file, analyse_source  # noqa: E402
+from cnnshape.bridge.analysed import analyse_source  # noqa: E402
 from cnnshape.bridge.export import ExportError, export_analysed, export_file  # noqa: E402
-from cnnshape.bridge.verify import load_code, verify_analysed  # noqa: E402
+from cnnshape.bridge.verify import load_code  # noqa: E402
 from cnnshape.errors import SpecError  # noqa: E402
 from cnnshape.source import load_text  # noqa: E402
 
@@ -42,26 +46,36 @@ PAYLOADS = [
 ]
 HOSTILE_FILE = f'a""";{TOUCH};""".yaml'
 
-
 run = partial(cli, width=200)
 
 
+
 def _import_in_subprocess(files: list[Path], folder: Path) -> subprocess.CompletedProcess:
-    """Import each exported file and build its model on the meta device, in a fresh
-    Python whose working folder is `folder` (where a payload would create `pwned`)."""
+    """Import each exported file and build its model on the meta device, in a fresh capped
+    Python whose working folder is `folder` (where a payload would create `pwned`). Prints
+    one JSON line per file (SPEC_NAME, SPEC_FILE and each class's docstring), then
+    `built N`."""
     script = (
-        "import importlib.util, sys, torch\n"
+        "import importlib.util, json, sys, torch\n"
         "for i, path in enumerate(sys.argv[1:]):\n"
         "    spec = importlib.util.spec_from_file_location(f'exported_{i}', path)\n"
         "    module = importlib.util.module_from_spec(spec)\n"
         "    spec.loader.exec_module(module)\n"
         "    with torch.device('meta'):\n"
         "        module.build()\n"
+        "    docs = {k: v.__doc__ for k, v in vars(module).items() if isinstance(v, type) and v.__module__ == module.__name__}\n"
+        "    print(json.dumps({'name': module.SPEC_NAME, 'file': module.SPEC_FILE, 'docs': docs}))\n"
         "print('built', len(sys.argv) - 1)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-c", script, *map(str, files)], cwd=folder, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return capped([sys.executable, "-c", script, *map(str, files)], torch=True, cwd=folder)
+
+
+def _exported(spec: Path, folder: Path, name: str = "exported.py") -> tuple[str, Path]:
+    """`cnnshape export` of `spec` (under the caps, from `folder`): the code, and its file."""
+    out = folder / name
+    done = run_capped(spec, "--to", "pytorch", "-o", str(out), command="export", cwd=folder)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    return out.read_text(encoding="utf-8"), out
 
 
 def _spec(text: str, folder: Path, name: str = "spec.yaml") -> Path:
@@ -71,17 +85,20 @@ def _spec(text: str, folder: Path, name: str = "spec.yaml") -> Path:
 
 
 def _verified(path: Path) -> None:
-    """verify (which runs the export) agrees with the analysis on every total."""
-    result = verify_analysed(analyse_file(path))
-    assert result.ok, [(m.name, m.what, m.cnnshape, m.torch) for m in result.mismatches]
-    assert {total.quantity for total in result.totals} == {"params", "buffers", "MACs"}
+    """verify (which runs the export; under the caps) agrees with the analysis on every
+    total: parameters, buffers and MACs each `ok`."""
+    done = run_capped(path, command="verify", torch=True, cwd=path.parent)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, (done.stdout + done.stderr)[-3000:]
+    checked = {line.split()[0] for line in done.stdout.splitlines() if line.split()[:1] in (["params"], ["buffers"], ["MACs"])
+               and line.split()[-1] == "ok"}
+    assert checked == {"params", "buffers", "MACs"}, done.stdout[-3000:]
+    assert not (path.parent / "pwned").exists()
 
 
 # --- each attack of issue 17 section 1 -------------------------------------------------------
 
 
-def test_an_arg_name_that_is_a_statement_stays_a_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_an_arg_name_that_is_a_statement_stays_a_name(tmp_path: Path) -> None:
     spec = _spec(f"""
 name: args
 input: [1, 3, 8, 8]
@@ -94,11 +111,11 @@ blocks:
 layers:
   - B: {{width: $c}}
 """, tmp_path)
-    code = export_file(spec)
+    code, written = _exported(spec, tmp_path)
     ast.parse(code)
     assert "x_x20__x3d__x20___import__" in code  # the name, mangled to an identifier
     _verified(spec)
-    done = _import_in_subprocess([_write(code, tmp_path)], tmp_path)
+    done = _import_in_subprocess([written], tmp_path)
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "pwned").exists()
 
@@ -109,31 +126,32 @@ def _write(code: str, folder: Path, name: str = "exported.py") -> Path:
     return path
 
 
-def test_text_in_docstrings_and_the_file_name_stays_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for payload in PAYLOADS[1:]:
+def test_text_in_docstrings_and_the_file_name_stays_text(tmp_path: Path) -> None:
+    written = []
+    for number, payload in enumerate(PAYLOADS[1:]):
+        folder = tmp_path / str(number)
+        folder.mkdir()
         text = yaml.safe_dump({
             "name": payload, "description": payload, "input": [1, 3, 8, 8],
             "blocks": {"B": {"description": payload, "layers": [{"Conv2d": {"out_channels": 4, "kernel_size": 1}}]}},
             "layers": ["B", "ReLU"],
         })
-        spec = _spec(text, tmp_path, HOSTILE_FILE)
-        code = export_file(spec)
+        spec = _spec(text, folder, HOSTILE_FILE)
+        code, out = _exported(spec, folder)
         ast.parse(code)
-        module = load_code(code)
-        assert payload == module.SPEC_NAME and str(spec) == module.SPEC_FILE
-        assert module.B.__doc__ == payload
-        root = next(value for key, value in vars(module).items() if isinstance(value, type) and value.__doc__ == payload
-                    and key != "B")
-        assert root is not None
+        written.append(out)
         _verified(spec)
-        done = _import_in_subprocess([_write(code, tmp_path)], tmp_path)
-        assert done.returncode == 0, done.stderr
-        assert not (tmp_path / "pwned").exists(), payload
+    done = _import_in_subprocess(written, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = [json.loads(line) for line in done.stdout.splitlines()[:-1]]
+    for number, (payload, module) in enumerate(zip(PAYLOADS[1:], found)):
+        assert payload == module["name"] and module["file"].endswith(f"{number}/{HOSTILE_FILE}"), module
+        assert module["docs"]["B"] == payload
+        assert any(doc == payload for key, doc in module["docs"].items() if key != "B"), module["docs"]
+    assert not (tmp_path / "pwned").exists() and not any((tmp_path / str(n) / "pwned").exists() for n in range(len(written)))
 
 
-def test_an_arg_named_true_means_the_arg_in_both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_an_arg_named_true_means_the_arg_in_both(tmp_path: Path) -> None:
     spec = _spec(f"""
 name: truth
 input: [1, 3, 8, 8]
@@ -147,15 +165,16 @@ blocks:
 layers:
   - B
 """, tmp_path)
-    analysed = analyse_file(spec)
+    summary = run_capped(spec, "--format", "json", cwd=tmp_path)
+    assert summary.returncode == 0, summary.stderr[-3000:]
     # cnnshape reads the arg (false): 16 channels, then 4, and no ReLU.
-    shapes = [tuple(row.output_shapes[0]) for row in analysed.report.rows if not row.is_block]
+    shapes = [tuple(row["output_shape"]) for row in json.loads(summary.stdout)["layers"]]
     assert shapes == [(1, 16, 8, 8), (1, 4, 8, 8)]
-    code = export_analysed(analysed)
+    code, written = _exported(spec, tmp_path)
     assert "__import__" not in code  # the call outside the evaluator's whitelist never reaches the code
     ast.parse(code)
     _verified(spec)
-    done = _import_in_subprocess([_write(code, tmp_path)], tmp_path)
+    done = _import_in_subprocess([written], tmp_path)
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "pwned").exists()
 
@@ -200,7 +219,7 @@ layers:
   - {block}: {{super: 8}}
   - Add: {{from: [{block.lower()}_1, {block.lower()}_2]}}
 """, tmp_path)
-    code = export_file(spec)
+    code, _ = _exported(spec, tmp_path)
     ast.parse(code)
     _verified(spec)
 
@@ -223,18 +242,14 @@ def test_import_never_runs_a_module_from_the_current_folder_unasked(tmp_path: Pa
     (tmp_path / "torchvision.py").write_text("open('pwned', 'w').close()\n", encoding="utf-8")
     (tmp_path / "evilmod.py").write_text("open('pwned', 'w').close()\nimport torch\nnet = torch.nn.ReLU()\n",
                                          encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "cnnshape", "import"]
-    done = subprocess.run([*command, "torchvision.models:resnet18", "--input", "1,3,32,32"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    capped([*command, "torchvision.models:resnet18", "--input", "1,3,32,32"], torch=True, cwd=tmp_path)
     assert not (tmp_path / "pwned").exists(), "a torchvision.py in the current folder ran"
-    done = subprocess.run([*command, "evilmod:net", "--input", "1,3,8,8"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = capped([*command, "evilmod:net", "--input", "1,3,8,8"], torch=True, cwd=tmp_path)
     assert done.returncode == 1 and "cannot import evilmod" in done.stderr, done.stderr
     assert not (tmp_path / "pwned").exists()
     # Asked for, the folder is searched (and its module runs: import runs code, as documented).
-    done = subprocess.run([*command, "evilmod:net", "--input", "1,3,8,8", "--path", "."], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = capped([*command, "evilmod:net", "--input", "1,3,8,8", "--path", "."], torch=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "pwned").exists()
 

@@ -1,7 +1,8 @@
 """Hostile input, end to end: each case runs `cnnshape` in a child process under a memory
-cap (1 GiB of address space) and a time cap (60 s: a hang or a blow-up fails, nothing is
-timed), and must end with its exact outcome: a located `line:col [code]` error and exit 1,
-or a clean result, and never a traceback.
+cap (1 GiB) and a time cap (60 s of CPU: a blow-up or a quadratic path fails whatever else
+the machine is running; a hang, which uses no CPU, meets a wall-clock timeout of five times
+that), and must end with its exact outcome: a located `line:col [code]` error and exit 1,
+or a clean result, and never a traceback. Nothing is timed.
 
 Positions are worked out by hand from each text (see the comments); numbers that a case
 checks (parameters, limits) are written out."""
@@ -16,21 +17,33 @@ from pathlib import Path
 
 import pytest
 
-MEMORY_CAP = 1 << 30  # 1 GiB of address space for the child
-TIME_CAP = 60  # seconds: a bound on hangs, far above any honest run
+MEMORY_CAP = 1 << 30  # 1 GiB for the child
+TIME_CAP = 60  # seconds of CPU: a bound on blow-ups, far above any honest run
+HANG_CAP = 5 * TIME_CAP  # seconds of wall clock: a bound on hangs on a busy machine
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def _limit() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+def capped(command: list[str], *, torch: bool = False, cwd: Path | None = None,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`command` in a child under the caps. The memory cap is on address space, except for
+    a child that imports PyTorch (`torch=True`: verify, or an exported file), whose shared
+    libraries alone map more than 1 GiB: there it caps the data segment (heap and anonymous
+    mappings, where a blow-up grows) at the same 1 GiB."""
+    limit = resource.RLIMIT_DATA if torch else resource.RLIMIT_AS
+
+    def cap() -> None:
+        resource.setrlimit(limit, (MEMORY_CAP, MEMORY_CAP))
+        resource.setrlimit(resource.RLIMIT_CPU, (TIME_CAP, TIME_CAP))
+
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run(command, capture_output=True, text=True, timeout=HANG_CAP, preexec_fn=cap, env=env, cwd=cwd,
+                          stdin=subprocess.DEVNULL)
 
 
-def run(path: Path | str, *args: str, command: str = "summary") -> subprocess.CompletedProcess:
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
-    return subprocess.run(
-        [sys.executable, "-m", "cnnshape", command, str(path), *args],
-        capture_output=True, text=True, timeout=TIME_CAP, preexec_fn=_limit, env=env,
-        stdin=subprocess.DEVNULL,
-    )
+def run(path: Path | str, *args: str, command: str = "summary", torch: bool = False,
+        cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`cnnshape COMMAND PATH ARGS...` under the caps."""
+    return capped([sys.executable, "-m", "cnnshape", command, str(path), *args], torch=torch, cwd=cwd)
 
 
 def billion_laughs() -> str:
@@ -288,3 +301,49 @@ def test_export_of_a_long_repeat_finishes(tmp_path: Path) -> None:
     code = out.read_text()
     compile(code, str(out), "exec")  # parses; nothing is run
     assert code.count(" = nn.ReLU()") == 30000
+
+
+# --- the layer limit, whole: 250,000 layers under the caps --------------------------------
+
+# 125,000 3x3 convolutions (16 -> 16 channels, padding 1: the 32x32 map keeps its size),
+# then 125,000 ReLUs: 250,000 layers, the documented limit. By hand:
+#   parameters per conv  3*3*16*16 + 16 = 2,320;   x 125,000 = 290,000,000
+#   MACs per conv        (16*32*32 outputs) x (16*3*3) = 16,384 x 144 = 2,359,296;
+#                        x 125,000 = 294,912,000,000
+#   receptive field      each 3x3, stride-1 conv widens it by 2: 1 + 2 * 125,000 = 250,001,
+#                        padding 125,000; ReLUs keep it.
+LIMIT_CHAIN = (
+    "name: limit\ninput: [1, 16, 32, 32]\nlayers:\n"
+    "  - Conv2d: {out_channels: 16, kernel_size: 3, padding: 1, repeat: 125000}\n"
+    "  - ReLU: {repeat: 125000}\n"
+)
+
+
+def test_250000_layers_as_json_under_the_caps(tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "limit.yaml"
+    path.write_text(LIMIT_CHAIN)
+    result = run(path, "--format", "json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(result.stdout)
+    assert data["totals"]["layers"] == 250_000 and len(data["layers"]) == 250_000
+    assert data["totals"]["params"] == 290_000_000
+    assert data["totals"]["macs"] == 294_912_000_000
+    assert data["layers"][-1]["name"] == "relu_125000"
+    assert data["layers"][-1]["receptive_field"]["axes"][0] == {"size": 250_001, "stride": 1, "padding": 125_000, "exact": True}
+
+
+def test_250000_layers_as_a_table_under_the_caps(tmp_path: Path) -> None:
+    path = tmp_path / "limit.yaml"
+    path.write_text(LIMIT_CHAIN)
+    result = run(path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    rows = [line.split() for line in lines if line.startswith((" conv2d_", " relu_"))]
+    assert len(rows) == 250_000
+    assert rows[0][:2] == ["conv2d_1", "Conv2d"] and rows[-1][:2] == ["relu_125000", "ReLU"]
+    assert rows[-1][-3:] == ["250001", "s1", "p125000"]  # the receptive field, whole
+    totals = [line.strip("│ ").split() for line in lines if line.startswith("│")]  # the Totals panel
+    assert ["Parameters", "290,000,000"] in [words[:2] for words in totals]
+    assert ["Layers", "250,000"] in [words[:2] for words in totals]

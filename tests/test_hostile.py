@@ -347,3 +347,18 @@ def test_250000_layers_as_a_table_under_the_caps(tmp_path: Path) -> None:
     totals = [line.strip("│ ").split() for line in lines if line.startswith("│")]  # the Totals panel
     assert ["Parameters", "290,000,000"] in [words[:2] for words in totals]
     assert ["Layers", "250,000"] in [words[:2] for words in totals]
+
+
+def test_explaining_250000_layers_as_json_under_the_caps(tmp_path: Path) -> None:
+    # Issue 17 section 4: `explain -f json` at 250,000 layers took 2.3 GB.
+    import json
+
+    path = tmp_path / "limit.yaml"
+    path.write_text(LIMIT_CHAIN)
+    result = run(path, "--format", "json", command="explain")
+    assert result.returncode == 0, result.stderr[-2000:]
+    layers = json.loads(result.stdout)["layers"]
+    assert len(layers) == 250_000
+    conv = layers[124_999]  # the last convolution: 3*3*16*16 + 16 parameters (see LIMIT_CHAIN)
+    assert (conv["name"], conv["params"], conv["macs"]) == ("conv2d_125000", 2_320, 2_359_296)
+    assert layers[-1]["receptive_field"]["axes"][0]["size"] == 250_001

@@ -49,7 +49,6 @@ HOSTILE_FILE = f'a""";{TOUCH};""".yaml'
 run = partial(cli, width=200)
 
 
-
 def _import_in_subprocess(files: list[Path], folder: Path) -> subprocess.CompletedProcess:
     """Import each exported file and build its model on the meta device, in a fresh capped
     Python whose working folder is `folder` (where a payload would create `pwned`). Prints

@@ -1,6 +1,6 @@
 """Hostile input, end to end: each case runs `cnnshape` in a child process under a memory
 cap (1 GiB) and a time cap (60 s of CPU: a blow-up or a quadratic path fails whatever else
-the machine is running; a hang, which uses no CPU, meets a wall-clock timeout of five times
+the machine is running; a hang, which uses no CPU, meets a wall-clock timeout ten times
 that), and must end with its exact outcome: a located `line:col [code]` error and exit 1,
 or a clean result, and never a traceback. Nothing is timed.
 
@@ -19,7 +19,7 @@ import pytest
 
 MEMORY_CAP = 1 << 30  # 1 GiB for the child
 TIME_CAP = 60  # seconds of CPU: a bound on blow-ups, far above any honest run
-HANG_CAP = 5 * TIME_CAP  # seconds of wall clock: a bound on hangs on a busy machine
+HANG_CAP = 10 * TIME_CAP  # seconds of wall clock: a bound on hangs, even on a busy machine
 ROOT = Path(__file__).resolve().parent.parent
 
 

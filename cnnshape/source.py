@@ -340,6 +340,10 @@ class _Builder:
         self.count = 0
         self.active: set[int] = set()
         self.seen: set[int] = set()
+        # Only an alias (`*name`, merge keys included) puts one node in two places; a text
+        # without `*` has none, and skips the bookkeeping (about 150 MiB of ids for a
+        # written-out 250,000-layer file).
+        self.aliasing = "*" in (source.text or "")
         self.aliased = 0  # values built again because an alias repeats them
         self.in_alias = 0
         self.alias_loc: Loc = ()
@@ -353,9 +357,11 @@ class _Builder:
 
     def build(self, node: Any, loc: Loc, depth: int) -> Any:
         self.count += 1
-        node_id = id(node)
-        repeated = node_id in self.seen
-        self.seen.add(node_id)
+        repeated = False
+        if self.aliasing:
+            node_id = id(node)
+            repeated = node_id in self.seen
+            self.seen.add(node_id)
         if repeated and not self.in_alias:
             self.alias_loc = loc  # where the outermost repetition is used, for the message
         self.in_alias += repeated
@@ -412,9 +418,10 @@ class _Builder:
 
     def _key(self, node: Any, loc: Loc, depth: int) -> Any:
         """A mapping key: almost always a plain string, built without recording a position."""
-        if node.__class__ is self.scalar_node and node.tag == _STR and id(node) not in self.seen:
+        if node.__class__ is self.scalar_node and node.tag == _STR and not (self.aliasing and id(node) in self.seen):
             self.count += 1
-            self.seen.add(id(node))
+            if self.aliasing:
+                self.seen.add(id(node))
             return node.value
         key = self.build(node, loc + ("<key>",), depth)
         self.source.value_pos.pop(loc + ("<key>",), None)

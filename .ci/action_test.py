@@ -23,7 +23,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 
-GOOD = "name: good\ninput: [1, 3, 32, 32]\nlayers:\n  - Conv2d: {out_channels: 8, kernel_size: 3, padding: 1}\n  - ReLU\n"
+GOOD = (
+    "name: good\ninput: [1, 3, 32, 32]\nlayers:\n  - Conv2d: {out_channels: 8, kernel_size: 3, padding: 1}\n  - ReLU\n"
+)
 BAD = "name: bad\ninput: [1, 3, 32, 32]\nlayers:\n  - Conv2d: {out_channels: 8, kernel_size: 3}\n  - MaxPool2D: {kernel_size: 2}\n"
 
 
@@ -40,8 +42,11 @@ def run_action(inputs: dict[str, str], workspace: Path, temp: Path) -> tuple[int
         def value(match: re.Match[str]) -> str:
             inner = match.group(1)
             name = inner.removeprefix("inputs.")
-            assert inner.startswith("inputs.") and name in values, f"expression the test cannot evaluate: {match.group(0)}"
+            assert inner.startswith("inputs.") and name in values, (
+                f"expression the test cannot evaluate: {match.group(0)}"
+            )
             return str(values[name])
+
         return EXPRESSION.sub(value, text)
 
     output = []
@@ -51,12 +56,19 @@ def run_action(inputs: dict[str, str], workspace: Path, temp: Path) -> tuple[int
         script.write_text(fill(step["run"]), encoding="utf-8")
         env = {
             **os.environ,
-            "GITHUB_ACTIONS": "true", "GITHUB_ACTION_PATH": str(ROOT), "GITHUB_WORKSPACE": str(workspace),
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_ACTION_PATH": str(ROOT),
+            "GITHUB_WORKSPACE": str(workspace),
             "RUNNER_TEMP": str(temp),
             **{key: fill(str(value)) for key, value in (step.get("env") or {}).items()},
         }
-        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], cwd=workspace, env=env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            cwd=workspace,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         output.append(done.stdout + done.stderr)
         if done.returncode != 0:
             return done.returncode, "".join(output)
@@ -76,9 +88,14 @@ def check_doc_refs() -> None:
     refs = sorted(set(re.findall(r"rev: (v[0-9.]+)", text)) | set(re.findall(r"cnnshape@(v[0-9.]+)", text)))
     check("docs/ci.md pins a release", bool(refs), text[:0])
     for ref in refs:
-        hooks = subprocess.run(["git", "show", f"refs/tags/{ref}:.pre-commit-hooks.yaml"], cwd=ROOT, capture_output=True, text=True)
-        check(f"docs/ci.md's {ref} is a tag with the cnnshape-lint hook", hooks.returncode == 0 and "id: cnnshape-lint" in hooks.stdout,
-              hooks.stderr)
+        hooks = subprocess.run(
+            ["git", "show", f"refs/tags/{ref}:.pre-commit-hooks.yaml"], cwd=ROOT, capture_output=True, text=True
+        )
+        check(
+            f"docs/ci.md's {ref} is a tag with the cnnshape-lint hook",
+            hooks.returncode == 0 and "id: cnnshape-lint" in hooks.stdout,
+            hooks.stderr,
+        )
 
 
 def check_release_notes() -> None:
@@ -92,7 +109,9 @@ def check_release_notes() -> None:
 
 
 def has_tag(tag: str) -> bool:
-    done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}"], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}"], cwd=ROOT, capture_output=True, text=True
+    )
     return done.returncode == 0
 
 
@@ -101,7 +120,9 @@ def main() -> None:
         check_doc_refs()
         check_release_notes()
     else:
-        print("action.yml: docs/ci.md's tag and the 0.1.0 notes: not checked (no tag v0.1.0 in this clone; `git fetch --tags`)")
+        print(
+            "action.yml: docs/ci.md's tag and the 0.1.0 notes: not checked (no tag v0.1.0 in this clone; `git fetch --tags`)"
+        )
     with tempfile.TemporaryDirectory() as folder:
         workspace, temp = Path(folder) / "workspace", Path(folder) / "runner-temp"
         (workspace / "specs").mkdir(parents=True)
@@ -113,20 +134,31 @@ def main() -> None:
         # with an annotation at its line and column (MaxPool2D: line 5, column 5).
         code, output = run_action({}, workspace, temp)
         check("a spec with an error fails the step", code == 1, output)
-        check("the error is an annotation at its place",
-              "::error file=specs/bad.yaml,line=5,col=5,title=unknown-kind::unknown layer kind 'MaxPool2D'" in output, output)
+        check(
+            "the error is an annotation at its place",
+            "::error file=specs/bad.yaml,line=5,col=5,title=unknown-kind::unknown layer kind 'MaxPool2D'" in output,
+            output,
+        )
         check("the installed version is printed", re.search(r"^cnnshape \d+\.\d+", output, re.M) is not None, output)
 
         # paths and args: only the good spec, with a budget it exceeds (8*3*3*3 + 8 = 224
         # parameters against 200) and one it meets.
         code, output = run_action({"paths": "specs/good.yaml", "args": "--max-params 200"}, workspace, temp)
         check("args reach cnnshape lint (a budget)", code == 1 and "title=budget::" in output, output)
-        code, output = run_action({"paths": "specs/good.yaml\nspecs/g*.yaml", "args": "--max-params 224"}, workspace, temp)
-        check("a clean spec passes; paths split at newlines; a glob reaches cnnshape", code == 0 and "checked: 0 error(s), 0 warning(s)" in output, output)
+        code, output = run_action(
+            {"paths": "specs/good.yaml\nspecs/g*.yaml", "args": "--max-params 224"}, workspace, temp
+        )
+        check(
+            "a clean spec passes; paths split at newlines; a glob reaches cnnshape",
+            code == 0 and "checked: 0 error(s), 0 warning(s)" in output,
+            output,
+        )
 
         # version: a tag of a repository (here this clone, as a git URL) instead of the checkout.
         if has_tag("v0.1.0"):
-            code, output = run_action({"paths": "specs/good.yaml", "version": "v0.1.0", "repository": f"file://{ROOT}"}, workspace, temp)
+            code, output = run_action(
+                {"paths": "specs/good.yaml", "version": "v0.1.0", "repository": f"file://{ROOT}"}, workspace, temp
+            )
             check("version installs that tag (cnnshape 0.1.0)", code == 0 and "cnnshape 0.1.0\n" in output, output)
         else:
             print("action.yml: version: not checked (this clone has no tag v0.1.0; `git fetch --tags`)")

@@ -50,7 +50,15 @@ def run(cmd: list[str], check: bool = True) -> tuple[float, int, float]:
     timer = ["/usr/bin/time", "-f", "%e %M %U %S"] if os.path.exists("/usr/bin/time") else []
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(timer + cmd, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=child_env())
+    done = subprocess.run(
+        timer + cmd,
+        check=check,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=child_env(),
+    )
     elapsed = time.perf_counter() - start
     if timer:
         last = done.stderr.strip().splitlines()[-1].split()
@@ -104,8 +112,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=15, help="start-up rounds")
-    parser.add_argument("--only", choices=("startup", "tools", "scaling", "lint"), action="append",
-                        help="run only these parts (repeatable); default: all")
+    parser.add_argument(
+        "--only",
+        choices=("startup", "tools", "scaling", "lint"),
+        action="append",
+        help="run only these parts (repeatable); default: all",
+    )
     options = parser.parse_args()
     py = sys.executable
     spec = "specs/resnet50.yaml" if (ROOT / "specs/resnet50.yaml").exists() else "specs/resnet18.yaml"
@@ -137,7 +149,14 @@ def report_startup(py: str, spec: str, rounds: int) -> None:
         "python -c pass": [py, "-c", "pass"],
         "import floor: import typer, rich, yaml, pydantic": [py, "-c", "import typer, rich, yaml, pydantic"],
         "one pydantic model, validated once (no Typer)": [py, "-c", PYDANTIC_MODEL],
-        "stack floor: bench/stack_floor.py, same job shape": [py, str(ROOT / "bench" / "stack_floor.py"), "summary", spec, "--format", "json"],
+        "stack floor: bench/stack_floor.py, same job shape": [
+            py,
+            str(ROOT / "bench" / "stack_floor.py"),
+            "summary",
+            spec,
+            "--format",
+            "json",
+        ],
         "library floor: bench/library_floor.py": [py, str(ROOT / "bench" / "library_floor.py"), spec],
         "cnnshape summary --format json": [py, "-m", "cnnshape", "summary", spec, "--format", "json"],
         "cnnshape summary (table)": [py, "-m", "cnnshape", "summary", spec],
@@ -159,9 +178,13 @@ def report_startup(py: str, spec: str, rounds: int) -> None:
                 floor, target = TARGETS[label]
                 ratio = median[label] / median[floors[floor]]
                 cpu_ratio = cpu_median[label] / cpu_median[floors[floor]]
-                ratios += (f"; target <= {target} x {floor} floor: {ratio:.2f} {'met' if ratio <= target else 'NOT MET'}"
-                           f" (CPU {cpu_ratio:.2f})")
-        print(f"  {label:<50} {best[label] * 1000:5.0f} / {median[label] * 1000:5.0f} ms  CPU {cpu_median[label] * 1000:5.0f} ms{ratios}")
+                ratios += (
+                    f"; target <= {target} x {floor} floor: {ratio:.2f} {'met' if ratio <= target else 'NOT MET'}"
+                    f" (CPU {cpu_ratio:.2f})"
+                )
+        print(
+            f"  {label:<50} {best[label] * 1000:5.0f} / {median[label] * 1000:5.0f} ms  CPU {cpu_median[label] * 1000:5.0f} ms{ratios}"
+        )
 
 
 def report_tools(py: str, spec: str) -> None:
@@ -186,11 +209,20 @@ def report_scaling(py: str, quick: bool) -> None:
         for layers in sizes:
             path = synthetic(layers, Path(tmp))
             # Best of three where a run is short enough for noise to matter.
-            runs = [run([py, "-m", "cnnshape", "summary", str(path), "--format", "json"]) for _ in range(3 if layers <= 10_000 else 1)]
+            runs = [
+                run([py, "-m", "cnnshape", "summary", str(path), "--format", "json"])
+                for _ in range(3 if layers <= 10_000 else 1)
+            ]
             elapsed, peak, _ = min(runs)
             cpu = min(used for _, _, used in runs)
-            target = "  (target <= 0.5 s: " + ("met)" if elapsed <= 0.5 else "NOT MET") + f", CPU {cpu:.2f} s)" if layers == 10_000 else ""
-            print(f"  {layers:>7,} layers  {elapsed:6.2f} s  CPU {cpu:6.2f} s  {elapsed / layers * 1e6:6.1f} us/layer  peak {peak / 1024:7.1f} MiB{target}")
+            target = (
+                "  (target <= 0.5 s: " + ("met)" if elapsed <= 0.5 else "NOT MET") + f", CPU {cpu:.2f} s)"
+                if layers == 10_000
+                else ""
+            )
+            print(
+                f"  {layers:>7,} layers  {elapsed:6.2f} s  CPU {cpu:6.2f} s  {elapsed / layers * 1e6:6.1f} us/layer  peak {peak / 1024:7.1f} MiB{target}"
+            )
 
 
 def report_lint(py: str) -> None:

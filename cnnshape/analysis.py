@@ -38,7 +38,8 @@ def to_field(rf: Optional[RF], cache: Optional[dict] = None) -> Optional[Recepti
 def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
     """Propagate shapes through the graph; raises SpecError with every shape problem."""
     tensors: dict[Ref, tuple[Shape, RF]] = {
-        Ref(index): (shape, RF.for_input(shape)) for index, (_, shape) in enumerate(graph.inputs or [("input", graph.input_shape)])
+        Ref(index): (shape, RF.for_input(shape))
+        for index, (_, shape) in enumerate(graph.inputs or [("input", graph.input_shape)])
     }
     issues: list[Issue] = []
     warnings: list[Issue] = []
@@ -47,7 +48,7 @@ def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
     unbatched: list[tuple[Node, Shape]] = []
     known: dict[tuple[int, tuple[Shape, ...]], tuple[Result, Optional[list[Op]]]] = {}
     originals = {node.shares for node in graph.nodes if node.shares is not None}
-    for node in graph.nodes[graph.first_layer:]:
+    for node in graph.nodes[graph.first_layer :]:
         if node.layer is None or any(ref not in tensors for ref in node.inputs):
             continue  # its own problem is already reported, or an input failed upstream
         row = _visit(node, graph, tensors, issues, warnings, fields, unbatched, known, originals)
@@ -112,19 +113,35 @@ def _unbatched_warning(unbatched: list[tuple[Node, Shape]], input_shape: Shape) 
     node, shape = unbatched[0]
     more = f", and so do {len(unbatched) - 1} later layer(s)" if len(unbatched) > 1 else ""
     if any(ref.node == 0 for ref in node.inputs):  # it reads the network input itself
-        fix = (f"If a batch was meant, the input lacks a dimension: [1, {', '.join(map(str, input_shape))}] "
-               "if the batch is what is missing")
+        fix = (
+            f"If a batch was meant, the input lacks a dimension: [1, {', '.join(map(str, input_shape))}] "
+            "if the batch is what is missing"
+        )
     else:
         fix = "If a batch was meant, check the layers before it"
-    return Issue(node.loc, "unbatched-input", (
-        f"{node.name} ({node.kind}) reads its {len(shape)}-D input {fmt_shape(shape)} as one sample without a batch "
-        f"dimension (PyTorch allows this){more}; a Flatten or Linear after it then sees other sizes than with a batch. {fix}"
-    ), "warning", at_key=True)
+    return Issue(
+        node.loc,
+        "unbatched-input",
+        (
+            f"{node.name} ({node.kind}) reads its {len(shape)}-D input {fmt_shape(shape)} as one sample without a batch "
+            f"dimension (PyTorch allows this){more}; a Flatten or Linear after it then sees other sizes than with a batch. {fix}"
+        ),
+        "warning",
+        at_key=True,
+    )
 
 
-def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warnings: list[Issue],
-           fields: dict[int, ReceptiveField], unbatched: list[tuple[Node, Shape]],
-           known: dict[tuple[int, tuple[Shape, ...]], tuple[Result, Optional[list[Op]]]], originals: set[int]) -> Optional[Row]:
+def _visit(
+    node: Node,
+    graph: Graph,
+    tensors: dict,
+    issues: list[Issue],
+    warnings: list[Issue],
+    fields: dict[int, ReceptiveField],
+    unbatched: list[tuple[Node, Shape]],
+    known: dict[tuple[int, tuple[Shape, ...]], tuple[Result, Optional[list[Op]]]],
+    originals: set[int],
+) -> Optional[Row]:
     layer = node.layer
     assert layer is not None, "only the input node has no layer, and it is not visited"
     shapes = [tensors[ref][0] for ref in node.inputs]
@@ -145,45 +162,81 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
                 raise ShapeError(f"output shape {fmt_shape(shape)} has a dimension that shrank to zero")
             size = prod(shape)
             if size > MAX_ELEMENTS:
-                raise ShapeError(f"output shape {fmt_shape(shape)} has more than {MAX_ELEMENTS:,} elements", code="limit")
+                raise ShapeError(
+                    f"output shape {fmt_shape(shape)} has more than {MAX_ELEMENTS:,} elements", code="limit"
+                )
             elements += size
-        for what, count, limit in (("parameters", result.params, MAX_ELEMENTS), ("buffers", result.buffers, MAX_ELEMENTS),
-                                   ("MACs", result.macs, MAX_LAYER_MACS)):
+        for what, count, limit in (
+            ("parameters", result.params, MAX_ELEMENTS),
+            ("buffers", result.buffers, MAX_ELEMENTS),
+            ("MACs", result.macs, MAX_LAYER_MACS),
+        ):
             if count > limit:
-                raise ShapeError(f"{what} past the limit of {limit:,} (2**{limit.bit_length() - 1}) per layer", code="limit")
+                raise ShapeError(
+                    f"{what} past the limit of {limit:,} (2**{limit.bit_length() - 1}) per layer", code="limit"
+                )
     except ShapeError as exc:
         inputs = ", ".join(fmt_shape(shape) for shape in shapes)
         shown = "" if fmt_shape(shapes[0]) in exc.message else f"; input {inputs}"
         if len(shapes) > 1:  # which layer each input comes from, with its shape
-            shown = "; inputs: " + ", ".join(f"{_ref_name(graph, ref)} {fmt_shape(shape)}" for ref, shape in zip(node.inputs, shapes))
+            shown = "; inputs: " + ", ".join(
+                f"{_ref_name(graph, ref)} {fmt_shape(shape)}" for ref, shape in zip(node.inputs, shapes)
+            )
         message = exc.message.removeprefix(f"{node.kind}: ").removeprefix(f"{node.kind} ")
         if node.training_only:
             # Eval mode never runs it (Inception v3's AuxLogits at 224): the network is fine;
             # the layer and what it feeds are left out, and the user is told.
-            warnings.append(Issue(node.loc, exc.code, (
-                f"{node.name} ({node.kind}) runs only in training and does not fit this input: {message}{shown}; "
-                f"it and the training-only layers after it are left out (their parameters too){where}"
-            ), "warning", at_key=True))
+            warnings.append(
+                Issue(
+                    node.loc,
+                    exc.code,
+                    (
+                        f"{node.name} ({node.kind}) runs only in training and does not fit this input: {message}{shown}; "
+                        f"it and the training-only layers after it are left out (their parameters too){where}"
+                    ),
+                    "warning",
+                    at_key=True,
+                )
+            )
             return None
         hint = f"; {exc.hint}" if exc.hint else ""
-        issues.append(Issue(node.loc, exc.code, f"{node.name} ({node.kind}): {message}{shown}{where}{hint}", at_key=True))
+        issues.append(
+            Issue(node.loc, exc.code, f"{node.name} ({node.kind}): {message}{shown}{where}{hint}", at_key=True)
+        )
         return None
     out_rfs = layer.receptive_field(rfs, shapes, result.shapes)
     if any(_rf_too_big(rf) for rf in out_rfs if rf is not rfs[0]):  # rfs[0] was checked when it was made
         # Alternating up- and down-sampling by coprime factors grows the fractions without
         # end (past Python's 4,300-digit limit on printing an integer).
-        issues.append(Issue(node.loc, "limit", (
-            f"{node.name} ({node.kind}): receptive-field numbers (size, stride or padding) grow past "
-            f"{MAX_RF_NUMBER:,} (2**63){where}"
-        ), at_key=True))
+        issues.append(
+            Issue(
+                node.loc,
+                "limit",
+                (
+                    f"{node.name} ({node.kind}): receptive-field numbers (size, stride or padding) grow past "
+                    f"{MAX_RF_NUMBER:,} (2**63){where}"
+                ),
+                at_key=True,
+            )
+        )
         return None
     for i, (shape, rf) in enumerate(zip(result.shapes, out_rfs)):
         tensors[Ref(node.index, i)] = (shape, rf)
     if any(rf.unaligned for rf in out_rfs) and not any(rf.unaligned for rf in rfs):
         detail = _unaligned_detail([_ref_name(graph, ref) for ref in node.inputs], rfs)
-        warnings.append(Issue(node.loc, "unaligned-rf", f"{node.name} ({node.kind}) merges paths whose receptive fields are not aligned: {detail}{where}", "warning", at_key=True))
+        warnings.append(
+            Issue(
+                node.loc,
+                "unaligned-rf",
+                f"{node.name} ({node.kind}) merges paths whose receptive fields are not aligned: {detail}{where}",
+                "warning",
+                at_key=True,
+            )
+        )
     for message in result.warnings:
-        warnings.append(Issue(node.loc, "layer-warning", f"{node.name} ({node.kind}): {message}{where}", "warning", at_key=True))
+        warnings.append(
+            Issue(node.loc, "layer-warning", f"{node.name} ({node.kind}): {message}{where}", "warning", at_key=True)
+        )
     if result.unbatched:
         unbatched.append((node, shapes[0]))
     parent = graph.blocks[node.block].name if node.block is not None else None
@@ -201,11 +254,18 @@ def _visit(node: Node, graph: Graph, tensors: dict, issues: list[Issue], warning
         shared_with = original.name
         expected = graph.results.get(original.index)
         if expected is not None and expected.params != params:
-            issues.append(Issue(node.loc, "shape", (
-                f"{node.name} ({node.kind}) shares the weights of {original.name}, but its input {fmt_shape(shapes[0])} "
-                f"needs {params:,} parameters where {original.name} has {expected.params:,}; a shared layer must get "
-                f"inputs of the same width{where}"
-            ), at_key=True))
+            issues.append(
+                Issue(
+                    node.loc,
+                    "shape",
+                    (
+                        f"{node.name} ({node.kind}) shares the weights of {original.name}, but its input {fmt_shape(shapes[0])} "
+                        f"needs {params:,} parameters where {original.name} has {expected.params:,}; a shared layer must get "
+                        f"inputs of the same width{where}"
+                    ),
+                    at_key=True,
+                )
+            )
             return None
         params = buffers = 0
     return Row(
@@ -249,7 +309,12 @@ def _unaligned_detail(paths: list[str], rfs: list[RF]) -> str:
     if any(rf.kind != "spatial" or len(rf.axes) != n for rf in rfs) or not n:
         return " vs ".join(f"{path} {rf.kind} ({len(rf.axes)} axes)" for path, rf in zip(paths, rfs))
     texts = [
-        (axis, " vs ".join(f"{path} r{rf.axes[i].size} s{rf.axes[i].stride} p{rf.axes[i].padding}" for path, rf in zip(paths, rfs)))
+        (
+            axis,
+            " vs ".join(
+                f"{path} r{rf.axes[i].size} s{rf.axes[i].stride} p{rf.axes[i].padding}" for path, rf in zip(paths, rfs)
+            ),
+        )
         for i, axis in enumerate(axis_names(n))
     ]
     return "; ".join(f"{axes}: {text}" for axes, text in group_axes(texts))
@@ -257,7 +322,11 @@ def _unaligned_detail(paths: list[str], rfs: list[RF]) -> str:
 
 def _ref_name(graph: Graph, ref: Ref) -> str:
     node = graph.nodes[ref.node]
-    return node.name if ref.output == 0 and (node.layer is None or node.layer.num_outputs() == 1) else f"{node.name}.{ref.output}"
+    return (
+        node.name
+        if ref.output == 0 and (node.layer is None or node.layer.num_outputs() == 1)
+        else f"{node.name}.{ref.output}"
+    )
 
 
 def _tree_rows(graph: Graph, leaf: dict[int, Row], tensors: dict) -> list[Row]:
@@ -278,23 +347,27 @@ def _tree_rows(graph: Graph, leaf: dict[int, Row], tensors: dict) -> list[Row]:
         for b in starts.get(i, ()):
             block = graph.blocks[b]
             outs = [tensors[ref] for ref in block.outputs if ref in tensors]
-            rows.append(Row(
-                name=block.name,
-                kind=block.kind,
-                depth=block.depth,
-                is_block=True,
-                parent=graph.blocks[block.parent].name if block.parent is not None else None,
-                output_shapes=[shape for shape, _ in outs],
-                params=sums["params"][block.end] - sums["params"][block.first],
-                buffers=sums["buffers"][block.end] - sums["buffers"][block.first],
-                macs=sums["macs"][block.end] - sums["macs"][block.first],
-                activation_elements=sums["activation_elements"][block.end] - sums["activation_elements"][block.first],
-                receptive_field=to_field(outs[0][1]) if outs else None,
-                inputs=_block_inputs(graph, block.first, block.end),
-                training_macs=sums["training_macs"][block.end] - sums["training_macs"][block.first],
-                training_only=all(graph.nodes[i].training_only for i in range(block.first, block.end)) and block.end > block.first,
-                trainable=all(graph.nodes[i].trainable for i in range(block.first, block.end)),
-            ))
+            rows.append(
+                Row(
+                    name=block.name,
+                    kind=block.kind,
+                    depth=block.depth,
+                    is_block=True,
+                    parent=graph.blocks[block.parent].name if block.parent is not None else None,
+                    output_shapes=[shape for shape, _ in outs],
+                    params=sums["params"][block.end] - sums["params"][block.first],
+                    buffers=sums["buffers"][block.end] - sums["buffers"][block.first],
+                    macs=sums["macs"][block.end] - sums["macs"][block.first],
+                    activation_elements=sums["activation_elements"][block.end]
+                    - sums["activation_elements"][block.first],
+                    receptive_field=to_field(outs[0][1]) if outs else None,
+                    inputs=_block_inputs(graph, block.first, block.end),
+                    training_macs=sums["training_macs"][block.end] - sums["training_macs"][block.first],
+                    training_only=all(graph.nodes[i].training_only for i in range(block.first, block.end))
+                    and block.end > block.first,
+                    trainable=all(graph.nodes[i].trainable for i in range(block.first, block.end)),
+                )
+            )
         if i in leaf:
             rows.append(leaf[i])
     return rows

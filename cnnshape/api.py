@@ -24,8 +24,16 @@ if TYPE_CHECKING:
     from cnnshape.source import Source
 
 __all__ = [
-    "Comparison", "LintResult", "Problem", "Report", "SpecError", "Sweep",
-    "analyze", "compare", "lint", "sweep",
+    "Comparison",
+    "LintResult",
+    "Problem",
+    "Report",
+    "SpecError",
+    "Sweep",
+    "analyze",
+    "compare",
+    "lint",
+    "sweep",
 ]
 
 SpecLike = Union[str, "os.PathLike[str]", Mapping[str, Any]]
@@ -56,8 +64,15 @@ def _console(width: Optional[int], record: bool = False) -> Console:
     from rich.console import Console
 
     return Console(
-        file=io.StringIO(), width=_width(width), color_system=None, force_terminal=False,
-        force_jupyter=False, highlight=False, soft_wrap=False, record=record, emoji=False,
+        file=io.StringIO(),
+        width=_width(width),
+        color_system=None,
+        force_terminal=False,
+        force_jupyter=False,
+        highlight=False,
+        soft_wrap=False,
+        record=record,
+        emoji=False,
     )
 
 
@@ -72,7 +87,7 @@ def _html(draw: Callable[[Console], None], width: Optional[int]) -> str:
     """The table as HTML for Jupyter: rich's export (text escaped) in a <pre>."""
     console = _console(width, record=True)
     draw(console)
-    return console.export_html(inline_styles=True, code_format="<pre style=\"font-family:monospace\">{code}</pre>")
+    return console.export_html(inline_styles=True, code_format='<pre style="font-family:monospace">{code}</pre>')
 
 
 class _Displayed:
@@ -210,7 +225,9 @@ def _source(spec: SpecLike) -> Source:
         try:
             text = yaml.safe_dump(_plain(spec), sort_keys=False)
         except yaml.YAMLError as exc:
-            raise TypeError(f"a spec mapping holds only str, int, float, bool, None, lists and mappings: {exc}") from None
+            raise TypeError(
+                f"a spec mapping holds only str, int, float, bool, None, lists and mappings: {exc}"
+            ) from None
         return load_text(text, "<mapping>")
     if isinstance(spec, str) and "\n" in spec:
         return load_text(spec, "<string>")

@@ -63,8 +63,12 @@ def check_arguments(kind: str, arguments: dict[str, Any]) -> None:
         if key not in fields:
             hint = did_you_mean(key, fields, n=3, spell=lambda name: "--" + name.replace("_", "-"))
             listed = ", ".join("--" + name.replace("_", "-") for name in fields) or "none"
-            raise CalcUsageError(f"{kind} has no argument --{key.replace('_', '-')}{hint} ({kind}'s arguments: {listed})")
-    missing = [name for name, info in REGISTRY[kind].model_fields.items() if info.is_required() and name not in arguments]
+            raise CalcUsageError(
+                f"{kind} has no argument --{key.replace('_', '-')}{hint} ({kind}'s arguments: {listed})"
+            )
+    missing = [
+        name for name, info in REGISTRY[kind].model_fields.items() if info.is_required() and name not in arguments
+    ]
     if missing:
         raise CalcUsageError(f"{kind} needs " + ", ".join("--" + name.replace("_", "-") for name in missing))
 

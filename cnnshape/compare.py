@@ -108,10 +108,20 @@ def metrics(a: Report, b: Report) -> list[Metric]:
     for index, (name, out_a, out_b) in enumerate(pairs):
         key = "" if index == 0 else f".{name}"  # the first keeps the keys it always had
         label = "" if len(pairs) == 1 else f" {name}"
-        found.append(Metric("output" + key, "Output" + label, "shape", out_a.shape if out_a else None, out_b.shape if out_b else None))
+        found.append(
+            Metric(
+                "output" + key,
+                "Output" + label,
+                "shape",
+                out_a.shape if out_a else None,
+                out_b.shape if out_b else None,
+            )
+        )
         field_a = out_a.receptive_field if out_a else None
         field_b = out_b.receptive_field if out_b else None
-        rf = Metric("receptive_field" + key, ("Receptive field" if len(pairs) == 1 else "RF") + label, "field", field_a, field_b)
+        rf = Metric(
+            "receptive_field" + key, ("Receptive field" if len(pairs) == 1 else "RF") + label, "field", field_a, field_b
+        )
         size_a, size_b = _field_size(field_a), _field_size(field_b)
         if size_a is not None and size_b is not None:
             rf.delta = size_b - size_a
@@ -145,8 +155,13 @@ def same_field(a: Optional[ReceptiveField], b: Optional[ReceptiveField]) -> bool
 
 def _cells(a: Row, b: Row) -> tuple[str, ...]:
     return tuple(
-        cell for cell in CELLS
-        if not (same_field(a.receptive_field, b.receptive_field) if cell == "receptive_field" else getattr(a, cell) == getattr(b, cell))
+        cell
+        for cell in CELLS
+        if not (
+            same_field(a.receptive_field, b.receptive_field)
+            if cell == "receptive_field"
+            else getattr(a, cell) == getattr(b, cell)
+        )
     )
 
 

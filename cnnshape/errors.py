@@ -132,7 +132,7 @@ def close_matches(word: object, known: Iterable[str], n: int = 1) -> list[str]:
 
 
 def did_you_mean(word: object, known: Iterable[str], n: int = 1, spell: Callable[[str], str] = str) -> str:
-    """"; did you mean 'A'?" (or "'A', 'B' or 'C'" with n > 1) for a near miss of a known
+    """ "; did you mean 'A'?" (or "'A', 'B' or 'C'" with n > 1) for a near miss of a known
     name, else "". `spell` writes a name as the user would type it (`--out-channels`)."""
     quoted = [repr(spell(name)) for name in close_matches(word, known, n)]
     if not quoted:

@@ -24,9 +24,7 @@ from typing import Any
 
 # Characters that move the cursor, change colours, set titles or links (ESC, BEL, CSI, OSC
 # are C0/C1), reorder what follows (bidi controls: "Trojan Source"), or break a line.
-_INVISIBLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 

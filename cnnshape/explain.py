@@ -62,22 +62,24 @@ def explain(report: Report, names: Optional[list[str]] = None) -> Explanation:
         producers = [_producer(by_name, ref) for ref in row.inputs]
         shapes = [_tensor_shape(report, by_name, ref) for ref in row.inputs]
         fields = [start if producer is None else producer.receptive_field for producer in producers]
-        steps.append(Step(
-            name=row.name,
-            kind=row.kind,
-            parent=row.parent,
-            inputs=list(row.inputs),
-            input_shapes=shapes,
-            output_shapes=list(row.output_shapes),
-            params=row.params,
-            buffers=row.buffers,
-            macs=row.macs,
-            training_macs=row.training_macs,
-            training_only=row.training_only,
-            working=list(row.working),
-            rf_working=receptive_field_working(fields, row.receptive_field),
-            receptive_field=row.receptive_field,
-        ))
+        steps.append(
+            Step(
+                name=row.name,
+                kind=row.kind,
+                parent=row.parent,
+                inputs=list(row.inputs),
+                input_shapes=shapes,
+                output_shapes=list(row.output_shapes),
+                params=row.params,
+                buffers=row.buffers,
+                macs=row.macs,
+                training_macs=row.training_macs,
+                training_only=row.training_only,
+                working=list(row.working),
+                rf_working=receptive_field_working(fields, row.receptive_field),
+                receptive_field=row.receptive_field,
+            )
+        )
     return Explanation(report.name, report.file, report.input_shape, steps)
 
 
@@ -90,7 +92,9 @@ def _select(report: Report, layers: list[Row], names: list[str]) -> list[Row]:
             # A local name ("conv2d_1" inside one block use) is enough when it is unique.
             matches = [row.name for row in report.rows if row.name.rsplit(".", 1)[-1] == name]
             if len(matches) > 1:
-                raise UnknownLayer(f"layer name {name!r} is ambiguous: {', '.join(matches[:5])}{' ...' if len(matches) > 5 else ''}")
+                raise UnknownLayer(
+                    f"layer name {name!r} is ambiguous: {', '.join(matches[:5])}{' ...' if len(matches) > 5 else ''}"
+                )
         if not matches:
             hint = did_you_mean(name, known, n=3)
             raise UnknownLayer(f"no layer or block use named {name!r} in {report.name}{hint}")
@@ -122,7 +126,6 @@ def _tensor_shape(report: Report, by_name: dict[str, Row], ref: str) -> tuple[in
 
 
 # --- receptive-field working -------------------------------------------------------------
-
 
 
 def receptive_field_working(inputs: list[Optional[ReceptiveField]], out: Optional[ReceptiveField]) -> list[str]:
@@ -190,18 +193,25 @@ def _merge_working(inputs: list[ReceptiveField], out: ReceptiveField) -> list[st
         lines.append("RF: global (a merged path already depends on the whole input)")
     elif out.kind == "flat":
         lines.append("RF: flattened (a merged path has its spatial positions as features)")
-    elif all(field.kind == "spatial" and len(field.axes) == len(out.axes) for field in inputs if field.kind != "global"):
+    elif all(
+        field.kind == "spatial" and len(field.axes) == len(out.axes) for field in inputs if field.kind != "global"
+    ):
         texts = [
-            (name, f"r = max({', '.join(str(field.axes[i].size) for field in inputs if field.kind != 'global')}) = {axis.size} "
-                   "(the largest of the merged paths)")
+            (
+                name,
+                f"r = max({', '.join(str(field.axes[i].size) for field in inputs if field.kind != 'global')}) = {axis.size} "
+                "(the largest of the merged paths)",
+            )
             for i, (name, axis) in enumerate(zip(axis_names(len(out.axes)), out.axes))
         ]
         lines += _grouped(texts)
     else:
         lines.append(f"RF: {_field_text(out)}")
     if out.global_context and any(field.kind == "global" for field in inputs):
-        lines.append("RF: a merged path sees the whole input (an SE gate, a pooled branch): the field shown is the "
-                     "local one of the other paths, marked +g")
+        lines.append(
+            "RF: a merged path sees the whole input (an SE gate, a pooled branch): the field shown is the "
+            "local one of the other paths, marked +g"
+        )
     if out.unaligned and not any(field.unaligned for field in inputs):
         lines.append("RF: the merged paths are not aligned (different stride or centre)")
     return lines

@@ -362,7 +362,7 @@ def _find_close(text: str, start: int) -> int:
                 return i
     raise ExprError(
         f"unclosed '$(' in {text!r}; inside a flow mapping {{...}} YAML splits at commas, "
-        "so quote the value: \"$(max(1, c))\""
+        'so quote the value: "$(max(1, c))"'
     )
 
 

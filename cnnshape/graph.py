@@ -145,7 +145,13 @@ def _raw_at(args: dict[str, Any], path: tuple) -> Any:
     """The value as written at `path` inside a layer's arguments (None if it is not there)."""
     value: Any = args
     for step in path:
-        if isinstance(value, dict) and step in value or isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+        if (
+            isinstance(value, dict)
+            and step in value
+            or isinstance(value, list)
+            and isinstance(step, int)
+            and 0 <= step < len(value)
+        ):
             value = value[step]
         else:
             return None
@@ -204,8 +210,15 @@ class _Builder:
 
     # -- issues ---------------------------------------------------------------------------
 
-    def issue(self, loc: Loc, code: str, message: str, scope: _Scope | None = None, at_key: bool = False,
-              severity: Severity = "error") -> None:
+    def issue(
+        self,
+        loc: Loc,
+        code: str,
+        message: str,
+        scope: _Scope | None = None,
+        at_key: bool = False,
+        severity: Severity = "error",
+    ) -> None:
         key = (tuple(loc), code, message)
         if key not in self.issues:
             suffix = f" ({scope.context})" if scope is not None and scope.context else ""
@@ -224,17 +237,27 @@ class _Builder:
         self.overrides = overrides
         variables = self.network_variables = self._network_args(overrides)
         inputs = self._inputs(variables, input_override)
-        for where, declared in [(("args",), spec.args)] + [(("blocks", b, "args"), d.args) for b, d in spec.blocks.items()]:
+        for where, declared in [(("args",), spec.args)] + [
+            (("blocks", b, "args"), d.args) for b, d in spec.blocks.items()
+        ]:
             for arg in declared:
                 if keyword.iskeyword(arg) or arg == "repeat_index" or (where[0] == "blocks" and arg in INPUT_VARIABLES):
-                    why = ("is a Python keyword, so expressions cannot use it" if keyword.iskeyword(arg)
-                           else "is set by `repeat` for each copy" if arg == "repeat_index"
-                           else "is set from the block's input")
+                    why = (
+                        "is a Python keyword, so expressions cannot use it"
+                        if keyword.iskeyword(arg)
+                        else "is set by `repeat` for each copy"
+                        if arg == "repeat_index"
+                        else "is set from the block's input"
+                    )
                     self.issue(where + (arg,), "bad-value", f"argument name {arg!r} {why}; rename it", at_key=True)
         for block in spec.blocks:
             if block in REGISTRY:
-                self.issue(("blocks", block), "duplicate-name",
-                           f"block {block!r} has the name of a built-in layer kind; rename it (e.g. {block}Block)", at_key=True)
+                self.issue(
+                    ("blocks", block),
+                    "duplicate-name",
+                    f"block {block!r} has the name of a built-in layer kind; rename it (e.g. {block}Block)",
+                    at_key=True,
+                )
         named = isinstance(spec.input, dict)
         for index, (name, input_shape) in enumerate(inputs):
             self.nodes.append(Node(index, name, "Input", None, [], ("input", name) if named else ("input",), None, 0))
@@ -242,7 +265,9 @@ class _Builder:
         self.network_origins = {
             name: _CommandLine(name, overrides[name]) if name in overrides else ("args", name) for name in spec.args
         }
-        top = _Scope("", [Ref(i) for i in range(len(inputs))], variables, None, 0, "", origins=dict(self.network_origins))
+        top = _Scope(
+            "", [Ref(i) for i in range(len(inputs))], variables, None, 0, "", origins=dict(self.network_origins)
+        )
         if named:
             for index, (name, _) in enumerate(inputs):
                 top.names[name] = [Ref(index)]
@@ -251,21 +276,40 @@ class _Builder:
         used = {block.kind for block in self.blocks} | self.skipped_blocks
         for block in spec.blocks:
             if block not in used:
-                self.issue(("blocks", block), "unused-block", f"block {block!r} is never used, so its layers are not checked",
-                           at_key=True, severity="warning")
+                self.issue(
+                    ("blocks", block),
+                    "unused-block",
+                    f"block {block!r} is never used, so its layers are not checked",
+                    at_key=True,
+                    severity="warning",
+                )
         if not self.input_ok:
             raise self.fail()
-        return Graph(spec.name, inputs[0][1], self.nodes, self.blocks, outputs, names, variables, self.problems(),
-                     self.results, inputs)
+        return Graph(
+            spec.name,
+            inputs[0][1],
+            self.nodes,
+            self.blocks,
+            outputs,
+            names,
+            variables,
+            self.problems(),
+            self.results,
+            inputs,
+        )
 
     def _network_args(self, overrides: dict[str, Any]) -> dict[str, Any]:
 
         for key in overrides:
             if key not in self.spec.args:
                 hint = did_you_mean(key, self.spec.args) or (
-                    f"; the spec's args are: {', '.join(self.spec.args)}" if self.spec.args else "; the spec declares no args"
+                    f"; the spec's args are: {', '.join(self.spec.args)}"
+                    if self.spec.args
+                    else "; the spec declares no args"
                 )
-                self.issue(("args",), "unknown-argument", f"--set {key}: the spec has no argument {key!r}{hint}", at_key=True)
+                self.issue(
+                    ("args",), "unknown-argument", f"--set {key}: the spec has no argument {key!r}{hint}", at_key=True
+                )
         variables: dict[str, Any] = {}
         for key, value in self.spec.args.items():
             if key in overrides and self._override_fits(key, overrides[key], value):
@@ -276,17 +320,21 @@ class _Builder:
             words = _WORD.findall(str(value)) if has_substitution(value) else []
             later = [word for word in words if word in self.spec.args and word not in variables]
             if later:
-                self.issue(("args", key), "bad-expression", (
-                    f"{later[0]!r} is declared below {key!r} (or is {key!r} itself); args are evaluated "
-                    "top to bottom, so move it above"
-                ))
+                self.issue(
+                    ("args", key),
+                    "bad-expression",
+                    (
+                        f"{later[0]!r} is declared below {key!r} (or is {key!r} itself); args are evaluated "
+                        "top to bottom, so move it above"
+                    ),
+                )
                 variables[key] = FAILED
                 continue
             variables[key] = self.subst(value, variables, ("args", key))
         return variables
 
     def _override_note(self, raw: Any) -> str:
-        """" (from --set width=-5)" when a bad value came from a command-line override, so
+        """ " (from --set width=-5)" when a bad value came from a command-line override, so
         the user looks there rather than at the file (which says something else)."""
         if not self.overrides or not has_substitution(raw):
             return ""
@@ -299,11 +347,18 @@ class _Builder:
         if has_substitution(default) or default is None or value is None:
             return True  # null switches an optional feature off (`--set se_ratio=null`)
         kinds = {bool: "true or false", int: "a number", float: "a number", str: "text", list: "a list"}
+
         def sort(item: Any) -> str:
             return kinds.get(type(item), type(item).__name__)
+
         if sort(value) == sort(default):
             return True
-        self.issue(("args", key), "bad-value", f"--set {key}={value!r}: expected {sort(default)}, like the spec's default {default!r}", at_key=True)
+        self.issue(
+            ("args", key),
+            "bad-value",
+            f"--set {key}={value!r}: expected {sort(default)}, like the spec's default {default!r}",
+            at_key=True,
+        )
         return False
 
     def _inputs(self, variables: dict[str, Any], override: InputShape | None) -> list[tuple[str, tuple[int, ...]]]:
@@ -311,17 +366,25 @@ class _Builder:
         written = self.spec.input
         if not isinstance(written, dict):
             if isinstance(override, dict):
-                self.issue(("input",), "unknown-argument", (
-                    f"--input {', '.join(override)}=...: this spec has one unnamed input; give just its shape"
-                ), at_key=True)
+                self.issue(
+                    ("input",),
+                    "unknown-argument",
+                    (f"--input {', '.join(override)}=...: this spec has one unnamed input; give just its shape"),
+                    at_key=True,
+                )
                 override = None
             return [("input", override or self._input_shape(written, variables, ("input",)))]
         if override is not None and not isinstance(override, dict):
             if len(written) > 1:
-                self.issue(("input",), "unknown-argument", (
-                    f"--input: this spec has {len(written)} inputs ({', '.join(written)}); set each as NAME=SHAPE, "
-                    f"e.g. --input '{next(iter(written))}=1,3,224,224'"
-                ), at_key=True)
+                self.issue(
+                    ("input",),
+                    "unknown-argument",
+                    (
+                        f"--input: this spec has {len(written)} inputs ({', '.join(written)}); set each as NAME=SHAPE, "
+                        f"e.g. --input '{next(iter(written))}=1,3,224,224'"
+                    ),
+                    at_key=True,
+                )
             override = {next(iter(written)): override}
         import difflib
 
@@ -329,14 +392,24 @@ class _Builder:
         for name in given:
             if name not in written:
                 close = difflib.get_close_matches(name, list(written), n=1)
-                self.issue(("input",), "unknown-argument", (
-                    f"--input {name}=...: the spec has no input {name!r}"
-                    + (f"; did you mean {close[0]!r}?" if close else f"; its inputs are: {', '.join(written)}")
-                ), at_key=True)
+                self.issue(
+                    ("input",),
+                    "unknown-argument",
+                    (
+                        f"--input {name}=...: the spec has no input {name!r}"
+                        + (f"; did you mean {close[0]!r}?" if close else f"; its inputs are: {', '.join(written)}")
+                    ),
+                    at_key=True,
+                )
         inputs = []
         for name, dims in written.items():
             if not NAME_RE.match(name) or name == "input":
-                self.issue(("input", name), "bad-value", f"input name {name!r} must be an identifier other than 'input'", at_key=True)
+                self.issue(
+                    ("input", name),
+                    "bad-value",
+                    f"input name {name!r} must be an identifier other than 'input'",
+                    at_key=True,
+                )
             inputs.append((name, given.get(name) or self._input_shape(dims, variables, ("input", name))))
         return inputs
 
@@ -391,8 +464,11 @@ class _Builder:
         """Expand a `layers:` list into nodes; scope.outputs ends as the last layer's tensors."""
         previous = list(scope.inputs)
         scope.later = {
-            body["name"] for raw in entries if isinstance(raw, dict) and len(raw) == 1
-            for body in raw.values() if isinstance(body, dict) and isinstance(body.get("name"), str)
+            body["name"]
+            for raw in entries
+            if isinstance(raw, dict) and len(raw) == 1
+            for body in raw.values()
+            if isinstance(body, dict) and isinstance(body.get("name"), str)
         }
         for i, raw in enumerate(entries):
             loc = base + (i,)
@@ -410,7 +486,9 @@ class _Builder:
         self.nodes.append(node)
         return [Ref(node.index)]
 
-    def _reserved(self, call: LayerCall, scope: _Scope, key: str, raw: Any, fallback: Any, valid: Any, wanted: str) -> Any:
+    def _reserved(
+        self, call: LayerCall, scope: _Scope, key: str, raw: Any, fallback: Any, valid: Any, wanted: str
+    ) -> Any:
         """A reserved key's value after substitution; one located error and `fallback` if it
         is not `wanted` (a failed substitution is already reported)."""
         if key not in call.present:
@@ -428,16 +506,26 @@ class _Builder:
         is_flag = lambda value: isinstance(value, bool)  # noqa: E731
         enabled = self._reserved(call, scope, "if", call.if_, True, is_flag, "true or false")
         repeat = self._reserved(
-            call, scope, "repeat", call.repeat, 1,
+            call,
+            scope,
+            "repeat",
+            call.repeat,
+            1,
             lambda value: not isinstance(value, bool) and isinstance(value, int) and 0 <= value <= MAX_NODES,
             f"an integer from 0 to {MAX_NODES:,}",
         )
         name = self._reserved(
-            call, scope, "name", call.name, None,
+            call,
+            scope,
+            "name",
+            call.name,
+            None,
             lambda value: value is None or (isinstance(value, str) and bool(NAME_RE.match(value)) and value != "input"),
             "an identifier other than 'input'",
         )
-        call.training_only = self._reserved(call, scope, "training_only", call.training_only, False, is_flag, "true or false")
+        call.training_only = self._reserved(
+            call, scope, "training_only", call.training_only, False, is_flag, "true or false"
+        )
         call.trainable = self._reserved(call, scope, "trainable", call.trainable, True, is_flag, "true or false")
         if name is not None and name in scope.names:
             self.issue(args_loc + ("name",), "duplicate-name", f"name {name!r} is already used in this scope", scope)
@@ -449,10 +537,17 @@ class _Builder:
         is_block = call.kind in self.spec.blocks
         if not is_block and call.kind not in REGISTRY:
             if call.kind in NOT_YET:
-                hint = "; it is a PyTorch module cnnshape does not support yet (`cnnshape layers` lists the kinds it has)"
+                hint = (
+                    "; it is a PyTorch module cnnshape does not support yet (`cnnshape layers` lists the kinds it has)"
+                )
             else:
-                hint = did_you_mean(call.kind, [*REGISTRY, *self.spec.blocks], n=3) or "; layer kinds are PyTorch class names (`cnnshape layers` lists them)"
-            self.issue(call.loc + (call.kind,), "unknown-kind", f"unknown layer kind {call.kind!r}{hint}", scope, at_key=True)
+                hint = (
+                    did_you_mean(call.kind, [*REGISTRY, *self.spec.blocks], n=3)
+                    or "; layer kinds are PyTorch class names (`cnnshape layers` lists them)"
+                )
+            self.issue(
+                call.loc + (call.kind,), "unknown-kind", f"unknown layer kind {call.kind!r}{hint}", scope, at_key=True
+            )
             return self._broken(inputs)
         reuse = self._shared(call, scope, is_block) if "share" in call.present else None
         if "share" in call.present and reuse is None:
@@ -465,7 +560,9 @@ class _Builder:
                 self.skipped_blocks.add(call.kind)
                 self._check_skipped_cycle(call, scope)
             merges = not is_block and (REGISTRY[call.kind].max_inputs or 2) > 1
-            stand_in = self._stand_in(call, scope, name, inputs, inputs_ok and merges, "if" if not enabled else "repeat")
+            stand_in = self._stand_in(
+                call, scope, name, inputs, inputs_ok and merges, "if" if not enabled else "repeat"
+            )
             if name is not None:
                 scope.names[name] = stand_in
                 scope.copies[name] = []
@@ -496,18 +593,24 @@ class _Builder:
             # Stop a huge `repeat` as soon as one copy shows where it is going.
             grown = len(self.nodes) - before
             if grown and self.layer_count + grown * (repeat - copy - 1) > MAX_NODES:
-                self.issue(args_loc + ("repeat",), "limit", (
-                    f"repeat: {repeat:,} copies of {grown:,} layer(s) would expand the network past "
-                    f"{MAX_NODES:,} layers"
-                ), scope)
+                self.issue(
+                    args_loc + ("repeat",),
+                    "limit",
+                    (
+                        f"repeat: {repeat:,} copies of {grown:,} layer(s) would expand the network past "
+                        f"{MAX_NODES:,} layers"
+                    ),
+                    scope,
+                )
                 raise self.fail()
         if name is not None:
             scope.names[name] = result
             scope.copies[name] = every
         return outputs
 
-    def _stand_in(self, call: LayerCall, scope: _Scope, name: str | None, inputs: list[Ref], check: bool,
-                  switch: str) -> list[Ref]:
+    def _stand_in(
+        self, call: LayerCall, scope: _Scope, name: str | None, inputs: list[Ref], check: bool, switch: str
+    ) -> list[Ref]:
         """What a skipped entry stands for: its `else`, or its inputs. A skipped merge (Add,
         Mul, Concat, ...) standing for several tensors must say so: it silently turned a
         residual block's output into two tensors before. Other entries (a block use, a
@@ -521,12 +624,19 @@ class _Builder:
             label = f"{name} ({call.kind})" if name else call.kind
             tensors = ", ".join(self._label(ref) for ref in inputs)
             where = switch if switch in call.present else "if"
-            written = call.from_ if isinstance(call.from_, list) and call.from_ and isinstance(call.from_[0], str) else None
+            written = (
+                call.from_ if isinstance(call.from_, list) and call.from_ and isinstance(call.from_[0], str) else None
+            )
             example = written[0] if written else f"{self._label(inputs[0]).removeprefix(scope.prefix)}"
-            self.issue(call.args_loc + (where,), "skipped-merge", (
-                f"{label} is skipped ({where}: {'false' if where == 'if' else 0}) and would stand for its "
-                f"{len(inputs)} inputs ({tensors}); say which tensor stands for it with `else:` (e.g. `else: {example}`)"
-            ), scope)
+            self.issue(
+                call.args_loc + (where,),
+                "skipped-merge",
+                (
+                    f"{label} is skipped ({where}: {'false' if where == 'if' else 0}) and would stand for its "
+                    f"{len(inputs)} inputs ({tensors}); say which tensor stands for it with `else:` (e.g. `else: {example}`)"
+                ),
+                scope,
+            )
             return self._broken(inputs)  # its users are not checked against a guess
         return inputs
 
@@ -543,9 +653,11 @@ class _Builder:
             for used in self._block_uses(block):
                 path = paths[block] + [used]
                 if used in targets:
-                    start = stack[stack.index(used):] if used in stack and used != call.kind else []
+                    start = stack[stack.index(used) :] if used in stack and used != call.kind else []
                     chain = " -> ".join(start + path)
-                    self.issue(call.loc + (call.kind,), "cycle", f"block {used!r} uses itself: {chain}", scope, at_key=True)
+                    self.issue(
+                        call.loc + (call.kind,), "cycle", f"block {used!r} uses itself: {chain}", scope, at_key=True
+                    )
                     return
                 if used not in paths:
                     paths[used] = path
@@ -562,11 +674,21 @@ class _Builder:
 
     def _check_argument_names(self, call: LayerCall, scope: _Scope) -> None:
 
-        known = list(self.spec.blocks[call.kind].args) if call.kind in self.spec.blocks else list(REGISTRY[call.kind].model_fields)
+        known = (
+            list(self.spec.blocks[call.kind].args)
+            if call.kind in self.spec.blocks
+            else list(REGISTRY[call.kind].model_fields)
+        )
         for key in call.args:
             if key not in known:
                 hint = did_you_mean(str(key), known)
-                self.issue(call.args_loc + (key,), "unknown-argument", f"{call.kind}: unknown argument {key!r}{hint}", scope, at_key=True)
+                self.issue(
+                    call.args_loc + (key,),
+                    "unknown-argument",
+                    f"{call.kind}: unknown argument {key!r}{hint}",
+                    scope,
+                    at_key=True,
+                )
 
     def _local_name(self, kind: str, name: str | None, copy: int, repeat: int, scope: _Scope) -> str:
         if name is not None:
@@ -588,11 +710,20 @@ class _Builder:
             self.issue(loc, "limit", f"the network expands to more than {MAX_NODES:,} layers")
             raise self.fail()
         if self.references > MAX_REFERENCES:
-            self.issue(loc, "limit", f"the layers' inputs add up to more than {MAX_REFERENCES:,} references (`from` lists)")
+            self.issue(
+                loc, "limit", f"the layers' inputs add up to more than {MAX_REFERENCES:,} references (`from` lists)"
+            )
             raise self.fail()
 
-    def add_layer(self, call: LayerCall, local: str, scope: _Scope, inputs: list[Ref], inputs_ok: bool = True,
-                  shared: int | None = None) -> list[Ref]:
+    def add_layer(
+        self,
+        call: LayerCall,
+        local: str,
+        scope: _Scope,
+        inputs: list[Ref],
+        inputs_ok: bool = True,
+        shared: int | None = None,
+    ) -> list[Ref]:
         self._check_size(call.loc, len(inputs))
         cls = REGISTRY[call.kind]
         args_loc = call.args_loc
@@ -609,9 +740,11 @@ class _Builder:
             except ValidationError as exc:
                 fields = list(cls.model_fields)
                 for issue in pydantic_issues(exc, args_loc, "argument", fields=fields, data=values):
-                    origin = self._override_note(call.args.get(issue.loc[len(args_loc)]) if len(issue.loc) > len(args_loc) else None)
+                    origin = self._override_note(
+                        call.args.get(issue.loc[len(args_loc)]) if len(issue.loc) > len(args_loc) else None
+                    )
                     loc, at_key, message = issue.loc, issue.at_key, f"{call.kind}: {issue.message}{origin}"
-                    name = _bare_name(_raw_at(call.args, issue.loc[len(args_loc):]))
+                    name = _bare_name(_raw_at(call.args, issue.loc[len(args_loc) :]))
                     written = None if at_key or name is None else scope.origins.get(name)
                     if isinstance(written, _CommandLine):
                         if not origin:
@@ -629,15 +762,32 @@ class _Builder:
             hint = ""
             if len(sources) == 1 and len(inputs) > 1 and most == 1:
                 hint = f"; {sources[0]} has {len(inputs)} outputs: pick one with `from: {sources[0]}.0`"
-            self.issue(args_loc + ("from",), "bad-value",
-                       f"{scope.prefix + local} ({call.kind}) takes {want} input(s), got {len(inputs)}{hint}", scope)
+            self.issue(
+                args_loc + ("from",),
+                "bad-value",
+                f"{scope.prefix + local} ({call.kind}) takes {want} input(s), got {len(inputs)}{hint}",
+                scope,
+            )
             layer = None
         qualified = scope.prefix + local
         # A layer fed by a training-only layer cannot run in eval mode either.
-        training_only = call.training_only or scope.training_only or any(self.nodes[ref.node].training_only for ref in inputs)
-        node = Node(len(self.nodes), qualified, call.kind, layer, list(inputs), call.loc + (call.kind,),
-                    scope.block, scope.depth, scope.context, training_only, shared,
-                    call.trainable is not False and scope.trainable)
+        training_only = (
+            call.training_only or scope.training_only or any(self.nodes[ref.node].training_only for ref in inputs)
+        )
+        node = Node(
+            len(self.nodes),
+            qualified,
+            call.kind,
+            layer,
+            list(inputs),
+            call.loc + (call.kind,),
+            scope.block,
+            scope.depth,
+            scope.context,
+            training_only,
+            shared,
+            call.trainable is not False and scope.trainable,
+        )
         if shared is not None:
             node.trainable = self.nodes[shared].trainable  # one tensor: the original says
         self.nodes.append(node)
@@ -646,15 +796,25 @@ class _Builder:
         scope.made[local] = ("node", node.index)
         return refs
 
-    def expand_block(self, call: LayerCall, local: str, scope: _Scope, inputs: list[Ref], shared: int | None = None) -> _Scope:
+    def expand_block(
+        self, call: LayerCall, local: str, scope: _Scope, inputs: list[Ref], shared: int | None = None
+    ) -> _Scope:
         block: BlockDef = self.spec.blocks[call.kind]
         qualified = scope.prefix + local
         if call.kind in self.block_stack or len(self.block_stack) >= MAX_BLOCK_DEPTH:
             if call.kind in self.block_stack:
-                chain = " -> ".join(self.block_stack[self.block_stack.index(call.kind):] + [call.kind])
-                self.issue(call.loc + (call.kind,), "cycle", f"block {call.kind!r} uses itself: {chain}", scope, at_key=True)
+                chain = " -> ".join(self.block_stack[self.block_stack.index(call.kind) :] + [call.kind])
+                self.issue(
+                    call.loc + (call.kind,), "cycle", f"block {call.kind!r} uses itself: {chain}", scope, at_key=True
+                )
             else:
-                self.issue(call.loc + (call.kind,), "limit", f"blocks nest more than {MAX_BLOCK_DEPTH} deep", scope, at_key=True)
+                self.issue(
+                    call.loc + (call.kind,),
+                    "limit",
+                    f"blocks nest more than {MAX_BLOCK_DEPTH} deep",
+                    scope,
+                    at_key=True,
+                )
             broken = _Scope(qualified + ".", inputs, {}, scope.block, scope.depth, scope.context)
             broken.outputs = self._broken(inputs)
             return broken
@@ -662,11 +822,27 @@ class _Builder:
             variables, origins = dict(self.blocks[shared].args), dict[str, Any]()
         else:
             variables, origins = self._block_args(call, block, scope, self._input_variables(call.kind, block, inputs))
-        instance = BlockInstance(len(self.blocks), qualified, call.kind, scope.block, scope.depth,
-                                 call.loc + (call.kind,), first=len(self.nodes), inputs=list(inputs), args=variables)
+        instance = BlockInstance(
+            len(self.blocks),
+            qualified,
+            call.kind,
+            scope.block,
+            scope.depth,
+            call.loc + (call.kind,),
+            first=len(self.nodes),
+            inputs=list(inputs),
+            args=variables,
+        )
         self.blocks.append(instance)
-        inner = _Scope(qualified + ".", list(inputs), variables, instance.index, scope.depth + 1, f"in {qualified}",
-                       origins=origins)
+        inner = _Scope(
+            qualified + ".",
+            list(inputs),
+            variables,
+            instance.index,
+            scope.depth + 1,
+            f"in {qualified}",
+            origins=origins,
+        )
         inner.training_only = scope.training_only or call.training_only
         inner.trainable = scope.trainable and call.trainable is not False
         self.block_stack.append(call.kind)
@@ -690,12 +866,20 @@ class _Builder:
         loc = call.args_loc + ("share",)
         if call.args:
             first = next(iter(call.args))
-            self.issue(call.args_loc + (first,), "bad-value", (
-                f"{call.kind} shares the weights of {call.share!r}, so its arguments are that entry's; remove {first!r}"
-            ), scope, at_key=True)
+            self.issue(
+                call.args_loc + (first,),
+                "bad-value",
+                (
+                    f"{call.kind} shares the weights of {call.share!r}, so its arguments are that entry's; remove {first!r}"
+                ),
+                scope,
+                at_key=True,
+            )
             return None
         if not isinstance(call.share, str) or not call.share:
-            self.issue(loc, "bad-value", f"'share' takes the name of an earlier layer or block use, got {call.share!r}", scope)
+            self.issue(
+                loc, "bad-value", f"'share' takes the name of an earlier layer or block use, got {call.share!r}", scope
+            )
             return None
         where, parts = scope, call.share.split(".")
         for part in parts[:-1]:
@@ -711,7 +895,12 @@ class _Builder:
         what, index = made
         kind = self.nodes[index].kind if what == "node" else self.blocks[index].kind
         if kind != call.kind or (what == "block") != is_block:
-            self.issue(loc, "bad-value", f"{call.share!r} is a {kind}, not a {call.kind}: only the same kind can share weights", scope)
+            self.issue(
+                loc,
+                "bad-value",
+                f"{call.share!r} is a {kind}, not a {call.kind}: only the same kind can share weights",
+                scope,
+            )
             return None
         if what == "node" and self.nodes[index].layer is None:
             return None  # its own problem is reported
@@ -723,9 +912,12 @@ class _Builder:
         """Pair each layer of a sharing block use with the original use's (same order)."""
         mine, theirs = range(instance.first, instance.end), range(original.first, original.end)
         if len(mine) != len(theirs) or any(self.nodes[a].kind != self.nodes[b].kind for a, b in zip(mine, theirs)):
-            self.issue(call.args_loc + ("share",), "bad-value", (
-                f"{instance.name} cannot share the weights of {original.name}: the uses expand to different layers"
-            ), scope)
+            self.issue(
+                call.args_loc + ("share",),
+                "bad-value",
+                (f"{instance.name} cannot share the weights of {original.name}: the uses expand to different layers"),
+                scope,
+            )
             return
         for a, b in zip(mine, theirs):
             node, source = self.nodes[a], self.nodes[b]
@@ -785,8 +977,9 @@ class _Builder:
         self.results[node.index] = result
         return list(result.shapes)
 
-    def _block_args(self, call: LayerCall, block: BlockDef, scope: _Scope,
-                    input_vars: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _block_args(
+        self, call: LayerCall, block: BlockDef, scope: _Scope, input_vars: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The block use's variables, and where each value was written (see _Scope.origins)."""
 
         given: dict[str, Any] = {}
@@ -796,7 +989,13 @@ class _Builder:
                 hint = did_you_mean(str(key), block.args) or (
                     f"; its args are: {', '.join(block.args)}" if block.args else f"; block {call.kind} takes no args"
                 )
-                self.issue(call.args_loc + (key,), "unknown-argument", f"block {call.kind} has no argument {key!r}{hint}", scope, at_key=True)
+                self.issue(
+                    call.args_loc + (key,),
+                    "unknown-argument",
+                    f"block {call.kind} has no argument {key!r}{hint}",
+                    scope,
+                    at_key=True,
+                )
                 continue
             given[key] = self.subst(value, scope.variables, call.args_loc + (key,), scope)
             origins[key] = scope.origins.get(_bare_name(value) or "", call.args_loc + (key,))
@@ -814,8 +1013,16 @@ class _Builder:
             origins[key] = origins.get(_bare_name(default) or "", ("blocks", call.kind, "args", key))
         return variables, origins
 
-    def _check_tied(self, call: LayerCall, key: str, default: Any, value: Any, input_vars: dict[str, Any],
-                    scope: _Scope, variables: dict[str, Any]) -> None:
+    def _check_tied(
+        self,
+        call: LayerCall,
+        key: str,
+        default: Any,
+        value: Any,
+        input_vars: dict[str, Any],
+        scope: _Scope,
+        variables: dict[str, Any],
+    ) -> None:
         """An argument whose default reads only the input's shape (`c1: $input_channels`)
         says what the input is; a value given at the use must agree with the real input."""
         names = referenced_names(default)
@@ -827,10 +1034,15 @@ class _Builder:
         if real is FAILED or (real == value and isinstance(real, bool) == isinstance(value, bool)):
             return
         shapes = ", ".join(fmt_shape(tuple(shape)) for shape in input_vars["input_shapes"])
-        self.issue(call.args_loc + (key,), "input-mismatch", (
-            f"block {call.kind}: {key}={value!r} disagrees with its input {shapes}, for which `{key}: {default}` "
-            f"gives {real!r}; leave {key!r} out of the use (it is read from the input), or fix the layers before it"
-        ), scope)
+        self.issue(
+            call.args_loc + (key,),
+            "input-mismatch",
+            (
+                f"block {call.kind}: {key}={value!r} disagrees with its input {shapes}, for which `{key}: {default}` "
+                f"gives {real!r}; leave {key!r} out of the use (it is read from the input), or fix the layers before it"
+            ),
+            scope,
+        )
         variables[key] = real  # the real input's value, so nothing inside cascades from the wrong one
 
     # -- references -----------------------------------------------------------------------
@@ -851,7 +1063,9 @@ class _Builder:
         for i, name in enumerate(names):
             where = loc + (i,) if isinstance(value, list) else loc
             if not isinstance(name, str) or not name:
-                self.issue(where, "bad-value", f"{loc[-1]!r} takes a layer name or a list of names, got {name!r}", scope)
+                self.issue(
+                    where, "bad-value", f"{loc[-1]!r} takes a layer name or a list of names, got {name!r}", scope
+                )
                 broken = True
                 continue
             try:
@@ -859,7 +1073,11 @@ class _Builder:
             except _Broken:
                 broken = True
             if self.references + len(refs) > MAX_REFERENCES:  # `m.*` lists cannot multiply the work
-                self.issue(where, "limit", f"the layers' inputs add up to more than {MAX_REFERENCES:,} references (`from` lists)")
+                self.issue(
+                    where,
+                    "limit",
+                    f"the layers' inputs add up to more than {MAX_REFERENCES:,} references (`from` lists)",
+                )
                 raise self.fail()
         if broken:
             raise _Broken
@@ -886,9 +1104,14 @@ class _Builder:
         the rest of the reference applied to each copy); nothing when it was skipped."""
         star = parts.index("*")
         if star == 0 or parts.count("*") > 1 or parts[star - 1] == "input" or parts[star - 1].isdigit():
-            self.issue(loc, "unknown-reference", (
-                f"{dotted!r}: `*` follows the name of a repeated layer or block use, once (`m.*`, `m.*.0`, `use.m.*`)"
-            ), scope)
+            self.issue(
+                loc,
+                "unknown-reference",
+                (
+                    f"{dotted!r}: `*` follows the name of a repeated layer or block use, once (`m.*`, `m.*.0`, `use.m.*`)"
+                ),
+                scope,
+            )
             raise _Broken
         container = scope
         for part in parts[: star - 1]:
@@ -907,10 +1130,12 @@ class _Builder:
             raise _Broken
         refs: list[Ref] = []
         for found in copies:
-            refs.extend(self._walk(found, parts[star + 1:], dotted, scope, loc))
+            refs.extend(self._walk(found, parts[star + 1 :], dotted, scope, loc))
         return refs
 
-    def _walk(self, found: Union[list[Ref], _Scope], parts: list[str], dotted: str, scope: _Scope, loc: Loc) -> list[Ref]:
+    def _walk(
+        self, found: Union[list[Ref], _Scope], parts: list[str], dotted: str, scope: _Scope, loc: Loc
+    ) -> list[Ref]:
         """The rest of a dotted reference: inner names of block uses and output indices."""
         for part in parts:
             if isinstance(found, _Scope):
@@ -925,21 +1150,41 @@ class _Builder:
                 index = int(part)
                 tensors = found
                 if index >= len(tensors):
-                    self.issue(loc, "unknown-reference", f"{dotted!r}: output {index} does not exist ({len(tensors)} output(s))", scope)
+                    self.issue(
+                        loc,
+                        "unknown-reference",
+                        f"{dotted!r}: output {index} does not exist ({len(tensors)} output(s))",
+                        scope,
+                    )
                     raise _Broken
                 found = [tensors[index]]
                 continue
-            self.issue(loc, "unknown-reference", f"{dotted!r}: {part!r} is not an output index or a layer inside a block", scope)
+            self.issue(
+                loc,
+                "unknown-reference",
+                f"{dotted!r}: {part!r} is not an output index or a layer inside a block",
+                scope,
+            )
             raise _Broken
         return found.outputs if isinstance(found, _Scope) else found
 
     def _unknown_reference(self, dotted: str, part: str, where: _Scope, loc: Loc, scope: _Scope | None = None) -> None:
         hint = did_you_mean(part, [*where.names, "input"])
         if part in where.later and part not in where.names:
-            self.issue(loc, "forward-reference", f"{dotted!r} is defined further down; `from` may only name earlier layers, so the graph has no cycles", scope or where)
+            self.issue(
+                loc,
+                "forward-reference",
+                f"{dotted!r} is defined further down; `from` may only name earlier layers, so the graph has no cycles",
+                scope or where,
+            )
             return
-        inside = [f"{use}.{part}" for use, value in where.names.items() if isinstance(value, _Scope) and part in value.names]
+        inside = [
+            f"{use}.{part}" for use, value in where.names.items() if isinstance(value, _Scope) and part in value.names
+        ]
         if not hint:
-            hint = (f"; to reach into a block use, write {inside[-1]!r}" if inside
-                    else "; a reference may name only layers defined earlier in the same network or block")
+            hint = (
+                f"; to reach into a block use, write {inside[-1]!r}"
+                if inside
+                else "; a reference may name only layers defined earlier in the same network or block"
+            )
         self.issue(loc, "unknown-reference", f"unknown layer {dotted!r}{hint}", scope or where)

@@ -98,7 +98,11 @@ def _bands(cluster: Cluster, placed: dict[str, PlacedNode], level: int, bands: l
             child = _bands(item, placed, level + 1, bands)
             if child is not None:
                 band.inner = max(band.inner, child.inner + 1)
-                members += [placed_node for placed_node in placed.values() if child.first_row <= placed_node.row <= child.last_row]
+                members += [
+                    placed_node
+                    for placed_node in placed.values()
+                    if child.first_row <= placed_node.row <= child.last_row
+                ]
         else:
             members.append(placed[item])
     if not members:

@@ -79,7 +79,9 @@ class TrainingMemory:
     def row(self, report: Report) -> dict[str, LayerTraining]:
         """Every row's part (a block row: the sum of its layers'); leaf rows add up to the totals."""
         keys = ("param_bytes", "gradient_bytes", "optimizer_bytes", "saved_bytes", "weight_copy_bytes")
-        columns = {key: per_row(report, {name: getattr(part, key) for name, part in self.layers.items()}) for key in keys}
+        columns = {
+            key: per_row(report, {name: getattr(part, key) for name, part in self.layers.items()}) for key in keys
+        }
         return {row.name: LayerTraining(*(columns[key][row.name] for key in keys)) for row in report.rows}
 
     @property
@@ -102,8 +104,11 @@ def _storages(report: Report, training: bool) -> tuple[dict[str, str], dict[str,
         if row.is_block:
             continue
         first = row.ops[0] if row.ops else None
-        view = first is not None and len(row.ops) == 1 and (
-            first.view if not training or first.train_view is None else first.train_view)
+        view = (
+            first is not None
+            and len(row.ops) == 1
+            and (first.view if not training or first.train_view is None else first.train_view)
+        )
         for name, shape in zip(_outputs(row), row.output_shapes):
             if view and row.inputs:
                 owner[name] = owner.get(row.inputs[0], row.inputs[0])
@@ -136,7 +141,9 @@ def inference(report: Report) -> InferenceMemory:
         for storage in {owner.get(name, name) for name in [*row.inputs, *_outputs(row)]}:
             if last_use.get(storage) == step and storage not in keep and storage in elements:
                 alive -= elements.pop(storage)
-    return InferenceMemory(report.totals.activation_bytes, peak * dtype_bytes, peak_layer, per_row(report, alive_bytes, max))
+    return InferenceMemory(
+        report.totals.activation_bytes, peak * dtype_bytes, peak_layer, per_row(report, alive_bytes, max)
+    )
 
 
 def training(report: Report, optimizer: str = "adam", precision: str = "fp32") -> TrainingMemory:
@@ -157,8 +164,11 @@ def training(report: Report, optimizer: str = "adam", precision: str = "fp32") -
         for name in _outputs(row):
             if owner[name] == name:
                 element_bytes[name] = out_bytes
-        tensors = {"input": list(zip(row.inputs[:1], row.input_shapes[:1])), "inputs": list(zip(row.inputs, row.input_shapes)),
-                   "output": list(zip(_outputs(row)[:1], row.output_shapes[:1]))}
+        tensors = {
+            "input": list(zip(row.inputs[:1], row.input_shapes[:1])),
+            "inputs": list(zip(row.inputs, row.input_shapes)),
+            "output": list(zip(_outputs(row)[:1], row.output_shapes[:1])),
+        }
         extra_bytes = {**EXTRA_BYTES, "half": half, "act": in_bytes[0] if in_bytes else 4}
         for op in row.ops:
             part.optimizer_bytes += STEP_BYTES[optimizer] * len(op.params)
@@ -235,7 +245,9 @@ class BatchFit:
     fits: bool
 
 
-def largest_batch(reports: list[Report], budget: int, optimizer: str, precision: str) -> tuple[list[BatchFit], int | None]:
+def largest_batch(
+    reports: list[Report], budget: int, optimizer: str, precision: str
+) -> tuple[list[BatchFit], int | None]:
     """Each batch's training peak against `budget`, and the largest batch that fits (None: none does)."""
     fits = []
     for report in reports:

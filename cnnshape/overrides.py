@@ -30,7 +30,9 @@ def parse_inputs(text: str) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
     for part in text.split(";"):
         name, sep, shape = part.partition("=")
         if not sep or not NAME_RE.match(name.strip()):
-            raise ValueError(f"expected NAME=SHAPE pairs separated by ';', like x1=1,3,224,224;x2=1,16; got {part.strip()!r}")
+            raise ValueError(
+                f"expected NAME=SHAPE pairs separated by ';', like x1=1,3,224,224;x2=1,16; got {part.strip()!r}"
+            )
         shapes[name.strip()] = parse_shape(shape)
     return shapes
 

@@ -27,13 +27,21 @@ def analyze_text(text: str, path: str = "<string>", **options: Any) -> Report:
     return analyze_source(load_text(text, path), **options)
 
 
-def analyze_source(source: Any, overrides: Optional[dict[str, Any]] = None,
-                   input_shape: Optional[tuple[int, ...]] = None, dtype: str = "float32") -> Report:
+def analyze_source(
+    source: Any,
+    overrides: Optional[dict[str, Any]] = None,
+    input_shape: Optional[tuple[int, ...]] = None,
+    dtype: str = "float32",
+) -> Report:
     return analyze_stages(source, overrides, input_shape, dtype)[-1]
 
 
-def analyze_stages(source: Any, overrides: Optional[dict[str, Any]] = None,
-                   input_shape: Optional[tuple[int, ...]] = None, dtype: str = "float32") -> tuple:
+def analyze_stages(
+    source: Any,
+    overrides: Optional[dict[str, Any]] = None,
+    input_shape: Optional[tuple[int, ...]] = None,
+    dtype: str = "float32",
+) -> tuple:
     """(spec, graph, report): every stage's result, for tools that look past the report (lint)."""
     from cnnshape.analysis import analyze
     from cnnshape.dialects import settle

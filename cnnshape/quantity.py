@@ -11,8 +11,15 @@ import re
 from fractions import Fraction
 
 _SUFFIX = {
-    "": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-    "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40,
+    "": 1,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "KI": 2**10,
+    "MI": 2**20,
+    "GI": 2**30,
+    "TI": 2**40,
 }
 _PATTERN = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([KMGT]I?)?B?\s*$", re.IGNORECASE)
 

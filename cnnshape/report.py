@@ -194,8 +194,12 @@ def leaves_under(report: Report) -> dict[str, list[str]]:
     return found
 
 
-def per_row(report: Report, leaf_values: Mapping[str, int], combine: Callable[[Iterable[int]], int] = sum) -> dict[str, int]:
+def per_row(
+    report: Report, leaf_values: Mapping[str, int], combine: Callable[[Iterable[int]], int] = sum
+) -> dict[str, int]:
     """A per-layer figure for every row: a leaf's own value (0 when it has none), a block
     row's the `combine` (sum, or max for a peak) of the leaves inside it (0 when empty)."""
-    return {name: combine([leaf_values.get(leaf, 0) for leaf in leaves]) if leaves else 0
-            for name, leaves in leaves_under(report).items()}
+    return {
+        name: combine([leaf_values.get(leaf, 0) for leaf in leaves]) if leaves else 0
+        for name, leaves in leaves_under(report).items()
+    }

@@ -94,10 +94,18 @@ def network_view(report: Report) -> NetworkView:
         if row.is_block:
             continue
         rf = row.receptive_field
-        points.append(Point(
-            len(points), row.name, row.kind, row.params, row.macs, row.activation_elements * bytes_each,
-            field_size(rf), rf is not None and rf.kind == "global",
-        ))
+        points.append(
+            Point(
+                len(points),
+                row.name,
+                row.kind,
+                row.params,
+                row.macs,
+                row.activation_elements * bytes_each,
+                field_size(rf),
+                rf is not None and rf.kind == "global",
+            )
+        )
         sections[-1].last = len(points) - 1
     deepest = max((row.depth for row in report.rows), default=0)
     depths: list[int | None] = list(range(1, deepest + 1)) + [None]
@@ -108,7 +116,13 @@ def network_view(report: Report) -> NetworkView:
             shown = index
     spatial = report.input_shape[2:] if len(report.input_shape) > 2 else ()
     return NetworkView(
-        report, list(report.rows), points, sections, diagrams, shown, max(spatial) if spatial else None,
+        report,
+        list(report.rows),
+        points,
+        sections,
+        diagrams,
+        shown,
+        max(spatial) if spatial else None,
     )
 
 
@@ -118,15 +132,19 @@ def comparison_view(a: Side, b: Side, depth: int | None = None) -> ComparisonVie
     comparison = compare(a, b, depth)
     differing = [
         PairPoint(
-            pair.row.name, pair.status,
+            pair.row.name,
+            pair.status,
             (pair.a.params if pair.a else 0, pair.b.params if pair.b else 0),
             (pair.a.macs if pair.a else 0, pair.b.macs if pair.b else 0),
         )
         for pair in compare(a, b, 1).rows
-        if pair.status != "same" and (
-            pair.a is None or pair.b is None or pair.a.params != pair.b.params or pair.a.macs != pair.b.macs
-        )
+        if pair.status != "same"
+        and (pair.a is None or pair.b is None or pair.a.params != pair.b.params or pair.a.macs != pair.b.macs)
     ]
     return ComparisonView(
-        comparison, network_view(comparison.a.report), network_view(comparison.b.report), comparison.rows, differing,
+        comparison,
+        network_view(comparison.a.report),
+        network_view(comparison.b.report),
+        comparison.rows,
+        differing,
     )

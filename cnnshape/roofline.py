@@ -37,20 +37,48 @@ class Device:
 
 T = 10**12
 G = 10**9
-DEVICES: dict[str, Device] = {device.name: device for device in (
-    Device("a100-sxm4-80gb", 19_500 * G, 312 * T, 2_039 * G,
-           "NVIDIA A100 Tensor Core GPU datasheet: FP32 19.5 TFLOPS, FP16 Tensor Core 312 TFLOPS (dense), HBM2e 2,039 GB/s"),
-    Device("h100-sxm", 67 * T, 989_400 * G, 3_350 * G,
-           "NVIDIA H100 Tensor Core GPU datasheet (SXM): FP32 67 TFLOPS, FP16 Tensor Core 989.4 TFLOPS dense "
-           "(1,979 with sparsity), HBM3 3.35 TB/s"),
-    Device("v100-sxm2", 15_700 * G, 125 * T, 900 * G,
-           "NVIDIA V100 datasheet (SXM2): FP32 15.7 TFLOPS, Tensor 125 TFLOPS, HBM2 900 GB/s"),
-    Device("t4", 8_100 * G, 65 * T, 320 * G,
-           "NVIDIA T4 datasheet: FP32 8.1 TFLOPS, mixed FP16/FP32 65 TFLOPS, GDDR6 320 GB/s"),
-    Device("rtx-4090", 82_600 * G, 165_200 * G, 1_008 * G,
-           "NVIDIA Ada Lovelace architecture whitepaper (RTX 4090): FP32 82.6 TFLOPS, FP16 Tensor with FP32 "
-           "accumulate 165.2 TFLOPS dense, GDDR6X 1,008 GB/s"),
-)}
+DEVICES: dict[str, Device] = {
+    device.name: device
+    for device in (
+        Device(
+            "a100-sxm4-80gb",
+            19_500 * G,
+            312 * T,
+            2_039 * G,
+            "NVIDIA A100 Tensor Core GPU datasheet: FP32 19.5 TFLOPS, FP16 Tensor Core 312 TFLOPS (dense), HBM2e 2,039 GB/s",
+        ),
+        Device(
+            "h100-sxm",
+            67 * T,
+            989_400 * G,
+            3_350 * G,
+            "NVIDIA H100 Tensor Core GPU datasheet (SXM): FP32 67 TFLOPS, FP16 Tensor Core 989.4 TFLOPS dense "
+            "(1,979 with sparsity), HBM3 3.35 TB/s",
+        ),
+        Device(
+            "v100-sxm2",
+            15_700 * G,
+            125 * T,
+            900 * G,
+            "NVIDIA V100 datasheet (SXM2): FP32 15.7 TFLOPS, Tensor 125 TFLOPS, HBM2 900 GB/s",
+        ),
+        Device(
+            "t4",
+            8_100 * G,
+            65 * T,
+            320 * G,
+            "NVIDIA T4 datasheet: FP32 8.1 TFLOPS, mixed FP16/FP32 65 TFLOPS, GDDR6 320 GB/s",
+        ),
+        Device(
+            "rtx-4090",
+            82_600 * G,
+            165_200 * G,
+            1_008 * G,
+            "NVIDIA Ada Lovelace architecture whitepaper (RTX 4090): FP32 82.6 TFLOPS, FP16 Tensor with FP32 "
+            "accumulate 165.2 TFLOPS dense, GDDR6X 1,008 GB/s",
+        ),
+    )
+}
 
 
 class DeviceError(ValueError):
@@ -74,13 +102,20 @@ def devices_from_table(table: Any, origin: str) -> dict[str, Device]:
             raise DeviceError(f"{where}: expected a table with flops, bandwidth and source")
         unknown = set(entry) - {"flops", "half-flops", "half_flops", "bandwidth", "source"}
         if unknown:
-            raise DeviceError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (flops, half-flops, bandwidth, source)")
+            raise DeviceError(
+                f"{where}: unknown key(s) {', '.join(sorted(unknown))} (flops, half-flops, bandwidth, source)"
+            )
         if "flops" not in entry or "bandwidth" not in entry:
             raise DeviceError(f"{where}: needs flops (FLOP/s) and bandwidth (bytes/s)")
         flops = _number(entry["flops"], f"{where} flops")
         half = entry.get("half-flops", entry.get("half_flops", entry["flops"]))
-        found[name] = Device(name, flops, _number(half, f"{where} half-flops"), _number(entry["bandwidth"], f"{where} bandwidth"),
-                             str(entry.get("source", "pyproject.toml")))
+        found[name] = Device(
+            name,
+            flops,
+            _number(half, f"{where} half-flops"),
+            _number(entry["bandwidth"], f"{where} bandwidth"),
+            str(entry.get("source", "pyproject.toml")),
+        )
     return found
 
 
@@ -153,8 +188,14 @@ class Roofline:
                 continue
             inside = [own[leaf] for leaf in leaves if leaf in own]
             flops, moved = sum(layer.flops for layer in inside), sum(layer.bytes for layer in inside)
-            found[name] = LayerBound(name, flops, moved, Fraction(flops, moved) if moved else None,
-                                     sum((layer.seconds for layer in inside), Fraction(0)), "")
+            found[name] = LayerBound(
+                name,
+                flops,
+                moved,
+                Fraction(flops, moved) if moved else None,
+                sum((layer.seconds for layer in inside), Fraction(0)),
+                "",
+            )
         return found
 
 
@@ -168,11 +209,22 @@ def _bounds(report: Report, device: Device, peak: int, layer_flops: Mapping[str,
         if row.ops and all(op.view for op in row.ops):
             moved = 0  # a view (or an eval-mode dropout) moves nothing
         else:
-            moved = (sum(prod(shape) for shape in row.input_shapes) + row.params
-                     + sum(prod(shape) for shape in row.output_shapes)) * dtype_bytes
+            moved = (
+                sum(prod(shape) for shape in row.input_shapes)
+                + row.params
+                + sum(prod(shape) for shape in row.output_shapes)
+            ) * dtype_bytes
         compute, memory = Fraction(flops, peak), Fraction(moved, device.bandwidth)
-        layers.append(LayerBound(row.name, flops, moved, Fraction(flops, moved) if moved else None,
-                                 max(compute, memory), "compute" if compute > memory else "memory"))
+        layers.append(
+            LayerBound(
+                row.name,
+                flops,
+                moved,
+                Fraction(flops, moved) if moved else None,
+                max(compute, memory),
+                "compute" if compute > memory else "memory",
+            )
+        )
     return layers
 
 
@@ -191,7 +243,12 @@ def roofline(report: Report, device: Device) -> Roofline:
         bounds = _bounds(report, device, peak, counted.layer_flops())
         if counted.convention == counting.shown:
             layers = bounds
-        conventions.append(ConventionBound(
-            counted.convention, counted.flops, sum((layer.seconds for layer in bounds), Fraction(0)),
-            sum(1 for layer in bounds if layer.bound_by == "memory" and layer.seconds)))
+        conventions.append(
+            ConventionBound(
+                counted.convention,
+                counted.flops,
+                sum((layer.seconds for layer in bounds), Fraction(0)),
+                sum(1 for layer in bounds if layer.bound_by == "memory" and layer.seconds),
+            )
+        )
     return Roofline(device, peak, Fraction(peak, device.bandwidth), layers, counting.shown, conventions)

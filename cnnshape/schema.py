@@ -16,7 +16,11 @@ if TYPE_CHECKING:
 
 SUBSTITUTION = {"type": "string", "pattern": r"^.*\$", "description": "a $name or $(expr) substitution"}
 RESERVED: dict[str, dict[str, Any]] = {
-    "name": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$|\$", "description": "the layer's name in its scope"},
+    "name": {
+        "type": "string",
+        "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$|\$",
+        "description": "the layer's name in its scope",
+    },
     "from": {
         "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
         "description": "input(s): earlier layer names, `input`, `name.N`, `block_use.inner`, `name.*` (every copy)",
@@ -28,8 +32,14 @@ RESERVED: dict[str, dict[str, Any]] = {
         "description": "what a skipped layer (if: false, repeat: 0) stands for: references, like `from`",
     },
     "training_only": {"anyOf": [{"type": "boolean"}, SUBSTITUTION], "description": "runs only in training mode"},
-    "share": {"type": "string", "description": "an earlier layer or block use (same kind) whose weights this entry reuses"},
-    "trainable": {"anyOf": [{"type": "boolean"}, SUBSTITUTION], "description": "false freezes the parameters (non-trainable)"},
+    "share": {
+        "type": "string",
+        "description": "an earlier layer or block use (same kind) whose weights this entry reuses",
+    },
+    "trainable": {
+        "anyOf": [{"type": "boolean"}, SUBSTITUTION],
+        "description": "false freezes the parameters (non-trainable)",
+    },
 }
 
 

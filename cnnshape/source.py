@@ -20,8 +20,7 @@ MAX_DEPTH = 64
 
 _STR = "tag:yaml.org,2002:str"
 _CORE_TAGS = {
-    "tag:yaml.org,2002:" + name
-    for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
+    "tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
 }
 
 
@@ -115,7 +114,10 @@ def load_file(path: str | Path) -> Source:
         line = before.count(b"\n") + 1
         col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8-sig")) + 1  # characters, not bytes
         raise _problem(
-            name, line, col, "file-unreadable",
+            name,
+            line,
+            col,
+            "file-unreadable",
             f"byte 0x{raw[exc.start]:02x} is not UTF-8; save the file as UTF-8",
         ) from None
     return load_text(text, name)
@@ -180,11 +182,15 @@ def loader_class() -> Any:
             for first, entries in base.yaml_implicit_resolvers.items()
         }
         _LOADER.add_implicit_resolver(
-            _INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789"),
+            _INT,
+            re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+            list("-+0123456789"),
         )
         _LOADER.add_implicit_resolver(
             _FLOAT,
-            re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+            re.compile(
+                r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+            ),
             list("-+.0123456789"),
         )
         _LOADER.add_constructor(_INT, _yaml12_int)
@@ -287,7 +293,7 @@ def _syntax_error(text: str, exc: Any) -> tuple[int, int, str]:
     """
     mark, context = exc.problem_mark, exc.context_mark
     lines = text.splitlines()
-    at_end = mark is not None and not "\n".join(lines[mark.line:])[mark.column:].strip()
+    at_end = mark is not None and not "\n".join(lines[mark.line :])[mark.column :].strip()
     if mark is None or (at_end and context is not None):
         mark = context
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -318,9 +324,15 @@ def _indent_hint(lines: list[str], line: int) -> str:
         indent = len(above) - len(stripped)
         if stripped.startswith("- ") == item and indent != here and indent <= here + 2:
             what = "list item" if item else "key"
-            fix = f"indent it by {indent} space{'s' if indent != 1 else ''}" if indent else "start it at the beginning of the line"
-            return (f"; this line starts at column {here + 1}, but the {what} it seems to continue (line {number}) "
-                    f"starts at column {indent + 1}: {fix} (YAML reads nesting from indentation only)")
+            fix = (
+                f"indent it by {indent} space{'s' if indent != 1 else ''}"
+                if indent
+                else "start it at the beginning of the line"
+            )
+            return (
+                f"; this line starts at column {here + 1}, but the {what} it seems to continue (line {number}) "
+                f"starts at column {indent + 1}: {fix} (YAML reads nesting from indentation only)"
+            )
     return ""
 
 
@@ -387,7 +399,10 @@ class _Builder:
                     where = where[:-1]
                 line, col = self.source.locate(where, at_key=True)
                 message = f"YAML aliases repeat more than {MAX_ALIASED:,} values here (an alias bomb?)"
-                raise SpecError(self.source.problems(self.issues) + [Problem(self.source.path, line, col, "error", "limit", message)])
+                raise SpecError(
+                    self.source.problems(self.issues)
+                    + [Problem(self.source.path, line, col, "error", "limit", message)]
+                )
         if self.count > MAX_NODES:
             raise self._fatal(node, "limit", f"the document expands to more than {MAX_NODES:,} values (alias bomb?)")
         if depth > MAX_DEPTH:
@@ -440,7 +455,9 @@ class _Builder:
             except yaml.constructor.ConstructorError as exc:
                 mark = exc.problem_mark or node.start_mark
                 message = "a merge key `<<` takes a mapping or a list of mappings (`<<: *base`)"
-                problem = Problem(self.source.path, mark.line + 1, mark.column + 1, "error", "yaml-unsupported", message)
+                problem = Problem(
+                    self.source.path, mark.line + 1, mark.column + 1, "error", "yaml-unsupported", message
+                )
                 raise SpecError([*self.source.problems(self.issues), problem]) from None
             merged: set[Any] = set()
             mapping: dict[Any, Any] = {}
@@ -461,11 +478,14 @@ class _Builder:
                     first = self.source.key_pos[key_loc]
                     dup_loc = key_loc + ("<duplicate>",)
                     self.source.key_pos[dup_loc] = key_mark
-                    self.issues.append(Issue(
-                        dup_loc, "yaml-unsupported",
-                        f"duplicate key {key!r} (first at line {first[0]}); remove one",
-                        at_key=True,
-                    ))
+                    self.issues.append(
+                        Issue(
+                            dup_loc,
+                            "yaml-unsupported",
+                            f"duplicate key {key!r} (first at line {first[0]}); remove one",
+                            at_key=True,
+                        )
+                    )
                     continue
                 self.source.key_pos[key_loc] = key_mark
                 mapping[key] = self.build(value_node, key_loc, depth + 1)
@@ -475,4 +495,6 @@ class _Builder:
 
     def _fatal(self, node: Any, code: str, message: str) -> SpecError:
         line, col = node.start_mark.line + 1, node.start_mark.column + 1
-        return SpecError(self.source.problems(self.issues) + [Problem(self.source.path, line, col, "error", code, message)])
+        return SpecError(
+            self.source.problems(self.issues) + [Problem(self.source.path, line, col, "error", code, message)]
+        )

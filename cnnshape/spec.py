@@ -78,8 +78,10 @@ class NetworkSpec(StrictModel):
     name: str
     description: str | None = None
     # One shape, or several named inputs: {image: [1, 3, 224, 224], extra: [1, 16]}.
-    input: Union[Annotated[list[Union[StrictInt, StrictStr]], Field(min_length=1)],
-                 Annotated[dict[str, Annotated[list[Union[StrictInt, StrictStr]], Field(min_length=1)]], Field(min_length=1)]]
+    input: Union[
+        Annotated[list[Union[StrictInt, StrictStr]], Field(min_length=1)],
+        Annotated[dict[str, Annotated[list[Union[StrictInt, StrictStr]], Field(min_length=1)]], Field(min_length=1)],
+    ]
     args: dict[str, ArgValue] = Field(default_factory=dict)
     blocks: dict[str, BlockDef] = Field(default_factory=dict)
     layers: list[Any] = Field(min_length=1)
@@ -114,7 +116,13 @@ def _real_loc(loc: tuple, data: Any, missing: bool) -> tuple:
     keeping only the steps that exist in the validated data (and a missing key's name)."""
     real = []
     for i, step in enumerate(loc):
-        if isinstance(data, dict) and step in data or isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
+        if (
+            isinstance(data, dict)
+            and step in data
+            or isinstance(data, list)
+            and isinstance(step, int)
+            and 0 <= step < len(data)
+        ):
             data = data[step]
         elif not (missing and i == len(loc) - 1):
             continue
@@ -123,7 +131,11 @@ def _real_loc(loc: tuple, data: Any, missing: bool) -> tuple:
 
 
 def pydantic_issues(
-    error: ValidationError, base: Loc, what: str = "key", fields: Any = (), data: Any = None,
+    error: ValidationError,
+    base: Loc,
+    what: str = "key",
+    fields: Any = (),
+    data: Any = None,
 ) -> list[Issue]:
     """Turn pydantic's errors into Issues located at `base + loc`: one per bad value, with
     did-you-mean hints for unknown keys and no echo of what one mistake implies."""
@@ -160,8 +172,15 @@ def pydantic_issues(
             issues.append(Issue(loc, "unknown-argument", message, at_key=True))
         elif kind == "missing":
             # Point at the key of the mapping that lacks it (the layer's kind), not its body.
-            issues.append(Issue(base + rel[:-1], "missing-argument", f"missing required {what} {field_name!r}",
-                                at_key=True, extra={"missing": field_name}))
+            issues.append(
+                Issue(
+                    base + rel[:-1],
+                    "missing-argument",
+                    f"missing required {what} {field_name!r}",
+                    at_key=True,
+                    extra={"missing": field_name},
+                )
+            )
         else:
             issues.append(Issue(loc, "bad-value" if base else "schema", _value_message(rel, items)))
     # `kernal_size` (did you mean 'kernel_size'?) already says that kernel_size is missing.
@@ -184,11 +203,15 @@ def _value_message(rel: tuple, items: list[ErrorDetails]) -> str:
         wants = [i["msg"].removeprefix("Input should be ").replace("a valid tuple", "a list") for i in items]
         message = "should be " + ", or ".join(dict.fromkeys(wants))
     message = message.replace("Input should be", "should be")
-    if item["type"] not in ("value_error", "assertion_error") and "input" in item and not isinstance(item["input"], dict):
+    if (
+        item["type"] not in ("value_error", "assertion_error")
+        and "input" in item
+        and not isinstance(item["input"], dict)
+    ):
         message += f", got {item['input']!r}"
     names = [step for step in rel if isinstance(step, str)]
     if names:
-        label = repr(names[-1]) + "".join(f"[{step}]" for step in rel[rel.index(names[-1]) + 1:])
+        label = repr(names[-1]) + "".join(f"[{step}]" for step in rel[rel.index(names[-1]) + 1 :])
         message = f"{label}: {message}"
     return message
 
@@ -197,7 +220,10 @@ def parse_network(source: Source) -> NetworkSpec:
     """Validate the document's top-level structure."""
     data = source.data
     if not isinstance(data, dict):
-        raise SpecError(source.pending + source.problems([Issue((), "schema", "a spec is a mapping with `name`, `input` and `layers`")]))
+        raise SpecError(
+            source.pending
+            + source.problems([Issue((), "schema", "a spec is a mapping with `name`, `input` and `layers`")])
+        )
     try:
         return NetworkSpec.model_validate(data)
     except ValidationError as exc:
@@ -227,14 +253,18 @@ def parse_layer_entry(raw: Any, loc: Loc) -> LayerCall | Issue:
             found = f"a mapping with {len(raw)} keys; indent the arguments under the kind"
         else:
             found = "an empty entry" if raw is None else f"a {_yaml_type(raw)}"
-        return Issue(loc, "bad-layer", f"a layer is a kind name or a one-key mapping `Kind: {{arguments}}`, found {found}")
+        return Issue(
+            loc, "bad-layer", f"a layer is a kind name or a one-key mapping `Kind: {{arguments}}`, found {found}"
+        )
     ((kind, body),) = raw.items()
     if not isinstance(kind, str) or not NAME_RE.match(kind):
         return Issue(loc, "bad-layer", f"{kind!r} is not a layer kind name")
     if body is None:
         body = {}
     if not isinstance(body, dict):
-        return Issue(loc + (kind,), "bad-layer", f"the arguments of {kind} must be a mapping, found a {_yaml_type(body)}")
+        return Issue(
+            loc + (kind,), "bad-layer", f"the arguments of {kind} must be a mapping, found a {_yaml_type(body)}"
+        )
     args = {key: value for key, value in body.items() if key not in RESERVED}
     call = LayerCall(kind=kind, args=args, loc=loc)
     call.present = {key for key in RESERVED if key in body}

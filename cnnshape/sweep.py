@@ -48,7 +48,9 @@ def expand_braces(text: str) -> list[str]:
     for group in BRACE.finditer(text):
         count *= _choices(group.group(1))
         if count > MAX_POINTS:
-            raise SweepError(f"{text[:80]!r} expands to more than {MAX_POINTS:,} values; a sweep has at most {MAX_POINTS:,} points")
+            raise SweepError(
+                f"{text[:80]!r} expands to more than {MAX_POINTS:,} values; a sweep has at most {MAX_POINTS:,} points"
+            )
     depth = 0
     for char in text:
         depth += {"{": 1, "}": -1}.get(char, 0)
@@ -70,11 +72,15 @@ def expand_braces(text: str) -> list[str]:
     else:
         choices = [part.strip() for part in inner.split(",")]
         if ".." in inner and len(choices) == 1:
-            raise SweepError(f"a brace range takes integers, like {{224..320..32}}; list other values: "
-                             f"{{0.5,0.75,1.0}}; got {{{inner}}} in {text!r}")
+            raise SweepError(
+                f"a brace range takes integers, like {{224..320..32}}; list other values: "
+                f"{{0.5,0.75,1.0}}; got {{{inner}}} in {text!r}"
+            )
         if len(choices) < 2 or any(not choice for choice in choices):
-            raise SweepError(f"a brace list needs two or more values separated by commas, like {{224,256}}; got {{{inner}}} in {text!r}")
-    head, tail = text[: match.start()], text[match.end():]
+            raise SweepError(
+                f"a brace list needs two or more values separated by commas, like {{224,256}}; got {{{inner}}} in {text!r}"
+            )
+    head, tail = text[: match.start()], text[match.end() :]
     return [expanded for choice in choices for expanded in expand_braces(head + choice + tail)]
 
 
@@ -160,7 +166,9 @@ def run(path: str | Path, axes: list[Axis], dtype: str = "float32", source: Opti
             overrides = parse_overrides([f"{key}={value}" for key, value in chosen.items()])
         except ValueError as exc:
             raise SweepError(str(exc)) from None
-        point = Point({axis.name: dict(zip((a.name for a in axes), combo))[axis.name] for axis in varying}, overrides, input_shape)
+        point = Point(
+            {axis.name: dict(zip((a.name for a in axes), combo))[axis.name] for axis in varying}, overrides, input_shape
+        )
         try:
             point.report = analyze_source(source, overrides, input_shape, dtype)
         except SpecError as exc:

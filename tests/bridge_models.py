@@ -47,8 +47,12 @@ class InceptionModule(nn.Module):
     def __init__(self, inp: int, width: int):
         super().__init__()
         self.branch1 = nn.Conv2d(inp, width, 1)
-        self.branch3 = nn.Sequential(nn.Conv2d(inp, width // 2, 1), nn.ReLU(), nn.Conv2d(width // 2, width, 3, padding=1))
-        self.branch5 = nn.Sequential(nn.Conv2d(inp, width // 4, 1), nn.ReLU(), nn.Conv2d(width // 4, width, 5, padding=2))
+        self.branch3 = nn.Sequential(
+            nn.Conv2d(inp, width // 2, 1), nn.ReLU(), nn.Conv2d(width // 2, width, 3, padding=1)
+        )
+        self.branch5 = nn.Sequential(
+            nn.Conv2d(inp, width // 4, 1), nn.ReLU(), nn.Conv2d(width // 4, width, 5, padding=2)
+        )
         self.pool = nn.MaxPool2d(3, 1, 1)
         self.branch_pool = nn.Conv2d(inp, width, 1)
 
@@ -80,8 +84,12 @@ class Depthwise(nn.Module):
         layers = [nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6(inplace=True)]
         for inp, out, stride in [(32, 64, 1), (64, 128, 2), (128, 128, 1)]:
             layers += [
-                nn.Conv2d(inp, inp, 3, stride, 1, groups=inp, bias=False), nn.BatchNorm2d(inp), nn.ReLU6(inplace=True),
-                nn.Conv2d(inp, out, 1, bias=False), nn.BatchNorm2d(out), nn.Hardswish(),
+                nn.Conv2d(inp, inp, 3, stride, 1, groups=inp, bias=False),
+                nn.BatchNorm2d(inp),
+                nn.ReLU6(inplace=True),
+                nn.Conv2d(inp, out, 1, bias=False),
+                nn.BatchNorm2d(out),
+                nn.Hardswish(),
             ]
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(128, 5)
@@ -136,7 +144,6 @@ class Unmappable(nn.Module):
 
 def residual_factory() -> nn.Module:
     return Residual(num_classes=4)
-
 
 
 class UnusedHead(nn.Module):

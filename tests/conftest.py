@@ -28,7 +28,9 @@ WIDTH = "100"  # the console width every golden table is rendered at
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-golden", action="store_true", default=False, help="rewrite tests/golden/*.txt from the current output")
+    parser.addoption(
+        "--update-golden", action="store_true", default=False, help="rewrite tests/golden/*.txt from the current output"
+    )
 
 
 def _normal(text: str) -> str:
@@ -50,7 +52,9 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
             return
         assert path.exists(), f"{path} is missing; create it with `pytest --update-golden`"
         expected = path.read_text(encoding="utf-8")
-        assert actual == expected, f"output differs from {path}; if the change is intended, run `pytest --update-golden` and review the diff"
+        assert actual == expected, (
+            f"output differs from {path}; if the change is intended, run `pytest --update-golden` and review the diff"
+        )
 
     return check
 
@@ -63,8 +67,9 @@ def repo_root(monkeypatch: pytest.MonkeyPatch) -> Path:
     return ROOT
 
 
-def cli(*args: str, width: Union[int, str] = WIDTH, env: Optional[dict[str, str]] = None,
-        cwd: Optional[Path] = None) -> Result:
+def cli(
+    *args: str, width: Union[int, str] = WIDTH, env: Optional[dict[str, str]] = None, cwd: Optional[Path] = None
+) -> Result:
     """`cnnshape ARGS...` run in this process (Typer's CliRunner) with the console `width`
     columns wide, extra environment `env`, from the folder `cwd` (default: where it is)."""
     from typer.testing import CliRunner

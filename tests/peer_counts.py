@@ -18,8 +18,9 @@ from cnnshape.bridge.verify import load_code
 
 
 @lru_cache(maxsize=4)
-def exported(spec: str, input_shape: tuple[int, ...] | None = None,
-             overrides: tuple[tuple[str, Any], ...] = ()) -> tuple[Analysed, Any]:
+def exported(
+    spec: str, input_shape: tuple[int, ...] | None = None, overrides: tuple[tuple[str, Any], ...] = ()
+) -> tuple[Analysed, Any]:
     """The analysed spec (with `--set` style `overrides`) and its exported module (built per
     device by `model`)."""
     analysed = analyse_file(spec, dict(overrides) or None, input_shape)
@@ -36,7 +37,11 @@ def model(spec: str, device: str, input_shape: tuple[int, ...] | None = None) ->
 
 @contextlib.contextmanager
 def _quiet():
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
         warnings.simplefilter("ignore")
         yield
 
@@ -56,9 +61,11 @@ def _ptflops(backend: str) -> Callable[[torch.nn.Module, torch.Tensor], int]:
         from ptflops import get_model_complexity_info
 
         with _quiet():
-            macs, _ = get_model_complexity_info(net, tuple(x.shape[1:]), as_strings=False,
-                                                print_per_layer_stat=False, backend=backend)
+            macs, _ = get_model_complexity_info(
+                net, tuple(x.shape[1:]), as_strings=False, print_per_layer_stat=False, backend=backend
+            )
         return int(macs)
+
     return run
 
 

@@ -28,7 +28,10 @@ ZOO = sorted((ROOT / "specs").glob("*.yaml"))
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """The real command line, in a fresh process, from the repository root."""
     done = subprocess.run(
-        [sys.executable, "-m", "cnnshape", *args], capture_output=True, text=True, cwd=ROOT,
+        [sys.executable, "-m", "cnnshape", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
         env={**__import__("os").environ, "COLUMNS": "100"},
     )
     if check:
@@ -56,8 +59,20 @@ def test_analyze_json_is_the_cli_json(path: Path, at_root: Path) -> None:
 
 
 def test_analyze_options_are_the_cli_options(at_root: Path) -> None:
-    printed = cli("summary", "specs/resnet18.yaml", "--input", "1,3,320,320", "--set", "num_classes=10",
-                  "--dtype", "float16", "--depth", "2", "--format", "json").stdout
+    printed = cli(
+        "summary",
+        "specs/resnet18.yaml",
+        "--input",
+        "1,3,320,320",
+        "--set",
+        "num_classes=10",
+        "--dtype",
+        "float16",
+        "--depth",
+        "2",
+        "--format",
+        "json",
+    ).stdout
     report = cnnshape.analyze("specs/resnet18.yaml", input=(1, 3, 320, 320), set={"num_classes": 10}, dtype="float16")
     assert report.to_json(depth=2) + "\n" == printed
     assert cnnshape.analyze("specs/resnet18.yaml", input="1,3,320,320").input_shape == (1, 3, 320, 320)
@@ -65,7 +80,10 @@ def test_analyze_options_are_the_cli_options(at_root: Path) -> None:
 
 def test_other_formats_are_the_cli_formats(at_root: Path) -> None:
     report = cnnshape.analyze("specs/resnet18.yaml")
-    assert report.to_markdown(depth=1) == cli("summary", "specs/resnet18.yaml", "--format", "markdown", "--depth", "1").stdout
+    assert (
+        report.to_markdown(depth=1)
+        == cli("summary", "specs/resnet18.yaml", "--format", "markdown", "--depth", "1").stdout
+    )
     assert report.to_csv() == cli("summary", "specs/resnet18.yaml", "--format", "csv").stdout
     assert report.table(width=100) + "\n" == cli("summary", "specs/resnet18.yaml").stdout
 
@@ -75,16 +93,39 @@ def test_compare_json_is_the_cli_json(at_root: Path) -> None:
     comparison = cnnshape.compare("specs/resnet18.yaml", "specs/resnet34.yaml", depth=1)
     assert comparison.to_json() + "\n" == printed
     assert comparison.to_dict() == json.loads(printed)
-    printed = cli("compare", "specs/mobilenet_v2.yaml", "specs/mobilenet_v2.yaml", "--set-a", "num_classes=10",
-                  "--input-b", "1,3,160,160", "--format", "json").stdout
-    comparison = cnnshape.compare("specs/mobilenet_v2.yaml", "specs/mobilenet_v2.yaml", set_a={"num_classes": 10}, input_b=(1, 3, 160, 160))
+    printed = cli(
+        "compare",
+        "specs/mobilenet_v2.yaml",
+        "specs/mobilenet_v2.yaml",
+        "--set-a",
+        "num_classes=10",
+        "--input-b",
+        "1,3,160,160",
+        "--format",
+        "json",
+    ).stdout
+    comparison = cnnshape.compare(
+        "specs/mobilenet_v2.yaml", "specs/mobilenet_v2.yaml", set_a={"num_classes": 10}, input_b=(1, 3, 160, 160)
+    )
     assert comparison.to_json() + "\n" == printed
-    assert str(comparison) + "\n" == cli("compare", "specs/mobilenet_v2.yaml", "specs/mobilenet_v2.yaml",
-                                         "--set-a", "num_classes=10", "--input-b", "1,3,160,160").stdout
+    assert (
+        str(comparison) + "\n"
+        == cli(
+            "compare",
+            "specs/mobilenet_v2.yaml",
+            "specs/mobilenet_v2.yaml",
+            "--set-a",
+            "num_classes=10",
+            "--input-b",
+            "1,3,160,160",
+        ).stdout
+    )
 
 
 def test_sweep_json_is_the_cli_json(at_root: Path) -> None:
-    printed = cli("sweep", "specs/resnet18.yaml", "--input", "1,3,{224,320}", "--set", "num_classes={10,1000}", "--format", "json").stdout
+    printed = cli(
+        "sweep", "specs/resnet18.yaml", "--input", "1,3,{224,320}", "--set", "num_classes={10,1000}", "--format", "json"
+    ).stdout
     for grid in (
         cnnshape.sweep("specs/resnet18.yaml", input="1,3,{224,320}", set={"num_classes": "{10,1000}"}),
         cnnshape.sweep("specs/resnet18.yaml", input=[(1, 3, 224), (1, 3, 320)], set={"num_classes": [10, 1000]}),
@@ -116,7 +157,10 @@ def test_lint_json_is_the_cli_json(at_root: Path, tmp_path: Path) -> None:
     assert not result.ok
     # ResNet-50's 25,557,032 parameters (torchvision) are over 25,000,000; the 9x9 kernel
     # does not fit the 8x8 input; LeNet passes.
-    assert sorted((Path(p.file).name, p.code) for p in result.problems) == [("broken.yaml", "shape"), ("resnet50.yaml", "budget")]
+    assert sorted((Path(p.file).name, p.code) for p in result.problems) == [
+        ("broken.yaml", "shape"),
+        ("resnet50.yaml", "budget"),
+    ]
     text = cli("lint", *args, "--format", "text", "--max-params", "25M", "--no-config", check=False).stdout
     assert str(result) + "\n" == text.replace("from the command line", "from the lint() call")
     assert cnnshape.lint("specs/seed-lenet.yaml").ok
@@ -139,8 +183,13 @@ def test_text_and_mapping_give_the_file_result(tmp_path: Path) -> None:
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY)
     mapping = {
-        "name": "tiny", "input": (1, 3, 32, 32),
-        "layers": [{"Conv2d": {"out_channels": 8, "kernel_size": 3, "padding": 1}}, "Flatten", {"Linear": {"out_features": 10}}],
+        "name": "tiny",
+        "input": (1, 3, 32, 32),
+        "layers": [
+            {"Conv2d": {"out_channels": 8, "kernel_size": 3, "padding": 1}},
+            "Flatten",
+            {"Linear": {"out_features": 10}},
+        ],
     }
     from_file, from_text, from_mapping = cnnshape.analyze(path), cnnshape.analyze(TINY), cnnshape.analyze(mapping)
     # By hand: conv 8*3*3*3 + 8 = 224 params; linear 8*32*32*10 + 10 = 81,930.
@@ -170,7 +219,12 @@ def test_spec_error_carries_every_problem_as_the_cli_prints_it(tmp_path: Path) -
     first, second = problems
     assert (first.file, first.line, first.column, first.code) == (str(path), 5, 5, "unknown-kind")
     assert first.hint == "did you mean 'MaxPool2d'?"
-    assert (second.line, second.column, second.code, second.hint) == (6, 14, "unknown-argument", "did you mean 'out_features'?")
+    assert (second.line, second.column, second.code, second.hint) == (
+        6,
+        14,
+        "unknown-argument",
+        "did you mean 'out_features'?",
+    )
     assert isinstance(first, cnnshape.Problem)
 
 
@@ -188,7 +242,10 @@ def test_compare_raises_the_problems_of_both_sides(tmp_path: Path) -> None:
     bad_b.write_text("name: b\ninput: [1, 3, 8, 8]\nlayers:\n  - Linear: {out_feature: 4}\n")
     with pytest.raises(cnnshape.SpecError) as caught:
         cnnshape.compare(bad_a, bad_b)
-    assert [(Path(p.file).name, p.code) for p in caught.value.problems] == [("a.yaml", "unknown-kind"), ("b.yaml", "unknown-argument")]
+    assert [(Path(p.file).name, p.code) for p in caught.value.problems] == [
+        ("a.yaml", "unknown-kind"),
+        ("b.yaml", "unknown-argument"),
+    ]
 
 
 def test_bad_arguments_are_python_errors() -> None:
@@ -242,10 +299,21 @@ def test_import_loads_neither_typer_nor_rich() -> None:
 
 
 def test_public_names() -> None:
-    assert sorted(cnnshape.__all__) == sorted([
-        "Comparison", "LintResult", "Problem", "Report", "SpecError", "Sweep", "__version__",
-        "analyze", "compare", "lint", "sweep",
-    ])
+    assert sorted(cnnshape.__all__) == sorted(
+        [
+            "Comparison",
+            "LintResult",
+            "Problem",
+            "Report",
+            "SpecError",
+            "Sweep",
+            "__version__",
+            "analyze",
+            "compare",
+            "lint",
+            "sweep",
+        ]
+    )
     for name in cnnshape.__all__:
         assert getattr(cnnshape, name) is not None
     # The submodules of the same names do not replace the functions once imported.
@@ -280,13 +348,15 @@ BLOCK = re.compile(r"^```(python|text)\n(.*?)^```\n", re.M | re.S)
 def doc_examples() -> list[tuple[int, str, str | None]]:
     """(line, code, output shown right after it or None) for each ```python block."""
     text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
-    blocks = [(text.count("\n", 0, m.start()) + 1, m.group(1), m.group(2), m.start(), m.end()) for m in BLOCK.finditer(text)]
+    blocks = [
+        (text.count("\n", 0, m.start()) + 1, m.group(1), m.group(2), m.start(), m.end()) for m in BLOCK.finditer(text)
+    ]
     found = []
     for index, (line, kind, body, _, end) in enumerate(blocks):
         if kind != "python":
             continue
         after = blocks[index + 1] if index + 1 < len(blocks) else None
-        shown = after[2] if after and after[1] == "text" and not text[end:after[3]].strip() else None
+        shown = after[2] if after and after[1] == "text" and not text[end : after[3]].strip() else None
         found.append((line, body, shown))
     return found
 

@@ -65,7 +65,9 @@ def test_exported_file_runs_alone_and_imports_only_torch(tmp_path: Path) -> None
     result = run("export", str(ROOT / "specs" / "seed-lenet.yaml"), "--to", "pytorch", "-o", str(out))
     assert result.exit_code == 0, result.output
     tree = ast.parse(out.read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported <= {"__future__", "torch", "math"}
     ran = subprocess.run([sys.executable, str(out)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
@@ -96,8 +98,13 @@ def test_submodules_follow_the_specs_names() -> None:
 def test_helpers_for_kinds_without_a_torch_class() -> None:
     code = export_file(ROOT / "specs" / "convnext_tiny.yaml")
     # Add comes with the base class it is written on (its scalar or tensor operand).
-    for helper in ("class Permute(nn.Module):", "class LayerScale(nn.Module):", "class StochasticDepth(nn.Module):",
-                   "class _Operand(nn.Module):", "class Add(_Operand):"):
+    for helper in (
+        "class Permute(nn.Module):",
+        "class LayerScale(nn.Module):",
+        "class StochasticDepth(nn.Module):",
+        "class _Operand(nn.Module):",
+        "class Add(_Operand):",
+    ):
         assert helper in code
     assert code.index("class _Operand(") < code.index("class Add(")
     vit = export_file(ROOT / "specs" / "vit_b_16.yaml")
@@ -149,7 +156,11 @@ def test_verify_reports_a_mismatch_and_exits_1(monkeypatch: pytest.MonkeyPatch) 
 
     real = verify.export_analysed
     # A wrong kernel in the built module: its shapes, parameters and MACs no longer agree.
-    monkeypatch.setattr(verify, "export_analysed", lambda analysed: real(analysed).replace("nn.Conv2d(5, 16, 5)", "nn.Conv2d(5, 16, 3, padding=1)"))
+    monkeypatch.setattr(
+        verify,
+        "export_analysed",
+        lambda analysed: real(analysed).replace("nn.Conv2d(5, 16, 5)", "nn.Conv2d(5, 16, 3, padding=1)"),
+    )
     result = run("verify", str(ROOT / "specs" / "seed-lenet.yaml"))
     assert result.exit_code == 1
     assert "conv2d_2" in result.output and "output shape" in result.output and "params" in result.output

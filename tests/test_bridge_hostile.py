@@ -42,7 +42,7 @@ PAYLOADS = [
     f"a'''; {TOUCH}; '''b",
     f"\\'; {TOUCH} #",
     f"}}{{{TOUCH}}}",
-    "C:\\Users\\me \"quoted\" \\N{oops} \\x",  # ordinary text that broke the old export
+    'C:\\Users\\me "quoted" \\N{oops} \\x',  # ordinary text that broke the old export
 ]
 HOSTILE_FILE = f'a""";{TOUCH};""".yaml'
 
@@ -88,8 +88,11 @@ def _verified(path: Path) -> None:
     total: parameters, buffers and MACs each `ok`."""
     done = run_capped(path, command="verify", torch=True, cwd=path.parent)
     assert done.returncode == 0 and "Traceback" not in done.stderr, (done.stdout + done.stderr)[-3000:]
-    checked = {line.split()[0] for line in done.stdout.splitlines() if line.split()[:1] in (["params"], ["buffers"], ["MACs"])
-               and line.split()[-1] == "ok"}
+    checked = {
+        line.split()[0]
+        for line in done.stdout.splitlines()
+        if line.split()[:1] in (["params"], ["buffers"], ["MACs"]) and line.split()[-1] == "ok"
+    }
     assert checked == {"params", "buffers", "MACs"}, done.stdout[-3000:]
     assert not (path.parent / "pwned").exists()
 
@@ -98,7 +101,8 @@ def _verified(path: Path) -> None:
 
 
 def test_an_arg_name_that_is_a_statement_stays_a_name(tmp_path: Path) -> None:
-    spec = _spec(f"""
+    spec = _spec(
+        f"""
 name: args
 input: [1, 3, 8, 8]
 args: {{{json.dumps(PAYLOADS[0])}: 1, c: 4}}
@@ -109,7 +113,9 @@ blocks:
       - Conv2d: {{out_channels: $width, kernel_size: 1}}
 layers:
   - B: {{width: $c}}
-""", tmp_path)
+""",
+        tmp_path,
+    )
     code, written = _exported(spec, tmp_path)
     ast.parse(code)
     assert "x_x20__x3d__x20___import__" in code  # the name, mangled to an identifier
@@ -130,11 +136,17 @@ def test_text_in_docstrings_and_the_file_name_stays_text(tmp_path: Path) -> None
     for number, payload in enumerate(PAYLOADS[1:]):
         folder = tmp_path / str(number)
         folder.mkdir()
-        text = yaml.safe_dump({
-            "name": payload, "description": payload, "input": [1, 3, 8, 8],
-            "blocks": {"B": {"description": payload, "layers": [{"Conv2d": {"out_channels": 4, "kernel_size": 1}}]}},
-            "layers": ["B", "ReLU"],
-        })
+        text = yaml.safe_dump(
+            {
+                "name": payload,
+                "description": payload,
+                "input": [1, 3, 8, 8],
+                "blocks": {
+                    "B": {"description": payload, "layers": [{"Conv2d": {"out_channels": 4, "kernel_size": 1}}]}
+                },
+                "layers": ["B", "ReLU"],
+            }
+        )
         spec = _spec(text, folder, HOSTILE_FILE)
         code, out = _exported(spec, folder)
         ast.parse(code)
@@ -147,11 +159,14 @@ def test_text_in_docstrings_and_the_file_name_stays_text(tmp_path: Path) -> None
         assert payload == module["name"] and module["file"].endswith(f"{number}/{HOSTILE_FILE}"), module
         assert module["docs"]["B"] == payload
         assert any(doc == payload for key, doc in module["docs"].items() if key != "B"), module["docs"]
-    assert not (tmp_path / "pwned").exists() and not any((tmp_path / str(n) / "pwned").exists() for n in range(len(written)))
+    assert not (tmp_path / "pwned").exists() and not any(
+        (tmp_path / str(n) / "pwned").exists() for n in range(len(written))
+    )
 
 
 def test_an_arg_named_true_means_the_arg_in_both(tmp_path: Path) -> None:
-    spec = _spec(f"""
+    spec = _spec(
+        f"""
 name: truth
 input: [1, 3, 8, 8]
 blocks:
@@ -163,7 +178,9 @@ blocks:
       - ReLU: {{if: $true}}
 layers:
   - B
-""", tmp_path)
+""",
+        tmp_path,
+    )
     summary = run_capped(spec, "--format", "json", cwd=tmp_path)
     assert summary.returncode == 0, summary.stderr[-3000:]
     # cnnshape reads the arg (false): 16 channels, then 4, and no ReLU.
@@ -200,10 +217,26 @@ layers:
     assert [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)] == [16, 8]
 
 
-@pytest.mark.parametrize("block", ["nn", "super", "build", "torch", "INPUT_SHAPE", "SPEC_NAME", "math", "_div",
-                                   "make_divisible", "x", "self", "range"])
+@pytest.mark.parametrize(
+    "block",
+    [
+        "nn",
+        "super",
+        "build",
+        "torch",
+        "INPUT_SHAPE",
+        "SPEC_NAME",
+        "math",
+        "_div",
+        "make_divisible",
+        "x",
+        "self",
+        "range",
+    ],
+)
 def test_blocks_named_like_the_files_own_names(block: str, tmp_path: Path) -> None:
-    spec = _spec(f"""
+    spec = _spec(
+        f"""
 name: {block}
 input: [1, 3, 8, 8]
 args: {{torch: 2, nn: 3}}
@@ -217,7 +250,9 @@ layers:
   - {block}
   - {block}: {{super: 8}}
   - Add: {{from: [{block.lower()}_1, {block.lower()}_2]}}
-""", tmp_path)
+""",
+        tmp_path,
+    )
     code, _ = _exported(spec, tmp_path)
     ast.parse(code)
     _verified(spec)
@@ -239,8 +274,9 @@ layers:
 
 def test_import_never_runs_a_module_from_the_current_folder_unasked(tmp_path: Path) -> None:
     (tmp_path / "torchvision.py").write_text("open('pwned', 'w').close()\n", encoding="utf-8")
-    (tmp_path / "evilmod.py").write_text("open('pwned', 'w').close()\nimport torch\nnet = torch.nn.ReLU()\n",
-                                         encoding="utf-8")
+    (tmp_path / "evilmod.py").write_text(
+        "open('pwned', 'w').close()\nimport torch\nnet = torch.nn.ReLU()\n", encoding="utf-8"
+    )
     command = [sys.executable, "-m", "cnnshape", "import"]
     capped([*command, "torchvision.models:resnet18", "--input", "1,3,32,32"], torch=True, cwd=tmp_path)
     assert not (tmp_path / "pwned").exists(), "a torchvision.py in the current folder ran"
@@ -318,15 +354,30 @@ TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=TEXT, description=TEXT, block_description=TEXT, arg=TEXT.filter(bool), block_arg=TEXT.filter(bool))
-@example(name="", description="", block_description="", arg="_", block_arg="0")  # `_` is taken: `__2` would be class-mangled
+@example(
+    name="", description="", block_description="", arg="_", block_arg="0"
+)  # `_` is taken: `__2` would be class-mangled
 def test_any_names_and_descriptions_export_to_code_that_keeps_them_as_data(
-        name: str, description: str, block_description: str, arg: str, block_arg: str) -> None:
-    text = yaml.safe_dump({
-        "name": name, "description": description, "input": [1, 2, 4, 4], "args": {arg: 3},
-        "blocks": {"B": {"description": block_description, "args": {block_arg: 5, "w": 2},
-                         "layers": [{"Conv2d": {"out_channels": "$w", "kernel_size": 1}}]}},
-        "layers": ["B", {"B": {"w": 4}}],
-    }, allow_unicode=True, sort_keys=False)
+    name: str, description: str, block_description: str, arg: str, block_arg: str
+) -> None:
+    text = yaml.safe_dump(
+        {
+            "name": name,
+            "description": description,
+            "input": [1, 2, 4, 4],
+            "args": {arg: 3},
+            "blocks": {
+                "B": {
+                    "description": block_description,
+                    "args": {block_arg: 5, "w": 2},
+                    "layers": [{"Conv2d": {"out_channels": "$w", "kernel_size": 1}}],
+                }
+            },
+            "layers": ["B", {"B": {"w": 4}}],
+        },
+        allow_unicode=True,
+        sort_keys=False,
+    )
     try:
         analysed = analyse_source(load_text(text))
     except SpecError:

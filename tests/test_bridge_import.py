@@ -82,9 +82,12 @@ def test_branches_join_with_concat_from_named_layers() -> None:
 def test_attention_maps_to_cnnshape_kinds() -> None:
     result = import_model(_models().Attention(), (1, 3, 32, 32))
     assert result.ok, (result.unmapped, result.problems)
-    for line in ("MultiheadAttention: {num_heads: 4, batch_first: true, name: attention}",
-                 "TransformerEncoderLayer: {d_model: 48, nhead: 4, dim_feedforward: 96, dropout: 0.0, activation: gelu, batch_first: true, name: encoder}",
-                 "Permute: {dims: [0, 2, 1]", "Select: {dim: 1, index: 0"):
+    for line in (
+        "MultiheadAttention: {num_heads: 4, batch_first: true, name: attention}",
+        "TransformerEncoderLayer: {d_model: 48, nhead: 4, dim_feedforward: 96, dropout: 0.0, activation: gelu, batch_first: true, name: encoder}",
+        "Permute: {dims: [0, 2, 1]",
+        "Select: {dim: 1, index: 0",
+    ):
         assert line in result.text
 
 
@@ -109,15 +112,19 @@ def test_an_unknown_module_is_reported_with_its_path() -> None:
     result = import_model(model, (1, 3, 8, 8))
     assert not result.ok
     assert [u.format() for u in result.unmapped] == [
-        "1.1: module Softsign: no cnnshape layer kind of this name (docs/torch.md lists the mapping)"]
+        "1.1: module Softsign: no cnnshape layer kind of this name (docs/torch.md lists the mapping)"
+    ]
 
 
-@pytest.mark.parametrize("target, message", [
-    ("no_colon_here", "expected TARGET as pkg.module:attr or path/to/file.py:attr"),
-    ("missing/file.py:Net", "no such file"),
-    (f"{MODELS}:Nope", "has no attribute 'Nope'"),
-    (f"{MODELS}:torch", "is a module: expected an nn.Module instance, class or zero-argument factory"),
-])
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("no_colon_here", "expected TARGET as pkg.module:attr or path/to/file.py:attr"),
+        ("missing/file.py:Net", "no such file"),
+        (f"{MODELS}:Nope", "has no attribute 'Nope'"),
+        (f"{MODELS}:torch", "is a module: expected an nn.Module instance, class or zero-argument factory"),
+    ],
+)
 def test_bad_targets_exit_1(target: str, message: str) -> None:
     result = run("import", target, "--input", "1,3,8,8")
     assert result.exit_code == 1

@@ -76,7 +76,8 @@ def test_an_unsupported_op_is_located_by_node_and_op_type(tmp_path: Path) -> Non
     result = import_onnx(str(path))
     assert not result.ok
     assert [item.format() for item in result.unmapped] == [
-        f"node {pads[0]}: op Pad: no cnnshape layer kind for this ONNX op (docs/torch.md lists the mapping)"]
+        f"node {pads[0]}: op Pad: no cnnshape layer kind for this ONNX op (docs/torch.md lists the mapping)"
+    ]
 
 
 @pytest.mark.parametrize("content", [b"", b"not onnx at all", b"\x08\x07\x12\x04\xff\xff"])
@@ -110,12 +111,19 @@ def _graph_file(tmp_path: Path, nodes: list) -> Path:
     return path
 
 
-@pytest.mark.parametrize("op_type, inputs, outputs", [
-    ("Gemm", ["x"], ["y"]), ("Conv", ["x"], ["y"]), ("BatchNormalization", ["x"], ["y"]),
-    ("Identity", [], ["y"]), ("Relu", ["x"], []),
-])
-def test_a_malformed_node_is_a_located_problem_or_a_clean_error(op_type: str, inputs: list, outputs: list,
-                                                                 tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "op_type, inputs, outputs",
+    [
+        ("Gemm", ["x"], ["y"]),
+        ("Conv", ["x"], ["y"]),
+        ("BatchNormalization", ["x"], ["y"]),
+        ("Identity", [], ["y"]),
+        ("Relu", ["x"], []),
+    ],
+)
+def test_a_malformed_node_is_a_located_problem_or_a_clean_error(
+    op_type: str, inputs: list, outputs: list, tmp_path: Path
+) -> None:
     from onnx import helper
 
     path = _graph_file(tmp_path, [helper.make_node(op_type, inputs, outputs)])

@@ -53,8 +53,9 @@ def test_without_torch_the_commands_say_how_to_install_it() -> None:
     lines = ran.stdout.strip().splitlines()
     assert len(lines) == 3
     for line, command in zip(lines, ("export", "verify", "import")):
-        assert line == (f"1 cnnshape {command} needs PyTorch, which is not installed; "
-                        "install the extra: pip install 'torch>=2.1'")
+        assert line == (
+            f"1 cnnshape {command} needs PyTorch, which is not installed; install the extra: pip install 'torch>=2.1'"
+        )
 
 
 def test_the_extra_is_declared() -> None:
@@ -66,11 +67,15 @@ def test_the_extra_is_declared() -> None:
     assert pyproject["project"]["optional-dependencies"]["torch"] == ["torch>=2.1"]
 
 
-NO_NUMPY = "import sys\nsys.modules['numpy'] = None  # as if NumPy were not installed (the torch extra does not pull it)\n"
+NO_NUMPY = (
+    "import sys\nsys.modules['numpy'] = None  # as if NumPy were not installed (the torch extra does not pull it)\n"
+)
 
 
 def _cli_without_numpy(*args: str) -> subprocess.CompletedProcess:
-    return _python(NO_NUMPY + f"import sys\nfrom cnnshape.cli import main\nsys.argv = ['cnnshape', *{list(args)!r}]\nmain()\n")
+    return _python(
+        NO_NUMPY + f"import sys\nfrom cnnshape.cli import main\nsys.argv = ['cnnshape', *{list(args)!r}]\nmain()\n"
+    )
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs the torch extra")

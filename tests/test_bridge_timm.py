@@ -23,10 +23,30 @@ from cnnshape.bridge.fx_import import import_model  # noqa: E402
 from cnnshape.pipeline import analyze_text  # noqa: E402
 
 IMPORTS = [
-    "resnet50d", "seresnext26d_32x4d", "res2net50_26w_4s", "gernet_s", "selecsls42b", "xception41",
-    "efficientnet_b0", "tinynet_a", "mixnet_s", "mnasnet_100", "fbnetc_100", "mobilenetv3_large_100", "lcnet_050",
-    "regnetx_002", "regnety_002", "dla34", "cspdarknet53", "cspresnet50", "hrnet_w18_small", "convnext_atto",
-    "repvgg_a2", "ese_vovnet19b_dw", "poolformer_s12", "inception_v3",
+    "resnet50d",
+    "seresnext26d_32x4d",
+    "res2net50_26w_4s",
+    "gernet_s",
+    "selecsls42b",
+    "xception41",
+    "efficientnet_b0",
+    "tinynet_a",
+    "mixnet_s",
+    "mnasnet_100",
+    "fbnetc_100",
+    "mobilenetv3_large_100",
+    "lcnet_050",
+    "regnetx_002",
+    "regnety_002",
+    "dla34",
+    "cspdarknet53",
+    "cspresnet50",
+    "hrnet_w18_small",
+    "convnext_atto",
+    "repvgg_a2",
+    "ese_vovnet19b_dw",
+    "poolformer_s12",
+    "inception_v3",
 ]
 NOT_YET = {
     "ecaresnet26t": "call_method expand_as",  # ECA's gate broadcast with expand_as

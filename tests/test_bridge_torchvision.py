@@ -90,7 +90,8 @@ def test_a_shared_parameter_free_module_imports_and_a_shared_weighted_one_is_loc
     result = import_model(Twice(), (1, 3, 4, 4))
     assert [item.format() for item in result.unmapped] == [
         "conv: module Conv2d: called more than once (shared weights): a spec layer owns its parameters; "
-        "weight sharing needs spec format 2"]
+        "weight sharing needs spec format 2"
+    ]
 
 
 def test_a_repeated_block_passes_its_args_on_to_the_block_inside_it() -> None:
@@ -126,8 +127,11 @@ def test_a_repeated_block_passes_its_args_on_to_the_block_inside_it() -> None:
     report = analyze_text(result.text, "nested.yaml")
     assert report.totals.params == sum(p.numel() for p in model.parameters())
     # Every use's layers as torch has them: each fc1 conv's parameters by its path.
-    torch_params = {name: sum(p.numel() for p in m.parameters()) for name, m in model.named_modules()
-                    if isinstance(m, torch.nn.Conv2d)}
+    torch_params = {
+        name: sum(p.numel() for p in m.parameters())
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.Conv2d)
+    }
     spec_fc1 = sorted(layer.params for layer in report.rows if layer.name.endswith("gate.fc1"))
     assert spec_fc1 == sorted(v for k, v in torch_params.items() if k.endswith("gate.fc1"))
 

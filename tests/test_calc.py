@@ -15,7 +15,19 @@ from conftest import cli
 
 from cnnshape.calc import CalcError, parse_arguments
 
-SEED = ["conv2d", "--input", "1,128,40,50", "--out-channels", "64", "--kernel-size", "3", "--padding", "1", "--bias", "false"]
+SEED = [
+    "conv2d",
+    "--input",
+    "1,128,40,50",
+    "--out-channels",
+    "64",
+    "--kernel-size",
+    "3",
+    "--padding",
+    "1",
+    "--bias",
+    "false",
+]
 
 
 run = partial(cli, "calc")
@@ -60,7 +72,18 @@ def test_bias_defaults_to_true() -> None:
 
 def test_values_are_read_like_yaml() -> None:
     # A 1x7 kernel with padding (0, 3) keeps 17x17 (Inception's factorised conv).
-    layer = calc_json("Conv2d", "--input", "1,768,17,17", "--out-channels", "192", "--kernel-size", "[1,7]", "--padding=[0,3]", "--bias", "false")
+    layer = calc_json(
+        "Conv2d",
+        "--input",
+        "1,768,17,17",
+        "--out-channels",
+        "192",
+        "--kernel-size",
+        "[1,7]",
+        "--padding=[0,3]",
+        "--bias",
+        "false",
+    )
     assert layer["output_shapes"] == [[1, 192, 17, 17]]
     assert layer["params"] == 1 * 7 * 768 * 192
     same = calc_json("conv2d", "--input", "1,3,31,31", "--out-channels", "8", "--kernel-size", "5", "--padding", "same")
@@ -71,12 +94,16 @@ def test_every_spatial_axis_gets_its_rf_line() -> None:
     # A 1x3 kernel with padding 'same' on 8x8 (the reviewer's call). From r 1, S 1, P 0:
     # H: k 1, s 1, left padding 0 -> r = 1 + (1-1)*1 = 1, S = 1*1 = 1, P = 0 + 0*1 = 0;
     # W: k 3, s 1, left padding (3-1)//2 = 1 -> r = 1 + (3-1)*1 = 3, S = 1*1 = 1, P = 0 + 1*1 = 1.
-    layer = calc_json("conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size", "[1,3]", "--padding", "same")
+    layer = calc_json(
+        "conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size", "[1,3]", "--padding", "same"
+    )
     assert layer["rf_working"] == [
         "RF H: r = r_prev + (k_eff-1)*S_prev = 1 + (1-1)*1 = 1; S = S_prev*s = 1*1 = 1; P = P_prev + p*S_prev = 0 + 0*1 = 0",
         "RF W: r = r_prev + (k_eff-1)*S_prev = 1 + (3-1)*1 = 3; S = S_prev*s = 1*1 = 1; P = P_prev + p*S_prev = 0 + 1*1 = 1",
     ]
-    text = run("conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size", "[1,3]", "--padding", "same").stdout
+    text = run(
+        "conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size", "[1,3]", "--padding", "same"
+    ).stdout
     assert "RF H: r = r_prev + (k_eff-1)*S_prev = 1 + (1-1)*1 = 1" in text
 
 
@@ -96,16 +123,27 @@ def test_negative_values_and_merges() -> None:
     assert add["input_shapes"] == [[1, 64, 28, 28], [1, 64, 28, 28]]
 
 
-@pytest.mark.parametrize("args,message,code", [
-    # a mistake in the command line itself: usage, exit 2
-    (["conv2", "--input", "1,3,8,8"], "did you mean 'Conv2d'", 2),
-    (["conv2d", "--input", "1,3,8,8", "--out-chanels", "4", "--kernel-size", "3"], "did you mean '--out-channels'", 2),
-    (["conv2d", "--input", "1,3,8,8", "--kernel-size", "3"], "needs --out-channels", 2),
-    (["conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size"], "needs a value", 2),
-    # a value the layer refuses, or a shape it cannot take: a problem with the layer, exit 1
-    (["conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size", "abc"], "kernel_size", 1),
-    (["conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size", "9"], "larger than the padded input", 1),
-])
+@pytest.mark.parametrize(
+    "args,message,code",
+    [
+        # a mistake in the command line itself: usage, exit 2
+        (["conv2", "--input", "1,3,8,8"], "did you mean 'Conv2d'", 2),
+        (
+            ["conv2d", "--input", "1,3,8,8", "--out-chanels", "4", "--kernel-size", "3"],
+            "did you mean '--out-channels'",
+            2,
+        ),
+        (["conv2d", "--input", "1,3,8,8", "--kernel-size", "3"], "needs --out-channels", 2),
+        (["conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size"], "needs a value", 2),
+        # a value the layer refuses, or a shape it cannot take: a problem with the layer, exit 1
+        (["conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size", "abc"], "kernel_size", 1),
+        (
+            ["conv2d", "--input", "1,3,8,8", "--out-channels", "4", "--kernel-size", "9"],
+            "larger than the padded input",
+            1,
+        ),
+    ],
+)
 def test_bad_calls_exit_with_a_message(args: list[str], message: str, code: int) -> None:
     result = run(*args)
     assert result.exit_code == code
@@ -119,7 +157,10 @@ def test_missing_input_is_a_usage_error() -> None:
 
 def test_parse_arguments() -> None:
     assert parse_arguments(["--out-channels", "64", "--bias=false", "--kernel-size", "[1, 7]", "--eps", "1e-5"]) == {
-        "out_channels": 64, "bias": False, "kernel_size": [1, 7], "eps": 1e-5,
+        "out_channels": 64,
+        "bias": False,
+        "kernel_size": [1, 7],
+        "eps": 1e-5,
     }
     with pytest.raises(CalcError):
         parse_arguments(["64"])
@@ -145,8 +186,14 @@ TORCH_CASES = [
     ("PixelShuffle", (1, 16, 5, 5), {"upscale_factor": 2}),
     ("Flatten", (2, 3, 4, 5), {}),
 ]
-TORCH_INFERRED = {"Conv2d": "in_channels", "Conv1d": "in_channels", "ConvTranspose2d": "in_channels",
-                  "Linear": "in_features", "BatchNorm2d": "num_features", "GroupNorm": "num_channels"}
+TORCH_INFERRED = {
+    "Conv2d": "in_channels",
+    "Conv1d": "in_channels",
+    "ConvTranspose2d": "in_channels",
+    "Linear": "in_features",
+    "BatchNorm2d": "num_features",
+    "GroupNorm": "num_channels",
+}
 
 
 @pytest.mark.parametrize("kind,shape,arguments", TORCH_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(TORCH_CASES)])
@@ -178,7 +225,13 @@ def test_golden_text(golden) -> None:
 
 # Inputs to try for each kind's own docstring example; one of them must fit.
 CANDIDATE_INPUTS = [
-    (1, 64, 32, 32), (1, 64, 32), (1, 64, 8, 16, 16), (1, 256, 14, 14), (2, 197, 768), (1, 10, 512), (1, 9216),
+    (1, 64, 32, 32),
+    (1, 64, 32),
+    (1, 64, 8, 16, 16),
+    (1, 256, 14, 14),
+    (2, 197, 768),
+    (1, 10, 512),
+    (1, 9216),
 ]
 
 

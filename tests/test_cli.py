@@ -36,14 +36,21 @@ ANSI = re.compile(r"\x1b\[")
 LENET_PARAMS = 130 + 2016 + 48120 + 10164 + 850
 LENET_MACS = 98_000 + 200_000 + 48_000 + 10_080 + 840
 LENET_SHAPES = [
-    [1, 5, 28, 28], [1, 5, 28, 28], [1, 5, 14, 14],
-    [1, 16, 10, 10], [1, 16, 10, 10], [1, 16, 5, 5],
-    [1, 400], [1, 120], [1, 120], [1, 84], [1, 84], [1, 10],
+    [1, 5, 28, 28],
+    [1, 5, 28, 28],
+    [1, 5, 14, 14],
+    [1, 16, 10, 10],
+    [1, 16, 10, 10],
+    [1, 16, 5, 5],
+    [1, 400],
+    [1, 120],
+    [1, 120],
+    [1, 84],
+    [1, 84],
+    [1, 10],
 ]
 # Every layer output, float32: sum of the element counts above times 4 bytes.
-LENET_ACTIVATION_BYTES = 4 * sum(
-    n for n in (3920, 3920, 980, 1600, 1600, 400, 400, 120, 120, 84, 84, 10)
-)
+LENET_ACTIVATION_BYTES = 4 * sum(n for n in (3920, 3920, 980, 1600, 1600, 400, 400, 120, 120, 84, 84, 10))
 
 RESNET18_PARAMS = 11_689_512  # torchvision num_params
 FC_1000 = 512 * 1000 + 1000
@@ -63,10 +70,22 @@ def test_lenet_table() -> None:
     result = run("summary", LENET)
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    rows = [line.split() for line in out.splitlines() if re.match(r"\s*(conv2d|relu|maxpool2d|flatten|linear)_\d", line)]
+    rows = [
+        line.split() for line in out.splitlines() if re.match(r"\s*(conv2d|relu|maxpool2d|flatten|linear)_\d", line)
+    ]
     assert [r[0] for r in rows] == [
-        "conv2d_1", "relu_1", "maxpool2d_1", "conv2d_2", "relu_2", "maxpool2d_2",
-        "flatten_1", "linear_1", "relu_3", "linear_2", "relu_4", "linear_3",
+        "conv2d_1",
+        "relu_1",
+        "maxpool2d_1",
+        "conv2d_2",
+        "relu_2",
+        "maxpool2d_2",
+        "flatten_1",
+        "linear_1",
+        "relu_3",
+        "linear_2",
+        "relu_4",
+        "linear_3",
     ]
     for line, shape in zip((line for line in out.splitlines() if re.match(r"\s*\w+_\d+\s", line)), LENET_SHAPES):
         assert str(shape) in line
@@ -148,16 +167,14 @@ def test_depth_one_folds_blocks() -> None:
     rows = folded["layers"]
     # stem (conv, bn, relu, maxpool), four stages of two BasicBlocks, avgpool, flatten, linear
     assert [row["kind"] for row in rows] == (
-        ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"] + ["Stage"] * 4
-        + ["AdaptiveAvgPool2d", "Flatten", "Linear"]
+        ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"] + ["Stage"] * 4 + ["AdaptiveAvgPool2d", "Flatten", "Linear"]
     )
     # layer1: two BasicBlock(64), each two 3x3 64->64 convs without bias and two BatchNorm2d(64).
     assert rows[4]["params"] == 2 * (2 * (3 * 3 * 64 * 64) + 2 * (2 * 64))
     # layer2: BasicBlock(128, stride 2, downsample): 3x3 64->128, 3x3 128->128, 1x1 64->128,
     # three BN(128); then BasicBlock(128): two 3x3 128->128, two BN(128).
     assert rows[5]["params"] == (
-        3 * 3 * 64 * 128 + 3 * 3 * 128 * 128 + 64 * 128 + 3 * (2 * 128)
-        + 2 * (3 * 3 * 128 * 128) + 2 * (2 * 128)
+        3 * 3 * 64 * 128 + 3 * 3 * 128 * 128 + 64 * 128 + 3 * (2 * 128) + 2 * (3 * 3 * 128 * 128) + 2 * (2 * 128)
     )
     assert rows[5]["output_shape"] == [1, 128, 28, 28]
     for key in ("params", "macs", "flops"):
@@ -175,8 +192,13 @@ def test_depth_one_table_shows_folded_blocks() -> None:
 
 def test_piped_output_has_no_ansi_escapes() -> None:
     for args in (("summary", LENET), ("summary", RESNET18, "--depth", "1")):
-        result = subprocess.run([sys.executable, "-m", "cnnshape", *args], capture_output=True, text=True, cwd=ROOT,
-                                env={**os.environ, "TERM": "xterm-256color"})
+        result = subprocess.run(
+            [sys.executable, "-m", "cnnshape", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "TERM": "xterm-256color"},
+        )
         assert result.returncode == 0, result.stderr
         assert not ANSI.search(result.stdout)
         assert "seed-lenet" in result.stdout or "resnet18" in result.stdout
@@ -202,8 +224,9 @@ def test_no_color_on_a_terminal(no_color: bool) -> None:
     if no_color:
         env["NO_COLOR"] = "1"
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "cnnshape", "summary", LENET], stdout=follower, stderr=follower,
-                            cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnshape", "summary", LENET], stdout=follower, stderr=follower, cwd=ROOT, env=env
+    )
     os.close(follower)
     chunks = []
     while True:
@@ -308,7 +331,7 @@ def test_input_with_empty_parts_exits_2(value: str) -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["summary", LENET, "--set", "num_classes"],   # no '='
+        ["summary", LENET, "--set", "num_classes"],  # no '='
         ["summary", LENET, "--depth", "0"],
         ["summary", LENET, "--format", "xml"],
         ["summary", LENET, "--no-such-option"],
@@ -338,10 +361,13 @@ def test_python_dash_m_help() -> None:
     assert not ANSI.search(result.stdout)
 
 
-@pytest.mark.parametrize("where, reason", [
-    ("missing-folder/schema.json", "does not exist"),
-    (".", "it is a directory"),
-])
+@pytest.mark.parametrize(
+    "where, reason",
+    [
+        ("missing-folder/schema.json", "does not exist"),
+        (".", "it is a directory"),
+    ],
+)
 def test_an_output_path_that_cannot_be_written_is_a_usage_error(tmp_path: Path, where: str, reason: str) -> None:
     target = tmp_path / where
     result = run("schema", "-o", str(target), width=400)
@@ -411,8 +437,10 @@ def test_an_unbatched_layer_deeper_in_points_at_the_layers_before_it(tmp_path: P
     # The input [1, 784] has its batch; the Linear keeps it 2-D, [1, 256], and the Conv1d
     # then reads (C=1, L=256) unbatched: prepending a batch to the input would not help.
     spec = tmp_path / "ub.yaml"
-    spec.write_text("name: ub\ninput: [1, 784]\nlayers:\n  - Linear: {out_features: 256}\n"
-                    "  - Conv1d: {out_channels: 4, kernel_size: 3}\n")
+    spec.write_text(
+        "name: ub\ninput: [1, 784]\nlayers:\n  - Linear: {out_features: 256}\n"
+        "  - Conv1d: {out_channels: 4, kernel_size: 3}\n"
+    )
     result = run("summary", str(spec), "--format", "json")
     assert result.exit_code == 0
     (line,) = result.stderr.splitlines()

@@ -67,7 +67,13 @@ def test_resnet18_vs_resnet34_totals() -> None:
     assert data["totals"]["flops"]["delta"] == 2 * macs["delta"]
     layers = data["totals"]["layers"]
     assert (layers["a"], layers["b"], layers["delta"]) == (RESNET18_LAYERS, RESNET34_LAYERS, 56)
-    assert data["totals"]["output"] == {"a": [1, 1000], "b": [1, 1000], "changed": False, "delta": None, "percent": None}
+    assert data["totals"]["output"] == {
+        "a": [1, 1000],
+        "b": [1, 1000],
+        "changed": False,
+        "delta": None,
+        "percent": None,
+    }
 
 
 def test_same_spec_at_two_inputs() -> None:
@@ -123,7 +129,10 @@ def test_alignment_marks_insertions_and_removals() -> None:
     b = [_row("conv", "Conv2d"), _row("bn", "BatchNorm2d"), _row("relu", "ReLU"), _row("fc", "Linear", 10)]
     pairs = align(a, b)
     assert [(p.status, p.row.name) for p in pairs] == [
-        ("same", "conv"), ("added", "bn"), ("same", "relu"), ("changed", "fc"),
+        ("same", "conv"),
+        ("added", "bn"),
+        ("same", "relu"),
+        ("changed", "fc"),
     ]
     assert pairs[3].changed == ("params",)
     pairs = align(b, a)

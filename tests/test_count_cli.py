@@ -111,8 +111,14 @@ def test_conventions_doc_example_is_real_output() -> None:
     block = re.search(r"^```console\n\$ cnnshape (.*?)\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
     assert block
     env = dict(os.environ, COLUMNS="100", PYTHONPATH=str(ROOT))
-    ran = subprocess.run([sys.executable, "-m", "cnnshape", *block.group(1).split()], capture_output=True, text=True,
-                         cwd=ROOT, env=env, timeout=120)
+    ran = subprocess.run(
+        [sys.executable, "-m", "cnnshape", *block.group(1).split()],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
     printed = "\n".join(line.rstrip() for line in ran.stdout.splitlines())
     assert printed.strip() == block.group(2).strip()
 
@@ -122,8 +128,14 @@ def test_readme_excerpt_is_real_output() -> None:
     block = re.search(r"\$ cnnshape summary specs/resnet50.yaml --count all\n  \.\.\.\n(.*?)\n  ```", readme, re.DOTALL)
     assert block
     env = dict(os.environ, COLUMNS="100", PYTHONPATH=str(ROOT))
-    ran = subprocess.run([sys.executable, "-m", "cnnshape", "summary", "specs/resnet50.yaml", "--count", "all"],
-                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    ran = subprocess.run(
+        [sys.executable, "-m", "cnnshape", "summary", "specs/resnet50.yaml", "--count", "all"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
     printed = [line.rstrip() for line in ran.stdout.splitlines()]
     for line in block.group(1).splitlines():
         assert line[2:].rstrip() in printed, line

@@ -26,9 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 ZOO = sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "specs").glob("*.yaml"))
 # Between them these use every (operation, affine, bias, mode) the zoo has.
 CPU_SPECS: dict[str, tuple[int, ...] | None] = {
-    "specs/resnet50.yaml": None, "specs/vit_b_16.yaml": None, "specs/convnext_tiny.yaml": (1, 3, 64, 64),
-    "specs/mobilenet_v3_large.yaml": (1, 3, 96, 96), "specs/densenet121.yaml": (1, 3, 64, 64),
-    "specs/efficientnet_b0.yaml": (1, 3, 96, 96), "specs/alexnet.yaml": None, "specs/mobilenet_v2.yaml": (1, 3, 96, 96),
+    "specs/resnet50.yaml": None,
+    "specs/vit_b_16.yaml": None,
+    "specs/convnext_tiny.yaml": (1, 3, 64, 64),
+    "specs/mobilenet_v3_large.yaml": (1, 3, 96, 96),
+    "specs/densenet121.yaml": (1, 3, 64, 64),
+    "specs/efficientnet_b0.yaml": (1, 3, 96, 96),
+    "specs/alexnet.yaml": None,
+    "specs/mobilenet_v2.yaml": (1, 3, 96, 96),
     "specs/unet.yaml": (1, 3, 64, 64),
 }
 ALL = os.environ.get("CNNSHAPE_PEERS_ALL") == "1"

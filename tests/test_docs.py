@@ -51,10 +51,8 @@ def console_examples() -> list[tuple[int, str]]:
 
 # ```console blocks the test cannot run, by their first line, with the reason.
 CONSOLE_SKIPS = {
-    "spec.yaml:4:5: error: conv2d_1 (Conv2d): declares in_channels=4 but its input (1, 3, 32, 32) has 3 channels [shape]":
-        "output only: no command, and the page does not show spec.yaml",
-    "$ cnnshape summary broken.yaml":
-        "broken.yaml is not on the page (a broken ```yaml spec would fail test_spec_example_analyses)",
+    "spec.yaml:4:5: error: conv2d_1 (Conv2d): declares in_channels=4 but its input (1, 3, 32, 32) has 3 channels [shape]": "output only: no command, and the page does not show spec.yaml",
+    "$ cnnshape summary broken.yaml": "broken.yaml is not on the page (a broken ```yaml spec would fail test_spec_example_analyses)",
 }
 CONSOLE_WIDTH = "100"  # COLUMNS for the commands: every table on the page fits in it
 
@@ -93,7 +91,7 @@ def _shows(expected: list[str], actual: list[str]) -> bool:
     if end < start or actual[:start] != first or actual[end:] != last:
         return False
     for segment in middle:
-        found = next((i for i in range(start, end - len(segment) + 1) if actual[i:i + len(segment)] == segment), None)
+        found = next((i for i in range(start, end - len(segment) + 1) if actual[i : i + len(segment)] == segment), None)
         if found is None:
             return False
         start = found + len(segment)
@@ -122,9 +120,11 @@ def test_spec_example_analyses(line: int, text: str) -> None:
     try:
         report = analyze_text(text, "docs/spec.md")
     except SpecError as exc:  # point at the line in docs/spec.md, not in the example
-        pytest.fail("\n".join(
-            f"{p.file}:{line + p.line - 1}:{p.col}: {p.severity}: {p.message} [{p.code}]" for p in exc.problems
-        ))
+        pytest.fail(
+            "\n".join(
+                f"{p.file}:{line + p.line - 1}:{p.col}: {p.severity}: {p.message} [{p.code}]" for p in exc.problems
+            )
+        )
     assert report.totals.layers > 0
 
 
@@ -147,7 +147,9 @@ def test_spec_md_has_console_examples() -> None:
     assert not stale, f"CONSOLE_SKIPS names blocks docs/spec.md no longer has: {stale}"
 
 
-@pytest.mark.parametrize("line,text", [pytest.param(*example, id=f"line{example[0]}") for example in console_examples()])
+@pytest.mark.parametrize(
+    "line,text", [pytest.param(*example, id=f"line{example[0]}") for example in console_examples()]
+)
 def test_console_example_is_real_output(line: int, text: str, tmp_path: Path) -> None:
     """The block is what `$ cnnshape ...` prints (stdout, then stderr) at COLUMNS=100, trailing
     spaces aside; a line `...` stands for omitted lines, and a block with no output lines
@@ -164,11 +166,27 @@ def test_console_example_is_real_output(line: int, text: str, tmp_path: Path) ->
         f"docs/spec.md:{line}: {missing} is neither in the repository nor a ```yaml example of the page "
         f"(`name: <stem>`); give it on the page or add the block to CONSOLE_SKIPS with a reason"
     )
-    env = {key: value for key, value in os.environ.items() if key not in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")}
-    env.update(COLUMNS=CONSOLE_WIDTH, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-               PYTHONWARNINGS="ignore", PYTHONIOENCODING="utf-8", GITHUB_ACTIONS="")
-    result = subprocess.run([sys.executable, "-m", "cnnshape", *args], capture_output=True, text=True,
-                            encoding="utf-8", cwd=tmp_path, env=env, timeout=120)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
+    }
+    env.update(
+        COLUMNS=CONSOLE_WIDTH,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        PYTHONWARNINGS="ignore",
+        PYTHONIOENCODING="utf-8",
+        GITHUB_ACTIONS="",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "cnnshape", *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
     actual = [row.rstrip() for row in (result.stdout + result.stderr).splitlines()]
     expected_status = 1 if any(": error: " in row for row in shown) else 0
     assert result.returncode == expected_status, (

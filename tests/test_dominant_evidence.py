@@ -34,11 +34,14 @@ def test_the_default_threshold_is_the_documented_one():
     assert Config().dominant_share == 0.8
 
 
-@pytest.mark.parametrize("spec, share", [
-    ("tests/specs/small/kws-cnn.yaml", 18_496 / 24_300),
-    ("specs/seed-lenet.yaml", 48_120 / 61_280),
-    ("specs/vgg16.yaml", 102_764_544 / 138_357_544),
-])
+@pytest.mark.parametrize(
+    "spec, share",
+    [
+        ("tests/specs/small/kws-cnn.yaml", 18_496 / 24_300),
+        ("specs/seed-lenet.yaml", 48_120 / 61_280),
+        ("specs/vgg16.yaml", 102_764_544 / 138_357_544),
+    ],
+)
 def test_designs_below_the_threshold_are_not_flagged(spec, share):
     assert share < 0.8
     assert _findings(ROOT / spec) == []

@@ -85,7 +85,9 @@ def test_folded_block_rows_list_what_they_read(repo_root):
     """At depth 1 a block row's inputs are the inputs of its layers that come from outside
     the block (read here from the full-depth rows, a separate path)."""
     full = json.loads(runner.invoke(app, ["summary", "specs/resnet18.yaml", "--format", "json"]).stdout)["layers"]
-    folded = json.loads(runner.invoke(app, ["summary", "specs/resnet18.yaml", "--format", "json", "--depth", "1"]).stdout)["layers"]
+    folded = json.loads(
+        runner.invoke(app, ["summary", "specs/resnet18.yaml", "--format", "json", "--depth", "1"]).stdout
+    )["layers"]
     blocks = [row for row in folded if row["block"]]
     assert blocks
     for block in blocks:
@@ -95,14 +97,33 @@ def test_folded_block_rows_list_what_they_read(repo_root):
         for row in inside:
             outside += [ref for ref in row["inputs"] if ref not in names and ref not in outside]
         assert block["inputs"] == outside and outside, block["name"]
-    rows = {row["name"]: row for row in csv.DictReader(io.StringIO(
-        runner.invoke(app, ["summary", "specs/resnet18.yaml", "--format", "csv", "--depth", "1"]).stdout))}
+    rows = {
+        row["name"]: row
+        for row in csv.DictReader(
+            io.StringIO(
+                runner.invoke(app, ["summary", "specs/resnet18.yaml", "--format", "csv", "--depth", "1"]).stdout
+            )
+        )
+    }
     assert rows["layer1"]["inputs"] == "maxpool"
 
 
 def test_calc_convtranspose3d_keeps_depth_and_dilation_apart():
-    result = runner.invoke(app, ["calc", "convtranspose3d", "--input", "1,4,8,8,8", "--out-channels", "2",
-                                 "--kernel-size", "3", "--dilation", "2"])
+    result = runner.invoke(
+        app,
+        [
+            "calc",
+            "convtranspose3d",
+            "--input",
+            "1,4,8,8,8",
+            "--out-channels",
+            "2",
+            "--kernel-size",
+            "3",
+            "--dilation",
+            "2",
+        ],
+    )
     assert result.exit_code == 0
     depth_line = next(line for line in result.stdout.splitlines() if line.strip().startswith("D:"))
     # (8-1)*1 - 0 + 2*(3-1) + 0 + 1 = 12, with dilation written `dil`, not a second D.

@@ -25,14 +25,42 @@ from markdown_it import MarkdownIt
 from cnnshape import escape
 
 ACTIVE = [
-    "[link=https://evil.example]x[/link]", "[bold red]", "\x1b]0;title\x07", "\x1b[31m", "\x1b]8;;http://e\x1b\\",
-    "\x9b2J", "\u202e", "\u2066", "\r", "\n", "\t", "\x00", "![img](http://e/x.png)", "[link](http://e)",
-    "@octocat", "# heading", "|", "`", "``", "<b>", "<img src=x>", "&amp;", "=cmd|' /C calc'!A0", "+1", "-2+3",
-    "@SUM(1)", "www.example.com", "https://example.com", "$x$", "~~gone~~", "**bold**",
+    "[link=https://evil.example]x[/link]",
+    "[bold red]",
+    "\x1b]0;title\x07",
+    "\x1b[31m",
+    "\x1b]8;;http://e\x1b\\",
+    "\x9b2J",
+    "\u202e",
+    "\u2066",
+    "\r",
+    "\n",
+    "\t",
+    "\x00",
+    "![img](http://e/x.png)",
+    "[link](http://e)",
+    "@octocat",
+    "# heading",
+    "|",
+    "`",
+    "``",
+    "<b>",
+    "<img src=x>",
+    "&amp;",
+    "=cmd|' /C calc'!A0",
+    "+1",
+    "-2+3",
+    "@SUM(1)",
+    "www.example.com",
+    "https://example.com",
+    "$x$",
+    "~~gone~~",
+    "**bold**",
 ]
 TEXT = st.lists(
     st.one_of(st.sampled_from(ACTIVE), st.text(st.characters(exclude_categories=("Cs",)), max_size=6)),
-    min_size=1, max_size=5,
+    min_size=1,
+    max_size=5,
 ).map("".join)
 
 SPEC = """{name}input: [1, 3, 8, 8]
@@ -62,8 +90,15 @@ def _markdown_is_inert(output: str, tables: int) -> None:
     md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
     for token in md.parse(output):
         for item in [token, *(token.children or [])]:
-            assert item.type not in ("link_open", "image", "html_inline", "html_block", "heading_open", "s_open", "hr"), (
-                item.type, output[:400])
+            assert item.type not in (
+                "link_open",
+                "image",
+                "html_inline",
+                "html_block",
+                "heading_open",
+                "s_open",
+                "hr",
+            ), (item.type, output[:400])
     assert not re.search(r"@[A-Za-z0-9]", output), "a live @mention"
     assert not re.search(r"(?<!\\)www\.|(?<!\\)://", output), "a GFM autolink"
 
@@ -86,19 +121,28 @@ def spec_for(tmp_path):
         line = yaml.safe_dump({"name": name}, allow_unicode=False, width=10**9)
         path.write_text(SPEC.format(name=line), encoding="utf-8")
         return str(path)
+
     return write
 
 
-@settings(max_examples=25, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(name=TEXT, value=TEXT)
 def test_spec_text_is_inert_in_every_output(spec_for, name: str, value: str) -> None:
     path = spec_for(name)
     setting = f"note={json.dumps(value)}"
 
     # Terminal: no control character; markup written in the name is shown, not applied.
-    for args in (["summary", path], ["explain", path], ["compare", path, path, "--set-b", setting],
-                 ["sweep", path, "--set", "width={4,8}"]):
+    for args in (
+        ["summary", path],
+        ["explain", path],
+        ["compare", path, path, "--set-b", setting],
+        ["sweep", path, "--set", "width={4,8}"],
+    ):
         output = _run(*args)
         _no_controls(output)
         for fragment in ("[link=https://evil.example]", "[bold red]"):
@@ -117,8 +161,11 @@ def test_spec_text_is_inert_in_every_output(spec_for, name: str, value: str) -> 
     _markdown_is_inert(_run("sweep", path, "--set", "width={4,8}", "-f", "markdown"), 1)
     explained = _run("explain", path, "-f", "markdown")
     _no_controls(explained)
-    assert not any(t.type in ("link_open", "image", "html_inline", "html_block", "heading_open")
-                   for token in MarkdownIt("commonmark").parse(explained) for t in [token, *(token.children or [])])
+    assert not any(
+        t.type in ("link_open", "image", "html_inline", "html_block", "heading_open")
+        for token in MarkdownIt("commonmark").parse(explained)
+        for t in [token, *(token.children or [])]
+    )
 
     # CSV: no formula, no control character.
     _csv_is_inert(_run("summary", path, "-f", "csv"))
@@ -141,14 +188,22 @@ def test_sweep_values_from_the_command_line_are_inert_in_csv(spec_for) -> None:
     assert [row[0] for row in rows[1:]] == ["'=1+2", "'@x", "'-x"]
 
 
-@pytest.mark.parametrize(("cell", "written"), [(-3, -3), ("-3", "-3"), ("-1.5e-3", "-1.5e-3"), ("-3x", "'-3x"), ("\t=1", "'\\t=1")])
+@pytest.mark.parametrize(
+    ("cell", "written"), [(-3, -3), ("-3", "-3"), ("-1.5e-3", "-1.5e-3"), ("-3x", "'-3x"), ("\t=1", "'\\t=1")]
+)
 def test_a_negative_number_is_a_number_not_a_formula(cell: object, written: object) -> None:
     assert escape.csv_cell(cell) == written
 
 
-@pytest.mark.parametrize(("raw", "shown"), [
-    ("\x1b]0;t\x07", "\\x1b]0;t\\x07"), ("a\u202eb", "a\\u202eb"), ("x\ny\rz", "x\\ny\\rz"), ("\x85", "\\x85"),
-])
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("\x1b]0;t\x07", "\\x1b]0;t\\x07"),
+        ("a\u202eb", "a\\u202eb"),
+        ("x\ny\rz", "x\\ny\\rz"),
+        ("\x85", "\\x85"),
+    ],
+)
 def test_controls_are_shown_as_escapes(raw: str, shown: str) -> None:
     assert escape.visible(raw) == shown
 

@@ -67,10 +67,13 @@ def test_seed_pool_and_flatten_working() -> None:
     assert layer(data, "relu_1")["rf_working"] == ["RF: unchanged"]
 
 
-@pytest.mark.parametrize("spec,name,size,stride,padding", [
-    ("alexnet.yaml", "features_pool", 195, 32, 66),
-    ("vgg16.yaml", "pool5", 212, 32, 90),
-])
+@pytest.mark.parametrize(
+    "spec,name,size,stride,padding",
+    [
+        ("alexnet.yaml", "features_pool", 195, 32, 66),
+        ("vgg16.yaml", "pool5", 212, 32, 90),
+    ],
+)
 def test_rf_step_reaches_published_fields(spec: str, name: str, size: int, stride: int, padding: int) -> None:
     step = layer(explain_json(str(ROOT / "specs" / spec), "--layer", name), name)
     (line,) = step["rf_working"]

@@ -23,13 +23,13 @@ def test_repeat_index_numbers_the_copies_of_a_layer_and_of_a_block():
     # widths 4, 5, 6 (block copies 0..2), then 2, 3 (layer copies 0..1)
     assert [row.output_shape[1] for row in convs] == [4, 5, 6, 2, 3]
     # 1x1 convs with bias: C_in*C_out + C_out, each reading the previous width
-    assert [row.params for row in convs] == [3*4 + 4, 4*5 + 5, 5*6 + 6, 6*2 + 2, 2*3 + 3]
+    assert [row.params for row in convs] == [3 * 4 + 4, 4 * 5 + 5, 5 * 6 + 6, 6 * 2 + 2, 2 * 3 + 3]
 
 
 def test_list_arguments_can_be_indexed():
     report = analyze_text(
         "name: t\ninput: [1, 3, 8, 8]\nargs: {widths: [8, 16]}\n"
-        "layers:\n  - Conv2d: {out_channels: \"$(widths[1])\", kernel_size: 1}\n"
+        'layers:\n  - Conv2d: {out_channels: "$(widths[1])", kernel_size: 1}\n'
     )
     assert report.outputs[0].shape == (1, 16, 8, 8)
 
@@ -51,16 +51,20 @@ def test_argument_names_expressions_cannot_use_are_refused(name, says):
 
 def test_an_unquoted_bracket_in_a_flow_mapping_gets_a_quoting_hint():
     with pytest.raises(SpecError) as info:
-        analyze_text("name: t\ninput: [1, 3, 8, 8]\nargs: {widths: [8]}\n"
-                     "layers:\n  - Conv2d: {out_channels: $(widths[0]), kernel_size: 1}\n")
+        analyze_text(
+            "name: t\ninput: [1, 3, 8, 8]\nargs: {widths: [8]}\n"
+            "layers:\n  - Conv2d: {out_channels: $(widths[0]), kernel_size: 1}\n"
+        )
     (problem,) = info.value.problems
     assert problem.code == "yaml-syntax" and "quote" in problem.message
 
 
 def test_index_out_of_range_is_a_located_error():
     with pytest.raises(SpecError) as info:
-        analyze_text("name: t\ninput: [1, 3, 8, 8]\nargs: {widths: [8]}\n"
-                     "layers:\n  - Conv2d: {out_channels: \"$(widths[2])\", kernel_size: 1}\n")
+        analyze_text(
+            "name: t\ninput: [1, 3, 8, 8]\nargs: {widths: [8]}\n"
+            'layers:\n  - Conv2d: {out_channels: "$(widths[2])", kernel_size: 1}\n'
+        )
     (problem,) = info.value.problems
     # line 5: `  - Conv2d: {out_channels: "$(widths[2])", ...}`; the quoted value opens at column 28
     assert (problem.line, problem.col, problem.code) == (5, 28, "bad-expression")

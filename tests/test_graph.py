@@ -31,14 +31,25 @@ pytestmark = pytest.mark.usefixtures("repo_root")
 
 # seed-lenet's tensors by hand (conv 5x5: I - 4; pool 2x2: I / 2), input first.
 LENET_EDGES = [
-    "[1, 1, 32, 32]", "[1, 5, 28, 28]", "[1, 5, 28, 28]", "[1, 5, 14, 14]", "[1, 16, 10, 10]",
-    "[1, 16, 10, 10]", "[1, 16, 5, 5]", "[1, 400]", "[1, 120]", "[1, 120]", "[1, 84]", "[1, 84]", "[1, 10]",
+    "[1, 1, 32, 32]",
+    "[1, 5, 28, 28]",
+    "[1, 5, 28, 28]",
+    "[1, 5, 14, 14]",
+    "[1, 16, 10, 10]",
+    "[1, 16, 10, 10]",
+    "[1, 16, 5, 5]",
+    "[1, 400]",
+    "[1, 120]",
+    "[1, 120]",
+    "[1, 84]",
+    "[1, 84]",
+    "[1, 10]",
 ]
 
 LABEL = r'"(?:[^"#<>&]|#\w+;|<br/>)*"'  # a quoted label: no raw quote, #, <, > or & except entity codes and <br/>
-NODE = re.compile(rf'^\s*(n\d+)(?:\[{LABEL}\]|\(\[{LABEL}\]\)|\[\[{LABEL}\]\])$')
-SUBGRAPH = re.compile(rf'^\s*subgraph (c\d+) \[{LABEL}\]$')
-EDGE = re.compile(rf'^\s*(n\d+) -->\|{LABEL}\| (n\d+)$')
+NODE = re.compile(rf"^\s*(n\d+)(?:\[{LABEL}\]|\(\[{LABEL}\]\)|\[\[{LABEL}\]\])$")
+SUBGRAPH = re.compile(rf"^\s*subgraph (c\d+) \[{LABEL}\]$")
+EDGE = re.compile(rf"^\s*(n\d+) -->\|{LABEL}\| (n\d+)$")
 
 
 run = cli
@@ -96,13 +107,17 @@ def test_blocks_are_subgraphs_and_fold_with_depth() -> None:
     assert len(nodes) == 4 + 4 + 3 + 2  # stem, stages, head, input, output
     # Stem conv 7/2 p3 on 224: floor((224 + 6 - 7) / 2) + 1 = 112; maxpool 3/2 p1: 56.
     assert [label for _, label, _ in edges[:5]] == [
-        "[1, 3, 224, 224]", "[1, 64, 112, 112]", "[1, 64, 112, 112]", "[1, 64, 112, 112]", "[1, 64, 56, 56]",
+        "[1, 3, 224, 224]",
+        "[1, 64, 112, 112]",
+        "[1, 64, 112, 112]",
+        "[1, 64, 112, 112]",
+        "[1, 64, 56, 56]",
     ]
 
 
 def test_labels_are_escaped() -> None:
     assert mermaid_text('a "b" <c> #1 & d') == "a #quot;b#quot; #lt;c#gt; #35;1 #amp; d"
-    spec = 'name: \'odd "name" <x> #1\'\ninput: [1, 4]\nlayers:\n  - Linear: {out_features: 2}\n'
+    spec = "name: 'odd \"name\" <x> #1'\ninput: [1, 4]\nlayers:\n  - Linear: {out_features: 2}\n"
     diagram = build(analyze_text(spec, "odd.yaml"))
     text = mermaid(diagram)
     check_mermaid(text)

@@ -23,8 +23,9 @@ HANG_CAP = 10 * TIME_CAP  # seconds of wall clock: a bound on hangs, even on a b
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def capped(command: list[str], *, torch: bool = False, cwd: Path | None = None,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def capped(
+    command: list[str], *, torch: bool = False, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """`command` in a child under the caps. The memory cap is on address space, except for
     a child that imports PyTorch (`torch=True`: verify, or an exported file), whose shared
     libraries alone map more than 1 GiB: there it caps the data segment (heap and anonymous
@@ -36,12 +37,21 @@ def capped(command: list[str], *, torch: bool = False, cwd: Path | None = None,
         resource.setrlimit(resource.RLIMIT_CPU, (TIME_CAP, TIME_CAP))
 
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run(command, capture_output=True, text=True, timeout=HANG_CAP, preexec_fn=cap, env=env, cwd=cwd,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=HANG_CAP,
+        preexec_fn=cap,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
 
 
-def run(path: Path | str, *args: str, command: str = "summary", torch: bool = False,
-        cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run(
+    path: Path | str, *args: str, command: str = "summary", torch: bool = False, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """`cnnshape COMMAND PATH ARGS...` under the caps."""
     return capped([sys.executable, "-m", "cnnshape", command, str(path), *args], torch=torch, cwd=cwd)
 
@@ -66,21 +76,43 @@ CASES = {
     "deep-mapping": ("name: d\ninput: [1]\nlayers:\n  - x: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n", "yaml-syntax"),
     "huge-repeat-of-a-block": (
         "name: r\ninput: [1, 3, 8, 8]\nblocks:\n  B:\n    layers:\n      - ReLU: {repeat: 100}\n"
-        "layers:\n  - B: {repeat: 200000}\n", "limit"),
+        "layers:\n  - B: {repeat: 200000}\n",
+        "limit",
+    ),
     "nested-repeats": (
         "name: r\ninput: [1, 3, 8, 8]\nblocks:\n  B:\n    layers:\n      - ReLU: {repeat: 1000}\n"
-        "  C:\n    layers:\n      - B: {repeat: 1000}\nlayers:\n  - C: {repeat: 1000}\n", "limit"),
+        "  C:\n    layers:\n      - B: {repeat: 1000}\nlayers:\n  - C: {repeat: 1000}\n",
+        "limit",
+    ),
     "repeat-past-the-limit": ("name: r\ninput: [1, 3, 8, 8]\nlayers:\n  - ReLU: {repeat: 10000000}\n", "bad-value"),
     "blocks-nested-too-deep": (nested_blocks(80), "limit"),
-    "block-cycle": ("name: c\ninput: [1, 3, 8, 8]\nblocks:\n  A:\n    layers: [B]\n  B:\n    layers: [A]\nlayers: [A]\n", "cycle"),
+    "block-cycle": (
+        "name: c\ninput: [1, 3, 8, 8]\nblocks:\n  A:\n    layers: [B]\n  B:\n    layers: [A]\nlayers: [A]\n",
+        "cycle",
+    ),
     "huge-tensor": ("name: t\ninput: [1, 3, 100000000, 100000000]\nlayers:\n  - ReLU\n", "limit"),
-    "huge-channels": ("name: t\ninput: [1, 3, 8, 8]\nlayers:\n  - Conv2d: {out_channels: 100000000000000, kernel_size: 3}\n", "limit"),
-    "power-tower": ("name: p\ninput: [1, 3, 8, 8]\nargs: {w: '$(10 ** 10 ** 10)'}\nlayers:\n  - ReLU\n", "bad-expression"),
+    "huge-channels": (
+        "name: t\ninput: [1, 3, 8, 8]\nlayers:\n  - Conv2d: {out_channels: 100000000000000, kernel_size: 3}\n",
+        "limit",
+    ),
+    "power-tower": (
+        "name: p\ninput: [1, 3, 8, 8]\nargs: {w: '$(10 ** 10 ** 10)'}\nlayers:\n  - ReLU\n",
+        "bad-expression",
+    ),
     "string-doubling": (
         "name: s\ninput: [1, 3, 8, 8]\nargs:\n  s0: abcdefghij\n"
-        + "".join(f"  s{i + 1}: $s{i}$s{i}\n" for i in range(40)) + "layers:\n  - ReLU\n", "bad-expression"),
-    "long-expression": ("name: e\ninput: [1, 3, 8, 8]\nargs: {w: '$(" + "1+" * 5000 + "1)'}\nlayers:\n  - ReLU\n", "bad-expression"),
-    "python-object-tag": ("name: x\ninput: [1]\nlayers: !!python/object/apply:os.system ['true']\n", "yaml-unsupported"),
+        + "".join(f"  s{i + 1}: $s{i}$s{i}\n" for i in range(40))
+        + "layers:\n  - ReLU\n",
+        "bad-expression",
+    ),
+    "long-expression": (
+        "name: e\ninput: [1, 3, 8, 8]\nargs: {w: '$(" + "1+" * 5000 + "1)'}\nlayers:\n  - ReLU\n",
+        "bad-expression",
+    ),
+    "python-object-tag": (
+        "name: x\ninput: [1]\nlayers: !!python/object/apply:os.system ['true']\n",
+        "yaml-unsupported",
+    ),
 }
 
 
@@ -155,16 +187,28 @@ LOCATED = {
     "values-past-the-limit-while-parsing": (_many_values(), "3:3999992 limit"),
     # §4: `$l$l` splices a 20,000-item list twice into text: past 10,000 characters.
     "splicing-a-long-list": (
-        HEAD + "args:\n  l: [" + ", ".join(["1"] * 20000) + "]\n  s: $l$l\nlayers:\n  - ReLU\n", "5:6 bad-expression"),
+        HEAD + "args:\n  l: [" + ", ".join(["1"] * 20000) + "]\n  s: $l$l\nlayers:\n  - ReLU\n",
+        "5:6 bad-expression",
+    ),
     # §5: Linear(2**49, 2**49) holds 2**98 + 2**49 parameters, past 2**50 per layer.
-    "parameters-past-2-50": ("name: t\ninput: [1, 562949953421312]\nlayers:\n  - Linear: {out_features: 562949953421312}\n",
-                             "4:5 limit"),
+    "parameters-past-2-50": (
+        "name: t\ninput: [1, 562949953421312]\nlayers:\n  - Linear: {out_features: 562949953421312}\n",
+        "4:5 limit",
+    ),
     # §5: a block that uses itself where the use is switched off is still a cycle.
-    "cycle-behind-if-false": (HEAD + "blocks:\n  A:\n    layers:\n      - ReLU\n      - A: {if: false}\nlayers: [A]\n", "7:9 cycle"),
-    "cycle-behind-repeat-0": (HEAD + "blocks:\n  A:\n    layers:\n      - ReLU\n      - A: {repeat: 0}\nlayers: [A]\n", "7:9 cycle"),
+    "cycle-behind-if-false": (
+        HEAD + "blocks:\n  A:\n    layers:\n      - ReLU\n      - A: {if: false}\nlayers: [A]\n",
+        "7:9 cycle",
+    ),
+    "cycle-behind-repeat-0": (
+        HEAD + "blocks:\n  A:\n    layers:\n      - ReLU\n      - A: {repeat: 0}\nlayers: [A]\n",
+        "7:9 cycle",
+    ),
     "cycle-through-another-block": (
-        HEAD + "blocks:\n  A:\n    layers:\n      - ReLU\n      - B\n  B:\n    layers:\n      - A: {repeat: 0}\nlayers: [B]\n",
-        "10:9 cycle"),
+        HEAD
+        + "blocks:\n  A:\n    layers:\n      - ReLU\n      - B\n  B:\n    layers:\n      - A: {repeat: 0}\nlayers: [B]\n",
+        "10:9 cycle",
+    ),
     # §2: a name is an identifier to its end: `relu\n` is not one (a regex `$` let it
     # through); "  - ReLU: {name: " is 17 characters.
     "name-with-a-trailing-newline": (HEAD + 'layers:\n  - ReLU: {name: "relu\\n"}\n', "4:18 bad-value"),
@@ -176,11 +220,15 @@ LOCATED = {
     "negative-slope-inf": (HEAD + "layers:\n  - LeakyReLU: {negative_slope: .inf}\n", "4:33 bad-value"),
     # §5: YAML 1.1 read 1:30 as 90; it is the text '1:30', which out_channels refuses
     # (located where the arg was written: after "args: {a: ").
-    "sexagesimal-is-text": (HEAD + "args: {a: 1:30}\nlayers:\n  - Conv2d: {out_channels: $a, kernel_size: 1}\n",
-                            "3:11 bad-value"),
+    "sexagesimal-is-text": (
+        HEAD + "args: {a: 1:30}\nlayers:\n  - Conv2d: {out_channels: $a, kernel_size: 1}\n",
+        "3:11 bad-value",
+    ),
     # §5: a full-width `ａ` is not the arg `a`; "  - Conv2d: {out_channels: " is 27 chars.
-    "full-width-name": (HEAD + "args: {a: 4}\nlayers:\n  - Conv2d: {out_channels: $(\uff41), kernel_size: 1}\n",
-                        "5:28 bad-expression"),
+    "full-width-name": (
+        HEAD + "args: {a: 4}\nlayers:\n  - Conv2d: {out_channels: $(\uff41), kernel_size: 1}\n",
+        "5:28 bad-expression",
+    ),
 }
 
 
@@ -189,7 +237,9 @@ def _assert_located(result: subprocess.CompletedProcess, path: Path, expected: s
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     where, code = expected.split()
     lines = [line for line in result.stderr.splitlines() if line.startswith(f"{path}:")]
-    assert any(line.startswith(f"{path}:{where}:") and line.endswith(f"[{code}]") for line in lines), result.stderr[-2000:]
+    assert any(line.startswith(f"{path}:{where}:") and line.endswith(f"[{code}]") for line in lines), result.stderr[
+        -2000:
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(LOCATED))
@@ -202,7 +252,9 @@ def test_issue_17_case_gives_its_located_error(tmp_path: Path, name: str) -> Non
 
 def test_nan_and_infinities_are_refused_with_their_own_messages(tmp_path: Path) -> None:
     path = tmp_path / "nan.yaml"
-    path.write_text(HEAD + "layers:\n  - BatchNorm2d: {eps: .nan, momentum: -.inf}\n  - LeakyReLU: {negative_slope: .inf}\n")
+    path.write_text(
+        HEAD + "layers:\n  - BatchNorm2d: {eps: .nan, momentum: -.inf}\n  - LeakyReLU: {negative_slope: .inf}\n"
+    )
     result = run(path)
     # "  - BatchNorm2d: {eps: " is 23 characters, ".nan, momentum: " 16 more.
     for where in ("4:24", "4:40", "5:33"):
@@ -235,15 +287,23 @@ def test_one_bad_expression_does_not_empty_a_sarif_run(tmp_path: Path) -> None:
     import json
 
     results = json.loads(result.stdout)["runs"][0]["results"]
-    located = {(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].rsplit("/", 1)[-1],
-                r["locations"][0]["physicalLocation"]["region"]["startLine"], r["ruleId"]) for r in results}
+    located = {
+        (
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].rsplit("/", 1)[-1],
+            r["locations"][0]["physicalLocation"]["region"]["startLine"],
+            r["ruleId"],
+        )
+        for r in results
+    }
     assert ("zero.yaml", 3, "bad-expression") in located, located
 
 
 def test_an_alias_bomb_through_set_is_a_usage_error(tmp_path: Path) -> None:
     path = tmp_path / "net.yaml"
     path.write_text(HEAD + "args: {v: [1]}\nlayers:\n  - ReLU\n")
-    lines = ["[&a0 [x, x, x, x, x, x, x, x, x, x]"] + [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    lines = ["[&a0 [x, x, x, x, x, x, x, x, x, x]"] + [
+        f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)
+    ]
     result = run(path, "--set", "v=" + ", ".join(lines) + "]")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "alias" in result.stderr
@@ -265,11 +325,14 @@ def test_a_sweep_grid_is_counted_before_it_is_expanded(tmp_path: Path) -> None:
     assert "1,000" in result.stderr
 
 
-@pytest.mark.parametrize(("name", "args"), [
-    # 2,000 args each reading the one before, and 20,000 plain args: read in linear time.
-    ("chained-args", "".join(f"  a{i}: $a{i - 1}\n" for i in range(1, 2000))),
-    ("plain-args", "".join(f"  b{i}: {i}\n" for i in range(20000))),
-])
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        # 2,000 args each reading the one before, and 20,000 plain args: read in linear time.
+        ("chained-args", "".join(f"  a{i}: $a{i - 1}\n" for i in range(1, 2000))),
+        ("plain-args", "".join(f"  b{i}: {i}\n" for i in range(20000))),
+    ],
+)
 def test_many_network_args_analyse(tmp_path: Path, name: str, args: str) -> None:
     path = tmp_path / f"{name}.yaml"
     path.write_text(HEAD + "args:\n  a0: 3\n" + args + "layers:\n  - Conv2d: {out_channels: $a0, kernel_size: 1}\n")
@@ -331,7 +394,12 @@ def test_250000_layers_as_json_under_the_caps(tmp_path: Path) -> None:
     assert data["totals"]["params"] == 290_000_000
     assert data["totals"]["macs"] == 294_912_000_000
     assert data["layers"][-1]["name"] == "relu_125000"
-    assert data["layers"][-1]["receptive_field"]["axes"][0] == {"size": 250_001, "stride": 1, "padding": 125_000, "exact": True}
+    assert data["layers"][-1]["receptive_field"]["axes"][0] == {
+        "size": 250_001,
+        "stride": 1,
+        "padding": 125_000,
+        "exact": True,
+    }
 
 
 def test_250000_layers_as_a_table_under_the_caps(tmp_path: Path) -> None:

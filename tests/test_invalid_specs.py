@@ -106,14 +106,23 @@ SPEC = "name: t\ninput: [1, 3, 8, 8]\nlayers: [ReLU]\n"
         # "caf\xc3" then a newline: a UTF-8 sequence cut short at line 1, column 10.
         pytest.param(b"name: caf\xc3\ninput: [1]\nlayers: [ReLU]\n", [(1, 10, "file-unreadable")], id="truncated-utf8"),
         # The bad byte on line 3, after two good lines with multi-byte characters in them.
-        pytest.param("name: ün\ndescription: é\n".encode() + b"input: [1, \xff]\nlayers: [ReLU]\n",
-                     [(3, 12, "file-unreadable")], id="bad-byte-after-utf8"),
+        pytest.param(
+            "name: ün\ndescription: é\n".encode() + b"input: [1, \xff]\nlayers: [ReLU]\n",
+            [(3, 12, "file-unreadable")],
+            id="bad-byte-after-utf8",
+        ),
         # After "é" (two bytes) the bad byte is the 8th character of its line, the 9th byte.
-        pytest.param("input: [1]\nname: é".encode() + b"\xff\nlayers: [ReLU]\n", [(2, 8, "file-unreadable")],
-                     id="bad-byte-after-multibyte-on-its-line"),
+        pytest.param(
+            "input: [1]\nname: é".encode() + b"\xff\nlayers: [ReLU]\n",
+            [(2, 8, "file-unreadable")],
+            id="bad-byte-after-multibyte-on-its-line",
+        ),
         # A control character after a multi-byte one: the column counts characters, not bytes.
-        pytest.param("name: t\ndescription: ééé \x07\ninput: [1]\nlayers: [ReLU]\n".encode(),
-                     [(2, 18, "yaml-syntax")], id="control-after-multibyte"),
+        pytest.param(
+            "name: t\ndescription: ééé \x07\ninput: [1]\nlayers: [ReLU]\n".encode(),
+            [(2, 18, "yaml-syntax")],
+            id="control-after-multibyte",
+        ),
     ],
 )
 def test_unreadable_bytes(tmp_path: Path, data: bytes, expected: list) -> None:
@@ -140,7 +149,9 @@ def test_a_missing_file(tmp_path: Path) -> None:
 
 def test_override_of_an_undeclared_arg_points_at_args(tmp_path: Path) -> None:
     path = tmp_path / "spec.yaml"
-    path.write_text("name: t\ninput: [1, 3, 8, 8]\nargs:\n  num_classes: 10\nlayers:\n  - Flatten\n  - Linear: {out_features: $num_classes}\n")
+    path.write_text(
+        "name: t\ninput: [1, 3, 8, 8]\nargs:\n  num_classes: 10\nlayers:\n  - Flatten\n  - Linear: {out_features: $num_classes}\n"
+    )
     problems = problems_of(path, overrides={"num_clases": 5})
     # No place in the file is wrong; the nearest is the `args:` key (line 3) the name is missing from.
     check(path, problems, [(3, 1, "unknown-argument")], ["did you mean 'num_classes'"])
@@ -148,6 +159,8 @@ def test_override_of_an_undeclared_arg_points_at_args(tmp_path: Path) -> None:
 
 def test_a_method_call_is_named_in_its_message(tmp_path: Path) -> None:
     path = tmp_path / "spec.yaml"
-    path.write_text("name: t\ninput: [1, 3, 8, 8]\nargs: {width: 8}\nlayers:\n"
-                    "  - Conv2d: {out_channels: $(width.bit_length()), kernel_size: 3}\n")
+    path.write_text(
+        "name: t\ninput: [1, 3, 8, 8]\nargs: {width: 8}\nlayers:\n"
+        "  - Conv2d: {out_channels: $(width.bit_length()), kernel_size: 3}\n"
+    )
     check(path, problems_of(path), [(5, 28, "bad-expression")], ["bit_length"])

@@ -50,7 +50,9 @@ def test_every_registered_kind_is_listed() -> None:
     assert sorted(listed) == sorted(REGISTRY)
     result = run()
     assert result.exit_code == 0
-    table_kinds = {line.split()[0] for line in result.stdout.splitlines() if line.strip() and line.split()[0] in REGISTRY}
+    table_kinds = {
+        line.split()[0] for line in result.stdout.splitlines() if line.strip() and line.split()[0] in REGISTRY
+    }
     assert table_kinds == set(REGISTRY)
 
 
@@ -59,7 +61,14 @@ def test_conv2d_has_pytorchs_defaults() -> None:
     arguments = {a["name"]: a for a in conv["arguments"]}
     assert conv["family"] == "conv"
     assert arguments["out_channels"]["required"] and arguments["kernel_size"]["required"]
-    documented = {"stride": "1", "padding": "0", "dilation": "1", "groups": "1", "bias": "true", "padding_mode": "zeros"}
+    documented = {
+        "stride": "1",
+        "padding": "0",
+        "dilation": "1",
+        "groups": "1",
+        "bias": "true",
+        "padding_mode": "zeros",
+    }
     assert {name: arguments[name]["default"] for name in documented} == documented
     assert arguments["in_channels"]["inferred"]
 
@@ -73,8 +82,16 @@ def test_one_kind_in_full() -> None:
 
 def test_a_family_lists_its_kinds() -> None:
     assert [item["kind"] for item in layers_json("norm")] == [
-        "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-        "LayerNorm", "GroupNorm", "LocalResponseNorm", "FrozenBatchNorm2d",
+        "BatchNorm1d",
+        "BatchNorm2d",
+        "BatchNorm3d",
+        "InstanceNorm1d",
+        "InstanceNorm2d",
+        "InstanceNorm3d",
+        "LayerNorm",
+        "GroupNorm",
+        "LocalResponseNorm",
+        "FrozenBatchNorm2d",
     ]
 
 
@@ -95,7 +112,9 @@ def test_defaults_match_torch_nn() -> None:
         if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters.values()):
             # nn.RNN, nn.LSTM, nn.GRU take (*args, **kwargs) and pass them to nn.RNNBase.
             # (nn.Identity takes them and ignores them: it has no arguments to compare.)
-            base = next((cls for cls in module.__mro__[1:] if "args" not in inspect.signature(cls.__init__).parameters), None)
+            base = next(
+                (cls for cls in module.__mro__[1:] if "args" not in inspect.signature(cls.__init__).parameters), None
+            )
             if base is not None:
                 parameters = inspect.signature(base.__init__).parameters
         for argument in info.arguments:
@@ -104,16 +123,22 @@ def test_defaults_match_torch_nn() -> None:
             assert argument.name in parameters, f"{info.kind}.{argument.name} is not a torch.nn argument"
             default = parameters[argument.name].default
             if argument.required:
-                assert default is inspect.Parameter.empty, f"{info.kind}.{argument.name} has a default in torch: {default!r}"
+                assert default is inspect.Parameter.empty, (
+                    f"{info.kind}.{argument.name} has a default in torch: {default!r}"
+                )
             elif not argument.inferred:
                 ours = REGISTRY[info.kind].model_fields[argument.name].default
-                assert ours == default or list(ours or ()) == default, f"{info.kind}.{argument.name}: {ours!r} vs torch {default!r}"
+                assert ours == default or list(ours or ()) == default, (
+                    f"{info.kind}.{argument.name}: {ours!r} vs torch {default!r}"
+                )
             checked += 1
     assert checked > 150
 
 
 def test_layers_md_is_current() -> None:
-    assert LAYERS_MD.read_text(encoding="utf-8") == markdown(kinds()), f"docs/layers.md is stale; regenerate it: {REGENERATE}"
+    assert LAYERS_MD.read_text(encoding="utf-8") == markdown(kinds()), (
+        f"docs/layers.md is stale; regenerate it: {REGENERATE}"
+    )
 
 
 def test_layers_md_is_valid_gfm() -> None:

@@ -31,133 +31,327 @@ def case(kind, args, shape, out, params, macs, id):
 CASES = [
     # --- Conv2d -------------------------------------------------------------------------
     # seed: 40x50 input, 3x3 kernel, padding 1, stride 1 -> (40-3+2)/1+1 = 40, (50-3+2)/1+1 = 50
-    case("Conv2d", {"out_channels": 8, "kernel_size": 3, "padding": 1}, (1, 3, 40, 50),
-         (1, 8, (40 + 2*1 - 1*(3-1) - 1)//1 + 1, (50 + 2*1 - 1*(3-1) - 1)//1 + 1),
-         8*3*3*3 + 8,                      # = 224
-         (1*8*40*50) * 3 * (3*3),          # = 432,000
-         id="seed-40x50-k3-p1"),
+    case(
+        "Conv2d",
+        {"out_channels": 8, "kernel_size": 3, "padding": 1},
+        (1, 3, 40, 50),
+        (1, 8, (40 + 2 * 1 - 1 * (3 - 1) - 1) // 1 + 1, (50 + 2 * 1 - 1 * (3 - 1) - 1) // 1 + 1),
+        8 * 3 * 3 * 3 + 8,  # = 224
+        (1 * 8 * 40 * 50) * 3 * (3 * 3),  # = 432,000
+        id="seed-40x50-k3-p1",
+    ),
     # seed: 3x3 kernel, 128 in, 64 out, no bias -> 3*3*128*64 = 73,728 weights
-    case("Conv2d", {"out_channels": 64, "kernel_size": 3, "padding": 1, "bias": False}, (1, 128, 8, 8),
-         (1, 64, 8, 8),
-         73_728,                           # 3*3*128*64
-         (64*8*8) * 128 * 9,               # = 4,718,592
-         id="seed-128to64-k3-nobias"),
+    case(
+        "Conv2d",
+        {"out_channels": 64, "kernel_size": 3, "padding": 1, "bias": False},
+        (1, 128, 8, 8),
+        (1, 64, 8, 8),
+        73_728,  # 3*3*128*64
+        (64 * 8 * 8) * 128 * 9,  # = 4,718,592
+        id="seed-128to64-k3-nobias",
+    ),
     # stride 2: (32 + 2 - 2 - 1)//2 + 1 = 31//2 + 1 = 16; batch 2 counts in MACs
-    case("Conv2d", {"out_channels": 16, "kernel_size": 3, "stride": 2, "padding": 1}, (2, 3, 32, 32),
-         (2, 16, (32 + 2*1 - 1*(3-1) - 1)//2 + 1, 16),
-         16*3*9 + 16,                      # = 448
-         (2*16*16*16) * 3 * 9,             # = 8192*27 = 221,184
-         id="stride2"),
+    case(
+        "Conv2d",
+        {"out_channels": 16, "kernel_size": 3, "stride": 2, "padding": 1},
+        (2, 3, 32, 32),
+        (2, 16, (32 + 2 * 1 - 1 * (3 - 1) - 1) // 2 + 1, 16),
+        16 * 3 * 9 + 16,  # = 448
+        (2 * 16 * 16 * 16) * 3 * 9,  # = 8192*27 = 221,184
+        id="stride2",
+    ),
     # floor: (8 - 2 - 1)/2 = 2.5 -> 2, +1 = 3
-    case("Conv2d", {"out_channels": 1, "kernel_size": 3, "stride": 2, "bias": False}, (1, 1, 8, 8),
-         (1, 1, 3, 3), 9, 9 * 9, id="stride2-floors"),
+    case(
+        "Conv2d",
+        {"out_channels": 1, "kernel_size": 3, "stride": 2, "bias": False},
+        (1, 1, 8, 8),
+        (1, 1, 3, 3),
+        9,
+        9 * 9,
+        id="stride2-floors",
+    ),
     # stride as a tuple: H (9+2-2-1)//2+1 = 5, W (9+2-2-1)//1+1 = 9
-    case("Conv2d", {"out_channels": 1, "kernel_size": 3, "stride": [2, 1], "padding": 1}, (1, 1, 9, 9),
-         (1, 1, 5, 9), 1*1*9 + 1, (5*9) * 9, id="stride-tuple"),
+    case(
+        "Conv2d",
+        {"out_channels": 1, "kernel_size": 3, "stride": [2, 1], "padding": 1},
+        (1, 1, 9, 9),
+        (1, 1, 5, 9),
+        1 * 1 * 9 + 1,
+        (5 * 9) * 9,
+        id="stride-tuple",
+    ),
     # padding tuple, kernel tuple: H (10+2-2-1)+1 = 10, W (20+4-4-1)+1 = 20
-    case("Conv2d", {"out_channels": 6, "kernel_size": [3, 5], "padding": [1, 2]}, (1, 4, 10, 20),
-         (1, 6, 10, 20),
-         6*4*3*5 + 6,                      # = 366
-         (6*10*20) * 4 * 15,               # = 72,000
-         id="padding-tuple-kernel-tuple"),
+    case(
+        "Conv2d",
+        {"out_channels": 6, "kernel_size": [3, 5], "padding": [1, 2]},
+        (1, 4, 10, 20),
+        (1, 6, 10, 20),
+        6 * 4 * 3 * 5 + 6,  # = 366
+        (6 * 10 * 20) * 4 * 15,  # = 72,000
+        id="padding-tuple-kernel-tuple",
+    ),
     # Inception's asymmetric 1x7: H (17+0-0-1)+1 = 17, W (17+6-6-1)+1 = 17
-    case("Conv2d", {"out_channels": 192, "kernel_size": [1, 7], "padding": [0, 3], "bias": False},
-         (1, 192, 17, 17), (1, 192, 17, 17),
-         192*192*1*7,                      # = 258,048
-         (192*17*17) * 192 * 7,            # = 55,488 * 1,344 = 74,575,872
-         id="asymmetric-1x7"),
+    case(
+        "Conv2d",
+        {"out_channels": 192, "kernel_size": [1, 7], "padding": [0, 3], "bias": False},
+        (1, 192, 17, 17),
+        (1, 192, 17, 17),
+        192 * 192 * 1 * 7,  # = 258,048
+        (192 * 17 * 17) * 192 * 7,  # = 55,488 * 1,344 = 74,575,872
+        id="asymmetric-1x7",
+    ),
     # 'same' with dilation 2: total padding D(K-1) = 4, output = input
-    case("Conv2d", {"out_channels": 4, "kernel_size": 3, "dilation": 2, "padding": "same"}, (1, 8, 15, 15),
-         (1, 4, 15, 15), 4*8*9 + 4, (4*15*15) * 8 * 9, id="same-dilated"),
+    case(
+        "Conv2d",
+        {"out_channels": 4, "kernel_size": 3, "dilation": 2, "padding": "same"},
+        (1, 8, 15, 15),
+        (1, 4, 15, 15),
+        4 * 8 * 9 + 4,
+        (4 * 15 * 15) * 8 * 9,
+        id="same-dilated",
+    ),
     # 'same' with an even kernel: total padding 3 (1 left, 2 right), output = input
-    case("Conv2d", {"out_channels": 3, "kernel_size": 4, "padding": "same"}, (1, 2, 9, 9),
-         (1, 3, 9, 9), 3*2*16 + 3, (3*9*9) * 2 * 16, id="same-even-kernel"),
+    case(
+        "Conv2d",
+        {"out_channels": 3, "kernel_size": 4, "padding": "same"},
+        (1, 2, 9, 9),
+        (1, 3, 9, 9),
+        3 * 2 * 16 + 3,
+        (3 * 9 * 9) * 2 * 16,
+        id="same-even-kernel",
+    ),
     # 'valid' = no padding: 10 - 3 + 1 = 8
-    case("Conv2d", {"out_channels": 1, "kernel_size": 3, "padding": "valid"}, (1, 1, 10, 10),
-         (1, 1, 8, 8), 1*1*9 + 1, 64 * 9, id="valid"),
+    case(
+        "Conv2d",
+        {"out_channels": 1, "kernel_size": 3, "padding": "valid"},
+        (1, 1, 10, 10),
+        (1, 1, 8, 8),
+        1 * 1 * 9 + 1,
+        64 * 9,
+        id="valid",
+    ),
     # dilation 2, no padding: (10 - 2*(3-1) - 1)//1 + 1 = 6
-    case("Conv2d", {"out_channels": 2, "kernel_size": 3, "dilation": 2}, (1, 2, 10, 10),
-         (1, 2, (10 + 0 - 2*(3-1) - 1)//1 + 1, 6), 2*2*9 + 2, (2*6*6) * 2 * 9, id="dilation2"),
+    case(
+        "Conv2d",
+        {"out_channels": 2, "kernel_size": 3, "dilation": 2},
+        (1, 2, 10, 10),
+        (1, 2, (10 + 0 - 2 * (3 - 1) - 1) // 1 + 1, 6),
+        2 * 2 * 9 + 2,
+        (2 * 6 * 6) * 2 * 9,
+        id="dilation2",
+    ),
     # groups 2: each filter sees 4/2 = 2 channels
-    case("Conv2d", {"out_channels": 8, "kernel_size": 3, "padding": 1, "groups": 2}, (1, 4, 6, 6),
-         (1, 8, 6, 6),
-         8*(4//2)*9 + 8,                   # = 152
-         (8*6*6) * (4//2) * 9,             # = 5,184
-         id="groups2"),
+    case(
+        "Conv2d",
+        {"out_channels": 8, "kernel_size": 3, "padding": 1, "groups": 2},
+        (1, 4, 6, 6),
+        (1, 8, 6, 6),
+        8 * (4 // 2) * 9 + 8,  # = 152
+        (8 * 6 * 6) * (4 // 2) * 9,  # = 5,184
+        id="groups2",
+    ),
     # MobileNet depthwise: groups = C, stride 2: (112+2-2-1)//2+1 = 56
-    case("Conv2d", {"out_channels": 32, "kernel_size": 3, "stride": 2, "padding": 1, "groups": 32, "bias": False},
-         (1, 32, 112, 112), (1, 32, 56, 56),
-         32*1*9,                           # = 288
-         (32*56*56) * 1 * 9,               # = 903,168
-         id="depthwise"),
+    case(
+        "Conv2d",
+        {"out_channels": 32, "kernel_size": 3, "stride": 2, "padding": 1, "groups": 32, "bias": False},
+        (1, 32, 112, 112),
+        (1, 32, 56, 56),
+        32 * 1 * 9,  # = 288
+        (32 * 56 * 56) * 1 * 9,  # = 903,168
+        id="depthwise",
+    ),
     # depthwise with channel multiplier 2
-    case("Conv2d", {"out_channels": 16, "kernel_size": 3, "groups": 8}, (1, 8, 5, 5),
-         (1, 16, 3, 3), 16*1*9 + 16, (16*3*3) * 1 * 9, id="depthwise-multiplier"),
+    case(
+        "Conv2d",
+        {"out_channels": 16, "kernel_size": 3, "groups": 8},
+        (1, 8, 5, 5),
+        (1, 16, 3, 3),
+        16 * 1 * 9 + 16,
+        (16 * 3 * 3) * 1 * 9,
+        id="depthwise-multiplier",
+    ),
     # kernel as large as the input: 5 - 5 + 1 = 1
-    case("Conv2d", {"out_channels": 10, "kernel_size": 5}, (1, 3, 5, 5),
-         (1, 10, 1, 1), 10*3*25 + 10, 10 * 3 * 25, id="kernel-equals-input"),
+    case(
+        "Conv2d",
+        {"out_channels": 10, "kernel_size": 5},
+        (1, 3, 5, 5),
+        (1, 10, 1, 1),
+        10 * 3 * 25 + 10,
+        10 * 3 * 25,
+        id="kernel-equals-input",
+    ),
     # unbatched (C, H, W) input, as PyTorch accepts
-    case("Conv2d", {"out_channels": 2, "kernel_size": 3}, (3, 7, 7),
-         (2, 5, 5), 2*3*9 + 2, (2*5*5) * 3 * 9, id="unbatched"),
+    case(
+        "Conv2d",
+        {"out_channels": 2, "kernel_size": 3},
+        (3, 7, 7),
+        (2, 5, 5),
+        2 * 3 * 9 + 2,
+        (2 * 5 * 5) * 3 * 9,
+        id="unbatched",
+    ),
     # padding_mode changes values, not shapes or counts
-    case("Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 1, "padding_mode": "reflect"}, (1, 3, 8, 8),
-         (1, 4, 8, 8), 4*3*9 + 4, (4*8*8) * 3 * 9, id="padding-mode-reflect"),
+    case(
+        "Conv2d",
+        {"out_channels": 4, "kernel_size": 3, "padding": 1, "padding_mode": "reflect"},
+        (1, 3, 8, 8),
+        (1, 4, 8, 8),
+        4 * 3 * 9 + 4,
+        (4 * 8 * 8) * 3 * 9,
+        id="padding-mode-reflect",
+    ),
     # declared in_channels that matches is accepted
-    case("Conv2d", {"in_channels": 3, "out_channels": 4, "kernel_size": 1}, (1, 3, 2, 2),
-         (1, 4, 2, 2), 4*3 + 4, (4*2*2) * 3, id="in-channels-declared"),
+    case(
+        "Conv2d",
+        {"in_channels": 3, "out_channels": 4, "kernel_size": 1},
+        (1, 3, 2, 2),
+        (1, 4, 2, 2),
+        4 * 3 + 4,
+        (4 * 2 * 2) * 3,
+        id="in-channels-declared",
+    ),
     # --- Conv1d -------------------------------------------------------------------------
-    case("Conv1d", {"out_channels": 32, "kernel_size": 3, "padding": 1}, (1, 16, 100),
-         (1, 32, 100), 32*16*3 + 32, (32*100) * 16 * 3, id="conv1d"),
+    case(
+        "Conv1d",
+        {"out_channels": 32, "kernel_size": 3, "padding": 1},
+        (1, 16, 100),
+        (1, 32, 100),
+        32 * 16 * 3 + 32,
+        (32 * 100) * 16 * 3,
+        id="conv1d",
+    ),
     # L = (50 + 0 - 2*(5-1) - 1)//2 + 1 = 41//2 + 1 = 21
-    case("Conv1d", {"out_channels": 3, "kernel_size": 5, "stride": 2, "dilation": 2, "bias": False}, (4, 2, 50),
-         (4, 3, 21), 3*2*5, (4*3*21) * 2 * 5, id="conv1d-stride-dilation"),
-    case("Conv1d", {"out_channels": 2, "kernel_size": 3}, (3, 10),
-         (2, 8), 2*3*3 + 2, (2*8) * 3 * 3, id="conv1d-unbatched"),
+    case(
+        "Conv1d",
+        {"out_channels": 3, "kernel_size": 5, "stride": 2, "dilation": 2, "bias": False},
+        (4, 2, 50),
+        (4, 3, 21),
+        3 * 2 * 5,
+        (4 * 3 * 21) * 2 * 5,
+        id="conv1d-stride-dilation",
+    ),
+    case(
+        "Conv1d",
+        {"out_channels": 2, "kernel_size": 3},
+        (3, 10),
+        (2, 8),
+        2 * 3 * 3 + 2,
+        (2 * 8) * 3 * 3,
+        id="conv1d-unbatched",
+    ),
     # --- Conv3d -------------------------------------------------------------------------
     # D (16+2-2-1)//1+1 = 16; H, W (112+6-6-1)//2+1 = 56
-    case("Conv3d", {"out_channels": 64, "kernel_size": [3, 7, 7], "stride": [1, 2, 2], "padding": [1, 3, 3]},
-         (1, 3, 16, 112, 112), (1, 64, 16, 56, 56),
-         64*3*3*7*7 + 64,                  # = 28,288
-         (64*16*56*56) * 3 * (3*7*7),      # = 3,211,264 * 441 = 1,416,167,424
-         id="conv3d"),
-    case("Conv3d", {"out_channels": 2, "kernel_size": 3, "padding": "same", "bias": False}, (2, 4, 5, 6, 7),
-         (2, 2, 5, 6, 7), 2*4*27, (2*2*5*6*7) * 4 * 27, id="conv3d-same"),
+    case(
+        "Conv3d",
+        {"out_channels": 64, "kernel_size": [3, 7, 7], "stride": [1, 2, 2], "padding": [1, 3, 3]},
+        (1, 3, 16, 112, 112),
+        (1, 64, 16, 56, 56),
+        64 * 3 * 3 * 7 * 7 + 64,  # = 28,288
+        (64 * 16 * 56 * 56) * 3 * (3 * 7 * 7),  # = 3,211,264 * 441 = 1,416,167,424
+        id="conv3d",
+    ),
+    case(
+        "Conv3d",
+        {"out_channels": 2, "kernel_size": 3, "padding": "same", "bias": False},
+        (2, 4, 5, 6, 7),
+        (2, 2, 5, 6, 7),
+        2 * 4 * 27,
+        (2 * 2 * 5 * 6 * 7) * 4 * 27,
+        id="conv3d-same",
+    ),
     # --- ConvTranspose2d ----------------------------------------------------------------
     # U-Net up-conv: (14-1)*2 - 0 + 1*(2-1) + 0 + 1 = 28
-    case("ConvTranspose2d", {"out_channels": 128, "kernel_size": 2, "stride": 2}, (1, 256, 14, 14),
-         (1, 128, (14-1)*2 - 2*0 + 1*(2-1) + 0 + 1, 28),
-         256*128*2*2 + 128,                # = 131,200
-         (1*256*14*14) * 128 * 4,          # = 50,176 * 512 = 25,690,112
-         id="convT-unet"),
+    case(
+        "ConvTranspose2d",
+        {"out_channels": 128, "kernel_size": 2, "stride": 2},
+        (1, 256, 14, 14),
+        (1, 128, (14 - 1) * 2 - 2 * 0 + 1 * (2 - 1) + 0 + 1, 28),
+        256 * 128 * 2 * 2 + 128,  # = 131,200
+        (1 * 256 * 14 * 14) * 128 * 4,  # = 50,176 * 512 = 25,690,112
+        id="convT-unet",
+    ),
     # (5-1)*2 - 2*1 + (3-1) + 1 + 1 = 10
-    case("ConvTranspose2d", {"out_channels": 2, "kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1},
-         (1, 4, 5, 5), (1, 2, 10, 10), 4*2*9 + 2, (4*5*5) * 2 * 9, id="convT-output-padding"),
+    case(
+        "ConvTranspose2d",
+        {"out_channels": 2, "kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1},
+        (1, 4, 5, 5),
+        (1, 2, 10, 10),
+        4 * 2 * 9 + 2,
+        (4 * 5 * 5) * 2 * 9,
+        id="convT-output-padding",
+    ),
     # DCGAN: (4-1)*2 - 2*1 + (4-1) + 0 + 1 = 8
-    case("ConvTranspose2d", {"out_channels": 4, "kernel_size": 4, "stride": 2, "padding": 1, "bias": False},
-         (1, 8, 4, 4), (1, 4, 8, 8), 8*4*16, (8*4*4) * 4 * 16, id="convT-dcgan"),
+    case(
+        "ConvTranspose2d",
+        {"out_channels": 4, "kernel_size": 4, "stride": 2, "padding": 1, "bias": False},
+        (1, 8, 4, 4),
+        (1, 4, 8, 8),
+        8 * 4 * 16,
+        (8 * 4 * 4) * 4 * 16,
+        id="convT-dcgan",
+    ),
     # groups 2: weight (C_in, C_out/groups, K, K); (3-1)*1 + (3-1) + 1 = 5
-    case("ConvTranspose2d", {"out_channels": 6, "kernel_size": 3, "groups": 2}, (1, 4, 3, 3),
-         (1, 6, 5, 5),
-         4*(6//2)*9 + 6,                   # = 114
-         (4*3*3) * (6//2) * 9,             # = 972
-         id="convT-groups"),
+    case(
+        "ConvTranspose2d",
+        {"out_channels": 6, "kernel_size": 3, "groups": 2},
+        (1, 4, 3, 3),
+        (1, 6, 5, 5),
+        4 * (6 // 2) * 9 + 6,  # = 114
+        (4 * 3 * 3) * (6 // 2) * 9,  # = 972
+        id="convT-groups",
+    ),
     # output_padding 1 is allowed with stride 1 because dilation 2 > 1:
     # (4-1)*1 - 0 + 2*(3-1) + 1 + 1 = 9
-    case("ConvTranspose2d", {"out_channels": 1, "kernel_size": 3, "dilation": 2, "output_padding": 1, "bias": False},
-         (1, 1, 4, 4), (1, 1, 9, 9), 9, 16 * 9, id="convT-output-padding-below-dilation"),
+    case(
+        "ConvTranspose2d",
+        {"out_channels": 1, "kernel_size": 3, "dilation": 2, "output_padding": 1, "bias": False},
+        (1, 1, 4, 4),
+        (1, 1, 9, 9),
+        9,
+        16 * 9,
+        id="convT-output-padding-below-dilation",
+    ),
     # (5-1)*1 - 0 + 3*(3-1) + 2 + 1 = 13
-    case("ConvTranspose2d", {"out_channels": 1, "kernel_size": 3, "dilation": 3, "output_padding": 2, "bias": False},
-         (1, 1, 5, 5), (1, 1, 13, 13), 9, 25 * 9, id="convT-output-padding-2-dilation-3"),
+    case(
+        "ConvTranspose2d",
+        {"out_channels": 1, "kernel_size": 3, "dilation": 3, "output_padding": 2, "bias": False},
+        (1, 1, 5, 5),
+        (1, 1, 13, 13),
+        9,
+        25 * 9,
+        id="convT-output-padding-2-dilation-3",
+    ),
     # per-axis: H (3-1)*2 + (3-1) + 1 + 1 = 8, W (3-1)*1 + (3-1) + 0 + 1 = 5
-    case("ConvTranspose2d", {"out_channels": 1, "kernel_size": 3, "stride": [2, 1], "output_padding": [1, 0]},
-         (1, 1, 3, 3), (1, 1, 8, 5), 9 + 1, 9 * 9, id="convT-per-axis"),
+    case(
+        "ConvTranspose2d",
+        {"out_channels": 1, "kernel_size": 3, "stride": [2, 1], "output_padding": [1, 0]},
+        (1, 1, 3, 3),
+        (1, 1, 8, 5),
+        9 + 1,
+        9 * 9,
+        id="convT-per-axis",
+    ),
     # --- ConvTranspose1d / 3d -----------------------------------------------------------
     # (10-1)*2 - 2*1 + (4-1) + 0 + 1 = 20
-    case("ConvTranspose1d", {"out_channels": 4, "kernel_size": 4, "stride": 2, "padding": 1}, (1, 8, 10),
-         (1, 4, 20), 8*4*4 + 4, (8*10) * 4 * 4, id="convT1d"),
+    case(
+        "ConvTranspose1d",
+        {"out_channels": 4, "kernel_size": 4, "stride": 2, "padding": 1},
+        (1, 8, 10),
+        (1, 4, 20),
+        8 * 4 * 4 + 4,
+        (8 * 10) * 4 * 4,
+        id="convT1d",
+    ),
     # D (2-1)*2 + 1 + 1 = 4, H (3-1)*2 + 2 = 6, W (4-1)*2 + 2 = 8
-    case("ConvTranspose3d", {"out_channels": 2, "kernel_size": 2, "stride": 2}, (1, 4, 2, 3, 4),
-         (1, 2, 4, 6, 8), 4*2*8 + 2, (4*2*3*4) * 2 * 8, id="convT3d"),
+    case(
+        "ConvTranspose3d",
+        {"out_channels": 2, "kernel_size": 2, "stride": 2},
+        (1, 4, 2, 3, 4),
+        (1, 2, 4, 6, 8),
+        4 * 2 * 8 + 2,
+        (4 * 2 * 3 * 4) * 2 * 8,
+        id="convT3d",
+    ),
 ]
 
 
@@ -175,37 +369,92 @@ def test_conv_formulas(kind, args, shape, out, params, macs):
 
 
 SHAPE_ERRORS = [
-    pytest.param("Conv2d", {"in_channels": 4, "out_channels": 8, "kernel_size": 3}, (1, 3, 8, 8), "in_channels=4",
-                 id="in-channels-mismatch"),
-    pytest.param("ConvTranspose2d", {"in_channels": 4, "out_channels": 8, "kernel_size": 2}, (1, 3, 8, 8),
-                 "in_channels=4", id="convT-in-channels-mismatch"),
-    pytest.param("Conv2d", {"out_channels": 4, "kernel_size": 3, "groups": 2}, (1, 3, 8, 8), "groups=2",
-                 id="in-not-divisible-by-groups"),
-    pytest.param("Conv2d", {"out_channels": 5, "kernel_size": 3, "groups": 2}, (1, 4, 8, 8), "groups=2",
-                 id="out-not-divisible-by-groups"),
-    pytest.param("ConvTranspose2d", {"out_channels": 5, "kernel_size": 3, "groups": 2}, (1, 4, 8, 8), "groups=2",
-                 id="convT-out-not-divisible-by-groups"),
+    pytest.param(
+        "Conv2d",
+        {"in_channels": 4, "out_channels": 8, "kernel_size": 3},
+        (1, 3, 8, 8),
+        "in_channels=4",
+        id="in-channels-mismatch",
+    ),
+    pytest.param(
+        "ConvTranspose2d",
+        {"in_channels": 4, "out_channels": 8, "kernel_size": 2},
+        (1, 3, 8, 8),
+        "in_channels=4",
+        id="convT-in-channels-mismatch",
+    ),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 4, "kernel_size": 3, "groups": 2},
+        (1, 3, 8, 8),
+        "groups=2",
+        id="in-not-divisible-by-groups",
+    ),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 5, "kernel_size": 3, "groups": 2},
+        (1, 4, 8, 8),
+        "groups=2",
+        id="out-not-divisible-by-groups",
+    ),
+    pytest.param(
+        "ConvTranspose2d",
+        {"out_channels": 5, "kernel_size": 3, "groups": 2},
+        (1, 4, 8, 8),
+        "groups=2",
+        id="convT-out-not-divisible-by-groups",
+    ),
     # 3 + 0 - (5-1) - 1 < 0: the kernel does not fit
     pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 5}, (1, 1, 3, 3), "larger", id="kernel-too-large"),
     # dilation 3 makes a 3-tap kernel span 7 > 6
-    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 3, "dilation": 3}, (1, 1, 6), "larger",
-                 id="dilated-kernel-too-large"),
+    pytest.param(
+        "Conv1d",
+        {"out_channels": 1, "kernel_size": 3, "dilation": 3},
+        (1, 1, 6),
+        "larger",
+        id="dilated-kernel-too-large",
+    ),
     pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 3}, (3, 8), "4-D", id="conv2d-rank-2"),
     pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 3}, (1, 1, 8, 8, 8), "4-D", id="conv2d-rank-5"),
     pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 3}, (1, 1, 8, 8), "3-D", id="conv1d-rank-4"),
     pytest.param("Conv3d", {"out_channels": 1, "kernel_size": 3}, (1, 8, 8), "5-D", id="conv3d-rank-3"),
     # PyTorch: output padding must be smaller than either stride or dilation
-    pytest.param("ConvTranspose2d", {"out_channels": 1, "kernel_size": 3, "stride": 2, "output_padding": 2},
-                 (1, 1, 5, 5), "output_padding", id="output-padding-equals-stride"),
-    pytest.param("ConvTranspose2d", {"out_channels": 1, "kernel_size": 3, "output_padding": 1},
-                 (1, 1, 5, 5), "output_padding", id="output-padding-stride1-dilation1"),
-    pytest.param("ConvTranspose1d", {"out_channels": 1, "kernel_size": 3, "dilation": 2, "output_padding": 2},
-                 (1, 1, 5), "output_padding", id="output-padding-equals-dilation"),
-    pytest.param("ConvTranspose2d", {"out_channels": 1, "kernel_size": 3, "stride": [2, 1], "output_padding": [1, 1]},
-                 (1, 1, 5, 5), "output_padding", id="output-padding-per-axis"),
+    pytest.param(
+        "ConvTranspose2d",
+        {"out_channels": 1, "kernel_size": 3, "stride": 2, "output_padding": 2},
+        (1, 1, 5, 5),
+        "output_padding",
+        id="output-padding-equals-stride",
+    ),
+    pytest.param(
+        "ConvTranspose2d",
+        {"out_channels": 1, "kernel_size": 3, "output_padding": 1},
+        (1, 1, 5, 5),
+        "output_padding",
+        id="output-padding-stride1-dilation1",
+    ),
+    pytest.param(
+        "ConvTranspose1d",
+        {"out_channels": 1, "kernel_size": 3, "dilation": 2, "output_padding": 2},
+        (1, 1, 5),
+        "output_padding",
+        id="output-padding-equals-dilation",
+    ),
+    pytest.param(
+        "ConvTranspose2d",
+        {"out_channels": 1, "kernel_size": 3, "stride": [2, 1], "output_padding": [1, 1]},
+        (1, 1, 5, 5),
+        "output_padding",
+        id="output-padding-per-axis",
+    ),
     # (1-1)*1 - 2*1 + (1-1) + 0 + 1 = -1
-    pytest.param("ConvTranspose2d", {"out_channels": 1, "kernel_size": 1, "padding": 1}, (1, 1, 1, 1), "shrinks",
-                 id="convT-negative-output"),
+    pytest.param(
+        "ConvTranspose2d",
+        {"out_channels": 1, "kernel_size": 1, "padding": 1},
+        (1, 1, 1, 1),
+        "shrinks",
+        id="convT-negative-output",
+    ),
 ]
 
 
@@ -234,16 +483,27 @@ BAD_ARGUMENTS = [
     pytest.param("Conv2d", {"out_channels": 8, "kernel": 3}, id="unknown-argument"),
     pytest.param("Conv2d", {"out_channels": 8, "kernel_size": 3, "in_channels": 0}, id="zero-in-channels"),
     # PyTorch (at construction): "padding='same' is not supported for strided convolutions"
-    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 3, "stride": 2, "padding": "same"}, id="same-with-stride"),
-    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 3, "stride": [2], "padding": "same"}, id="same-with-stride-1d"),
+    pytest.param(
+        "Conv2d", {"out_channels": 1, "kernel_size": 3, "stride": 2, "padding": "same"}, id="same-with-stride"
+    ),
+    pytest.param(
+        "Conv1d", {"out_channels": 1, "kernel_size": 3, "stride": [2], "padding": "same"}, id="same-with-stride-1d"
+    ),
     # PyTorch's ConvTranspose has no 'same' padding and only zeros padding_mode
     pytest.param("ConvTranspose2d", {"out_channels": 8, "kernel_size": 3, "padding": "same"}, id="convT-same"),
-    pytest.param("ConvTranspose2d", {"out_channels": 8, "kernel_size": 3, "padding_mode": "reflect"},
-                 id="convT-reflect"),
-    pytest.param("ConvTranspose2d", {"out_channels": 8, "kernel_size": 3, "output_padding": -1},
-                 id="convT-negative-output-padding"),
-    pytest.param("ConvTranspose2d", {"out_channels": 8, "kernel_size": 3, "output_padding": [1, 1, 1]},
-                 id="convT-output-padding-3-values"),
+    pytest.param(
+        "ConvTranspose2d", {"out_channels": 8, "kernel_size": 3, "padding_mode": "reflect"}, id="convT-reflect"
+    ),
+    pytest.param(
+        "ConvTranspose2d",
+        {"out_channels": 8, "kernel_size": 3, "output_padding": -1},
+        id="convT-negative-output-padding",
+    ),
+    pytest.param(
+        "ConvTranspose2d",
+        {"out_channels": 8, "kernel_size": 3, "output_padding": [1, 1, 1]},
+        id="convT-output-padding-3-values",
+    ),
 ]
 
 
@@ -258,25 +518,56 @@ def test_conv_bad_arguments(kind, args):
 
 RF_STEPS = [
     # k3 p1: r = 1 + (3-1)*1 = 3, P = 0 + 1*1 = 1
-    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 3, "padding": 1}, (1, 1, 8, 8),
-                 [(3, 1, 1), (3, 1, 1)], id="k3-p1"),
+    pytest.param(
+        "Conv2d", {"out_channels": 1, "kernel_size": 3, "padding": 1}, (1, 1, 8, 8), [(3, 1, 1), (3, 1, 1)], id="k3-p1"
+    ),
     # ResNet stem k7 s2 p3: r = 7, S = 2, P = 3
-    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 7, "stride": 2, "padding": 3}, (1, 1, 32, 32),
-                 [(7, 2, 3), (7, 2, 3)], id="k7-s2-p3"),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 1, "kernel_size": 7, "stride": 2, "padding": 3},
+        (1, 1, 32, 32),
+        [(7, 2, 3), (7, 2, 3)],
+        id="k7-s2-p3",
+    ),
     # dilation 2: k_eff = 2*(3-1)+1 = 5, r = 5, P = 2
-    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 3, "dilation": 2, "padding": 2}, (1, 1, 8, 8),
-                 [(5, 1, 2), (5, 1, 2)], id="dilated"),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 1, "kernel_size": 3, "dilation": 2, "padding": 2},
+        (1, 1, 8, 8),
+        [(5, 1, 2), (5, 1, 2)],
+        id="dilated",
+    ),
     # 1x7: H untouched, W r = 7, P = 3
-    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": [1, 7], "padding": [0, 3]}, (1, 1, 8, 8),
-                 [(1, 1, 0), (7, 1, 3)], id="asymmetric"),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 1, "kernel_size": [1, 7], "padding": [0, 3]},
+        (1, 1, 8, 8),
+        [(1, 1, 0), (7, 1, 3)],
+        id="asymmetric",
+    ),
     # 'same' k4: total padding 3, PyTorch puts 3//2 = 1 on the left
-    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 4, "padding": "same"}, (1, 1, 8, 8),
-                 [(4, 1, 1), (4, 1, 1)], id="same-even-kernel"),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 1, "kernel_size": 4, "padding": "same"},
+        (1, 1, 8, 8),
+        [(4, 1, 1), (4, 1, 1)],
+        id="same-even-kernel",
+    ),
     # 'same' k5 d2: k_eff = 9, left padding 8//2 = 4
-    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 5, "dilation": 2, "padding": "same"}, (1, 1, 20),
-                 [(9, 1, 4)], id="conv1d-same-dilated"),
-    pytest.param("Conv3d", {"out_channels": 1, "kernel_size": [3, 5, 1], "stride": [1, 2, 1], "padding": [1, 2, 0]},
-                 (1, 1, 8, 8, 8), [(3, 1, 1), (5, 2, 2), (1, 1, 0)], id="conv3d"),
+    pytest.param(
+        "Conv1d",
+        {"out_channels": 1, "kernel_size": 5, "dilation": 2, "padding": "same"},
+        (1, 1, 20),
+        [(9, 1, 4)],
+        id="conv1d-same-dilated",
+    ),
+    pytest.param(
+        "Conv3d",
+        {"out_channels": 1, "kernel_size": [3, 5, 1], "stride": [1, 2, 1], "padding": [1, 2, 0]},
+        (1, 1, 8, 8, 8),
+        [(3, 1, 1), (5, 2, 2), (1, 1, 0)],
+        id="conv3d",
+    ),
 ]
 
 
@@ -303,8 +594,13 @@ def walk_rf(layers: list[tuple[str, dict]], shape: tuple[int, ...]) -> RF:
 def test_rf_chains_conv_then_pool():
     # ResNet stem: conv k7 s2 p3 (r 7, S 2, P 3), then max pool k3 s2 p1:
     # r = 7 + (3-1)*2 = 11, P = 3 + 1*2 = 5, S = 2*2 = 4
-    rf = walk_rf([("Conv2d", {"out_channels": 64, "kernel_size": 7, "stride": 2, "padding": 3}),
-                  ("MaxPool2d", {"kernel_size": 3, "stride": 2, "padding": 1})], (1, 3, 224, 224))
+    rf = walk_rf(
+        [
+            ("Conv2d", {"out_channels": 64, "kernel_size": 7, "stride": 2, "padding": 3}),
+            ("MaxPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}),
+        ],
+        (1, 3, 224, 224),
+    )
     assert [(a.size, a.stride, a.padding) for a in rf.axes] == [(11, 4, 5)] * 2
 
 
@@ -314,8 +610,19 @@ def test_rf_alexnet_features_published():
         return ("Conv2d", {"out_channels": c, "kernel_size": k, "stride": s, "padding": p})
 
     pool = ("MaxPool2d", {"kernel_size": 3, "stride": 2})
-    rf = walk_rf([conv(64, 11, 4, 2), pool, conv(192, 5, 1, 2), pool,
-                  conv(384, 3, 1, 1), conv(256, 3, 1, 1), conv(256, 3, 1, 1), pool], (1, 3, 224, 224))
+    rf = walk_rf(
+        [
+            conv(64, 11, 4, 2),
+            pool,
+            conv(192, 5, 1, 2),
+            pool,
+            conv(384, 3, 1, 1),
+            conv(256, 3, 1, 1),
+            conv(256, 3, 1, 1),
+            pool,
+        ],
+        (1, 3, 224, 224),
+    )
     assert [(a.size, a.stride, a.padding) for a in rf.axes] == [(195, 32, 66)] * 2
 
 
@@ -340,41 +647,101 @@ def test_rf_vgg16_pool5_published():
 
 MODE_PADDING_OK = [
     # reflect, 4x4: largest padding is 4-1 = 3; out (4 + 2*3 - (3-1) - 1)//1 + 1 = 8
-    pytest.param("Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 3, "padding_mode": "reflect"},
-                 (1, 3, 4, 4), (1, 4, 8, 8), id="reflect-2d-largest"),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 4, "kernel_size": 3, "padding": 3, "padding_mode": "reflect"},
+        (1, 3, 4, 4),
+        (1, 4, 8, 8),
+        id="reflect-2d-largest",
+    ),
     # reflect, L 5: largest padding 5-1 = 4; out 5 + 2*4 - 2 = 11
-    pytest.param("Conv1d", {"out_channels": 2, "kernel_size": 3, "padding": 4, "padding_mode": "reflect"},
-                 (1, 2, 5), (1, 2, 11), id="reflect-1d-largest"),
+    pytest.param(
+        "Conv1d",
+        {"out_channels": 2, "kernel_size": 3, "padding": 4, "padding_mode": "reflect"},
+        (1, 2, 5),
+        (1, 2, 11),
+        id="reflect-1d-largest",
+    ),
     # reflect, a 1-wide input can only take padding 0
-    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 1, "padding": 0, "padding_mode": "reflect"},
-                 (1, 1, 1, 1), (1, 1, 1, 1), id="reflect-1-wide-padding-0"),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 1, "kernel_size": 1, "padding": 0, "padding_mode": "reflect"},
+        (1, 1, 1, 1),
+        (1, 1, 1, 1),
+        id="reflect-1-wide-padding-0",
+    ),
     # reflect per axis, DxHxW 2x3x4: padding [1, 2, 3] = [2-1, 3-1, 4-1]; k1: out I + 2P = 4, 7, 10
-    pytest.param("Conv3d", {"out_channels": 1, "kernel_size": 1, "padding": [1, 2, 3], "padding_mode": "reflect"},
-                 (1, 1, 2, 3, 4), (1, 1, 4, 7, 10), id="reflect-3d-per-axis-largest"),
+    pytest.param(
+        "Conv3d",
+        {"out_channels": 1, "kernel_size": 1, "padding": [1, 2, 3], "padding_mode": "reflect"},
+        (1, 1, 2, 3, 4),
+        (1, 1, 4, 7, 10),
+        id="reflect-3d-per-axis-largest",
+    ),
     # circular, 4x4: largest padding is 4; out 4 + 2*4 - 2 = 10
-    pytest.param("Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 4, "padding_mode": "circular"},
-                 (1, 3, 4, 4), (1, 4, 10, 10), id="circular-2d-largest"),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 4, "kernel_size": 3, "padding": 4, "padding_mode": "circular"},
+        (1, 3, 4, 4),
+        (1, 4, 10, 10),
+        id="circular-2d-largest",
+    ),
     # circular, unbatched L 5: largest padding 5; out 5 + 2*5 - 2 = 13
-    pytest.param("Conv1d", {"out_channels": 2, "kernel_size": 3, "padding": 5, "padding_mode": "circular"},
-                 (3, 5), (2, 13), id="circular-1d-unbatched-largest"),
+    pytest.param(
+        "Conv1d",
+        {"out_channels": 2, "kernel_size": 3, "padding": 5, "padding_mode": "circular"},
+        (3, 5),
+        (2, 13),
+        id="circular-1d-unbatched-largest",
+    ),
     # circular per axis, 2x3x4: padding [2, 3, 4]; k1: out 2+4 = 6, 3+6 = 9, 4+8 = 12
-    pytest.param("Conv3d", {"out_channels": 1, "kernel_size": 1, "padding": [2, 3, 4], "padding_mode": "circular"},
-                 (1, 1, 2, 3, 4), (1, 1, 6, 9, 12), id="circular-3d-per-axis-largest"),
+    pytest.param(
+        "Conv3d",
+        {"out_channels": 1, "kernel_size": 1, "padding": [2, 3, 4], "padding_mode": "circular"},
+        (1, 1, 2, 3, 4),
+        (1, 1, 6, 9, 12),
+        id="circular-3d-per-axis-largest",
+    ),
     # replicate has no limit: 1x1 input, padding 100; out 1 + 2*100 - 2 = 199
-    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 3, "padding": 100, "padding_mode": "replicate"},
-                 (1, 1, 1, 1), (1, 1, 199, 199), id="replicate-no-limit"),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 1, "kernel_size": 3, "padding": 100, "padding_mode": "replicate"},
+        (1, 1, 1, 1),
+        (1, 1, 199, 199),
+        id="replicate-no-limit",
+    ),
     # 'same' reflect, K4 on L 3: total 3, left 1, right 2 < 3
-    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 4, "padding": "same", "padding_mode": "reflect"},
-                 (1, 1, 3), (1, 1, 3), id="same-reflect-largest"),
+    pytest.param(
+        "Conv1d",
+        {"out_channels": 1, "kernel_size": 4, "padding": "same", "padding_mode": "reflect"},
+        (1, 1, 3),
+        (1, 1, 3),
+        id="same-reflect-largest",
+    ),
     # 'same' circular, K6 on L 3: total 5, left 2, right 3 <= 3
-    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 6, "padding": "same", "padding_mode": "circular"},
-                 (1, 1, 3), (1, 1, 3), id="same-circular-largest"),
+    pytest.param(
+        "Conv1d",
+        {"out_channels": 1, "kernel_size": 6, "padding": "same", "padding_mode": "circular"},
+        (1, 1, 3),
+        (1, 1, 3),
+        id="same-circular-largest",
+    ),
     # 'same' replicate, K8 on L 1: left 3, right 4, no limit
-    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 8, "padding": "same", "padding_mode": "replicate"},
-                 (1, 1, 1), (1, 1, 1), id="same-replicate-no-limit"),
+    pytest.param(
+        "Conv1d",
+        {"out_channels": 1, "kernel_size": 8, "padding": "same", "padding_mode": "replicate"},
+        (1, 1, 1),
+        (1, 1, 1),
+        id="same-replicate-no-limit",
+    ),
     # 'valid' pads nothing, so even reflect on a 1-wide input is fine
-    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 1, "padding": "valid", "padding_mode": "reflect"},
-                 (1, 1, 1, 1), (1, 1, 1, 1), id="valid-reflect-1-wide"),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 1, "kernel_size": 1, "padding": "valid", "padding_mode": "reflect"},
+        (1, 1, 1, 1),
+        (1, 1, 1, 1),
+        id="valid-reflect-1-wide",
+    ),
 ]
 
 
@@ -385,60 +752,112 @@ def test_padding_mode_largest_accepted(kind, args, shape, out):
 
 MODE_PADDING_REFUSED = [
     # reflect, 4x4: padding 4 is not < 4 (checked H first, then W)
-    pytest.param("Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 4, "padding_mode": "reflect"},
-                 (1, 3, 4, 4),
-                 "padding 4 with padding_mode 'reflect' must be less than the input's size 4 along H; "
-                 "use padding at most 3, padding_mode 'zeros' or 'replicate', or a larger input",
-                 id="reflect-2d-smallest"),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 4, "kernel_size": 3, "padding": 4, "padding_mode": "reflect"},
+        (1, 3, 4, 4),
+        "padding 4 with padding_mode 'reflect' must be less than the input's size 4 along H; "
+        "use padding at most 3, padding_mode 'zeros' or 'replicate', or a larger input",
+        id="reflect-2d-smallest",
+    ),
     # the report's case: padding 5 on 4x4 (cnnshape used to answer 1x4x12x12)
-    pytest.param("Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 5, "padding_mode": "reflect"},
-                 (1, 3, 4, 4), "padding 5 with padding_mode 'reflect' must be less than the input's size 4 along H",
-                 id="reflect-2d-report"),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 4, "kernel_size": 3, "padding": 5, "padding_mode": "reflect"},
+        (1, 3, 4, 4),
+        "padding 5 with padding_mode 'reflect' must be less than the input's size 4 along H",
+        id="reflect-2d-report",
+    ),
     # reflect, L 5: padding 5 is not < 5
-    pytest.param("Conv1d", {"out_channels": 2, "kernel_size": 3, "padding": 5, "padding_mode": "reflect"},
-                 (1, 2, 5), "padding 5 with padding_mode 'reflect' must be less than the input's size 5 along L",
-                 id="reflect-1d-smallest"),
+    pytest.param(
+        "Conv1d",
+        {"out_channels": 2, "kernel_size": 3, "padding": 5, "padding_mode": "reflect"},
+        (1, 2, 5),
+        "padding 5 with padding_mode 'reflect' must be less than the input's size 5 along L",
+        id="reflect-1d-smallest",
+    ),
     # reflect, 1-wide: padding 1 is not < 1
-    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 1, "padding": 1, "padding_mode": "reflect"},
-                 (1, 1, 1, 1), "use padding at most 0", id="reflect-1-wide-padding-1"),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 1, "kernel_size": 1, "padding": 1, "padding_mode": "reflect"},
+        (1, 1, 1, 1),
+        "use padding at most 0",
+        id="reflect-1-wide-padding-1",
+    ),
     # reflect per axis, 2x3x4: W padding 4 is not < 4 (D 1 < 2 and H 2 < 3 are fine)
-    pytest.param("Conv3d", {"out_channels": 1, "kernel_size": 1, "padding": [1, 2, 4], "padding_mode": "reflect"},
-                 (1, 1, 2, 3, 4), "padding 4 with padding_mode 'reflect' must be less than the input's size 4 along W",
-                 id="reflect-3d-W-smallest"),
+    pytest.param(
+        "Conv3d",
+        {"out_channels": 1, "kernel_size": 1, "padding": [1, 2, 4], "padding_mode": "reflect"},
+        (1, 1, 2, 3, 4),
+        "padding 4 with padding_mode 'reflect' must be less than the input's size 4 along W",
+        id="reflect-3d-W-smallest",
+    ),
     # reflect per axis, 2x3x4: D padding 2 is not < 2
-    pytest.param("Conv3d", {"out_channels": 1, "kernel_size": 1, "padding": [2, 2, 3], "padding_mode": "reflect"},
-                 (1, 1, 2, 3, 4), "padding 2 with padding_mode 'reflect' must be less than the input's size 2 along D",
-                 id="reflect-3d-D-smallest"),
+    pytest.param(
+        "Conv3d",
+        {"out_channels": 1, "kernel_size": 1, "padding": [2, 2, 3], "padding_mode": "reflect"},
+        (1, 1, 2, 3, 4),
+        "padding 2 with padding_mode 'reflect' must be less than the input's size 2 along D",
+        id="reflect-3d-D-smallest",
+    ),
     # circular, 4x4: padding 5 > 4 would wrap around twice
-    pytest.param("Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 5, "padding_mode": "circular"},
-                 (1, 3, 4, 4),
-                 r"padding 5 with padding_mode 'circular' must be at most the input's size 4 \(it wraps around at "
-                 r"most once\) along H; use padding at most 4, padding_mode 'zeros' or 'replicate', or a larger input",
-                 id="circular-2d-smallest"),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 4, "kernel_size": 3, "padding": 5, "padding_mode": "circular"},
+        (1, 3, 4, 4),
+        r"padding 5 with padding_mode 'circular' must be at most the input's size 4 \(it wraps around at "
+        r"most once\) along H; use padding at most 4, padding_mode 'zeros' or 'replicate', or a larger input",
+        id="circular-2d-smallest",
+    ),
     # circular, unbatched L 5: padding 6 > 5
-    pytest.param("Conv1d", {"out_channels": 2, "kernel_size": 3, "padding": 6, "padding_mode": "circular"},
-                 (3, 5), "padding 6 with padding_mode 'circular' must be at most the input's size 5",
-                 id="circular-1d-unbatched-smallest"),
+    pytest.param(
+        "Conv1d",
+        {"out_channels": 2, "kernel_size": 3, "padding": 6, "padding_mode": "circular"},
+        (3, 5),
+        "padding 6 with padding_mode 'circular' must be at most the input's size 5",
+        id="circular-1d-unbatched-smallest",
+    ),
     # circular per axis, 2x3x4: H padding 4 > 3
-    pytest.param("Conv3d", {"out_channels": 1, "kernel_size": 1, "padding": [2, 4, 4], "padding_mode": "circular"},
-                 (1, 1, 2, 3, 4), r"padding 4 with padding_mode 'circular' .* size 3 .* along H",
-                 id="circular-3d-H-smallest"),
+    pytest.param(
+        "Conv3d",
+        {"out_channels": 1, "kernel_size": 1, "padding": [2, 4, 4], "padding_mode": "circular"},
+        (1, 1, 2, 3, 4),
+        r"padding 4 with padding_mode 'circular' .* size 3 .* along H",
+        id="circular-3d-H-smallest",
+    ),
     # 'same' reflect, K4 on L 2: total 3, left 1, right 2 is not < 2 (the right side binds)
-    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 4, "padding": "same", "padding_mode": "reflect"},
-                 (1, 1, 2),
-                 "padding 'same' pads 1 before and 2 after; 2 with padding_mode 'reflect' must be less than the "
-                 "input's size 2 along L; use a smaller kernel or dilation",
-                 id="same-reflect-right-side"),
+    pytest.param(
+        "Conv1d",
+        {"out_channels": 1, "kernel_size": 4, "padding": "same", "padding_mode": "reflect"},
+        (1, 1, 2),
+        "padding 'same' pads 1 before and 2 after; 2 with padding_mode 'reflect' must be less than the "
+        "input's size 2 along L; use a smaller kernel or dilation",
+        id="same-reflect-right-side",
+    ),
     # 'same' reflect, K2 on L 1: total 1, left 0, right 1 is not < 1
-    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 2, "padding": "same", "padding_mode": "reflect"},
-                 (1, 1, 1), "pads 0 before and 1 after; 1 with padding_mode 'reflect'", id="same-reflect-k2-1-wide"),
+    pytest.param(
+        "Conv1d",
+        {"out_channels": 1, "kernel_size": 2, "padding": "same", "padding_mode": "reflect"},
+        (1, 1, 1),
+        "pads 0 before and 1 after; 1 with padding_mode 'reflect'",
+        id="same-reflect-k2-1-wide",
+    ),
     # 'same' circular, K8 on L 3: total 7, left 3, right 4 > 3
-    pytest.param("Conv1d", {"out_channels": 1, "kernel_size": 8, "padding": "same", "padding_mode": "circular"},
-                 (1, 1, 3), "pads 3 before and 4 after; 4 with padding_mode 'circular'", id="same-circular-smallest"),
+    pytest.param(
+        "Conv1d",
+        {"out_channels": 1, "kernel_size": 8, "padding": "same", "padding_mode": "circular"},
+        (1, 1, 3),
+        "pads 3 before and 4 after; 4 with padding_mode 'circular'",
+        id="same-circular-smallest",
+    ),
     # 'same' reflect with dilation 3, K3 on 3x3: total 3*(3-1) = 6, 3 per side, not < 3
-    pytest.param("Conv2d", {"out_channels": 1, "kernel_size": 3, "dilation": 3, "padding": "same",
-                            "padding_mode": "reflect"},
-                 (1, 1, 3, 3), "pads 3 before and 3 after", id="same-reflect-dilated"),
+    pytest.param(
+        "Conv2d",
+        {"out_channels": 1, "kernel_size": 3, "dilation": 3, "padding": "same", "padding_mode": "reflect"},
+        (1, 1, 3, 3),
+        "pads 3 before and 3 after",
+        id="same-reflect-dilated",
+    ),
 ]
 
 

@@ -22,12 +22,14 @@ from cnnshape.layers.base import RF
 
 SHAPE_KEEPING = [
     ("Identity", {}),
-    ("ReLU", {}), ("ReLU", {"inplace": True}),
+    ("ReLU", {}),
+    ("ReLU", {"inplace": True}),
     ("ReLU6", {"inplace": True}),
     ("LeakyReLU", {"negative_slope": 0.2}),
     ("ELU", {"alpha": 1.0}),
     ("SELU", {}),
-    ("GELU", {}), ("GELU", {"approximate": "tanh"}),
+    ("GELU", {}),
+    ("GELU", {"approximate": "tanh"}),
     ("SiLU", {}),
     ("Mish", {}),
     ("Sigmoid", {}),
@@ -83,11 +85,14 @@ def test_prelu_parameters(num, shape, params):
     assert (result.params, result.buffers, result.macs) == (params, 0, 0)
 
 
-@pytest.mark.parametrize("num, shape", [
-    pytest.param(32, (1, 64, 8, 8), id="neither-1-nor-C"),
-    pytest.param(10, (10,), id="1d-input-has-one-channel"),
-    pytest.param(7, (3, 5, 7), id="3d-last-dim-is-not-the-channel"),
-])
+@pytest.mark.parametrize(
+    "num, shape",
+    [
+        pytest.param(32, (1, 64, 8, 8), id="neither-1-nor-C"),
+        pytest.param(10, (10,), id="1d-input-has-one-channel"),
+        pytest.param(7, (3, 5, 7), id="3d-last-dim-is-not-the-channel"),
+    ],
+)
 def test_prelu_channel_mismatch(num, shape):
     with pytest.raises(ShapeError, match="num_parameters"):
         run("PReLU", {"num_parameters": num}, shape)
@@ -95,13 +100,17 @@ def test_prelu_channel_mismatch(num, shape):
 
 # --- Softmax ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", ["Softmax", "LogSoftmax"])
-@pytest.mark.parametrize("shape, implicit", [
-    ((10,), 0),          # 1-D -> dim 0
-    ((4, 10), 1),        # 2-D -> dim 1
-    ((3, 4, 10), 0),     # 3-D -> dim 0 (the legacy surprise)
-    ((1, 3, 8, 8), 1),   # 4-D -> dim 1
-])
+@pytest.mark.parametrize(
+    "shape, implicit",
+    [
+        ((10,), 0),  # 1-D -> dim 0
+        ((4, 10), 1),  # 2-D -> dim 1
+        ((3, 4, 10), 0),  # 3-D -> dim 0 (the legacy surprise)
+        ((1, 3, 8, 8), 1),  # 4-D -> dim 1
+    ],
+)
 def test_softmax_implicit_dim_warns(kind, shape, implicit):
     result = run(kind, {}, shape)
     assert result.shapes == [shape]
@@ -192,12 +201,15 @@ def test_add_mul_broadcasting(kind, shapes, out):
 
 
 @pytest.mark.parametrize("kind", ["Add", "Mul"])
-@pytest.mark.parametrize("shapes, message", [
-    pytest.param([(1, 64, 8, 8), (1, 32, 8, 8)], "channel mismatch", id="channels"),
-    pytest.param([(1, 64, 8, 8), (1, 64, 7, 7)], "dimension 2", id="spatial"),
-    pytest.param([(1, 64, 8, 8), (1, 64, 8, 8), (1, 64, 4, 4)], "mismatch", id="third-input"),
-    pytest.param([(2, 3), (3, 3)], "mismatch", id="batch"),
-])
+@pytest.mark.parametrize(
+    "shapes, message",
+    [
+        pytest.param([(1, 64, 8, 8), (1, 32, 8, 8)], "channel mismatch", id="channels"),
+        pytest.param([(1, 64, 8, 8), (1, 64, 7, 7)], "dimension 2", id="spatial"),
+        pytest.param([(1, 64, 8, 8), (1, 64, 8, 8), (1, 64, 4, 4)], "mismatch", id="third-input"),
+        pytest.param([(2, 3), (3, 3)], "mismatch", id="batch"),
+    ],
+)
 def test_add_mul_mismatch(kind, shapes, message):
     with pytest.raises(ShapeError, match=message):
         run(kind, {}, *shapes)
@@ -220,8 +232,9 @@ def test_add_mul_take_no_arguments(kind, args):
 
 CONCATS = [
     # GoogLeNet inception 3a: 64 + 128 + 32 + 32 = 256 channels
-    pytest.param({}, [(1, 64, 28, 28), (1, 128, 28, 28), (1, 32, 28, 28), (1, 32, 28, 28)], (1, 256, 28, 28),
-                 id="default-dim-1"),
+    pytest.param(
+        {}, [(1, 64, 28, 28), (1, 128, 28, 28), (1, 32, 28, 28), (1, 32, 28, 28)], (1, 256, 28, 28), id="default-dim-1"
+    ),
     pytest.param({"dim": 1}, [(2, 3, 8), (2, 5, 8)], (2, 3 + 5, 8), id="dim-1"),
     pytest.param({"dim": -1}, [(2, 3, 4), (2, 3, 5)], (2, 3, 4 + 5), id="dim-minus-1"),
     pytest.param({"dim": 0}, [(2, 3), (4, 3)], (2 + 4, 3), id="dim-0"),
@@ -237,13 +250,16 @@ def test_concat(args, shapes, out):
     assert (result.params, result.buffers, result.macs) == (0, 0, 0)
 
 
-@pytest.mark.parametrize("args, shapes, message", [
-    pytest.param({}, [(1, 64, 28, 28), (1, 64, 14, 14)], "match except in dim 1", id="spatial-mismatch"),
-    pytest.param({"dim": 2}, [(1, 64, 8, 8), (1, 32, 8, 8)], "match except in dim 2", id="channel-mismatch-dim-2"),
-    pytest.param({}, [(1, 64, 8, 8), (1, 64, 8)], "match", id="rank-mismatch"),
-    pytest.param({"dim": 4}, [(1, 2, 3, 4), (1, 2, 3, 4)], "out of range", id="dim-too-large"),
-    pytest.param({"dim": -5}, [(1, 2, 3, 4), (1, 2, 3, 4)], "out of range", id="dim-too-negative"),
-])
+@pytest.mark.parametrize(
+    "args, shapes, message",
+    [
+        pytest.param({}, [(1, 64, 28, 28), (1, 64, 14, 14)], "match except in dim 1", id="spatial-mismatch"),
+        pytest.param({"dim": 2}, [(1, 64, 8, 8), (1, 32, 8, 8)], "match except in dim 2", id="channel-mismatch-dim-2"),
+        pytest.param({}, [(1, 64, 8, 8), (1, 64, 8)], "match", id="rank-mismatch"),
+        pytest.param({"dim": 4}, [(1, 2, 3, 4), (1, 2, 3, 4)], "out of range", id="dim-too-large"),
+        pytest.param({"dim": -5}, [(1, 2, 3, 4), (1, 2, 3, 4)], "out of range", id="dim-too-negative"),
+    ],
+)
 def test_concat_errors(args, shapes, message):
     with pytest.raises(ShapeError, match=message):
         run("Concat", args, *shapes)
@@ -258,6 +274,7 @@ def test_concat_bad_argument():
 
 # --- receptive field where paths meet -----------------------------------------------------
 
+
 def _field(steps):
     return RF.for_input((1, 1, 16, 16)).steps(steps)
 
@@ -266,8 +283,8 @@ def _field(steps):
 def test_merge_takes_the_largest_aligned_field(kind):
     layer = REGISTRY[kind].model_validate({})
     shape = (1, 4, 16, 16)
-    identity = _field([(1, 1, 0)] * 2)            # r 1, S 1, P 0: centre (1-1) - 0 = 0
-    conv3 = _field([(3, 1, 1)] * 2)               # r 3, S 1, P 1: centre (3-1) - 2*1 = 0
+    identity = _field([(1, 1, 0)] * 2)  # r 1, S 1, P 0: centre (1-1) - 0 = 0
+    conv3 = _field([(3, 1, 1)] * 2)  # r 3, S 1, P 1: centre (3-1) - 2*1 = 0
     (rf,) = layer.receptive_field([identity, conv3], [shape, shape], [shape])
     assert [a.size for a in rf.axes] == [3, 3]
     assert not rf.unaligned

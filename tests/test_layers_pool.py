@@ -25,32 +25,67 @@ def case(kind, args, shape, out, id):
 CASES = [
     # --- MaxPool2d ----------------------------------------------------------------------
     # seed: 2x2 pooling halves 28 -> (28 - 1*(2-1) - 1)//2 + 1 = 14
-    case("MaxPool2d", {"kernel_size": 2}, (1, 5, 28, 28),
-         [(1, 5, (28 + 0 - 1*(2-1) - 1)//2 + 1, 14)], id="seed-2x2"),
+    case(
+        "MaxPool2d",
+        {"kernel_size": 2},
+        (1, 5, 28, 28),
+        [(1, 5, (28 + 0 - 1 * (2 - 1) - 1) // 2 + 1, 14)],
+        id="seed-2x2",
+    ),
     # ResNet: k3 s2 p1 on 112 -> (112 + 2 - 2 - 1)//2 + 1 = 56
-    case("MaxPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, (1, 64, 112, 112),
-         [(1, 64, 56, 56)], id="resnet-k3-s2-p1"),
+    case(
+        "MaxPool2d",
+        {"kernel_size": 3, "stride": 2, "padding": 1},
+        (1, 64, 112, 112),
+        [(1, 64, 56, 56)],
+        id="resnet-k3-s2-p1",
+    ),
     # AlexNet: k3 s2 on 55 -> (55 - 2 - 1)//2 + 1 = 27
     case("MaxPool2d", {"kernel_size": 3, "stride": 2}, (1, 64, 55, 55), [(1, 64, 27, 27)], id="alexnet-k3-s2"),
     # ceil_mode: (56 - 3)/2 = 26.5 -> ceil 27, +1 = 28; last window starts at 27*2 = 54 < 56: kept
-    case("MaxPool2d", {"kernel_size": 3, "stride": 2, "ceil_mode": True}, (1, 64, 56, 56),
-         [(1, 64, 28, 28)], id="ceil-rounds-up"),
+    case(
+        "MaxPool2d",
+        {"kernel_size": 3, "stride": 2, "ceil_mode": True},
+        (1, 64, 56, 56),
+        [(1, 64, 28, 28)],
+        id="ceil-rounds-up",
+    ),
     # same without ceil_mode: floor(26.5) + 1 = 27
     case("MaxPool2d", {"kernel_size": 3, "stride": 2}, (1, 64, 56, 56), [(1, 64, 27, 27)], id="floor-rounds-down"),
     # ceil_mode, no padding: (5 - 1 - 1)/2 = 1.5 -> ceil 2, +1 = 3; start 2*2 = 4 < 5: kept (floor gives 2)
-    case("MaxPool2d", {"kernel_size": 2, "stride": 2, "ceil_mode": True}, (1, 1, 5, 5),
-         [(1, 1, 3, 3)], id="ceil-no-padding"),
+    case(
+        "MaxPool2d",
+        {"kernel_size": 2, "stride": 2, "ceil_mode": True},
+        (1, 1, 5, 5),
+        [(1, 1, 3, 3)],
+        id="ceil-no-padding",
+    ),
     # ceil_mode, PyTorch's rule: (5 + 2 - 1 - 1)/2 = 2.5 -> ceil 3, +1 = 4;
     # the 4th window would start at (4-1)*2 = 6 >= 5 + 1 (input + left padding): dropped -> 3
-    case("MaxPool2d", {"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True}, (1, 1, 5, 5),
-         [(1, 1, 3, 3)], id="ceil-last-window-in-padding-dropped"),
+    case(
+        "MaxPool2d",
+        {"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True},
+        (1, 1, 5, 5),
+        [(1, 1, 3, 3)],
+        id="ceil-last-window-in-padding-dropped",
+    ),
     # (3 + 2 - 1 - 1)/2 = 1.5 -> ceil 2, +1 = 3; (3-1)*2 = 4 >= 3 + 1: dropped -> 2
-    case("MaxPool2d", {"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True}, (1, 1, 3, 3),
-         [(1, 1, 2, 2)], id="ceil-last-window-dropped-small"),
+    case(
+        "MaxPool2d",
+        {"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True},
+        (1, 1, 3, 3),
+        [(1, 1, 2, 2)],
+        id="ceil-last-window-dropped-small",
+    ),
     # per axis: H 5 as above -> 3 (dropped), W 6: (6 + 2 - 1 - 1)/2 = 3 exactly, +1 = 4;
     # (4-1)*2 = 6 >= 6 + 1? no: kept -> 4
-    case("MaxPool2d", {"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True}, (1, 1, 5, 6),
-         [(1, 1, 3, 4)], id="ceil-per-axis"),
+    case(
+        "MaxPool2d",
+        {"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True},
+        (1, 1, 5, 6),
+        [(1, 1, 3, 4)],
+        id="ceil-per-axis",
+    ),
     # dilation 2, stride defaults to the kernel 3: (10 - 2*(3-1) - 1)//3 + 1 = 5//3 + 1 = 2
     case("MaxPool2d", {"kernel_size": 3, "dilation": 2}, (1, 1, 10, 10), [(1, 1, 2, 2)], id="dilation"),
     # stride 1 with padding 1 keeps the size: (7 + 2 - 2 - 1)//1 + 1 = 7
@@ -61,8 +96,13 @@ CASES = [
     case("MaxPool2d", {"kernel_size": 2, "padding": 1}, (1, 1, 8, 8), [(1, 1, 5, 5)], id="padding-half-kernel"),
     case("MaxPool2d", {"kernel_size": 2}, (3, 8, 8), [(3, 4, 4)], id="unbatched"),
     # return_indices: values and indices, same shape
-    case("MaxPool2d", {"kernel_size": 2, "return_indices": True}, (1, 3, 8, 8),
-         [(1, 3, 4, 4), (1, 3, 4, 4)], id="return-indices"),
+    case(
+        "MaxPool2d",
+        {"kernel_size": 2, "return_indices": True},
+        (1, 3, 8, 8),
+        [(1, 3, 4, 4), (1, 3, 4, 4)],
+        id="return-indices",
+    ),
     # --- MaxPool1d / 3d -----------------------------------------------------------------
     case("MaxPool1d", {"kernel_size": 2}, (1, 4, 10), [(1, 4, 5)], id="maxpool1d"),
     # (9 + 2 - 2 - 1)//2 + 1 = 5
@@ -70,19 +110,36 @@ CASES = [
     # (1,2,2) window halves H and W only
     case("MaxPool3d", {"kernel_size": [1, 2, 2]}, (1, 2, 4, 8, 8), [(1, 2, 4, 4, 4)], id="maxpool3d-1x2x2"),
     # (5 + 2 - 2 - 1)//2 + 1 = 3
-    case("MaxPool3d", {"kernel_size": 3, "stride": 2, "padding": 1}, (1, 1, 5, 5, 5), [(1, 1, 3, 3, 3)],
-         id="maxpool3d"),
+    case(
+        "MaxPool3d", {"kernel_size": 3, "stride": 2, "padding": 1}, (1, 1, 5, 5, 5), [(1, 1, 3, 3, 3)], id="maxpool3d"
+    ),
     # --- AvgPool ------------------------------------------------------------------------
     case("AvgPool2d", {"kernel_size": 2, "stride": 2}, (1, 3, 8, 8), [(1, 3, 4, 4)], id="avgpool2d"),
-    case("AvgPool2d", {"kernel_size": 3, "stride": 1, "padding": 1, "count_include_pad": False}, (1, 3, 8, 8),
-         [(1, 3, 8, 8)], id="avgpool2d-count-include-pad"),
+    case(
+        "AvgPool2d",
+        {"kernel_size": 3, "stride": 1, "padding": 1, "count_include_pad": False},
+        (1, 3, 8, 8),
+        [(1, 3, 8, 8)],
+        id="avgpool2d-count-include-pad",
+    ),
     # (6 + 2 - 2 - 1)/2 = 2.5 -> ceil 3, +1 = 4; (4-1)*2 = 6 >= 6 + 1? no: kept (floor gives 3)
-    case("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}, (1, 1, 6, 6),
-         [(1, 1, 4, 4)], id="avgpool2d-ceil"),
-    case("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, (1, 1, 6, 6), [(1, 1, 3, 3)],
-         id="avgpool2d-floor"),
-    case("AvgPool2d", {"kernel_size": 2, "divisor_override": 3}, (1, 1, 4, 4), [(1, 1, 2, 2)],
-         id="avgpool2d-divisor-override"),
+    case(
+        "AvgPool2d",
+        {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True},
+        (1, 1, 6, 6),
+        [(1, 1, 4, 4)],
+        id="avgpool2d-ceil",
+    ),
+    case(
+        "AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, (1, 1, 6, 6), [(1, 1, 3, 3)], id="avgpool2d-floor"
+    ),
+    case(
+        "AvgPool2d",
+        {"kernel_size": 2, "divisor_override": 3},
+        (1, 1, 4, 4),
+        [(1, 1, 2, 2)],
+        id="avgpool2d-divisor-override",
+    ),
     # (7 - 2 - 1)//2 + 1 = 3
     case("AvgPool1d", {"kernel_size": 3, "stride": 2}, (2, 3, 7), [(2, 3, 3)], id="avgpool1d"),
     case("AvgPool3d", {"kernel_size": 2}, (1, 1, 4, 4, 4), [(1, 1, 2, 2, 2)], id="avgpool3d"),
@@ -98,14 +155,19 @@ CASES = [
     case("AdaptiveAvgPool2d", {"output_size": 3}, (3, 9, 9), [(3, 3, 3)], id="adaptive-unbatched"),
     case("AdaptiveAvgPool1d", {"output_size": 4}, (1, 2, 10), [(1, 2, 4)], id="adaptive-avg1d"),
     case("AdaptiveAvgPool3d", {"output_size": 1}, (1, 2, 4, 5, 6), [(1, 2, 1, 1, 1)], id="adaptive-avg3d"),
-    case("AdaptiveAvgPool3d", {"output_size": [2, None, 3]}, (1, 2, 4, 5, 6), [(1, 2, 2, 5, 3)],
-         id="adaptive-avg3d-none"),
+    case(
+        "AdaptiveAvgPool3d", {"output_size": [2, None, 3]}, (1, 2, 4, 5, 6), [(1, 2, 2, 5, 3)], id="adaptive-avg3d-none"
+    ),
     case("AdaptiveMaxPool1d", {"output_size": 1}, (2, 8, 16), [(2, 8, 1)], id="adaptive-max1d"),
     case("AdaptiveMaxPool2d", {"output_size": [2, 3]}, (1, 4, 8, 9), [(1, 4, 2, 3)], id="adaptive-max2d"),
-    case("AdaptiveMaxPool2d", {"output_size": 1, "return_indices": True}, (1, 4, 8, 8),
-         [(1, 4, 1, 1), (1, 4, 1, 1)], id="adaptive-max2d-indices"),
-    case("AdaptiveMaxPool3d", {"output_size": [None, 2, 2]}, (1, 4, 3, 8, 8), [(1, 4, 3, 2, 2)],
-         id="adaptive-max3d"),
+    case(
+        "AdaptiveMaxPool2d",
+        {"output_size": 1, "return_indices": True},
+        (1, 4, 8, 8),
+        [(1, 4, 1, 1), (1, 4, 1, 1)],
+        id="adaptive-max2d-indices",
+    ),
+    case("AdaptiveMaxPool3d", {"output_size": [None, 2, 2]}, (1, 4, 3, 8, 8), [(1, 4, 3, 2, 2)], id="adaptive-max3d"),
 ]
 
 
@@ -125,10 +187,16 @@ SHAPE_ERRORS = [
     # kernel itself even when dilated
     pytest.param("MaxPool2d", {"kernel_size": 3, "padding": 2}, (1, 1, 10, 10), "padding", id="max2d-pad-2-k3"),
     pytest.param("MaxPool2d", {"kernel_size": 2, "padding": 2}, (1, 1, 10, 10), "padding", id="max2d-pad-2-k2"),
-    pytest.param("MaxPool2d", {"kernel_size": 3, "padding": 2, "dilation": 2}, (1, 1, 10, 10), "padding",
-                 id="max2d-pad-vs-undilated-kernel"),
-    pytest.param("MaxPool2d", {"kernel_size": [3, 2], "padding": [1, 2]}, (1, 1, 10, 10), "padding",
-                 id="max2d-pad-per-axis"),
+    pytest.param(
+        "MaxPool2d",
+        {"kernel_size": 3, "padding": 2, "dilation": 2},
+        (1, 1, 10, 10),
+        "padding",
+        id="max2d-pad-vs-undilated-kernel",
+    ),
+    pytest.param(
+        "MaxPool2d", {"kernel_size": [3, 2], "padding": [1, 2]}, (1, 1, 10, 10), "padding", id="max2d-pad-per-axis"
+    ),
     pytest.param("MaxPool1d", {"kernel_size": 2, "padding": 2}, (1, 1, 10), "padding", id="max1d-pad"),
     pytest.param("MaxPool3d", {"kernel_size": 3, "padding": 2}, (1, 1, 10, 10, 10), "padding", id="max3d-pad"),
     pytest.param("AvgPool2d", {"kernel_size": 3, "padding": 2}, (1, 1, 10, 10), "padding", id="avg2d-pad"),
@@ -180,13 +248,18 @@ RF_STEPS = [
     # k2 s2: r = 2, S = 2
     pytest.param("MaxPool2d", {"kernel_size": 2}, (1, 1, 8, 8), [(2, 2, 0)] * 2, id="k2"),
     # k3 s2 p1: r = 3, S = 2, P = 1
-    pytest.param("MaxPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, (1, 1, 8, 8), [(3, 2, 1)] * 2,
-                 id="k3-s2-p1"),
+    pytest.param(
+        "MaxPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, (1, 1, 8, 8), [(3, 2, 1)] * 2, id="k3-s2-p1"
+    ),
     # dilated k3 d2 s1: k_eff = 5, r = 5
-    pytest.param("MaxPool1d", {"kernel_size": 3, "stride": 1, "dilation": 2}, (1, 1, 10), [(5, 1, 0)],
-                 id="dilated"),
-    pytest.param("AvgPool2d", {"kernel_size": [2, 3], "stride": [2, 1], "padding": [1, 1]}, (1, 1, 8, 8),
-                 [(2, 2, 1), (3, 1, 1)], id="avg-per-axis"),
+    pytest.param("MaxPool1d", {"kernel_size": 3, "stride": 1, "dilation": 2}, (1, 1, 10), [(5, 1, 0)], id="dilated"),
+    pytest.param(
+        "AvgPool2d",
+        {"kernel_size": [2, 3], "stride": [2, 1], "padding": [1, 1]},
+        (1, 1, 8, 8),
+        [(2, 2, 1), (3, 1, 1)],
+        id="avg-per-axis",
+    ),
     # adaptive with a whole number of windows: window = stride = 8 / 2 = 4
     pytest.param("AdaptiveAvgPool2d", {"output_size": 2}, (1, 1, 8, 8), [(4, 4, 0)] * 2, id="adaptive-exact"),
 ]

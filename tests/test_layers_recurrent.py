@@ -89,7 +89,8 @@ layers:
 RECURRENT_CASES = [
     (kind, layers, bidirectional, bias, batch_first, proj, unbatched)
     for kind, layers, bidirectional, bias, batch_first, proj, unbatched in itertools.product(
-        ("RNN", "GRU", "LSTM"), (1, 3), (False, True), (True, False), (False, True), (0, 4), (False, True))
+        ("RNN", "GRU", "LSTM"), (1, 3), (False, True), (True, False), (False, True), (0, 4), (False, True)
+    )
     if not (proj and kind != "LSTM")
 ]
 
@@ -97,8 +98,14 @@ RECURRENT_CASES = [
 @pytest.mark.parametrize("kind, layers, bidirectional, bias, batch_first, proj, unbatched", RECURRENT_CASES)
 def test_recurrent_measured_with_torch(kind, layers, bidirectional, bias, batch_first, proj, unbatched) -> None:
     torch = pytest.importorskip("torch")
-    args = {"hidden_size": 12, "num_layers": layers, "bidirectional": bidirectional, "bias": bias,
-            "batch_first": batch_first, **({"proj_size": proj} if proj else {})}
+    args = {
+        "hidden_size": 12,
+        "num_layers": layers,
+        "bidirectional": bidirectional,
+        "bias": bias,
+        "batch_first": batch_first,
+        **({"proj_size": proj} if proj else {}),
+    }
     shape = (7, 10) if unbatched else ((3, 7, 10) if batch_first else (7, 3, 10))
     module = getattr(torch.nn, kind)(input_size=10, **args)
     output, state = module(torch.zeros(shape))
@@ -121,9 +128,17 @@ def test_embedding_measured_with_torch(shape) -> None:
     assert result.params == sum(p.numel() for p in module.parameters())
 
 
-@pytest.mark.parametrize("n, kernel, stride, padding", [
-    (1, 2, None, 0), (1, 3, 2, 1), (2, 2, None, 0), (2, 3, 2, 1), (2, [3, 2], [2, 1], [1, 0]), (3, 2, None, 0),
-])
+@pytest.mark.parametrize(
+    "n, kernel, stride, padding",
+    [
+        (1, 2, None, 0),
+        (1, 3, 2, 1),
+        (2, 2, None, 0),
+        (2, 3, 2, 1),
+        (2, [3, 2], [2, 1], [1, 0]),
+        (3, 2, None, 0),
+    ],
+)
 def test_max_unpool_measured_with_torch(n, kernel, stride, padding) -> None:
     torch = pytest.importorskip("torch")
     pool = getattr(torch.nn, f"MaxPool{n}d")(kernel, stride, padding)

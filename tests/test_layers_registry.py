@@ -50,7 +50,9 @@ def test_the_kind_table_lists_every_kind_of_every_family_in_order():
     }
     missing = {kind: name for kind, name in expected.items() if layers.KIND_FAMILY.get(kind) != name}
     assert not missing, f"add to KIND_FAMILY in cnnshape/layers/__init__.py: {missing}"
-    assert list(layers.KIND_FAMILY.items()) == list(expected.items()), "KIND_FAMILY: list the kinds in family order, as each KINDS does"
+    assert list(layers.KIND_FAMILY.items()) == list(expected.items()), (
+        "KIND_FAMILY: list the kinds in family order, as each KINDS does"
+    )
     for kind, name in layers.KIND_FAMILY.items():
         assert REGISTRY[kind].__module__ == f"cnnshape.layers.{name}"
         assert REGISTRY[kind].kind() == kind
@@ -69,7 +71,10 @@ def test_a_family_is_imported_when_a_spec_uses_it():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=HERE.parent, check=True)
     # LeNet: Conv2d, ReLU, MaxPool2d, Flatten, Linear.
-    assert done.stdout.splitlines() == ["['activation', 'base', 'conv', 'linear', 'pool', 'reshape', 'torchside']", "False True True"]
+    assert done.stdout.splitlines() == [
+        "['activation', 'base', 'conv', 'linear', 'pool', 'reshape', 'torchside']",
+        "False True True",
+    ]
 
 
 def test_a_kinds_model_is_built_when_the_kind_is_first_used():

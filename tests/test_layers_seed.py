@@ -30,16 +30,16 @@ def test_seed_walk_through_shapes():
     shapes = {row.name: row.output_shape for row in report.rows}
     # the seed's table: 5x28x28, 5x14x14, 16x10x10, 16x5x5, then 16*5*5 = 400 features
     assert shapes == {
-        "C1": (1, 5, (32 - 5)//1 + 1, 28),        # 28
-        "S1": (1, 5, 14, 14),                     # 28 / 2
-        "C2": (1, 16, (14 - 5)//1 + 1, 10),       # 10
-        "S2": (1, 16, 5, 5),                      # 10 / 2
-        "FC_in": (1, 16*5*5),                     # 400
+        "C1": (1, 5, (32 - 5) // 1 + 1, 28),  # 28
+        "S1": (1, 5, 14, 14),  # 28 / 2
+        "C2": (1, 16, (14 - 5) // 1 + 1, 10),  # 10
+        "S2": (1, 16, 5, 5),  # 10 / 2
+        "FC_in": (1, 16 * 5 * 5),  # 400
     }
     params = {row.name: row.params for row in report.rows}
     # C1: 5 filters of 1x5x5 + 5 biases; C2: 16 filters of 5x5x5 + 16 biases; pooling: none
-    assert params == {"C1": 5*1*5*5 + 5, "S1": 0, "C2": 16*5*5*5 + 16, "S2": 0, "FC_in": 0}
-    assert report.totals.params == (5*25 + 5) + (16*125 + 16)    # = 130 + 2,016 = 2,146
+    assert params == {"C1": 5 * 1 * 5 * 5 + 5, "S1": 0, "C2": 16 * 5 * 5 * 5 + 16, "S2": 0, "FC_in": 0}
+    assert report.totals.params == (5 * 25 + 5) + (16 * 125 + 16)  # = 130 + 2,016 = 2,146
 
 
 def test_seed_40x50_example():
@@ -62,7 +62,7 @@ layers:
   - Conv2d: {out_channels: 64, kernel_size: 3, stride: 2, padding: 0, in_channels: 64, bias: true}
 """)
     # 3*3*128*64 = 73,728; padding and stride do not change the count (3*3*64*64 + 64)
-    assert [row.params for row in report.rows] == [73_728, 3*3*64*64 + 64]
+    assert [row.params for row in report.rows] == [73_728, 3 * 3 * 64 * 64 + 64]
 
 
 ALEXNET = """

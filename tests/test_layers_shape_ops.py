@@ -30,20 +30,19 @@ def case(kind, args, shape, out, id):
 CASES = [
     # --- Flatten ------------------------------------------------------------------------
     # AlexNet: 256*6*6 = 9216
-    case("Flatten", {}, (1, 256, 6, 6), (1, 256*6*6), id="flatten-default"),
+    case("Flatten", {}, (1, 256, 6, 6), (1, 256 * 6 * 6), id="flatten-default"),
     # seed: 16*5*5 = 400
     case("Flatten", {}, (1, 16, 5, 5), (1, 400), id="flatten-seed-400"),
     # ViT patches: (N, C, H, W) -> (N, C, H*W) = 14*14 = 196
     case("Flatten", {"start_dim": 2}, (1, 768, 14, 14), (1, 768, 196), id="flatten-start-2"),
-    case("Flatten", {"start_dim": 0}, (2, 3, 4, 5), (2*3*4*5,), id="flatten-all"),
-    case("Flatten", {"end_dim": -2}, (2, 3, 4, 5), (2, 3*4, 5), id="flatten-end-minus-2"),
+    case("Flatten", {"start_dim": 0}, (2, 3, 4, 5), (2 * 3 * 4 * 5,), id="flatten-all"),
+    case("Flatten", {"end_dim": -2}, (2, 3, 4, 5), (2, 3 * 4, 5), id="flatten-end-minus-2"),
     case("Flatten", {"start_dim": 1, "end_dim": 1}, (2, 3, 4), (2, 3, 4), id="flatten-one-dim"),
     case("Flatten", {}, (4, 10), (4, 10), id="flatten-2d-noop"),
     # --- Unflatten ----------------------------------------------------------------------
     case("Unflatten", {"dim": 1, "unflattened_size": [256, 6, 6]}, (1, 9216), (1, 256, 6, 6), id="unflatten"),
     # -1 resolves to 9216 / (256*6) = 6
-    case("Unflatten", {"dim": 1, "unflattened_size": [256, -1, 6]}, (1, 9216), (1, 256, 6, 6),
-         id="unflatten-minus-1"),
+    case("Unflatten", {"dim": 1, "unflattened_size": [256, -1, 6]}, (1, 9216), (1, 256, 6, 6), id="unflatten-minus-1"),
     case("Unflatten", {"dim": -1, "unflattened_size": [3, 4]}, (2, 12), (2, 3, 4), id="unflatten-negative-dim"),
     # --- Reshape ------------------------------------------------------------------------
     # 14*14 = 196
@@ -70,18 +69,34 @@ CASES = [
     case("Upsample", {"scale_factor": 1.5}, (1, 2, 5, 7), (1, 2, 7, 10), id="upsample-floor"),
     # floor(7*0.5) = 3: a scale below 1 downsamples
     case("Upsample", {"scale_factor": 0.5}, (1, 2, 7, 7), (1, 2, 3, 3), id="upsample-down"),
-    case("Upsample", {"scale_factor": [2, 3]}, (1, 2, 5, 7), (1, 2, 5*2, 7*3), id="upsample-per-axis"),
+    case("Upsample", {"scale_factor": [2, 3]}, (1, 2, 5, 7), (1, 2, 5 * 2, 7 * 3), id="upsample-per-axis"),
     case("Upsample", {"size": 56}, (1, 3, 28, 28), (1, 3, 56, 56), id="upsample-size-int"),
-    case("Upsample", {"size": [10, 20], "mode": "bilinear", "align_corners": False}, (1, 3, 5, 5),
-         (1, 3, 10, 20), id="upsample-size-tuple"),
-    case("Upsample", {"scale_factor": 2, "mode": "bilinear", "align_corners": True}, (1, 2, 5, 7),
-         (1, 2, 10, 14), id="upsample-bilinear-align-corners"),
+    case(
+        "Upsample",
+        {"size": [10, 20], "mode": "bilinear", "align_corners": False},
+        (1, 3, 5, 5),
+        (1, 3, 10, 20),
+        id="upsample-size-tuple",
+    ),
+    case(
+        "Upsample",
+        {"scale_factor": 2, "mode": "bilinear", "align_corners": True},
+        (1, 2, 5, 7),
+        (1, 2, 10, 14),
+        id="upsample-bilinear-align-corners",
+    ),
     case("Upsample", {"scale_factor": 2, "mode": "bicubic"}, (1, 2, 5, 7), (1, 2, 10, 14), id="upsample-bicubic"),
     case("Upsample", {"scale_factor": 2, "mode": "linear"}, (1, 2, 10), (1, 2, 20), id="upsample-linear-3d"),
-    case("Upsample", {"scale_factor": 2, "mode": "nearest-exact"}, (1, 2, 5), (1, 2, 10),
-         id="upsample-nearest-exact-3d"),
-    case("Upsample", {"scale_factor": 2, "mode": "trilinear"}, (1, 1, 2, 3, 4), (1, 1, 4, 6, 8),
-         id="upsample-trilinear-5d"),
+    case(
+        "Upsample", {"scale_factor": 2, "mode": "nearest-exact"}, (1, 2, 5), (1, 2, 10), id="upsample-nearest-exact-3d"
+    ),
+    case(
+        "Upsample",
+        {"scale_factor": 2, "mode": "trilinear"},
+        (1, 1, 2, 3, 4),
+        (1, 1, 4, 6, 8),
+        id="upsample-trilinear-5d",
+    ),
     case("Upsample", {"scale_factor": 2}, (1, 1, 2, 3, 4), (1, 1, 4, 6, 8), id="upsample-nearest-5d"),
     # --- PixelShuffle -------------------------------------------------------------------
     # 256 / 2^2 = 64 channels; 14*2 = 28
@@ -118,12 +133,16 @@ SHAPE_ERRORS = [
     pytest.param("Flatten", {"start_dim": 2, "end_dim": 1}, (2, 3, 4, 5), "comes after", id="flatten-start-after-end"),
     pytest.param("Flatten", {"start_dim": 4}, (2, 3, 4, 5), "out of range", id="flatten-start-out-of-range"),
     # 256*6*5 = 7680 != 9216
-    pytest.param("Unflatten", {"dim": 1, "unflattened_size": [256, 6, 5]}, (1, 9216), "cannot reshape",
-                 id="unflatten-product"),
-    pytest.param("Unflatten", {"dim": 1, "unflattened_size": [-1, -1]}, (1, 9216), "only one", id="unflatten-two-minus-1"),
+    pytest.param(
+        "Unflatten", {"dim": 1, "unflattened_size": [256, 6, 5]}, (1, 9216), "cannot reshape", id="unflatten-product"
+    ),
+    pytest.param(
+        "Unflatten", {"dim": 1, "unflattened_size": [-1, -1]}, (1, 9216), "only one", id="unflatten-two-minus-1"
+    ),
     # 9216 = 7*1316 + 4: not divisible
-    pytest.param("Unflatten", {"dim": 1, "unflattened_size": [7, -1]}, (1, 9216), "not divisible",
-                 id="unflatten-indivisible"),
+    pytest.param(
+        "Unflatten", {"dim": 1, "unflattened_size": [7, -1]}, (1, 9216), "not divisible", id="unflatten-indivisible"
+    ),
     pytest.param("Unflatten", {"dim": 2, "unflattened_size": [2, 2]}, (1, 4), "out of range", id="unflatten-dim"),
     pytest.param("Reshape", {"shape": [2, 3]}, (1, 5), "cannot reshape", id="reshape-count"),
     pytest.param("Reshape", {"shape": [-1, -1]}, (1, 6), "only one", id="reshape-two-minus-1"),
@@ -176,8 +195,11 @@ BAD_ARGUMENTS = [
     pytest.param("Upsample", {"scale_factor": 2, "mode": "cubic"}, id="upsample-bad-mode"),
     # PyTorch: align_corners option can only be set with the interpolating modes
     pytest.param("Upsample", {"scale_factor": 2, "align_corners": True}, id="upsample-nearest-align-corners"),
-    pytest.param("Upsample", {"scale_factor": 2, "mode": "nearest-exact", "align_corners": False},
-                 id="upsample-nearest-exact-align-corners"),
+    pytest.param(
+        "Upsample",
+        {"scale_factor": 2, "mode": "nearest-exact", "align_corners": False},
+        id="upsample-nearest-exact-align-corners",
+    ),
     pytest.param("PixelShuffle", {}, id="pixelshuffle-missing"),
     pytest.param("PixelShuffle", {"upscale_factor": 0}, id="pixelshuffle-zero"),
     pytest.param("ZeroPad2d", {}, id="zeropad-missing"),
@@ -195,6 +217,7 @@ def test_shape_op_bad_arguments(kind, args):
 
 # --- receptive field ----------------------------------------------------------------------
 
+
 def field_after(kind: str, args: dict, shape: tuple[int, ...], rf: RF | None = None) -> RF:
     layer = REGISTRY[kind].model_validate(args)
     (out,) = layer.receptive_field([rf or RF.for_input(shape)], [shape], layer.infer([shape]).shapes)
@@ -207,11 +230,14 @@ def test_zeropad_shifts_padding_left_and_top():
     assert [(a.size, a.stride, a.padding) for a in rf.axes] == [(1, 1, 3), (1, 1, 1)]
 
 
-@pytest.mark.parametrize("kind, args, shape", [
-    ("Flatten", {}, (1, 16, 5, 5)),
-    ("Flatten", {"start_dim": 2}, (1, 768, 14, 14)),
-    ("Reshape", {"shape": [1, 768, -1]}, (1, 768, 14, 14)),
-])
+@pytest.mark.parametrize(
+    "kind, args, shape",
+    [
+        ("Flatten", {}, (1, 16, 5, 5)),
+        ("Flatten", {"start_dim": 2}, (1, 768, 14, 14)),
+        ("Reshape", {"shape": [1, 768, -1]}, (1, 768, 14, 14)),
+    ],
+)
 def test_merging_spatial_dims_flattens_the_field(kind, args, shape):
     assert field_after(kind, args, shape).kind == "flat"
 

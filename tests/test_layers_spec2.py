@@ -12,11 +12,14 @@ from cnnshape.layers import REGISTRY
 FORMULA_KINDS = {"Sub", "Abs", "Neg"}
 
 
-@pytest.mark.parametrize("shapes, expected", [
-    ([(1, 8, 4, 4), (1, 8, 4, 4)], (1, 8, 4, 4)),
-    ([(1, 8, 4, 4), (1, 8, 1, 1)], (1, 8, 4, 4)),      # an SE-style gate broadcasts
-    ([(4,), (2, 3, 1)], (2, 3, 4)),                     # trailing alignment, rank grows
-])
+@pytest.mark.parametrize(
+    "shapes, expected",
+    [
+        ([(1, 8, 4, 4), (1, 8, 4, 4)], (1, 8, 4, 4)),
+        ([(1, 8, 4, 4), (1, 8, 1, 1)], (1, 8, 4, 4)),  # an SE-style gate broadcasts
+        ([(4,), (2, 3, 1)], (2, 3, 4)),  # trailing alignment, rank grows
+    ],
+)
 def test_sub_broadcasts(shapes, expected) -> None:
     result = REGISTRY["Sub"]().infer(shapes)
     assert result.shapes == [expected]

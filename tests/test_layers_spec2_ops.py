@@ -18,11 +18,15 @@ FORMULA_KINDS = {"Div", "Maximum", "Minimum", "Pow", "Sqrt", *PADS}
 
 # --- elementwise: shapes by PyTorch's broadcasting rule, worked by hand -------------------
 
+
 @pytest.mark.parametrize("kind", ["Div", "Maximum", "Minimum"])
-@pytest.mark.parametrize("shapes, expected", [
-    ([(1, 8, 4, 4), (1, 8, 1, 1)], (1, 8, 4, 4)),   # (1,8,1,1) stretches over H, W
-    ([(4,), (2, 3, 1)], (2, 3, 4)),                  # trailing alignment: (1,1,4) vs (2,3,1)
-])
+@pytest.mark.parametrize(
+    "shapes, expected",
+    [
+        ([(1, 8, 4, 4), (1, 8, 1, 1)], (1, 8, 4, 4)),  # (1,8,1,1) stretches over H, W
+        ([(4,), (2, 3, 1)], (2, 3, 4)),  # trailing alignment: (1,1,4) vs (2,3,1)
+    ],
+)
 def test_binary_kinds_broadcast(kind: str, shapes, expected) -> None:
     result = REGISTRY[kind]().infer(shapes)
     assert result.shapes == [expected] and (result.params, result.macs) == (0, 0)
@@ -100,13 +104,17 @@ def test_a_bare_mul_still_needs_two_inputs() -> None:
 
 # --- padding: sizes by hand -------------------------------------------------------------
 
-@pytest.mark.parametrize("kind, args, shape, expected", [
-    ("ZeroPad1d", {"padding": [2, 0]}, (1, 4, 10), (1, 4, 12)),                 # 10 + 2 + 0
-    ("ConstantPad2d", {"padding": [0, 1, 2, 3], "value": 1.5}, (1, 3, 8, 8), (1, 3, 13, 9)),  # H 8+2+3, W 8+0+1
-    ("ReflectionPad2d", {"padding": 3}, (1, 3, 256, 256), (1, 3, 262, 262)),   # CycleGAN's stem
-    ("ReplicationPad3d", {"padding": [1, 1, 2, 2, 3, 3]}, (1, 2, 4, 5, 6), (1, 2, 10, 9, 8)),  # D 4+6, H 5+4, W 6+2
-    ("CircularPad1d", {"padding": 4}, (3, 4), (3, 12)),                          # unbatched (C, L)
-])
+
+@pytest.mark.parametrize(
+    "kind, args, shape, expected",
+    [
+        ("ZeroPad1d", {"padding": [2, 0]}, (1, 4, 10), (1, 4, 12)),  # 10 + 2 + 0
+        ("ConstantPad2d", {"padding": [0, 1, 2, 3], "value": 1.5}, (1, 3, 8, 8), (1, 3, 13, 9)),  # H 8+2+3, W 8+0+1
+        ("ReflectionPad2d", {"padding": 3}, (1, 3, 256, 256), (1, 3, 262, 262)),  # CycleGAN's stem
+        ("ReplicationPad3d", {"padding": [1, 1, 2, 2, 3, 3]}, (1, 2, 4, 5, 6), (1, 2, 10, 9, 8)),  # D 4+6, H 5+4, W 6+2
+        ("CircularPad1d", {"padding": 4}, (3, 4), (3, 12)),  # unbatched (C, L)
+    ],
+)
 def test_padding_sizes(kind: str, args: dict, shape, expected) -> None:
     assert REGISTRY[kind](**args).infer([shape]).shapes == [expected]
 
@@ -140,6 +148,7 @@ layers:
 
 
 # --- measured with PyTorch ----------------------------------------------------------------
+
 
 def _torch_case(padding, n: int) -> tuple:
     """The pad tuple and an input shape (batch 2, 3 channels, sizes 4, 3, 5 as needed):
@@ -188,8 +197,10 @@ def test_runtime_operands_measured_with_torch() -> None:
     assert runtime.Div(scalar=2.0)(x).tolist() == [0.5, 2.0]
     assert runtime.Pow(2)(x).tolist() == [1.0, 16.0] and runtime.Sqrt()(x).tolist() == [1.0, 2.0]
     learned = runtime.Add(tensor_shape=[1, 197, 768])
-    assert sum(p.numel() for p in learned.parameters()) == REGISTRY["Add"](tensor_shape=[1, 197, 768]).infer(
-        [(1, 197, 768)]).params
+    assert (
+        sum(p.numel() for p in learned.parameters())
+        == REGISTRY["Add"](tensor_shape=[1, 197, 768]).infer([(1, 197, 768)]).params
+    )
     constant = runtime.Mul(tensor_shape=[1, 64, 1, 1], constant=True)
     assert list(constant.parameters()) == [] and sum(b.numel() for b in constant.buffers()) == 64
 
@@ -209,18 +220,22 @@ def test_export_and_verify(tmp_path) -> None:
     from cnnshape.bridge.verify import verify_analysed
     from cnnshape.source import load_text
 
-    spec = SCALAR_SPEC + """  - ReflectionPad2d: {padding: [0, 1, 2, 3]}
+    spec = (
+        SCALAR_SPEC
+        + """  - ReflectionPad2d: {padding: [0, 1, 2, 3]}
   - ConstantPad2d: {padding: 1, value: 0.5}
   - ReplicationPad2d: {padding: 1}
   - CircularPad2d: {padding: 2}
   - ZeroPad2d: {padding: 1}
 """
+    )
     result = verify_analysed(analyse_source(load_text(spec, "ops.yaml")))
     assert result.ok, result.mismatches
     assert result.layers == 14
 
 
 # --- TensorFlow's SAME padding ------------------------------------------------------------
+
 
 def test_tf_same_by_hand() -> None:
     # I = 224, K = 3, S = 2: out = ceil(224 / 2) = 112; total padding
@@ -231,8 +246,10 @@ def test_tf_same_by_hand() -> None:
     # I = 225: out = 113, total (113 - 1)*2 + 3 - 225 = 2: 1 and 1.
     assert layer.infer([(1, 3, 225, 225)]).shapes == [(1, 8, 113, 113)]
     # The receptive field uses the real left padding: 0 at 224, 1 at 225.
-    report = analyze_text("name: s\ninput: [1, 3, 224, 225]\nlayers:\n"
-                          "  - Conv2d: {out_channels: 8, kernel_size: 3, stride: 2, padding: tf_same}\n")
+    report = analyze_text(
+        "name: s\ninput: [1, 3, 224, 225]\nlayers:\n"
+        "  - Conv2d: {out_channels: 8, kernel_size: 3, stride: 2, padding: tf_same}\n"
+    )
     rf = report.rows[-1].receptive_field
     assert rf is not None and [(axis.size, axis.padding) for axis in rf.axes] == [(3, 0), (3, 1)]
 
@@ -248,7 +265,9 @@ def test_tf_same_is_not_exported_silently() -> None:
 
 
 @pytest.mark.parametrize("size", [7, 8, 223, 224, 225])
-@pytest.mark.parametrize("kernel, stride, dilation", [(3, 2, 1), (5, 2, 1), (1, 2, 1), (3, 1, 1), (4, 3, 1), (3, 2, 2), (7, 4, 1)])
+@pytest.mark.parametrize(
+    "kernel, stride, dilation", [(3, 2, 1), (5, 2, 1), (1, 2, 1), (3, 1, 1), (4, 3, 1), (3, 2, 2), (7, 4, 1)]
+)
 def test_tf_same_measured_against_timm(size: int, kernel: int, stride: int, dilation: int) -> None:
     torch = pytest.importorskip("torch")
     padding = pytest.importorskip("timm.layers.padding")

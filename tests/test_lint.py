@@ -46,7 +46,9 @@ HOOKS = ROOT / ".pre-commit-hooks.yaml"
 
 EXPECT = re.compile(r"^# expect: (\d+):(\d+) ([a-z-]+)$")
 NOTHING = "# expect: nothing"
-TEXT_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<severity>error|warning) (?P<code>[a-z-]+) (?P<message>\S.*)$")
+TEXT_LINE = re.compile(
+    r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<severity>error|warning) (?P<code>[a-z-]+) (?P<message>\S.*)$"
+)
 SUMMARY = re.compile(r"^(\d+) file\(s\) checked: (\d+) error\(s\), (\d+) warning\(s\)(?:, (\d+) suppressed)?$")
 
 
@@ -133,7 +135,9 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test runs in an empty folder (no pyproject.toml above it) outside GitHub Actions."""
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.chdir(tmp_path)
-    above = [folder / "pyproject.toml" for folder in [tmp_path, *tmp_path.parents] if (folder / "pyproject.toml").is_file()]
+    above = [
+        folder / "pyproject.toml" for folder in [tmp_path, *tmp_path.parents] if (folder / "pyproject.toml").is_file()
+    ]
     assert not above, "a pyproject.toml above the temporary folder would configure lint"
     return tmp_path
 
@@ -202,16 +206,21 @@ def test_fixed_examples_exit_0_even_with_strict(code: str) -> None:
     assert summary_of(result.stdout) == (1, 0, 0, 0)
 
 
-@pytest.mark.parametrize("args, says", [
-    (["no-such-file.yaml"], "no-such-file.yaml: no such file or directory"),
-    (["*.nothing"], "*.nothing: the pattern matches no file"),
-    (["--max-params", "lots", "SPEC"], "the command line: max-params: expected a number"),
-    (["--max-macs", "4.1.1G", "SPEC"], "the command line: max-macs: expected a number"),
-    (["--select", "no-such-rule", "SPEC"], "the command line: select: unknown rule 'no-such-rule'; known rules: "),
-    (["--select", "dominant-layr", "SPEC"],
-     "the command line: select: unknown rule 'dominant-layr'; did you mean 'dominant-layer'?"),
-    (["--ignore", "shape", "SPEC"], "the command line: ignore: unknown rule 'shape'"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["no-such-file.yaml"], "no-such-file.yaml: no such file or directory"),
+        (["*.nothing"], "*.nothing: the pattern matches no file"),
+        (["--max-params", "lots", "SPEC"], "the command line: max-params: expected a number"),
+        (["--max-macs", "4.1.1G", "SPEC"], "the command line: max-macs: expected a number"),
+        (["--select", "no-such-rule", "SPEC"], "the command line: select: unknown rule 'no-such-rule'; known rules: "),
+        (
+            ["--select", "dominant-layr", "SPEC"],
+            "the command line: select: unknown rule 'dominant-layr'; did you mean 'dominant-layer'?",
+        ),
+        (["--ignore", "shape", "SPEC"], "the command line: ignore: unknown rule 'shape'"),
+    ],
+)
 def test_usage_errors_exit_2(args: list[str], says: str) -> None:
     spec = str(example("dropped-input", "pass"))
     result = run(*[spec if arg == "SPEC" else arg for arg in args])
@@ -252,10 +261,10 @@ BUDGET_SPEC = EXAMPLES / "budget-pass.yaml"
 PARAMS = 864 + 64 + 9_216 + 64 + 9_216 + 64 + 330
 MACS = 884_736 + 2_359_296 + 589_824 + 320
 TOTALS = {
-    "max_params": PARAMS,                       # 19,818
-    "max_macs": MACS,                           # 3,834,176
-    "max_flops": 2 * MACS,                      # 7,668,352
-    "max_param_bytes": 4 * PARAMS,              # 79,272
+    "max_params": PARAMS,  # 19,818
+    "max_macs": MACS,  # 3,834,176
+    "max_flops": 2 * MACS,  # 7,668,352
+    "max_param_bytes": 4 * PARAMS,  # 79,272
     "max_activation_bytes": 4 * (3 * 32 * 32 * 32 + 3 * 32 * 16 * 16 + 3 * 32 * 8 * 8 + 32 + 32 + 10),  # 516,392
 }
 BUDGET_SPEC_NAME_LINE = 3  # budgets from flags or pyproject point at the network (`name:`)
@@ -283,17 +292,20 @@ def test_budget_from_a_flag(key: str) -> None:
     assert f"{value:,}" in match["message"] and "the command line" in match["message"] and "by 1" in match["message"]
 
 
-@pytest.mark.parametrize("flag, value, exceeded", [
-    ("--max-params", "19.818K", False),          # exactly 19,818
-    ("--max-params", "19.817K", True),
-    ("--max-macs", "3.9M", False),
-    ("--max-macs", "3.8M", True),                # 3,834,176 > 3,800,000
-    ("--max-flops", "7.67M", False),
-    ("--max-param-bytes", "78KiB", False),       # 79,872 bytes >= 79,272
-    ("--max-param-bytes", "77KiB", True),        # 78,848 bytes < 79,272
-    ("--max-activation-bytes", "0.5MiB", False),  # 524,288 bytes >= 516,392
-    ("--max-activation-bytes", "500KB", True),   # 500,000 bytes < 516,392
-])
+@pytest.mark.parametrize(
+    "flag, value, exceeded",
+    [
+        ("--max-params", "19.818K", False),  # exactly 19,818
+        ("--max-params", "19.817K", True),
+        ("--max-macs", "3.9M", False),
+        ("--max-macs", "3.8M", True),  # 3,834,176 > 3,800,000
+        ("--max-flops", "7.67M", False),
+        ("--max-param-bytes", "78KiB", False),  # 79,872 bytes >= 79,272
+        ("--max-param-bytes", "77KiB", True),  # 78,848 bytes < 79,272
+        ("--max-activation-bytes", "0.5MiB", False),  # 524,288 bytes >= 516,392
+        ("--max-activation-bytes", "500KB", True),  # 500,000 bytes < 516,392
+    ],
+)
 def test_budget_flags_take_human_units(flag: str, value: str, exceeded: bool) -> None:
     result = run(str(BUDGET_SPEC), flag, value, "--format", "text")
     assert result.exit_code == (1 if exceeded else 0), result.output
@@ -329,7 +341,9 @@ def test_budgets_from_expect_and_from_a_flag_are_both_checked(tmp_path: Path) ->
     spec = tmp_path / "net.yaml"
     spec.write_text(_with_expect("  max_params: 10K\n"), encoding="utf-8")
     result = lint_file(spec, Config(budgets={"max_params": 15_000}))
-    assert places(result) == Counter({(BUDGET_SPEC_EXPECT_LINE + 1, 3, "budget"): 1, (BUDGET_SPEC_NAME_LINE, 1, "budget"): 1})
+    assert places(result) == Counter(
+        {(BUDGET_SPEC_EXPECT_LINE + 1, 3, "budget"): 1, (BUDGET_SPEC_NAME_LINE, 1, "budget"): 1}
+    )
 
 
 # --- expectations -----------------------------------------------------------------------
@@ -351,15 +365,23 @@ expect:
 EXPECT_KEY_LINE = 11
 
 
-@pytest.mark.parametrize("entries, expected, says", [
-    ("  output_shape: [1, 32, 16, 16]\n", [], None),
-    ("  output_shape: [1, 32, 8, 8]\n", [(EXPECT_KEY_LINE, 3)], "expected [1, 32, 8, 8]"),
-    ("  shapes:\n    stem: [1, 32, 32, 32]\n    stage1: [1, 32, 16, 16]\n", [], None),
-    ("  shapes:\n    stem: [1, 32, 32, 32]\n    stage1: [1, 64, 16, 16]\n", [(EXPECT_KEY_LINE + 2, 5)], "stage1 has shape [1, 32, 16, 16]"),
-    ("  shapes:\n    stage_1: [1, 32, 16, 16]\n", [(EXPECT_KEY_LINE + 1, 5)], "did you mean 'stage1'"),
-    ("  min_receptive_field: 7\n", [], None),
-    ("  min_receptive_field: 8\n", [(EXPECT_KEY_LINE, 3)], "is 7 on its smallest axis"),
-], ids=["output-ok", "output-wrong", "shapes-ok", "shapes-wrong", "shapes-unknown-name", "rf-ok", "rf-too-small"])
+@pytest.mark.parametrize(
+    "entries, expected, says",
+    [
+        ("  output_shape: [1, 32, 16, 16]\n", [], None),
+        ("  output_shape: [1, 32, 8, 8]\n", [(EXPECT_KEY_LINE, 3)], "expected [1, 32, 8, 8]"),
+        ("  shapes:\n    stem: [1, 32, 32, 32]\n    stage1: [1, 32, 16, 16]\n", [], None),
+        (
+            "  shapes:\n    stem: [1, 32, 32, 32]\n    stage1: [1, 64, 16, 16]\n",
+            [(EXPECT_KEY_LINE + 2, 5)],
+            "stage1 has shape [1, 32, 16, 16]",
+        ),
+        ("  shapes:\n    stage_1: [1, 32, 16, 16]\n", [(EXPECT_KEY_LINE + 1, 5)], "did you mean 'stage1'"),
+        ("  min_receptive_field: 7\n", [], None),
+        ("  min_receptive_field: 8\n", [(EXPECT_KEY_LINE, 3)], "is 7 on its smallest axis"),
+    ],
+    ids=["output-ok", "output-wrong", "shapes-ok", "shapes-wrong", "shapes-unknown-name", "rf-ok", "rf-too-small"],
+)
 def test_expectation(tmp_path: Path, entries: str, expected: list, says: str | None) -> None:
     spec = tmp_path / "features.yaml"
     spec.write_text(FEATURES + entries, encoding="utf-8")
@@ -379,9 +401,14 @@ def test_a_global_receptive_field_meets_any_minimum(tmp_path: Path) -> None:
 
 def test_expectations_in_a_file_with_errors_are_not_checked(tmp_path: Path) -> None:
     spec = tmp_path / "net.yaml"
-    spec.write_text(FEATURES.replace("{out_channels: 32, kernel_size: 3, stride: 2, padding: 1, bias: false, name: stage1}",
-                                     "{out_channels: 32, in_channels: 4, kernel_size: 3, stride: 2, padding: 1, bias: false, name: stage1}")
-                    + "  output_shape: [1, 1]\n", encoding="utf-8")
+    spec.write_text(
+        FEATURES.replace(
+            "{out_channels: 32, kernel_size: 3, stride: 2, padding: 1, bias: false, name: stage1}",
+            "{out_channels: 32, in_channels: 4, kernel_size: 3, stride: 2, padding: 1, bias: false, name: stage1}",
+        )
+        + "  output_shape: [1, 1]\n",
+        encoding="utf-8",
+    )
     assert places(lint_file(spec, Config())) == Counter({(7, 5, "shape"): 1})
 
 
@@ -400,13 +427,16 @@ def test_suppression_on_the_layers_line(tmp_path: Path) -> None:
     assert (data["warnings"], data["suppressed"]) == (0, 1)
 
 
-@pytest.mark.parametrize("line, comment", [
-    (15, "# cnnshape: disable=dominant-layer"),          # the line above the layer
-    (16, "# cnnshape: disable=dropped-input"),           # another rule
-    (16, "# cnnshape: disabled=dominant-layer"),         # a typo is not `disable`
-    (16, "# cnnshape: disable-files=dominant-layer"),
-    (16, "# cnnshape disable=dominant-layer"),           # no colon
-])
+@pytest.mark.parametrize(
+    "line, comment",
+    [
+        (15, "# cnnshape: disable=dominant-layer"),  # the line above the layer
+        (16, "# cnnshape: disable=dropped-input"),  # another rule
+        (16, "# cnnshape: disabled=dominant-layer"),  # a typo is not `disable`
+        (16, "# cnnshape: disable-files=dominant-layer"),
+        (16, "# cnnshape disable=dominant-layer"),  # no colon
+    ],
+)
 def test_suppression_that_does_not_apply(tmp_path: Path, line: int, comment: str) -> None:
     path = copy_example("dominant-layer", "fail", tmp_path)
     add_comment(path, line, comment)
@@ -414,13 +444,16 @@ def test_suppression_that_does_not_apply(tmp_path: Path, line: int, comment: str
     assert places(result) == Counter({(16, 5, "dominant-layer"): 1}) and result.suppressed == 0
 
 
-@pytest.mark.parametrize("comment", [
-    "# cnnshape: disable",
-    "# cnnshape: disable=dominant-layer",
-    "# cnnshape: disable = dropped-input, dominant-layer",
-    "# cnnshape: disable=dominant-layer,unused-output: the classifier is the point of this test",
-    "#cnnshape:disable=dominant-layer",
-])
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "# cnnshape: disable",
+        "# cnnshape: disable=dominant-layer",
+        "# cnnshape: disable = dropped-input, dominant-layer",
+        "# cnnshape: disable=dominant-layer,unused-output: the classifier is the point of this test",
+        "#cnnshape:disable=dominant-layer",
+    ],
+)
 def test_suppression_forms(tmp_path: Path, comment: str) -> None:
     path = copy_example("dominant-layer", "fail", tmp_path)
     add_comment(path, 16, comment)
@@ -521,7 +554,9 @@ def test_a_block_used_many_times_reports_its_finding_once(tmp_path: Path) -> Non
 
 
 def _project(folder: Path, table: str) -> None:
-    (folder / "pyproject.toml").write_text(f"[project]\nname = 'models'\n\n[tool.cnnshape]\n{table}\n", encoding="utf-8")
+    (folder / "pyproject.toml").write_text(
+        f"[project]\nname = 'models'\n\n[tool.cnnshape]\n{table}\n", encoding="utf-8"
+    )
     (folder / "specs").mkdir(exist_ok=True)
     for code in ("dominant-layer", "even-kernel-padding"):
         copy_example(code, "fail", folder / "specs")
@@ -565,7 +600,8 @@ def test_config_strict_and_dominant_share(_isolated: Path) -> None:
     _project(_isolated, "strict = true\nmax_params = 1_000_000")
     assert run("specs", "--format", "text").exit_code == 1  # warnings fail under strict
     (_isolated / "pyproject.toml").write_text(
-        '[tool.cnnshape]\nstrict = true\ndominant-share = 0.9\nignore = ["even-kernel-padding"]\n', encoding="utf-8")
+        '[tool.cnnshape]\nstrict = true\ndominant-share = 0.9\nignore = ["even-kernel-padding"]\n', encoding="utf-8"
+    )
     result = run("specs", "--format", "text")
     assert result.exit_code == 0 and summary_of(result.stdout) == (3, 0, 0, 0)  # 87% < 90%
 
@@ -582,20 +618,25 @@ def test_flags_combine_with_the_config(_isolated: Path) -> None:
     # --ignore adds to the configured list; --select replaces a configured select.
     assert _codes(run("specs", "--format", "text", "--ignore", "even-kernel-padding").stdout) == Counter()
     assert _codes(run("specs", "--format", "text", "--select", "dominant-layer").stdout) == Counter()
-    assert _codes(run("specs", "--format", "text", "--no-config").stdout) == Counter({"dominant-layer": 1, "even-kernel-padding": 3})
+    assert _codes(run("specs", "--format", "text", "--no-config").stdout) == Counter(
+        {"dominant-layer": 1, "even-kernel-padding": 3}
+    )
 
 
-@pytest.mark.parametrize("table, says", [
-    ("selct = []", "selct: unknown key; did you mean 'select'?"),
-    ("zzz = []", "zzz: unknown key; known keys: select, ignore"),
-    ('select = "dominant-layer"', "select: expected a list of rule codes"),
-    ('ignore = ["dominant-layers"]', "ignore: unknown rule 'dominant-layers'; did you mean 'dominant-layer'?"),
-    ('severity = {dominant-layer = "fatal"}', "severities are \"error\" or \"warning\", got 'fatal'"),
-    ('max-params = "a lot"', "max-params"),
-    ("dominant-share = 1.5", "expected a fraction between 0 and 1"),
-    ('strict = "yes"', "expected true or false"),
-    ("[oops", "cannot read"),
-])
+@pytest.mark.parametrize(
+    "table, says",
+    [
+        ("selct = []", "selct: unknown key; did you mean 'select'?"),
+        ("zzz = []", "zzz: unknown key; known keys: select, ignore"),
+        ('select = "dominant-layer"', "select: expected a list of rule codes"),
+        ('ignore = ["dominant-layers"]', "ignore: unknown rule 'dominant-layers'; did you mean 'dominant-layer'?"),
+        ('severity = {dominant-layer = "fatal"}', 'severities are "error" or "warning", got \'fatal\''),
+        ('max-params = "a lot"', "max-params"),
+        ("dominant-share = 1.5", "expected a fraction between 0 and 1"),
+        ('strict = "yes"', "expected true or false"),
+        ("[oops", "cannot read"),
+    ],
+)
 def test_bad_config_exits_2(_isolated: Path, table: str, says: str) -> None:
     _project(_isolated, table)  # the table's first line is line 5 of pyproject.toml
     result = run("specs", "--format", "text")
@@ -606,38 +647,75 @@ def test_bad_config_exits_2(_isolated: Path, table: str, says: str) -> None:
 
 
 # Columns counted by hand: `ignore = [` is 10 characters, so the first item is at column 11.
-@pytest.mark.parametrize("toml, where, says", [
-    # Unknown keys: at the key, with the nearest known one (in the spelling the user writes).
-    ('[project]\nname = "m"\n\n[tool.cnnshape]\nmax-param = "25M"\n',
-     "5:1", "max-param: unknown key; did you mean 'max-params'?"),
-    ("[tool.cnnshape]\nstrict = true\n  max_param = 1\n",
-     "3:3", "max_param: unknown key; did you mean 'max_params'?"),
-    # Unknown rule codes: at the item of the list, or at the key of the severity table.
-    ('[tool.cnnshape]\nignore = ["budget", "dominant-layers"]\n',
-     "2:21", "ignore: unknown rule 'dominant-layers'; did you mean 'dominant-layer'?"),
-    ('[tool.cnnshape]\nselect = [\n    "budget",  # "bias-befor-norm"\n    "bias-befor-norm",\n]\n',
-     "4:5", "select: unknown rule 'bias-befor-norm'; did you mean 'bias-before-norm'?"),
-    ('[tool.cnnshape]\nstrict = true\n\n[tool.cnnshape.severity]\nbudget = "error"\ndominant-layr = "error"\n',
-     "6:1", "severity: unknown rule 'dominant-layr'; did you mean 'dominant-layer'?"),
-    ('[tool.cnnshape]\nseverity.dominant-layr = "error"\n',
-     "2:10", "severity: unknown rule 'dominant-layr'; did you mean 'dominant-layer'?"),
-    # Wrong values: at the value.
-    ('[tool.cnnshape]\nstrict = "yes"\n', "2:10", "strict: expected true or false, got 'yes'"),
-    ('[tool.cnnshape]\nselect = "budget"\n', "2:10", "select: expected a list of rule codes"),
-    ('[tool.cnnshape]\nselect = ["budget", 3]\n', "2:21", "select: expected a list of rule codes, got 3"),
-    ('[tool.cnnshape]\nseverity = { budget = "warn" }\n',
-     "2:23", "severity: severities are \"error\" or \"warning\", got 'warn'; did you mean 'warning'?"),
-    ('[tool.cnnshape]\ndominant-share = 1.5\n', "2:18", "dominant-share: expected a fraction between 0 and 1, got 1.5"),
-    # The table written as dotted keys or inline, and a string that only looks like the table.
-    ('tool.cnnshape.max-param = "25M"\n\n[project]\nname = "m"\n',
-     "1:15", "max-param: unknown key; did you mean 'max-params'?"),
-    ('[tool]\ncnnshape = { strict = true, max-parms = "1M" }\n',
-     "2:29", "max-parms: unknown key; did you mean 'max-params'?"),
-    ('[tool.black]\nx = """\n[tool.cnnshape]\nstrict = 1\n"""\n\n[tool.cnnshape]\nstrict = 1\n',
-     "8:10", "strict: expected true or false, got 1"),
-    # Not a table at all: at its header.
-    ("[project]\nname = 'm'\n[[tool.cnnshape]]\nstrict = true\n", "3:1", "[tool.cnnshape] must be a table"),
-])
+@pytest.mark.parametrize(
+    "toml, where, says",
+    [
+        # Unknown keys: at the key, with the nearest known one (in the spelling the user writes).
+        (
+            '[project]\nname = "m"\n\n[tool.cnnshape]\nmax-param = "25M"\n',
+            "5:1",
+            "max-param: unknown key; did you mean 'max-params'?",
+        ),
+        (
+            "[tool.cnnshape]\nstrict = true\n  max_param = 1\n",
+            "3:3",
+            "max_param: unknown key; did you mean 'max_params'?",
+        ),
+        # Unknown rule codes: at the item of the list, or at the key of the severity table.
+        (
+            '[tool.cnnshape]\nignore = ["budget", "dominant-layers"]\n',
+            "2:21",
+            "ignore: unknown rule 'dominant-layers'; did you mean 'dominant-layer'?",
+        ),
+        (
+            '[tool.cnnshape]\nselect = [\n    "budget",  # "bias-befor-norm"\n    "bias-befor-norm",\n]\n',
+            "4:5",
+            "select: unknown rule 'bias-befor-norm'; did you mean 'bias-before-norm'?",
+        ),
+        (
+            '[tool.cnnshape]\nstrict = true\n\n[tool.cnnshape.severity]\nbudget = "error"\ndominant-layr = "error"\n',
+            "6:1",
+            "severity: unknown rule 'dominant-layr'; did you mean 'dominant-layer'?",
+        ),
+        (
+            '[tool.cnnshape]\nseverity.dominant-layr = "error"\n',
+            "2:10",
+            "severity: unknown rule 'dominant-layr'; did you mean 'dominant-layer'?",
+        ),
+        # Wrong values: at the value.
+        ('[tool.cnnshape]\nstrict = "yes"\n', "2:10", "strict: expected true or false, got 'yes'"),
+        ('[tool.cnnshape]\nselect = "budget"\n', "2:10", "select: expected a list of rule codes"),
+        ('[tool.cnnshape]\nselect = ["budget", 3]\n', "2:21", "select: expected a list of rule codes, got 3"),
+        (
+            '[tool.cnnshape]\nseverity = { budget = "warn" }\n',
+            "2:23",
+            "severity: severities are \"error\" or \"warning\", got 'warn'; did you mean 'warning'?",
+        ),
+        (
+            "[tool.cnnshape]\ndominant-share = 1.5\n",
+            "2:18",
+            "dominant-share: expected a fraction between 0 and 1, got 1.5",
+        ),
+        # The table written as dotted keys or inline, and a string that only looks like the table.
+        (
+            'tool.cnnshape.max-param = "25M"\n\n[project]\nname = "m"\n',
+            "1:15",
+            "max-param: unknown key; did you mean 'max-params'?",
+        ),
+        (
+            '[tool]\ncnnshape = { strict = true, max-parms = "1M" }\n',
+            "2:29",
+            "max-parms: unknown key; did you mean 'max-params'?",
+        ),
+        (
+            '[tool.black]\nx = """\n[tool.cnnshape]\nstrict = 1\n"""\n\n[tool.cnnshape]\nstrict = 1\n',
+            "8:10",
+            "strict: expected true or false, got 1",
+        ),
+        # Not a table at all: at its header.
+        ("[project]\nname = 'm'\n[[tool.cnnshape]]\nstrict = true\n", "3:1", "[tool.cnnshape] must be a table"),
+    ],
+)
 def test_config_errors_say_where(_isolated: Path, toml: str, where: str, says: str) -> None:
     (_isolated / "pyproject.toml").write_text(toml, encoding="utf-8")
     copy_example("budget", "pass", _isolated)
@@ -695,15 +773,18 @@ def test_a_directory_is_searched_for_yaml_and_yml(_isolated: Path) -> None:
     assert result.exit_code == 0 and summary_of(result.stdout) == (3, 0, 0, 0)
 
 
-@pytest.mark.parametrize("pattern, found", [
-    ("models/*.yaml", ["models/a.yaml"]),
-    ("models/**/*.yml", ["models/sub/b.yml"]),
-    ("models/**/*.yaml", ["models/a.yaml", "models/sub/deeper/c.yaml"]),
-    ("models/sub/**", ["models/sub/README.md", "models/sub/b.yml", "models/sub/deeper/c.yaml"]),
-    ("models/s?b/*.y*ml", ["models/sub/b.yml"]),
-    ("models/.hidden/*.yaml", ["models/.hidden/d.yaml"]),
-    ("**/c.yaml", ["models/sub/deeper/c.yaml"]),
-])
+@pytest.mark.parametrize(
+    "pattern, found",
+    [
+        ("models/*.yaml", ["models/a.yaml"]),
+        ("models/**/*.yml", ["models/sub/b.yml"]),
+        ("models/**/*.yaml", ["models/a.yaml", "models/sub/deeper/c.yaml"]),
+        ("models/sub/**", ["models/sub/README.md", "models/sub/b.yml", "models/sub/deeper/c.yaml"]),
+        ("models/s?b/*.y*ml", ["models/sub/b.yml"]),
+        ("models/.hidden/*.yaml", ["models/.hidden/d.yaml"]),
+        ("**/c.yaml", ["models/sub/deeper/c.yaml"]),
+    ],
+)
 def test_globs(_isolated: Path, pattern: str, found: list[str]) -> None:
     _tree(_isolated / "models")
     assert [str(p) for p in collect([pattern])] == found
@@ -717,7 +798,9 @@ def test_an_absolute_glob(_isolated: Path) -> None:
 def test_a_file_named_twice_is_linted_once(_isolated: Path) -> None:
     _tree(_isolated / "models")
     assert [str(p) for p in collect(["models/a.yaml", "models", "./models/a.yaml", "models/*.yaml"])] == [
-        "models/a.yaml", "models/sub/b.yml", "models/sub/deeper/c.yaml",
+        "models/a.yaml",
+        "models/sub/b.yml",
+        "models/sub/deeper/c.yaml",
     ]
 
 
@@ -726,8 +809,8 @@ def test_symlink_loops_do_not_hang(_isolated: Path) -> None:
     models = _isolated / "models"
     (models / "sub").mkdir(parents=True)
     shutil.copyfile(example("dropped-input", "pass"), models / "good.yaml")
-    (models / "loop").symlink_to(".")             # a folder that contains itself
-    (models / "sub" / "up").symlink_to("..")      # and one that points back up
+    (models / "loop").symlink_to(".")  # a folder that contains itself
+    (models / "sub" / "up").symlink_to("..")  # and one that points back up
     (models / "sub" / "again").symlink_to("../sub")
     (models / "self.yaml").symlink_to("self.yaml")  # a file link to itself
     result = within(20, lambda: run("models", "--format", "text"))
@@ -735,19 +818,16 @@ def test_symlink_loops_do_not_hang(_isolated: Path) -> None:
     assert lines_of(result.stdout)[0].startswith("models/self.yaml:1:1: error file-unreadable ")
     assert summary_of(result.stdout) == (2, 1, 0, 0)  # good.yaml once, self.yaml once
     for pattern in ("models/**/*.yaml", "models/**"):
-        assert within(20, lambda pattern=pattern: collect([pattern])) == [models.relative_to(_isolated) / "good.yaml",
-                                                            models.relative_to(_isolated) / "self.yaml"]
+        assert within(20, lambda pattern=pattern: collect([pattern])) == [
+            models.relative_to(_isolated) / "good.yaml",
+            models.relative_to(_isolated) / "self.yaml",
+        ]
 
 
 # Five specs, four of them broken in different ways, one of them in a subfolder: lint
 # reports every problem of every file, each at its place, and exits 1.
 BROKEN = {
-    "a-duplicate-key.yaml": (
-        "name: a\n"
-        "input: [1, 3, 8, 8]\n"
-        "layers: [ReLU]\n"
-        "layers: [Sigmoid]\n"
-    ),
+    "a-duplicate-key.yaml": ("name: a\ninput: [1, 3, 8, 8]\nlayers: [ReLU]\nlayers: [Sigmoid]\n"),
     "b-names.yaml": (
         "name: b\n"
         "input: [1, 3, 8, 8]\n"
@@ -755,12 +835,7 @@ BROKEN = {
         "  - Conv2d: {out_channels: 8, kernel_size: 3, out_channel: 4}\n"
         "  - Relu\n"
     ),
-    "c-ok.yaml": (
-        "name: c\n"
-        "input: [1, 3, 8, 8]\n"
-        "layers:\n"
-        "  - Conv2d: {out_channels: 8, kernel_size: 3, padding: 1}\n"
-    ),
+    "c-ok.yaml": ("name: c\ninput: [1, 3, 8, 8]\nlayers:\n  - Conv2d: {out_channels: 8, kernel_size: 3, padding: 1}\n"),
     "nested/d-shape.yaml": (
         "name: d\n"
         "input: [1, 3, 8, 8]\n"
@@ -777,9 +852,9 @@ BROKEN = {
 }
 BROKEN_PROBLEMS = [
     ("broken/a-duplicate-key.yaml", 4, 1, "error", "yaml-unsupported"),  # the second `layers`
-    ("broken/b-names.yaml", 4, 47, "error", "unknown-argument"),           # out_channel
-    ("broken/b-names.yaml", 5, 5, "error", "unknown-kind"),                # Relu
-    ("broken/nested/d-shape.yaml", 5, 5, "error", "shape"),                # 6 features, not 3
+    ("broken/b-names.yaml", 4, 47, "error", "unknown-argument"),  # out_channel
+    ("broken/b-names.yaml", 5, 5, "error", "unknown-kind"),  # Relu
+    ("broken/nested/d-shape.yaml", 5, 5, "error", "shape"),  # 6 features, not 3
     ("broken/nested/e-warning.yml", 4, 5, "warning", "even-kernel-padding"),
 ]
 
@@ -803,8 +878,14 @@ def test_a_directory_of_broken_specs_reports_every_problem(_isolated: Path) -> N
 
 def _sample() -> LintResult:
     """Three example files: 3 warnings, 1 error (budget), 1 clean file."""
-    return lint_paths([str(example("even-kernel-padding", "fail")), str(example("budget", "fail")),
-                       str(example("dropped-input", "pass"))], Config())
+    return lint_paths(
+        [
+            str(example("even-kernel-padding", "fail")),
+            str(example("budget", "fail")),
+            str(example("dropped-input", "pass")),
+        ],
+        Config(),
+    )
 
 
 def test_reporters_registry() -> None:
@@ -859,7 +940,9 @@ def test_github_reporter_output() -> None:
 def test_format_auto_is_github_under_github_actions() -> None:
     path = str(example("dominant-layer", "fail"))
     actions = run(path, env={"GITHUB_ACTIONS": "true"})
-    assert actions.stdout.startswith(f"::warning file={path},line=16,col=5,title=dominant-layer::linear_1 (Linear) holds 524,416 of 601,354")
+    assert actions.stdout.startswith(
+        f"::warning file={path},line=16,col=5,title=dominant-layer::linear_1 (Linear) holds 524,416 of 601,354"
+    )
     assert actions.exit_code == 0
     local = run(path)
     assert local.stdout.startswith(f"{path}:16:5: warning dominant-layer linear_1 (Linear)")
@@ -873,7 +956,11 @@ def test_json_reporter() -> None:
     assert [tuple(p) for p in data["problems"]] == [("file", "line", "column", "severity", "code", "message")] * 4
     budget = data["problems"][3]
     assert {k: v for k, v in budget.items() if k != "message"} == {
-        "file": str(example("budget", "fail")), "line": 22, "column": 3, "severity": "error", "code": "budget",
+        "file": str(example("budget", "fail")),
+        "line": 22,
+        "column": 3,
+        "severity": "error",
+        "code": "budget",
     }
     # budget-fail.yaml at width 64: 27*64 + 2 * 576*64 + 3 * 2*64 + (64*10 + 10) = 76,490 parameters.
     assert budget["message"].startswith("76,490 parameters") and "50,000" in budget["message"]
@@ -894,20 +981,30 @@ def test_sarif_is_valid_sarif_2_1_0() -> None:
     rules = [rule["id"] for rule in run_["tool"]["driver"]["rules"]]
     assert rules == ["budget", "even-kernel-padding"]
     assert [(r["ruleId"], rules[r["ruleIndex"]], r["level"]) for r in run_["results"]] == [
-        ("even-kernel-padding", "even-kernel-padding", "warning")] * 3 + [("budget", "budget", "error")]
+        ("even-kernel-padding", "even-kernel-padding", "warning")
+    ] * 3 + [("budget", "budget", "error")]
     region = run_["results"][3]["locations"][0]["physicalLocation"]
-    assert region == {"artifactLocation": {"uri": str(example("budget", "fail"))}, "region": {"startLine": 22, "startColumn": 3}}
+    assert region == {
+        "artifactLocation": {"uri": str(example("budget", "fail"))},
+        "region": {"startLine": 22, "startColumn": 3},
+    }
     # A clean run is a valid log too.
     model.model_validate(json.loads(REPORTERS["sarif"](lint_paths([str(example("budget", "pass"))], Config()))))
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda log: log.__setitem__("version", "2.0.0"),
-    lambda log: log["runs"][0]["results"][0].__setitem__("level", "fatal"),
-    lambda log: log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"].__setitem__("startLine", 0),
-    lambda log: log["runs"][0]["results"][0].__setitem__("message", "a string, not an object"),
-    lambda log: log["runs"][0]["tool"].pop("driver"),
-], ids=["version", "level", "start-line", "message", "driver"])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda log: log.__setitem__("version", "2.0.0"),
+        lambda log: log["runs"][0]["results"][0].__setitem__("level", "fatal"),
+        lambda log: log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"].__setitem__(
+            "startLine", 0
+        ),
+        lambda log: log["runs"][0]["results"][0].__setitem__("message", "a string, not an object"),
+        lambda log: log["runs"][0]["tool"].pop("driver"),
+    ],
+    ids=["version", "level", "start-line", "message", "driver"],
+)
 def test_the_sarif_check_can_fail(mutate) -> None:
     from pydantic import ValidationError
 
@@ -920,7 +1017,9 @@ def test_the_sarif_check_can_fail(mutate) -> None:
 
 # --- the zoo is clean -------------------------------------------------------------------
 
-SUPPRESSION = re.compile(r"#\s*cnnshape:\s*disable(?:-file)?(?:\s*=\s*[A-Za-z0-9_-]+(?:\s*,\s*[A-Za-z0-9_-]+)*)?(?P<why>\s+\S.*)?$")
+SUPPRESSION = re.compile(
+    r"#\s*cnnshape:\s*disable(?:-file)?(?:\s*=\s*[A-Za-z0-9_-]+(?:\s*,\s*[A-Za-z0-9_-]+)*)?(?P<why>\s+\S.*)?$"
+)
 
 
 def test_the_zoo_is_clean(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -955,15 +1054,34 @@ def test_rules_md_documents_every_rule() -> None:
 
 def test_ci_md() -> None:
     text = CI_MD.read_text(encoding="utf-8")
-    for needle in ("actions/checkout", "actions/setup-python", "uses: cnnshape/cnnshape@",
-                   "pip install \"git+https://github.com/cnnshape/cnnshape@v0.1.0\"",
-                   "cnnshape lint specs/ --format github", "github/codeql-action/upload-sarif",
-                   "--format sarif", ".pre-commit-config.yaml", "cnnshape-lint", "[tool.cnnshape]",
-                   "# yaml-language-server: $schema=", "cnnshape schema"):
+    for needle in (
+        "actions/checkout",
+        "actions/setup-python",
+        "uses: cnnshape/cnnshape@",
+        'pip install "git+https://github.com/cnnshape/cnnshape@v0.1.0"',
+        "cnnshape lint specs/ --format github",
+        "github/codeql-action/upload-sarif",
+        "--format sarif",
+        ".pre-commit-config.yaml",
+        "cnnshape-lint",
+        "[tool.cnnshape]",
+        "# yaml-language-server: $schema=",
+        "cnnshape schema",
+    ):
         assert needle in text, f"docs/ci.md does not mention {needle!r}"
     # Every configuration key is documented.
-    for key in ("select", "ignore", "severity", "strict", "dominant-share", "max-params", "max-macs", "max-flops",
-                "max-param-bytes", "max-activation-bytes"):
+    for key in (
+        "select",
+        "ignore",
+        "severity",
+        "strict",
+        "dominant-share",
+        "max-params",
+        "max-macs",
+        "max-flops",
+        "max-param-bytes",
+        "max-activation-bytes",
+    ):
         assert f"`{key}`" in text, f"docs/ci.md does not document [tool.cnnshape] {key}"
     import yaml
 

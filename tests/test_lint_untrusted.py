@@ -57,7 +57,9 @@ def test_a_config_key_cannot_inject_a_workflow_command(tmp_path: Path) -> None:
         f"unknown key; known keys: {KNOWN_KEYS}"
     ]
     code, out, err = lint(".")  # the same in a terminal: one line, the key quoted
-    assert err == [f"pyproject.toml:2:1: error: 'x\\n::error file=evil.py,line=1::pwned': unknown key; known keys: {KNOWN_KEYS}"]
+    assert err == [
+        f"pyproject.toml:2:1: error: 'x\\n::error file=evil.py,line=1::pwned': unknown key; known keys: {KNOWN_KEYS}"
+    ]
 
 
 def test_file_names_are_escaped_as_workflow_command_properties(tmp_path: Path) -> None:
@@ -153,8 +155,14 @@ def test_a_fifo_in_a_linted_folder_is_reported_and_never_blocks(tmp_path: Path) 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("GITHUB_ACTIONS", None)
     # In a subprocess with a timeout: a read of the FIFO would wait for a writer forever.
-    result = subprocess.run([sys.executable, "-m", "cnnshape", "lint", "."], capture_output=True, text=True,
-                            cwd=tmp_path, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "cnnshape", "lint", "."],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         "pipe.yaml:1:1: error file-unreadable is a FIFO, not a regular file; only regular files are read",
@@ -229,7 +237,8 @@ def test_config_errors_come_in_the_order_the_file_is_written(tmp_path: Path) -> 
     is written and in that order; both spellings of a key (max_param, strict) are kept."""
     shutil.copy(RESNET18, tmp_path / "net.yaml")
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.cnnshape]\nstrict = "yes"\nmax_param = 1\n\n[tool.cnnshape.severity]\nbudgt = "error"\nbudget = "warn"\n')
+        '[tool.cnnshape]\nstrict = "yes"\nmax_param = 1\n\n[tool.cnnshape.severity]\nbudgt = "error"\nbudget = "warn"\n'
+    )
     code, out, err = lint(".")
     # `strict = ` is 9 characters: the value at column 10; keys at column 1.
     assert (code, out) == (2, [])
@@ -248,8 +257,17 @@ def test_a_pyproject_over_the_size_limit_is_refused_unread(tmp_path: Path) -> No
     with open(tmp_path / "pyproject.toml", "wb") as handle:
         handle.truncate(32 * 1024 * 1024)
     shutil.copy(Path(__file__).resolve().parent.parent / "specs" / "seed-lenet.yaml", tmp_path / "s.yaml")
-    done = subprocess.run([sys.executable, "-m", "cnnshape", "lint", "s.yaml"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnshape", "lint", "s.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
     assert done.returncode == 2
-    assert "pyproject.toml: error: cannot read: file is 33,554,432 bytes; the limit is 16,777,216 bytes" in done.stdout + done.stderr
+    assert (
+        "pyproject.toml: error: cannot read: file is 33,554,432 bytes; the limit is 16,777,216 bytes"
+        in done.stdout + done.stderr
+    )

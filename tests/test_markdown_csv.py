@@ -117,8 +117,20 @@ def test_csv_memory_and_roofline_lenet_by_hand() -> None:
     # Elements: input 1x1x32x32 = 1,024; conv1 5x28x28 = 3,920; pool1 5x14x14 = 980;
     # conv2 16x10x10 = 1,600; pool2 400; linear 120, 84, 10. Alive while a layer runs: what
     # it reads and what it writes (a tensor is freed after its last reader; Flatten is a view).
-    alive = [1_024 + 3_920, 2 * 3_920, 3_920 + 980, 980 + 1_600, 2 * 1_600, 1_600 + 400, 400,
-             400 + 120, 2 * 120, 120 + 84, 2 * 84, 84 + 10]
+    alive = [
+        1_024 + 3_920,
+        2 * 3_920,
+        3_920 + 980,
+        980 + 1_600,
+        2 * 1_600,
+        1_600 + 400,
+        400,
+        400 + 120,
+        2 * 120,
+        120 + 84,
+        2 * 84,
+        84 + 10,
+    ]
     assert [int(r["alive_bytes"]) for r in rows] == [4 * n for n in alive]
     # Saved for backward: a conv or linear layer its input, ReLU its output, max pooling its
     # input (ReLU's output, already kept) and int64 indices; each tensor counted once, where
@@ -133,7 +145,11 @@ def test_csv_memory_and_roofline_lenet_by_hand() -> None:
     # parameters and its output: (1,024 + 130 + 3,920) x 4 = 20,296 bytes, 63.4 ns at 320 GB/s,
     # more than its 196,000 FLOPs take (24.2 ns): memory-bound. Flatten moves nothing.
     conv1 = rows[0]
-    assert (int(conv1["roofline_flops"]), int(conv1["roofline_bytes"]), conv1["roofline_bound_by"]) == (196_000, 20_296, "memory")
+    assert (int(conv1["roofline_flops"]), int(conv1["roofline_bytes"]), conv1["roofline_bound_by"]) == (
+        196_000,
+        20_296,
+        "memory",
+    )
     assert float(conv1["roofline_seconds"]) == 20_296 / 320e9
     assert (int(rows[6]["roofline_bytes"]), float(rows[6]["roofline_seconds"])) == (0, 0.0)
 
@@ -154,4 +170,6 @@ def test_csv_memory_roofline_and_conventions_add_up(depth: list[str]) -> None:
     assert max(int(r["alive_bytes"]) for r in rows) == data["memory"]["inference"]["peak_bytes"]
     roofline = data["roofline"]
     assert sum(int(r["roofline_flops"]) for r in rows) == data["totals"]["flops"]
-    assert sum(float(r["roofline_seconds"]) for r in rows) == pytest.approx(float(Fraction(roofline["lower_bound_seconds"])), rel=1e-12)
+    assert sum(float(r["roofline_seconds"]) for r in rows) == pytest.approx(
+        float(Fraction(roofline["lower_bound_seconds"])), rel=1e-12
+    )

@@ -52,9 +52,16 @@ def test_branch_keeps_the_input_until_both_read_it() -> None:
     assert (memory.peak_bytes, memory.peak_layer) == (768 * 4, "add_1")
 
 
-@pytest.mark.parametrize(("text", "size"), [
-    ("24GiB", 24 * 1024**3), ("16GB", 16 * 10**9), ("512 MiB", 512 * 1024**2), ("1.5GiB", 3 * 1024**3 // 2), ("1000", 1000),
-])
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("24GiB", 24 * 1024**3),
+        ("16GB", 16 * 10**9),
+        ("512 MiB", 512 * 1024**2),
+        ("1.5GiB", 3 * 1024**3 // 2),
+        ("1000", 1000),
+    ],
+)
 def test_parse_size(text: str, size: int) -> None:
     assert parse_size(text) == size
 
@@ -71,8 +78,19 @@ def test_sweep_batch_finds_the_largest_that_fits() -> None:
     # + 1,600 (relu2 out) + 400 (linear1 input) + 120 + 84 (relu3/relu4 out) = 8,128, and
     # int64 max-pool indices 980 + 400: 8,128 * 4 + 1,380 * 8 = 43,552 bytes.
     # Budget 2,000,000: 980,520 + 43,552 * B fits for B <= 23, so 16 of {8, 16, 32}.
-    result = CliRunner().invoke(app, ["sweep", str(ROOT / "specs/seed-lenet.yaml"), "--batch", "{8,16,32}",
-                                      "--memory-budget", "2000000", "-f", "json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            str(ROOT / "specs/seed-lenet.yaml"),
+            "--batch",
+            "{8,16,32}",
+            "--memory-budget",
+            "2000000",
+            "-f",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["largest_batch"] == 16
@@ -100,8 +118,9 @@ def test_memory_doc_examples_are_real_output() -> None:
     env = dict(os.environ, COLUMNS="100", PYTHONPATH=str(ROOT))
     for command, shown in blocks:
         args = [arg.strip('"') for arg in command.split()]
-        ran = subprocess.run([sys.executable, "-m", "cnnshape", *args], capture_output=True, text=True, cwd=ROOT,
-                             env=env, timeout=300)
+        ran = subprocess.run(
+            [sys.executable, "-m", "cnnshape", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+        )
         printed = "\n".join(line.rstrip() for line in ran.stdout.splitlines())
         shown = shown.strip().removeprefix("...\n")
         assert shown in printed, command

@@ -48,8 +48,10 @@ def _saved_bytes(net: torch.nn.Module, x: torch.Tensor, autocast: str = "fp32") 
         return tensor
 
     dtype = AUTOCAST.get(autocast)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor), \
-            torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+    with (
+        torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor),
+        torch.autocast("cpu", dtype=dtype, enabled=dtype is not None),
+    ):
         out = net(x)
     del out
     return sum(storages.values())
@@ -82,7 +84,9 @@ def test_optimizer_state_matches_pytorch(optimizer: str) -> None:
     opt = make(net.parameters())
     net(torch.randn(CASES[spec])).sum().backward()
     opt.step()
-    state = sum(value.nbytes for per_param in opt.state.values() for value in per_param.values() if torch.is_tensor(value))
+    state = sum(
+        value.nbytes for per_param in opt.state.values() for value in per_param.values() if torch.is_tensor(value)
+    )
     grads = sum(p.grad.nbytes for p in net.parameters())
     memory = training(analysed.report, optimizer)
     assert memory.optimizer_bytes == state
@@ -134,7 +138,14 @@ ATTENTION_CASES = {
     "encoder-pre-norm-gelu-no-bias": (ENCODER, "dropout: 0.0, norm_first: true, activation: gelu, bias: false"),
 }
 # torchvision's ViT-B/16 at a small size (2 blocks of width 32, 4 heads, 17 tokens)
-VIT = (("image_size", 64), ("num_layers", 2), ("num_heads", 4), ("hidden_dim", 32), ("mlp_dim", 48), ("num_classes", 10))
+VIT = (
+    ("image_size", 64),
+    ("num_layers", 2),
+    ("num_heads", 4),
+    ("hidden_dim", 32),
+    ("mlp_dim", 48),
+    ("num_classes", 10),
+)
 
 
 def _attention_net(tmp_path: Path, case: str, text: str, args: str) -> tuple[Any, torch.nn.Module, torch.Tensor]:
@@ -166,7 +177,12 @@ def _math_path_extra(batch: int, tokens: int, embed: int, heads: int) -> int:
     the head size (B*L*E each), the packed storage (through v), the softmax, the float dropout
     mask and the dropped weights (B*H*L*L each), and a contiguous copy of the output (B*L*E)."""
     fused = 3 * batch * tokens * embed + batch * tokens * embed + batch * heads * tokens
-    math = 2 * batch * tokens * embed + 3 * batch * tokens * embed + 3 * batch * heads * tokens * tokens + batch * tokens * embed
+    math = (
+        2 * batch * tokens * embed
+        + 3 * batch * tokens * embed
+        + 3 * batch * heads * tokens * tokens
+        + batch * tokens * embed
+    )
     return 4 * (math - fused)
 
 
@@ -197,9 +213,15 @@ MIXED_CASES = {spec: shape[:2] + (32, 32) for spec, shape in CASES.items()}
 
 
 # (float16 depthwise convolutions are the slowest on the CPU: MobileNetV2 in bfloat16 only)
-@pytest.mark.parametrize(("spec", "precision"), [
-    (spec, precision) for spec in sorted(MIXED_CASES) for precision in sorted(AUTOCAST)
-    if (spec, precision) != ("specs/mobilenet_v2.yaml", "fp16-mixed")])
+@pytest.mark.parametrize(
+    ("spec", "precision"),
+    [
+        (spec, precision)
+        for spec in sorted(MIXED_CASES)
+        for precision in sorted(AUTOCAST)
+        if (spec, precision) != ("specs/mobilenet_v2.yaml", "fp16-mixed")
+    ],
+)
 def test_mixed_precision_saved_matches_pytorch(spec: str, precision: str) -> None:
     """Under autocast, autograd keeps the 16-bit tensors (a convolution's input cast to 16
     bits, its 16-bit output for the next layer) and the 16-bit weight copies the convolutions
@@ -230,7 +252,8 @@ def test_mixed_precision_state_matches_pytorch(precision: str) -> None:
     assert memory.param_bytes == sum(p.nbytes for p in net.parameters())
     assert memory.gradient_bytes == sum(p.grad.nbytes for p in net.parameters())
     assert memory.optimizer_bytes == sum(
-        value.nbytes for per_param in opt.state.values() for value in per_param.values() if torch.is_tensor(value))
+        value.nbytes for per_param in opt.state.values() for value in per_param.values() if torch.is_tensor(value)
+    )
 
 
 @pytest.mark.parametrize("case", sorted(ATTENTION_CASES))

@@ -23,22 +23,40 @@ WIDTHS = (60, 80, 100, 120, 200)
 COMMANDS = {
     "summary-resnet50-d2": ["summary", "specs/resnet50.yaml", "--depth", "2"],
     "compare-resnet18-resnet34-d2": ["compare", "specs/resnet18.yaml", "specs/resnet34.yaml", "--depth", "2"],
-    "sweep-resnet18-grid": ["sweep", "specs/resnet18.yaml", "--input", "1,3,{224,320}", "--set", "num_classes={10,1000}"],
+    "sweep-resnet18-grid": [
+        "sweep",
+        "specs/resnet18.yaml",
+        "--input",
+        "1,3,{224,320}",
+        "--set",
+        "num_classes={10,1000}",
+    ],
     "explain-lenet-conv2d_2": ["explain", "specs/seed-lenet.yaml", "--layer", "conv2d_2"],
-    "lint-resnet18-dominant": ["lint", "specs/resnet18.yaml", "tests/lint/dominant-layer-fail.yaml", "--format", "text", "--no-config"],
+    "lint-resnet18-dominant": [
+        "lint",
+        "specs/resnet18.yaml",
+        "tests/lint/dominant-layer-fail.yaml",
+        "--format",
+        "text",
+        "--no-config",
+    ],
 }
+
 
 def _run(args: list[str], width: int) -> str:
     result = cli(*args, width=width)
     assert result.exit_code in (0, 1), result.output
     return result.stdout
 
+
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("name", COMMANDS)
 def test_golden_at_width(name, width, golden, repo_root):
     golden(f"narrow-{name}-{width}", _run(COMMANDS[name], width))
 
+
 CUT_NUMBER = re.compile(r"\d…|…\d|\d\.\.\.")
+
 
 @pytest.mark.parametrize("width", (60, 80))
 def test_sweep_keeps_every_number_whole(width, repo_root):
@@ -55,6 +73,7 @@ def test_sweep_keeps_every_number_whole(width, repo_root):
             assert "[" + ", ".join(map(str, point["output_shape"])) + "]" in line
     assert all(len(line) <= width for line in lines)
     assert f"Not shown at {width} columns: FLOPs" in " ".join(lines)
+
 
 @pytest.mark.parametrize("width", (60, 80))
 def test_summary_keeps_shapes_and_numbers_whole(width, repo_root):
@@ -76,6 +95,7 @@ def test_summary_keeps_shapes_and_numbers_whole(width, repo_root):
     # Names give way before numbers: the shortened ones keep both ends.
     assert "Not shown at" in table and "Kind" in table.split("Not shown at")[1]
 
+
 def test_compare_changed_values_stay_whole_at_60(repo_root):
     args = ["compare", "specs/resnet18.yaml", "specs/resnet34.yaml", "--depth", "2", "--columns", "rf"]
     data = json.loads(_run(args[:-2] + ["--format", "json"], 200))
@@ -86,6 +106,7 @@ def test_compare_changed_values_stay_whole_at_60(repo_root):
         if "receptive_field" in pair["changed"]:
             size_b = pair["b"]["receptive_field"]["axes"][0]["size"]
             assert re.search(rf"→ {size_b} s\d+ p\d+", table), size_b
+
 
 def test_columns_chooses_and_rejects(repo_root):
     table = _run(["summary", "specs/seed-lenet.yaml", "--columns", "kind,rf"], 60)
@@ -126,12 +147,25 @@ def _cases():
     yield "resnet50", table.summary_columns(report), "Layers", "a caption long enough to wrap at sixty columns: " * 3
     # Wide characters (two cells each), a zero-width joiner, cells of two lines (as compare
     # draws changed values), styles per cell and per column, a header rich would read as markup.
-    yield "unusual", [
-        Column("a", "[bold]名前", [("  ", "层一"), ("", "x\u200dy"), ("▸ ", "long name")], name=True, style="green",
-               styles=["bold", "", "dim"]),
-        Column("b", "Value", [("", "1\n→ 22"), ("", "333"), ("", "")], justify="right", styles=["bold yellow", "", ""]),
-        Column("c", "Shape", [("", "[1, 2]"), ("", "[3]\n→ [4]\n→ [5]"), ("", "-")], style="cyan"),
-    ], "", "note"
+    yield (
+        "unusual",
+        [
+            Column(
+                "a",
+                "[bold]名前",
+                [("  ", "层一"), ("", "x\u200dy"), ("▸ ", "long name")],
+                name=True,
+                style="green",
+                styles=["bold", "", "dim"],
+            ),
+            Column(
+                "b", "Value", [("", "1\n→ 22"), ("", "333"), ("", "")], justify="right", styles=["bold yellow", "", ""]
+            ),
+            Column("c", "Shape", [("", "[1, 2]"), ("", "[3]\n→ [4]\n→ [5]"), ("", "-")], style="cyan"),
+        ],
+        "",
+        "note",
+    )
 
 
 @pytest.mark.parametrize("width", (40, 100, 200))
@@ -154,7 +188,9 @@ def test_column_widths_are_what_rich_measures(repo_root):
     for name, columns, _, _ in _cases():
         for count in range(1, len(columns) + 1):
             shown = columns[:count]
-            rich_width = Measurement.get(console, console.options.update(width=10_000), Drawn(shown).rich_table()).maximum
+            rich_width = Measurement.get(
+                console, console.options.update(width=10_000), Drawn(shown).rich_table()
+            ).maximum
             assert table_width(shown) == rich_width, (name, count)
 
 

@@ -84,7 +84,10 @@ def test_the_released_section_is_never_edited() -> None:
     text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     section = text.split("## [0.1.0] - 2026-11-29\n\n", 1)[1].split("\n[Unreleased]:")[0].rstrip()
     digest = hashlib.sha256(section.encode("utf-8")).hexdigest()
-    assert (digest, len(section.splitlines())) == ("eaab57b0358cdc42043348b178aed244fd8589d1683f383220fb78eeb44461ba", 119), (
+    assert (digest, len(section.splitlines())) == (
+        "eaab57b0358cdc42043348b178aed244fd8589d1683f383220fb78eeb44461ba",
+        119,
+    ), (
         "CHANGELOG.md's 0.1.0 section changed: move new lines under ## [Unreleased] "
         "(`git show v0.1.0:CHANGELOG.md` has the released text)"
     )

@@ -30,22 +30,26 @@ def pool_out(size: int, k: int, s: int, p: int, ceil_mode: bool) -> int:
     return out
 
 
-conv = st.fixed_dictionaries({
-    "kind": st.just("Conv2d"),
-    "out_channels": st.integers(1, 16),
-    "kernel_size": st.integers(1, 5),
-    "stride": st.integers(1, 3),
-    "dilation": st.integers(1, 2),
-    "pad": st.integers(0, 2),
-    "bias": st.booleans(),
-})
-pool = st.fixed_dictionaries({
-    "kind": st.just("MaxPool2d"),
-    "kernel_size": st.integers(2, 3),
-    "stride": st.integers(1, 2),
-    "pad": st.integers(0, 1),
-    "ceil_mode": st.booleans(),
-})
+conv = st.fixed_dictionaries(
+    {
+        "kind": st.just("Conv2d"),
+        "out_channels": st.integers(1, 16),
+        "kernel_size": st.integers(1, 5),
+        "stride": st.integers(1, 3),
+        "dilation": st.integers(1, 2),
+        "pad": st.integers(0, 2),
+        "bias": st.booleans(),
+    }
+)
+pool = st.fixed_dictionaries(
+    {
+        "kind": st.just("MaxPool2d"),
+        "kernel_size": st.integers(2, 3),
+        "stride": st.integers(1, 2),
+        "pad": st.integers(0, 1),
+        "ceil_mode": st.booleans(),
+    }
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -109,13 +113,13 @@ def mutated(draw):
         if action == "insert":
             text = text[:where] + draw(st.sampled_from(NOISE)) + text[where:]
         elif action == "delete":
-            text = text[:where] + text[where + draw(st.integers(1, 8)):]
+            text = text[:where] + text[where + draw(st.integers(1, 8)) :]
         elif action == "replace":
-            text = text[:where] + draw(st.sampled_from(NOISE)) + text[where + 1:]
+            text = text[:where] + draw(st.sampled_from(NOISE)) + text[where + 1 :]
         else:
             lines = text.split("\n")
             i = draw(st.integers(0, len(lines) - 1))
-            lines[i:i + 1] = [lines[i], lines[i]] if action == "duplicate-line" else []
+            lines[i : i + 1] = [lines[i], lines[i]] if action == "duplicate-line" else []
             text = "\n".join(lines)
     return text
 

@@ -121,8 +121,17 @@ def test_comparison_page_shows_where_two_networks_differ(tmp_path, repo_root):
 
 
 def test_report_takes_one_or_two_specs(tmp_path, repo_root):
-    result = runner.invoke(app, ["report", "specs/seed-lenet.yaml", "specs/seed-lenet.yaml", "specs/seed-lenet.yaml",
-                                 "-o", str(tmp_path / "x.html")])
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            "specs/seed-lenet.yaml",
+            "specs/seed-lenet.yaml",
+            "specs/seed-lenet.yaml",
+            "-o",
+            str(tmp_path / "x.html"),
+        ],
+    )
     assert result.exit_code == 2
     result = runner.invoke(app, ["report", "specs/seed-lenet.yaml", "-o", str(tmp_path / "missing" / "x.html")])
     assert result.exit_code == 2 and "does not exist" in result.output
@@ -156,8 +165,15 @@ def test_a_chain_is_one_straight_lane(repo_root):
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BROWSER_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--enable-logging=stderr", "--v=0",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--enable-logging=stderr",
+    "--v=0",
 ]
 
 
@@ -168,7 +184,11 @@ def load_in_browser(page: Path) -> tuple[str, str]:
     with tempfile.TemporaryDirectory() as profile:
         done = subprocess.run(
             [CHROMIUM, *BROWSER_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
-            capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "HOME": profile},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "HOME": profile},
         )
     return done.stdout, done.stderr
 

@@ -51,7 +51,9 @@ def test_half_precision_uses_the_half_peak() -> None:
 def test_built_in_devices_state_their_source() -> None:
     assert DEVICES["a100-sxm4-80gb"].bandwidth == 2_039 * 10**9  # the A100 80GB data sheet's HBM2e figure
     for device in DEVICES.values():
-        assert device.flops <= device.half_flops and "datasheet" in device.source.lower() or "whitepaper" in device.source
+        assert (
+            device.flops <= device.half_flops and "datasheet" in device.source.lower() or "whitepaper" in device.source
+        )
 
 
 def test_bad_device_entries() -> None:
@@ -63,7 +65,8 @@ def test_bad_device_entries() -> None:
 
 def test_device_from_pyproject_on_the_command_line(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
-        "[tool.cnnshape.devices.toy]\nflops = 1e9\nbandwidth = 1e9\nsource = \"made up\"\n", encoding="utf-8")
+        '[tool.cnnshape.devices.toy]\nflops = 1e9\nbandwidth = 1e9\nsource = "made up"\n', encoding="utf-8"
+    )
     (tmp_path / "tiny.yaml").write_text(SPEC, encoding="utf-8")
     before = os.getcwd()
     os.chdir(tmp_path)
@@ -96,8 +99,14 @@ def test_roofline_doc_example_is_real_output() -> None:
     text = (root / "docs/roofline.md").read_text()
     command, shown = re.search(r"^```console\n\$ cnnshape (.*?)\n(.*?)^```", text, re.MULTILINE | re.DOTALL).groups()
     env = dict(os.environ, COLUMNS="100", PYTHONPATH=str(root))
-    ran = subprocess.run([sys.executable, "-m", "cnnshape", *command.split()], capture_output=True, text=True, cwd=root,
-                         env=env, timeout=300)
+    ran = subprocess.run(
+        [sys.executable, "-m", "cnnshape", *command.split()],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env=env,
+        timeout=300,
+    )
     printed = "\n".join(line.rstrip() for line in ran.stdout.splitlines())
     assert shown.strip().removeprefix("...\n") in printed
 
@@ -146,7 +155,8 @@ def test_roofline_json_per_convention_equals_the_peer(tmp_path: Path) -> None:
     from peer_counts import TOOLS, model
 
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.cnnshape.devices.fast]\nflops = 1e9\nbandwidth = 1e15\nsource = "made up"\n', encoding="utf-8")
+        '[tool.cnnshape.devices.fast]\nflops = 1e9\nbandwidth = 1e15\nsource = "made up"\n', encoding="utf-8"
+    )
     spec = Path(__file__).resolve().parent.parent / "specs" / "seed-lenet.yaml"
     cwd = Path.cwd()
     os.chdir(tmp_path)

@@ -30,21 +30,26 @@ def test_every_zoo_spec_is_valid(validator, path):
     assert errors == []
 
 
-@pytest.mark.parametrize("text", [
-    "name: t\ninput: [1, 3, 8, 8]\nlayers:\n  - Conv2d: {out_channels: 8, kernal_size: 3}\n",   # misspelt argument
-    "name: t\ninput: [1, 3, 8, 8]\nlayers:\n  - Conv2d: {out_channels: 8}\n",                    # missing kernel_size
-    "name: t\ninput: [1, 3, 8, 8]\nlayer:\n  - ReLU\n",                                          # misspelt key
-    "name: t\ninput: [1, 3, 8, 8]\nlayers:\n  - Conv2d: {out_channels: eight, kernel_size: 3}\n",  # not a number
-    "name: t\ninput: [1, 3, 8, 8]\nlayers:\n  - {Conv2d: {out_channels: 8, kernel_size: 3}, ReLU: null}\n",  # two kinds
-    "name: t\ninput: [1, 3, 8, 8]\nlayers: []\n",                                                # no layers
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: t\ninput: [1, 3, 8, 8]\nlayers:\n  - Conv2d: {out_channels: 8, kernal_size: 3}\n",  # misspelt argument
+        "name: t\ninput: [1, 3, 8, 8]\nlayers:\n  - Conv2d: {out_channels: 8}\n",  # missing kernel_size
+        "name: t\ninput: [1, 3, 8, 8]\nlayer:\n  - ReLU\n",  # misspelt key
+        "name: t\ninput: [1, 3, 8, 8]\nlayers:\n  - Conv2d: {out_channels: eight, kernel_size: 3}\n",  # not a number
+        "name: t\ninput: [1, 3, 8, 8]\nlayers:\n  - {Conv2d: {out_channels: 8, kernel_size: 3}, ReLU: null}\n",  # two kinds
+        "name: t\ninput: [1, 3, 8, 8]\nlayers: []\n",  # no layers
+    ],
+)
 def test_mistakes_are_rejected(validator, text):
     assert list(validator.iter_errors(yaml.safe_load(text)))
 
 
 def test_substitutions_are_accepted_anywhere_an_argument_goes(validator):
-    text = ("name: t\ninput: [1, 3, $size, $size]\nargs: {size: 8, w: 4}\n"
-            "layers:\n  - Conv2d: {out_channels: $w, kernel_size: \"$(w - 1)\", repeat: $w, if: $(w > 2)}\n")
+    text = (
+        "name: t\ninput: [1, 3, $size, $size]\nargs: {size: 8, w: 4}\n"
+        'layers:\n  - Conv2d: {out_channels: $w, kernel_size: "$(w - 1)", repeat: $w, if: $(w > 2)}\n'
+    )
     assert list(validator.iter_errors(yaml.safe_load(text))) == []
 
 

@@ -91,7 +91,9 @@ layers:
     # The second use receives the first's 16 channels, not 8: the error is at its `c1: 8`.
     assert [(line, col, code) for line, col, code, _ in found] == [(11, 16, "input-mismatch")]
     assert "c1=8 disagrees with its input (1, 16, 4, 4)" in found[0][3]
-    assert analyze_text(text.replace("{c1: 8, c2: 4}", "{c1: 16, c2: 4}"), "t.yaml").totals.params == (8 * 16 + 16) + (16 * 4 + 4)
+    assert analyze_text(text.replace("{c1: 8, c2: 4}", "{c1: 16, c2: 4}"), "t.yaml").totals.params == (8 * 16 + 16) + (
+        16 * 4 + 4
+    )
 
 
 def test_an_argument_that_only_defaults_to_a_number_is_not_tied() -> None:

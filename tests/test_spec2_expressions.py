@@ -34,21 +34,41 @@ def test_regnet_rule_matches_torchvision() -> None:
     assert stage_widths == list(params.widths)
 
 
-@pytest.mark.parametrize("text, value", [
-    ("log(8, 2)", 3.0), ("log(1)", 0.0), ("sqrt(16)", 4.0), ("len([1, 2, 3])", 3), ("len('abc')", 3),
-    ("sum([1, 2.5])", 3.5), ("range(3)", [0, 1, 2]), ("range(1, 7, 2)", [1, 3, 5]),
-    ("[x * x for x in range(4) if x != 2]", [0, 1, 9]), ("max([3, 9, 4])", 9),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("log(8, 2)", 3.0),
+        ("log(1)", 0.0),
+        ("sqrt(16)", 4.0),
+        ("len([1, 2, 3])", 3),
+        ("len('abc')", 3),
+        ("sum([1, 2.5])", 3.5),
+        ("range(3)", [0, 1, 2]),
+        ("range(1, 7, 2)", [1, 3, 5]),
+        ("[x * x for x in range(4) if x != 2]", [0, 1, 9]),
+        ("max([3, 9, 4])", 9),
+    ],
+)
 def test_functions(text: str, value: object) -> None:
     assert evaluate(text, {}) == value
 
 
-@pytest.mark.parametrize("text, says", [
-    ("log(0)", "positive"), ("log(4, 1)", "base"), ("sqrt(-1)", "non-negative"), ("len(3)", "len takes"),
-    ("sum(3)", "expected a list"), ("range(1.5)", "integer"), ("range(0, 5, 0)", "step"),
-    ("range(100000)", "10,000"), ("[i for i in range(3) for j in range(3)]", "one `for`"),
-    ("[[j for j in range(9000)] for i in range(9000)]", "steps"), ("[i for i in 5]", "over a list"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("log(0)", "positive"),
+        ("log(4, 1)", "base"),
+        ("sqrt(-1)", "non-negative"),
+        ("len(3)", "len takes"),
+        ("sum(3)", "expected a list"),
+        ("range(1.5)", "integer"),
+        ("range(0, 5, 0)", "step"),
+        ("range(100000)", "10,000"),
+        ("[i for i in range(3) for j in range(3)]", "one `for`"),
+        ("[[j for j in range(9000)] for i in range(9000)]", "steps"),
+        ("[i for i in 5]", "over a list"),
+    ],
+)
 def test_bounded_and_checked(text: str, says: str) -> None:
     with pytest.raises(ExprError, match=says):
         evaluate(text, {})

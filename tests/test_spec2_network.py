@@ -69,10 +69,16 @@ def test_torchinfo_siamese_net() -> None:
     assert leaf(report, "t2.conv2d_1").params == 0
     assert leaf(report, "t2.conv2d_1").shared_with == "t1.conv2d_1"
     assert [leaf(report, f"t1.conv2d_{i}").output_shape for i in (1, 2, 3, 4)] == [
-        (1, 64, 79, 79), (1, 128, 33, 33), (1, 128, 13, 13), (1, 256, 3, 3)]
+        (1, 64, 79, 79),
+        (1, 128, 33, 33),
+        (1, 128, 13, 13),
+        (1, 256, 3, 3),
+    ]
     assert report.outputs[0].shape == (1, 1)
     # MACs per call, both towers: weights x output positions (torchvision's convention).
-    tower = 100 * 64 * 79 * 79 + 64 * 49 * 128 * 33 * 33 + 128 * 16 * 128 * 13 * 13 + 128 * 16 * 256 * 3 * 3 + 256 * 4096
+    tower = (
+        100 * 64 * 79 * 79 + 64 * 49 * 128 * 33 * 33 + 128 * 16 * 128 * 13 * 13 + 128 * 16 * 256 * 3 * 3 + 256 * 4096
+    )
     assert report.totals.macs == 2 * tower + 4096
     # torchinfo's "Total mult-adds (G): 1.06" also counts one add per bias and output element.
     biases = 2 * (64 * 79 * 79 + 128 * 33 * 33 + 128 * 13 * 13 + 256 * 3 * 3 + 4096) + 1
@@ -126,8 +132,9 @@ def test_siamese_measured_with_pytorch() -> None:
 
 
 def test_input_option_sets_one_named_input() -> None:
-    report = analyze_text(SIAMESE.replace("x2: [1, 1, 88, 88]", "x2: [1, 1, 90, 90]"), "t.yaml",
-                          input_shape={"x2": (1, 1, 88, 88)})
+    report = analyze_text(
+        SIAMESE.replace("x2: [1, 1, 88, 88]", "x2: [1, 1, 90, 90]"), "t.yaml", input_shape={"x2": (1, 1, 88, 88)}
+    )
     assert report.inputs["x2"] == (1, 1, 88, 88)
     found = errors(SIAMESE, input_shape={"x3": (1, 1, 88, 88)})
     assert [code for _, _, code, _ in found] == ["unknown-argument"]
@@ -152,7 +159,10 @@ layers:
   - Conv2d: {share: a, kernel_size: 3}
 """
     assert [(line, col, code) for line, col, code, _ in errors(text)] == [
-        (6, 19, "bad-value"), (7, 21, "unknown-reference"), (8, 24, "bad-value")]
+        (6, 19, "bad-value"),
+        (7, 21, "unknown-reference"),
+        (8, 24, "bad-value"),
+    ]
 
 
 FROZEN = """
@@ -252,4 +262,5 @@ def test_verify_compares_the_trainable_total() -> None:
     result = verify_analysed(analyse_source(load_text(FROZEN, "t.yaml")))
     # Trainable: only the head, 8*4 + 4 = 36 (by hand above), on both sides.
     assert [(t.quantity, t.cnnshape, t.torch) for t in result.totals if t.quantity == "trainable params"] == [
-        ("trainable params", 36, 36)]
+        ("trainable params", 36, 36)
+    ]

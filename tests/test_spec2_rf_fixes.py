@@ -53,8 +53,10 @@ def test_ceil_mode_measured_with_torch() -> None:
     torch = pytest.importorskip("torch")
     for kernel, stride, size in [(4, 4, 3), (3, 3, 2), (7, 5, 6), (5, 2, 4)]:
         pool = torch.nn.MaxPool2d(kernel, stride, ceil_mode=True)
-        text = (f"name: t\ninput: [1, 1, {size}, {size}]\nlayers:\n"
-                f"  - MaxPool2d: {{kernel_size: {kernel}, stride: {stride}, ceil_mode: true}}\n")
+        text = (
+            f"name: t\ninput: [1, 1, {size}, {size}]\nlayers:\n"
+            f"  - MaxPool2d: {{kernel_size: {kernel}, stride: {stride}, ceil_mode: true}}\n"
+        )
         try:
             expected = tuple(pool(torch.zeros(1, 1, size, size)).shape)
         except RuntimeError:
@@ -161,8 +163,9 @@ def test_se_gating_keeps_the_local_field_and_marks_global_context() -> None:
 
 
 def test_se_local_field_equals_the_network_without_its_gate() -> None:
-    without = analyze_text(SE_GATED.replace("  - Mul: {from: [conv, gate], name: gated}\n",
-                                            "  - Identity: {from: conv, name: gated}\n"))
+    without = analyze_text(
+        SE_GATED.replace("  - Mul: {from: [conv, gate], name: gated}\n", "  - Identity: {from: conv, name: gated}\n")
+    )
     with_gate = analyze_text(SE_GATED)
     plain = next(row for row in without.rows if row.name == "after").receptive_field
     gated = next(row for row in with_gate.rows if row.name == "after").receptive_field

@@ -38,15 +38,18 @@ def sweep_json(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("text,expanded", [
-    ("1,3,224,224", ["1,3,224,224"]),
-    ("1,3,{224,256,320}", ["1,3,224", "1,3,256", "1,3,320"]),
-    ("width_mult={0.5,1.0}", ["width_mult=0.5", "width_mult=1.0"]),
-    ("1x3x{224,256}x{32,64}", ["1x3x224x32", "1x3x224x64", "1x3x256x32", "1x3x256x64"]),
-    ("1,3,{224..320..32}", ["1,3,224", "1,3,256", "1,3,288", "1,3,320"]),
-    ("n={3..1}", ["n=3", "n=2", "n=1"]),
-    ("{a, b}", ["a", "b"]),
-])
+@pytest.mark.parametrize(
+    "text,expanded",
+    [
+        ("1,3,224,224", ["1,3,224,224"]),
+        ("1,3,{224,256,320}", ["1,3,224", "1,3,256", "1,3,320"]),
+        ("width_mult={0.5,1.0}", ["width_mult=0.5", "width_mult=1.0"]),
+        ("1x3x{224,256}x{32,64}", ["1x3x224x32", "1x3x224x64", "1x3x256x32", "1x3x256x64"]),
+        ("1,3,{224..320..32}", ["1,3,224", "1,3,256", "1,3,288", "1,3,320"]),
+        ("n={3..1}", ["n=3", "n=2", "n=1"]),
+        ("{a, b}", ["a", "b"]),
+    ],
+)
 def test_expand_braces(text: str, expanded: list[str]) -> None:
     assert expand_braces(text) == expanded
 
@@ -60,7 +63,9 @@ def test_bad_braces_are_refused(text: str) -> None:
 def test_plan_groups_shell_expanded_values() -> None:
     axes = plan(["1,3,224", "1,3,{256,320}"], ["a=1", "b={x,y}", "a=2"])
     assert [(axis.name, axis.values) for axis in axes] == [
-        ("input", ["1,3,224", "1,3,256", "1,3,320"]), ("a", ["1", "2"]), ("b", ["x", "y"]),
+        ("input", ["1,3,224", "1,3,256", "1,3,320"]),
+        ("a", ["1", "2"]),
+        ("b", ["x", "y"]),
     ]
 
 
@@ -131,7 +136,9 @@ def test_csv_has_exact_numbers() -> None:
 
 
 def test_markdown_is_valid_gfm() -> None:
-    result = run("sweep", RESNET18, "--input", "1,3,{224,256}", "--set", "num_classes={10,1000}", "--format", "markdown")
+    result = run(
+        "sweep", RESNET18, "--input", "1,3,{224,256}", "--set", "num_classes={10,1000}", "--format", "markdown"
+    )
     assert result.exit_code == 0, result.stderr
     (rows,) = check_gfm_tables(result.stdout, expected_tables=1)
     assert len(rows) == 4

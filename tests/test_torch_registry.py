@@ -23,14 +23,19 @@ def test_every_kind_declares_its_pytorch_side_or_why_not(kind: str) -> None:
         return
     assert isinstance(side, TorchSide)
     prefix = side.ctor.split(".", 1)[0]
-    assert prefix in ("nn", "runtime", "torchvision"), f"{kind}: constructor {side.ctor!r} is not nn., runtime. or torchvision."
+    assert prefix in ("nn", "runtime", "torchvision"), (
+        f"{kind}: constructor {side.ctor!r} is not nn., runtime. or torchvision."
+    )
     fields = set(cls.model_fields)
     inferred = side.inferred_args()
     for name in side.positional:
         assert name in fields or name in inferred, f"{kind}: positional {name!r} is neither a field nor inferred"
     for item in side.inferred:
-        assert isinstance(item.dim, int) or item.dim == "channel" or (
-            item.dim.startswith("field:") and item.dim[len("field:"):] in fields), f"{kind}: bad dim {item.dim!r}"
+        assert (
+            isinstance(item.dim, int)
+            or item.dim == "channel"
+            or (item.dim.startswith("field:") and item.dim[len("field:") :] in fields)
+        ), f"{kind}: bad dim {item.dim!r}"
     for target, signature in side.functions.items():
         assert target.split(".", 1)[0] in ("F", "torch", "method", "operator", "torchvision"), target
         for name, _ in signature:
@@ -81,7 +86,7 @@ def test_positional_order_is_the_constructors(kind: str) -> None:
         return
     params = [p for p in inspect.signature(_resolve(side.ctor).__init__).parameters if p != "self"]
     # The declared positional arguments are the constructor's first parameters, in order.
-    assert list(side.positional) == params[:len(side.positional)], f"{kind}: {side.positional} vs {params}"
+    assert list(side.positional) == params[: len(side.positional)], f"{kind}: {side.positional} vs {params}"
 
 
 def _python_signature(target: str) -> list[str] | None:
@@ -111,7 +116,7 @@ def test_declared_function_signatures_follow_torch(kind: str) -> None:
             continue
         # After the tensor, torch's parameters in the declared order (torch may have more).
         declared = [name for name, _ in signature]
-        assert params[1:1 + len(declared)] == declared, f"{kind}: {target} takes {params}, declared {declared}"
+        assert params[1 : 1 + len(declared)] == declared, f"{kind}: {target} takes {params}, declared {declared}"
         defaults = {p.name: p.default for p in inspect.signature(_resolve_target(target)).parameters.values()}
         for name, default in signature:
             if defaults.get(name, inspect.Parameter.empty) is not inspect.Parameter.empty:

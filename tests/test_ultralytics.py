@@ -40,16 +40,36 @@ CASES = _configs()
 # Configs whose every scale must analyse with Ultralytics' parameter count (the rest must
 # either do so or name the module cnnshape's library lacks, located in the file).
 MUST_MATCH = {
-    "v3/yolov3.yaml", "v3/yolov3-spp.yaml", "v3/yolov3-tiny.yaml", "v5/yolov5.yaml", "v5/yolov5-p6.yaml",
+    "v3/yolov3.yaml",
+    "v3/yolov3-spp.yaml",
+    "v3/yolov3-tiny.yaml",
+    "v5/yolov5.yaml",
+    "v5/yolov5-p6.yaml",
     "v6/yolov6.yaml",
-    *(f"v8/yolov8{s}.yaml" for s in ("", "-p2", "-p6", "-seg", "-seg-p6", "-pose", "-pose-p6", "-obb", "-cls",
-                                      "-ghost", "-ghost-p2", "-ghost-p6")),
+    *(
+        f"v8/yolov8{s}.yaml"
+        for s in (
+            "",
+            "-p2",
+            "-p6",
+            "-seg",
+            "-seg-p6",
+            "-pose",
+            "-pose-p6",
+            "-obb",
+            "-cls",
+            "-ghost",
+            "-ghost-p2",
+            "-ghost-p6",
+        )
+    ),
     *(f"11/yolo11{s}.yaml" for s in ("", "-seg", "-pose", "-obb", "-cls")),
     *(f"26/yolo26{s}.yaml" for s in ("", "-p2", "-p6", "-obb", "-cls", "-seg", "-depth", "-sem", "-pose")),
     *(f"12/yolo12{s}.yaml" for s in ("", "-seg", "-pose", "-obb", "-cls")),
     *(f"v10/yolov10{s}.yaml" for s in "nsmblx"),
     *(f"v9/yolov9{s}.yaml" for s in ("t", "s", "m", "c", "c-seg", "e", "e-seg")),
-    "v8/yolov8-cls-resnet50.yaml", "v8/yolov8-cls-resnet101.yaml",
+    "v8/yolov8-cls-resnet50.yaml",
+    "v8/yolov8-cls-resnet101.yaml",
 }
 
 
@@ -84,8 +104,11 @@ def test_shipped_config_params_equal_ultralytics(config: str, scale: str | None)
         errors = [p for p in exc.problems if p.severity == "error"]
         # A located statement of what is missing, in the user's file, never a traceback.
         assert errors and all(p.file == str(path) and p.line > 1 for p in errors), errors
-        assert any(re.search(r"module '[\w.]+' is not in cnnshape's module library yet", p.message)
-                   or "module 'TorchVision' is not supported" in p.message for p in errors), errors
+        assert any(
+            re.search(r"module '[\w.]+' is not in cnnshape's module library yet", p.message)
+            or "module 'TorchVision' is not supported" in p.message
+            for p in errors
+        ), errors
         return
     if "TorchVision" in path.read_text(encoding="utf-8"):
         pytest.skip("building it in Ultralytics would download torchvision weights")
@@ -144,7 +167,9 @@ BROKEN_ROWS = [
 ]
 
 
-@pytest.mark.parametrize(("row", "code", "where", "text"), BROKEN_ROWS, ids=[b[1] + str(i) for i, b in enumerate(BROKEN_ROWS)])
+@pytest.mark.parametrize(
+    ("row", "code", "where", "text"), BROKEN_ROWS, ids=[b[1] + str(i) for i, b in enumerate(BROKEN_ROWS)]
+)
 def test_broken_rows_are_located(row: str, code: str, where: tuple[int, int], text: str) -> None:
     spec = TINY.replace("  - [-1, 3, C2f, [128, True]]\n", row)
     with pytest.raises(SpecError) as caught:
@@ -171,7 +196,9 @@ def test_unknown_scale_is_located_at_scales() -> None:
     assert "this file's scales are a, b" in problem.message
 
 
-@pytest.mark.parametrize(("config", "scale"), [("v8/yolov8.yaml", "n"), ("11/yolo11.yaml", "m"), ("v8/yolov8-seg.yaml", "s")])
+@pytest.mark.parametrize(
+    ("config", "scale"), [("v8/yolov8.yaml", "n"), ("11/yolo11.yaml", "m"), ("v8/yolov8-seg.yaml", "s")]
+)
 def test_rows_as_parse_model_prints_them(config: str, scale: str) -> None:
     """Ultralytics' own view (index, from, repeats, arguments) and each row's parameters,
     against what parse_model logs when it builds the model."""
@@ -230,7 +257,9 @@ def test_convert_writes_a_native_spec_with_the_same_numbers(tmp_path: Path) -> N
     assert analyze_text(text, "converted.yaml", overrides={"nc": 5}).args["nc"] == 5
 
 
-@pytest.mark.parametrize(("config", "scale"), [("v8/yolov8.yaml", "n"), ("11/yolo11.yaml", "s"), ("v8/yolov8-pose.yaml", "m")])
+@pytest.mark.parametrize(
+    ("config", "scale"), [("v8/yolov8.yaml", "n"), ("11/yolo11.yaml", "s"), ("v8/yolov8-pose.yaml", "m")]
+)
 def test_convert_command_round_trips_shipped_configs(config: str, scale: str, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
@@ -264,14 +293,29 @@ def test_docs_session_is_real_output(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text(broken, encoding="utf-8")
     blocks = re.findall(r"```console\n(.*?)```", page, re.S)
     assert len(blocks) >= 5
-    env = {key: value for key, value in os.environ.items() if key not in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")}
-    env.update(COLUMNS="160", PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parent.parent), env.get("PYTHONPATH")])),
-               PYTHONIOENCODING="utf-8", PYTHONWARNINGS="ignore")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
+    }
+    env.update(
+        COLUMNS="160",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parent.parent), env.get("PYTHONPATH")])),
+        PYTHONIOENCODING="utf-8",
+        PYTHONWARNINGS="ignore",
+    )
     for block in blocks:
         command, *shown = [row.rstrip() for row in block.splitlines()]
         assert command.startswith("$ cnnshape ")
-        result = subprocess.run([sys.executable, "-m", "cnnshape", *shlex.split(command)[2:]], capture_output=True, text=True,
-                                encoding="utf-8", cwd=tmp_path, env=env, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-m", "cnnshape", *shlex.split(command)[2:]],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            cwd=tmp_path,
+            env=env,
+            timeout=300,
+        )
         actual = [row.rstrip() for row in (result.stdout + result.stderr).splitlines()]
         while actual and not actual[-1]:
             actual.pop()  # the page's blocks end at their last line of text
@@ -344,8 +388,11 @@ def test_scale_option_on_every_command(command: list[str], tmp_path: Path) -> No
         import json
 
         data = json.loads(with_scale.stdout)
-        params = {"summary": lambda d: d["totals"]["params"], "compare": lambda d: d["totals"]["params"]["a"],
-                  "sweep": lambda d: d["points"][0]["params"]}[command[0]](data)
+        params = {
+            "summary": lambda d: d["totals"]["params"],
+            "compare": lambda d: d["totals"]["params"]["a"],
+            "sweep": lambda d: d["points"][0]["params"],
+        }[command[0]](data)
         assert params == _ultralytics_params(_root() / "v8" / "yolov8.yaml", "s")
     if command[0] == "lint":
         assert '"default-scale"' not in with_scale.stdout
@@ -360,7 +407,10 @@ def test_sweep_scale_takes_a_list() -> None:
     result = CliRunner().invoke(app, ["sweep", str(path), "--scale", "{n,s}", "-f", "csv"])
     assert result.exit_code == 0, result.output
     rows = [line.split(",") for line in result.stdout.splitlines()[1:]]
-    assert [(row[0], int(row[1])) for row in rows] == [("n", _ultralytics_params(path, "n")), ("s", _ultralytics_params(path, "s"))]
+    assert [(row[0], int(row[1])) for row in rows] == [
+        ("n", _ultralytics_params(path, "n")),
+        ("s", _ultralytics_params(path, "s")),
+    ]
 
 
 # --- Ultralytics' GFLOPs, measured --------------------------------------------------------
@@ -465,8 +515,13 @@ def _measure(cases: list[str], *flags: str) -> dict[str, dict]:
 
     assert THOP_DIR is not None
     script = Path(__file__).with_name("ultralytics_flops.py")
-    result = subprocess.run([sys.executable, str(script), THOP_DIR, *flags, *cases], capture_output=True, text=True,
-                            timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    result = subprocess.run(
+        [sys.executable, str(script), THOP_DIR, *flags, *cases],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     measured: dict[str, dict] = json.loads(result.stdout.strip().splitlines()[-1])
     return measured
@@ -504,10 +559,15 @@ def test_activation_key_sets_the_conv_activation(activation: str | None) -> None
         text = text.replace("activation: torch.nn.ReLU()", f"activation: {activation}")
     with torch.device("meta"):
         model, _ = parse_model(copy.deepcopy(data), ch=3, verbose=False)
-    theirs = collections.Counter(type(m).__name__ for _, m in model.named_modules(remove_duplicate=False)
-                                 if isinstance(m, (torch.nn.ReLU, torch.nn.SiLU, torch.nn.LeakyReLU, torch.nn.Hardswish)))
+    theirs = collections.Counter(
+        type(m).__name__
+        for _, m in model.named_modules(remove_duplicate=False)
+        if isinstance(m, (torch.nn.ReLU, torch.nn.SiLU, torch.nn.LeakyReLU, torch.nn.Hardswish))
+    )
     report = analyze_text(text, "yolov6n.yaml")
-    ours = collections.Counter(row.kind for row in report.rows if row.kind in ("ReLU", "SiLU", "LeakyReLU", "Hardswish"))
+    ours = collections.Counter(
+        row.kind for row in report.rows if row.kind in ("ReLU", "SiLU", "LeakyReLU", "Hardswish")
+    )
     assert ours == theirs and len(theirs) == 1
     assert report.totals.params == sum(p.numel() for p in model.parameters())
     if activation == "nn.LeakyReLU(0.1)":
@@ -517,8 +577,14 @@ def test_activation_key_sets_the_conv_activation(activation: str | None) -> None
         assert "LeakyReLU: {negative_slope: 0.1, if: $act, name: act}" in native_yaml(load_text(text, "yolov6n.yaml"))
 
 
-@pytest.mark.parametrize(("value", "code"), [("__import__('os').system('true')", "bad-value"), ("nn.Conv2d(3, 4, 1)", "unknown-kind"),
-                                             ("nn.ELU(1.0, True)", "bad-value")])
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("__import__('os').system('true')", "bad-value"),
+        ("nn.Conv2d(3, 4, 1)", "unknown-kind"),
+        ("nn.ELU(1.0, True)", "bad-value"),
+    ],
+)
 def test_bad_activation_is_located(value: str, code: str) -> None:
     spec = TINY.replace("nc: 3\n", f"nc: 3\nactivation: {value}\n")
     with pytest.raises(SpecError) as caught:
@@ -542,17 +608,27 @@ def test_ultralytics_convention_equals_ultralytics_thop_on_the_zoo() -> None:
     root = Path(__file__).parent.parent
     specs = sorted(str(path) for path in (root / "specs").glob("*.yaml"))
     script = Path(__file__).with_name("ultralytics_thop_zoo.py")
-    env = {**os.environ, "PYTHONWARNINGS": "ignore",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
-    result = subprocess.run([sys.executable, str(script), THOP_DIR, *specs], capture_output=True, text=True, timeout=600, env=env)
+    env = {
+        **os.environ,
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+    }
+    result = subprocess.run(
+        [sys.executable, str(script), THOP_DIR, *specs], capture_output=True, text=True, timeout=600, env=env
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     theirs = json.loads(result.stdout.strip().splitlines()[-1])
     ours = {spec: count(analyze_file(spec), CONVENTIONS["ultralytics"]).macs for spec in specs}
     assert ours == theirs
 
 
-RTDETR = ["rt-detr/rtdetr-l.yaml", "rt-detr/rtdetr-x.yaml", "rt-detr/rtdetr-resnet50.yaml", "rt-detr/rtdetr-resnet101.yaml",
-          "v8/yolov8-rtdetr.yaml"]
+RTDETR = [
+    "rt-detr/rtdetr-l.yaml",
+    "rt-detr/rtdetr-x.yaml",
+    "rt-detr/rtdetr-resnet50.yaml",
+    "rt-detr/rtdetr-resnet101.yaml",
+    "v8/yolov8-rtdetr.yaml",
+]
 
 
 @pytest.mark.parametrize("config", RTDETR)

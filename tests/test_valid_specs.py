@@ -67,6 +67,7 @@ def test_every_valid_spec_analyses() -> None:
 
 # -- blocks with arguments ------------------------------------------------------------------
 
+
 def test_block_defaults_use_other_args() -> None:
     report = analyse("blocks-with-args")
     hw = 32  # every convolution keeps 32x32: k3 p1, k5 p2, k1 p0
@@ -106,6 +107,7 @@ def test_block_defaults_use_other_args() -> None:
 
 # -- repeat and if --------------------------------------------------------------------------
 
+
 def test_repeat_and_a_skipped_branch() -> None:
     report = analyse("repeat-and-if")
     body = conv(8, 8, 3)  # 3x3, 8 -> 8, with bias: 584
@@ -138,6 +140,7 @@ def test_repeat_and_if_follow_overrides() -> None:
 
 # -- several outputs ------------------------------------------------------------------------
 
+
 def test_multi_output_references() -> None:
     report = analyse("multi-output")
     # stem: 3x3 p1 keeps 16x16; the 2x2 pool halves it to 8x8 and also returns its indices.
@@ -168,13 +171,14 @@ def test_multi_output_references() -> None:
 
 # -- expressions ----------------------------------------------------------------------------
 
+
 def test_expressions() -> None:
     report = analyse("expressions")
     a, c, wide = 16, 100, True
-    c1 = a * 2                                    # 32
-    c2 = max(8, int(c * 0.25 + 4) // 8 * 8)       # int(29.0) // 8 * 8 = 24
-    c3 = a if wide else 8                         # 16
-    c4 = min(a, 4) + 2**2                         # 8, stride a // 8 = 2
+    c1 = a * 2  # 32
+    c2 = max(8, int(c * 0.25 + 4) // 8 * 8)  # int(29.0) // 8 * 8 = 24
+    c3 = a if wide else 8  # 16
+    c4 = min(a, 4) + 2**2  # 8, stride a // 8 = 2
     assert (c1, c2, c3, c4) == (32, 24, 16, 8)
     shapes = [r.output_shape for r in leaves(report)]
     # The last 1x1 conv has stride 2: floor((64 - 1) / 2) + 1 = 32.
@@ -196,6 +200,7 @@ def test_expressions_follow_overrides() -> None:
 
 # -- plain YAML reuse -----------------------------------------------------------------------
 
+
 def test_anchors_aliases_and_merge_keys() -> None:
     report = analyse("anchors-and-merge-keys")
     assert [r.output_shape for r in leaves(report)] == [(1, 8, 16, 16), (1, 8, 16, 16), (1, 4, 16, 16)]
@@ -209,5 +214,6 @@ def test_input_override_changes_only_shapes(override: dict) -> None:
     assert report.outputs[0].shape == (1, 12, 17, 17)
     assert report.totals.params == 14_824
     assert report.totals.macs == sum(
-        conv_macs(i, o, k, 17, 17) for i, o, k in [(3, 16, 3), (16, 32, 5), (32, 8, 1), (8, 12, 3), (12, 12, 1), (12, 12, 1)]
+        conv_macs(i, o, k, 17, 17)
+        for i, o, k in [(3, 16, 3), (16, 32, 5), (32, 8, 1), (8, 12, 3), (12, 12, 1), (12, 12, 1)]
     )

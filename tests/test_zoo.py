@@ -28,9 +28,8 @@ ALL_SPECS = sorted(SPECS.glob("*.yaml"))
 ZOO = ["seed-lenet", "alexnet", "vgg16", "resnet18", "resnet50"]
 
 
-
-
 # -- published numbers ----------------------------------------------------------------
+
 
 def test_lenet_hand_numbers() -> None:
     assert LENET_PARAMS == 61_280
@@ -112,8 +111,12 @@ def test_vgg16_classifier_input() -> None:
 def test_resnet50_stage_shapes() -> None:
     # torchvision resnet50: stages end at 256x56x56, 512x28x28, 1024x14x14, 2048x7x7.
     report = _report("resnet50")
-    expected = {"layer1": (1, 256, 56, 56), "layer2": (1, 512, 28, 28),
-                "layer3": (1, 1024, 14, 14), "layer4": (1, 2048, 7, 7)}
+    expected = {
+        "layer1": (1, 256, 56, 56),
+        "layer2": (1, 512, 28, 28),
+        "layer3": (1, 1024, 14, 14),
+        "layer4": (1, 2048, 7, 7),
+    }
     for name, shape in expected.items():
         row = _row(report, name)
         assert row.is_block and row.output_shape == shape
@@ -148,7 +151,7 @@ def _contents(report: Report, index: int) -> list[Row]:
     """Rows nested (at any depth) inside the block row at `index`, from tree order."""
     block = report.rows[index]
     inside = []
-    for row in report.rows[index + 1:]:
+    for row in report.rows[index + 1 :]:
         if row.depth <= block.depth:
             break
         inside.append(row)

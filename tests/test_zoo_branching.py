@@ -23,13 +23,14 @@ INCEPTION_V3_PARAMS_WITHOUT_AUX = 23_834_568
 # conv1 a 5x5 conv to 768 (1x1 out), both BasicConv2d (no bias, batch norm of 2C params);
 # fc is Linear(768, 1000).
 AUX_PARAMS = (
-    768 * 128 + 2 * 128            # conv0 + bn
-    + 128 * 768 * 5 * 5 + 2 * 768  # conv1 + bn
-    + 768 * 1000 + 1000            # fc
+    768 * 128
+    + 2 * 128  # conv0 + bn
+    + 128 * 768 * 5 * 5
+    + 2 * 768  # conv1 + bn
+    + 768 * 1000
+    + 1000  # fc
 )
 AUX_MACS = 128 * 5 * 5 * 768 + 768 * 1 * 1 * 128 * 5 * 5 + 768 * 1000
-
-
 
 
 def test_aux_head_hand_numbers() -> None:
@@ -66,9 +67,15 @@ def test_inception_v3_grid_sizes() -> None:
     # channels), 17x17x768 after Mixed_6a..6e, 8x8 after Mixed_7a..7c (1280, 2048, 2048).
     report = _report("inception_v3")
     expected = {
-        "maxpool2": (1, 192, 35, 35), "Mixed_5b": (1, 256, 35, 35), "Mixed_5c": (1, 288, 35, 35),
-        "Mixed_5d": (1, 288, 35, 35), "Mixed_6a": (1, 768, 17, 17), "Mixed_6e": (1, 768, 17, 17),
-        "Mixed_7a": (1, 1280, 8, 8), "Mixed_7b": (1, 2048, 8, 8), "Mixed_7c": (1, 2048, 8, 8),
+        "maxpool2": (1, 192, 35, 35),
+        "Mixed_5b": (1, 256, 35, 35),
+        "Mixed_5c": (1, 288, 35, 35),
+        "Mixed_5d": (1, 288, 35, 35),
+        "Mixed_6a": (1, 768, 17, 17),
+        "Mixed_6e": (1, 768, 17, 17),
+        "Mixed_7a": (1, 1280, 8, 8),
+        "Mixed_7b": (1, 2048, 8, 8),
+        "Mixed_7c": (1, 2048, 8, 8),
     }
     for name, shape in expected.items():
         assert _row(report, name).output_shape == shape, name
@@ -95,9 +102,12 @@ def test_densenet121_block_widths() -> None:
     # + 24*32 = 1024 -> 512, + 16*32 = 1024.
     report = _report("densenet121")
     expected = {
-        "denseblock1": (1, 256, 56, 56), "transition1": (1, 128, 28, 28),
-        "denseblock2": (1, 512, 28, 28), "transition2": (1, 256, 14, 14),
-        "denseblock3": (1, 1024, 14, 14), "transition3": (1, 512, 7, 7),
+        "denseblock1": (1, 256, 56, 56),
+        "transition1": (1, 128, 28, 28),
+        "denseblock2": (1, 512, 28, 28),
+        "transition2": (1, 256, 14, 14),
+        "denseblock3": (1, 1024, 14, 14),
+        "transition3": (1, 512, 7, 7),
         "denseblock4": (1, 1024, 7, 7),
     }
     for name, shape in expected.items():
@@ -110,5 +120,3 @@ def test_inception_v3_aux_logits_receptive_field_is_global() -> None:
     # AuxLogits.conv1's 5x5 kernel covers the whole 5x5 map, then fc mixes every feature.
     rf = _row(_report("inception_v3"), "AuxLogits.fc").receptive_field
     assert rf is not None and rf.kind == "global"
-
-

@@ -18,9 +18,6 @@ from zoo import row as _row
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 
-
-
-
 # VGG16-BN's convolutions are VGG16's (same convs, same biases: make_layers keeps them),
 # so its conv + linear MACs are VGG16's exact published count.
 def test_vgg16_bn_macs_equal_vgg16_exactly() -> None:
@@ -49,8 +46,13 @@ def test_vgg_pool5_feeds_the_classifier(name: str) -> None:
 
 
 # (config letter's conv counts per stage; torchvision cfgs A, B, D, E)
-VGG_CONVS = {"vgg11": [1, 1, 2, 2, 2], "vgg11_bn": [1, 1, 2, 2, 2], "vgg13": [2, 2, 2, 2, 2],
-             "vgg16_bn": [2, 2, 3, 3, 3], "vgg19": [2, 2, 4, 4, 4]}
+VGG_CONVS = {
+    "vgg11": [1, 1, 2, 2, 2],
+    "vgg11_bn": [1, 1, 2, 2, 2],
+    "vgg13": [2, 2, 2, 2, 2],
+    "vgg16_bn": [2, 2, 3, 3, 3],
+    "vgg19": [2, 2, 4, 4, 4],
+}
 
 
 @pytest.mark.parametrize("name", list(VGG_CONVS))
@@ -100,9 +102,14 @@ def test_resnet34_by_hand() -> None:
         first = 9 * (p // 2) * p + 9 * p * p + 4 * p + (p // 2) * p + 2 * p
         return first + (n - 1) * 2 * (9 * p * p + 2 * p)
 
-    params = (7 * 7 * 3 * 64 + 2 * 64) + 3 * 2 * (9 * 64 * 64 + 2 * 64) \
-        + stage(128, 4) + stage(256, 6) + stage(512, 3) + 512 * 1000 + 1000
+    params = (
+        (7 * 7 * 3 * 64 + 2 * 64)
+        + 3 * 2 * (9 * 64 * 64 + 2 * 64)
+        + stage(128, 4)
+        + stage(256, 6)
+        + stage(512, 3)
+        + 512 * 1000
+        + 1000
+    )
     assert params == 21_797_672  # agrees with the published num_params
     assert _report("resnet34").totals.params == params
-
-

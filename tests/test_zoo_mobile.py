@@ -18,9 +18,6 @@ SPECS = Path(__file__).resolve().parent.parent / "specs"
 MOBILE = ["mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_b0"]
 
 
-
-
-
 def _make_divisible(value: float, divisor: int = 8) -> int:
     """torchvision's _make_divisible, written out here so the hand numbers can use it."""
     rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
@@ -28,8 +25,6 @@ def _make_divisible(value: float, divisor: int = 8) -> int:
 
 
 # -- published numbers ----------------------------------------------------------------
-
-
 
 
 # -- structure, by hand from torchvision's definitions ----------------------------------
@@ -41,12 +36,20 @@ def _make_divisible(value: float, divisor: int = 8) -> int:
 #   efficientnet_b0   stages' n - 1: 0+1+1+2+2+3+0                                       = 9
 RESIDUAL_ADDS = {"mobilenet_v2": 10, "mobilenet_v3_large": 10, "mobilenet_v3_small": 6, "efficientnet_b0": 9}
 # Inverted-residual blocks: sum of n (v2: 1+2+3+4+3+3+1; b0: 1+2+2+3+3+4+1) or table rows (v3).
-BLOCKS = {"mobilenet_v2": ("InvertedResidual", 17), "mobilenet_v3_large": ("Bneck", 15),
-          "mobilenet_v3_small": ("Bneck", 11), "efficientnet_b0": ("MBConv", 16)}
+BLOCKS = {
+    "mobilenet_v2": ("InvertedResidual", 17),
+    "mobilenet_v3_large": ("Bneck", 15),
+    "mobilenet_v3_small": ("Bneck", 11),
+    "efficientnet_b0": ("MBConv", 16),
+}
 # The last feature map (before the global pool): 224 / 32 = 7; width of the last 1x1 conv:
 # v2 1280; v3-large 6 * 160 = 960; v3-small 6 * 96 = 576; b0 4 * 320 = 1280.
-FEATURES = {"mobilenet_v2": (1, 1280, 7, 7), "mobilenet_v3_large": (1, 960, 7, 7),
-            "mobilenet_v3_small": (1, 576, 7, 7), "efficientnet_b0": (1, 1280, 7, 7)}
+FEATURES = {
+    "mobilenet_v2": (1, 1280, 7, 7),
+    "mobilenet_v3_large": (1, 960, 7, 7),
+    "mobilenet_v3_small": (1, 576, 7, 7),
+    "efficientnet_b0": (1, 1280, 7, 7),
+}
 # Classifier Linear layers (weights + biases):
 #   v2 and b0: Linear(1280, 1000); v3-large: Linear(960, 1280), Linear(1280, 1000);
 #   v3-small: Linear(576, 1024), Linear(1024, 1000).
@@ -80,8 +83,12 @@ def test_features_and_classifier(name: str) -> None:
 
 def test_stems_by_hand() -> None:
     # 3x3 stride-2 conv, no bias, 3 -> C, output 112x112; then BatchNorm2d(C): 2C params.
-    for name, width in [("mobilenet_v2", 32), ("mobilenet_v3_large", 16),
-                        ("mobilenet_v3_small", 16), ("efficientnet_b0", 32)]:
+    for name, width in [
+        ("mobilenet_v2", 32),
+        ("mobilenet_v3_large", 16),
+        ("mobilenet_v3_small", 16),
+        ("efficientnet_b0", 32),
+    ]:
         stem = _row(_report(name), "stem")
         assert stem.is_block and stem.output_shape == (1, width, 112, 112)
         assert stem.params == 3 * 3 * 3 * width + 2 * width

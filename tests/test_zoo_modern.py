@@ -20,8 +20,6 @@ from zoo import row as _row
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 
-
-
 # -- ConvNeXt-Tiny, by hand (3x224x224; depths [3, 3, 9, 3], dims [96, 192, 384, 768]) ----
 # Stem: Conv2d(3, 96, 4, s4) + bias, LayerNorm2d(96) (weight + bias).
 # CNBlock(d): dw Conv2d(d, d, 7, groups=d) 49d + d; LayerNorm 2d; Linear(d, 4d) 4d^2 + 4d;
@@ -42,10 +40,12 @@ def _cnblock_macs(d: int, hw: int) -> int:
 
 
 CONVNEXT_PARAMS = (
-    (3 * 96 * 16 + 96) + 2 * 96
+    (3 * 96 * 16 + 96)
+    + 2 * 96
     + sum(blocks * _cnblock_params(d) for d, blocks, _ in CONVNEXT_STAGES)
     + sum(2 * cin + 4 * cin * cout + cout for (cin, _, _), (cout, _, _) in zip(CONVNEXT_STAGES, CONVNEXT_STAGES[1:]))
-    + 2 * 768 + (768 * 1000 + 1000)
+    + 2 * 768
+    + (768 * 1000 + 1000)
 )
 CONVNEXT_MACS = (
     3 * 16 * 96 * 56 * 56
@@ -69,7 +69,6 @@ VIT_PARAMS = (3 * 256 * E + E) + E + TOKENS * E + 12 * VIT_BLOCK_PARAMS + 2 * E 
 VIT_MACS = 3 * 256 * E * 196 + 12 * VIT_BLOCK_MACS + E * 1000
 
 
-
 def test_macs_match_the_hand_count() -> None:
     assert _report("convnext_tiny").totals.macs == CONVNEXT_MACS
     assert _report("vit_b_16").totals.macs == VIT_MACS
@@ -80,8 +79,6 @@ def test_hand_numbers_agree_with_published() -> None:
     assert round(CONVNEXT_MACS / 1e9, 3) == PUBLISHED["convnext_tiny"][1]
     assert PUBLISHED["vit_b_16"][0] == VIT_PARAMS
     assert round(VIT_MACS / 1e9, 3) == PUBLISHED["vit_b_16"][1]
-
-
 
 
 def test_convnext_tiny_structure() -> None:
@@ -123,16 +120,16 @@ def _up(cin: int, cout: int) -> int:
 
 
 UNET_BLOCKS = {
-    "inc": _double_conv(3, 64),        #     1,728 +   128 +    36,864 +   128 =     38,848
-    "down1": _double_conv(64, 128),    #    73,728 +   256 +   147,456 +   256 =    221,696
-    "down2": _double_conv(128, 256),   #   294,912 +   512 +   589,824 +   512 =    885,760
-    "down3": _double_conv(256, 512),   # 1,179,648 + 1,024 + 2,359,296 + 1,024 =  3,540,992
+    "inc": _double_conv(3, 64),  #     1,728 +   128 +    36,864 +   128 =     38,848
+    "down1": _double_conv(64, 128),  #    73,728 +   256 +   147,456 +   256 =    221,696
+    "down2": _double_conv(128, 256),  #   294,912 +   512 +   589,824 +   512 =    885,760
+    "down3": _double_conv(256, 512),  # 1,179,648 + 1,024 + 2,359,296 + 1,024 =  3,540,992
     "down4": _double_conv(512, 1024),  # 4,718,592 + 2,048 + 9,437,184 + 2,048 = 14,159,872
-    "up1": _up(1024, 512),             # 2,097,152 + 512 + DoubleConv(1024, 512) 7,079,936 = 9,177,600
-    "up2": _up(512, 256),              #   524,288 + 256 + DoubleConv(512, 256)  1,770,496 = 2,295,040
-    "up3": _up(256, 128),              #   131,072 + 128 + DoubleConv(256, 128)    442,880 =   574,080
-    "up4": _up(128, 64),               #    32,768 +  64 + DoubleConv(128, 64)     110,848 =   143,680
-    "outc": 64 * 2 + 2,                #                                                         130
+    "up1": _up(1024, 512),  # 2,097,152 + 512 + DoubleConv(1024, 512) 7,079,936 = 9,177,600
+    "up2": _up(512, 256),  #   524,288 + 256 + DoubleConv(512, 256)  1,770,496 = 2,295,040
+    "up3": _up(256, 128),  #   131,072 + 128 + DoubleConv(256, 128)    442,880 =   574,080
+    "up4": _up(128, 64),  #    32,768 +  64 + DoubleConv(128, 64)     110,848 =   143,680
+    "outc": 64 * 2 + 2,  #                                                         130
 }
 UNET_PARAMS = 31_037_698
 # Batch norm buffers: running mean and var (2C) and num_batches_tracked (1), 18 BNs.
@@ -143,11 +140,17 @@ UNET_BUFFERS = sum(2 * c + 1 for c in UNET_BN_CHANNELS)
 # DoubleConv(cin, cout, mid=cin/2); up1 Up(1024, 256), up2 Up(512, 128), up3 Up(256, 64),
 # up4 Up(128, 64).
 UNET_BILINEAR_PARAMS = (
-    _double_conv(3, 64) + _double_conv(64, 128) + _double_conv(128, 256) + _double_conv(256, 512)
+    _double_conv(3, 64)
+    + _double_conv(64, 128)
+    + _double_conv(128, 256)
+    + _double_conv(256, 512)
     + _double_conv(512, 512)
-    + _double_conv(1024, 256, 512) + _double_conv(512, 128, 256) + _double_conv(256, 64, 128)
+    + _double_conv(1024, 256, 512)
+    + _double_conv(512, 128, 256)
+    + _double_conv(256, 64, 128)
     + _double_conv(128, 64, 64)
-    + 64 * 2 + 2
+    + 64 * 2
+    + 2
 )
 
 
@@ -194,5 +197,3 @@ def test_unet_bilinear_variant() -> None:
 
 
 # -- the CLI renders them ---------------------------------------------------------------------
-
-

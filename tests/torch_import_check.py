@@ -24,6 +24,7 @@ def leaf_shapes(model: torch.nn.Module, paths: Iterable[str]) -> Iterator[dict[s
         def hook(module: torch.nn.Module, args: Any, output: Any) -> None:
             outputs = output if isinstance(output, (tuple, list)) else [output]
             seen.setdefault(path, []).append([tuple(t.shape) for t in outputs if isinstance(t, torch.Tensor)])
+
         return hook
 
     handles = [module.register_forward_hook(hook_for(path)) for path, module in model.named_modules() if path in wanted]

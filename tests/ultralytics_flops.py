@@ -31,17 +31,33 @@ def main(thop_dir: str, cases: list[str], rows: bool = False) -> dict[str, dict[
     if Path(thop.__file__).resolve().parent.parent != Path(thop_dir).resolve():
         raise SystemExit(f"thop comes from {thop.__file__}, not from {thop_dir}")
     torch.set_num_threads(1)
-    for name in ("kaiming_uniform_", "kaiming_normal_", "uniform_", "normal_", "constant_", "zeros_", "ones_",
-                 "trunc_normal_", "xavier_uniform_", "xavier_normal_"):
+    for name in (
+        "kaiming_uniform_",
+        "kaiming_normal_",
+        "uniform_",
+        "normal_",
+        "constant_",
+        "zeros_",
+        "ones_",
+        "trunc_normal_",
+        "xavier_uniform_",
+        "xavier_normal_",
+    ):
         setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
     import ultralytics
     from ultralytics.nn import tasks
     from ultralytics.utils.torch_utils import get_flops
 
     root = Path(ultralytics.__file__).parent / "cfg" / "models"
-    by_task = {"detect": tasks.DetectionModel, "segment": tasks.SegmentationModel, "pose": tasks.PoseModel,
-               "obb": tasks.OBBModel, "classify": tasks.ClassificationModel, "depth": tasks.DepthModel,
-               "semantic": tasks.SemanticSegmentationModel}
+    by_task = {
+        "detect": tasks.DetectionModel,
+        "segment": tasks.SegmentationModel,
+        "pose": tasks.PoseModel,
+        "obb": tasks.OBBModel,
+        "classify": tasks.ClassificationModel,
+        "depth": tasks.DepthModel,
+        "semantic": tasks.SemanticSegmentationModel,
+    }
     measured: dict[str, dict[str, object]] = {}
     for case in cases:
         config, _, scale = case.partition(":")

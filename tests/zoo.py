@@ -42,8 +42,8 @@ PUBLISHED: dict[str, tuple[int, float | None, int | None]] = {
     "resnet152": (60_192_808, 11.514, None),
     # branching
     "densenet121": (7_978_856, 2.834, None),
-    "googlenet": (6_624_904, 1.498, None),          # aux_logits=False, as the published weights
-    "inception_v3": (27_161_264, 5.713, None),      # params with AuxLogits, MACs without
+    "googlenet": (6_624_904, 1.498, None),  # aux_logits=False, as the published weights
+    "inception_v3": (27_161_264, 5.713, None),  # params with AuxLogits, MACs without
     # mobile
     "mobilenet_v2": (3_504_872, 0.301, None),
     "mobilenet_v3_large": (5_483_032, 0.217, None),

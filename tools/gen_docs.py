@@ -90,25 +90,27 @@ def rule_examples(code: str) -> str:
     said = "\n".join(
         f"{p.line - header}:{p.col}: {p.severity} {p.code} {p.message}" for p in lint_file(fail, Config()).problems
     )
-    return "\n".join([
-        f"Fails (`tests/lint/{fail.name}`):",
-        "",
-        "```yaml",
-        fail_body.rstrip("\n"),
-        "```",
-        "",
-        "`cnnshape lint` says (`line:col` in the example above):",
-        "",
-        "```text",
-        said,
-        "```",
-        "",
-        f"Fixed (`tests/lint/{fixed.name}`):",
-        "",
-        "```yaml",
-        example_body(fixed).rstrip("\n"),
-        "```",
-    ])
+    return "\n".join(
+        [
+            f"Fails (`tests/lint/{fail.name}`):",
+            "",
+            "```yaml",
+            fail_body.rstrip("\n"),
+            "```",
+            "",
+            "`cnnshape lint` says (`line:col` in the example above):",
+            "",
+            "```text",
+            said,
+            "```",
+            "",
+            f"Fixed (`tests/lint/{fixed.name}`):",
+            "",
+            "```yaml",
+            example_body(fixed).rstrip("\n"),
+            "```",
+        ]
+    )
 
 
 def rules_parts() -> dict[str, str]:
@@ -136,7 +138,9 @@ def mapping_table() -> str:
         if inferred:
             ctor += f"; {inferred} from the input"
         targets = [f"`{side.ctor}`"] + [f"`{name}`" for name in side.modules]
-        targets += [f"`x.{name.split('.', 1)[1]}`" if name.startswith("method.") else f"`{name}`" for name in side.functions]
+        targets += [
+            f"`x.{name.split('.', 1)[1]}`" if name.startswith("method.") else f"`{name}`" for name in side.functions
+        ]
         macs = cls.torch_macs.__name__.removesuffix("_macs").replace("_", " ") if cls.torch_macs else ""
         rows.append(f"| `{kind}` | {ctor} | {', '.join(targets)} | {macs} |")
     return "\n".join(rows)

@@ -51,7 +51,7 @@ def _entries(graph: Graph) -> tuple[dict[EntryKey, list[Copy]], dict[int, EntryK
     made: list[tuple[int, EntryKey, Copy]] = []
     node_entry: dict[int, EntryKey] = {}
     block_entry: dict[int, EntryKey] = {}
-    for node in graph.nodes[graph.first_layer:]:
+    for node in graph.nodes[graph.first_layer :]:
         if not node.loc:
             continue  # a stand-in for a layer that could not be built
         key = (node.block, tuple(node.loc[:-1]))
@@ -68,8 +68,9 @@ def _entries(graph: Graph) -> tuple[dict[EntryKey, list[Copy]], dict[int, EntryK
     return copies, node_entry, block_entry
 
 
-def analyse_source(source: Any, overrides: Optional[dict[str, Any]] = None,
-                   input_shape: Optional[tuple[int, ...]] = None) -> Analysed:
+def analyse_source(
+    source: Any, overrides: Optional[dict[str, Any]] = None, input_shape: Optional[tuple[int, ...]] = None
+) -> Analysed:
     """Analyse a spec as the pipeline does (raises SpecError with every problem)."""
     from cnnshape.analysis import analyze
     from cnnshape.dialects import settle
@@ -83,7 +84,7 @@ def analyse_source(source: Any, overrides: Optional[dict[str, Any]] = None,
     rows = {row.name: row for row in report.rows if not row.is_block}
     shapes: dict[Ref, tuple[int, ...]] = {Ref(index): tuple(shape) for index, (_, shape) in enumerate(graph.inputs)}
     shapes.setdefault(Ref(0), graph.input_shape)
-    for node in graph.nodes[graph.first_layer:]:
+    for node in graph.nodes[graph.first_layer :]:
         row = rows.get(node.name)
         if row is not None:
             for i, shape in enumerate(row.output_shapes):
@@ -92,8 +93,9 @@ def analyse_source(source: Any, overrides: Optional[dict[str, Any]] = None,
     return Analysed(spec, graph, report, shapes, copies, node_entry, block_entry)
 
 
-def analyse_file(path: Any, overrides: Optional[dict[str, Any]] = None,
-                 input_shape: Optional[tuple[int, ...]] = None) -> Analysed:
+def analyse_file(
+    path: Any, overrides: Optional[dict[str, Any]] = None, input_shape: Optional[tuple[int, ...]] = None
+) -> Analysed:
     from cnnshape.source import load_file
 
     return analyse_source(load_file(path), overrides, input_shape)
@@ -103,6 +105,9 @@ def reads_indices(analysed: Analysed) -> bool:
     """Whether a layer reading the network input takes integer indices (an Embedding), so
     the input is fed as int64 instead of float."""
     graph = analysed.graph
-    readers = [node.layer for node in graph.nodes[graph.first_layer:]
-               if node.layer is not None and any(ref.node < graph.first_layer for ref in node.inputs)]
+    readers = [
+        node.layer
+        for node in graph.nodes[graph.first_layer :]
+        if node.layer is not None and any(ref.node < graph.first_layer for ref in node.inputs)
+    ]
     return any(layer.pytorch is not None and layer.pytorch.input_dtype == "long" for layer in readers)

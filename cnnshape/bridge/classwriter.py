@@ -37,11 +37,46 @@ class ExportError(Exception):
 
 # Names that must not become nn.Module attributes (they would shadow its methods).
 _MODULE_ATTRS = {
-    "training", "forward", "train", "eval", "parameters", "buffers", "children", "modules", "named_modules",
-    "named_parameters", "named_buffers", "named_children", "add_module", "register_module", "register_buffer",
-    "register_parameter", "state_dict", "load_state_dict", "apply", "to", "cpu", "cuda", "float", "double",
-    "half", "bfloat16", "type", "zero_grad", "requires_grad_", "get_submodule", "get_parameter", "get_buffer",
-    "extra_repr", "dump_patches", "call_super_init", "share_memory", "xpu", "ipu", "mtia", "compile",
+    "training",
+    "forward",
+    "train",
+    "eval",
+    "parameters",
+    "buffers",
+    "children",
+    "modules",
+    "named_modules",
+    "named_parameters",
+    "named_buffers",
+    "named_children",
+    "add_module",
+    "register_module",
+    "register_buffer",
+    "register_parameter",
+    "state_dict",
+    "load_state_dict",
+    "apply",
+    "to",
+    "cpu",
+    "cuda",
+    "float",
+    "double",
+    "half",
+    "bfloat16",
+    "type",
+    "zero_grad",
+    "requires_grad_",
+    "get_submodule",
+    "get_parameter",
+    "get_buffer",
+    "extra_repr",
+    "dump_patches",
+    "call_super_init",
+    "share_memory",
+    "xpu",
+    "ipu",
+    "mtia",
+    "compile",
 }
 
 
@@ -105,8 +140,9 @@ def _plus_times(base: Any, copy: int, step: Any) -> Any:
 class _ClassWriter:
     """Writes one class for a block kind (or the network) from its definition."""
 
-    def __init__(self, exporter: _Exporter, kind: Optional[str], instances: list[Optional[int]], symbolic: bool,
-                 class_name: str):
+    def __init__(
+        self, exporter: _Exporter, kind: Optional[str], instances: list[Optional[int]], symbolic: bool, class_name: str
+    ):
         self.ex = exporter
         self.a = exporter.a
         self.kind = kind
@@ -183,8 +219,14 @@ class _ClassWriter:
     def _eval(self, raw: Any, position: int, copy: int = 0) -> Any:
         return substitute(raw, {**self.variables[position], "repeat_index": copy})
 
-    def _translate(self, raw: Any, loop_var: Optional[str] = None, copy: Optional[int] = None,
-                   as_tuple: bool = True, needs: Optional[set[str]] = None) -> str:
+    def _translate(
+        self,
+        raw: Any,
+        loop_var: Optional[str] = None,
+        copy: Optional[int] = None,
+        as_tuple: bool = True,
+        needs: Optional[set[str]] = None,
+    ) -> str:
         """A spec value with substitutions as Python, names resolved in this class's scope."""
         return translate_value(raw, self.scope, self.needs if needs is None else needs, loop_var, copy, as_tuple)
 
@@ -214,6 +256,7 @@ class _ClassWriter:
                     return self._eval(raw, position, copy)
                 except (ExprError, TypeError):
                     return None
+
             return value
 
         for raw in chain:
@@ -227,9 +270,11 @@ class _ClassWriter:
         if not self.root:
             for j in range(self.n_inputs):
                 for dim in (1, -1):
+
                     def input_size(position: int, copy: int, j: int = j, dim: int = dim) -> Any:
                         shape = self.a.shape(self.a.block_inputs(_some(self.instances[position]))[j])
                         return shape[dim] if -len(shape) <= dim < len(shape) else None
+
                     candidates.append(((j, dim), input_size, None))
 
         def fits(value: Any) -> bool:
@@ -353,8 +398,10 @@ class _ClassWriter:
             binding = _Binding([binding.names[index]])
             rest = rest[1:]
         if rest:
-            raise ExportError(f"`{ref}` reaches inside a block use; export writes a block as a class whose "
-                              "forward returns only the block's outputs, so name it in the block's `outputs`")
+            raise ExportError(
+                f"`{ref}` reaches inside a block use; export writes a block as a class whose "
+                "forward returns only the block's outputs, so name it in the block's `outputs`"
+            )
         if binding.partial:
             raise Unsupported(f"{ref!r} stands for different tensors in different uses")
         return binding
@@ -397,8 +444,15 @@ class _ClassWriter:
                 raise Unsupported("the last entry stands for different tensors in different uses")
             result = previous.names
         self.outputs = result
-        return ClassInfo(self.class_name, self.symbolic, list(self.in_params), list(self.block_args),
-                         dict(self.arg_idents), self.n_inputs, len(result))
+        return ClassInfo(
+            self.class_name,
+            self.symbolic,
+            list(self.in_params),
+            list(self.block_args),
+            dict(self.arg_idents),
+            self.n_inputs,
+            len(result),
+        )
 
     def _entry(self, call: LayerCall, loc: tuple, previous: _Binding) -> _Binding:
         a = self.a
@@ -474,7 +528,7 @@ class _ClassWriter:
                 for var, source in zip(outputs.names, stand):
                     self.fwd.append(f"    {var} = {source}")
                 if len(stand) < len(outputs.names):
-                    outputs = _Binding(outputs.names[:len(stand)], partial=True)
+                    outputs = _Binding(outputs.names[: len(stand)], partial=True)
                 elif partial:
                     outputs = _Binding(outputs.names, partial=True)
                 self._open_if = (flag, len(self.init), len(self.fwd), else_at)
@@ -519,12 +573,15 @@ class _ClassWriter:
             bases.add(int(match.group(1)) - on)
         if len(bases) != 1:
             raise Unsupported("layer names that differ between uses")
-        terms = " + ".join([str(bases.pop())] + [f"{weight} * self.{flag}" if weight != 1 else f"self.{flag}"
-                                                 for flag, _, weight in shifts])
+        terms = " + ".join(
+            [str(bases.pop())]
+            + [f"{weight} * self.{flag}" if weight != 1 else f"self.{flag}" for flag, _, weight in shifts]
+        )
         return f"{literal(stem + '_')} + str({terms})"
 
-    def _loop(self, call: LayerCall, copies: list[list[Copy]], inputs: _Binding, is_block: bool,
-              training: bool) -> _Binding:
+    def _loop(
+        self, call: LayerCall, copies: list[list[Copy]], inputs: _Binding, is_block: bool, training: bool
+    ) -> _Binding:
         if training or len(inputs.names) != 1:
             raise Unsupported("a repeat loop over a multi-input or training-only layer")
         pattern: Optional[str] = None
@@ -584,8 +641,15 @@ class _ClassWriter:
             return [(p, k, copies[p][k]) for p in present if k < len(copies[p])]
         return [(p, index, copy) for p in present for index, copy in enumerate(copies[p])]
 
-    def _ctor(self, call: LayerCall, copies: list[list[Copy]], k: Optional[int], present: list[int], is_block: bool,
-              loop_var: Optional[str]) -> tuple[str, int]:
+    def _ctor(
+        self,
+        call: LayerCall,
+        copies: list[list[Copy]],
+        k: Optional[int],
+        present: list[int],
+        is_block: bool,
+        loop_var: Optional[str],
+    ) -> tuple[str, int]:
         """The module an entry's copy holds, and how many outputs it returns: a new one, the
         earlier module it shares (`share:`), frozen with requires_grad_(False) when
         `trainable: false` (nn.Module.requires_grad_ returns the module)."""
@@ -606,12 +670,21 @@ class _ClassWriter:
             raise Unsupported("`share` given by an expression")
         head = attr_name(target.split(".")[0])
         if head not in self.attrs:
-            raise ExportError(f"`share: {target}` names a module this class does not hold by that name "
-                              "(a copy inside a loop, or a layer of another block)")
+            raise ExportError(
+                f"`share: {target}` names a module this class does not hold by that name "
+                "(a copy inside a loop, or a layer of another block)"
+            )
         return "self." + module_path(target)
 
-    def _new_module(self, call: LayerCall, copies: list[list[Copy]], k: Optional[int], present: list[int],
-                    is_block: bool, loop_var: Optional[str]) -> tuple[str, int]:
+    def _new_module(
+        self,
+        call: LayerCall,
+        copies: list[list[Copy]],
+        k: Optional[int],
+        present: list[int],
+        is_block: bool,
+        loop_var: Optional[str],
+    ) -> tuple[str, int]:
         a = self.a
         wants = self._wants(copies, k, present)
         p0, c0, first = wants[0]
@@ -674,7 +747,7 @@ class _ClassWriter:
             if key not in values:
                 break
             parts.append(values[key])
-        used = set(side.positional[:len(parts)])
+        used = set(side.positional[: len(parts)])
         parts += [f"{_keyword(key)}={value}" for key, value in values.items() if key not in used]
         return f"{name}({', '.join(parts)})"
 
@@ -720,7 +793,6 @@ class _ClassWriter:
         lines += ["        " + line for line in self.fwd]
         lines.append(f"        return {', '.join(self.outputs)}")
         return "\n".join(lines) + "\n"
-
 
 
 def _keyword(key: str) -> str:

@@ -73,7 +73,9 @@ def verify(
     spec: SpecArgument,
     input: InputOption = None,
     set_: SetOption = None,
-    device: Annotated[Device, typer.Option("--device", help="meta: shapes only, no memory; cpu: a real forward pass on zeros.")] = Device.meta,
+    device: Annotated[
+        Device, typer.Option("--device", help="meta: shapes only, no memory; cpu: a real forward pass on zeros.")
+    ] = Device.meta,
     scale: ScaleOption = None,
 ) -> None:
     """Build the spec in PyTorch and compare every layer and the totals with the analysis; exit 1 on a mismatch.
@@ -94,11 +96,35 @@ def verify(
 
 
 def import_(
-    target: Annotated[str, typer.Argument(help="pkg.module:attr or path/to/file.py:attr: an nn.Module instance, class or zero-argument factory; timm:NAME for timm.create_model(NAME, pretrained=False); or a model.onnx file.", show_default=False)],
-    input: Annotated[Optional[str], typer.Option("--input", "-i", help="The input shape to trace with, e.g. 1,3,224,224 (for .onnx: the file's own input unless given).", show_default=False)] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the spec to this file instead of stdout.")] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="The spec's name (default: the model's class name).")] = None,
-    path: Annotated[Optional[list[str]], typer.Option("--path", help="A folder to import TARGET's module from, first on sys.path (repeatable); the current folder only with --path .")] = None,
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="pkg.module:attr or path/to/file.py:attr: an nn.Module instance, class or zero-argument factory; timm:NAME for timm.create_model(NAME, pretrained=False); or a model.onnx file.",
+            show_default=False,
+        ),
+    ],
+    input: Annotated[
+        Optional[str],
+        typer.Option(
+            "--input",
+            "-i",
+            help="The input shape to trace with, e.g. 1,3,224,224 (for .onnx: the file's own input unless given).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write the spec to this file instead of stdout.")
+    ] = None,
+    name: Annotated[
+        Optional[str], typer.Option("--name", help="The spec's name (default: the model's class name).")
+    ] = None,
+    path: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--path",
+            help="A folder to import TARGET's module from, first on sys.path (repeatable); the current folder only with --path .",
+        ),
+    ] = None,
 ) -> None:
     """Trace a PyTorch model with torch.fx (or read an .onnx file) and write it as a spec; exit 1 on an unmappable operation.
 
@@ -125,11 +151,16 @@ def import_(
 
 
 def _rejected_path(output: Optional[Path]) -> Path:
-    return (output.with_name(output.stem + ".rejected" + (output.suffix or ".yaml")) if output is not None
-            else Path("cnnshape-import.rejected.yaml"))
+    return (
+        output.with_name(output.stem + ".rejected" + (output.suffix or ".yaml"))
+        if output is not None
+        else Path("cnnshape-import.rejected.yaml")
+    )
 
 
-def _import_onnx(target: str, input_shape: Optional[tuple[int, ...]], output: Optional[Path], name: Optional[str]) -> None:
+def _import_onnx(
+    target: str, input_shape: Optional[tuple[int, ...]], output: Optional[Path], name: Optional[str]
+) -> None:
     if importlib.util.find_spec("onnx") is None:
         fail(messages=["cnnshape import of an .onnx file needs onnx, which is not installed: pip install onnx"])
     from cnnshape.bridge.onnx_import import OnnxError, import_onnx

@@ -28,13 +28,63 @@ from cnnshape.expr import FUNCTIONS, ExprError, _find_close, has_substitution, p
 
 # Names the generated file defines or uses at module level, and the helpers it may copy
 # from cnnshape/bridge/runtime.py. Spec names never become any of these.
-RUNTIME_NAMES = ("_Operand", "Add", "Mul", "Sub", "Div", "Maximum", "Minimum", "Abs", "Neg", "Pow", "Sqrt", "MatMul", "Concat",
-                 "Chunk", "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
-                 "ClassToken", "PositionEmbedding", "LayerScale", "FrozenBatchNorm2d", "StochasticDepth", "_div", "make_divisible")
-FILE_NAMES = frozenset({"torch", "nn", "math", "annotations", "build", "INPUT_SHAPE", "INPUT_SHAPES", "SPEC_NAME", "SPEC_FILE", "model", "out", "shapes",
-                        "self", "x", "i", "t", "p"})
-RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | FILE_NAMES \
+RUNTIME_NAMES = (
+    "_Operand",
+    "Add",
+    "Mul",
+    "Sub",
+    "Div",
+    "Maximum",
+    "Minimum",
+    "Abs",
+    "Neg",
+    "Pow",
+    "Sqrt",
+    "MatMul",
+    "Concat",
+    "Chunk",
+    "Split",
+    "Select",
+    "Reshape",
+    "Permute",
+    "Mean",
+    "ChannelShuffle",
+    "ClassToken",
+    "PositionEmbedding",
+    "LayerScale",
+    "FrozenBatchNorm2d",
+    "StochasticDepth",
+    "_div",
+    "make_divisible",
+)
+FILE_NAMES = frozenset(
+    {
+        "torch",
+        "nn",
+        "math",
+        "annotations",
+        "build",
+        "INPUT_SHAPE",
+        "INPUT_SHAPES",
+        "SPEC_NAME",
+        "SPEC_FILE",
+        "model",
+        "out",
+        "shapes",
+        "self",
+        "x",
+        "i",
+        "t",
+        "p",
+    }
+)
+RESERVED = (
+    frozenset(keyword.kwlist)
+    | frozenset(keyword.softkwlist)
+    | frozenset(dir(builtins))
+    | FILE_NAMES
     | frozenset(RUNTIME_NAMES)
+)
 
 
 class CodegenError(Exception):
@@ -168,9 +218,16 @@ def whole_expression(value: str) -> Optional[tuple[str, Any]]:
 # How the evaluator's functions are written: a builtin of the same behaviour, math's, or a
 # runtime helper copied into the file.
 _FUNCTION_CODE = {
-    "min": ("builtin", "min"), "max": ("builtin", "max"), "abs": ("builtin", "abs"), "int": ("builtin", "int"),
-    "float": ("builtin", "float"), "round": ("builtin", "round"), "ceil": ("math", "ceil"),
-    "floor": ("math", "floor"), "gcd": ("math", "gcd"), "make_divisible": ("runtime", "make_divisible"),
+    "min": ("builtin", "min"),
+    "max": ("builtin", "max"),
+    "abs": ("builtin", "abs"),
+    "int": ("builtin", "int"),
+    "float": ("builtin", "float"),
+    "round": ("builtin", "round"),
+    "ceil": ("math", "ceil"),
+    "floor": ("math", "floor"),
+    "gcd": ("math", "gcd"),
+    "make_divisible": ("runtime", "make_divisible"),
 }
 _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod, ast.Pow)
 _CMPOPS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
@@ -182,8 +239,9 @@ class Translator:
     generated code; names resolve as the evaluator resolves them (scope first, then
     true/false), so an arg named `true` stays the arg."""
 
-    def __init__(self, scope: Mapping[str, str], needs: set[str], loop_var: Optional[str] = None,
-                 copy: Optional[int] = None):
+    def __init__(
+        self, scope: Mapping[str, str], needs: set[str], loop_var: Optional[str] = None, copy: Optional[int] = None
+    ):
         self.scope, self.needs, self.loop_var, self.copy = scope, needs, loop_var, copy
 
     def name(self, name: str) -> ast.expr:
@@ -217,8 +275,9 @@ class Translator:
         elif isinstance(node, ast.BoolOp) and isinstance(node.op, (ast.And, ast.Or)):
             return ast.BoolOp(type(node.op)(), [self.visit(value) for value in node.values])
         elif isinstance(node, ast.Compare) and all(isinstance(op, _CMPOPS) for op in node.ops):
-            return ast.Compare(self.visit(node.left), [type(op)() for op in node.ops],
-                               [self.visit(item) for item in node.comparators])
+            return ast.Compare(
+                self.visit(node.left), [type(op)() for op in node.ops], [self.visit(item) for item in node.comparators]
+            )
         elif isinstance(node, ast.IfExp):
             return ast.IfExp(self.visit(node.test), self.visit(node.body), self.visit(node.orelse))
         elif isinstance(node, ast.Subscript):
@@ -241,8 +300,14 @@ class Translator:
         raise Unsupported(f"{type(node).__name__} cannot be written as Python")
 
 
-def translate(value: Any, scope: Mapping[str, str], needs: set[str], loop_var: Optional[str] = None,
-              copy: Optional[int] = None, as_tuple: bool = True) -> str:
+def translate(
+    value: Any,
+    scope: Mapping[str, str],
+    needs: set[str],
+    loop_var: Optional[str] = None,
+    copy: Optional[int] = None,
+    as_tuple: bool = True,
+) -> str:
     """Python source for a spec value that may hold `$name` / `$(expr)` substitutions."""
     if isinstance(value, list):
         items = [translate_node(item, scope, needs, loop_var, copy, as_tuple) for item in value]
@@ -250,8 +315,14 @@ def translate(value: Any, scope: Mapping[str, str], needs: set[str], loop_var: O
     return unparse(translate_node(value, scope, needs, loop_var, copy, as_tuple))
 
 
-def translate_node(value: Any, scope: Mapping[str, str], needs: set[str], loop_var: Optional[str] = None,
-                   copy: Optional[int] = None, as_tuple: bool = True) -> ast.expr:
+def translate_node(
+    value: Any,
+    scope: Mapping[str, str],
+    needs: set[str],
+    loop_var: Optional[str] = None,
+    copy: Optional[int] = None,
+    as_tuple: bool = True,
+) -> ast.expr:
     if isinstance(value, list):
         items = [translate_node(item, scope, needs, loop_var, copy, as_tuple) for item in value]
         return ast.Tuple(items, ast.Load()) if as_tuple else ast.List(items, ast.Load())
@@ -275,15 +346,20 @@ def runtime_source(names: Iterable[str]) -> list[str]:
     module's order, read from its file (export never imports torch)."""
     path = Path(__file__).with_name("runtime.py")
     text = path.read_text(encoding="utf-8")
-    defined = {node.name: node for node in ast.parse(text).body
-               if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name in RUNTIME_NAMES}
+    defined = {
+        node.name: node
+        for node in ast.parse(text).body
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name in RUNTIME_NAMES
+    }
     # The named ones and the runtime names they use (a base class such as _Operand).
     wanted, pending = set(), [name for name in names if name in defined]
     while pending:
         name = pending.pop()
         if name not in wanted:
             wanted.add(name)
-            pending += [used.id for used in ast.walk(defined[name]) if isinstance(used, ast.Name) and used.id in defined]
+            pending += [
+                used.id for used in ast.walk(defined[name]) if isinstance(used, ast.Name) and used.id in defined
+            ]
     found = []
     for node in defined.values():
         if node.name in wanted:
@@ -298,5 +374,7 @@ def check_module(text: str) -> str:
     try:
         ast.parse(text)
     except SyntaxError as exc:
-        raise CodegenError(f"the generated code does not parse (a cnnshape bug): {exc.msg} at line {exc.lineno}") from None
+        raise CodegenError(
+            f"the generated code does not parse (a cnnshape bug): {exc.msg} at line {exc.lineno}"
+        ) from None
     return text

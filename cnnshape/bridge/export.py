@@ -25,8 +25,16 @@ from cnnshape.bridge.classwriter import ClassInfo, ExportError, _ClassWriter, _s
 from cnnshape.bridge.codegen import CodegenError, Namespace, Unsupported, check_module, literal, runtime_source
 from cnnshape.spec import LayerCall, parse_layer_entry
 
-__all__ = ["Analysed", "ExportError", "analyse_file", "analyse_source", "attr_name", "export_analysed", "export_file",
-           "module_path"]
+__all__ = [
+    "Analysed",
+    "ExportError",
+    "analyse_file",
+    "analyse_source",
+    "attr_name",
+    "export_analysed",
+    "export_file",
+    "module_path",
+]
 
 
 def _camel(name: str) -> str:
@@ -79,9 +87,12 @@ class _Exporter:
         for index in map(_some, instances):
             writer = _ClassWriter(self, kind, [index], False, "__NAME__")
             info = writer.write()
-            args = ", ".join(f"{key}={value!r}" for key, value in self.a.block_vars(index).items()
-                             if key in spec.blocks[kind].args)
-            body = writer.text(description, note=f"Specialised for {args} (one class cannot serve every use: {reason}).")
+            args = ", ".join(
+                f"{key}={value!r}" for key, value in self.a.block_vars(index).items() if key in spec.blocks[kind].args
+            )
+            body = writer.text(
+                description, note=f"Specialised for {args} (one class cannot serve every use: {reason})."
+            )
             if body not in by_text:
                 name = self.module_ns.fresh(kind)
                 info.name = name
@@ -140,7 +151,9 @@ class _Exporter:
     def _footer(self, root_name: str) -> str:
         dtype = ", dtype=torch.long" if reads_indices(self.a) else ""
         several = len(self.a.graph.inputs) > 1
-        inputs = f"*(torch.zeros(shape{dtype}) for shape in INPUT_SHAPES)" if several else f"torch.zeros(INPUT_SHAPE{dtype})"
+        inputs = (
+            f"*(torch.zeros(shape{dtype}) for shape in INPUT_SHAPES)" if several else f"torch.zeros(INPUT_SHAPE{dtype})"
+        )
         return (
             "def build():\n"
             '    """The network for an input of shape INPUT_SHAPE."""\n'
@@ -164,7 +177,8 @@ def export_analysed(analysed: Analysed) -> str:
         raise ExportError(str(exc)) from None
 
 
-def export_file(path: Any, overrides: Optional[dict[str, Any]] = None,
-                input_shape: Optional[tuple[int, ...]] = None) -> str:
+def export_file(
+    path: Any, overrides: Optional[dict[str, Any]] = None, input_shape: Optional[tuple[int, ...]] = None
+) -> str:
     """The PyTorch source for a spec file (raises SpecError, ExportError)."""
     return export_analysed(analyse_file(path, overrides, input_shape))

@@ -24,8 +24,13 @@ from cnnshape.bridge.imported import ImportResult, Unmapped, check_spec
 from cnnshape.bridge.spec_writer import SpecWriter
 
 
-def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[str] = None,
-                 origin: str = "", spec_path: Optional[str] = None) -> ImportResult:
+def import_model(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    name: Optional[str] = None,
+    origin: str = "",
+    spec_path: Optional[str] = None,
+) -> ImportResult:
     """Trace, map, write the spec and check it against PyTorch. Problems are located in
     `spec_path` (default `NAME.yaml`, NAME the spec's name), the file the caller writes
     `result.text` to; the result keeps it as `spec_path`."""
@@ -44,7 +49,11 @@ def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[
             gm, recorder, result = _trace_and_run(model, input_shape)
         finally:
             model.eval()
-    torch_outputs = [tuple(t.shape) for t in (result if isinstance(result, (tuple, list)) else [result]) if isinstance(t, torch.Tensor)]
+    torch_outputs = [
+        tuple(t.shape)
+        for t in (result if isinstance(result, (tuple, list)) else [result])
+        if isinstance(t, torch.Tensor)
+    ]
     torch_params = sum(p.numel() for p in model.parameters())
     mapper = Mapper(gm, recorder.values, model, eval_paths)
     outputs = mapper.run()
@@ -54,8 +63,9 @@ def import_model(model: nn.Module, input_shape: tuple[int, ...], name: Optional[
     writer = SpecWriter(model, mapper.ops, outputs, input_shape, spec_name, origin, _CONTAINERS)
     root = writer.tree()
     text = writer.text(root)
-    imported = ImportResult(text, [], torch_params, torch_outputs, len(mapper.ops), len(writer.blocks),
-                            module_rows=writer.module_rows(root))
+    imported = ImportResult(
+        text, [], torch_params, torch_outputs, len(mapper.ops), len(writer.blocks), module_rows=writer.module_rows(root)
+    )
     imported.spec_path = spec_path or f"{spec_name}.yaml"
     imported.problems = check_spec(text, torch_params, torch_outputs, imported.spec_path)
     return imported
@@ -68,14 +78,20 @@ def _trace_and_run(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[fx.G
         graph = tracer.trace(model, concrete_args=_defaults(model))
         gm = fx.GraphModule(tracer.root, graph)
     except Exception as exc:
-        raise TargetError(f"torch.fx cannot trace {type(model).__name__}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        raise TargetError(
+            f"torch.fx cannot trace {type(model).__name__}: {type(exc).__name__}: {exc}".splitlines()[0]
+        ) from None
     recorder = _Recorder(gm)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     try:
         with torch.no_grad():
             result = recorder.run(torch.zeros(input_shape, device=device))
     except Exception as exc:
-        raise TargetError(f"running {type(model).__name__} on a {list(input_shape)} input failed: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        raise TargetError(
+            f"running {type(model).__name__} on a {list(input_shape)} input failed: {type(exc).__name__}: {exc}".splitlines()[
+                0
+            ]
+        ) from None
     return gm, recorder, result
 
 
@@ -111,16 +127,24 @@ def _defaults(model: nn.Module) -> Optional[dict[str, Any]]:
         parameters = list(inspect.signature(model.forward).parameters.values())
     except (TypeError, ValueError):
         return None
-    given = {p.name: p.default for p in parameters[1:]
-             if p.default is not inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    given = {
+        p.name: p.default
+        for p in parameters[1:]
+        if p.default is not inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
     return given or None
 
 
-def import_target(target: str, input_shape: tuple[int, ...], name: Optional[str] = None,
-                  paths: Sequence[str] = (), spec_path: Optional[str] = None) -> ImportResult:
+def import_target(
+    target: str,
+    input_shape: tuple[int, ...],
+    name: Optional[str] = None,
+    paths: Sequence[str] = (),
+    spec_path: Optional[str] = None,
+) -> ImportResult:
     """Import (run) the target's module, then import the model it names."""
     if name is None and target.startswith("timm:"):
-        name = target[len("timm:"):]
+        name = target[len("timm:") :]
     return import_model(load_target(target, paths), input_shape, name, target, spec_path)
 
 

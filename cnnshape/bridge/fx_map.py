@@ -42,7 +42,7 @@ def load_target(target: str, paths: Sequence[str] = ()) -> nn.Module:
     This imports (runs) the target's module. `paths` are folders put first on sys.path
     for the import (`--path .` for the current folder, which is never added unasked)."""
     if target.startswith("timm:"):
-        return _timm_model(target[len("timm:"):])
+        return _timm_model(target[len("timm:") :])
     where, sep, attr = target.rpartition(":")
     if not sep or not where or not attr:
         raise TargetError(f"expected TARGET as pkg.module:attr or path/to/file.py:attr, got {target!r}")
@@ -93,7 +93,9 @@ def load_target(target: str, paths: Sequence[str] = ()) -> nn.Module:
         if isinstance(made, nn.Module):
             return made
         raise TargetError(f"{target}() returned a {type(made).__name__}, not an nn.Module")
-    raise TargetError(f"{target} is a {type(obj).__name__}: expected an nn.Module instance, class or zero-argument factory")
+    raise TargetError(
+        f"{target} is a {type(obj).__name__}: expected an nn.Module instance, class or zero-argument factory"
+    )
 
 
 def _timm_model(name: str) -> nn.Module:
@@ -214,7 +216,7 @@ def _bind(names: Sequence[tuple[str, Any]], args: Sequence[Any], kwargs: dict) -
     for (name, _), value in zip(names, args):
         bound[name] = value
     if len(args) > len(names):
-        bound["*"] = list(args[len(names):])
+        bound["*"] = list(args[len(names) :])
     bound.update({key: value for key, value in kwargs.items() if key in bound})
     return bound
 
@@ -242,8 +244,13 @@ def _shapes(value: Any) -> list[tuple[int, ...]]:
 class Mapper:
     """Maps the traced graph's nodes to _Ops, collecting what it cannot map."""
 
-    def __init__(self, gm: fx.GraphModule, values: dict[str, Any], root: Optional[nn.Module] = None,
-                 eval_paths: Optional[set[str]] = None):
+    def __init__(
+        self,
+        gm: fx.GraphModule,
+        values: dict[str, Any],
+        root: Optional[nn.Module] = None,
+        eval_paths: Optional[set[str]] = None,
+    ):
         self.gm = gm
         # Traced in training mode: the module paths eval mode runs (the rest is training-only).
         self.eval_paths = eval_paths
@@ -321,7 +328,9 @@ class Mapper:
             found = self.tensor_refs(item)
             if found is None:
                 if not (isinstance(item, fx.Node) and self._reported(item)):
-                    self.miss(node, "output", f"returns a {type(self.value(item)).__name__}, not a tensor cnnshape can follow")
+                    self.miss(
+                        node, "output", f"returns a {type(self.value(item)).__name__}, not a tensor cnnshape can follow"
+                    )
                 return None
             refs += found
         return refs
@@ -333,7 +342,11 @@ class Mapper:
             if found is None:
                 if isinstance(arg, fx.Node) and (arg.op == "get_attr" or arg.name in self.learned):
                     attr = arg.target if arg.op == "get_attr" else self.learned[arg.name]
-                    self.miss(node, what, f"uses the parameter or buffer {attr!r} directly; wrap it in a module cnnshape knows")
+                    self.miss(
+                        node,
+                        what,
+                        f"uses the parameter or buffer {attr!r} directly; wrap it in a module cnnshape knows",
+                    )
                 elif isinstance(arg, fx.Node) and isinstance(self.values.get(arg.name), torch.Tensor):
                     return None  # its producer is already reported
                 elif not isinstance(arg, fx.Node) or not self._reported(arg):
@@ -356,7 +369,9 @@ class Mapper:
             stack += [a for a in current.all_input_nodes]
         return False
 
-    def add(self, node: fx.Node, kind: str, args: dict[str, Any], inputs: list[tuple[str, int]], path: str = "") -> None:
+    def add(
+        self, node: fx.Node, kind: str, args: dict[str, Any], inputs: list[tuple[str, int]], path: str = ""
+    ) -> None:
         cls = REGISTRY[kind]
         try:
             layer = cls.model_validate(args)
@@ -382,8 +397,12 @@ class Mapper:
         if self.module_calls[node.target] > 1 and stateful:
             # A module without parameters or buffers (torchvision's shared `self.relu`) is
             # just an operation and may run any number of times; one with weights is sharing.
-            self.miss(node, what, "called more than once (shared weights): a spec layer owns its parameters; "
-                      "weight sharing needs spec format 2")
+            self.miss(
+                node,
+                what,
+                "called more than once (shared weights): a spec layer owns its parameters; "
+                "weight sharing needs spec format 2",
+            )
             return
         kind = module_table().get(type(module))
         if kind is None:
@@ -424,7 +443,9 @@ class Mapper:
         owner = {"_operator": "operator", "builtins": "", "torch._C._nn": "torch.nn.functional"}.get(owner, owner)
         what = f"{node.op} {owner + '.' if owner else ''}{name}"
         out = self.values.get(node.name)
-        if not isinstance(out, torch.Tensor) and not (isinstance(out, (tuple, list)) and out and all(isinstance(t, torch.Tensor) for t in out)):
+        if not isinstance(out, torch.Tensor) and not (
+            isinstance(out, (tuple, list)) and out and all(isinstance(t, torch.Tensor) for t in out)
+        ):
             return  # sizes, shapes and other plain values: read where they are used
         args, kwargs = list(node.args), dict(node.kwargs)
         first = args[0] if args else None
@@ -456,8 +477,17 @@ class Mapper:
         elif not (target is getattr and isinstance(first, fx.Node) and self._reported(first)):
             self.miss(node, what, "no cnnshape layer kind for this operation (docs/torch.md lists the mapping)")
 
-    def _map_call(self, node: fx.Node, kind: str, declared: str, args: list[Any], kwargs: dict[str, Any], out: Any,
-                  what: str, reasons: list[str]) -> bool:
+    def _map_call(
+        self,
+        node: fx.Node,
+        kind: str,
+        declared: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        out: Any,
+        what: str,
+        reasons: list[str],
+    ) -> bool:
         """Map one call onto `kind` as it declares; False when the kind declines it."""
         cls = REGISTRY[kind]
         side = cls.pytorch
@@ -466,8 +496,10 @@ class Mapper:
         if side.tensors == "all":
             values = [self.value(a) for a in args]
             if len(args) < 2 or kwargs or not all(isinstance(v, torch.Tensor) for v in values):
-                reasons.append(f"only tensors combined with tensors map to {kind}; a constant operand or keyword "
-                               "argument has no layer kind")
+                reasons.append(
+                    f"only tensors combined with tensors map to {kind}; a constant operand or keyword "
+                    "argument has no layer kind"
+                )
                 return False
             tensors, rest = args, []
         elif side.tensors == "sequence":
@@ -535,8 +567,12 @@ class Mapper:
             if len(wide) == 1 and x.shape[dim] == size == value.shape[wide[0]]:
                 kind = "LayerScale"
                 layer_args = {} if dim == 1 else {"dim": dim if dim < x.dim() - 1 else -1}
-        elif name in ("add", "iadd", "add_") and x.dim() == 3 and tuple(value.shape) == (1, *x.shape[1:]) \
-                and tuple(out.shape) == tuple(x.shape):
+        elif (
+            name in ("add", "iadd", "add_")
+            and x.dim() == 3
+            and tuple(value.shape) == (1, *x.shape[1:])
+            and tuple(out.shape) == tuple(x.shape)
+        ):
             kind = "PositionEmbedding"
         elif node.target is torch.cat and x.dim() == 3 and size == x.shape[-1]:
             sequence = args[0] if args else kwargs.get("tensors")
@@ -547,8 +583,12 @@ class Mapper:
             return False
         self.module_calls[param_name] = self.module_calls.get(param_name, 0) + 1
         if self.module_calls[param_name] > 1:
-            self.miss(node, what, f"uses the parameter {param_name!r} a second time (shared weights): a spec layer owns its "
-                      "parameters; weight sharing needs spec format 2")
+            self.miss(
+                node,
+                what,
+                f"uses the parameter {param_name!r} a second time (shared weights): a spec layer owns its "
+                "parameters; weight sharing needs spec format 2",
+            )
             return True
         inputs = self._inputs(node, [others[0]], what)
         if inputs is not None:
@@ -584,8 +624,12 @@ class Mapper:
             return True
         self.module_calls[path] = self.module_calls.get(path, 0) + 1
         if self.module_calls[path] > 1:
-            self.miss(node, f"module {type(module).__name__}", "called more than once (shared weights): a spec layer owns "
-                      "its parameters; weight sharing needs spec format 2")
+            self.miss(
+                node,
+                f"module {type(module).__name__}",
+                "called more than once (shared weights): a spec layer owns "
+                "its parameters; weight sharing needs spec format 2",
+            )
             return True
         kind = table[base]
         self.add(node, kind, REGISTRY[kind].from_torch_module(module, tuple(first.shape)), inputs)
@@ -600,8 +644,11 @@ class Mapper:
             return False
         picked = refs[index] if index < len(refs) else None
         if picked is None or picked[0] == "<weights>":
-            self.miss(node, "call_function operator.getitem",
-                      "uses MultiheadAttention's attention weights, which cnnshape does not model")
+            self.miss(
+                node,
+                "call_function operator.getitem",
+                "uses MultiheadAttention's attention weights, which cnnshape does not model",
+            )
             return True
         self.refs[node.name] = [picked]
         return True

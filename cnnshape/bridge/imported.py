@@ -53,8 +53,9 @@ class ImportResult:
         return not self.unmapped and not self.problems
 
 
-def check_spec(text: str, torch_params: int, torch_outputs: list[tuple[int, ...]], spec_path: str,
-               source: str = "PyTorch") -> list[str]:
+def check_spec(
+    text: str, torch_params: int, torch_outputs: list[tuple[int, ...]], spec_path: str, source: str = "PyTorch"
+) -> list[str]:
     """The written spec, analysed by cnnshape, must agree with the model it came from."""
     from cnnshape.errors import SpecError
     from cnnshape.pipeline import analyze_text
@@ -62,7 +63,11 @@ def check_spec(text: str, torch_params: int, torch_outputs: list[tuple[int, ...]
     try:
         report = analyze_text(text, spec_path)
     except SpecError as exc:
-        return [f"the written spec does not analyse: {problem.format()}" for problem in exc.problems if problem.severity == "error"]
+        return [
+            f"the written spec does not analyse: {problem.format()}"
+            for problem in exc.problems
+            if problem.severity == "error"
+        ]
     problems = []
     if report.totals.params != torch_params:
         problems.append(f"parameters: the spec has {report.totals.params:,}, {source} {torch_params:,}")

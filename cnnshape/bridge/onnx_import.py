@@ -94,7 +94,9 @@ class _Reader:
         if not shape or any(d <= 0 for d in shape):
             raise OnnxError(f"the input {first.name!r} has dynamic sizes {list(declared)}; give them with --input")
         if len(shape) != len(declared):
-            raise OnnxError(f"--input {list(shape)} has {len(shape)} dims; the model's input {first.name!r} has {len(declared)}")
+            raise OnnxError(
+                f"--input {list(shape)} has {len(shape)} dims; the model's input {first.name!r} has {len(declared)}"
+            )
         self.input_shape = tuple(shape)
         for dim, size in zip(dims, shape):
             dim.Clear()
@@ -162,7 +164,13 @@ class _Reader:
             return
         mapper = _NODES.get(op_type)
         if mapper is None:
-            self.unmapped.append(Unmapped(self.where(index, node), what, "no cnnshape layer kind for this ONNX op (docs/torch.md lists the mapping)"))
+            self.unmapped.append(
+                Unmapped(
+                    self.where(index, node),
+                    what,
+                    "no cnnshape layer kind for this ONNX op (docs/torch.md lists the mapping)",
+                )
+            )
             return
         mapped = mapper(self, node, _attrs(node), [self.shapes.get(name, ()) for name in tensors])
         if isinstance(mapped, str):
@@ -172,7 +180,9 @@ class _Reader:
         try:
             REGISTRY[kind].model_validate(args)
         except Exception as exc:
-            self.unmapped.append(Unmapped(self.where(index, node), what, f"arguments cnnshape does not accept: {exc}".splitlines()[0]))
+            self.unmapped.append(
+                Unmapped(self.where(index, node), what, f"arguments cnnshape does not accept: {exc}".splitlines()[0])
+            )
             return
         self.params += weights
         # torch.onnx.export names a node /layer1/layer1.0/conv1/Conv: the module path is
@@ -262,12 +272,14 @@ def _pool(kind: str) -> Callable[..., Mapped]:
         if kind == "AvgPool2d" and not attrs.get("count_include_pad", 0) and any(padding):
             args["count_include_pad"] = False
         return kind, args, 0
+
     return pool
 
 
 def _simple(kind: str, **fixed: Any) -> Callable[..., Mapped]:
     def simple(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
         return kind, dict(fixed), 0
+
     return simple
 
 
@@ -276,6 +288,7 @@ def _merge(kind: str) -> Callable[..., Mapped]:
         if len(shapes) != len(node.input):
             return f"only tensors combined with tensors map to {kind}; a constant operand has no layer kind"
         return kind, {}, 0
+
     return merge
 
 
@@ -318,23 +331,43 @@ def _transpose(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[S
 def _softmax(kind: str) -> Callable[..., Mapped]:
     def softmax(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
         return kind, {"dim": int(attrs.get("axis", -1))}, 0
+
     return softmax
 
 
 _NODES: dict[str, Callable[..., Mapped]] = {
-    "Conv": _conv, "Gemm": _gemm, "MatMul": _matmul, "BatchNormalization": _batch_norm,
-    "Relu": _simple("ReLU"), "Sigmoid": _simple("Sigmoid"), "Tanh": _simple("Tanh"), "HardSwish": _simple("Hardswish"),
-    "Elu": _simple("ELU"), "Selu": _simple("SELU"), "Gelu": _simple("GELU"), "Mish": _simple("Mish"),
-    "MaxPool": _pool("MaxPool2d"), "AveragePool": _pool("AvgPool2d"),
-    "GlobalAveragePool": _simple("AdaptiveAvgPool2d", output_size=1), "GlobalMaxPool": _simple("AdaptiveMaxPool2d", output_size=1),
-    "Clip": _clip, "Add": _merge("Add"), "Mul": _merge("Mul"), "Sub": _merge("Sub"), "Concat": _concat,
-    "Flatten": _flatten, "Reshape": _reshape, "Transpose": _transpose,
-    "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"),
+    "Conv": _conv,
+    "Gemm": _gemm,
+    "MatMul": _matmul,
+    "BatchNormalization": _batch_norm,
+    "Relu": _simple("ReLU"),
+    "Sigmoid": _simple("Sigmoid"),
+    "Tanh": _simple("Tanh"),
+    "HardSwish": _simple("Hardswish"),
+    "Elu": _simple("ELU"),
+    "Selu": _simple("SELU"),
+    "Gelu": _simple("GELU"),
+    "Mish": _simple("Mish"),
+    "MaxPool": _pool("MaxPool2d"),
+    "AveragePool": _pool("AvgPool2d"),
+    "GlobalAveragePool": _simple("AdaptiveAvgPool2d", output_size=1),
+    "GlobalMaxPool": _simple("AdaptiveMaxPool2d", output_size=1),
+    "Clip": _clip,
+    "Add": _merge("Add"),
+    "Mul": _merge("Mul"),
+    "Sub": _merge("Sub"),
+    "Concat": _concat,
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    "Transpose": _transpose,
+    "Softmax": _softmax("Softmax"),
+    "LogSoftmax": _softmax("LogSoftmax"),
 }
 
 
-def import_onnx(path: str, input_shape: Optional[Shape] = None, name: Optional[str] = None,
-                spec_path: Optional[str] = None) -> ImportResult:
+def import_onnx(
+    path: str, input_shape: Optional[Shape] = None, name: Optional[str] = None, spec_path: Optional[str] = None
+) -> ImportResult:
     """Read, map, write the spec and check it against the ONNX file's own numbers."""
     try:
         import onnx
@@ -367,6 +400,8 @@ def import_onnx(path: str, input_shape: Optional[Shape] = None, name: Optional[s
     assert reader.input_shape is not None
     writer = SpecWriter(None, reader.ops, outputs, reader.input_shape, spec_name, str(path))
     text = writer.text(writer.tree())
-    result = ImportResult(text, [], reader.params, onnx_outputs, len(reader.ops), 0, spec_path=spec_path or f"{spec_name}.yaml")
+    result = ImportResult(
+        text, [], reader.params, onnx_outputs, len(reader.ops), 0, spec_path=spec_path or f"{spec_name}.yaml"
+    )
     result.problems = check_spec(text, reader.params, onnx_outputs, result.spec_path, "the ONNX file")
     return result

@@ -9,8 +9,10 @@ def render_verify(result: Any, console: Any, torch_version: str) -> None:
     """The totals side by side, then every mismatch (layer, what, cnnshape, PyTorch)."""
     from rich.table import Table
 
-    console.print(f"{result.name}  ({result.file})  against PyTorch {torch_version} on {result.device}: "
-                  f"{result.layers} layers and block uses compared")
+    console.print(
+        f"{result.name}  ({result.file})  against PyTorch {torch_version} on {result.device}: "
+        f"{result.layers} layers and block uses compared"
+    )
     console.print()
     totals = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
     totals.add_column("Total")
@@ -25,8 +27,14 @@ def render_verify(result: Any, console: Any, torch_version: str) -> None:
         state = "every layer's output shape, parameters and buffers match" if result.ok else "the totals differ"
         console.print(f"{'OK' if result.ok else 'FAILED'}: {state}.")
         return
-    table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold", title_justify="left",
-                  title=f"{len(result.mismatches)} mismatch(es)")
+    table = Table(
+        box=None,
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold",
+        title_justify="left",
+        title=f"{len(result.mismatches)} mismatch(es)",
+    )
     table.add_column("Layer")
     table.add_column("What")
     table.add_column("cnnshape", justify="right")
@@ -51,5 +59,8 @@ def render_import(result: Any, console: Any, target: str, source: str = "PyTorch
             console.print(f"  {problem}", markup=False)
         return
     shapes = ", ".join(str(list(shape)) for shape in result.torch_outputs)
-    console.print(f"{target}: {result.layers} layers in {result.blocks} block(s); "
-                  f"{result.torch_params:,} parameters and output {shapes}, as {source}", markup=False)
+    console.print(
+        f"{target}: {result.layers} layers in {result.blocks} block(s); "
+        f"{result.torch_params:,} parameters and output {shapes}, as {source}",
+        markup=False,
+    )

@@ -15,9 +15,33 @@ import torch
 from torch import nn
 
 __all__ = [
-    "_Operand", "Add", "Mul", "Sub", "Div", "Maximum", "Minimum", "Abs", "Neg", "MatMul", "Pow", "Sqrt", "Concat", "Chunk",
-    "Split", "Select", "Reshape", "Permute", "Mean", "ChannelShuffle",
-    "ClassToken", "PositionEmbedding", "LayerScale", "FrozenBatchNorm2d", "StochasticDepth", "_div", "make_divisible",
+    "_Operand",
+    "Add",
+    "Mul",
+    "Sub",
+    "Div",
+    "Maximum",
+    "Minimum",
+    "Abs",
+    "Neg",
+    "MatMul",
+    "Pow",
+    "Sqrt",
+    "Concat",
+    "Chunk",
+    "Split",
+    "Select",
+    "Reshape",
+    "Permute",
+    "Mean",
+    "ChannelShuffle",
+    "ClassToken",
+    "PositionEmbedding",
+    "LayerScale",
+    "FrozenBatchNorm2d",
+    "StochasticDepth",
+    "_div",
+    "make_divisible",
 ]
 
 
@@ -25,15 +49,18 @@ class _Operand(nn.Module):
     """The operands of cnnshape's Add, Mul, Sub and Div: the inputs, then the layer's own
     `scalar` or tensor of `tensor_shape` (a learned parameter, or a buffer if `constant`)."""
 
-    def __init__(self, scalar: Optional[float] = None, tensor_shape: Optional[Sequence[int]] = None,
-                 constant: bool = False) -> None:
+    def __init__(
+        self, scalar: Optional[float] = None, tensor_shape: Optional[Sequence[int]] = None, constant: bool = False
+    ) -> None:
         super().__init__()
         self.scalar, self.constant = scalar, constant
         self.tensor_shape = None if tensor_shape is None else list(tensor_shape)
         if tensor_shape is not None and constant:
             self.register_buffer("tensor", torch.zeros(tuple(tensor_shape)))
         else:
-            self.register_parameter("tensor", None if tensor_shape is None else nn.Parameter(torch.zeros(tuple(tensor_shape))))
+            self.register_parameter(
+                "tensor", None if tensor_shape is None else nn.Parameter(torch.zeros(tuple(tensor_shape)))
+            )
 
     def operands(self, tensors: Sequence[torch.Tensor]) -> list[Any]:
         own = self.scalar if self.scalar is not None else self.tensor

@@ -36,7 +36,16 @@ def yaml_value(value: Any) -> str:
         return "[" + ", ".join(yaml_value(item) for item in value) + "]"
     text = str(value)
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", text) and text.lower() not in (
-            "true", "false", "yes", "no", "on", "off", "null", "y", "n"):
+        "true",
+        "false",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "null",
+        "y",
+        "n",
+    ):
         return text
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -76,8 +85,16 @@ class Scope:
 class SpecWriter:
     """Groups ops into block uses and writes the spec text."""
 
-    def __init__(self, model: Any, ops: list[Op], outputs: list[tuple[str, int]], input_shape: tuple[int, ...],
-                 name: str, origin: str = "", containers: tuple[type, ...] = ()):
+    def __init__(
+        self,
+        model: Any,
+        ops: list[Op],
+        outputs: list[tuple[str, int]],
+        input_shape: tuple[int, ...],
+        name: str,
+        origin: str = "",
+        containers: tuple[type, ...] = (),
+    ):
         self.model = model
         self.containers = containers  # module classes that are not blocks (nn.Sequential, ...)
         self.origin = origin or f"{type(model).__module__}.{type(model).__qualname__}"
@@ -124,7 +141,9 @@ class SpecWriter:
                     items += item.items
                     continue
             items.append(item)
-        items.sort(key=lambda item: min(order[op.node] for op in item.ops()) if isinstance(item, Scope) else order[item.node])
+        items.sort(
+            key=lambda item: min(order[op.node] for op in item.ops()) if isinstance(item, Scope) else order[item.node]
+        )
         scope.items = items
 
     def _wire(self, scope: Scope) -> None:
@@ -156,12 +175,12 @@ class SpecWriter:
         taken: set[str] = set()
         for item in scope.items:
             if isinstance(item, Scope):
-                relative = item.path[len(scope.path) + 1:] if scope.path else item.path
+                relative = item.path[len(scope.path) + 1 :] if scope.path else item.path
                 wanted = relative.replace(".", "_")
                 fallback = item.cls.__name__.lower()
             else:
                 if item.path:
-                    relative = item.path[len(scope.path) + 1:] if scope.path else item.path
+                    relative = item.path[len(scope.path) + 1 :] if scope.path else item.path
                     wanted = relative.replace(".", "_")
                 else:
                     # fx numbers calls across the whole model (relu_7); number them per scope.
@@ -323,8 +342,10 @@ class SpecWriter:
                 for key in list(args):
                     if (item.local, key) in substitutions:
                         args[key] = "$" + substitutions[(item.local, key)]
-            fields = [f"{key}: {yaml_value(value) if not (isinstance(value, str) and value.startswith('$')) else value}"
-                      for key, value in args.items()]
+            fields = [
+                f"{key}: {yaml_value(value) if not (isinstance(value, str) and value.startswith('$')) else value}"
+                for key, value in args.items()
+            ]
             fields.append(f"name: {item.local}")
             if scope.marked(item):
                 fields.append("training_only: true")
@@ -352,7 +373,9 @@ class SpecWriter:
                 out.append(f"  {name}:")
                 out.append(f"    description: {yaml_value(f'{first.cls.__qualname__} ({uses})')}")
                 if args:
-                    out.append("    args: {" + ", ".join(f"{key}: {yaml_value(value)}" for key, value in args.items()) + "}")
+                    out.append(
+                        "    args: {" + ", ".join(f"{key}: {yaml_value(value)}" for key, value in args.items()) + "}"
+                    )
                 out.append("    layers:")
                 substitutions = {key: arg for key, arg in arg_of.items()}
                 out += ["      " + line for line in self._entries(first, substitutions)]
@@ -402,4 +425,3 @@ def _signature_names(cls: type) -> list[str]:
         return [p for p in inspect.signature(cls).parameters if p != "self"]
     except (TypeError, ValueError):
         return []
-

@@ -92,6 +92,7 @@ def count_macs(model: nn.Module, run: Any) -> tuple[int, Any]:
                 output = output[0]
             shapes = [tuple(t.shape) for t in inputs if isinstance(t, torch.Tensor)]
             total[0] += rule(module, shapes, tuple(output.shape))
+
         return hook
 
     for module in model.modules():
@@ -157,10 +158,12 @@ def verify_analysed(analysed: Analysed, device: str = "meta") -> VerifyResult:
     rows = {row.name: row for row in report.rows}
     result = VerifyResult(graph.name, report.file, device, 0)
     watched: dict[str, tuple[Optional[nn.Module], Any, bool]] = {}
-    for node in graph.nodes[graph.first_layer:]:
+    for node in graph.nodes[graph.first_layer :]:
         watched[node.name] = (None, rows.get(node.name), node.training_only)
     for block in graph.blocks:
-        training_only = block.end > block.first and all(graph.nodes[i].training_only for i in range(block.first, block.end))
+        training_only = block.end > block.first and all(
+            graph.nodes[i].training_only for i in range(block.first, block.end)
+        )
         watched[block.name] = (None, rows.get(block.name), training_only)
     seen: dict[str, list[tuple[int, ...]]] = {}
     handles = []
@@ -187,7 +190,10 @@ def verify_analysed(analysed: Analysed, device: str = "meta") -> VerifyResult:
     try:
         with torch.no_grad():
             dtype = torch.long if reads_indices(analysed) else None
-            xs = [torch.zeros(shape, device=device, dtype=dtype) for _, shape in graph.inputs or [("input", graph.input_shape)]]
+            xs = [
+                torch.zeros(shape, device=device, dtype=dtype)
+                for _, shape in graph.inputs or [("input", graph.input_shape)]
+            ]
             macs, _ = count_macs(model, lambda: model(*xs))
     except Exception as exc:  # the built model does not run: that is the finding
         failed = exc
@@ -229,4 +235,3 @@ def verify_analysed(analysed: Analysed, device: str = "meta") -> VerifyResult:
     if failed is None:
         result.totals.append(Total("MACs", totals.macs, macs))
     return result
-

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from cnnshape.report import Report
 
 
-def analyze(spec: Path, given: dict[str, Any], input_shape: Optional[tuple[int, ...]], dtype: str = "float32") -> Report:
+def analyze(
+    spec: Path, given: dict[str, Any], input_shape: Optional[tuple[int, ...]], dtype: str = "float32"
+) -> Report:
     """The report, or every problem printed and exit 1."""
     from cnnshape.errors import SpecError
     from cnnshape.pipeline import analyze_file
@@ -91,8 +93,11 @@ def with_roofline(report: Report, name: str) -> Report:
     except DeviceError as exc:
         usage_error(str(exc), "--device")
     if name not in devices:
-        usage_error(f"unknown device {name!r}{did_you_mean(name, devices)} (one of {', '.join(devices)}; "
-                    "add one under [tool.cnnshape.devices] in pyproject.toml)", "--device")
+        usage_error(
+            f"unknown device {name!r}{did_you_mean(name, devices)} (one of {', '.join(devices)}; "
+            "add one under [tool.cnnshape.devices] in pyproject.toml)",
+            "--device",
+        )
     return replace(report, roofline=roofline(report, devices[name]))
 
 
@@ -130,21 +135,48 @@ def summary(
     input: InputOption = None,
     set_: SetOption = None,
     depth: DepthOption = None,
-    format: Annotated[Format, typer.Option("--format", "-f", help="table, json, markdown (a GitHub table, for PR comments) or csv.")] = Format.table,
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="table, json, markdown (a GitHub table, for PR comments) or csv.")
+    ] = Format.table,
     dtype: DtypeOption = Dtype.float32,
-    count: Annotated[Optional[str], typer.Option("--count", help=(
-        "Count MACs as a peer tool does: torchvision (default), fvcore, ptflops, ptflops-aten, thop, torchinfo, ultralytics, deepspeed; "
-        "'all' lists every convention side by side with a breakdown by operation (docs/conventions.md)."))] = None,
+    count: Annotated[
+        Optional[str],
+        typer.Option(
+            "--count",
+            help=(
+                "Count MACs as a peer tool does: torchvision (default), fvcore, ptflops, ptflops-aten, thop, torchinfo, ultralytics, deepspeed; "
+                "'all' lists every convention side by side with a breakdown by operation (docs/conventions.md)."
+            ),
+        ),
+    ] = None,
     share: Annotated[bool, typer.Option("--share", help="Add each layer's share of the parameters and MACs.")] = False,
-    top: Annotated[Optional[int], typer.Option("--top", min=1, help="List the N heaviest layers by MACs, with their shares.")] = None,
+    top: Annotated[
+        Optional[int], typer.Option("--top", min=1, help="List the N heaviest layers by MACs, with their shares.")
+    ] = None,
     columns_: ColumnsOption = None,
-    memory: Annotated[bool, typer.Option("--memory", help="Inference peak with liveness, and one training step's memory (docs/memory.md).")] = False,
-    batch: Annotated[Optional[int], typer.Option("--batch", min=1, help="Analyse at this batch size (implies --memory).")] = None,
-    optimizer: Annotated[Optimizer, typer.Option("--optimizer", help="Optimizer state for training memory.")] = Optimizer.adam,
-    precision: Annotated[Precision, typer.Option("--precision", help="fp32, or autocast's fp16/bf16 activations.")] = Precision.fp32,
-    device: Annotated[Optional[str], typer.Option("--device", help=(
-        "A roofline lower bound on latency for this device profile (docs/roofline.md; add yours under "
-        "[tool.cnnshape.devices] in pyproject.toml)."))] = None,
+    memory: Annotated[
+        bool,
+        typer.Option("--memory", help="Inference peak with liveness, and one training step's memory (docs/memory.md)."),
+    ] = False,
+    batch: Annotated[
+        Optional[int], typer.Option("--batch", min=1, help="Analyse at this batch size (implies --memory).")
+    ] = None,
+    optimizer: Annotated[
+        Optimizer, typer.Option("--optimizer", help="Optimizer state for training memory.")
+    ] = Optimizer.adam,
+    precision: Annotated[
+        Precision, typer.Option("--precision", help="fp32, or autocast's fp16/bf16 activations.")
+    ] = Precision.fp32,
+    device: Annotated[
+        Optional[str],
+        typer.Option(
+            "--device",
+            help=(
+                "A roofline lower bound on latency for this device profile (docs/roofline.md; add yours under "
+                "[tool.cnnshape.devices] in pyproject.toml)."
+            ),
+        ),
+    ] = None,
     scale: ScaleOption = None,
 ) -> None:
     """Per-layer output shapes, parameters, MACs and receptive fields, with totals."""
@@ -182,32 +214,54 @@ COMPARE = {
 
 def compare(
     spec_a: Annotated[Path, typer.Argument(help="Spec A (YAML).", show_default=False)],
-    spec_b: Annotated[Path, typer.Argument(help="Spec B (YAML); may be the same file at other settings.", show_default=False)],
-    input: Annotated[Optional[str], typer.Option("--input", "-i", help="Input shape for both, e.g. 1,3,224,224.")] = None,
+    spec_b: Annotated[
+        Path, typer.Argument(help="Spec B (YAML); may be the same file at other settings.", show_default=False)
+    ],
+    input: Annotated[
+        Optional[str], typer.Option("--input", "-i", help="Input shape for both, e.g. 1,3,224,224.")
+    ] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="NAME=VALUE for both (repeatable).")] = None,
     input_a: Annotated[Optional[str], typer.Option("--input-a", help="Input shape for A only.")] = None,
     input_b: Annotated[Optional[str], typer.Option("--input-b", help="Input shape for B only.")] = None,
     set_a: Annotated[Optional[list[str]], typer.Option("--set-a", help="NAME=VALUE for A only (repeatable).")] = None,
     set_b: Annotated[Optional[list[str]], typer.Option("--set-b", help="NAME=VALUE for B only (repeatable).")] = None,
-    depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Compare N levels of the layer tree; deeper blocks fold into one row.")] = None,
-    changed_only: Annotated[bool, typer.Option("--changed-only", help="Leave out the layers that are the same (table and markdown).")] = False,
-    format: Annotated[CompareFormat, typer.Option("--format", "-f", help="table, json or markdown.")] = CompareFormat.table,
+    depth: Annotated[
+        Optional[int],
+        typer.Option(
+            "--depth", "-d", min=1, help="Compare N levels of the layer tree; deeper blocks fold into one row."
+        ),
+    ] = None,
+    changed_only: Annotated[
+        bool, typer.Option("--changed-only", help="Leave out the layers that are the same (table and markdown).")
+    ] = False,
+    format: Annotated[
+        CompareFormat, typer.Option("--format", "-f", help="table, json or markdown.")
+    ] = CompareFormat.table,
     dtype: DtypeOption = Dtype.float32,
     columns_: ColumnsOption = None,
     scale: ScaleOption = None,
-    scale_a: Annotated[Optional[str], typer.Option("--scale-a", help="The scale of A only (an Ultralytics model YAML).")] = None,
-    scale_b: Annotated[Optional[str], typer.Option("--scale-b", help="The scale of B only (an Ultralytics model YAML).")] = None,
+    scale_a: Annotated[
+        Optional[str], typer.Option("--scale-a", help="The scale of A only (an Ultralytics model YAML).")
+    ] = None,
+    scale_b: Annotated[
+        Optional[str], typer.Option("--scale-b", help="The scale of B only (an Ultralytics model YAML).")
+    ] = None,
 ) -> None:
     """Two specs (or one at two settings) side by side: totals with differences, then the layers aligned."""
     chosen = columns(columns_, "compare")
     from cnnshape.compare import compare as compare_reports
 
     both = overrides(set_, scale=scale)
-    sides = analyze_sides([
-        (spec, {**both, **overrides(pairs, hint, scale=own_scale)}, shape(shape_text) or shape(input))
-        for spec, shape_text, pairs, hint, own_scale in (
-            (spec_a, input_a, set_a, "--set-a", scale_a), (spec_b, input_b, set_b, "--set-b", scale_b))
-    ], dtype.value)
+    sides = analyze_sides(
+        [
+            (spec, {**both, **overrides(pairs, hint, scale=own_scale)}, shape(shape_text) or shape(input))
+            for spec, shape_text, pairs, hint, own_scale in (
+                (spec_a, input_a, set_a, "--set-a", scale_a),
+                (spec_b, input_b, set_b, "--set-b", scale_b),
+            )
+        ],
+        dtype.value,
+    )
     comparison = compare_reports(sides[0], sides[1], depth)
     show(COMPARE, format.value, comparison, changed_only=changed_only, columns=chosen)
     for side in sides:
@@ -224,17 +278,46 @@ SWEEP = {
 
 def sweep(
     spec: SpecArgument,
-    more: Annotated[Optional[list[str]], typer.Argument(help="Values the shell split off a brace list: shapes for --input, NAME=VALUE for --set.", show_default=False)] = None,
-    input: Annotated[Optional[list[str]], typer.Option("--input", "-i", help="Input shapes: 1,3,{224,256,320} (quote the braces, or let the shell expand them).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="NAME=VALUE or NAME={A,B}; repeatable; several make a grid.")] = None,
+    more: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="Values the shell split off a brace list: shapes for --input, NAME=VALUE for --set.",
+            show_default=False,
+        ),
+    ] = None,
+    input: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--input", "-i", help="Input shapes: 1,3,{224,256,320} (quote the braces, or let the shell expand them)."
+        ),
+    ] = None,
+    set_: Annotated[
+        Optional[list[str]],
+        typer.Option("--set", "-s", help="NAME=VALUE or NAME={A,B}; repeatable; several make a grid."),
+    ] = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="table, json, markdown or csv.")] = Format.table,
     dtype: DtypeOption = Dtype.float32,
     columns_: ColumnsOption = None,
-    batch: Annotated[Optional[str], typer.Option("--batch", help="Training batch sizes, {16,32,64,128}: the largest that fits --memory-budget.")] = None,
-    memory_budget: Annotated[Optional[str], typer.Option("--memory-budget", help="Memory to fit in, e.g. 24GiB or 16GB (with --batch).")] = None,
-    optimizer: Annotated[Optimizer, typer.Option("--optimizer", help="Optimizer state for training memory (with --batch).")] = Optimizer.adam,
-    precision: Annotated[Precision, typer.Option("--precision", help="fp32, or autocast's fp16/bf16 activations (with --batch).")] = Precision.fp32,
-    scale: Annotated[Optional[str], typer.Option("--scale", help="The scale of an Ultralytics model YAML, or several: '{n,s,m}' (the same as --set scale=...).")] = None,
+    batch: Annotated[
+        Optional[str],
+        typer.Option("--batch", help="Training batch sizes, {16,32,64,128}: the largest that fits --memory-budget."),
+    ] = None,
+    memory_budget: Annotated[
+        Optional[str], typer.Option("--memory-budget", help="Memory to fit in, e.g. 24GiB or 16GB (with --batch).")
+    ] = None,
+    optimizer: Annotated[
+        Optimizer, typer.Option("--optimizer", help="Optimizer state for training memory (with --batch).")
+    ] = Optimizer.adam,
+    precision: Annotated[
+        Precision, typer.Option("--precision", help="fp32, or autocast's fp16/bf16 activations (with --batch).")
+    ] = Precision.fp32,
+    scale: Annotated[
+        Optional[str],
+        typer.Option(
+            "--scale",
+            help="The scale of an Ultralytics model YAML, or several: '{n,s,m}' (the same as --set scale=...).",
+        ),
+    ] = None,
 ) -> None:
     """One spec at many settings, one row each: brace lists like 1,3,{224,320} or width_mult={0.5,1.0} make a grid."""
     chosen = columns(columns_, "sweep")
@@ -243,8 +326,16 @@ def sweep(
 
     if batch is not None:
         # the shell may have expanded {16,32} into --batch 16 32
-        batch_fit(spec, "{" + ",".join([batch, *more]) + "}" if more else batch, memory_budget, optimizer, precision, set_, format,
-                  scale)
+        batch_fit(
+            spec,
+            "{" + ",".join([batch, *more]) + "}" if more else batch,
+            memory_budget,
+            optimizer,
+            precision,
+            set_,
+            format,
+            scale,
+        )
         return
 
     inputs, sets = list(input or []), list(set_ or []) + ([f"scale={scale}"] if scale is not None else [])
@@ -282,10 +373,15 @@ EXPLAIN = {
 
 def explain(
     spec: SpecArgument,
-    layer: Annotated[Optional[list[str]], typer.Option("--layer", "-l", help="Only this layer, or the layers of this block use (repeatable).")] = None,
+    layer: Annotated[
+        Optional[list[str]],
+        typer.Option("--layer", "-l", help="Only this layer, or the layers of this block use (repeatable)."),
+    ] = None,
     input: InputOption = None,
     set_: SetOption = None,
-    format: Annotated[ExplainFormat, typer.Option("--format", "-f", help="text, markdown or json.")] = ExplainFormat.text,
+    format: Annotated[
+        ExplainFormat, typer.Option("--format", "-f", help="text, markdown or json.")
+    ] = ExplainFormat.text,
     scale: ScaleOption = None,
 ) -> None:
     """How every number was reached: each layer's formulas with the numbers put in."""
@@ -309,8 +405,13 @@ class GraphFormat(str, Enum):
 
 def graph(
     spec: SpecArgument,
-    format: Annotated[GraphFormat, typer.Option("--format", "-f", help="mermaid (renders in GitHub Markdown) or dot (Graphviz).")] = GraphFormat.mermaid,
-    depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Open N levels of blocks; deeper block uses become one node.")] = None,
+    format: Annotated[
+        GraphFormat, typer.Option("--format", "-f", help="mermaid (renders in GitHub Markdown) or dot (Graphviz).")
+    ] = GraphFormat.mermaid,
+    depth: Annotated[
+        Optional[int],
+        typer.Option("--depth", "-d", min=1, help="Open N levels of blocks; deeper block uses become one node."),
+    ] = None,
     input: InputOption = None,
     set_: SetOption = None,
     scale: ScaleOption = None,
@@ -338,7 +439,9 @@ def report(
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.", show_default=False)],
     input: InputOption = None,
     set_: SetOption = None,
-    depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Align N levels of the layer tree (two specs).")] = None,
+    depth: Annotated[
+        Optional[int], typer.Option("--depth", "-d", min=1, help="Align N levels of the layer tree (two specs).")
+    ] = None,
     dtype: DtypeOption = Dtype.float32,
     scale: ScaleOption = None,
 ) -> None:
@@ -363,8 +466,16 @@ def report(
         warn(side.report.warnings)
 
 
-def batch_fit(spec: Path, batch: str, memory_budget: Optional[str], optimizer: Optimizer, precision: Precision,
-              set_: Optional[list[str]], format: Format, scale: Optional[str] = None) -> None:
+def batch_fit(
+    spec: Path,
+    batch: str,
+    memory_budget: Optional[str],
+    optimizer: Optimizer,
+    precision: Precision,
+    set_: Optional[list[str]],
+    format: Format,
+    scale: Optional[str] = None,
+) -> None:
     """sweep --batch: one training step's peak per batch size, and the largest that fits the budget."""
     import json as json_module
 
@@ -389,17 +500,31 @@ def batch_fit(spec: Path, batch: str, memory_budget: Optional[str], optimizer: O
     reports = [analyze(spec, given, (size, *rest)) for size in sizes]
     rows, best = largest_batch(reports, budget, optimizer.value, precision.value)
     if format.value == "json":
-        echo(json_module.dumps({
-            "budget_bytes": budget, "optimizer": optimizer.value, "precision": precision.value, "largest_batch": best,
-            "batches": [{"batch": r.batch, "peak_bytes": r.peak_bytes, "fits": r.fits} for r in rows],
-        }, indent=2))
+        echo(
+            json_module.dumps(
+                {
+                    "budget_bytes": budget,
+                    "optimizer": optimizer.value,
+                    "precision": precision.value,
+                    "largest_batch": best,
+                    "batches": [{"batch": r.batch, "peak_bytes": r.peak_bytes, "fits": r.fits} for r in rows],
+                },
+                indent=2,
+            )
+        )
         return
     for r in rows:
         echo(f"batch {r.batch:>6}  peak {units.size(r.peak_bytes):>10}  {'fits' if r.fits else 'too big'}")
-    echo(f"largest batch that fits {units.size(budget)}: {best if best is not None else 'none'}"
-         f" ({optimizer.value}, {precision.value}; training peak estimate, docs/memory.md)")
+    echo(
+        f"largest batch that fits {units.size(budget)}: {best if best is not None else 'none'}"
+        f" ({optimizer.value}, {precision.value}; training peak estimate, docs/memory.md)"
+    )
+
+
 def convert(
-    spec: Annotated[Path, typer.Argument(help="A model in another format (an Ultralytics model YAML).", show_default=False)],
+    spec: Annotated[
+        Path, typer.Argument(help="A model in another format (an Ultralytics model YAML).", show_default=False)
+    ],
     scale: ScaleOption = None,
     output: OutputOption = None,
 ) -> None:

@@ -31,27 +31,46 @@ REPORTERS = {
 
 
 def lint(
-    paths: Annotated[list[str], typer.Argument(help="Spec files, directories (searched for *.yaml, *.yml) or globs.", show_default=False)],
-    format: Annotated[LintFormat, typer.Option("--format", "-f", help="text, github (Actions annotations), json, sarif; auto = github under GitHub Actions.")] = LintFormat.auto,
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Spec files, directories (searched for *.yaml, *.yml) or globs.", show_default=False),
+    ],
+    format: Annotated[
+        LintFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text, github (Actions annotations), json, sarif; auto = github under GitHub Actions.",
+        ),
+    ] = LintFormat.auto,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
     max_params: Annotated[Optional[str], typer.Option("--max-params", help="Budget, e.g. 25M.")] = None,
     max_macs: Annotated[Optional[str], typer.Option("--max-macs", help="Budget, e.g. 4.1G.")] = None,
     max_flops: Annotated[Optional[str], typer.Option("--max-flops", help="Budget, e.g. 8.2G.")] = None,
     max_param_bytes: Annotated[Optional[str], typer.Option("--max-param-bytes", help="Budget, e.g. 100MiB.")] = None,
-    max_activation_bytes: Annotated[Optional[str], typer.Option("--max-activation-bytes", help="Budget, e.g. 200MiB.")] = None,
+    max_activation_bytes: Annotated[
+        Optional[str], typer.Option("--max-activation-bytes", help="Budget, e.g. 200MiB.")
+    ] = None,
     select: Annotated[Optional[list[str]], typer.Option("--select", help="Only these rules (repeatable).")] = None,
     ignore: Annotated[Optional[list[str]], typer.Option("--ignore", help="Skip these rules (repeatable).")] = None,
     no_config: Annotated[bool, typer.Option("--no-config", help="Ignore [tool.cnnshape] in pyproject.toml.")] = False,
-    scale: Annotated[Optional[str], typer.Option("--scale", help="The scale of the Ultralytics model YAMLs among the files (n, s, m, l, x).")] = None,
+    scale: Annotated[
+        Optional[str],
+        typer.Option("--scale", help="The scale of the Ultralytics model YAMLs among the files (n, s, m, l, x)."),
+    ] = None,
 ) -> None:
     """Check specs for CI: errors, rule findings, budgets and expectations; exit 1 on errors."""
     from cnnshape.lint import config as lint_config
     from cnnshape.lint import configure, lint_paths
 
     options = {
-        "max-params": max_params, "max-macs": max_macs, "max-flops": max_flops,
-        "max-param-bytes": max_param_bytes, "max-activation-bytes": max_activation_bytes,
-        "select": select, "ignore": ignore,
+        "max-params": max_params,
+        "max-macs": max_macs,
+        "max-flops": max_flops,
+        "max-param-bytes": max_param_bytes,
+        "max-activation-bytes": max_activation_bytes,
+        "select": select,
+        "ignore": ignore,
     }
     chosen = format.value
     if chosen == "auto":

@@ -21,12 +21,24 @@ class Dtype(str, Enum):
 
 
 SpecArgument = Annotated[Path, typer.Argument(help="The network spec (YAML).", show_default=False)]
-InputOption = Annotated[Optional[str], typer.Option("--input", "-i", help="Override the input shape, e.g. 1,3,299,299 (several inputs: NAME=SHAPE;NAME=SHAPE).")]
-SetOption = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a network arg: NAME=VALUE (repeatable).")]
+InputOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--input", "-i", help="Override the input shape, e.g. 1,3,299,299 (several inputs: NAME=SHAPE;NAME=SHAPE)."
+    ),
+]
+SetOption = Annotated[
+    Optional[list[str]], typer.Option("--set", "-s", help="Override a network arg: NAME=VALUE (repeatable).")
+]
 DtypeOption = Annotated[Dtype, typer.Option("--dtype", help="Element type for memory figures.")]
 DepthOption = Annotated[
     Optional[int],
-    typer.Option("--depth", "-d", min=1, help="Show N levels of the layer tree; deeper blocks fold into one row with summed numbers."),
+    typer.Option(
+        "--depth",
+        "-d",
+        min=1,
+        help="Show N levels of the layer tree; deeper blocks fold into one row with summed numbers.",
+    ),
 ]
 ScaleOption = Annotated[
     Optional[str],
@@ -63,7 +75,10 @@ def overrides(pairs: Optional[list[str]], option: str = "--set", scale: Optional
 
 ColumnsOption = Annotated[
     Optional[str],
-    typer.Option("--columns", help="The table's columns, comma-separated (e.g. shape,params,macs); none are then left out on a narrow terminal."),
+    typer.Option(
+        "--columns",
+        help="The table's columns, comma-separated (e.g. shape,params,macs); none are then left out on a narrow terminal.",
+    ),
 ]
 
 

@@ -37,7 +37,9 @@ CALC = {
 
 def calc(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Argument(help="A layer kind, any case: conv2d, MaxPool2d, linear, ...", show_default=False)],
+    kind: Annotated[
+        str, typer.Argument(help="A layer kind, any case: conv2d, MaxPool2d, linear, ...", show_default=False)
+    ],
     input: Annotated[str, typer.Option("--input", "-i", help="The input shape, e.g. 1,128,40,50.", show_default=False)],
     format: Annotated[CalcFormat, typer.Option("--format", "-f", help="text or json.")] = CalcFormat.text,
     dtype: DtypeOption = Dtype.float32,
@@ -56,7 +58,10 @@ def calc(
     try:
         report = calc_layer(kind, parse_arguments(ctx.args), input_shape, dtype.value)
     except CalcError as exc:
-        fail(messages=[f"cnnshape calc: {line}" for line in str(exc).splitlines()], code=2 if isinstance(exc, CalcUsageError) else 1)
+        fail(
+            messages=[f"cnnshape calc: {line}" for line in str(exc).splitlines()],
+            code=2 if isinstance(exc, CalcUsageError) else 1,
+        )
     show(CALC, format.value, explain_report(report), report=report)
     for warning in report.warnings:
         typer.echo(f"cnnshape calc: warning: {warning.message}", err=True)
@@ -77,8 +82,15 @@ LAYERS = {
 
 
 def layers(
-    kind: Annotated[Optional[str], typer.Argument(help="One kind (any case) to show in full, or a family (conv, pool, norm, ...) to list.", show_default=False)] = None,
-    format: Annotated[LayersFormat, typer.Option("--format", "-f", help="table, markdown (docs/layers.md) or json.")] = LayersFormat.table,
+    kind: Annotated[
+        Optional[str],
+        typer.Argument(
+            help="One kind (any case) to show in full, or a family (conv, pool, norm, ...) to list.", show_default=False
+        ),
+    ] = None,
+    format: Annotated[
+        LayersFormat, typer.Option("--format", "-f", help="table, markdown (docs/layers.md) or json.")
+    ] = LayersFormat.table,
 ) -> None:
     """Every layer kind with its family, arguments and defaults, from the registry."""
     from cnnshape import catalog

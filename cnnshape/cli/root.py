@@ -23,7 +23,12 @@ app = typer.Typer(
 )
 
 for command in (
-    analyze.summary, lint.lint, reference.schema, analyze.compare, analyze.sweep, analyze.explain,
+    analyze.summary,
+    lint.lint,
+    reference.schema,
+    analyze.compare,
+    analyze.sweep,
+    analyze.explain,
 ):
     app.command()(command)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(reference.calc)
@@ -43,7 +48,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = None,
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = None,
 ) -> None:
     """cnnshape: understand a network before you write or train it."""
 
@@ -73,8 +80,11 @@ def _app_for(args: list[str]) -> typer.Typer:
 
     if not args:
         return app
-    chosen = [info for info in app.registered_commands
-              if args[0] == (info.name or get_command_name(getattr(info.callback, "__name__", "")))]
+    chosen = [
+        info
+        for info in app.registered_commands
+        if args[0] == (info.name or get_command_name(getattr(info.callback, "__name__", "")))
+    ]
     if len(chosen) != 1:
         return app
     one = copy.copy(app)

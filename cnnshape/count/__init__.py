@@ -14,8 +14,14 @@ from cnnshape.report import Report
 CONVENTIONS: dict[str, Convention] = {
     convention.name: convention
     for convention in (
-        torchvision.CONVENTION, fvcore.CONVENTION, ptflops.PYTORCH, ptflops.ATEN, thop.CONVENTION,
-        torchinfo.CONVENTION, ultralytics.CONVENTION, deepspeed.CONVENTION,
+        torchvision.CONVENTION,
+        fvcore.CONVENTION,
+        ptflops.PYTORCH,
+        ptflops.ATEN,
+        thop.CONVENTION,
+        torchinfo.CONVENTION,
+        ultralytics.CONVENTION,
+        deepspeed.CONVENTION,
     )
 }
 DEFAULT = "torchvision"

@@ -20,16 +20,74 @@ from cnnshape.report import Report, per_row
 Rule = Callable[[Op], int]
 
 # Every operation a layer kind can describe (Op.name); the tables are keyed on these.
-OP_NAMES = frozenset((
-    "conv", "conv_transpose", "linear", "matmul", "attention_in_proj", "attention_matmul", "attention_out_proj",
-    "batch_norm", "instance_norm", "layer_norm", "group_norm", "local_response_norm",
-    "identity", "relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu", "mish", "sigmoid", "tanh", "hardswish", "hardsigmoid",
-    "softmax", "log_softmax", "dropout", "stochastic_depth",
-    "max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_max_pool", "mean",
-    "add", "mul", "sub", "div", "maximum", "minimum", "abs", "neg", "pow", "sqrt", "concat", "flatten", "unflatten", "reshape", "permute", "chunk", "split", "channel_shuffle", "select",
-    "upsample", "pixel_shuffle", "zero_pad", "pad", "class_token", "position_embedding", "layer_scale",
-    "recurrent", "embedding", "max_unpool",
-))
+OP_NAMES = frozenset(
+    (
+        "conv",
+        "conv_transpose",
+        "linear",
+        "matmul",
+        "attention_in_proj",
+        "attention_matmul",
+        "attention_out_proj",
+        "batch_norm",
+        "instance_norm",
+        "layer_norm",
+        "group_norm",
+        "local_response_norm",
+        "identity",
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "prelu",
+        "elu",
+        "selu",
+        "gelu",
+        "silu",
+        "mish",
+        "sigmoid",
+        "tanh",
+        "hardswish",
+        "hardsigmoid",
+        "softmax",
+        "log_softmax",
+        "dropout",
+        "stochastic_depth",
+        "max_pool",
+        "avg_pool",
+        "adaptive_avg_pool",
+        "adaptive_max_pool",
+        "mean",
+        "add",
+        "mul",
+        "sub",
+        "div",
+        "maximum",
+        "minimum",
+        "abs",
+        "neg",
+        "pow",
+        "sqrt",
+        "concat",
+        "flatten",
+        "unflatten",
+        "reshape",
+        "permute",
+        "chunk",
+        "split",
+        "channel_shuffle",
+        "select",
+        "upsample",
+        "pixel_shuffle",
+        "zero_pad",
+        "pad",
+        "class_token",
+        "position_embedding",
+        "layer_scale",
+        "recurrent",
+        "embedding",
+        "max_unpool",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -144,8 +202,14 @@ class Counting:
     row_macs: dict[str, dict[str, int]] = field(default_factory=dict)  # convention -> every row's count
 
 
-def counting(report: Report, names: list[str], conventions: Mapping[str, Convention], default: str,
-             top: int | None = None, share: bool = False) -> Counting:
+def counting(
+    report: Report,
+    names: list[str],
+    conventions: Mapping[str, Convention],
+    default: str,
+    top: int | None = None,
+    share: bool = False,
+) -> Counting:
     """Count `report` in each named convention (the default is always counted too)."""
     base = count(report, conventions[default])
     counted = [base if name == default else count(report, conventions[name]) for name in names]
@@ -154,13 +218,24 @@ def counting(report: Report, names: list[str], conventions: Mapping[str, Convent
     layer_macs = row_macs[shown.convention]
     total_params = report.totals.params
     shares = {
-        row.name: (Fraction(row.params, total_params) if total_params else Fraction(0),
-                   Fraction(layer_macs[row.name], shown.macs) if shown.macs else Fraction(0))
+        row.name: (
+            Fraction(row.params, total_params) if total_params else Fraction(0),
+            Fraction(layer_macs[row.name], shown.macs) if shown.macs else Fraction(0),
+        )
         for row in report.rows
     }
     heaviest: list[str] = []
     if top is not None:
         leaves = [row.name for row in report.rows if not row.is_block]
         heaviest = sorted(leaves, key=lambda name: -layer_macs[name])[:top]
-    return Counting(base, counted, [conventions[name] for name in names], shown.convention, layer_macs, shares, heaviest, share,
-                    row_macs)
+    return Counting(
+        base,
+        counted,
+        [conventions[name] for name in names],
+        shown.convention,
+        layer_macs,
+        shares,
+        heaviest,
+        share,
+        row_macs,
+    )

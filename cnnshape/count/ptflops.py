@@ -19,8 +19,10 @@ from cnnshape.count.base import Convention, Op, Rule, in_numel, out_numel, weigh
 
 def twice(rule: Rule) -> Rule:
     """The rule counted by the module's hook and again by the patched F.* function it calls."""
+
     def counted_twice(op: Op) -> int:
         return 2 * rule(op)
+
     return counted_twice
 
 
@@ -84,7 +86,9 @@ PYTORCH = Convention(
 def attention_in_proj(op: Op) -> int:
     """aten.addmm of the packed q/k/v projection: weights plus one bias add per output."""
     projections = op.macs
-    return projections + (op.attr("batch") * (op.attr("tokens") + 2 * op.attr("source")) * op.attr("embed") if op.bias else 0)
+    return projections + (
+        op.attr("batch") * (op.attr("tokens") + 2 * op.attr("source")) * op.attr("embed") if op.bias else 0
+    )
 
 
 ATEN = Convention(

@@ -31,14 +31,16 @@ def per_batch(op: Op) -> int:
 
 
 RULES: dict[str, Rule] = {name: per_batch for name in OP_NAMES}
-RULES.update({
-    "conv": conv,
-    "conv_transpose": conv,
-    # nn.MultiheadAttention is not a leaf (it holds out_proj), and out_proj is never called
-    "attention_in_proj": zero,
-    "attention_matmul": zero,
-    "attention_out_proj": zero,
-})
+RULES.update(
+    {
+        "conv": conv,
+        "conv_transpose": conv,
+        # nn.MultiheadAttention is not a leaf (it holds out_proj), and out_proj is never called
+        "attention_in_proj": zero,
+        "attention_matmul": zero,
+        "attention_out_proj": zero,
+    }
+)
 
 CONVENTION = Convention(
     name="torchinfo",

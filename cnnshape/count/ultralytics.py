@@ -93,9 +93,17 @@ def attention_matmul(op: Op) -> int:
 
 # Layers of Ultralytics' modules that run as torch functions, not modules (x.softmax(1),
 # F.avg_pool2d, F.max_pool2d): no hook sees them. Keyed by library block, then layer name.
-FUNCTIONAL = {"DFL": {"softmax"}, "Classify": {"softmax"}, "ADown": {"pool", "max"}, "AConv": {"pool"},
-              "Attention": {"softmax"}, "AAttn": {"softmax"}, "Depth": {"up_0", "up_1"}, "CBFuse": {f"up_{k}" for k in range(5)},
-              "Proto26": {"up_0", "up_1", "up_2"}}
+FUNCTIONAL = {
+    "DFL": {"softmax"},
+    "Classify": {"softmax"},
+    "ADown": {"pool", "max"},
+    "AConv": {"pool"},
+    "Attention": {"softmax"},
+    "AAttn": {"softmax"},
+    "Depth": {"up_0", "up_1"},
+    "CBFuse": {f"up_{k}" for k in range(5)},
+    "Proto26": {"up_0", "up_1", "up_2"},
+}
 
 
 def unseen(report: Report) -> Iterator[str]:

@@ -50,4 +50,6 @@ def native_yaml(source: Source, overrides: dict[str, Any] | None = None) -> str:
     import yaml
 
     header = "".join(f"# {line}\n" for line in describe())
-    return header + yaml.safe_dump(source.data, sort_keys=False, default_flow_style=None, width=100_000, allow_unicode=True)
+    return header + yaml.safe_dump(
+        source.data, sort_keys=False, default_flow_style=None, width=100_000, allow_unicode=True
+    )

@@ -17,43 +17,126 @@ from typing import Any
 
 from cnnshape.layers.base import Layer
 
-FAMILY_NAMES = ("conv", "pool", "linear", "norm", "activation", "merge", "reshape", "resample", "split", "attention", "learned", "recurrent")
+FAMILY_NAMES = (
+    "conv",
+    "pool",
+    "linear",
+    "norm",
+    "activation",
+    "merge",
+    "reshape",
+    "resample",
+    "split",
+    "attention",
+    "learned",
+    "recurrent",
+)
 
 # Every kind -> its family module, in FAMILY_NAMES order and each family's KINDS order
 # (the order `cnnshape layers` lists and "did you mean" breaks ties by).
 KIND_FAMILY: dict[str, str] = {
-    "Conv1d": "conv", "Conv2d": "conv", "Conv3d": "conv", "ConvTranspose1d": "conv",
-    "ConvTranspose2d": "conv", "ConvTranspose3d": "conv",
-    "MaxPool1d": "pool", "MaxPool2d": "pool", "MaxPool3d": "pool", "AvgPool1d": "pool",
-    "AvgPool2d": "pool", "AvgPool3d": "pool", "AdaptiveAvgPool1d": "pool",
-    "AdaptiveAvgPool2d": "pool", "AdaptiveAvgPool3d": "pool", "AdaptiveMaxPool1d": "pool",
-    "AdaptiveMaxPool2d": "pool", "AdaptiveMaxPool3d": "pool", "MaxUnpool1d": "pool", "MaxUnpool2d": "pool",
+    "Conv1d": "conv",
+    "Conv2d": "conv",
+    "Conv3d": "conv",
+    "ConvTranspose1d": "conv",
+    "ConvTranspose2d": "conv",
+    "ConvTranspose3d": "conv",
+    "MaxPool1d": "pool",
+    "MaxPool2d": "pool",
+    "MaxPool3d": "pool",
+    "AvgPool1d": "pool",
+    "AvgPool2d": "pool",
+    "AvgPool3d": "pool",
+    "AdaptiveAvgPool1d": "pool",
+    "AdaptiveAvgPool2d": "pool",
+    "AdaptiveAvgPool3d": "pool",
+    "AdaptiveMaxPool1d": "pool",
+    "AdaptiveMaxPool2d": "pool",
+    "AdaptiveMaxPool3d": "pool",
+    "MaxUnpool1d": "pool",
+    "MaxUnpool2d": "pool",
     "MaxUnpool3d": "pool",
     "Linear": "linear",
-    "BatchNorm1d": "norm", "BatchNorm2d": "norm", "BatchNorm3d": "norm", "InstanceNorm1d": "norm",
-    "InstanceNorm2d": "norm", "InstanceNorm3d": "norm", "LayerNorm": "norm", "GroupNorm": "norm",
-    "LocalResponseNorm": "norm", "FrozenBatchNorm2d": "norm",
-    "Identity": "activation", "ReLU": "activation", "ReLU6": "activation",
-    "LeakyReLU": "activation", "PReLU": "activation", "ELU": "activation", "SELU": "activation",
-    "GELU": "activation", "SiLU": "activation", "Mish": "activation", "Sigmoid": "activation",
-    "Tanh": "activation", "Abs": "activation", "Neg": "activation", "Pow": "activation", "Sqrt": "activation", "Hardswish": "activation", "Hardsigmoid": "activation",
-    "Softmax": "activation", "LogSoftmax": "activation", "Dropout": "activation",
-    "Dropout1d": "activation", "Dropout2d": "activation", "Dropout3d": "activation",
-    "AlphaDropout": "activation", "FeatureAlphaDropout": "activation",
+    "BatchNorm1d": "norm",
+    "BatchNorm2d": "norm",
+    "BatchNorm3d": "norm",
+    "InstanceNorm1d": "norm",
+    "InstanceNorm2d": "norm",
+    "InstanceNorm3d": "norm",
+    "LayerNorm": "norm",
+    "GroupNorm": "norm",
+    "LocalResponseNorm": "norm",
+    "FrozenBatchNorm2d": "norm",
+    "Identity": "activation",
+    "ReLU": "activation",
+    "ReLU6": "activation",
+    "LeakyReLU": "activation",
+    "PReLU": "activation",
+    "ELU": "activation",
+    "SELU": "activation",
+    "GELU": "activation",
+    "SiLU": "activation",
+    "Mish": "activation",
+    "Sigmoid": "activation",
+    "Tanh": "activation",
+    "Abs": "activation",
+    "Neg": "activation",
+    "Pow": "activation",
+    "Sqrt": "activation",
+    "Hardswish": "activation",
+    "Hardsigmoid": "activation",
+    "Softmax": "activation",
+    "LogSoftmax": "activation",
+    "Dropout": "activation",
+    "Dropout1d": "activation",
+    "Dropout2d": "activation",
+    "Dropout3d": "activation",
+    "AlphaDropout": "activation",
+    "FeatureAlphaDropout": "activation",
     "StochasticDepth": "activation",
-    "Add": "merge", "Mul": "merge", "Sub": "merge", "Div": "merge", "Maximum": "merge", "Minimum": "merge",
-    "Concat": "merge", "MatMul": "merge",
-    "Flatten": "reshape", "Unflatten": "reshape", "Reshape": "reshape", "Permute": "reshape",
+    "Add": "merge",
+    "Mul": "merge",
+    "Sub": "merge",
+    "Div": "merge",
+    "Maximum": "merge",
+    "Minimum": "merge",
+    "Concat": "merge",
+    "MatMul": "merge",
+    "Flatten": "reshape",
+    "Unflatten": "reshape",
+    "Reshape": "reshape",
+    "Permute": "reshape",
     "Mean": "reshape",
-    "Upsample": "resample", "PixelShuffle": "resample", "ZeroPad1d": "resample", "ZeroPad2d": "resample",
-    "ZeroPad3d": "resample", "ConstantPad1d": "resample", "ConstantPad2d": "resample", "ConstantPad3d": "resample",
-    "ReflectionPad1d": "resample", "ReflectionPad2d": "resample", "ReflectionPad3d": "resample",
-    "ReplicationPad1d": "resample", "ReplicationPad2d": "resample", "ReplicationPad3d": "resample",
-    "CircularPad1d": "resample", "CircularPad2d": "resample", "CircularPad3d": "resample",
-    "Chunk": "split", "Split": "split", "ChannelShuffle": "split", "Select": "split",
-    "MultiheadAttention": "attention", "TransformerEncoderLayer": "attention",
-    "ClassToken": "learned", "PositionEmbedding": "learned", "LayerScale": "learned",
-    "RNN": "recurrent", "LSTM": "recurrent", "GRU": "recurrent", "Embedding": "recurrent",
+    "Upsample": "resample",
+    "PixelShuffle": "resample",
+    "ZeroPad1d": "resample",
+    "ZeroPad2d": "resample",
+    "ZeroPad3d": "resample",
+    "ConstantPad1d": "resample",
+    "ConstantPad2d": "resample",
+    "ConstantPad3d": "resample",
+    "ReflectionPad1d": "resample",
+    "ReflectionPad2d": "resample",
+    "ReflectionPad3d": "resample",
+    "ReplicationPad1d": "resample",
+    "ReplicationPad2d": "resample",
+    "ReplicationPad3d": "resample",
+    "CircularPad1d": "resample",
+    "CircularPad2d": "resample",
+    "CircularPad3d": "resample",
+    "Chunk": "split",
+    "Split": "split",
+    "ChannelShuffle": "split",
+    "Select": "split",
+    "MultiheadAttention": "attention",
+    "TransformerEncoderLayer": "attention",
+    "ClassToken": "learned",
+    "PositionEmbedding": "learned",
+    "LayerScale": "learned",
+    "RNN": "recurrent",
+    "LSTM": "recurrent",
+    "GRU": "recurrent",
+    "Embedding": "recurrent",
 }
 
 
@@ -87,17 +170,21 @@ REGISTRY = Registry(KIND_FAMILY)
 
 def __getattr__(name: str) -> Any:
     if name == "FAMILIES":  # every family module, imported: for listings of all kinds
-        families: tuple[ModuleType, ...] = tuple(importlib.import_module(f"cnnshape.layers.{family}") for family in FAMILY_NAMES)
+        families: tuple[ModuleType, ...] = tuple(
+            importlib.import_module(f"cnnshape.layers.{family}") for family in FAMILY_NAMES
+        )
         return families
     raise AttributeError(f"module 'cnnshape.layers' has no attribute {name!r}")
 
 
 # torch.nn modules without a formula here yet: named as such instead of "did you mean".
-NOT_YET = frozenset("""
+NOT_YET = frozenset(
+    """
     RNNCell LSTMCell GRUCell EmbeddingBag Transformer TransformerEncoder
     TransformerDecoder TransformerDecoderLayer Bilinear LazyLinear LazyConv1d LazyConv2d
     LazyConv3d Hardtanh Softplus Softsign Softshrink Hardshrink Tanhshrink Threshold GLU CELU
     RReLU LogSigmoid Softmin Softmax2d LPPool1d LPPool2d
     FractionalMaxPool2d FractionalMaxPool3d Fold Unfold PixelUnshuffle UpsamplingNearest2d
     UpsamplingBilinear2d SyncBatchNorm CosineSimilarity PairwiseDistance RMSNorm
-""".split())
+""".split()
+)

@@ -118,7 +118,9 @@ class PReLU(_Elementwise):
         return Result([shape], params=self.num_parameters, working=[f"params: {self.num_parameters} slope(s)"])
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
-        return [Op("prelu", "activation", (shapes[0],), out[0], params=(("weight", self.num_parameters),), saves=("input",))]
+        return [
+            Op("prelu", "activation", (shapes[0],), out[0], params=(("weight", self.num_parameters),), saves=("input",))
+        ]
 
 
 class ELU(_Inplace):
@@ -248,8 +250,15 @@ class Pow(_Elementwise):
     ```
     """
 
-    pytorch = TorchSide("runtime.Pow", ("exponent",), functions={"torch.pow": (("exponent", None),), "method.pow": (("exponent", None),),
-                                                                 "operator.pow": (("exponent", None),)})
+    pytorch = TorchSide(
+        "runtime.Pow",
+        ("exponent",),
+        functions={
+            "torch.pow": (("exponent", None),),
+            "method.pow": (("exponent", None),),
+            "operator.pow": (("exponent", None),),
+        },
+    )
     op_name = "pow"
     op_saves = ("input",)
 
@@ -309,7 +318,9 @@ class _SoftmaxBase(_Elementwise):
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
         dim = self._dim(shape)
-        warnings = [] if self.dim is not None else [f"no dim given; PyTorch's implicit choice is dim={dim}, write it out"]
+        warnings = (
+            [] if self.dim is not None else [f"no dim given; PyTorch's implicit choice is dim={dim}, write it out"]
+        )
         return Result([shape], warnings=warnings)
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
@@ -331,7 +342,14 @@ class Softmax(_SoftmaxBase):
     ```
     """
 
-    pytorch = TorchSide("nn.Softmax", functions={"F.softmax": (("dim", None), ("_stacklevel", 3), ("dtype", None)), "torch.softmax": (("dim", None),), "method.softmax": (("dim", None),)})
+    pytorch = TorchSide(
+        "nn.Softmax",
+        functions={
+            "F.softmax": (("dim", None), ("_stacklevel", 3), ("dtype", None)),
+            "torch.softmax": (("dim", None),),
+            "method.softmax": (("dim", None),),
+        },
+    )
     op_name = "softmax"
     op_saves = ("output",)
 
@@ -344,7 +362,14 @@ class LogSoftmax(_SoftmaxBase):
     ```
     """
 
-    pytorch = TorchSide("nn.LogSoftmax", functions={"F.log_softmax": (("dim", None), ("_stacklevel", 3), ("dtype", None)), "torch.log_softmax": (("dim", None),), "method.log_softmax": (("dim", None),)})
+    pytorch = TorchSide(
+        "nn.LogSoftmax",
+        functions={
+            "F.log_softmax": (("dim", None), ("_stacklevel", 3), ("dtype", None)),
+            "torch.log_softmax": (("dim", None),),
+            "method.log_softmax": (("dim", None),),
+        },
+    )
     op_name = "log_softmax"
     op_saves = ("output",)
 
@@ -358,8 +383,17 @@ class _DropoutBase(_Elementwise):
         (native_dropout's bool mask; channel dropout's per-channel noise is smaller)."""
         (shape,) = shapes
         mask = (("bool", prod(shape)),) if self.p > 0 else ()
-        return [Op(self.op_name, "other", (shape,), shape, saved_extra=mask, view=True,
-                   train_view=self.p == 0 or self.inplace)]
+        return [
+            Op(
+                self.op_name,
+                "other",
+                (shape,),
+                shape,
+                saved_extra=mask,
+                view=True,
+                train_view=self.p == 0 or self.inplace,
+            )
+        ]
 
 
 class Dropout(_DropoutBase):
@@ -422,7 +456,9 @@ class AlphaDropout(_DropoutBase):
     ```
     """
 
-    pytorch = TorchSide("nn.AlphaDropout", functions={"F.alpha_dropout": (("p", 0.5), ("training", False), ("inplace", False))})
+    pytorch = TorchSide(
+        "nn.AlphaDropout", functions={"F.alpha_dropout": (("p", 0.5), ("training", False), ("inplace", False))}
+    )
     op_name = "dropout"
     op_family = "other"
 
@@ -435,7 +471,10 @@ class FeatureAlphaDropout(_DropoutBase):
     ```
     """
 
-    pytorch = TorchSide("nn.FeatureAlphaDropout", functions={"F.feature_alpha_dropout": (("p", 0.5), ("training", False), ("inplace", False))})
+    pytorch = TorchSide(
+        "nn.FeatureAlphaDropout",
+        functions={"F.feature_alpha_dropout": (("p", 0.5), ("training", False), ("inplace", False))},
+    )
     op_name = "dropout"
     op_family = "other"
 
@@ -449,8 +488,12 @@ class StochasticDepth(_Elementwise):
     ```
     """
 
-    pytorch = TorchSide("runtime.StochasticDepth", ("p", "mode"), modules=("torchvision.ops.StochasticDepth",),
-                        functions={"torchvision.ops.stochastic_depth": (("p", None), ("mode", None))})
+    pytorch = TorchSide(
+        "runtime.StochasticDepth",
+        ("p", "mode"),
+        modules=("torchvision.ops.StochasticDepth",),
+        functions={"torchvision.ops.stochastic_depth": (("p", None), ("mode", None))},
+    )
     op_name = "stochastic_depth"
     op_family = "other"
 
@@ -461,12 +504,45 @@ class StochasticDepth(_Elementwise):
         """x * noise in training: the noise (one value per sample, or one) is kept for backward."""
         (shape,) = shapes
         noise = shape[0] if self.mode == "row" else 1
-        return [Op("stochastic_depth", "other", (shape,), shape, saved_extra=(("act", noise),) if self.p > 0 else (),
-                   view=True, train_view=self.p == 0)]
+        return [
+            Op(
+                "stochastic_depth",
+                "other",
+                (shape,),
+                shape,
+                saved_extra=(("act", noise),) if self.p > 0 else (),
+                view=True,
+                train_view=self.p == 0,
+            )
+        ]
 
 
 KINDS = [
-    Identity, ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, SiLU, Mish, Sigmoid, Tanh, Abs, Neg, Pow, Sqrt,
-    Hardswish, Hardsigmoid, Softmax, LogSoftmax,
-    Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout, FeatureAlphaDropout, StochasticDepth,
+    Identity,
+    ReLU,
+    ReLU6,
+    LeakyReLU,
+    PReLU,
+    ELU,
+    SELU,
+    GELU,
+    SiLU,
+    Mish,
+    Sigmoid,
+    Tanh,
+    Abs,
+    Neg,
+    Pow,
+    Sqrt,
+    Hardswish,
+    Hardsigmoid,
+    Softmax,
+    LogSoftmax,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    AlphaDropout,
+    FeatureAlphaDropout,
+    StochasticDepth,
 ]

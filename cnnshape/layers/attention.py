@@ -15,8 +15,16 @@ from cnnshape.layers.torchside import Inferred, TorchSide, attention_macs
 
 
 def _attention_numbers(
-    embed: int, heads: int, tokens: int, batch: int, bias: bool, kdim: int, vdim: int, add_bias_kv: bool,
-    source_tokens: int, add_zero_attn: bool = False,
+    embed: int,
+    heads: int,
+    tokens: int,
+    batch: int,
+    bias: bool,
+    kdim: int,
+    vdim: int,
+    add_bias_kv: bool,
+    source_tokens: int,
+    add_zero_attn: bool = False,
 ) -> tuple[int, int, list[str]]:
     """Parameters, MACs and working of nn.MultiheadAttention.
 
@@ -32,9 +40,12 @@ def _attention_numbers(
     macs_proj = batch * (tokens * embed * embed + source_tokens * embed * (kdim + vdim) + tokens * embed * embed)
     macs_attn = 2 * batch * tokens * attended * embed
     working = [
-        f"params: in_proj {embed}*({embed}+{kdim}+{vdim})" + (f" + {3 * embed}" if bias else "")
-        + f", out_proj {embed}*{embed}" + (f" + {embed}" if bias else "")
-        + (f", bias_k + bias_v 2*{embed}" if add_bias_kv else "") + f" = {params:,}",
+        f"params: in_proj {embed}*({embed}+{kdim}+{vdim})"
+        + (f" + {3 * embed}" if bias else "")
+        + f", out_proj {embed}*{embed}"
+        + (f" + {embed}" if bias else "")
+        + (f", bias_k + bias_v 2*{embed}" if add_bias_kv else "")
+        + f" = {params:,}",
         f"MACs: projections {macs_proj:,} + attention 2*N*L*S'*E = 2*{batch}*{tokens}*{attended}*{embed}"
         f" = {macs_attn:,}; total {macs_proj + macs_attn:,}",
     ]
@@ -42,8 +53,16 @@ def _attention_numbers(
 
 
 def _attention_ops(
-    query: Shape, key: Shape, value: Shape, embed: int, heads: int, batch_first: bool, bias: bool,
-    add_bias_kv: bool = False, add_zero_attn: bool = False, self_attention: bool = False,
+    query: Shape,
+    key: Shape,
+    value: Shape,
+    embed: int,
+    heads: int,
+    batch_first: bool,
+    bias: bool,
+    add_bias_kv: bool = False,
+    add_zero_attn: bool = False,
+    self_attention: bool = False,
     saves_own_input: bool = False,
 ) -> list[Op]:
     """nn.MultiheadAttention's operations: the input projections, the two attention
@@ -62,27 +81,66 @@ def _attention_ops(
     vdim = value[-1]
     attended = source + int(add_bias_kv) + int(add_zero_attn)
     packed = kdim == embed and vdim == embed
-    in_params: tuple[tuple[str, int], ...] = (("in_proj_weight", 3 * embed * embed),) if packed else (
-        ("q_proj_weight", embed * embed), ("k_proj_weight", embed * kdim), ("v_proj_weight", embed * vdim))
+    in_params: tuple[tuple[str, int], ...] = (
+        (("in_proj_weight", 3 * embed * embed),)
+        if packed
+        else (("q_proj_weight", embed * embed), ("k_proj_weight", embed * kdim), ("v_proj_weight", embed * vdim))
+    )
     in_params += (("in_proj_bias", 3 * embed),) if bias else ()
     in_params += (("bias_k", embed), ("bias_v", embed)) if add_bias_kv else ()
-    sizes = (("batch", batch), ("tokens", tokens), ("source", source), ("attended", attended), ("embed", embed),
-             ("kdim", kdim), ("vdim", vdim), ("heads", heads))
+    sizes = (
+        ("batch", batch),
+        ("tokens", tokens),
+        ("source", source),
+        ("attended", attended),
+        ("embed", embed),
+        ("kdim", kdim),
+        ("vdim", vdim),
+        ("heads", heads),
+    )
     out_params = (("out_proj.weight", embed * embed),) + ((("out_proj.bias", embed),) if bias else ())
     # The storage q views: the packed q/k/v projection when k and v were re-made after it.
     q_storage = 3 * tokens if self_attention and attended != source else tokens
     return [
-        Op("attention_in_proj", "linear", (query, key, value), query,
-           macs=batch * (tokens * embed * embed + source * embed * (kdim + vdim)), bias=bias, params=in_params, attrs=sizes,
-           saves=() if saves_own_input else ("inputs",), saved_extra=(("half", prod(query)),) if saves_own_input else ()),
+        Op(
+            "attention_in_proj",
+            "linear",
+            (query, key, value),
+            query,
+            macs=batch * (tokens * embed * embed + source * embed * (kdim + vdim)),
+            bias=bias,
+            params=in_params,
+            attrs=sizes,
+            saves=() if saves_own_input else ("inputs",),
+            saved_extra=(("half", prod(query)),) if saves_own_input else (),
+        ),
         # The fused kernel (CPU flash attention; CUDA flash or memory-efficient attention)
         # keeps q, k, v, its output and the log-sum-exp; PyTorch's math path (CPU with
         # attention dropout) keeps other tensors (docs/memory.md).
-        Op("attention_matmul", "matmul", (query, key, value), query, macs=2 * batch * tokens * attended * embed,
-           window=attended, attrs=sizes,
-           saved_extra=(("half", batch * embed * (q_storage + 2 * attended + tokens)), ("float32", batch * heads * tokens))),
-        Op("attention_out_proj", "linear", (query,), query, macs=batch * tokens * embed * embed, weight=(embed, embed),
-           bias=bias, params=out_params, attrs=sizes),
+        Op(
+            "attention_matmul",
+            "matmul",
+            (query, key, value),
+            query,
+            macs=2 * batch * tokens * attended * embed,
+            window=attended,
+            attrs=sizes,
+            saved_extra=(
+                ("half", batch * embed * (q_storage + 2 * attended + tokens)),
+                ("float32", batch * heads * tokens),
+            ),
+        ),
+        Op(
+            "attention_out_proj",
+            "linear",
+            (query,),
+            query,
+            macs=batch * tokens * embed * embed,
+            weight=(embed, embed),
+            bias=bias,
+            params=out_params,
+            attrs=sizes,
+        ),
     ]
 
 
@@ -105,8 +163,9 @@ class MultiheadAttention(Layer):
     ```
     """
 
-    pytorch = TorchSide("nn.MultiheadAttention", ("embed_dim", "num_heads"), (Inferred("embed_dim", -1),),
-                        call="query_key_value")
+    pytorch = TorchSide(
+        "nn.MultiheadAttention", ("embed_dim", "num_heads"), (Inferred("embed_dim", -1),), call="query_key_value"
+    )
     torch_macs = staticmethod(attention_macs)
 
     @classmethod
@@ -152,17 +211,38 @@ class MultiheadAttention(Layer):
         _, v_source, v_features = _sequence(self.kind(), value, self.batch_first)
         kdim, vdim = self.kdim or embed, self.vdim or embed
         if (k_features, v_features) != (kdim, vdim) or k_batch != batch or v_source != source:
-            raise ShapeError(f"key {fmt_shape(key)} and value {fmt_shape(value)} do not fit query {fmt_shape(query)} (kdim={kdim}, vdim={vdim})")
+            raise ShapeError(
+                f"key {fmt_shape(key)} and value {fmt_shape(value)} do not fit query {fmt_shape(query)} (kdim={kdim}, vdim={vdim})"
+            )
         params, macs, working = _attention_numbers(
-            embed, self.num_heads, tokens, batch, self.bias, kdim, vdim, self.add_bias_kv, source, self.add_zero_attn,
+            embed,
+            self.num_heads,
+            tokens,
+            batch,
+            self.bias,
+            kdim,
+            vdim,
+            self.add_bias_kv,
+            source,
+            self.add_zero_attn,
         )
         return Result([query], params=params, macs=macs, working=working)
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         query = shapes[0]
         key, value = (shapes[1], shapes[2]) if len(shapes) == 3 else (query, query)
-        return _attention_ops(query, key, value, query[-1], self.num_heads, self.batch_first, self.bias,
-                              self.add_bias_kv, self.add_zero_attn, self_attention=len(shapes) == 1)
+        return _attention_ops(
+            query,
+            key,
+            value,
+            query[-1],
+            self.num_heads,
+            self.batch_first,
+            self.bias,
+            self.add_bias_kv,
+            self.add_zero_attn,
+            self_attention=len(shapes) == 1,
+        )
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [rfs[0].globalised()]
@@ -214,13 +294,17 @@ class TransformerEncoderLayer(Layer):
         if features != self.d_model:
             raise ShapeError(f"d_model={self.d_model} but the input {fmt_shape(shape)} has {features} features")
         d, ff = self.d_model, self.dim_feedforward
-        attn_params, attn_macs, working = _attention_numbers(d, self.nhead, tokens, batch, self.bias, d, d, False, tokens)
+        attn_params, attn_macs, working = _attention_numbers(
+            d, self.nhead, tokens, batch, self.bias, d, d, False, tokens
+        )
         bias = int(self.bias)
         mlp_params = d * ff + ff * bias + ff * d + d * bias
         norm_params = 2 * d * (1 + bias)
         params = attn_params + mlp_params + norm_params
         macs = attn_macs + 2 * batch * tokens * d * ff
-        working.append(f"feed-forward: {d}*{ff} + {ff}*{d} (+ biases) = {mlp_params:,} params; norms 2*{1 + bias}*{d} = {norm_params:,}")
+        working.append(
+            f"feed-forward: {d}*{ff} + {ff}*{d} (+ biases) = {mlp_params:,} params; norms 2*{1 + bias}*{d} = {norm_params:,}"
+        )
         working.append(f"total params {params:,}, MACs {macs:,}")
         return Result([shape], params=params, macs=macs, working=working)
 
@@ -238,9 +322,17 @@ class TransformerEncoderLayer(Layer):
 
         def norm(saves_input: bool) -> Op:
             # native_layer_norm keeps its input and a float32 mean and rstd per token
-            return Op("layer_norm", "norm", (shape,), shape, bias=self.bias, affine=True, params=norm_params,
-                      saves=("input",) if saves_input else (),
-                      saved_extra=(("float32", stats),) if saves_input else (("act", size), ("float32", stats)))
+            return Op(
+                "layer_norm",
+                "norm",
+                (shape,),
+                shape,
+                bias=self.bias,
+                affine=True,
+                params=norm_params,
+                saves=("input",) if saves_input else (),
+                saved_extra=(("float32", stats),) if saves_input else (("act", size), ("float32", stats)),
+            )
 
         def drop(dims: Shape) -> Op:
             return Op("dropout", "other", (dims,), dims, saved_extra=(("bool", prod(dims)),) if dropout else ())
@@ -249,20 +341,46 @@ class TransformerEncoderLayer(Layer):
         # GELU keeps its input (linear1's output).
         kept_by_activation = 0 if self.activation == "relu" and not dropout else hidden_size
         feed_forward = [
-            Op("linear", "linear", (shape,), hidden, macs=prod(hidden) * d, weight=(ff, d), bias=self.bias,
-               params=(("weight", ff * d),) + ((("bias", ff),) if self.bias else ()), saved_extra=(("half", size),)),
+            Op(
+                "linear",
+                "linear",
+                (shape,),
+                hidden,
+                macs=prod(hidden) * d,
+                weight=(ff, d),
+                bias=self.bias,
+                params=(("weight", ff * d),) + ((("bias", ff),) if self.bias else ()),
+                saved_extra=(("half", size),),
+            ),
             # mode "function": called through the F.relu/F.gelu the layer stored when it was
             # built, so tools that patch torch.nn.functional later (deepspeed) do not see it
             Op(self.activation, "activation", (hidden,), hidden, mode="function", saved_extra=(("half", hidden_size),)),
             drop(hidden),
-            Op("linear", "linear", (hidden,), shape, macs=prod(shape) * ff, weight=(d, ff), bias=self.bias,
-               params=(("weight", ff * d),) + ((("bias", d),) if self.bias else ()),
-               saved_extra=(("half", kept_by_activation),) if kept_by_activation else ()),
+            Op(
+                "linear",
+                "linear",
+                (hidden,),
+                shape,
+                macs=prod(shape) * ff,
+                weight=(d, ff),
+                bias=self.bias,
+                params=(("weight", ff * d),) + ((("bias", d),) if self.bias else ()),
+                saved_extra=(("half", kept_by_activation),) if kept_by_activation else (),
+            ),
             drop(shape),
             Op("add", "elementwise", (shape, shape), shape),
         ]
-        attention = _attention_ops(shape, shape, shape, d, self.nhead, self.batch_first, self.bias,
-                                   self_attention=True, saves_own_input=self.norm_first)
+        attention = _attention_ops(
+            shape,
+            shape,
+            shape,
+            d,
+            self.nhead,
+            self.batch_first,
+            self.bias,
+            self_attention=True,
+            saves_own_input=self.norm_first,
+        )
         attention += [drop(shape), Op("add", "elementwise", (shape, shape), shape)]
         if self.norm_first:  # x + sa(norm1(x)); then + ff(norm2(.))
             return [norm(saves_input=True), *attention, norm(saves_input=False), *feed_forward]

@@ -39,6 +39,7 @@ def group_axes(texts: list[tuple[str, str]]) -> list[tuple[str, str]]:
         names.setdefault(text, []).append(name)
     return [(", ".join(axes), text) for text, axes in names.items()]
 
+
 Int = Annotated[int, Strict()]
 PosInt = Annotated[int, Strict(), Field(ge=1)]
 NonNegInt = Annotated[int, Strict(), Field(ge=0)]
@@ -117,20 +118,27 @@ class RF:
                 return self
             # An unbatched input ([C, H, W]): the layer's trailing dims are its spatial axes.
             last, missing = self.dims[-1], len(steps) - len(self.axes)
-            grown = RF("spatial", tuple(range(last + 1 - len(steps), last + 1)), (AxisRF(),) * missing + self.axes, self.unaligned,
-                       self.global_context)
+            grown = RF(
+                "spatial",
+                tuple(range(last + 1 - len(steps), last + 1)),
+                (AxisRF(),) * missing + self.axes,
+                self.unaligned,
+                self.global_context,
+            )
             return grown.steps(steps, exact)
         keep = len(self.axes) - len(steps)
-        axes = self.axes[:keep] + tuple(
-            axis.step(k, s, p, exact) for axis, (k, s, p) in zip(self.axes[keep:], steps)
-        )
+        axes = self.axes[:keep] + tuple(axis.step(k, s, p, exact) for axis, (k, s, p) in zip(self.axes[keep:], steps))
         return RF(self.kind, self.dims, axes, self.unaligned, self.global_context)
 
     def globalised(self) -> RF:
         return RF("global", (), self.axes, self.unaligned)
 
     def flattened(self) -> RF:
-        return RF("flat", (), self.axes, self.unaligned, self.global_context) if self.kind == "spatial" and self.dims else self
+        return (
+            RF("flat", (), self.axes, self.unaligned, self.global_context)
+            if self.kind == "spatial" and self.dims
+            else self
+        )
 
     def with_dims(self, dims: tuple[int, ...]) -> RF:
         return replace(self, dims=dims)
@@ -156,8 +164,11 @@ def merge_rfs(rfs: list[RF]) -> RF:
         if len({len(rf.axes) for rf in flat}) == 1:
             widest = tuple(max(per_path, key=lambda axis: axis.size) for per_path in zip(*(rf.axes for rf in flat)))
             return RF("flat", (), widest, unaligned, context)
-        return replace(max(flat, key=lambda rf: max((axis.size for axis in rf.axes), default=0)), unaligned=unaligned,
-                       global_context=context)
+        return replace(
+            max(flat, key=lambda rf: max((axis.size for axis in rf.axes), default=0)),
+            unaligned=unaligned,
+            global_context=context,
+        )
     first = rfs[0]
     if any(len(rf.axes) != len(first.axes) for rf in rfs):
         return replace(first, unaligned=True, global_context=context)
@@ -263,9 +274,13 @@ def model_of(cls: type) -> type[BaseModel]:
         model = _MODELS.get(cls)
         if model is not None:
             return model
-        namespace: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__,
-                                     # built now, the model is about to be used: no deferred rebuild on first validation
-                                     "model_config": ConfigDict(defer_build=False)}
+        namespace: dict[str, Any] = {
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+            # built now, the model is about to be used: no deferred rebuild on first validation
+            "model_config": ConfigDict(defer_build=False),
+        }
         # The validators of the kind and its bases: pydantic reads them from the model's
         # own namespace and its BaseModel bases only; a subclass's validator of the same
         # name overrides its base's, as in a model hierarchy.
@@ -297,6 +312,7 @@ class _Built(_Declared, type(BaseModel)):  # type: ignore[misc]
 if TYPE_CHECKING:
     _LayerBase = BaseModel
 else:
+
     class _LayerBase(metaclass=_Declared):
         pass
 
@@ -355,8 +371,16 @@ class Layer(_LayerBase):
         and the memory model (cnnshape.memory)."""
         if not self.op_name:
             raise NotImplementedError(f"{self.kind()} does not describe its operations")
-        return [Op(self.op_name, self.op_family, tuple(shapes), out[0] if out else (), saves=self.op_saves,
-                   view=self.op_view or self.in_place())]
+        return [
+            Op(
+                self.op_name,
+                self.op_family,
+                tuple(shapes),
+                out[0] if out else (),
+                saves=self.op_saves,
+                view=self.op_view or self.in_place(),
+            )
+        ]
 
     # A normalisation that subtracts a per-channel mean makes the bias of the layer
     # feeding it useless (BatchNorm, InstanceNorm).
@@ -385,14 +409,18 @@ class Layer(_LayerBase):
         for item in side.inferred:
             if item.always or item.arg not in given:
                 shape = shapes[item.input]
-                dim = self._channel_dim(shape) if item.dim == "channel" and hasattr(self, "_channel_dim") else \
-                    resolve_dim(item.dim, self, shape, ndim)
+                dim = (
+                    self._channel_dim(shape)
+                    if item.dim == "channel" and hasattr(self, "_channel_dim")
+                    else resolve_dim(item.dim, self, shape, ndim)
+                )
                 out.append((item.arg, item.input, dim))
         return out
 
     @classmethod
-    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
-                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+    def from_torch_call(
+        cls, target: str, bound: dict[str, Any], in_shape: Shape, out_shapes: list[Shape]
+    ) -> Optional[dict[str, Any]]:
         """This kind's arguments for an fx call `target` (a key of pytorch.functions) whose
         arguments after the tensor are `bound` (plain values); None when it does not map.
         Default: the bound values that are this kind's arguments, leaving out PyTorch's
@@ -400,8 +428,9 @@ class Layer(_LayerBase):
         positional argument beyond the declared signature ("*") declines the call."""
         if "*" in bound:
             return None
-        return {key: value for key, value in bound.items()
-                if key in cls.model_fields and not cls.is_default(key, value)}
+        return {
+            key: value for key, value in bound.items() if key in cls.model_fields and not cls.is_default(key, value)
+        }
 
     @classmethod
     def from_torch_module(cls, module: Any, in_shape: Optional[Shape]) -> dict[str, Any]:
@@ -479,7 +508,13 @@ def fmt_shape(shape: Shape) -> str:
 
 
 def window_out(
-    axis: str, size: int, kernel: int, stride: int, pad_total: int, dilation: int = 1, ceil_mode: bool = False,
+    axis: str,
+    size: int,
+    kernel: int,
+    stride: int,
+    pad_total: int,
+    dilation: int = 1,
+    ceil_mode: bool = False,
     pad_left: int | None = None,
 ) -> tuple[int, str]:
     """PyTorch's output size for a sliding window, and the working as text: the formula
@@ -513,7 +548,13 @@ def window_out(
 
 
 def window_findings(
-    axis: str, size: int, kernel: int, stride: int, pad_total: int, pad_left: int, dilation: int = 1,
+    axis: str,
+    size: int,
+    kernel: int,
+    stride: int,
+    pad_total: int,
+    pad_left: int,
+    dilation: int = 1,
     ceil_mode: Optional[bool] = None,
 ) -> list[tuple[str, str]]:
     """What a reviewer would flag about one axis of a sliding window (lint rules)."""
@@ -524,19 +565,34 @@ def window_findings(
     unread = 0 if ceil_mode else span % stride  # None: the layer has no ceil_mode (a convolution)
     dropped = unread - pad_right
     if dropped > 0:
-        findings.append(("dropped-input", (
-            f"{axis}: the last {dropped} of {size} positions are never read: (I + P - K_eff) = {span} "
-            f"is not a multiple of stride {stride}; add {stride - dropped} to the total padding or crop the input"
-            + (", or use ceil_mode" if ceil_mode is not None else "")
-        )))
+        findings.append(
+            (
+                "dropped-input",
+                (
+                    f"{axis}: the last {dropped} of {size} positions are never read: (I + P - K_eff) = {span} "
+                    f"is not a multiple of stride {stride}; add {stride - dropped} to the total padding or crop the input"
+                    + (", or use ceil_mode" if ceil_mode is not None else "")
+                ),
+            )
+        )
     if k_eff % 2 == 0 and pad_left == pad_right and pad_left > 0:
-        findings.append(("even-kernel-padding", (
-            f"{axis}: even kernel {k_eff} with symmetric padding {pad_left} shifts the output centre "
-            "half a position; use an odd kernel or asymmetric padding"
-        )))
+        findings.append(
+            (
+                "even-kernel-padding",
+                (
+                    f"{axis}: even kernel {k_eff} with symmetric padding {pad_left} shifts the output centre "
+                    "half a position; use an odd kernel or asymmetric padding"
+                ),
+            )
+        )
     if size == 1 and k_eff > 1:
-        findings.append(("collapsed-input", (
-            f"{axis}: the input is already 1 wide, so this {k_eff}-wide window sees padding around "
-            "a single position; the network shrinks the map earlier than it means to (a larger input?)"
-        )))
+        findings.append(
+            (
+                "collapsed-input",
+                (
+                    f"{axis}: the input is already 1 wide, so this {k_eff}-wide window sees padding around "
+                    "a single position; the network shrinks the map earlier than it means to (a larger input?)"
+                ),
+            )
+        )
     return findings

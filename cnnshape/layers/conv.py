@@ -109,8 +109,10 @@ class _ConvNd(Layer):
     @model_validator(mode="after")
     def _same_needs_stride_one(self) -> _ConvNd:
         if self.padding == "same" and any(s != 1 for s in ntuple(self.stride, self.ndim, "stride")):
-            raise ValueError("padding='same' is not supported for strided convolutions (PyTorch); give the padding as a "
-                             "number, or 'tf_same' for TensorFlow's SAME (asymmetric, from the input size)")
+            raise ValueError(
+                "padding='same' is not supported for strided convolutions (PyTorch); give the padding as a "
+                "number, or 'tf_same' for TensorFlow's SAME (asymmetric, from the input size)"
+            )
         return self
 
     def _pads(self, sizes: Shape) -> tuple[list[int], list[int]]:
@@ -123,8 +125,10 @@ class _ConvNd(Layer):
             return [0] * n, [0] * n
         if self.padding == "tf_same":
             stride = ntuple(self.stride, n, "")
-            totals = [max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
-                      for size, k, s, d in zip(sizes, kernel, stride, dilation)]
+            totals = [
+                max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+                for size, k, s, d in zip(sizes, kernel, stride, dilation)
+            ]
             return totals, [t // 2 for t in totals]
         if self.padding == "same":
             totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
@@ -148,7 +152,11 @@ class _ConvNd(Layer):
                 out, text = window_out(axis, size, k, s, p, d, pad_left=left if same else None)
             except ShapeError as exc:
                 if len(shape) == n + 1 and n > 1:  # read as unbatched: usually an (N, C, L) tensor
-                    lower = f"Conv{n - 1}d" if self.kind().startswith("Conv") and "Transpose" not in self.kind() else f"a {n - 1}-D layer"
+                    lower = (
+                        f"Conv{n - 1}d"
+                        if self.kind().startswith("Conv") and "Transpose" not in self.kind()
+                        else f"a {n - 1}-D layer"
+                    )
                     raise ShapeError(
                         f"{self.kind()} needs (N, C, {', '.join(AXES[n])}) but got a {len(shape)}-D input "
                         f"{fmt_shape(shape)}, read as one unbatched sample; was {lower} meant? ({exc.message})"
@@ -176,23 +184,39 @@ class _ConvNd(Layer):
             f"MACs: {_k_symbol(n)}*{c_sym} per output x {_dims_symbol(out_shape, n, 'C_out')} outputs"
             f" = {k_text}*{group_text} x {'*'.join(map(str, out_shape))} = {macs:,}"
         )
-        return Result([out_shape], params=params, macs=macs, working=working, findings=findings, unbatched=len(shape) == n + 1)
+        return Result(
+            [out_shape], params=params, macs=macs, working=working, findings=findings, unbatched=len(shape) == n + 1
+        )
 
     def bias_size(self, out: list[Shape]) -> int:
         return self.out_channels if self.bias else 0
 
     def torch_unsupported(self) -> str:
         if self.padding == "tf_same":
-            return ("padding 'tf_same' depends on the input size and nn.Conv has no such mode; export it as a "
-                    "ZeroPad2d with the padding `cnnshape explain` shows, then padding 0")
+            return (
+                "padding 'tf_same' depends on the input size and nn.Conv has no such mode; export it as a "
+                "ZeroPad2d with the padding `cnnshape explain` shows, then padding 0"
+            )
         return ""
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         (shape,), (out_shape,) = shapes, out
         kernel = ntuple(self.kernel_size, self.ndim, "")
         weight = (self.out_channels, shape[-(self.ndim + 1)] // self.groups, *kernel)
-        return [Op("conv", "conv", (shape,), out_shape, macs=prod(out_shape) * prod(weight[1:]), weight=weight,
-                   groups=self.groups, bias=self.bias, params=weight_params(weight, self.bias, self.out_channels), saves=("input",))]
+        return [
+            Op(
+                "conv",
+                "conv",
+                (shape,),
+                out_shape,
+                macs=prod(out_shape) * prod(weight[1:]),
+                weight=weight,
+                groups=self.groups,
+                bias=self.bias,
+                params=weight_params(weight, self.bias, self.out_channels),
+                saves=("input",),
+            )
+        ]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         n = self.ndim
@@ -210,7 +234,9 @@ class Conv1d(_ConvNd):
     ```
     """
 
-    pytorch = TorchSide("nn.Conv1d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),))
+    pytorch = TorchSide(
+        "nn.Conv1d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),)
+    )
 
     ndim = 1
 
@@ -224,7 +250,9 @@ class Conv2d(_ConvNd):
     ```
     """
 
-    pytorch = TorchSide("nn.Conv2d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),))
+    pytorch = TorchSide(
+        "nn.Conv2d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),)
+    )
 
     ndim = 2
 
@@ -237,7 +265,9 @@ class Conv3d(_ConvNd):
     ```
     """
 
-    pytorch = TorchSide("nn.Conv3d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),))
+    pytorch = TorchSide(
+        "nn.Conv3d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),)
+    )
 
     ndim = 3
 
@@ -267,8 +297,7 @@ class _ConvTransposeNd(Layer):
     def _tuples(self) -> tuple[tuple[int, ...], ...]:
         n = self.ndim
         return tuple(
-            ntuple(v, n, "")
-            for v in (self.kernel_size, self.stride, self.padding, self.output_padding, self.dilation)
+            ntuple(v, n, "") for v in (self.kernel_size, self.stride, self.padding, self.output_padding, self.dilation)
         )
 
     def infer(self, shapes: list[Shape]) -> Result:
@@ -285,7 +314,9 @@ class _ConvTransposeNd(Layer):
             if out <= 0:
                 raise ShapeError(f"{axis} shrinks to {out}: padding {p} is too large for input {size}")
             spatial.append(out)
-            working.append(f"{axis}: (I-1)*S - 2P + dil*(K-1) + output_padding + 1 = ({size}-1)*{s} - 2*{p} + {d}*({k}-1) + {op} + 1 = {out}")
+            working.append(
+                f"{axis}: (I-1)*S - 2P + dil*(K-1) + output_padding + 1 = ({size}-1)*{s} - 2*{p} + {d}*({k}-1) + {op} + 1 = {out}"
+            )
         out_shape = shape[: -(n + 1)] + (self.out_channels, *spatial)
         k_area = prod(kernel)
         c_out_per_group = self.out_channels // self.groups
@@ -314,8 +345,20 @@ class _ConvTransposeNd(Layer):
         (shape,), (out_shape,) = shapes, out
         kernel = ntuple(self.kernel_size, self.ndim, "")
         weight = (shape[-(self.ndim + 1)], self.out_channels // self.groups, *kernel)
-        return [Op("conv_transpose", "conv", (shape,), out_shape, macs=prod(shape) * prod(weight[1:]), weight=weight,
-                   groups=self.groups, bias=self.bias, params=weight_params(weight, self.bias, self.out_channels), saves=("input",))]
+        return [
+            Op(
+                "conv_transpose",
+                "conv",
+                (shape,),
+                out_shape,
+                macs=prod(shape) * prod(weight[1:]),
+                weight=weight,
+                groups=self.groups,
+                bias=self.bias,
+                params=weight_params(weight, self.bias, self.out_channels),
+                saves=("input",),
+            )
+        ]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         from fractions import Fraction
@@ -337,7 +380,9 @@ class ConvTranspose1d(_ConvTransposeNd):
     ```
     """
 
-    pytorch = TorchSide("nn.ConvTranspose1d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),))
+    pytorch = TorchSide(
+        "nn.ConvTranspose1d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),)
+    )
 
     ndim = 1
 
@@ -350,7 +395,9 @@ class ConvTranspose2d(_ConvTransposeNd):
     ```
     """
 
-    pytorch = TorchSide("nn.ConvTranspose2d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),))
+    pytorch = TorchSide(
+        "nn.ConvTranspose2d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),)
+    )
 
     ndim = 2
 
@@ -363,7 +410,9 @@ class ConvTranspose3d(_ConvTransposeNd):
     ```
     """
 
-    pytorch = TorchSide("nn.ConvTranspose3d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),))
+    pytorch = TorchSide(
+        "nn.ConvTranspose3d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),)
+    )
 
     ndim = 3
 

@@ -19,7 +19,16 @@ class _Learned(Layer):
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         (shape,), (out_shape,) = shapes, out
         size = self.infer(shapes).params
-        return [Op(self.op_name, self.op_family, (shape,), out_shape, params=((self.param_name, size),), saves=self.op_saves)]
+        return [
+            Op(
+                self.op_name,
+                self.op_family,
+                (shape,),
+                out_shape,
+                params=((self.param_name, size),),
+                saves=self.op_saves,
+            )
+        ]
 
 
 class ClassToken(_Learned):
@@ -41,7 +50,9 @@ class ClassToken(_Learned):
         (shape,) = shapes
         check_rank(self.kind(), shape, (3,), "N, L, E")
         n, length, embed = shape
-        return Result([(n, length + 1, embed)], params=embed, working=[f"params: 1*1*{embed} = {embed}; L: {length} + 1"])
+        return Result(
+            [(n, length + 1, embed)], params=embed, working=[f"params: 1*1*{embed} = {embed}; L: {length} + 1"]
+        )
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [rfs[0].flattened()]
@@ -55,7 +66,9 @@ class PositionEmbedding(_Learned):
     ```
     """
 
-    pytorch = TorchSide("runtime.PositionEmbedding", ("length", "embed_dim"), (Inferred("length", 1), Inferred("embed_dim", -1)))
+    pytorch = TorchSide(
+        "runtime.PositionEmbedding", ("length", "embed_dim"), (Inferred("length", 1), Inferred("embed_dim", -1))
+    )
     op_name = "position_embedding"
     param_name = "embedding"
     op_family = "elementwise"

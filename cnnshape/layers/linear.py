@@ -45,11 +45,16 @@ class Linear(Layer):
         macs = rows * c_in * self.out_features
         bias_text = f" + {self.out_features}" if self.bias else ""
         rows_text = "*".join(map(str, shape[:-1])) or "1"
-        return Result([out_shape], params=params, macs=macs, working=[
-            f"features: {c_in} -> {self.out_features}",
-            f"params: C_in*C_out{' + C_out' if self.bias else ''} = {c_in}*{self.out_features}{bias_text} = {params:,}",
-            f"MACs: C_in*C_out per row x rows = {c_in}*{self.out_features} x {rows_text} = {macs:,}",
-        ])
+        return Result(
+            [out_shape],
+            params=params,
+            macs=macs,
+            working=[
+                f"features: {c_in} -> {self.out_features}",
+                f"params: C_in*C_out{' + C_out' if self.bias else ''} = {c_in}*{self.out_features}{bias_text} = {params:,}",
+                f"MACs: C_in*C_out per row x rows = {c_in}*{self.out_features} x {rows_text} = {macs:,}",
+            ],
+        )
 
     def bias_size(self, out: list[Shape]) -> int:
         return self.out_features if self.bias else 0
@@ -57,8 +62,19 @@ class Linear(Layer):
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         (shape,), (out_shape,) = shapes, out
         weight = (self.out_features, shape[-1])
-        return [Op("linear", "linear", (shape,), out_shape, macs=prod(out_shape) * shape[-1], weight=weight,
-                   bias=self.bias, params=weight_params(weight, self.bias, self.out_features), saves=("input",))]
+        return [
+            Op(
+                "linear",
+                "linear",
+                (shape,),
+                out_shape,
+                macs=prod(out_shape) * shape[-1],
+                weight=weight,
+                bias=self.bias,
+                params=weight_params(weight, self.bias, self.out_features),
+                saves=("input",),
+            )
+        ]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         """Linear mixes only the last axis. Channels last keep the field they have; flattened
@@ -75,11 +91,16 @@ class Linear(Layer):
     def rf_findings(self, rfs: list[RF], shapes: list[Shape]) -> list[tuple[str, str]]:
         rf, shape = rfs[0], shapes[0]
         if rf.kind == "spatial" and len(rf.dims) > 1 and len(shape) - 1 in rf.dims:
-            return [("linear-on-map", (
-                f"Linear mixes the last axis of {fmt_shape(shape)}, a spatial axis of a feature map: each row of "
-                f"{shape[-1]} positions becomes {self.out_features} features, separately per row and channel; "
-                "add a Flatten before it (or a Permute to channels-last, if per-position features were meant)"
-            ))]
+            return [
+                (
+                    "linear-on-map",
+                    (
+                        f"Linear mixes the last axis of {fmt_shape(shape)}, a spatial axis of a feature map: each row of "
+                        f"{shape[-1]} positions becomes {self.out_features} features, separately per row and channel; "
+                        "add a Flatten before it (or a Permute to channels-last, if per-position features were meant)"
+                    ),
+                )
+            ]
         return []
 
 

@@ -27,8 +27,10 @@ def broadcast(kind: str, shapes: list[Shape]) -> Shape:
         if len(distinct) > 1:
             what = "channel" if dim == 1 else f"dimension {dim}"
             listed = " vs ".join(fmt_shape(shape) for shape in shapes)
-            raise ShapeError(f"{what} mismatch at {kind}: {listed} (sizes {sorted(distinct)} cannot broadcast)",
-                             hint=_sum_fix(padded))
+            raise ShapeError(
+                f"{what} mismatch at {kind}: {listed} (sizes {sorted(distinct)} cannot broadcast)",
+                hint=_sum_fix(padded),
+            )
         out.append(distinct.pop() if distinct else 1)
     return tuple(out)
 
@@ -51,16 +53,22 @@ def _sum_fix(shapes: list[Shape]) -> str:
     conv = f"Conv{len(first) - 2}d" if len(first) <= 5 else "Conv2d"
     if first[2:] == other[2:]:  # same map, other channels
         small, large = sorted((first, other), key=lambda shape: shape[1])
-        return (f"the usual fix: project the path with {small[1]} channels with a 1x1 {conv} "
-                f"(out_channels: {large[1]}), as ResNet's shortcut does")
+        return (
+            f"the usual fix: project the path with {small[1]} channels with a 1x1 {conv} "
+            f"(out_channels: {large[1]}), as ResNet's shortcut does"
+        )
     bigger, smaller = (first, other) if first[2] >= other[2] else (other, first)
     factor = _spatial_factor(smaller, bigger)
     if factor is None:
-        return (f"the maps differ ({' x '.join(map(str, bigger[2:]))} vs {' x '.join(map(str, smaller[2:]))}) by no whole "
-                "factor: check the padding of the layers on each path")
-    return (f"the usual fix: a 1x1 {conv} with stride: {factor} (out_channels: {smaller[1]}) on the path with the "
-            f"larger map {fmt_shape(bigger)}, as ResNet's downsample shortcut does, or an Upsample (scale_factor: {factor}) "
-            f"on the smaller one")
+        return (
+            f"the maps differ ({' x '.join(map(str, bigger[2:]))} vs {' x '.join(map(str, smaller[2:]))}) by no whole "
+            "factor: check the padding of the layers on each path"
+        )
+    return (
+        f"the usual fix: a 1x1 {conv} with stride: {factor} (out_channels: {smaller[1]}) on the path with the "
+        f"larger map {fmt_shape(bigger)}, as ResNet's downsample shortcut does, or an Upsample (scale_factor: {factor}) "
+        f"on the smaller one"
+    )
 
 
 class _Elementwise(Layer):
@@ -107,13 +115,17 @@ class _Arithmetic(_Elementwise):
         try:
             out = broadcast(self.kind(), [shapes[0], tensor])
         except ShapeError:
-            raise ShapeError(f"tensor_shape {fmt_shape(tensor)} does not broadcast against the input {fmt_shape(shapes[0])}: "
-                             "aligned from the last dim, each pair of sizes must be equal or one of them 1",
-                             hint="size 1 where the input varies, e.g. [1, C, 1, 1] for one value per channel") from None
+            raise ShapeError(
+                f"tensor_shape {fmt_shape(tensor)} does not broadcast against the input {fmt_shape(shapes[0])}: "
+                "aligned from the last dim, each pair of sizes must be equal or one of them 1",
+                hint="size 1 where the input varies, e.g. [1, C, 1, 1] for one value per channel",
+            ) from None
         size = prod(tensor)
         what = "buffer (constant)" if self.constant else "parameters (learned)"
-        working = [f"{what}: {'*'.join(map(str, tensor))} = {size:,}",
-                   f"{fmt_shape(shapes[0])} {self.symbol} {fmt_shape(tensor)} -> {fmt_shape(out)}"]
+        working = [
+            f"{what}: {'*'.join(map(str, tensor))} = {size:,}",
+            f"{fmt_shape(shapes[0])} {self.symbol} {fmt_shape(tensor)} -> {fmt_shape(out)}",
+        ]
         if self.constant:
             return Result([out], buffers=size, working=working)
         return Result([out], params=size, working=working)
@@ -144,8 +156,11 @@ class Add(_Arithmetic):
     ```
     """
 
-    pytorch = TorchSide("runtime.Add", tensors="all", functions={
-        "operator.add": (), "operator.iadd": (), "torch.add": (), "method.add": (), "method.add_": ()})
+    pytorch = TorchSide(
+        "runtime.Add",
+        tensors="all",
+        functions={"operator.add": (), "operator.iadd": (), "torch.add": (), "method.add": (), "method.add_": ()},
+    )
     op_name = "add"
     op_family = "elementwise"
 
@@ -161,8 +176,11 @@ class Mul(_Arithmetic):
     """
 
     symbol = "*"
-    pytorch = TorchSide("runtime.Mul", tensors="all", functions={
-        "operator.mul": (), "operator.imul": (), "torch.mul": (), "method.mul": (), "method.mul_": ()})
+    pytorch = TorchSide(
+        "runtime.Mul",
+        tensors="all",
+        functions={"operator.mul": (), "operator.imul": (), "torch.mul": (), "method.mul": (), "method.mul_": ()},
+    )
     op_name = "mul"
     op_saves = ("inputs",)
     op_family = "elementwise"
@@ -179,8 +197,11 @@ class Sub(_Arithmetic):
     """
 
     symbol = "-"
-    pytorch = TorchSide("runtime.Sub", tensors="all", functions={
-        "operator.sub": (), "operator.isub": (), "torch.sub": (), "method.sub": (), "method.sub_": ()})
+    pytorch = TorchSide(
+        "runtime.Sub",
+        tensors="all",
+        functions={"operator.sub": (), "operator.isub": (), "torch.sub": (), "method.sub": (), "method.sub_": ()},
+    )
 
     max_inputs: ClassVar[int | None] = 2
     op_name = "sub"
@@ -198,9 +219,18 @@ class Div(_Arithmetic):
     """
 
     symbol = "/"
-    pytorch = TorchSide("runtime.Div", tensors="all", functions={
-        "operator.truediv": (), "operator.itruediv": (), "torch.div": (), "torch.true_divide": (), "method.div": (),
-        "method.div_": ()})
+    pytorch = TorchSide(
+        "runtime.Div",
+        tensors="all",
+        functions={
+            "operator.truediv": (),
+            "operator.itruediv": (),
+            "torch.div": (),
+            "torch.true_divide": (),
+            "method.div": (),
+            "method.div_": (),
+        },
+    )
 
     max_inputs: ClassVar[int | None] = 2
     op_name = "div"
@@ -246,8 +276,9 @@ class Concat(Layer):
     ```
     """
 
-    pytorch = TorchSide("runtime.Concat", tensors="sequence",
-                        functions={"torch.cat": (("dim", 0),), "torch.concat": (("dim", 0),)})
+    pytorch = TorchSide(
+        "runtime.Concat", tensors="sequence", functions={"torch.cat": (("dim", 0),), "torch.concat": (("dim", 0),)}
+    )
 
     family = "merge"
     op_name = "concat"
@@ -264,9 +295,11 @@ class Concat(Layer):
         for shape in shapes[1:]:
             if len(shape) != rank or any(a != b for i, (a, b) in enumerate(zip(shape, shapes[0])) if i != dim):
                 listed = " vs ".join(fmt_shape(s) for s in shapes)
-                raise ShapeError(f"inputs must match except in dim {dim}: {listed}", hint=_concat_fix(shapes[0], shape, dim))
+                raise ShapeError(
+                    f"inputs must match except in dim {dim}: {listed}", hint=_concat_fix(shapes[0], shape, dim)
+                )
         total = sum(shape[dim] for shape in shapes)
-        out = shapes[0][:dim] + (total,) + shapes[0][dim + 1:]
+        out = shapes[0][:dim] + (total,) + shapes[0][dim + 1 :]
         return Result([out], working=[f"dim {dim}: " + " + ".join(str(s[dim]) for s in shapes) + f" = {total}"])
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
@@ -288,8 +321,11 @@ class MatMul(Layer):
     ```
     """
 
-    pytorch = TorchSide("runtime.MatMul", tensors="all", functions={
-        "operator.matmul": (), "torch.matmul": (), "method.matmul": (), "torch.bmm": (), "method.bmm": ()})
+    pytorch = TorchSide(
+        "runtime.MatMul",
+        tensors="all",
+        functions={"operator.matmul": (), "torch.matmul": (), "method.matmul": (), "torch.bmm": (), "method.bmm": ()},
+    )
     torch_macs = staticmethod(matmul_macs)
 
     family = "merge"
@@ -299,19 +335,27 @@ class MatMul(Layer):
     def infer(self, shapes: list[Shape]) -> Result:
         a, b = shapes
         if len(a) < 2 or len(b) < 2:
-            raise ShapeError(f"MatMul takes two tensors of at least 2 dims (..., n, k) and (..., k, m), got "
-                             f"{fmt_shape(a)} and {fmt_shape(b)}")
+            raise ShapeError(
+                f"MatMul takes two tensors of at least 2 dims (..., n, k) and (..., k, m), got "
+                f"{fmt_shape(a)} and {fmt_shape(b)}"
+            )
         if a[-1] != b[-2]:
-            raise ShapeError(f"MatMul: {fmt_shape(a)} @ {fmt_shape(b)}: the first's last dim ({a[-1]}) must equal "
-                             f"the second's next-to-last ({b[-2]})",
-                             hint="transpose one of them first (Permute), as q @ k.transpose(-2, -1)")
+            raise ShapeError(
+                f"MatMul: {fmt_shape(a)} @ {fmt_shape(b)}: the first's last dim ({a[-1]}) must equal "
+                f"the second's next-to-last ({b[-2]})",
+                hint="transpose one of them first (Permute), as q @ k.transpose(-2, -1)",
+            )
         batch = broadcast("MatMul", [a[:-2], b[:-2]]) if len(a) > 2 or len(b) > 2 else ()
         out = (*batch, a[-2], b[-1])
         macs = prod(out) * a[-1]
-        return Result([out], macs=macs, working=[
-            f"{fmt_shape(a)} @ {fmt_shape(b)} -> {fmt_shape(out)}",
-            f"MACs: output elements x contracted {a[-1]} = {prod(out):,} x {a[-1]} = {macs:,}",
-        ])
+        return Result(
+            [out],
+            macs=macs,
+            working=[
+                f"{fmt_shape(a)} @ {fmt_shape(b)} -> {fmt_shape(out)}",
+                f"MACs: output elements x contracted {a[-1]} = {prod(out):,} x {a[-1]} = {macs:,}",
+            ],
+        )
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [merge_rfs(rfs)]
@@ -332,8 +376,10 @@ def _concat_fix(first: Shape, other: Shape, dim: int) -> str:
         bigger, smaller = (first, other) if first[2] >= other[2] else (other, first)
         factor = _spatial_factor(smaller, bigger)
         if factor is not None:
-            return (f"the maps differ by a factor of {factor}: an Upsample (scale_factor: {factor}) on the smaller "
-                    f"input {fmt_shape(smaller)}, as U-Net's decoder does, or a stride of {factor} on the larger")
+            return (
+                f"the maps differ by a factor of {factor}: an Upsample (scale_factor: {factor}) on the smaller "
+                f"input {fmt_shape(smaller)}, as U-Net's decoder does, or a stride of {factor} on the larger"
+            )
         gap = [b - a for a, b in zip(smaller[2:], bigger[2:])]
         return f"the maps differ by {gap} elements: pad the smaller (ZeroPad2d) or crop the larger so they match"
     return ""

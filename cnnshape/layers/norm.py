@@ -18,8 +18,19 @@ def _norm_op(name: str, shape: Shape, affine: bool, bias: bool, size: int, stats
     """A normalisation's one operation; `size` is the length of its weight and bias, `stats`
     the float32 mean and inverse deviation it keeps for backward (2 per group normalised)."""
     params = ((("weight", size),) + ((("bias", size),) if bias else ())) if affine else ()
-    return [Op(name, "norm", (shape,), shape, bias=affine and bias, affine=affine, params=params,
-               saves=("input",), saved_extra=(("float32", stats),))]
+    return [
+        Op(
+            name,
+            "norm",
+            (shape,),
+            shape,
+            bias=affine and bias,
+            affine=affine,
+            params=params,
+            saves=("input",),
+            saved_extra=(("float32", stats),),
+        )
+    ]
 
 
 class _NormNd(Layer):
@@ -41,14 +52,22 @@ class _NormNd(Layer):
         check_rank(self.kind(), shape, self.ranks, self.meaning)
         channels = shape[self._channel_dim(shape)]
         if self.num_features is not None and self.num_features != channels:
-            raise ShapeError(f"{self.kind()} declares num_features={self.num_features} but its input {fmt_shape(shape)} has {channels} channels")
+            raise ShapeError(
+                f"{self.kind()} declares num_features={self.num_features} but its input {fmt_shape(shape)} has {channels} channels"
+            )
         per = (1 + int(self.bias)) if self.affine else 0
         params = per * channels
         buffers = 2 * channels + 1 if self.track_running_stats else 0
         weights = f"weight{' + bias' if self.bias else ''}"
-        working = [f"params: {weights} = {per}*C = {per}*{channels} = {params:,}" if self.affine else "params: 0 (affine=false)"]
+        working = [
+            f"params: {weights} = {per}*C = {per}*{channels} = {params:,}"
+            if self.affine
+            else "params: 0 (affine=false)"
+        ]
         if buffers:
-            working.append(f"buffers: running_mean + running_var + num_batches_tracked = 2*C + 1 = 2*{channels} + 1 = {buffers:,}")
+            working.append(
+                f"buffers: running_mean + running_var + num_batches_tracked = 2*C + 1 = 2*{channels} + 1 = {buffers:,}"
+            )
         return Result([shape], params=params, buffers=buffers, working=working, unbatched=self._channel_dim(shape) == 0)
 
     def _channel_dim(self, shape: Shape) -> int:
@@ -59,7 +78,7 @@ class _NormNd(Layer):
         channels = shape[self._channel_dim(shape)]
         # batch norm keeps one mean and inverse deviation per channel; instance norm one per
         # (sample, channel), as it runs batch norm over a (1, N*C, ...) view
-        groups = channels if self.op_name == "batch_norm" else prod(shape[:self._channel_dim(shape) + 1])
+        groups = channels if self.op_name == "batch_norm" else prod(shape[: self._channel_dim(shape) + 1])
         return _norm_op(self.op_name, shape, self.affine, self.bias, channels, 2 * groups)
 
 
@@ -100,8 +119,12 @@ class FrozenBatchNorm2d(Layer):
     ```
     """
 
-    pytorch = TorchSide("runtime.FrozenBatchNorm2d", ("num_features",), (Inferred("num_features", 1),),
-                        modules=("torchvision.ops.FrozenBatchNorm2d",))
+    pytorch = TorchSide(
+        "runtime.FrozenBatchNorm2d",
+        ("num_features",),
+        (Inferred("num_features", 1),),
+        modules=("torchvision.ops.FrozenBatchNorm2d",),
+    )
 
     family = "norm"
     cancels_bias = True
@@ -114,18 +137,27 @@ class FrozenBatchNorm2d(Layer):
         check_rank("FrozenBatchNorm2d", shape, (4,), "N, C, H, W")
         channels = shape[1]
         if self.num_features is not None and self.num_features != channels:
-            raise ShapeError(f"FrozenBatchNorm2d declares num_features={self.num_features} but its input {fmt_shape(shape)} has {channels} channels")
+            raise ShapeError(
+                f"FrozenBatchNorm2d declares num_features={self.num_features} but its input {fmt_shape(shape)} has {channels} channels"
+            )
         buffers = 4 * channels
-        return Result([shape], buffers=buffers, working=[
-            "params: 0 (weight and bias are buffers)",
-            f"buffers: weight + bias + running_mean + running_var = 4*C = 4*{channels} = {buffers:,}"])
+        return Result(
+            [shape],
+            buffers=buffers,
+            working=[
+                "params: 0 (weight and bias are buffers)",
+                f"buffers: weight + bias + running_mean + running_var = 4*C = 4*{channels} = {buffers:,}",
+            ],
+        )
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         # torchvision computes it as x * scale + shift with per-channel constants.
         (shape,) = shapes
         per_channel = (1, shape[1]) + (1,) * (len(shape) - 2)
-        return [Op("mul", "elementwise", (shape, per_channel), shape),
-                Op("add", "elementwise", (shape, per_channel), shape)]
+        return [
+            Op("mul", "elementwise", (shape, per_channel), shape),
+            Op("add", "elementwise", (shape, per_channel), shape),
+        ]
 
 
 class BatchNorm3d(_NormNd):
@@ -230,13 +262,21 @@ class LayerNorm(Layer):
         (shape,) = shapes
         wanted = self.normalized_shape
         norm = (shape[-1],) if wanted is None else ((wanted,) if isinstance(wanted, int) else tuple(wanted))
-        if len(norm) > len(shape) or tuple(shape[-len(norm):]) != norm:
-            raise ShapeError(f"normalized_shape {fmt_shape(norm)} does not match the trailing dimensions of {fmt_shape(shape)}")
+        if len(norm) > len(shape) or tuple(shape[-len(norm) :]) != norm:
+            raise ShapeError(
+                f"normalized_shape {fmt_shape(norm)} does not match the trailing dimensions of {fmt_shape(shape)}"
+            )
         size = prod(norm)
         per = (1 + int(self.bias)) if self.elementwise_affine else 0
         params = per * size
         dims = "*".join(map(str, norm))
-        return Result([shape], params=params, working=[f"params: weight{' + bias' if self.bias else ''} = {per}*prod(normalized_shape) = {per}*{dims} = {params:,}"])
+        return Result(
+            [shape],
+            params=params,
+            working=[
+                f"params: weight{' + bias' if self.bias else ''} = {per}*prod(normalized_shape) = {per}*{dims} = {params:,}"
+            ],
+        )
 
 
 class GroupNorm(Layer):
@@ -271,10 +311,14 @@ class GroupNorm(Layer):
             raise ShapeError(f"{channels} channels are not divisible into num_groups={self.num_groups}")
         per = (1 + int(self.bias)) if self.affine else 0
         params = per * channels
-        return Result([shape], params=params, working=[
-            f"groups: {channels} channels / {self.num_groups} = {channels // self.num_groups} per group",
-            f"params: weight{' + bias' if self.bias else ''} = {per}*C = {per}*{channels} = {params:,}",
-        ])
+        return Result(
+            [shape],
+            params=params,
+            working=[
+                f"groups: {channels} channels / {self.num_groups} = {channels // self.num_groups} per group",
+                f"params: weight{' + bias' if self.bias else ''} = {per}*C = {per}*{channels} = {params:,}",
+            ],
+        )
 
 
 class LocalResponseNorm(Layer):
@@ -309,7 +353,14 @@ class LocalResponseNorm(Layer):
 
 
 KINDS = [
-    BatchNorm1d, BatchNorm2d, BatchNorm3d,
-    InstanceNorm1d, InstanceNorm2d, InstanceNorm3d,
-    LayerNorm, GroupNorm, LocalResponseNorm, FrozenBatchNorm2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LayerNorm,
+    GroupNorm,
+    LocalResponseNorm,
+    FrozenBatchNorm2d,
 ]

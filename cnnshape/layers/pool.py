@@ -84,8 +84,12 @@ class _PoolNd(_Window):
             spatial.append(out)
             working.append(text)
             findings += window_findings(axis, size, k, s, 2 * p, p, d, self.ceil_mode)
-        return Result([shape[:-n] + tuple(spatial)] * self.num_outputs(), working=working, findings=findings,
-                      unbatched=len(shape) == n + 1)
+        return Result(
+            [shape[:-n] + tuple(spatial)] * self.num_outputs(),
+            working=working,
+            findings=findings,
+            unbatched=len(shape) == n + 1,
+        )
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         kernel = self._tuples()[0]
@@ -140,10 +144,20 @@ class MaxPool2d(_MaxPoolNd):
     ```
     """
 
-    pytorch = TorchSide("nn.MaxPool2d", ("kernel_size",), functions={
-        "F.max_pool2d": (("kernel_size", None), ("stride", None), ("padding", 0), ("dilation", 1), ("ceil_mode", False),
-                         ("return_indices", False)),
-    })
+    pytorch = TorchSide(
+        "nn.MaxPool2d",
+        ("kernel_size",),
+        functions={
+            "F.max_pool2d": (
+                ("kernel_size", None),
+                ("stride", None),
+                ("padding", 0),
+                ("dilation", 1),
+                ("ceil_mode", False),
+                ("return_indices", False),
+            ),
+        },
+    )
 
     ndim = 2
 
@@ -187,10 +201,20 @@ class AvgPool2d(_AvgPoolNd):
     ```
     """
 
-    pytorch = TorchSide("nn.AvgPool2d", ("kernel_size",), functions={
-        "F.avg_pool2d": (("kernel_size", None), ("stride", None), ("padding", 0), ("ceil_mode", False),
-                         ("count_include_pad", True), ("divisor_override", None)),
-    })
+    pytorch = TorchSide(
+        "nn.AvgPool2d",
+        ("kernel_size",),
+        functions={
+            "F.avg_pool2d": (
+                ("kernel_size", None),
+                ("stride", None),
+                ("padding", 0),
+                ("ceil_mode", False),
+                ("count_include_pad", True),
+                ("divisor_override", None),
+            ),
+        },
+    )
 
     ndim = 2
     divisor_override: Optional[PosInt] = None
@@ -227,7 +251,7 @@ class _AdaptivePoolNd(Layer):
 
     def _sizes(self, shape: Shape) -> tuple[int, ...]:
         sizes = (self.output_size,) * self.ndim if isinstance(self.output_size, int) else self.output_size
-        return tuple(size if out is None else out for size, out in zip(shape[-self.ndim:], sizes))
+        return tuple(size if out is None else out for size, out in zip(shape[-self.ndim :], sizes))
 
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
@@ -239,24 +263,37 @@ class _AdaptivePoolNd(Layer):
             for axis, size, out in zip(AXES[n], shape[-n:], sizes)
         ]
         findings = [
-            ("collapsed-input", f"{axis}: pooling {size} up to {out} repeats values; the network expects a larger input")
-            for axis, size, out in zip(AXES[n], shape[-n:], sizes) if out > size
+            (
+                "collapsed-input",
+                f"{axis}: pooling {size} up to {out} repeats values; the network expects a larger input",
+            )
+            for axis, size, out in zip(AXES[n], shape[-n:], sizes)
+            if out > size
         ]
-        return Result([shape[:-n] + sizes] * self.num_outputs(), working=working, findings=findings,
-                      unbatched=len(shape) == n + 1)
+        return Result(
+            [shape[:-n] + sizes] * self.num_outputs(), working=working, findings=findings, unbatched=len(shape) == n + 1
+        )
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         """Average: to one value per channel it is a mean (nothing kept for backward), else the
         input is kept; max: the input and int64 indices."""
         (shape,), (out_shape,) = shapes, out
         if self.op_name == "adaptive_max_pool":
-            return [Op(self.op_name, "pooling", (shape,), out_shape, saves=("input",),
-                       saved_extra=(("int64", window_count(out_shape)),))]
-        to_one = all(size == 1 for size in out_shape[-self.ndim:])
+            return [
+                Op(
+                    self.op_name,
+                    "pooling",
+                    (shape,),
+                    out_shape,
+                    saves=("input",),
+                    saved_extra=(("int64", window_count(out_shape)),),
+                )
+            ]
+        to_one = all(size == 1 for size in out_shape[-self.ndim :])
         return [Op(self.op_name, "pooling", (shape,), out_shape, saves=() if to_one else ("input",))]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
-        in_sizes = shapes[0][-self.ndim:]
+        in_sizes = shapes[0][-self.ndim :]
         out_sizes = self._sizes(shapes[0])
         if all(o == 1 for o in out_sizes) and any(i > 1 for i in in_sizes):
             return [rfs[0].globalised()] * len(out)
@@ -289,7 +326,9 @@ class AdaptiveAvgPool1d(_AdaptivePoolNd):
     ```
     """
 
-    pytorch = TorchSide("nn.AdaptiveAvgPool1d", ("output_size",), functions={"F.adaptive_avg_pool1d": (("output_size", None),)})
+    pytorch = TorchSide(
+        "nn.AdaptiveAvgPool1d", ("output_size",), functions={"F.adaptive_avg_pool1d": (("output_size", None),)}
+    )
 
     ndim = 1
 
@@ -302,7 +341,9 @@ class AdaptiveAvgPool2d(_AdaptivePoolNd):
     ```
     """
 
-    pytorch = TorchSide("nn.AdaptiveAvgPool2d", ("output_size",), functions={"F.adaptive_avg_pool2d": (("output_size", None),)})
+    pytorch = TorchSide(
+        "nn.AdaptiveAvgPool2d", ("output_size",), functions={"F.adaptive_avg_pool2d": (("output_size", None),)}
+    )
 
     ndim = 2
 
@@ -315,7 +356,9 @@ class AdaptiveAvgPool3d(_AdaptivePoolNd):
     ```
     """
 
-    pytorch = TorchSide("nn.AdaptiveAvgPool3d", ("output_size",), functions={"F.adaptive_avg_pool3d": (("output_size", None),)})
+    pytorch = TorchSide(
+        "nn.AdaptiveAvgPool3d", ("output_size",), functions={"F.adaptive_avg_pool3d": (("output_size", None),)}
+    )
 
     ndim = 3
 
@@ -328,7 +371,11 @@ class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     ```
     """
 
-    pytorch = TorchSide("nn.AdaptiveMaxPool1d", ("output_size",), functions={"F.adaptive_max_pool1d": (("output_size", None), ("return_indices", False))})
+    pytorch = TorchSide(
+        "nn.AdaptiveMaxPool1d",
+        ("output_size",),
+        functions={"F.adaptive_max_pool1d": (("output_size", None), ("return_indices", False))},
+    )
 
     ndim = 1
 
@@ -341,7 +388,11 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     ```
     """
 
-    pytorch = TorchSide("nn.AdaptiveMaxPool2d", ("output_size",), functions={"F.adaptive_max_pool2d": (("output_size", None), ("return_indices", False))})
+    pytorch = TorchSide(
+        "nn.AdaptiveMaxPool2d",
+        ("output_size",),
+        functions={"F.adaptive_max_pool2d": (("output_size", None), ("return_indices", False))},
+    )
 
     ndim = 2
 
@@ -354,7 +405,11 @@ class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     ```
     """
 
-    pytorch = TorchSide("nn.AdaptiveMaxPool3d", ("output_size",), functions={"F.adaptive_max_pool3d": (("output_size", None), ("return_indices", False))})
+    pytorch = TorchSide(
+        "nn.AdaptiveMaxPool3d",
+        ("output_size",),
+        functions={"F.adaptive_max_pool3d": (("output_size", None), ("return_indices", False))},
+    )
 
     ndim = 3
 
@@ -373,8 +428,10 @@ class _MaxUnpoolNd(_Window):
         n = self.ndim
         check_rank(self.kind(), values, (n + 1, n + 2), "[N,] C, " + ", ".join(AXES[n]))
         if values != indices:
-            raise ShapeError(f"values {values} and indices {indices} must have the same shape: pass the max pooling's "
-                             "two outputs", hint="from: [pool.0, pool.1] with return_indices: true on the pool")
+            raise ShapeError(
+                f"values {values} and indices {indices} must have the same shape: pass the max pooling's two outputs",
+                hint="from: [pool.0, pool.1] with return_indices: true on the pool",
+            )
         spatial, working = [], []
         for axis, size, k, s, p in zip(AXES[n], values[-n:], *self._window()):
             out = (size - 1) * s - 2 * p + k
@@ -389,7 +446,9 @@ class _MaxUnpoolNd(_Window):
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         # Each output position holds at most one input value; positions step 1/S inputs apart.
-        steps: list[tuple[int, Number, Number]] = [(1, Fraction(1, s), Fraction(k - 1 - p, s)) for k, s, p in zip(*self._window())]
+        steps: list[tuple[int, Number, Number]] = [
+            (1, Fraction(1, s), Fraction(k - 1 - p, s)) for k, s, p in zip(*self._window())
+        ]
         return [rfs[0].steps(steps, exact=False)]
 
 
@@ -432,9 +491,19 @@ class MaxUnpool3d(_MaxUnpoolNd):
 
 
 KINDS = [
-    MaxPool1d, MaxPool2d, MaxPool3d,
-    AvgPool1d, AvgPool2d, AvgPool3d,
-    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,
-    AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d,
-    MaxUnpool1d, MaxUnpool2d, MaxUnpool3d,
+    MaxPool1d,
+    MaxPool2d,
+    MaxPool3d,
+    AvgPool1d,
+    AvgPool2d,
+    AvgPool3d,
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+    MaxUnpool3d,
 ]

@@ -56,16 +56,26 @@ class _Recurrent(Layer):
 
     def _weights(self, features: int) -> list[tuple[str, Shape]]:
         """Every parameter as PyTorch names and shapes it, in named_parameters() order."""
-        gate_rows, hidden, out_size, proj = self.gates * self.hidden_size, self.hidden_size, self._out_size(), self._proj()
+        gate_rows, hidden, out_size, proj = (
+            self.gates * self.hidden_size,
+            self.hidden_size,
+            self._out_size(),
+            self._proj(),
+        )
         directions = ("", "_reverse") if self.bidirectional else ("",)
         weights: list[tuple[str, Shape]] = []
         for layer in range(self.num_layers):
             width = features if layer == 0 else out_size * len(directions)
             for suffix in directions:
-                weights += [(f"weight_ih_l{layer}{suffix}", (gate_rows, width)),
-                            (f"weight_hh_l{layer}{suffix}", (gate_rows, out_size))]
+                weights += [
+                    (f"weight_ih_l{layer}{suffix}", (gate_rows, width)),
+                    (f"weight_hh_l{layer}{suffix}", (gate_rows, out_size)),
+                ]
                 if self.bias:
-                    weights += [(f"bias_ih_l{layer}{suffix}", (gate_rows,)), (f"bias_hh_l{layer}{suffix}", (gate_rows,))]
+                    weights += [
+                        (f"bias_ih_l{layer}{suffix}", (gate_rows,)),
+                        (f"bias_hh_l{layer}{suffix}", (gate_rows,)),
+                    ]
                 if proj:
                     weights.append((f"weight_hr_l{layer}{suffix}", (proj, hidden)))
         return weights
@@ -79,8 +89,11 @@ class _Recurrent(Layer):
         (shape,) = shapes
         batch, length, features = self._sequence(shape)
         if self.input_size is not None and self.input_size != features:
-            raise ShapeError(f"{self.kind()} declares input_size={self.input_size} but its input {fmt_shape(shape)} "
-                             f"has {features} features", hint="batch_first: true if the input is (N, L, H_in)" if len(shape) == 3 else "")
+            raise ShapeError(
+                f"{self.kind()} declares input_size={self.input_size} but its input {fmt_shape(shape)} "
+                f"has {features} features",
+                hint="batch_first: true if the input is (N, L, H_in)" if len(shape) == 3 else "",
+            )
         directions = 2 if self.bidirectional else 1
         out_features = directions * self._out_size()
         output = shape[:-1] + (out_features,)
@@ -93,7 +106,8 @@ class _Recurrent(Layer):
         working = [
             f"{gate_text}, H = {self.hidden_size}, H_out = {self._out_size()}, {self.num_layers} layer(s) x {directions} direction(s)",
             f"params: {' + '.join(f'{name} {fmt_shape(size)}' for name, size in weights[: 5 if self._proj() else 4])}"
-            + (" + ..." if len(weights) > (5 if self._proj() else 4) else "") + f" = {params:,}",
+            + (" + ..." if len(weights) > (5 if self._proj() else 4) else "")
+            + f" = {params:,}",
             f"MACs: weights {per_step:,} per time step and sample x {length} steps x {batch or 1} = {macs:,}",
             f"output: {fmt_shape(output)}; h_n: {fmt_shape(self._state_shapes(batch)[0])}",
         ]
@@ -101,7 +115,9 @@ class _Recurrent(Layer):
             warnings = ["dropout acts between stacked layers: with num_layers 1 it does nothing (PyTorch warns too)"]
         else:
             warnings = []
-        return Result([output, *self._state_shapes(batch)], params=params, macs=macs, working=working, warnings=warnings)
+        return Result(
+            [output, *self._state_shapes(batch)], params=params, macs=macs, working=working, warnings=warnings
+        )
 
     def bias_size(self, out: list[Shape]) -> int:
         return 0  # the biases are inside the gates: no per-channel bias a norm would cancel
@@ -110,8 +126,18 @@ class _Recurrent(Layer):
         (shape,) = shapes
         weights = self._weights(self._sequence(shape)[2])
         macs = self.infer(shapes).macs
-        return [Op(self.op_name, "linear", (shape,), out[0], macs=macs, bias=self.bias,
-                   params=tuple((name, prod(size)) for name, size in weights), saves=("input", "output"))]
+        return [
+            Op(
+                self.op_name,
+                "linear",
+                (shape,),
+                out[0],
+                macs=macs,
+                bias=self.bias,
+                params=tuple((name, prod(size)) for name, size in weights),
+                saves=("input", "output"),
+            )
+        ]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         # Every step's state carries the sequence so far (both ways when bidirectional).
@@ -213,15 +239,28 @@ class Embedding(Layer):
         (shape,) = shapes
         params = self.num_embeddings * self.embedding_dim
         out = shape + (self.embedding_dim,)
-        return Result([out], params=params, working=[
-            f"params: num_embeddings*embedding_dim = {self.num_embeddings}*{self.embedding_dim} = {params:,}",
-            f"output: {fmt_shape(shape)} + ({self.embedding_dim},) = {fmt_shape(out)}",
-        ])
+        return Result(
+            [out],
+            params=params,
+            working=[
+                f"params: num_embeddings*embedding_dim = {self.num_embeddings}*{self.embedding_dim} = {params:,}",
+                f"output: {fmt_shape(shape)} + ({self.embedding_dim},) = {fmt_shape(out)}",
+            ],
+        )
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         weight = (self.num_embeddings, self.embedding_dim)
-        return [Op("embedding", "other", (shapes[0],), out[0], weight=weight, params=(("weight", prod(weight)),),
-                   saves=("input",))]
+        return [
+            Op(
+                "embedding",
+                "other",
+                (shapes[0],),
+                out[0],
+                weight=weight,
+                params=(("weight", prod(weight)),),
+                saves=("input",),
+            )
+        ]
 
 
 KINDS = [RNN, LSTM, GRU, Embedding]

@@ -40,8 +40,12 @@ class Upsample(Layer):
     ```
     """
 
-    pytorch = TorchSide("nn.Upsample", functions={
-        "F.interpolate": (("size", None), ("scale_factor", None), ("mode", "nearest"), ("align_corners", None))})
+    pytorch = TorchSide(
+        "nn.Upsample",
+        functions={
+            "F.interpolate": (("size", None), ("scale_factor", None), ("mode", "nearest"), ("align_corners", None))
+        },
+    )
 
     family = "resample"
 
@@ -70,13 +74,15 @@ class Upsample(Layer):
         scales = ntuple_shape(self.scale_factor, n, "scale_factor")
         sizes = tuple(floor(size * scale) for size, scale in zip(shape[2:], scales))
         if any(size <= 0 for size in sizes):
-            raise ShapeError(f"output sizes should be greater than 0, got {fmt_shape(sizes)} from {fmt_shape(shape[2:])}")
+            raise ShapeError(
+                f"output sizes should be greater than 0, got {fmt_shape(sizes)} from {fmt_shape(shape[2:])}"
+            )
         return sizes
 
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
         sizes = self._sizes(shape)
-        names = AXIS_NAMES[-len(sizes):]
+        names = AXIS_NAMES[-len(sizes) :]
         if self.size is not None:
             working = [f"{axis}: {i} -> size {o}" for axis, i, o in zip(names, shape[2:], sizes)]
         else:
@@ -113,7 +119,9 @@ class PixelShuffle(Layer):
     ```
     """
 
-    pytorch = TorchSide("nn.PixelShuffle", ("upscale_factor",), functions={"F.pixel_shuffle": (("upscale_factor", None),)})
+    pytorch = TorchSide(
+        "nn.PixelShuffle", ("upscale_factor",), functions={"F.pixel_shuffle": (("upscale_factor", None),)}
+    )
     op_name = "pixel_shuffle"
     op_family = "resample"
 
@@ -124,7 +132,9 @@ class PixelShuffle(Layer):
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
         if len(shape) < 3:
-            raise ShapeError(f"PixelShuffle expects a 3-D or larger input (*, C, H, W), got {len(shape)}-D {fmt_shape(shape)}")
+            raise ShapeError(
+                f"PixelShuffle expects a 3-D or larger input (*, C, H, W), got {len(shape)}-D {fmt_shape(shape)}"
+            )
         r = self.upscale_factor
         c, h, w = shape[-3:]
         if c % (r * r):
@@ -157,14 +167,14 @@ class _Pad(Layer):
 
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
-        names = AXIS_NAMES[-self.ndim:] if self.ndim > 1 else ("L",)
+        names = AXIS_NAMES[-self.ndim :] if self.ndim > 1 else ("L",)
         check_rank(self.kind(), shape, (self.ndim + 1, self.ndim + 2), "[N,] C, " + ", ".join(names))
         sizes, working = [], []
-        for axis, size, (before, after) in zip(names, shape[-self.ndim:], self._per_axis()):
+        for axis, size, (before, after) in zip(names, shape[-self.ndim :], self._per_axis()):
             self._check_side(axis, size, before, after)
             sizes.append(size + before + after)
             working.append(f"{axis}: {size} + {before} + {after} = {size + before + after}")
-        return Result([shape[:-self.ndim] + tuple(sizes)], working=working, unbatched=len(shape) == self.ndim + 1)
+        return Result([shape[: -self.ndim] + tuple(sizes)], working=working, unbatched=len(shape) == self.ndim + 1)
 
     def _check_side(self, axis: str, size: int, before: int, after: int) -> None:
         """What PyTorch refuses for this mode (constant padding takes any amount)."""
@@ -197,8 +207,10 @@ class _Reflection(_Pad):
 
     def _check_side(self, axis: str, size: int, before: int, after: int) -> None:
         if max(before, after) >= size:
-            raise ShapeError(f"{axis}: reflection padding {max(before, after)} must be less than the input size {size} (PyTorch)",
-                             hint="use ReplicationPad or a smaller padding")
+            raise ShapeError(
+                f"{axis}: reflection padding {max(before, after)} must be less than the input size {size} (PyTorch)",
+                hint="use ReplicationPad or a smaller padding",
+            )
 
 
 class _Replication(_Pad):
@@ -212,7 +224,9 @@ class _Circular(_Pad):
 
     def _check_side(self, axis: str, size: int, before: int, after: int) -> None:
         if max(before, after) > size:
-            raise ShapeError(f"{axis}: circular padding {max(before, after)} may not exceed the input size {size} (PyTorch)")
+            raise ShapeError(
+                f"{axis}: circular padding {max(before, after)} may not exceed the input size {size} (PyTorch)"
+            )
 
 
 class _Constant(_Pad):
@@ -391,7 +405,21 @@ class CircularPad3d(_Pad3d, _Circular):
 
 
 KINDS = [
-    Upsample, PixelShuffle, ZeroPad1d, ZeroPad2d, ZeroPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
-    ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
-    CircularPad1d, CircularPad2d, CircularPad3d,
+    Upsample,
+    PixelShuffle,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
 ]

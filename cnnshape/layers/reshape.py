@@ -27,10 +27,18 @@ def _regroup(rf: RF, keep: dict[int, int], shape: Shape, merged: set[int]) -> RF
     pairs = [(keep[d], axis) for d, axis in zip(rf.dims, rf.axes) if d in keep]
     return RF("spatial", tuple(d for d, _ in pairs), tuple(a for _, a in pairs), rf.unaligned, rf.global_context)
 
+
 # Tensor methods and torch functions that reshape: a flatten when they keep the batch and
 # fold the rest into one dim, else a Reshape.
-VIEW_TARGETS = ("method.view", "method.reshape", "torch.reshape", "method.squeeze", "method.unsqueeze",
-                "torch.squeeze", "torch.unsqueeze")
+VIEW_TARGETS = (
+    "method.view",
+    "method.reshape",
+    "torch.reshape",
+    "method.squeeze",
+    "method.unsqueeze",
+    "torch.squeeze",
+    "torch.unsqueeze",
+)
 
 
 class Flatten(Layer):
@@ -42,13 +50,19 @@ class Flatten(Layer):
     ```
     """
 
-    pytorch = TorchSide("nn.Flatten", functions={
-        "torch.flatten": (("start_dim", 0), ("end_dim", -1)), "method.flatten": (("start_dim", 0), ("end_dim", -1)),
-        **{target: () for target in VIEW_TARGETS}})
+    pytorch = TorchSide(
+        "nn.Flatten",
+        functions={
+            "torch.flatten": (("start_dim", 0), ("end_dim", -1)),
+            "method.flatten": (("start_dim", 0), ("end_dim", -1)),
+            **{target: () for target in VIEW_TARGETS},
+        },
+    )
 
     @classmethod
-    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
-                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+    def from_torch_call(
+        cls, target: str, bound: dict[str, Any], in_shape: Shape, out_shapes: list[Shape]
+    ) -> Optional[dict[str, Any]]:
         if target in VIEW_TARGETS:
             # A view that folds neighbouring dims into one is a flatten of those dims, so
             # the spec keeps the batch and the other sizes relative to its input (ShuffleNet's
@@ -65,6 +79,7 @@ class Flatten(Layer):
                 args["end_dim"] = end
             return args
         return super().from_torch_call(target, bound, in_shape, out_shapes)
+
     op_name = "flatten"
     op_view = True
 
@@ -82,9 +97,11 @@ class Flatten(Layer):
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
         start, end = self._range(shape)
-        size = prod(shape[start:end + 1])
-        out = shape[:start] + (size,) + shape[end + 1:]
-        return Result([out], working=[f"dims {start}..{end} flattened: {'*'.join(map(str, shape[start:end + 1]))} = {size:,}"])
+        size = prod(shape[start : end + 1])
+        out = shape[:start] + (size,) + shape[end + 1 :]
+        return Result(
+            [out], working=[f"dims {start}..{end} flattened: {'*'.join(map(str, shape[start : end + 1]))} = {size:,}"]
+        )
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         shape = shapes[0]
@@ -104,8 +121,9 @@ class Unflatten(Layer):
     pytorch = TorchSide("nn.Unflatten", ("dim", "unflattened_size"), functions={target: () for target in VIEW_TARGETS})
 
     @classmethod
-    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
-                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+    def from_torch_call(
+        cls, target: str, bound: dict[str, Any], in_shape: Shape, out_shapes: list[Shape]
+    ) -> Optional[dict[str, Any]]:
         # A view that splits one dim (ShuffleNet's x.view(batch, groups, -1, height, width))
         # keeps the other sizes relative to its input.
         out = out_shapes[0]
@@ -113,10 +131,15 @@ class Unflatten(Layer):
         if extra < 1:
             return None
         for dim in range(len(in_shape)):
-            sizes = out[dim:dim + extra + 1]
-            if out[:dim] == in_shape[:dim] and out[dim + extra + 1:] == in_shape[dim + 1:] and prod(sizes) == in_shape[dim]:
+            sizes = out[dim : dim + extra + 1]
+            if (
+                out[:dim] == in_shape[:dim]
+                and out[dim + extra + 1 :] == in_shape[dim + 1 :]
+                and prod(sizes) == in_shape[dim]
+            ):
                 return {"dim": dim, "unflattened_size": list(sizes)}
         return None
+
     op_name = "unflatten"
     op_view = True
 
@@ -129,7 +152,7 @@ class Unflatten(Layer):
         (shape,) = shapes
         dim = _dim(self.dim, len(shape))
         sizes = _fill(list(self.unflattened_size), shape[dim], f"dim {dim} of size {shape[dim]}")
-        return Result([shape[:dim] + sizes + shape[dim + 1:]])
+        return Result([shape[:dim] + sizes + shape[dim + 1 :]])
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [_reshaped(rfs[0], shapes[0], out[0])]
@@ -143,8 +166,12 @@ def _merged_dims(in_shape: Shape, out: Shape) -> Optional[tuple[int, int]]:
         return None
     for start in (*range(1, len(out)), 0):
         end = start + fold
-        if (end < len(in_shape) and out[:start] == in_shape[:start] and out[start + 1:] == in_shape[end + 1:]
-                and out[start] == prod(in_shape[start:end + 1])):
+        if (
+            end < len(in_shape)
+            and out[:start] == in_shape[:start]
+            and out[start + 1 :] == in_shape[end + 1 :]
+            and out[start] == prod(in_shape[start : end + 1])
+        ):
             return start, end
     return None
 
@@ -188,9 +215,11 @@ class Reshape(Layer):
     pytorch = TorchSide("runtime.Reshape", ("shape",), functions={target: () for target in VIEW_TARGETS})
 
     @classmethod
-    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
-                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+    def from_torch_call(
+        cls, target: str, bound: dict[str, Any], in_shape: Shape, out_shapes: list[Shape]
+    ) -> Optional[dict[str, Any]]:
         return {"shape": list(out_shapes[0])}
+
     op_name = "reshape"
     op_view = True
 
@@ -215,13 +244,21 @@ class Permute(Layer):
     ```
     """
 
-    pytorch = TorchSide("runtime.Permute", ("dims",), functions={
-        "method.permute": (), "torch.permute": (), "method.transpose": (("dim0", 0), ("dim1", 1)),
-        "torch.transpose": (("dim0", 0), ("dim1", 1))})
+    pytorch = TorchSide(
+        "runtime.Permute",
+        ("dims",),
+        functions={
+            "method.permute": (),
+            "torch.permute": (),
+            "method.transpose": (("dim0", 0), ("dim1", 1)),
+            "torch.transpose": (("dim0", 0), ("dim1", 1)),
+        },
+    )
 
     @classmethod
-    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
-                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+    def from_torch_call(
+        cls, target: str, bound: dict[str, Any], in_shape: Shape, out_shapes: list[Shape]
+    ) -> Optional[dict[str, Any]]:
         rank = len(in_shape)
         if "dim0" in bound:  # transpose: swap two dims
             order = list(range(rank))
@@ -232,6 +269,7 @@ class Permute(Layer):
         if isinstance(dims, (list, tuple)) and len(dims) == 1 and isinstance(dims[0], (list, tuple)):
             dims = dims[0]
         return {"dims": [int(d) for d in dims]} if isinstance(dims, (list, tuple)) else None
+
     op_name = "permute"
     op_view = True
 
@@ -265,15 +303,23 @@ class Mean(Layer):
     ```
     """
 
-    pytorch = TorchSide("runtime.Mean", ("dim",), functions={
-        "method.mean": (("dim", None), ("keepdim", False)), "torch.mean": (("dim", None), ("keepdim", False))})
+    pytorch = TorchSide(
+        "runtime.Mean",
+        ("dim",),
+        functions={
+            "method.mean": (("dim", None), ("keepdim", False)),
+            "torch.mean": (("dim", None), ("keepdim", False)),
+        },
+    )
 
     @classmethod
-    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
-                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+    def from_torch_call(
+        cls, target: str, bound: dict[str, Any], in_shape: Shape, out_shapes: list[Shape]
+    ) -> Optional[dict[str, Any]]:
         dim = bound["dim"]
         dim = [] if dim is None else (list(dim) if isinstance(dim, (tuple, list)) else dim)
         return {"dim": dim, **({"keepdim": True} if bound["keepdim"] else {})}
+
     op_name = "mean"
     op_family = "pooling"
 

@@ -31,8 +31,11 @@ class Chunk(Layer):
     ```
     """
 
-    pytorch = TorchSide("runtime.Chunk", ("chunks",), functions={
-        "method.chunk": (("chunks", None), ("dim", 0)), "torch.chunk": (("chunks", None), ("dim", 0))})
+    pytorch = TorchSide(
+        "runtime.Chunk",
+        ("chunks",),
+        functions={"method.chunk": (("chunks", None), ("dim", 0)), "torch.chunk": (("chunks", None), ("dim", 0))},
+    )
     op_name = "chunk"
     op_view = True
 
@@ -51,8 +54,10 @@ class Chunk(Layer):
         piece = -(-size // self.chunks)
         sizes = [min(piece, size - i * piece) for i in range(self.chunks)]
         if any(s <= 0 for s in sizes):
-            raise ShapeError(f"dim {dim} of size {size} gives fewer than {self.chunks} chunks (torch.chunk would return fewer)")
-        outs = [shape[:dim] + (s,) + shape[dim + 1:] for s in sizes]
+            raise ShapeError(
+                f"dim {dim} of size {size} gives fewer than {self.chunks} chunks (torch.chunk would return fewer)"
+            )
+        outs = [shape[:dim] + (s,) + shape[dim + 1 :] for s in sizes]
         return Result(outs, working=[f"dim {dim}: {size} -> " + " + ".join(map(str, sizes))])
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
@@ -70,16 +75,23 @@ class Split(Layer):
     ```
     """
 
-    pytorch = TorchSide("runtime.Split", ("split_size_or_sections",), functions={
-        "method.split": (("split_size_or_sections", None), ("dim", 0)),
-        "torch.split": (("split_size_or_sections", None), ("dim", 0))})
+    pytorch = TorchSide(
+        "runtime.Split",
+        ("split_size_or_sections",),
+        functions={
+            "method.split": (("split_size_or_sections", None), ("dim", 0)),
+            "torch.split": (("split_size_or_sections", None), ("dim", 0)),
+        },
+    )
 
     @classmethod
-    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
-                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+    def from_torch_call(
+        cls, target: str, bound: dict[str, Any], in_shape: Shape, out_shapes: list[Shape]
+    ) -> Optional[dict[str, Any]]:
         dim = bound["dim"] % len(in_shape)
         sections = [int(shape[dim]) for shape in out_shapes]
         return {"split_size_or_sections": sections, **({} if dim == 1 else {"dim": dim})}
+
     op_name = "split"
     op_view = True
 
@@ -96,8 +108,10 @@ class Split(Layer):
         dim = _dim(self.dim, len(shape))
         sections = list(self.split_size_or_sections)
         if sum(sections) != shape[dim]:
-            raise ShapeError(f"sections {sections} add up to {sum(sections)}, but dim {dim} of {fmt_shape(shape)} is {shape[dim]}")
-        return Result([shape[:dim] + (s,) + shape[dim + 1:] for s in sections])
+            raise ShapeError(
+                f"sections {sections} add up to {sum(sections)}, but dim {dim} of {fmt_shape(shape)} is {shape[dim]}"
+            )
+        return Result([shape[:dim] + (s,) + shape[dim + 1 :] for s in sections])
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [rfs[0]] * len(out)
@@ -134,13 +148,20 @@ class Select(Layer):
     ```
     """
 
-    pytorch = TorchSide("runtime.Select", ("dim", "index"), functions={
-        "method.select": (("dim", None), ("index", None)), "torch.select": (("dim", None), ("index", None)),
-        "operator.getitem": (("index", None),)})
+    pytorch = TorchSide(
+        "runtime.Select",
+        ("dim", "index"),
+        functions={
+            "method.select": (("dim", None), ("index", None)),
+            "torch.select": (("dim", None), ("index", None)),
+            "operator.getitem": (("index", None),),
+        },
+    )
 
     @classmethod
-    def from_torch_call(cls, target: str, bound: dict[str, Any], in_shape: Shape,
-                        out_shapes: list[Shape]) -> Optional[dict[str, Any]]:
+    def from_torch_call(
+        cls, target: str, bound: dict[str, Any], in_shape: Shape, out_shapes: list[Shape]
+    ) -> Optional[dict[str, Any]]:
         if target != "operator.getitem":
             return {"dim": bound["dim"], "index": bound["index"]}
         # x[:, i]: one integer, every other position a full slice.
@@ -148,6 +169,7 @@ class Select(Layer):
         ints = [(i, item) for i, item in enumerate(index) if isinstance(item, int) and not isinstance(item, bool)]
         full = all(isinstance(item, int) or item == slice(None) for item in index)
         return {"dim": ints[0][0], "index": ints[0][1]} if full and len(ints) == 1 else None
+
     op_name = "select"
     op_view = True
 
@@ -161,7 +183,7 @@ class Select(Layer):
         dim = _dim(self.dim, len(shape))
         if not -shape[dim] <= self.index < shape[dim]:
             raise ShapeError(f"index {self.index} is out of range for dim {dim} of size {shape[dim]}")
-        return Result([shape[:dim] + shape[dim + 1:]])
+        return Result([shape[:dim] + shape[dim + 1 :]])
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         rf, dim = rfs[0], _dim(self.dim, len(shapes[0]))

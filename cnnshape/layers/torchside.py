@@ -89,7 +89,7 @@ def resolve_dim(spec: DimSpec, layer: Any, shape: Shape, ndim: Optional[int]) ->
         spatial = ndim if ndim is not None else 2
         return 0 if len(shape) == spatial + 1 else 1
     if spec.startswith("field:"):
-        return int(getattr(layer, spec[len("field:"):]))
+        return int(getattr(layer, spec[len("field:") :]))
     raise ValueError(f"unknown dim spec {spec!r}")
 
 

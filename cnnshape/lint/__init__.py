@@ -19,8 +19,19 @@ from cnnshape.lint.rules import RULES, Context, Rule, budgets, expectations, lay
 from cnnshape.lint.suppress import suppressed, suppressions
 
 __all__ = [
-    "BUDGETS", "RULES", "Config", "ConfigError", "FileResult", "LintResult", "Rule",
-    "collect", "config_from_table", "configure", "lint_file", "lint_paths", "load_config",
+    "BUDGETS",
+    "RULES",
+    "Config",
+    "ConfigError",
+    "FileResult",
+    "LintResult",
+    "Rule",
+    "collect",
+    "config_from_table",
+    "configure",
+    "lint_file",
+    "lint_paths",
+    "load_config",
 ]
 
 
@@ -67,7 +78,11 @@ def lint_file(path: Path, config: Config, overrides: Optional[dict[str, Any]] = 
 
 
 def _configured(
-    name: str, problems: list[Problem], text: str, config: Config, enforced: Sequence[Problem] = (),
+    name: str,
+    problems: list[Problem],
+    text: str,
+    config: Config,
+    enforced: Sequence[Problem] = (),
 ) -> FileResult:
     """Rule findings filtered by select/ignore, given their configured severity, merged one
     per place and filtered by suppression comments (except the `enforced` ones); spec
@@ -77,7 +92,8 @@ def _configured(
     def configured(found: Iterable[Problem]) -> list[Problem]:
         return [
             replace(p, severity=config.severity_of(p.code, RULES[p.code].severity))
-            for p in found if p.code in RULES and config.enabled(p.code)
+            for p in found
+            if p.code in RULES and config.enabled(p.code)
         ]
 
     lines, whole = suppressions(text)
@@ -96,10 +112,12 @@ def _one_per_place(problems: list[Problem]) -> list[Problem]:
     for same in grouped.values():
         first = same[0]
         if len(same) > 1:
-            first = replace(first, message=f"{first.message} (and {len(same) - 1} more at this line: other axes or other uses of the block)")
+            first = replace(
+                first,
+                message=f"{first.message} (and {len(same) - 1} more at this line: other axes or other uses of the block)",
+            )
         merged.append(first)
     return merged
-
 
 
 @dataclass

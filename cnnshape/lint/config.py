@@ -115,14 +115,14 @@ def _rule(code: Any) -> str:
 
 def _severity_table(value: Any) -> Any:
     if not isinstance(value, dict):
-        raise _bad("expected a table of rule = \"error\" | \"warning\"")
+        raise _bad('expected a table of rule = "error" | "warning"')
     return value
 
 
 def _level(level: Any) -> Severity:
     if level not in ("error", "warning"):
         hint = did_you_mean(level, ["error", "warning"]) if isinstance(level, str) else ""
-        raise _bad(f"severities are \"error\" or \"warning\", got {_value_text(level)}{hint}")
+        raise _bad(f'severities are "error" or "warning", got {_value_text(level)}{hint}')
     return cast(Severity, level)
 
 
@@ -158,8 +158,9 @@ class _Table(BaseModel):
     `max_params`); unknown keys are errors. The budgets (one per rules.BUDGETS key) are
     added by `_table_model`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=lambda name: name.replace("_", "-"),
-                              populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=lambda name: name.replace("_", "-"), populate_by_name=True
+    )
 
     select: Rules = None  # None: every rule
     ignore: Rules = None
@@ -206,7 +207,9 @@ def _issues(error: ValidationError, table: dict[str, Any]) -> list[tuple[tuple, 
 
 
 def config_from_table(
-    table: dict[str, Any], origin: str, place: Optional[Callable[[tuple, bool], tuple[str, int, int]]] = None,
+    table: dict[str, Any],
+    origin: str,
+    place: Optional[Callable[[tuple, bool], tuple[str, int, int]]] = None,
 ) -> Config:
     """`[tool.cnnshape]` (keys with - or _) into a Config; raises ConfigError with every
     error at once. `place` turns a bad entry's key path (and whether the key or its value
@@ -218,7 +221,9 @@ def config_from_table(
         issues = _issues(exc, table)
         if place is None:
             raise ConfigError.every([ConfigError(f"{origin}: {message}") for _, _, message in issues]) from None
-        raise ConfigError.every([ConfigError.at(*place(path, at_key), message) for path, at_key, message in issues]) from None
+        raise ConfigError.every(
+            [ConfigError.at(*place(path, at_key), message) for path, at_key, message in issues]
+        ) from None
     budgets = {key: getattr(checked, key) for key in BUDGETS if getattr(checked, key) is not None}
     return Config(
         select=set(checked.select) if checked.select is not None else None,
@@ -272,7 +277,7 @@ def load_config(start: Optional[Path] = None) -> Config:
         except SpecError as exc:
             raise ConfigError.at(shown, 0, 0, f"cannot read: {exc.problems[0].message}") from None
         except UnicodeDecodeError as exc:
-            before = raw[:exc.start].decode("utf-8")  # the valid text up to the bad byte
+            before = raw[: exc.start].decode("utf-8")  # the valid text up to the bad byte
             line, col = offset_position(before, len(before))
             raise ConfigError.at(shown, line, col, f"cannot read: not UTF-8 ({exc.reason})") from None
         deep = too_deep(text)
@@ -309,5 +314,3 @@ def _decode_error(text: str, message: str) -> tuple[int, int, str]:
     if found:
         return (*offset_position(text, len(text)), message[: found.start()] + " at the end of the file")
     return 1, 1, message
-
-

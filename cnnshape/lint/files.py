@@ -39,7 +39,9 @@ def collect(paths: list[str], unreadable: Optional[list[Problem]] = None) -> lis
             before, errors_before = len(found), len(problems)
             for folder, dirs, files in os.walk(path, onerror=cannot_read, followlinks=False):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found += [Path(folder) / f for f in sorted(files) if f.endswith(SPEC_SUFFIXES) and not f.startswith(".")]
+                found += [
+                    Path(folder) / f for f in sorted(files) if f.endswith(SPEC_SUFFIXES) and not f.startswith(".")
+                ]
             if len(found) == before and len(problems) == errors_before:
                 # A renamed or emptied folder must not keep CI green by checking nothing.
                 raise ConfigError(f"{raw}: the directory holds no *.yaml or *.yml spec")
@@ -77,8 +79,6 @@ def _glob(pattern: str) -> list[Path]:
     return sorted(matches, key=str)
 
 
-
-
 def not_a_spec_file(path: Path, max_bytes: int) -> Optional[Problem]:
     """Why `path` cannot be read as a spec without reading it, or None: it is not a regular
     file (a FIFO would block the read forever; a device such as /dev/zero never ends), or
@@ -92,7 +92,11 @@ def not_a_spec_file(path: Path, max_bytes: int) -> Optional[Problem]:
         return None  # reading says "is a directory"
     if not stat.S_ISREG(info.st_mode):
         kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device"
-        return Problem(name, 1, 1, "error", "file-unreadable", f"is {kind}, not a regular file; only regular files are read")
+        return Problem(
+            name, 1, 1, "error", "file-unreadable", f"is {kind}, not a regular file; only regular files are read"
+        )
     if info.st_size > max_bytes:
-        return Problem(name, 1, 1, "error", "limit", f"file is {info.st_size:,} bytes; the limit is {max_bytes:,} bytes")
+        return Problem(
+            name, 1, 1, "error", "limit", f"file is {info.st_size:,} bytes; the limit is {max_bytes:,} bytes"
+        )
     return None

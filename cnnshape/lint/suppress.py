@@ -43,5 +43,3 @@ def suppressed(problem: Problem, lines: dict, whole: Optional[set[str]]) -> bool
         codes = lines[problem.line]
         return codes is None or problem.code in codes
     return False
-
-

@@ -166,8 +166,6 @@ class TomlPositions:
         return at + 1
 
 
-
-
 MAX_NESTING = 100  # arrays and inline tables inside each other; tomllib recurses per level
 
 

@@ -116,18 +116,26 @@ def totals_columns(comparison: Comparison, exact: bool = True) -> list[Column]:
     metrics = comparison.metrics
     styles = ["yellow" if metric.changed else "" for metric in metrics]
     return [
-        Column("total", "", [("", escape.terminal(metric.label)) for metric in metrics], styles=["bold"] * len(metrics)),
+        Column(
+            "total", "", [("", escape.terminal(metric.label)) for metric in metrics], styles=["bold"] * len(metrics)
+        ),
         Column("a", "A", [("", value(metric, metric.a)) for metric in metrics], justify="right"),
         Column("b", "B", [("", value(metric, metric.b)) for metric in metrics], justify="right"),
         Column("delta", "B - A", [("", delta(metric)) for metric in metrics], justify="right", styles=styles),
-        Column("percent", "%", [("", percent_text(metric)) for metric in metrics], drop=1, justify="right", styles=styles),
+        Column(
+            "percent", "%", [("", percent_text(metric)) for metric in metrics], drop=1, justify="right", styles=styles
+        ),
     ]
 
 
 # The layer table's columns: key, header, justify, order of leaving out (Kind first).
 LAYER_COLUMNS: tuple[tuple[str, str, Justify, int], ...] = (
-    ("mark", " ", "left", 0), ("layer", "Layer", "left", 0), ("kind", "Kind", "left", 1),
-    ("shape", "Output shape", "left", 3), ("params", "Params", "right", 5), ("macs", "MACs", "right", 4),
+    ("mark", " ", "left", 0),
+    ("layer", "Layer", "left", 0),
+    ("kind", "Kind", "left", 1),
+    ("shape", "Output shape", "left", 3),
+    ("params", "Params", "right", 5),
+    ("macs", "MACs", "right", 4),
     ("rf", "RF", "right", 2),
 )
 
@@ -145,12 +153,16 @@ def layer_columns(comparison: Comparison, changed_only: bool = False) -> list[Co
             texts[index].append(("", escape.terminal(text).replace(ARROW, "\n→ ")))
             styles[index].append("bold yellow" if changed else row_style)
     return [
-        Column(key, header, texts[index], name=key in ("layer", "kind"), drop=drop, justify=justify, styles=styles[index])
+        Column(
+            key, header, texts[index], name=key in ("layer", "kind"), drop=drop, justify=justify, styles=styles[index]
+        )
         for index, (key, header, justify, drop) in enumerate(LAYER_COLUMNS)
     ]
 
 
-def render(comparison: Comparison, console: Any, changed_only: bool = False, columns: Sequence[str] | None = None) -> None:
+def render(
+    comparison: Comparison, console: Any, changed_only: bool = False, columns: Sequence[str] | None = None
+) -> None:
     """Totals (exact, or to three figures when the terminal is too narrow for exact
     figures), then the aligned layers, fitted to the console (render/fit.py)."""
     from rich.console import Group
@@ -168,13 +180,24 @@ def render(comparison: Comparison, console: Any, changed_only: bool = False, col
     if fitted.width > width:
         fitted = fit(totals_columns(comparison, exact=False), width)
         rounded = f"Counts to three figures at {width} columns (exact: a wider terminal, or --format json)"
-    totals = Drawn(fitted.columns, "Totals", "\n".join(line for line in (rounded, dropped_note(fitted.dropped, width, choosable=False)) if line))
+    totals = Drawn(
+        fitted.columns,
+        "Totals",
+        "\n".join(line for line in (rounded, dropped_note(fitted.dropped, width, choosable=False)) if line),
+    )
     keep = None if columns is None else ["mark", "layer", *columns]
     chosen = choose(layer_columns(comparison, changed_only), keep)
     laid = fit(chosen, width, can_drop=columns is None)
-    caption = "RF: receptive field size, sSTRIDE, pPADDING" if any(column.key == "rf" for column in laid.columns) else ""
-    layers = Drawn(laid.columns, "Layers", "\n".join(line for line in (caption, dropped_note(laid.dropped, width)) if line))
-    console.print(Group(heading, Text(""), totals, layers, Text(counts_text(comparison, changed_only))), width=max(fitted.width, laid.width))
+    caption = (
+        "RF: receptive field size, sSTRIDE, pPADDING" if any(column.key == "rf" for column in laid.columns) else ""
+    )
+    layers = Drawn(
+        laid.columns, "Layers", "\n".join(line for line in (caption, dropped_note(laid.dropped, width)) if line)
+    )
+    console.print(
+        Group(heading, Text(""), totals, layers, Text(counts_text(comparison, changed_only))),
+        width=max(fitted.width, laid.width),
+    )
 
 
 # --- Markdown -----------------------------------------------------------------------------

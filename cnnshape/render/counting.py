@@ -21,13 +21,22 @@ def convention_rows(report: Report) -> list[list[str]]:
     rows = []
     for counted, convention in zip(c.counted, c.conventions):
         difference = counted.macs - c.default.macs
-        versus = "(default)" if counted.convention == c.default.convention else (
-            f"{units.signed(difference)} ({units.percent(Fraction(abs(difference), c.default.macs)) if c.default.macs else '-'})"
+        versus = (
+            "(default)"
+            if counted.convention == c.default.convention
+            else (
+                f"{units.signed(difference)} ({units.percent(Fraction(abs(difference), c.default.macs)) if c.default.macs else '-'})"
+            )
         )
-        rows.append([
-            counted.convention, f"{counted.macs:,}", f"{counted.flops:,}", versus,
-            convention.version,
-        ])
+        rows.append(
+            [
+                counted.convention,
+                f"{counted.macs:,}",
+                f"{counted.flops:,}",
+                versus,
+                convention.version,
+            ]
+        )
     return rows
 
 
@@ -57,8 +66,11 @@ def family_columns(report: Report) -> tuple[list[str], list[list[str]]]:
     if c is None:
         return [], []
     families = [family for family in OP_FAMILIES if any(counted.by_family[family] for counted in c.counted)]
-    rows = [[counted.convention] + [units.count(counted.by_family[family]) if counted.by_family[family] else "0"
-                                    for family in families] for counted in c.counted]
+    rows = [
+        [counted.convention]
+        + [units.count(counted.by_family[family]) if counted.by_family[family] else "0" for family in families]
+        for counted in c.counted
+    ]
     return ["Convention", *families], rows
 
 
@@ -75,6 +87,15 @@ def top_rows(report: Report) -> list[list[str]]:
     for rank, name in enumerate(c.top, 1):
         row = kinds[name]
         params_share, macs_share = c.shares[name]
-        rows.append([str(rank), name, row.kind, f"{c.layer_macs[name]:,}", units.percent(macs_share),
-                     f"{row.params:,}", units.percent(params_share)])
+        rows.append(
+            [
+                str(rank),
+                name,
+                row.kind,
+                f"{c.layer_macs[name]:,}",
+                units.percent(macs_share),
+                f"{row.params:,}",
+                units.percent(params_share),
+            ]
+        )
     return rows

@@ -13,13 +13,33 @@ from cnnshape.render import units
 from cnnshape.report import DTYPE_BYTES, Report, leaf_rows, rows_at_depth
 
 COLUMNS = (
-    "name", "kind", "block", "depth", "parent", "inputs", "output_shape", "params", "buffers",
-    "macs", "flops", "training_macs", "activation_bytes", "receptive_field", "network_outputs",
+    "name",
+    "kind",
+    "block",
+    "depth",
+    "parent",
+    "inputs",
+    "output_shape",
+    "params",
+    "buffers",
+    "macs",
+    "flops",
+    "training_macs",
+    "activation_bytes",
+    "receptive_field",
+    "network_outputs",
 )
 
 
 # One training step's memory by layer (cnnshape.memory.LayerTraining); `peak_bytes` is their sum.
-TRAINING_COLUMNS = ("param_bytes", "gradient_bytes", "optimizer_bytes", "saved_bytes", "weight_copy_bytes", "peak_bytes")
+TRAINING_COLUMNS = (
+    "param_bytes",
+    "gradient_bytes",
+    "optimizer_bytes",
+    "saved_bytes",
+    "weight_copy_bytes",
+    "peak_bytes",
+)
 
 
 def shape(dims: Sequence[int]) -> str:

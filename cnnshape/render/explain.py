@@ -72,7 +72,9 @@ def render_calc(explanation: Explanation, report: Report, console: Console) -> N
 
 
 def markdown(explanation: Explanation) -> str:
-    parts = [f"**{text(explanation.name)}** ({code(explanation.file, in_table=False)}), input {code(units.shape(explanation.input_shape), in_table=False)}"]
+    parts = [
+        f"**{text(explanation.name)}** ({code(explanation.file, in_table=False)}), input {code(units.shape(explanation.input_shape), in_table=False)}"
+    ]
     for step in explanation.steps:
         head = (
             f"**{code(step.name, in_table=False)}** {text(step.kind)}: "

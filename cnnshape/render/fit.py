@@ -20,7 +20,20 @@ Justify = Literal["left", "right"]  # how a column aligns its cells
 # The keys `--columns` takes, per command, in table order (the first column of summary and
 # compare, the layer, and sweep's settings always show).
 KEYS = {
-    "summary": ("index", "from", "n", "arguments", "layer", "kind", "shape", "params", "macs", "rf", "params-share", "macs-share"),
+    "summary": (
+        "index",
+        "from",
+        "n",
+        "arguments",
+        "layer",
+        "kind",
+        "shape",
+        "params",
+        "macs",
+        "rf",
+        "params-share",
+        "macs-share",
+    ),
     "compare": ("kind", "shape", "params", "macs", "rf"),
     "sweep": ("params", "macs", "flops", "activations", "output", "rf"),
 }
@@ -33,7 +46,7 @@ def middle_ellipsis(text: str, width: int) -> str:
     if width <= 1:
         return ELLIPSIS[:width]
     keep = width - 1
-    return text[: (keep + 1) // 2] + ELLIPSIS + text[len(text) - keep // 2:]
+    return text[: (keep + 1) // 2] + ELLIPSIS + text[len(text) - keep // 2 :]
 
 
 @dataclass
@@ -77,7 +90,10 @@ class Column:
         if not self.name:
             return self
         cells = [
-            (prefix, "\n".join(middle_ellipsis(line, max(width - len(prefix), self.floor)) for line in text.split("\n")))
+            (
+                prefix,
+                "\n".join(middle_ellipsis(line, max(width - len(prefix), self.floor)) for line in text.split("\n")),
+            )
             for prefix, text in self.cells
         ]
         return replace(self, cells=cells, header=middle_ellipsis(self.header, max(width, self.floor)))
@@ -141,7 +157,8 @@ def _shorten_names(columns: list[Column], width: int, hard: bool) -> list[Column
         if over <= 0:
             return shown
         names = [
-            (index, column) for index, column in enumerate(shown)
+            (index, column)
+            for index, column in enumerate(shown)
             if column.name and (hard or not column.drop) and column.natural > _floor(column, hard)
         ]
         if not names:
@@ -190,23 +207,43 @@ class Drawn:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=self.title or None, title_justify="left",
-                      caption=self.caption or None, caption_justify="left")
+        table = Table(
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            title=self.title or None,
+            title_justify="left",
+            caption=self.caption or None,
+            caption_justify="left",
+        )
         for column in self.shown:
-            table.add_column(Text(column.header), justify=column.justify, no_wrap=True, min_width=column.natural, style=column.style)
+            table.add_column(
+                Text(column.header), justify=column.justify, no_wrap=True, min_width=column.natural, style=column.style
+            )
         for index in range(len(self.shown[0].cells) if self.shown else 0):
-            table.add_row(*(
-                Text("".join(column.cells[index]), style=column.styles[index] if column.styles else "") for column in self.shown
-            ))
+            table.add_row(
+                *(
+                    Text("".join(column.cells[index]), style=column.styles[index] if column.styles else "")
+                    for column in self.shown
+                )
+            )
         return table
 
     def __rich_measure__(self, console: Any, options: Any) -> Any:
         from rich.measure import Measurement
 
-        return Measurement(self.width, self.width) if self._drawable(options) else Measurement.get(console, options, self.rich_table())
+        return (
+            Measurement(self.width, self.width)
+            if self._drawable(options)
+            else Measurement.get(console, options, self.rich_table())
+        )
 
     def _drawable(self, options: Any) -> bool:
-        return bool(self.shown) and self.width <= options.max_width and not options.ascii_only and not options.legacy_windows
+        return (
+            bool(self.shown)
+            and self.width <= options.max_width
+            and not options.ascii_only
+            and not options.legacy_windows
+        )
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
         yield from self._draw(console, options, 0, len(self.shown[0].cells) if self.shown else 0, True, True)
@@ -241,7 +278,9 @@ class Drawn:
             header_style = get_style("table.header")
             for index, column in enumerate(self.shown):
                 yield edge if index == 0 else Segment(" ", null)
-                yield from _cell(Segment, column.header, column.width, pads[index], header_style, header_style, column.justify)
+                yield from _cell(
+                    Segment, column.header, column.width, pads[index], header_style, header_style, column.justify
+                )
             yield edge
             yield new_line
             yield Segment(" " + "─" * (self.width - 2) + " ", null)
@@ -269,9 +308,12 @@ class Drawn:
                 room = column.width - (len(text) if text.isascii() else _cell_len(text))
                 left, right = pads[index]
                 cell_style = column_styles[index]
-                for piece, style in ((" " if index else "", null), (" " * left, cell_style),
-                                     (text + " " * room if column.justify == "left" else " " * room + text, text_style),
-                                     (" " * right, cell_style)):
+                for piece, style in (
+                    (" " if index else "", null),
+                    (" " * left, cell_style),
+                    (text + " " * room if column.justify == "left" else " " * room + text, text_style),
+                    (" " * right, cell_style),
+                ):
                     if not piece:
                         continue
                     if style is not run_style:
@@ -303,7 +345,9 @@ class _Piece:
         yield from self.drawn._draw(console, options, self.start, self.end, self.head, self.tail)
 
 
-def _cell(segment: Any, text: str, width: int, pad: tuple[int, int], cell_style: Any, text_style: Any, justify: str) -> Any:
+def _cell(
+    segment: Any, text: str, width: int, pad: tuple[int, int], cell_style: Any, text_style: Any, justify: str
+) -> Any:
     """One line of one cell: its padding in the cell's style, the text justified in its own."""
     room = width - (len(text) if text.isascii() else _cell_len(text))
     if pad[0]:
@@ -313,8 +357,17 @@ def _cell(segment: Any, text: str, width: int, pad: tuple[int, int], cell_style:
         yield segment(" " * pad[1], cell_style)
 
 
-def _tall_row(segment: Any, shown: list[Column], texts: list[str], row: int, pads: list[tuple[int, int]], column_styles: list[Any],
-              get_style: Any, edge: Any, new_line: Any) -> Any:
+def _tall_row(
+    segment: Any,
+    shown: list[Column],
+    texts: list[str],
+    row: int,
+    pads: list[tuple[int, int]],
+    column_styles: list[Any],
+    get_style: Any,
+    edge: Any,
+    new_line: Any,
+) -> Any:
     """A row whose cells hold several lines: shorter cells end in blank lines of their style."""
     lines = [text.split("\n") for text in texts]
     for line_no in range(max(len(cell) for cell in lines)):
@@ -323,9 +376,10 @@ def _tall_row(segment: Any, shown: list[Column], texts: list[str], row: int, pad
             style = column_styles[index]
             if line_no < len(lines[index]):
                 text_style = style + get_style(column.styles[row] if column.styles else "")
-                yield from _cell(segment, lines[index][line_no], column.width, pads[index], style, text_style, column.justify)
+                yield from _cell(
+                    segment, lines[index][line_no], column.width, pads[index], style, text_style, column.justify
+                )
             else:
                 yield segment(" " * (column.width + sum(pads[index])), style)
         yield edge
         yield new_line
-

@@ -24,7 +24,9 @@ def _label_lines(node: Node) -> list[str]:
 
 def node_numbers(node: Node) -> str:
     """`params 9.41 K, MACs 118 M`; only the figures that are not zero."""
-    figures = [f"{label} {units.count(value)}" for label, value in (("params", node.params), ("MACs", node.macs)) if value]
+    figures = [
+        f"{label} {units.count(value)}" for label, value in (("params", node.params), ("MACs", node.macs)) if value
+    ]
     return ", ".join(figures)
 
 
@@ -32,6 +34,7 @@ def node_numbers(node: Node) -> str:
 
 # Mermaid's defaults (maxEdges, maxTextSize), which GitHub keeps: past them it shows an error.
 MERMAID_LIMITS = {"edges": 500, "chars": 50_000}
+
 
 def mermaid_text(text: str) -> str:
     """Text safe inside a quoted Mermaid label (escape.mermaid)."""
@@ -48,8 +51,13 @@ def _mermaid_node(node: Node) -> str:
 
 
 def _emit_tree(
-    items: list[Union[str, Cluster]], nodes: dict, indent: str, lines: list[str],
-    node_line: Callable[[Node], str], open_cluster: Callable[[Cluster], list[str]], close: str,
+    items: list[Union[str, Cluster]],
+    nodes: dict,
+    indent: str,
+    lines: list[str],
+    node_line: Callable[[Node], str],
+    open_cluster: Callable[[Cluster], list[str]],
+    close: str,
 ) -> None:
     """Nodes and nested block clusters, indented, in either diagram language."""
     for item in items:
@@ -65,9 +73,18 @@ def mermaid(diagram: Diagram) -> str:
     nodes = {node.id: node for node in diagram.nodes}
     lines = [f"%% {mermaid_text(diagram.name)}", "flowchart TD"]
 
-    _emit_tree(diagram.items, nodes, "  ", lines, _mermaid_node, lambda cluster: [
-        f'subgraph {cluster.id} ["{mermaid_text(cluster.name)}: {mermaid_text(cluster.kind)}"]', "  direction TB",
-    ], "end")
+    _emit_tree(
+        diagram.items,
+        nodes,
+        "  ",
+        lines,
+        _mermaid_node,
+        lambda cluster: [
+            f'subgraph {cluster.id} ["{mermaid_text(cluster.name)}: {mermaid_text(cluster.kind)}"]',
+            "  direction TB",
+        ],
+        "end",
+    )
     for edge in diagram.edges:
         lines.append(f'  {edge.source} -->|"{mermaid_text(units.shape(edge.shape))}"| {edge.target}')
     return "\n".join(lines) + "\n"
@@ -95,9 +112,18 @@ def dot(diagram: Diagram) -> str:
         '  edge [fontname="Helvetica", fontsize=9];',
     ]
 
-    _emit_tree(diagram.items, nodes, "  ", lines, _dot_node, lambda cluster: [
-        f"subgraph cluster_{cluster.id} {{", f"  label={dot_string(f'{cluster.name}: {cluster.kind}')};",
-    ], "}")
+    _emit_tree(
+        diagram.items,
+        nodes,
+        "  ",
+        lines,
+        _dot_node,
+        lambda cluster: [
+            f"subgraph cluster_{cluster.id} {{",
+            f"  label={dot_string(f'{cluster.name}: {cluster.kind}')};",
+        ],
+        "}",
+    )
     for edge in diagram.edges:
         lines.append(f"  {edge.source} -> {edge.target} [label={dot_string(units.shape(edge.shape))}];")
     lines.append("}")

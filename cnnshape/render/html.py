@@ -33,12 +33,14 @@ def _page(title: str, subtitle: str, sections: list[tuple[str, str, str]]) -> st
     from cnnshape import __version__
 
     nav = "".join(f'<a href="#{anchor}">{heading}</a>' for anchor, heading, _ in sections)
-    body = "".join(f'<section id="{anchor}"><h2>{heading}</h2>{content}</section>' for anchor, heading, content in sections)
+    body = "".join(
+        f'<section id="{anchor}"><h2>{heading}</h2>{content}</section>' for anchor, heading, content in sections
+    )
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{title}</title><style>{_asset('report.css')}</style></head>\n"
-        f"<body><header><h1>{title}</h1><p class=\"sub\">{subtitle}</p></header>"
+        f'<body><header><h1>{title}</h1><p class="sub">{subtitle}</p></header>'
         f"<nav>{nav}</nav><main>{body}</main>"
         f"<footer>Written by cnnshape {text(__version__)}. Parameters as PyTorch counts them (batch-norm running "
         "statistics are buffers); MACs as torchvision counts them (convolution and linear/matmul weights); "
@@ -52,15 +54,19 @@ def _exact(value: int) -> str:
 
 
 def _card(label: str, value: str, exact: str = "") -> str:
-    return (f'<div class="card"><div class="label">{label}</div><div class="value">{value}</div>'
-            + (f'<div class="exact">{exact}</div>' if exact else "") + "</div>")
+    return (
+        f'<div class="card"><div class="label">{label}</div><div class="value">{value}</div>'
+        + (f'<div class="exact">{exact}</div>' if exact else "")
+        + "</div>"
+    )
 
 
 def _subtitle(view: NetworkView) -> str:
     report = view.report
     args = ", ".join(f"{key}={value}" for key, value in report.args.items())
     return text(
-        f"{report.file} · input {units.shape(report.input_shape)} · {report.dtype}" + (f" · args {args}" if args else "")
+        f"{report.file} · input {units.shape(report.input_shape)} · {report.dtype}"
+        + (f" · args {args}" if args else "")
     )
 
 
@@ -79,7 +85,11 @@ def _totals(view: NetworkView) -> str:
         _card("Layers", _exact(t.layers)),
     ]
     cards += [
-        _card(f"Output {text(output.name)}", text(units.shape(output.shape)), "receptive field " + text(units.receptive_field(output.receptive_field)))
+        _card(
+            f"Output {text(output.name)}",
+            text(units.shape(output.shape)),
+            "receptive field " + text(units.receptive_field(output.receptive_field)),
+        )
         for output in view.report.outputs
     ]
     return f'<div class="cards">{"".join(cards)}</div>'
@@ -106,16 +116,26 @@ def _layer_table(view: NetworkView) -> str:
         )
     head = "".join(
         f'<th class="{"num" if numeric else ""}">{label}</th>'
-        for label, numeric in (("Layer", False), ("Kind", False), ("Output shape", False), ("Params", True),
-                               ("MACs", True), ("Activations", True), ("RF", False), ("Inputs", False))
+        for label, numeric in (
+            ("Layer", False),
+            ("Kind", False),
+            ("Output shape", False),
+            ("Params", True),
+            ("MACs", True),
+            ("Activations", True),
+            ("RF", False),
+            ("Inputs", False),
+        )
     )
     controls = (
         '<div class="controls"><button data-fold="99">Expand all</button><button data-fold="0">Fold all</button>'
         '<button data-fold="1">Fold below the top level</button>'
         '<span class="note">Click a column to sort; ▾ folds a block (its numbers are the sums of its layers).</span></div>'
     )
-    return (f'{controls}<div class="table-box"><table class="layers" data-fold-from="1"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(lines)}</tbody></table></div>')
+    return (
+        f'{controls}<div class="table-box"><table class="layers" data-fold-from="1"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(lines)}</tbody></table></div>"
+    )
 
 
 def _number_cell(value: int, short: Callable[[int], str]) -> str:
@@ -135,7 +155,7 @@ def _middle_ellipsis(value: str, width: int) -> str:
     if len(value) <= width:
         return value
     keep = width - 1
-    return value[: (keep + 1) // 2] + "…" + value[len(value) - keep // 2:]
+    return value[: (keep + 1) // 2] + "…" + value[len(value) - keep // 2 :]
 
 
 def _diagram_svg(layout: Layout) -> str:
@@ -176,7 +196,9 @@ def _diagram_svg(layout: Layout) -> str:
     placed_by_id = {placed.node.id: placed for placed in layout.nodes}
     for node_id, shapes in labels.items():
         placed = placed_by_id[node_id]
-        parts.append(f'<text class="shape" x="{centre(placed) + 6}" y="{top(placed) + NODE_H + 13}">{text(" / ".join(shapes))}</text>')
+        parts.append(
+            f'<text class="shape" x="{centre(placed) + 6}" y="{top(placed) + NODE_H + 13}">{text(" / ".join(shapes))}</text>'
+        )
     for placed in layout.nodes:
         parts.append(_node_svg(placed, inset + placed.lane * LANE, top(placed)))
     width = inset + layout.lanes * LANE + MARGIN
@@ -185,8 +207,7 @@ def _diagram_svg(layout: Layout) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="{text(layout.name)}">'
         '<defs><marker id="arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" markerHeight="7" orient="auto">'
-        '<path d="M0 0 L8 4 L0 8 z" fill="#8a97aa"/></marker></defs>'
-        + "".join(parts) + "</svg>"
+        '<path d="M0 0 L8 4 L0 8 z" fill="#8a97aa"/></marker></defs>' + "".join(parts) + "</svg>"
     )
 
 
@@ -198,15 +219,24 @@ def _node_svg(placed: PlacedNode, x: float, y: float) -> str:
         lines = [("name", "input" if node.role == "input" else f"output {node.name}"), ("kind", "")]
     else:
         kind = node.kind + (" (folded block)" if node.role == "block" else "")
-        lines = [("name", node.name.rsplit(".", 1)[-1]), ("kind", kind), ("nums", node_numbers(node) or "no parameters, no MACs")]
+        lines = [
+            ("name", node.name.rsplit(".", 1)[-1]),
+            ("kind", kind),
+            ("nums", node_numbers(node) or "no parameters, no MACs"),
+        ]
     first = y + (31 if node.role in ("input", "output") else 15)  # a pill's one line sits in its middle
     texts = "".join(
         f'<text class="{style}" x="{x + 14}" y="{first + 15 * i}">{text(_middle_ellipsis(value, 30))}</text>'
-        for i, (style, value) in enumerate(lines) if value
+        for i, (style, value) in enumerate(lines)
+        if value
     )
-    tip = f"{node.name} ({node.kind})" + (f": params {node.params:,}, MACs {node.macs:,}" if node.role in ("layer", "block") else "")
-    return (f'<g class="{role}"><title>{text(tip)}</title><rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="{radius}"/>'
-            f"{texts}</g>")
+    tip = f"{node.name} ({node.kind})" + (
+        f": params {node.params:,}, MACs {node.macs:,}" if node.role in ("layer", "block") else ""
+    )
+    return (
+        f'<g class="{role}"><title>{text(tip)}</title><rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="{radius}"/>'
+        f"{texts}</g>"
+    )
 
 
 def _diagrams(view: NetworkView, prefix: str) -> str:
@@ -215,11 +245,17 @@ def _diagrams(view: NetworkView, prefix: str) -> str:
         shown = index == view.shown_diagram
         anchor = f"{prefix}-diagram-{index}"
         label = "every layer" if diagram.depth is None else f"depth {diagram.depth}"
-        buttons.append(f'<button data-show="{anchor}" aria-pressed="{"true" if shown else "false"}">{label} '
-                       f'({len(diagram.layout.nodes):,} nodes)</button>')
-        boxes.append(f'<div class="diagram-box" id="{anchor}"{"" if shown else " hidden"}>{_diagram_svg(diagram.layout)}</div>')
-    note = ('<span class="note">Blocks deeper than the depth fold into one node (numbers summed); '
-            "edges carry the tensor's shape.</span>")
+        buttons.append(
+            f'<button data-show="{anchor}" aria-pressed="{"true" if shown else "false"}">{label} '
+            f"({len(diagram.layout.nodes):,} nodes)</button>"
+        )
+        boxes.append(
+            f'<div class="diagram-box" id="{anchor}"{"" if shown else " hidden"}>{_diagram_svg(diagram.layout)}</div>'
+        )
+    note = (
+        '<span class="note">Blocks deeper than the depth fold into one node (numbers summed); '
+        "edges carry the tensor's shape.</span>"
+    )
     return f'<div class="diagram"><div class="controls">{"".join(buttons)}{note}</div>{"".join(boxes)}</div>'
 
 
@@ -229,18 +265,27 @@ CHART_W, CHART_H = 600, 170
 PLOT_LEFT, PLOT_BOTTOM = 62, 22
 
 
-def _bars(points: Sequence[Point], value: Callable[[Point], int], short: Callable[[int], str], exact: Callable[[int], str],
-          sections: Iterable[tuple[str, int, int]] = ()) -> str:
+def _bars(
+    points: Sequence[Point],
+    value: Callable[[Point], int],
+    short: Callable[[int], str],
+    exact: Callable[[int], str],
+    sections: Iterable[tuple[str, int, int]] = (),
+) -> str:
     top = max((value(point) for point in points), default=0) or 1
     plot_w, plot_h = CHART_W - PLOT_LEFT - 8, CHART_H - PLOT_BOTTOM - 8
     step = plot_w / max(len(points), 1)
     parts = _axes(plot_w, plot_h, short(top))
     for name, first, last in sections:
         x = PLOT_LEFT + first * step
-        parts.append(f'<line class="section" x1="{x:.1f}" y1="8" x2="{x:.1f}" y2="{8 + plot_h}"><title>{text(name)}</title></line>')
+        parts.append(
+            f'<line class="section" x1="{x:.1f}" y1="8" x2="{x:.1f}" y2="{8 + plot_h}"><title>{text(name)}</title></line>'
+        )
         span = (last - first + 1) * step
         if span >= 7 * min(len(name), 12):  # room for the name under the axis
-            parts.append(f'<text class="tick" x="{x + span / 2:.1f}" y="{8 + plot_h + 11}" text-anchor="middle">{text(_middle_ellipsis(name, 12))}</text>')
+            parts.append(
+                f'<text class="tick" x="{x + span / 2:.1f}" y="{8 + plot_h + 11}" text-anchor="middle">{text(_middle_ellipsis(name, 12))}</text>'
+            )
     for point in points:
         amount = value(point)
         if not amount:
@@ -264,20 +309,27 @@ def _axes(plot_w: float, plot_h: float, top_label: str, bottom_label: str = "0")
 
 
 def _svg(parts: list[str]) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {CHART_W} {CHART_H}" width="100%" '
-            f'preserveAspectRatio="xMidYMid meet">{"".join(parts)}</svg>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {CHART_W} {CHART_H}" width="100%" '
+        f'preserveAspectRatio="xMidYMid meet">{"".join(parts)}</svg>'
+    )
 
 
 def _rf_lines(views: Sequence[NetworkView]) -> str:
     """The receptive field along each network (x: position along its layers, 0 to 1)."""
-    top = max([view.input_field or 0 for view in views] + [point.rf_size or 0 for view in views for point in view.points]) or 1
+    top = (
+        max([view.input_field or 0 for view in views] + [point.rf_size or 0 for view in views for point in view.points])
+        or 1
+    )
     plot_w, plot_h = CHART_W - PLOT_LEFT - 8, CHART_H - PLOT_BOTTOM - 8
     parts = _axes(plot_w, plot_h, f"{top} px", "1")
     for view, style in zip(views, ("line", "line b")):
         if view.input_field:
             y = 8 + plot_h - plot_h * view.input_field / top
-            parts.append(f'<line class="limit" x1="{PLOT_LEFT}" y1="{y:.1f}" x2="{PLOT_LEFT + plot_w}" y2="{y:.1f}">'
-                         f"<title>input size {view.input_field}: past it a field is global</title></line>")
+            parts.append(
+                f'<line class="limit" x1="{PLOT_LEFT}" y1="{y:.1f}" x2="{PLOT_LEFT + plot_w}" y2="{y:.1f}">'
+                f"<title>input size {view.input_field}: past it a field is global</title></line>"
+            )
         coords, dots = [], []
         count = max(len(view.points) - 1, 1)
         for point in view.points:
@@ -288,9 +340,13 @@ def _rf_lines(views: Sequence[NetworkView]) -> str:
             y = 8 + plot_h - plot_h * size / top
             coords.append(f"{x:.1f},{y:.1f}")
             if point.rf_global:
-                dots.append(f'<circle class="dot global" cx="{x:.1f}" cy="{y:.1f}" r="2.2"><title>{text(point.name)}: global</title></circle>')
+                dots.append(
+                    f'<circle class="dot global" cx="{x:.1f}" cy="{y:.1f}" r="2.2"><title>{text(point.name)}: global</title></circle>'
+                )
             else:
-                dots.append(f'<circle class="{style}" cx="{x:.1f}" cy="{y:.1f}" r="1.6" fill-opacity="0"><title>{text(point.name)}: {size} px</title></circle>')
+                dots.append(
+                    f'<circle class="{style}" cx="{x:.1f}" cy="{y:.1f}" r="1.6" fill-opacity="0"><title>{text(point.name)}: {size} px</title></circle>'
+                )
         parts.append(f'<polyline class="{style}" points="{" ".join(coords)}"/>' + "".join(dots))
     return _svg(parts)
 
@@ -300,25 +356,43 @@ def _chart(title: str, body: str, note: str = "") -> str:
 
 
 def _charts(view: NetworkView) -> str:
-    sections = [(section.name, section.first, section.last) for section in view.sections if section.last >= section.first]
-    return '<div class="charts">' + "".join([
-        _chart("Parameters per layer", _bars(view.points, lambda p: p.params, units.count, _exact, sections)),
-        _chart("MACs per layer", _bars(view.points, lambda p: p.macs, units.count, _exact, sections)),
-        _chart("Activation memory per layer", _bars(view.points, lambda p: p.activation_bytes, units.size, lambda v: f"{v:,} B", sections),
-               f"Each layer's output at {text(view.report.dtype)}."),
-        _chart("Receptive field along the network", _rf_lines([view]),
-               "Largest axis of the field, in input pixels; green: the layer sees the whole input."),
-    ]) + "</div>"
+    sections = [
+        (section.name, section.first, section.last) for section in view.sections if section.last >= section.first
+    ]
+    return (
+        '<div class="charts">'
+        + "".join(
+            [
+                _chart("Parameters per layer", _bars(view.points, lambda p: p.params, units.count, _exact, sections)),
+                _chart("MACs per layer", _bars(view.points, lambda p: p.macs, units.count, _exact, sections)),
+                _chart(
+                    "Activation memory per layer",
+                    _bars(view.points, lambda p: p.activation_bytes, units.size, lambda v: f"{v:,} B", sections),
+                    f"Each layer's output at {text(view.report.dtype)}.",
+                ),
+                _chart(
+                    "Receptive field along the network",
+                    _rf_lines([view]),
+                    "Largest axis of the field, in input pixels; green: the layer sees the whole input.",
+                ),
+            ]
+        )
+        + "</div>"
+    )
 
 
 def network_page(view: NetworkView) -> str:
     report = view.report
-    return _page(text(report.name), _subtitle(view), [
-        ("totals", "Totals", _totals(view)),
-        ("diagram", "Diagram", _diagrams(view, "n")),
-        ("charts", "Charts", _charts(view)),
-        ("layers", "Layers", _layer_table(view)),
-    ])
+    return _page(
+        text(report.name),
+        _subtitle(view),
+        [
+            ("totals", "Totals", _totals(view)),
+            ("diagram", "Diagram", _diagrams(view, "n")),
+            ("charts", "Charts", _charts(view)),
+            ("layers", "Layers", _layer_table(view)),
+        ],
+    )
 
 
 # --- two networks -----------------------------------------------------------------------
@@ -335,8 +409,10 @@ def _compare_totals(comparison: Comparison) -> str:
             f'<td class="num{" changed" if metric.changed else ""}">{text(delta_text(metric))}</td>'
             f'<td class="num">{text(percent_text(metric))}</td></tr>'
         )
-    return ('<div class="table-box"><table><thead><tr><th>Total</th><th class="num">A</th><th class="num">B</th>'
-            f'<th class="num">B - A</th><th class="num">%</th></tr></thead><tbody>{"".join(lines)}</tbody></table></div>')
+    return (
+        '<div class="table-box"><table><thead><tr><th>Total</th><th class="num">A</th><th class="num">B</th>'
+        f'<th class="num">B - A</th><th class="num">%</th></tr></thead><tbody>{"".join(lines)}</tbody></table></div>'
+    )
 
 
 def _pair_bars(view: ComparisonView, which: str, short: Callable[[int], str]) -> str:
@@ -350,15 +426,21 @@ def _pair_bars(view: ComparisonView, which: str, short: Callable[[int], str]) ->
     parts = []
     for i, pair in enumerate(pairs):
         y = 4 + i * row_h
-        parts.append(f'<text class="tick" x="{label_w - 6}" y="{y + 14}" text-anchor="end">{text(_middle_ellipsis(pair.name, 26))}'
-                     f"<title>{text(pair.name)} ({text(pair.status)})</title></text>")
+        parts.append(
+            f'<text class="tick" x="{label_w - 6}" y="{y + 14}" text-anchor="end">{text(_middle_ellipsis(pair.name, 26))}'
+            f"<title>{text(pair.name)} ({text(pair.status)})</title></text>"
+        )
         for j, (value, style) in enumerate(zip(getattr(pair, which), ("bar", "bar b"))):
             bar = plot_w * value / top
-            parts.append(f'<rect class="{style}" x="{label_w}" y="{y + 2 + j * 10}" width="{max(bar, 0.5):.1f}" height="9">'
-                         f"<title>{'AB'[j]}: {value:,}</title></rect>")
-            parts.append(f'<text class="tick" x="{label_w + bar + 4:.1f}" y="{y + 10 + j * 10}">{text(short(value) if value else "0")}</text>')
+            parts.append(
+                f'<rect class="{style}" x="{label_w}" y="{y + 2 + j * 10}" width="{max(bar, 0.5):.1f}" height="9">'
+                f"<title>{'AB'[j]}: {value:,}</title></rect>"
+            )
+            parts.append(
+                f'<text class="tick" x="{label_w + bar + 4:.1f}" y="{y + 10 + j * 10}">{text(short(value) if value else "0")}</text>'
+            )
     height = 8 + len(pairs) * row_h
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%">{"".join(parts)}</svg>')
+    return f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%">{"".join(parts)}</svg>'
 
 
 def _aligned_table(view: ComparisonView) -> str:
@@ -371,12 +453,26 @@ def _aligned_table(view: ComparisonView) -> str:
             for i, (value, changed) in enumerate(pair_cells(pair))
         )
         row: Row = pair.row
-        lines.append(f'<tr class="{pair.status}" data-name="{text(row.name)}" data-parent="" data-depth="0">'
-                     f'<td>{text({"same": "", "changed": "~", "added": "+", "removed": "-"}[pair.status])}</td>{cells}</tr>')
-    head = "".join(f'<th class="{"num" if numeric else ""}">{label}</th>' for label, numeric in (
-        ("", False), ("Layer", False), ("Kind", False), ("Output shape", False), ("Params", True), ("MACs", True), ("RF", False)))
-    return (f'<div class="table-box"><table class="layers"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(lines)}</tbody></table></div>')
+        lines.append(
+            f'<tr class="{pair.status}" data-name="{text(row.name)}" data-parent="" data-depth="0">'
+            f"<td>{text({'same': '', 'changed': '~', 'added': '+', 'removed': '-'}[pair.status])}</td>{cells}</tr>"
+        )
+    head = "".join(
+        f'<th class="{"num" if numeric else ""}">{label}</th>'
+        for label, numeric in (
+            ("", False),
+            ("Layer", False),
+            ("Kind", False),
+            ("Output shape", False),
+            ("Params", True),
+            ("MACs", True),
+            ("RF", False),
+        )
+    )
+    return (
+        f'<div class="table-box"><table class="layers"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(lines)}</tbody></table></div>"
+    )
 
 
 def comparison_page(view: ComparisonView) -> str:
@@ -384,25 +480,49 @@ def comparison_page(view: ComparisonView) -> str:
 
     comparison = view.comparison
     label_a, label_b = side_label(comparison.a), side_label(comparison.b)
-    legend = (f'<div class="legend"><span class="sw" style="background:var(--accent)"></span>A {text(label_a)}'
-              f'<span class="sw" style="background:var(--accent2)"></span>B {text(label_b)}</div>')
+    legend = (
+        f'<div class="legend"><span class="sw" style="background:var(--accent)"></span>A {text(label_a)}'
+        f'<span class="sw" style="background:var(--accent2)"></span>B {text(label_b)}</div>'
+    )
     counts = comparison.counts
-    summary = (f'<p class="note">{counts["changed"]} changed, {counts["added"]} added, {counts["removed"]} removed, '
-               f'{counts["same"]} the same.</p>')
-    charts = '<div class="charts">' + "".join([
-        _chart("Parameters where they differ, by top-level layer and block", legend + _pair_bars(view, "params", units.count)),
-        _chart("MACs where they differ, by top-level layer and block", legend + _pair_bars(view, "macs", units.count)),
-        _chart("Receptive field along each network", legend + _rf_lines([view.a, view.b]),
-               "x: position along each network's layers; largest axis of the field in input pixels."),
-    ]) + "</div>"
-    diagrams = ('<div class="side-by-side">'
-                f'<div><h3>A: {text(view.a.report.name)}</h3>{_diagrams(view.a, "a")}</div>'
-                f'<div><h3>B: {text(view.b.report.name)}</h3>{_diagrams(view.b, "b")}</div></div>')
+    summary = (
+        f'<p class="note">{counts["changed"]} changed, {counts["added"]} added, {counts["removed"]} removed, '
+        f"{counts['same']} the same.</p>"
+    )
+    charts = (
+        '<div class="charts">'
+        + "".join(
+            [
+                _chart(
+                    "Parameters where they differ, by top-level layer and block",
+                    legend + _pair_bars(view, "params", units.count),
+                ),
+                _chart(
+                    "MACs where they differ, by top-level layer and block",
+                    legend + _pair_bars(view, "macs", units.count),
+                ),
+                _chart(
+                    "Receptive field along each network",
+                    legend + _rf_lines([view.a, view.b]),
+                    "x: position along each network's layers; largest axis of the field in input pixels.",
+                ),
+            ]
+        )
+        + "</div>"
+    )
+    diagrams = (
+        '<div class="side-by-side">'
+        f"<div><h3>A: {text(view.a.report.name)}</h3>{_diagrams(view.a, 'a')}</div>"
+        f"<div><h3>B: {text(view.b.report.name)}</h3>{_diagrams(view.b, 'b')}</div></div>"
+    )
     title = f"{text(view.a.report.name)} vs {text(view.b.report.name)}"
-    return _page(title, f"A: {text(label_a)}<br>B: {text(label_b)}", [
-        ("totals", "Totals", _compare_totals(comparison)),
-        ("charts", "Where they differ", summary + charts),
-        ("diagram", "Diagrams", diagrams),
-        ("layers", "Layers aligned", _aligned_table(view)),
-    ])
-
+    return _page(
+        title,
+        f"A: {text(label_a)}<br>B: {text(label_b)}",
+        [
+            ("totals", "Totals", _compare_totals(comparison)),
+            ("charts", "Where they differ", summary + charts),
+            ("diagram", "Diagrams", diagrams),
+            ("layers", "Layers aligned", _aligned_table(view)),
+        ],
+    )

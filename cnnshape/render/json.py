@@ -94,9 +94,14 @@ def counting(report: Report) -> Optional[dict[str, Any]]:
         "shown": c.shown,
         "conventions": [
             {
-                "name": counted.convention, "tool": convention.title, "version": convention.version,
-                "source": convention.source, "unit": convention.unit,
-                "macs": counted.macs, "flops": counted.flops, "difference_from_default": counted.macs - c.default.macs,
+                "name": counted.convention,
+                "tool": convention.title,
+                "version": convention.version,
+                "source": convention.source,
+                "unit": convention.unit,
+                "macs": counted.macs,
+                "flops": counted.flops,
+                "difference_from_default": counted.macs - c.default.macs,
                 "by_family": counted.by_family,
             }
             for counted, convention in zip(c.counted, c.conventions)
@@ -182,8 +187,14 @@ def to_dict(report: Report, depth: Optional[int] = None, rows: bool = True) -> d
         **({"memory": _memory(report)} if report.memory is not None else {}),
         **({"roofline": _roofline(report)} if report.roofline is not None else {}),
         **({"source_view": source_view(report)} if report.source_view is not None else {}),
-        **({"layers": [_row(row, dtype_bytes) for row in leaf_rows(shown, depth)],
-            "blocks": [_row(row, dtype_bytes) for row in report.rows if row.is_block]} if rows else {}),
+        **(
+            {
+                "layers": [_row(row, dtype_bytes) for row in leaf_rows(shown, depth)],
+                "blocks": [_row(row, dtype_bytes) for row in report.rows if row.is_block],
+            }
+            if rows
+            else {}
+        ),
         "warnings": [
             {"file": w.file, "line": w.line, "column": w.col, "code": w.code, "message": w.message}
             for w in report.warnings
@@ -202,7 +213,9 @@ def document_pieces(data: dict[str, Any], rows: dict[str, Iterable[Any]]) -> Ite
     """`document` in pieces, one per item of `rows`, each encoded when it is reached (the
     command line writes them as they come)."""
     encode = json.JSONEncoder(separators=(", ", ": ")).encode  # one encoder for every row
-    head = ",\n".join(f"  {json.dumps(key)}: " + json.dumps(value, indent=2).replace("\n", "\n  ") for key, value in data.items())
+    head = ",\n".join(
+        f"  {json.dumps(key)}: " + json.dumps(value, indent=2).replace("\n", "\n  ") for key, value in data.items()
+    )
     yield "{\n" + head
     separator = ",\n" if head else ""
     for key, items in rows.items():

@@ -53,9 +53,7 @@ def render(kinds: list[KindInfo], console: Any) -> None:
     table.add_column("In", justify="right", no_wrap=True)
     table.add_column("Arguments (default)")
     for info in kinds:
-        arguments = ", ".join(
-            f"{a.name}" if a.required else f"{a.name}={a.default}" for a in info.arguments
-        )
+        arguments = ", ".join(f"{a.name}" if a.required else f"{a.name}={a.default}" for a in info.arguments)
         table.add_row(info.kind, info.family, info.inputs, arguments or "-")
     console.print(table)
     console.print(f"{len(kinds)} kinds. `cnnshape layers KIND` shows one in full; required arguments have no default.")
@@ -66,7 +64,9 @@ def render_one(info: KindInfo, console: Any) -> None:
 
     out = Text()
     out.append(info.kind, style="bold cyan")
-    out.append(f"  ({FAMILY_TITLES.get(info.family, info.family)}; {info.inputs} input{'s' if info.inputs != '1' else ''})\n")
+    out.append(
+        f"  ({FAMILY_TITLES.get(info.family, info.family)}; {info.inputs} input{'s' if info.inputs != '1' else ''})\n"
+    )
     out.append(_plain(info.summary) + "\n")
     if info.description:
         out.append("\n" + _plain(info.description) + "\n")
@@ -106,10 +106,7 @@ def markdown(kinds: list[KindInfo]) -> str:
     families = _by_family(kinds)
     for family, members in families.items():
         out += [f"## {FAMILY_TITLES.get(family, family.capitalize())}", ""]
-        rows = [
-            [f"[`{info.kind}`](#{info.kind.lower()})", info.inputs, cell(info.summary)]
-            for info in members
-        ]
+        rows = [[f"[`{info.kind}`](#{info.kind.lower()})", info.inputs, cell(info.summary)] for info in members]
         out += [table(["Kind", "Inputs", "What it does"], rows, "lcl"), ""]
         for info in members:
             out += [f"### {info.kind}", "", info.summary, ""]

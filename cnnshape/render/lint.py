@@ -36,17 +36,27 @@ def github(result: LintResult) -> str:
 
 
 def as_json(result: LintResult) -> str:
-    return json.dumps({
-        "schema_version": 1,
-        "files": len(result.files),
-        "errors": result.count("error"),
-        "warnings": result.count("warning"),
-        "suppressed": sum(f.suppressed for f in result.files),
-        "problems": [
-            {"file": p.file, "line": p.line, "column": p.col, "severity": p.severity, "code": p.code, "message": p.message}
-            for p in result.problems
-        ],
-    }, indent=2)
+    return json.dumps(
+        {
+            "schema_version": 1,
+            "files": len(result.files),
+            "errors": result.count("error"),
+            "warnings": result.count("warning"),
+            "suppressed": sum(f.suppressed for f in result.files),
+            "problems": [
+                {
+                    "file": p.file,
+                    "line": p.line,
+                    "column": p.col,
+                    "severity": p.severity,
+                    "code": p.code,
+                    "message": p.message,
+                }
+                for p in result.problems
+            ],
+        },
+        indent=2,
+    )
 
 
 def sarif(result: LintResult) -> str:
@@ -57,10 +67,7 @@ def sarif(result: LintResult) -> str:
 
     descriptions = {**CODES, **{code: rule.summary for code, rule in RULES.items()}}
     used = sorted({p.code for p in result.problems})
-    rules = [
-        {"id": code, "name": code, "shortDescription": {"text": descriptions.get(code, code)}}
-        for code in used
-    ]
+    rules = [{"id": code, "name": code, "shortDescription": {"text": descriptions.get(code, code)}} for code in used]
     index = {code: i for i, code in enumerate(used)}
     results = [
         {
@@ -68,25 +75,33 @@ def sarif(result: LintResult) -> str:
             "ruleIndex": index[p.code],
             "level": p.severity,
             "message": {"text": p.message},
-            "locations": [{
-                "physicalLocation": {
-                    "artifactLocation": {"uri": file_uri(p.file)},
-                    "region": {"startLine": p.line, "startColumn": p.col},
-                },
-            }],
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": file_uri(p.file)},
+                        "region": {"startLine": p.line, "startColumn": p.col},
+                    },
+                }
+            ],
         }
         for p in result.problems
     ]
     log = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "cnnshape", "version": __version__, "informationUri": "https://github.com/cnnshape/cnnshape",
-                "rules": rules,
-            }},
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "cnnshape",
+                        "version": __version__,
+                        "informationUri": "https://github.com/cnnshape/cnnshape",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
     }
     return json.dumps(log, indent=2)
 

@@ -41,7 +41,10 @@ def totals_rows(report: Report) -> list[list[str]]:
     t = report.totals
     bytes_each = DTYPE_BYTES[report.dtype]
     rows = [
-        ["Parameters", text(f"{exact(t.params)}; trainable {t.trainable_params:,}, non-trainable {t.non_trainable_params:,}")],
+        [
+            "Parameters",
+            text(f"{exact(t.params)}; trainable {t.trainable_params:,}, non-trainable {t.non_trainable_params:,}"),
+        ],
         ["Buffers", text(f"{exact(t.buffers)} (batch-norm running statistics, not parameters)")],
         ["MACs", text(f"{exact(t.macs)} (torchvision convention: conv + linear/matmul weights)")],
         ["FLOPs", text(f"{exact(t.flops)} (= 2 x MACs)")],
@@ -49,10 +52,13 @@ def totals_rows(report: Report) -> list[list[str]]:
     if t.training_only_macs:
         rows.append(["Training only", text(f"{exact(t.training_only_macs)} MACs in layers that run only in training")])
     rows += [
-        ["Memory", text(
-            f"params {units.size(t.param_bytes)}, buffers {units.size(t.buffer_bytes)}, "
-            f"input {units.size(t.input_bytes)} ({report.dtype}, {bytes_each} B/element)"
-        )],
+        [
+            "Memory",
+            text(
+                f"params {units.size(t.param_bytes)}, buffers {units.size(t.buffer_bytes)}, "
+                f"input {units.size(t.input_bytes)} ({report.dtype}, {bytes_each} B/element)"
+            ),
+        ],
         ["Activations", text(f"{units.size(t.activation_bytes)} (every layer's output, none freed)")],
         ["Input", code(units.shape(report.input_shape))],
     ]
@@ -78,19 +84,31 @@ def render(report: Report, depth: Optional[int] = None) -> str:
     rows = []
     for row in shown:
         row_macs = c.layer_macs[row.name] if c is not None and other else row.macs
-        macs = units.count(row_macs) if row_macs else ("train " + units.count(row.training_macs) if row.training_macs else "-")
+        macs = (
+            units.count(row_macs)
+            if row_macs
+            else ("train " + units.count(row.training_macs) if row.training_macs else "-")
+        )
         shares = [units.percent(value) for value in c.shares[row.name]] if c is not None and share else []
-        rows.append([
-            code(row.name),
-            text(row.kind + (" (block)" if row.is_block else "")),
-            code(" ".join(units.shape(s) for s in row.output_shapes)),
-            text(units.count(row.params)) if row.params else "-",
-            text(macs),
-            text(units.receptive_field(row.receptive_field)),
-            *shares,
-        ])
-    header = ["Layer", "Kind", "Output shape", "Params", f"MACs ({c.shown})" if c is not None and other else "MACs",
-              "RF (size stride pad)"] + (["% params", "% MACs"] if share else [])
+        rows.append(
+            [
+                code(row.name),
+                text(row.kind + (" (block)" if row.is_block else "")),
+                code(" ".join(units.shape(s) for s in row.output_shapes)),
+                text(units.count(row.params)) if row.params else "-",
+                text(macs),
+                text(units.receptive_field(row.receptive_field)),
+                *shares,
+            ]
+        )
+    header = [
+        "Layer",
+        "Kind",
+        "Output shape",
+        "Params",
+        f"MACs ({c.shown})" if c is not None and other else "MACs",
+        "RF (size stride pad)",
+    ] + (["% params", "% MACs"] if share else [])
     parts = [
         f"**{text(report.name)}** ({code(report.file, in_table=False)})",
         table(header, rows, "lllrrr" + ("rr" if share else "")),
@@ -99,16 +117,36 @@ def render(report: Report, depth: Optional[int] = None) -> str:
     if report.memory is not None:
         from cnnshape.render import memory
 
-        parts.append(table(["Memory", ""], [[text(label.strip()), text(value)] for label, value in memory.rows(report)]))
+        parts.append(
+            table(["Memory", ""], [[text(label.strip()), text(value)] for label, value in memory.rows(report)])
+        )
     if report.roofline is not None:
         from cnnshape.render import roofline
 
-        parts.append(table(["Roofline (a lower bound)", ""],
-                           [[text(label.strip()), text(value)] for label, value in roofline.rows(report)]))
+        parts.append(
+            table(
+                ["Roofline (a lower bound)", ""],
+                [[text(label.strip()), text(value)] for label, value in roofline.rows(report)],
+            )
+        )
     if c is not None and (len(c.counted) > 1 or other):
-        parts.append(table(counting.CONVENTION_HEADER, [[text(cell) for cell in row] for row in counting.convention_rows(report)], "lrrrl"))
+        parts.append(
+            table(
+                counting.CONVENTION_HEADER,
+                [[text(cell) for cell in row] for row in counting.convention_rows(report)],
+                "lrrrl",
+            )
+        )
         header = counting.family_header(report)
-        parts.append(table(header, [[text(cell) for cell in row] for row in counting.family_rows(report)], "l" + "r" * (len(header) - 1)))
+        parts.append(
+            table(
+                header,
+                [[text(cell) for cell in row] for row in counting.family_rows(report)],
+                "l" + "r" * (len(header) - 1),
+            )
+        )
     if c is not None and c.top:
-        parts.append(table(counting.TOP_HEADER, [[text(cell) for cell in row] for row in counting.top_rows(report)], "lllrrrr"))
+        parts.append(
+            table(counting.TOP_HEADER, [[text(cell) for cell in row] for row in counting.top_rows(report)], "lllrrrr")
+        )
     return "\n\n".join(parts) + "\n"

@@ -14,7 +14,10 @@ def rows(report: Report) -> list[tuple[str, str]]:
         return []
     t = m.training
     return [
-        ("Inference", f"peak {units.size(m.inference.peak_bytes)} (tensors freed after last use; at {m.inference.peak_layer})"),
+        (
+            "Inference",
+            f"peak {units.size(m.inference.peak_bytes)} (tensors freed after last use; at {m.inference.peak_layer})",
+        ),
         ("  every output", f"{units.size(m.inference.sum_bytes)} (none freed)"),
         ("Training", f"peak {units.size(t.peak_bytes)} (batch {t.batch}, {t.optimizer}, {t.precision}; estimate)"),
         ("  parameters", units.size(t.param_bytes)),
@@ -31,10 +34,20 @@ def to_dict(report: Report) -> dict[str, Any] | None:
         return None
     t = m.training
     return {
-        "inference": {"peak_bytes": m.inference.peak_bytes, "peak_layer": m.inference.peak_layer,
-                      "sum_bytes": m.inference.sum_bytes},
-        "training": {"batch": t.batch, "optimizer": t.optimizer, "precision": t.precision,
-                     "param_bytes": t.param_bytes, "gradient_bytes": t.gradient_bytes,
-                     "optimizer_bytes": t.optimizer_bytes, "saved_bytes": t.saved_bytes,
-                     "weight_copy_bytes": t.weight_copy_bytes, "peak_bytes": t.peak_bytes},
+        "inference": {
+            "peak_bytes": m.inference.peak_bytes,
+            "peak_layer": m.inference.peak_layer,
+            "sum_bytes": m.inference.sum_bytes,
+        },
+        "training": {
+            "batch": t.batch,
+            "optimizer": t.optimizer,
+            "precision": t.precision,
+            "param_bytes": t.param_bytes,
+            "gradient_bytes": t.gradient_bytes,
+            "optimizer_bytes": t.optimizer_bytes,
+            "saved_bytes": t.saved_bytes,
+            "weight_copy_bytes": t.weight_copy_bytes,
+            "peak_bytes": t.peak_bytes,
+        },
     }

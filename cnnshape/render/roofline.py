@@ -25,16 +25,26 @@ def rows(report: Report) -> list[tuple[str, str]]:
         return []
     memory_bound = sum(1 for layer in r.layers if layer.bound_by == "memory" and layer.seconds)
     lines = [
-        ("Device", f"{r.device.name}: {float(r.peak_flops) / 1e12:.4g} TFLOP/s at {report.dtype}, "
-                   f"{float(r.device.bandwidth) / 1e9:.4g} GB/s"),
-        ("Latency bound", f"at least {duration(r.seconds)} (a lower bound, not a measurement: roofline per layer, "
-                          f"nothing fused; FLOPs as {r.convention} counts them)"),
+        (
+            "Device",
+            f"{r.device.name}: {float(r.peak_flops) / 1e12:.4g} TFLOP/s at {report.dtype}, "
+            f"{float(r.device.bandwidth) / 1e9:.4g} GB/s",
+        ),
+        (
+            "Latency bound",
+            f"at least {duration(r.seconds)} (a lower bound, not a measurement: roofline per layer, "
+            f"nothing fused; FLOPs as {r.convention} counts them)",
+        ),
         ("Ridge point", f"{float(r.ridge):.1f} FLOPs/byte; {memory_bound} of {len(r.layers)} layers memory-bound"),
     ]
     if len(r.conventions) > 1:
-        lines += [(f"  {bound.convention}", f"at least {duration(bound.seconds)} ({bound.flops:,} FLOPs; "
-                                            f"{bound.memory_bound} layers memory-bound)")
-                  for bound in r.conventions]
+        lines += [
+            (
+                f"  {bound.convention}",
+                f"at least {duration(bound.seconds)} ({bound.flops:,} FLOPs; {bound.memory_bound} layers memory-bound)",
+            )
+            for bound in r.conventions
+        ]
         lines.append(("Slowest layers", f"({r.convention})"))
     slowest = sorted(r.layers, key=lambda layer: -layer.seconds)[:SLOWEST]
     for layer in slowest:
@@ -52,13 +62,30 @@ def to_dict(report: Report) -> dict[str, Any] | None:
     if r is None:
         return None
     return {
-        "device": r.device.name, "source": r.device.source, "peak_flops": r.peak_flops, "bandwidth": r.device.bandwidth,
-        "ridge": _fraction(r.ridge), "lower_bound_seconds": _fraction(r.seconds), "convention": r.convention,
-        "conventions": [{"name": bound.convention, "flops": bound.flops, "lower_bound_seconds": _fraction(bound.seconds),
-                         "memory_bound_layers": bound.memory_bound} for bound in r.conventions],
+        "device": r.device.name,
+        "source": r.device.source,
+        "peak_flops": r.peak_flops,
+        "bandwidth": r.device.bandwidth,
+        "ridge": _fraction(r.ridge),
+        "lower_bound_seconds": _fraction(r.seconds),
+        "convention": r.convention,
+        "conventions": [
+            {
+                "name": bound.convention,
+                "flops": bound.flops,
+                "lower_bound_seconds": _fraction(bound.seconds),
+                "memory_bound_layers": bound.memory_bound,
+            }
+            for bound in r.conventions
+        ],
         "layers": {
-            layer.name: {"flops": layer.flops, "bytes": layer.bytes, "intensity": _fraction(layer.intensity),
-                         "lower_bound_seconds": _fraction(layer.seconds), "bound_by": layer.bound_by}
+            layer.name: {
+                "flops": layer.flops,
+                "bytes": layer.bytes,
+                "intensity": _fraction(layer.intensity),
+                "lower_bound_seconds": _fraction(layer.seconds),
+                "bound_by": layer.bound_by,
+            }
             for layer in r.layers
         },
     }

@@ -56,8 +56,11 @@ def cells(point: Point, names: Sequence[str], exact: bool = True) -> list[str]:
         f"{t.flops:,}" if exact else units.count(t.flops),
         units.size(t.activation_bytes),
     ] + [
-        text for output in found
-        for text in ((units.shape(output.shape), units.receptive_field(output.receptive_field)) if output else ("-", "-"))
+        text
+        for output in found
+        for text in (
+            (units.shape(output.shape), units.receptive_field(output.receptive_field)) if output else ("-", "-")
+        )
     ]
 
 
@@ -74,7 +77,9 @@ def sweep_columns(sweep: Sweep) -> list[Column]:
             row.append(_problem(point) if point.report is None else "")
         rows.append(row)
     styles = ["red" if point.report is None else "" for point in sweep.points]
-    heads: list[tuple[str, str, int, Justify]] = [(escape.terminal(axis.name), axis.name, 0, "left") for axis in sweep.axes]
+    heads: list[tuple[str, str, int, Justify]] = [
+        (escape.terminal(axis.name), axis.name, 0, "left") for axis in sweep.axes
+    ]
     for head in header(sweep):
         kind = head.split(" ", 1)[0]
         key = kind.lower()  # every output's Output (or RF) column answers to one key
@@ -82,8 +87,16 @@ def sweep_columns(sweep: Sweep) -> list[Column]:
     if sweep.failed:
         heads.append(("Problem", "problem", 0, "left"))
     return [
-        Column(key, text, [("", escape.terminal(row[index])) for row in rows], name=key == "problem", drop=drop,
-               justify=justify, styles=styles, style="cyan" if index < len(sweep.axes) else "")
+        Column(
+            key,
+            text,
+            [("", escape.terminal(row[index])) for row in rows],
+            name=key == "problem",
+            drop=drop,
+            justify=justify,
+            styles=styles,
+            style="cyan" if index < len(sweep.axes) else "",
+        )
         for index, (text, key, drop, justify) in enumerate(heads)
     ]
 
@@ -123,8 +136,17 @@ def markdown(sweep: Sweep) -> str:
 
 
 CSV_COLUMNS = (
-    "params", "buffers", "macs", "flops", "param_bytes", "activation_bytes", "input_shape",
-    "output_shape", "receptive_field", "layers", "error",
+    "params",
+    "buffers",
+    "macs",
+    "flops",
+    "param_bytes",
+    "activation_bytes",
+    "input_shape",
+    "output_shape",
+    "receptive_field",
+    "layers",
+    "error",
 )
 
 
@@ -148,11 +170,23 @@ def csv(sweep: Sweep) -> str:
         for name in more:
             other = outputs.get(name)
             extra += [shape(other.shape), units.receptive_field(other.receptive_field)] if other else ["", ""]
-        rows.append(setting + [
-            t.params, t.buffers, t.macs, t.flops, t.param_bytes, t.activation_bytes,
-            shape(report.input_shape), shape(output.shape) if output else "",
-            units.receptive_field(output.receptive_field) if output else "", t.layers, "",
-        ] + extra)
+        rows.append(
+            setting
+            + [
+                t.params,
+                t.buffers,
+                t.macs,
+                t.flops,
+                t.param_bytes,
+                t.activation_bytes,
+                shape(report.input_shape),
+                shape(output.shape) if output else "",
+                units.receptive_field(output.receptive_field) if output else "",
+                t.layers,
+                "",
+            ]
+            + extra
+        )
     return write([axis.name for axis in sweep.axes] + list(CSV_COLUMNS) + extra_columns, rows)
 
 
@@ -163,27 +197,34 @@ def to_dict(sweep: Sweep) -> dict[str, Any]:
         entry: dict[str, Any] = {"setting": point.setting, "overrides": point.overrides}
         if report is None:
             entry["problems"] = [
-                {"file": p.file, "line": p.line, "column": p.col, "code": p.code, "message": p.message} for p in point.problems
+                {"file": p.file, "line": p.line, "column": p.col, "code": p.code, "message": p.message}
+                for p in point.problems
             ]
         else:
             t = report.totals
             output = report.outputs[0] if report.outputs else None
-            entry.update({
-                "input": list(report.input_shape),
-                "params": t.params,
-                "buffers": t.buffers,
-                "macs": t.macs,
-                "flops": t.flops,
-                "param_bytes": t.param_bytes,
-                "activation_bytes": t.activation_bytes,
-                "layers": t.layers,
-                "output_shape": list(output.shape) if output else None,
-                "receptive_field": receptive_field(output.receptive_field) if output else None,
-                "outputs": [
-                    {"name": out.name, "shape": list(out.shape), "receptive_field": receptive_field(out.receptive_field)}
-                    for out in report.outputs
-                ],
-            })
+            entry.update(
+                {
+                    "input": list(report.input_shape),
+                    "params": t.params,
+                    "buffers": t.buffers,
+                    "macs": t.macs,
+                    "flops": t.flops,
+                    "param_bytes": t.param_bytes,
+                    "activation_bytes": t.activation_bytes,
+                    "layers": t.layers,
+                    "output_shape": list(output.shape) if output else None,
+                    "receptive_field": receptive_field(output.receptive_field) if output else None,
+                    "outputs": [
+                        {
+                            "name": out.name,
+                            "shape": list(out.shape),
+                            "receptive_field": receptive_field(out.receptive_field),
+                        }
+                        for out in report.outputs
+                    ],
+                }
+            )
         points.append(entry)
     return {
         "schema_version": 1,

@@ -59,9 +59,19 @@ def summary_columns(report: Report, depth: Optional[int] = None, unicode: bool =
             mac_shares.append(("", units.percent(counting.shares[row.name][1])))
     mac_header = f"MACs ({counting.shown})" if counting is not None and other else "MACs"
     found = [
-        *(Column(key, escape.terminal(header), cells, drop=1, justify="right" if key in ("index", "n") else "left",
-                 style="green")
-          for key, header, cells in zip(("index", "from", "n", "arguments"), view.columns if view is not None else [], origin)),
+        *(
+            Column(
+                key,
+                escape.terminal(header),
+                cells,
+                drop=1,
+                justify="right" if key in ("index", "n") else "left",
+                style="green",
+            )
+            for key, header, cells in zip(
+                ("index", "from", "n", "arguments"), view.columns if view is not None else [], origin
+            )
+        ),
         Column("layer", "Layer", names, name=True, styles=name_styles),
         Column("kind", "Kind", kinds, name=True, drop=1, style="cyan"),
         Column("shape", "Output shape", shapes, drop=4),
@@ -100,22 +110,34 @@ def build_totals(report: Report) -> Panel:
     def exact(value: int) -> str:
         return f"{value:,} ({units.count(value)})" if value >= 1000 else f"{value:,}"
 
-    grid.add_row("Parameters", f"{exact(t.params)}  trainable {t.trainable_params:,}, non-trainable {t.non_trainable_params:,}")
+    grid.add_row(
+        "Parameters", f"{exact(t.params)}  trainable {t.trainable_params:,}, non-trainable {t.non_trainable_params:,}"
+    )
     grid.add_row("Buffers", f"{exact(t.buffers)}  (batch-norm running statistics, not parameters)")
     grid.add_row("MACs", f"{exact(t.macs)}  (torchvision convention: conv + linear/matmul weights)")
     grid.add_row("FLOPs", f"{exact(t.flops)}  (= 2 x MACs)")
     for label, flops in report.source_view.figures if report.source_view is not None else []:
         grid.add_row("", f"{exact(flops)} = {flops / 1e9:.1f} GFLOPs  {escape.terminal(label)}")
     if t.training_only_macs:
-        grid.add_row("Training only", f"{exact(t.training_only_macs)} MACs in layers that run only in training (not in MACs above)")
+        grid.add_row(
+            "Training only",
+            f"{exact(t.training_only_macs)} MACs in layers that run only in training (not in MACs above)",
+        )
     bytes_each = DTYPE_BYTES[report.dtype]
-    grid.add_row("Memory", (
-        f"params {units.size(t.param_bytes)}, buffers {units.size(t.buffer_bytes)}, input {units.size(t.input_bytes)}"
-        f"  ({report.dtype}, {bytes_each} B/element)"
-    ))
+    grid.add_row(
+        "Memory",
+        (
+            f"params {units.size(t.param_bytes)}, buffers {units.size(t.buffer_bytes)}, input {units.size(t.input_bytes)}"
+            f"  ({report.dtype}, {bytes_each} B/element)"
+        ),
+    )
     grid.add_row("Activations", f"{units.size(t.activation_bytes)}  (every layer's output, none freed)")
-    grid.add_row("Input", ", ".join(f"{escape.terminal(name)} {units.shape(shape)}" for name, shape in report.inputs.items())
-                 if len(report.inputs) > 1 else units.shape(report.input_shape))
+    grid.add_row(
+        "Input",
+        ", ".join(f"{escape.terminal(name)} {units.shape(shape)}" for name, shape in report.inputs.items())
+        if len(report.inputs) > 1
+        else units.shape(report.input_shape),
+    )
     for output in report.outputs[:SHOWN_OUTPUTS]:
         grid.add_row(
             "Output" if len(report.outputs) == 1 else Text(escape.terminal(f"Output {output.name}")),
@@ -149,13 +171,22 @@ def build_counting(report: Report) -> list[Table]:
         return []
     parts = []
     if len(c.counted) > 1 or c.counted[0].convention != c.default.convention:
-        conventions = _plain_table("Counting conventions (MACs as each tool counts them; FLOPs = 2 x MACs, or the tool's own)",
-                                   counting.CONVENTION_HEADER, counting.convention_rows(report))
+        conventions = _plain_table(
+            "Counting conventions (MACs as each tool counts them; FLOPs = 2 x MACs, or the tool's own)",
+            counting.CONVENTION_HEADER,
+            counting.convention_rows(report),
+        )
         conventions.columns[-1].justify = "left"
         parts += [conventions, _plain_table("MACs by operation family", *counting.family_columns(report))]
     if c.top:
-        parts.append(_plain_table(f"Heaviest {len(c.top)} layers by MACs ({c.shown})", counting.TOP_HEADER,
-                                  counting.top_rows(report), right_from=3))
+        parts.append(
+            _plain_table(
+                f"Heaviest {len(c.top)} layers by MACs ({c.shown})",
+                counting.TOP_HEADER,
+                counting.top_rows(report),
+                right_from=3,
+            )
+        )
     return parts
 
 
@@ -178,7 +209,9 @@ def build_memory(report: Report) -> list[Panel]:
     return _panel("Memory", memory.rows(report)) + _panel("Roofline (a lower bound)", roofline.rows(report))
 
 
-def render(report: Report, console: Console, depth: Optional[int] = None, columns: Optional[Sequence[str]] = None) -> None:
+def render(
+    report: Report, console: Console, depth: Optional[int] = None, columns: Optional[Sequence[str]] = None
+) -> None:
     """The layer table fitted to the console (see render/fit.py), then the totals.
     `columns`: the keys of the columns to show (as torchinfo's col_names); none left out then."""
     unicode = console.encoding.lower().replace("-", "").startswith("utf")
@@ -188,8 +221,12 @@ def render(report: Report, console: Console, depth: Optional[int] = None, column
     # The title is a line of its own, wrapped at the terminal's width, not the table's.
     title = Text(escape.terminal(f"{report.name}  ({report.file})"))
     highlights = build_highlights(report)
-    parts: list[RenderableType] = [*([highlights] if highlights is not None else []), build_totals(report),
-                                   *build_memory(report), *build_counting(report)]
+    parts: list[RenderableType] = [
+        *([highlights] if highlights is not None else []),
+        build_totals(report),
+        *build_memory(report),
+        *build_counting(report),
+    ]
     console.print(title, width=fitted.width)
     for piece in table.pieces(ROWS_PER_PRINT):
         console.print(piece, width=fitted.width)
@@ -205,7 +242,9 @@ def build_highlights(report: Report) -> Optional[Table]:
     if view is None or not view.highlights:
         return None
     rows = {row.name: row for row in report.rows}
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=Text(escape.terminal(f"{view.title} outputs")), title_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD, pad_edge=False, title=Text(escape.terminal(f"{view.title} outputs")), title_justify="left"
+    )
     table.add_column("Output")
     table.add_column("Layer", overflow="fold")
     table.add_column("Shape", no_wrap=True)
@@ -213,6 +252,10 @@ def build_highlights(report: Report) -> Optional[Table]:
     for label, name in view.highlights:
         row = rows.get(name)
         if row is not None:
-            table.add_row(escape.terminal(label), escape.terminal(name), units.shape(row.output_shape),
-                          units.receptive_field(row.receptive_field))
+            table.add_row(
+                escape.terminal(label),
+                escape.terminal(name),
+                units.shape(row.output_shape),
+                units.receptive_field(row.receptive_field),
+            )
     return table

@@ -59,8 +59,11 @@ class UltralyticsSource(Source):
     def problems(self, issues: list[Issue]) -> list[Problem]:
         # A library block left unused at this scale (the DWConv class branch of a legacy
         # head) is no mistake of the user's.
-        return [self.problem(issue) for issue in issues
-                if not (issue.code == "unused-block" and tuple(issue.loc)[:1] == ("blocks",))]
+        return [
+            self.problem(issue)
+            for issue in issues
+            if not (issue.code == "unused-block" and tuple(issue.loc)[:1] == ("blocks",))
+        ]
 
     def view(self, report: Any) -> Any:
         """Ultralytics' own view of each row (as parse_model prints it), and the detection
@@ -77,8 +80,14 @@ class UltralyticsSource(Source):
             sources = row.from_ if isinstance(row.from_, list) else [row.from_]
             for k, source in enumerate(sources):
                 # the box branch of level k: its shape, stride and receptive field
-                branch = next((name for name in names if name.startswith(row.name + ".")
-                               and name.endswith(f"head.level_{k}.cv2")), None)
+                branch = next(
+                    (
+                        name
+                        for name in names
+                        if name.startswith(row.name + ".") and name.endswith(f"head.level_{k}.cv2")
+                    ),
+                    None,
+                )
                 if branch is not None:
                     highlights.append((f"level {k} (row {source % row.index if source < 0 else source})", branch))
         notes = [f"scale {self.scale}" + (f" of {', '.join(self.scales)}" if self.scales else "")] if self.scale else []
@@ -92,8 +101,18 @@ class UltralyticsSource(Source):
             top = name.split(".", 1)[0]
             if top in row_macs:
                 row_macs[top] += macs
-        records = [{"name": row.name, "index": row.index, "from": row.from_, "repeats": row.repeats, "module": row.module,
-                    "args": row.args, "flops": 2 * row_macs[row.name]} for row in self.rows]
+        records = [
+            {
+                "name": row.name,
+                "index": row.index,
+                "from": row.from_,
+                "repeats": row.repeats,
+                "module": row.module,
+                "args": row.args,
+                "flops": 2 * row_macs[row.name],
+            }
+            for row in self.rows
+        ]
         return SourceView("Ultralytics", ["#", "from", "n", "arguments"], cells, highlights, notes, figures, records)
 
     def describe(self) -> list[str]:
@@ -120,8 +139,9 @@ def read(original: Source, scale: Optional[str] = None) -> UltralyticsSource:
     lib = library()
     blocks = lib.data["blocks"]
     result = translate(original.data, original.path, blocks, scale)
-    source = UltralyticsSource(original.path, result.data, text=original.text, original=original, rows=result.rows,
-                               scale=result.scale)
+    source = UltralyticsSource(
+        original.path, result.data, text=original.text, original=original, rows=result.rows, scale=result.scale
+    )
     # Every value of the native spec is located where the user wrote what it comes from.
     source.value_pos = {loc: original.locate(user) for loc, user in result.positions.items()}
     source.key_pos = {loc: original.locate(user, at_key=True) for loc, user in result.key_positions.items()}

@@ -39,14 +39,105 @@ from typing import Any, Optional
 from cnnshape.errors import Issue, Loc, did_you_mean
 
 # parse_model's module sets (8.4.x), by name.
-BASE = frozenset(["Classify", "Conv", "ConvTranspose", "GhostConv", "Bottleneck", "GhostBottleneck", "SPP", "SPPF", "C2fPSA", "C2PSA", "DWConv", "Focus", "BottleneckCSP", "C1", "C2", "C2f", "C3k2", "RepNCSPELAN4", "ELAN1", "ADown", "AConv", "SPPELAN", "C2fAttn", "C3", "C3TR", "C3Ghost", "nn.ConvTranspose2d", "DWConvTranspose2d", "C3x", "RepC3", "PSA", "SCDown", "C2fCIB", "A2C2f"])
-REPEAT = frozenset(["BottleneckCSP", "C1", "C2", "C2f", "C3k2", "C2fAttn", "C3", "C3TR", "C3Ghost", "C3x", "RepC3", "C2fPSA", "C2fCIB", "C2PSA", "A2C2f"])
-HEADS = frozenset(["Detect", "WorldDetect", "YOLOEDetect", "Segment", "Segment26", "YOLOESegment", "YOLOESegment26", "Pose", "Pose26", "OBB", "OBB26"])
+BASE = frozenset(
+    [
+        "Classify",
+        "Conv",
+        "ConvTranspose",
+        "GhostConv",
+        "Bottleneck",
+        "GhostBottleneck",
+        "SPP",
+        "SPPF",
+        "C2fPSA",
+        "C2PSA",
+        "DWConv",
+        "Focus",
+        "BottleneckCSP",
+        "C1",
+        "C2",
+        "C2f",
+        "C3k2",
+        "RepNCSPELAN4",
+        "ELAN1",
+        "ADown",
+        "AConv",
+        "SPPELAN",
+        "C2fAttn",
+        "C3",
+        "C3TR",
+        "C3Ghost",
+        "nn.ConvTranspose2d",
+        "DWConvTranspose2d",
+        "C3x",
+        "RepC3",
+        "PSA",
+        "SCDown",
+        "C2fCIB",
+        "A2C2f",
+    ]
+)
+REPEAT = frozenset(
+    [
+        "BottleneckCSP",
+        "C1",
+        "C2",
+        "C2f",
+        "C3k2",
+        "C2fAttn",
+        "C3",
+        "C3TR",
+        "C3Ghost",
+        "C3x",
+        "RepC3",
+        "C2fPSA",
+        "C2fCIB",
+        "C2PSA",
+        "A2C2f",
+    ]
+)
+HEADS = frozenset(
+    [
+        "Detect",
+        "WorldDetect",
+        "YOLOEDetect",
+        "Segment",
+        "Segment26",
+        "YOLOESegment",
+        "YOLOESegment26",
+        "Pose",
+        "Pose26",
+        "OBB",
+        "OBB26",
+    ]
+)
 SEGMENT = frozenset({"Segment", "YOLOESegment", "Segment26", "YOLOESegment26"})
 NOT_LEGACY = frozenset({"C3k2", "A2C2f", "C2fCIB"})
 # Every other module name parse_model knows, so a typo gets "did you mean" and a real module
 # gets "not in cnnshape's library yet".
-OTHER = frozenset(["Concat", "AIFI", "HGStem", "HGBlock", "ResNetLayer", "nn.BatchNorm2d", "Depth", "SemanticSegment", "v10Detect", "ImagePoolingAttn", "RTDETRDecoder", "CBLinear", "CBFuse", "TorchVision", "Index", "nn.Upsample", "RepConv", "ContrastiveHead", "BNContrastiveHead"])
+OTHER = frozenset(
+    [
+        "Concat",
+        "AIFI",
+        "HGStem",
+        "HGBlock",
+        "ResNetLayer",
+        "nn.BatchNorm2d",
+        "Depth",
+        "SemanticSegment",
+        "v10Detect",
+        "ImagePoolingAttn",
+        "RTDETRDecoder",
+        "CBLinear",
+        "CBFuse",
+        "TorchVision",
+        "Index",
+        "nn.Upsample",
+        "RepConv",
+        "ContrastiveHead",
+        "BNContrastiveHead",
+    ]
+)
 KNOWN = BASE | REPEAT | HEADS | OTHER
 
 # Names parse_model resolves in string arguments (its locals); nc and kpt_shape stay settings.
@@ -60,9 +151,20 @@ NATIVE = {
     "nn.ZeroPad2d": ("ZeroPad2d", ("padding",)),
     "nn.Identity": ("Identity", ()),  # nn.Identity(*args) ignores its arguments
     "nn.BatchNorm2d": ("BatchNorm2d", ("num_features", "eps", "momentum", "affine", "track_running_stats")),
-    "nn.ConvTranspose2d": ("ConvTranspose2d", (
-        "in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding", "groups", "bias", "dilation",
-    )),
+    "nn.ConvTranspose2d": (
+        "ConvTranspose2d",
+        (
+            "in_channels",
+            "out_channels",
+            "kernel_size",
+            "stride",
+            "padding",
+            "output_padding",
+            "groups",
+            "bias",
+            "dilation",
+        ),
+    ),
 }
 
 _SCALE_IN_NAME = re.compile(r"yolo(e-)?[v]?\d+([nslmx])")
@@ -139,9 +241,12 @@ class _Translator:
         scales = self.data.get("scales")
         if scales is None:
             if wanted:
-                self.issue(("backbone",), "unknown-argument",
-                           f"--set scale={wanted}: this file has no `scales`; it uses depth_multiple and width_multiple",
-                           at_key=True)
+                self.issue(
+                    ("backbone",),
+                    "unknown-argument",
+                    f"--set scale={wanted}: this file has no `scales`; it uses depth_multiple and width_multiple",
+                    at_key=True,
+                )
             depth = self._number("depth_multiple", 1.0)
             width = self._number("width_multiple", 1.0)
             return None, depth, width, math.inf
@@ -151,21 +256,39 @@ class _Translator:
         chosen: Optional[str] = wanted or guess_scale(self.path)
         if chosen and chosen not in scales:
             where = "--set scale" if wanted else f"the file name {Path(self.path).name!r}"
-            self.issue(("scales",), "bad-value",
-                       f"{where} asks for scale {chosen!r}; this file's scales are {', '.join(map(str, scales))}",
-                       at_key=True)
+            self.issue(
+                ("scales",),
+                "bad-value",
+                f"{where} asks for scale {chosen!r}; this file's scales are {', '.join(map(str, scales))}",
+                at_key=True,
+            )
             chosen = None
         if not chosen:
             chosen = next(iter(scales))
             if not wanted:
-                self.notes.append(Issue(("scales",), "default-scale", (
-                    f"no scale given; using {chosen!r}, the first in `scales`, as Ultralytics does "
-                    f"(choose one with --set scale={'|'.join(map(str, scales))})"
-                ), severity="warning", at_key=True))
+                self.notes.append(
+                    Issue(
+                        ("scales",),
+                        "default-scale",
+                        (
+                            f"no scale given; using {chosen!r}, the first in `scales`, as Ultralytics does "
+                            f"(choose one with --set scale={'|'.join(map(str, scales))})"
+                        ),
+                        severity="warning",
+                        at_key=True,
+                    )
+                )
         values = scales[chosen]
-        if (not isinstance(values, list) or len(values) != 3
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values)):
-            self.issue(("scales", chosen), "bad-value", f"scale {chosen!r} must be [depth, width, max_channels], three positive numbers")
+        if (
+            not isinstance(values, list)
+            or len(values) != 3
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values)
+        ):
+            self.issue(
+                ("scales", chosen),
+                "bad-value",
+                f"scale {chosen!r} must be [depth, width, max_channels], three positive numbers",
+            )
             return str(chosen), 1.0, 1.0, math.inf
         return str(chosen), float(values[0]), float(values[1]), values[2]
 
@@ -204,8 +327,16 @@ class _Translator:
         layers: list[Any] = []
         rows_out: list[Row] = []
         used: set[str] = set()
-        env = {"nc": nc, "kpt_shape": settings.get("kpt_shape"), "reg_max": reg_max, "end2end": end2end,
-               "depth": depth, "width": width, "max_channels": max_channels, "scale": scale}
+        env = {
+            "nc": nc,
+            "kpt_shape": settings.get("kpt_shape"),
+            "reg_max": reg_max,
+            "end2end": end2end,
+            "depth": depth,
+            "width": width,
+            "max_channels": max_channels,
+            "scale": scale,
+        }
         for i, (loc, raw) in enumerate(entries):
             try:
                 row, entry, kind = self._row(i, loc, raw, env)
@@ -220,7 +351,9 @@ class _Translator:
             layers.append(entry)
         self.positions[("layers",)] = ("backbone",)
         stem = Path(self.path).stem
-        name = re.sub(r"^(.*?\d+)([nslmx]?)(-.*)?$", lambda m: m.group(1) + (scale or m.group(2)) + (m.group(3) or ""), stem)
+        name = re.sub(
+            r"^(.*?\d+)([nslmx]?)(-.*)?$", lambda m: m.group(1) + (scale or m.group(2)) + (m.group(3) or ""), stem
+        )
         native = {
             "name": name,
             "description": f"Ultralytics model {Path(self.path).name}" + (f" at scale {scale}" if scale else ""),
@@ -246,8 +379,10 @@ class _Translator:
         if kind is None:
             return blocks
         conv = dict(blocks["Conv"])
-        conv["layers"] = [{kind: {**options, **layer["SiLU"]}} if isinstance(layer, dict) and "SiLU" in layer else layer
-                          for layer in conv["layers"]]
+        conv["layers"] = [
+            {kind: {**options, **layer["SiLU"]}} if isinstance(layer, dict) and "SiLU" in layer else layer
+            for layer in conv["layers"]
+        ]
         return {**blocks, "Conv": conv}
 
     def _activation(self, written: Any) -> tuple[Optional[str], dict[str, Any]]:
@@ -274,14 +409,19 @@ class _Translator:
             args = [ast.literal_eval(arg) for arg in call.args]
             options = {str(kw.arg): ast.literal_eval(kw.value) for kw in call.keywords}
         except (SyntaxError, ValueError):
-            self.issue(("activation",), "bad-value", f"activation {written!r} is not a torch.nn activation call; {hint}")
+            self.issue(
+                ("activation",), "bad-value", f"activation {written!r} is not a torch.nn activation call; {hint}"
+            )
             return None, {}
         kind = parts[0]
         cls = REGISTRY.get(kind) if kind in REGISTRY else None
         if cls is None or cls.family != "activation":
             known = sorted(name for name in REGISTRY if REGISTRY[name].family == "activation")
-            self.issue(("activation",), "unknown-kind",
-                       f"activation nn.{kind} is not an activation cnnshape knows ({', '.join(known)})")
+            self.issue(
+                ("activation",),
+                "unknown-kind",
+                f"activation nn.{kind} is not an activation cnnshape knows ({', '.join(known)})",
+            )
             return None, {}
         if args:
             settable = [name for name in cls.model_fields if name != "inplace"]
@@ -316,23 +456,36 @@ class _Translator:
         for k, value in enumerate(values):
             where = loc + (0, k) if isinstance(raw, list) else loc + (0,)
             if isinstance(value, bool) or not isinstance(value, int):
-                self.issue(where, "bad-value", f"`from` takes a row index or a list of them (-1 is the row above), got {value!r}")
+                self.issue(
+                    where,
+                    "bad-value",
+                    f"`from` takes a row index or a list of them (-1 is the row above), got {value!r}",
+                )
                 raise _Bad
             target = value if value >= 0 else (i + value if i else value)
             if i == 0 and value == -1:
                 found.append(-1)
                 continue
             if not 0 <= target < i:
-                above = f"rows 0..{i - 1} are above it" if i else "it is the first row, which can only read the input (-1)"
-                self.issue(where, "unknown-reference",
-                           f"row {i}: `from` {value} points to row {target}, which is not above this row ({above})")
+                above = (
+                    f"rows 0..{i - 1} are above it" if i else "it is the first row, which can only read the input (-1)"
+                )
+                self.issue(
+                    where,
+                    "unknown-reference",
+                    f"row {i}: `from` {value} points to row {target}, which is not above this row ({above})",
+                )
                 raise _Bad
             found.append(target)
         return found
 
     def _row(self, i: int, loc: Loc, raw: Any, env: dict[str, Any]) -> tuple[Row, Any, str]:
         if not isinstance(raw, list) or len(raw) != 4:
-            found = f"a list of {len(raw)}" if isinstance(raw, list) else f"a {type(raw).__name__.replace('NoneType', 'null')}"
+            found = (
+                f"a list of {len(raw)}"
+                if isinstance(raw, list)
+                else f"a {type(raw).__name__.replace('NoneType', 'null')}"
+            )
             self.issue(loc, "bad-layer", f"row {i}: a row is [from, repeats, module, args], found {found}")
             raise _Bad
         f_raw, n_raw, module, args_raw = raw
@@ -341,7 +494,9 @@ class _Translator:
             self.issue(loc + (1,), "bad-value", f"row {i}: repeats must be a positive integer, got {n_raw!r}")
             raise _Bad
         if not isinstance(module, str):
-            self.issue(loc + (2,), "bad-layer", f"row {i}: the module is a name like Conv or nn.Upsample, got {module!r}")
+            self.issue(
+                loc + (2,), "bad-layer", f"row {i}: the module is a name like Conv or nn.Upsample, got {module!r}"
+            )
             raise _Bad
         if not isinstance(args_raw, list):
             self.issue(loc + (3,), "bad-value", f"row {i}: args must be a list, got {args_raw!r}")
@@ -370,14 +525,19 @@ class _Translator:
         ch = self.ch
         first = sources[0]
         if module != "CBFuse" and any(isinstance(ch[x], list) for x in sources):
-            self.issue(loc + (0,), "bad-value", f"row {i}: {module} reads a CBLinear row, which gives several maps: "
-                       "take them with CBFuse")
+            self.issue(
+                loc + (0,),
+                "bad-value",
+                f"row {i}: {module} reads a CBLinear row, which gives several maps: take them with CBFuse",
+            )
             raise _Bad
         c1 = ch[first] if first >= 0 else ch[-1]
         c2: Any  # the row's output channels (a list for CBLinear's maps)
         if module in BASE:
             if not args or isinstance(args[0], bool) or not isinstance(args[0], int):
-                self.issue(loc + (3,), "bad-value", f"row {i}: {module}'s first argument is its output channels, an integer")
+                self.issue(
+                    loc + (3,), "bad-value", f"row {i}: {module}'s first argument is its output channels, an integer"
+                )
                 raise _Bad
             c2 = args[0]
             native_c2: Any = native_args[0]
@@ -400,7 +560,11 @@ class _Translator:
                 native_args[3:4] = [True]
         elif module in HEADS:
             if not 2 <= len(sources) <= 4:
-                self.issue(loc + (0,), "bad-value", f"row {i}: {module} reads 2 to 4 levels in cnnshape's library, got {len(sources)}")
+                self.issue(
+                    loc + (0,),
+                    "bad-value",
+                    f"row {i}: {module} reads 2 to 4 levels in cnnshape's library, got {len(sources)}",
+                )
                 raise _Bad
             chans = [ch[x] for x in sources]
             args = args + [env["reg_max"], env["end2end"], chans]
@@ -411,7 +575,11 @@ class _Translator:
         elif module in ("Depth", "SemanticSegment"):
             wanted = 3 if module == "Depth" else 2
             if len(sources) != wanted:
-                self.issue(loc + (0,), "bad-value", f"row {i}: {module} reads {wanted} levels in cnnshape's library, got {len(sources)}")
+                self.issue(
+                    loc + (0,),
+                    "bad-value",
+                    f"row {i}: {module} reads {wanted} levels in cnnshape's library, got {len(sources)}",
+                )
                 raise _Bad
             chans = [ch[x] for x in sources]
             # parse_model: Depth(c_mid, ch) (a legacy third argument is dropped), SemanticSegment(nc, ch)
@@ -419,7 +587,11 @@ class _Translator:
             c2 = 0
         elif module == "v10Detect":
             if not 2 <= len(sources) <= 4:
-                self.issue(loc + (0,), "bad-value", f"row {i}: {module} reads 2 to 4 levels in cnnshape's library, got {len(sources)}")
+                self.issue(
+                    loc + (0,),
+                    "bad-value",
+                    f"row {i}: {module} reads 2 to 4 levels in cnnshape's library, got {len(sources)}",
+                )
                 raise _Bad
             chans = [ch[x] for x in sources]
             args = args + [chans]
@@ -447,24 +619,45 @@ class _Translator:
             c2 = c1
         elif module == "CBLinear":
             # c2s: a list of output channels, not width-scaled; the row stands for one map per entry
-            if not args or not isinstance(args[0], list) or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in args[0]):
-                self.issue(loc + (3,), "bad-value", f"row {i}: CBLinear's first argument is a list of output channels, like [64, 128]")
+            if (
+                not args
+                or not isinstance(args[0], list)
+                or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in args[0])
+            ):
+                self.issue(
+                    loc + (3,),
+                    "bad-value",
+                    f"row {i}: CBLinear's first argument is a list of output channels, like [64, 128]",
+                )
                 raise _Bad
             c2 = args[0]
             args = [c1, *args]
             native_args = [c1, *native_args]
         elif module == "CBFuse":
             idx = args[0] if args else None
-            if (not isinstance(idx, list) or len(idx) != len(sources) - 1 or not 1 <= len(idx) <= 5
-                    or not all(isinstance(k, int) and not isinstance(k, bool) for k in idx)):
-                self.issue(loc + (3,), "bad-value", (
-                    f"row {i}: CBFuse's argument is the list of map indices to take from each input but the last "
-                    f"({len(sources) - 1} here, at most 5)"))
+            if (
+                not isinstance(idx, list)
+                or len(idx) != len(sources) - 1
+                or not 1 <= len(idx) <= 5
+                or not all(isinstance(k, int) and not isinstance(k, bool) for k in idx)
+            ):
+                self.issue(
+                    loc + (3,),
+                    "bad-value",
+                    (
+                        f"row {i}: CBFuse's argument is the list of map indices to take from each input but the last "
+                        f"({len(sources) - 1} here, at most 5)"
+                    ),
+                )
                 raise _Bad
             for source, k in zip(sources, idx):
                 maps = ch[source] if source >= 0 else None
                 if not isinstance(maps, list) or not 0 <= k < len(maps):
-                    self.issue(loc + (0,), "bad-value", f"row {i}: CBFuse takes map {k} of row {source}, which is not a CBLinear with that many maps")
+                    self.issue(
+                        loc + (0,),
+                        "bad-value",
+                        f"row {i}: CBFuse takes map {k} of row {source}, which is not a CBLinear with that many maps",
+                    )
                     raise _Bad
             picks = [*idx, None]
             c2 = ch[sources[-1]]
@@ -499,23 +692,43 @@ class _Translator:
         if module == "TorchVision":
             # It builds a torchvision model (and loads its weights) when the row is built; the
             # model is code, not rows, so it is outside what a module library can say.
-            self.issue(loc + (2,), "unknown-kind", (
-                f"row {i}: Ultralytics module 'TorchVision' is not supported: it builds a torchvision model by name "
-                "(and loads its weights) when Ultralytics builds the row; read that model on its own "
-                "with `cnnshape import torchvision.models:NAME --input 1,3,224,224`"
-            ))
+            self.issue(
+                loc + (2,),
+                "unknown-kind",
+                (
+                    f"row {i}: Ultralytics module 'TorchVision' is not supported: it builds a torchvision model by name "
+                    "(and loads its weights) when Ultralytics builds the row; read that model on its own "
+                    "with `cnnshape import torchvision.models:NAME --input 1,3,224,224`"
+                ),
+            )
             return
         if module in KNOWN or module.startswith("nn."):
-            self.issue(loc + (2,), "unknown-kind", (
-                f"row {i}: Ultralytics module {module!r} is not in cnnshape's module library yet "
-                "(cnnshape/dialects/ultralytics/modules.yaml lists the modules it has)"
-            ))
+            self.issue(
+                loc + (2,),
+                "unknown-kind",
+                (
+                    f"row {i}: Ultralytics module {module!r} is not in cnnshape's module library yet "
+                    "(cnnshape/dialects/ultralytics/modules.yaml lists the modules it has)"
+                ),
+            )
             return
-        hint = did_you_mean(module, sorted(KNOWN | supported)) or "; modules are ultralytics.nn.modules class names or nn.* layers"
+        hint = (
+            did_you_mean(module, sorted(KNOWN | supported))
+            or "; modules are ultralytics.nn.modules class names or nn.* layers"
+        )
         self.issue(loc + (2,), "unknown-kind", f"row {i}: unknown module {module!r}{hint}")
 
-    def _entry(self, i: int, loc: Loc, module: str, args: list[Any], native_args: list[Any],
-               sources: list[int], n: int, picks: Optional[list[Optional[int]]] = None) -> tuple[str, dict[str, Any]]:
+    def _entry(
+        self,
+        i: int,
+        loc: Loc,
+        module: str,
+        args: list[Any],
+        native_args: list[Any],
+        sources: list[int],
+        n: int,
+        picks: Optional[list[Optional[int]]] = None,
+    ) -> tuple[str, dict[str, Any]]:
         """The native layer entry for one row, with each value's position in the user's file."""
         if module in NATIVE:
             kind, names = NATIVE[module]
@@ -525,10 +738,14 @@ class _Translator:
             values = native_args
         if len(values) > len(names):
             taken = ", ".join(names)
-            self.issue(loc + (3,), "bad-value", (
-                f"row {i}: {module} takes at most {len(names)} arguments ({taken}) as parse_model passes them, "
-                f"got {len(values)}: {args!r}"
-            ))
+            self.issue(
+                loc + (3,),
+                "bad-value",
+                (
+                    f"row {i}: {module} takes at most {len(names)} arguments ({taken}) as parse_model passes them, "
+                    f"got {len(values)}: {args!r}"
+                ),
+            )
             raise _Bad
         body: dict[str, Any] = {"name": f"model_{i}"}
         refs = ["input" if x < 0 else f"model_{x}" for x in sources]

@@ -14,35 +14,10 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-__all__ = [
-    "_Operand",
-    "Add",
-    "Mul",
-    "Sub",
-    "Div",
-    "Maximum",
-    "Minimum",
-    "Abs",
-    "Neg",
-    "MatMul",
-    "Pow",
-    "Sqrt",
-    "Concat",
-    "Chunk",
-    "Split",
-    "Select",
-    "Reshape",
-    "Permute",
-    "Mean",
-    "ChannelShuffle",
-    "ClassToken",
-    "PositionEmbedding",
-    "LayerScale",
-    "FrozenBatchNorm2d",
-    "StochasticDepth",
-    "_div",
-    "make_divisible",
-]
+from cnnshape.bridge.codegen import RUNTIME_NAMES
+
+# The helpers an exported file may copy: one list, kept in codegen (which imports no torch).
+__all__ = list(RUNTIME_NAMES)
 
 
 class _Operand(nn.Module):

@@ -353,17 +353,31 @@ def test_an_outputs_list_of_200000_entries(tmp_path: Path) -> None:
 
 
 def test_export_of_a_long_repeat_finishes(tmp_path: Path) -> None:
-    """`ReLU: {repeat: 30000}` exports its 30,000 copies. Looking up each copy used to scan
-    every copy (quadratic: 48 s at 40,000 copies); under the caps it now finishes, with one
-    module per copy."""
+    """`ReLU: {repeat: 50000}` (export's limit) exports its 50,000 copies under the caps.
+    Looking up each copy used to scan every copy (quadratic: 48 s at 40,000 copies); now it
+    finishes, with one module per copy, and the file compiles."""
     spec = tmp_path / "rep.yaml"
-    spec.write_text("name: r\ninput: [1, 3, 8, 8]\nlayers:\n  - ReLU: {repeat: 30000}\n")
+    spec.write_text("name: r\ninput: [1, 3, 8, 8]\nlayers:\n  - ReLU: {repeat: 50000}\n")
     out = tmp_path / "rep.py"
     done = run(spec, "--to", "pytorch", "-o", str(out), command="export")
     assert done.returncode == 0, done.stderr[-2000:]
     code = out.read_text()
     compile(code, str(out), "exec")  # parses; nothing is run
-    assert code.count(" = nn.ReLU()") == 30000
+    assert code.count(" = nn.ReLU()") == 50000
+
+
+def test_export_past_its_limit_is_refused_under_the_caps(tmp_path: Path) -> None:
+    """`ReLU: {repeat: 250000}` is within the layer limit, but its exported file would take
+    about 1.8 GB to compile: export says so and exits 1 (it was a MemoryError traceback
+    under the 1 GiB cap), and writes nothing."""
+    spec = tmp_path / "rep.yaml"
+    spec.write_text("name: r\ninput: [1, 3, 8, 8]\nlayers:\n  - ReLU: {repeat: 250000}\n")
+    out = tmp_path / "rep.py"
+    done = run(spec, "--to", "pytorch", "-o", str(out), command="export")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert "the network has 250,000 layers; export writes one module per layer and stops at 50,000" in done.stderr
+    assert not out.exists()
 
 
 # --- the layer limit, whole: 250,000 layers under the caps --------------------------------

@@ -169,8 +169,21 @@ class _Exporter:
         )
 
 
+# export writes two lines per layer (its module and its call). Python needs far more memory
+# to compile such a file than to hold the analysis: 250,000 layers took 1.8 GB to compile
+# (2.5 GB to `ast.parse`), 60,000 still fit in 1 GiB. Above this the file would not load.
+MAX_EXPORT_LAYERS = 50_000
+
+
 def export_analysed(analysed: Analysed) -> str:
     """The PyTorch source for an analysed spec, parsed before it is returned."""
+    layers = len(analysed.graph.nodes) - len(analysed.graph.inputs)
+    if layers > MAX_EXPORT_LAYERS:
+        raise ExportError(
+            f"the network has {layers:,} layers; export writes one module per layer and stops at "
+            f"{MAX_EXPORT_LAYERS:,} (Python could not compile a larger file in reasonable memory); "
+            "export a smaller `repeat` or a part of the network"
+        )
     try:
         return check_module(_Exporter(analysed).write())
     except CodegenError as exc:

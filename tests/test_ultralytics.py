@@ -583,7 +583,11 @@ def test_activation_key_sets_the_conv_activation(activation: str | None) -> None
         ("__import__('os').system('true')", "bad-value"),
         ("nn.Conv2d(3, 4, 1)", "unknown-kind"),
         ("nn.ELU(1.0, True)", "bad-value"),
+        # Deep enough to exhaust Python's parser (MemoryError, RecursionError) if it got there
+        ("nn.ReLU(" + "-" * 200_000 + "1)", "bad-value"),
+        ("nn.ReLU(" + "1+" * 100_000 + "1)", "bad-value"),
     ],
+    ids=["import", "conv", "elu-args", "deep-unary", "long-sum"],
 )
 def test_bad_activation_is_located(value: str, code: str) -> None:
     spec = TINY.replace("nc: 3\n", f"nc: 3\nactivation: {value}\n")

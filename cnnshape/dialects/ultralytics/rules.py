@@ -234,6 +234,17 @@ class _Translator:
     def issue(self, loc: Loc, code: str, message: str, at_key: bool = False) -> None:
         self.issues.append(Issue(loc, code, message, at_key=at_key))
 
+    def _levels(
+        self, loc: Loc, i: int, module: str, sources: list[int], ch: list[int], low: int, high: int
+    ) -> list[int]:
+        """The channels of the levels a head reads, once their number is one the library has."""
+        if not low <= len(sources) <= high:
+            wanted = f"{low}" if low == high else f"{low} to {high}"
+            message = f"row {i}: {module} reads {wanted} levels in cnnshape's library, got {len(sources)}"
+            self.issue(loc + (0,), "bad-value", message)
+            raise _Bad
+        return [ch[x] for x in sources]
+
     # -- settings -----------------------------------------------------------------------
 
     def _scale(self, wanted: Optional[str]) -> tuple[Optional[str], float, float, float]:
@@ -390,11 +401,15 @@ class _Translator:
         cnnshape activation kind and its options, or (None, {}) with the problem recorded."""
         import ast
 
+        from cnnshape.expr import MAX_EXPR_CHARS
         from cnnshape.layers import REGISTRY
 
         hint = "write it as Ultralytics reads it: nn.ReLU(), torch.nn.LeakyReLU(0.1), nn.Hardswish()"
         try:
-            call = ast.parse(str(written).strip(), mode="eval").body
+            text = str(written).strip()
+            if len(text) > MAX_EXPR_CHARS:  # Python's parser recurses: `nn.ReLU(---...1)` would exhaust it
+                raise ValueError
+            call = ast.parse(text, mode="eval").body
             if not isinstance(call, ast.Call):
                 raise ValueError
             parts, node = [], call.func
@@ -559,14 +574,7 @@ class _Translator:
                 args[3:4] = [True]
                 native_args[3:4] = [True]
         elif module in HEADS:
-            if not 2 <= len(sources) <= 4:
-                self.issue(
-                    loc + (0,),
-                    "bad-value",
-                    f"row {i}: {module} reads 2 to 4 levels in cnnshape's library, got {len(sources)}",
-                )
-                raise _Bad
-            chans = [ch[x] for x in sources]
+            chans = self._levels(loc, i, module, sources, ch, 2, 4)
             args = args + [env["reg_max"], env["end2end"], chans]
             native_args = native_args + [env["reg_max"], bool(env["end2end"]), chans]
             if module in SEGMENT and len(args) > 2 and isinstance(args[2], int) and not isinstance(args[2], bool):
@@ -574,26 +582,12 @@ class _Translator:
             c2 = 0
         elif module in ("Depth", "SemanticSegment"):
             wanted = 3 if module == "Depth" else 2
-            if len(sources) != wanted:
-                self.issue(
-                    loc + (0,),
-                    "bad-value",
-                    f"row {i}: {module} reads {wanted} levels in cnnshape's library, got {len(sources)}",
-                )
-                raise _Bad
-            chans = [ch[x] for x in sources]
+            chans = self._levels(loc, i, module, sources, ch, wanted, wanted)
             # parse_model: Depth(c_mid, ch) (a legacy third argument is dropped), SemanticSegment(nc, ch)
             args, native_args = [*args[:1], chans], [*native_args[:1], chans]
             c2 = 0
         elif module == "v10Detect":
-            if not 2 <= len(sources) <= 4:
-                self.issue(
-                    loc + (0,),
-                    "bad-value",
-                    f"row {i}: {module} reads 2 to 4 levels in cnnshape's library, got {len(sources)}",
-                )
-                raise _Bad
-            chans = [ch[x] for x in sources]
+            chans = self._levels(loc, i, module, sources, ch, 2, 4)
             args = args + [chans]
             native_args = native_args + [chans]
             c2 = 0

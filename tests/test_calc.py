@@ -247,10 +247,13 @@ def _example_arguments(kind: str, example: str) -> dict:
 
 
 def test_every_kind_can_be_calculated() -> None:
+    """Each kind's own example runs, and the default counting convention's table (the
+    operations a kind describes, cnnshape.count) gives the MACs the kind computed itself."""
     from cnnshape.calc import calc
     from cnnshape.catalog import kinds
+    from cnnshape.count import CONVENTIONS, DEFAULT, count
 
-    failed = []
+    failed, miscounted = [], []
     for info in kinds():
         arguments = _example_arguments(info.kind, info.example)
         for shape in CANDIDATE_INPUTS:
@@ -259,7 +262,10 @@ def test_every_kind_can_be_calculated() -> None:
             except CalcError:
                 continue
             assert report.rows[0].kind == info.kind
+            if count(report, CONVENTIONS[DEFAULT]).macs != report.totals.macs:
+                miscounted.append(info.kind)
             break
         else:
             failed.append(info.kind)
     assert not failed, f"no candidate input fits these kinds' examples: {failed}"
+    assert not miscounted, f"the default convention disagrees with these kinds' own MACs: {miscounted}"

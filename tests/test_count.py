@@ -61,6 +61,39 @@ def test_deepspeed_flops_by_hand() -> None:
     assert counted.flops != 2 * counted.macs
 
 
+LSTM = """
+name: lstm
+input: [1, 7, 10]
+layers:
+  - LSTM: {hidden_size: 6, batch_first: true}
+"""
+# One LSTM layer, 10 inputs, H = 6, 4 gates (24 rows), 7 steps x 1 sample: weight_ih 24 x 10 =
+# 240, weight_hh 24 x 6 = 144, two 24-element biases.
+LSTM_BY_HAND = {
+    "torchvision": (240 + 144) * 7,
+    "fvcore": 0,  # no handle for aten::lstm
+    # rnn_flops: both products' weights, 4H + 3H + 3H = 60 gate arithmetic, both biases 48
+    "ptflops": (240 + 144 + 60 + 48) * 7,
+    "ptflops-aten": 0,  # one oneDNN call on the CPU (aten.mkldnn_rnn_layer), not counted
+    # _count_lstm_cell: 4 gates x ((10 + 6) x 6 + 6 + 12 for the biases) + 3H + H
+    "thop": (4 * (16 * 6 + 6 + 12) + 18 + 6) * 7,
+    "ultralytics": (4 * (16 * 6 + 6 + 12) + 18 + 6) * 7,  # the same cell: no projection
+    # every weight_*/bias_* element once per output_size[:2] = (1, 7)
+    "torchinfo": (240 + 144 + 48) * 7,
+    "deepspeed": 0,  # its RNN hook adds FLOPs only
+}
+
+
+@pytest.mark.parametrize("name", sorted(LSTM_BY_HAND))
+def test_lstm_by_hand(name: str) -> None:
+    assert count(analyze_text(LSTM), CONVENTIONS[name]).macs == LSTM_BY_HAND[name]
+
+
+def test_lstm_deepspeed_flops_by_hand() -> None:
+    """_rnn_flops: 2 x 240 - 24 + 2 x 144 - 24, gate arithmetic 60, biases 48; 7 steps."""
+    assert count(analyze_text(LSTM), CONVENTIONS["deepspeed"]).flops == (2 * 240 - 24 + 2 * 144 - 24 + 60 + 48) * 7
+
+
 def test_every_operation_is_known_to_the_tables() -> None:
     names, families = set(), set()
     for spec in ZOO:

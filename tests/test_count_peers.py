@@ -131,13 +131,121 @@ def test_flops_rules_name_known_operations() -> None:
         assert set(convention.flops_rules or {}) <= OP_NAMES, convention.name
 
 
-@pytest.mark.parametrize("convention", ["fvcore", "thop", "torchinfo"])
+@pytest.mark.parametrize("convention", ["fvcore", "thop", "torchinfo", "ptflops", "ptflops-aten"])
 def test_sequence_layers_equal_the_tool(convention: str, tmp_path: Path) -> None:
     """TransformerEncoderLayer, attention with bias_k/bias_v and the sequence activations,
-    which no zoo spec has (ptflops is not reconciled on them yet: docs/conventions.md)."""
+    which no zoo spec has. ptflops is given the input's shape without its batch and runs a
+    batch of one ((1, *input_res)), so it measures the spec at batch 1."""
     module_name, device, run = TOOLS[convention]
     pytest.importorskip(module_name)
     path = tmp_path / "sequence-ops.yaml"
     path.write_text(DEEPSPEED_OPS["sequence-ops"], encoding="utf-8")
+    input_shape = (1, 5, 16) if convention.startswith("ptflops") else None
+    analysed, _ = exported(str(path), input_shape)
+    assert count(analysed.report, CONVENTIONS[convention]).macs == run(*model(str(path), device, input_shape))
+
+
+# Recurrent layers (no zoo spec has them): stacked, bidirectional, without biases, an LSTM
+# with a projection; sequence-first and unbatched inputs.
+RECURRENT = {
+    "batch-first": """
+name: recurrent_batch_first
+input: [1, 7, 10]
+layers:
+  - LSTM: {hidden_size: 6, num_layers: 2, bidirectional: true, batch_first: true}
+  - GRU: {hidden_size: 5, num_layers: 2, bias: false, batch_first: true, from: lstm_1.0}
+  - RNN: {hidden_size: 4, bidirectional: true, batch_first: true, from: gru_1.0}
+  - LSTM: {hidden_size: 6, proj_size: 3, num_layers: 2, batch_first: true, from: rnn_1.0}
+outputs: [lstm_2.0]
+""",
+    "sequence-first": """
+name: recurrent_sequence_first
+input: [7, 2, 10]
+layers:
+  - GRU: {hidden_size: 6, bidirectional: true}
+  - LSTM: {hidden_size: 5, proj_size: 2, bidirectional: true, from: gru_1.0}
+  - RNN: {hidden_size: 3, num_layers: 3, bias: false, from: lstm_1.0}
+outputs: [rnn_1.0]
+""",
+    "unbatched": """
+name: recurrent_unbatched
+input: [7, 10]
+layers:
+  - LSTM: {hidden_size: 6, num_layers: 2}
+  - GRU: {hidden_size: 4, from: lstm_1.0}
+outputs: [gru_1.0]
+""",
+}
+# ptflops builds its input as (1, *input_res) from a shape without the batch, and its pytorch
+# backend divides module counts by the input's first dimension: it measures a batch-first
+# batch of one, so only that spec is its case. ptflops-aten runs on the CPU here: there
+# aten::lstm/gru/rnn_tanh are single operations it does not count (on the meta device,
+# which the other cases use, PyTorch decomposes them into the addmm calls it counts).
+RECURRENT_TOOLS = {
+    "fvcore": ("fvcore", "cpu", list(RECURRENT)),
+    "torchinfo": ("torchinfo", "meta", list(RECURRENT)),
+    "thop": ("thop", "meta", list(RECURRENT)),
+    "ptflops": ("ptflops", "cpu", ["batch-first"]),
+    "ptflops-aten": ("ptflops", "cpu", ["batch-first"]),
+}
+
+
+@pytest.mark.parametrize(
+    ("convention", "spec"), [(tool, spec) for tool, (_, _, specs) in RECURRENT_TOOLS.items() for spec in specs]
+)
+def test_recurrent_layers_equal_the_tool(convention: str, spec: str, tmp_path: Path) -> None:
+    module_name, device, _ = RECURRENT_TOOLS[convention]
+    pytest.importorskip(module_name)
+    path = tmp_path / f"{spec}.yaml"
+    path.write_text(RECURRENT[spec], encoding="utf-8")
     analysed, _ = exported(str(path))
-    assert count(analysed.report, CONVENTIONS[convention]).macs == run(*model(str(path), device))
+    tool = TOOLS[convention][2](*model(str(path), device))
+    assert count(analysed.report, CONVENTIONS[convention]).macs == tool
+
+
+@pytest.mark.parametrize("spec", list(RECURRENT))
+def test_recurrent_layers_equal_deepspeed(spec: str, tmp_path: Path) -> None:
+    """deepspeed's RNN hook adds FLOPs of its own and no MACs."""
+    pytest.importorskip("deepspeed")
+    from peer_counts import deepspeed_profile
+
+    path = tmp_path / f"{spec}.yaml"
+    path.write_text(RECURRENT[spec], encoding="utf-8")
+    analysed, _ = exported(str(path))
+    counted = count(analysed.report, CONVENTIONS["deepspeed"])
+    assert (counted.macs, counted.flops) == deepspeed_profile(*model(str(path), "cpu"))
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CNNSHAPE_ULTRALYTICS_THOP_DIR"),
+    reason="CNNSHAPE_ULTRALYTICS_THOP_DIR (a folder holding ultralytics-thop) is not set",
+)
+def test_recurrent_layers_equal_ultralytics_thop(tmp_path: Path) -> None:
+    """ultralytics-thop's RNN hooks (they see an LSTM's projection, thop 0.1.1's do not),
+    measured in a process of its own (tests/ultralytics_thop_zoo.py)."""
+    import json
+    import subprocess
+    import sys
+
+    specs = []
+    for name, text in RECURRENT.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text, encoding="utf-8")
+        specs.append(str(path))
+    env = {
+        **os.environ,
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    script = Path(__file__).with_name("ultralytics_thop_zoo.py")
+    result = subprocess.run(
+        [sys.executable, str(script), os.environ["CNNSHAPE_ULTRALYTICS_THOP_DIR"], *specs],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    theirs = json.loads(result.stdout.strip().splitlines()[-1])
+    ours = {spec: count(exported(spec)[0].report, CONVENTIONS["ultralytics"]).macs for spec in specs}
+    assert ours == theirs

@@ -154,6 +154,40 @@ def zero(op: Op) -> int:
     return 0
 
 
+def unless_stored(rule: Rule) -> Rule:
+    """For a tool that sees activations by patching torch.nn.functional: nothing for one a
+    layer stored before the patch (TransformerEncoderLayer's activation: Op.mode "function")."""
+
+    def seen(op: Op) -> int:
+        return 0 if op.mode == "function" else rule(op)
+
+    return seen
+
+
+# --- recurrent layers, as the peers' RNN hooks read them ---------------------------------
+
+
+def rnn_positions(op: Op) -> int:
+    """input.shape[0] x input.shape[1]: the time steps x samples ptflops', deepspeed's and
+    thop's RNN hooks multiply by (their product whatever the layout)."""
+    shape = op.inputs[0]
+    return shape[0] * shape[1]
+
+
+def rnn_layer_weights(op: Op) -> list[tuple[int, int]]:
+    """(weight_ih_l{i}, weight_hh_l{i}) element counts of each layer's forward direction
+    (the reverse one has the same shapes)."""
+    params = dict(op.params)
+    return [(params[f"weight_ih_l{i}"], params[f"weight_hh_l{i}"]) for i in range(op.attr("layers"))]
+
+
+def rnn_gate_arithmetic(op: Op) -> int:
+    """ptflops' rnn_flops (deepspeed's _rnn_flops is a copy) beyond the two matrix
+    products, per layer: RNN H (adding both products); GRU 7H (r's hadamard, 3H adds, 3H
+    for the last hadamards and add); LSTM 10H (4H adds, 3H for c, 3H for h)."""
+    return op.attr("hidden") * {1: 1, 3: 7, 4: 10}[op.attr("gates")]
+
+
 def count(report: Report, convention: Convention) -> Counted:
     """Apply one convention to every leaf layer's operations (training-only layers have none)."""
     by_family = dict.fromkeys(OP_FAMILIES, 0)

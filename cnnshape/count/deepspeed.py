@@ -16,7 +16,17 @@ from __future__ import annotations
 
 from math import prod
 
-from cnnshape.count.base import Convention, Op, in_numel, out_numel, weight_macs
+from cnnshape.count.base import (
+    Convention,
+    Op,
+    in_numel,
+    out_numel,
+    rnn_gate_arithmetic,
+    rnn_layer_weights,
+    rnn_positions,
+    unless_stored,
+    weight_macs,
+)
 
 
 def twice_macs(op: Op) -> int:
@@ -50,11 +60,21 @@ def local_response_norm(op: Op) -> int:
     return 3 * prod(shape) + shape[0] * (shape[1] + op.window - 1) * prod(shape[2:])
 
 
-def activation(op: Op) -> int:
-    """_relu_, _prelu_, _elu_, _leaky_relu_, _silu_, _gelu_flops_compute: one per input
-    element, unless the function was stored before the profiler patched it
-    (TransformerEncoderLayer's activation: Op.mode "function")."""
-    return 0 if op.mode == "function" else in_numel(op)
+# _relu_, _prelu_, _elu_, _leaky_relu_, _silu_, _gelu_flops_compute: one per input element,
+# unless the function was stored before the profiler patched it
+activation = unless_stored(in_numel)
+
+
+def recurrent(op: Op) -> int:
+    """_rnn_forward_hook (FLOPs only: it adds no MACs): per layer, 2 x weight_ih's and
+    weight_hh's elements less one gate row each, the gate arithmetic and, with biases,
+    both bias vectors; times input.shape[0] x input.shape[1], doubled when bidirectional."""
+    gate_rows = op.attr("gates") * op.attr("hidden")
+    per_position = sum(
+        2 * ih - gate_rows + 2 * hh - gate_rows + rnn_gate_arithmetic(op) + (2 * gate_rows if op.bias else 0)
+        for ih, hh in rnn_layer_weights(op)
+    )
+    return per_position * rnn_positions(op) * op.attr("directions")
 
 
 def upsample(op: Op) -> int:
@@ -103,5 +123,6 @@ CONVENTION = Convention(
         "adaptive_avg_pool": in_numel,
         "adaptive_max_pool": in_numel,
         "upsample": upsample,
+        "recurrent": recurrent,
     },
 )

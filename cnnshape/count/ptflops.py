@@ -14,7 +14,19 @@ and linear layers, which reach aten.addmm), and the attention matmuls.
 
 from __future__ import annotations
 
-from cnnshape.count.base import Convention, Op, Rule, in_numel, out_numel, weight_macs, with_bias
+from cnnshape.count.base import (
+    Convention,
+    Op,
+    Rule,
+    in_numel,
+    out_numel,
+    rnn_gate_arithmetic,
+    rnn_layer_weights,
+    rnn_positions,
+    unless_stored,
+    weight_macs,
+    with_bias,
+)
 
 
 def twice(rule: Rule) -> Rule:
@@ -51,6 +63,18 @@ def multihead_attention(op: Op) -> int:
     return op.attr("batch") * flops
 
 
+def recurrent(op: Op) -> int:
+    """rnn_flops_counter_hook: per layer, weight_ih's and weight_hh's elements (as stored:
+    an LSTM's projection narrows weight_hh; weight_hr is not counted), the gate arithmetic
+    and, with biases, both bias vectors; times input.shape[0] x input.shape[1], doubled
+    when bidirectional."""
+    gate_rows = op.attr("gates") * op.attr("hidden")
+    per_position = sum(
+        ih + hh + rnn_gate_arithmetic(op) + (2 * gate_rows if op.bias else 0) for ih, hh in rnn_layer_weights(op)
+    )
+    return per_position * rnn_positions(op) * op.attr("directions")
+
+
 PYTORCH = Convention(
     name="ptflops",
     title="ptflops get_model_complexity_info(model, res, backend='pytorch')[0]",
@@ -66,10 +90,12 @@ PYTORCH = Convention(
         "instance_norm": norm,
         "group_norm": norm,
         "layer_norm": layer_norm,
-        "relu": twice(out_numel),
+        # TransformerEncoderLayer's activation is the F.relu/F.gelu it stored when built:
+        # neither a module hook nor the patched function sees it
+        "relu": unless_stored(twice(out_numel)),
         "prelu": twice(out_numel),
         "elu": twice(out_numel),
-        "gelu": twice(out_numel),
+        "gelu": unless_stored(twice(out_numel)),
         "relu6": out_numel,
         "leaky_relu": out_numel,
         "silu": out_numel,
@@ -79,6 +105,7 @@ PYTORCH = Convention(
         "adaptive_avg_pool": twice(in_numel),
         "adaptive_max_pool": twice(in_numel),
         "upsample": twice(out_numel),  # F.interpolate's hook: input x scale^dims (= output for whole scales)
+        "recurrent": recurrent,
     },
 )
 
@@ -89,6 +116,18 @@ def attention_in_proj(op: Op) -> int:
     return projections + (
         op.attr("batch") * (op.attr("tokens") + 2 * op.attr("source")) * op.attr("embed") if op.bias else 0
     )
+
+
+def recurrent_aten(op: Op) -> int:
+    """What PyTorch's CPU build dispatches for a recurrent layer: RNN, GRU and a projected
+    LSTM run as per-step aten.addmm/mm calls (every weight once per step and sample, plus
+    one addition per gate output for each bias); an LSTM without a projection runs as one
+    oneDNN call (aten.mkldnn_rnn_layer), which the aten backend does not count."""
+    if op.attr("gates") == 4 and not op.attr("proj"):
+        return 0
+    weights = sum(size for name, size in op.params if name.startswith("weight"))
+    bias_adds = 2 * op.attr("gates") * op.attr("hidden") * op.attr("layers") * op.attr("directions")
+    return op.macs + (op.macs // weights * bias_adds if op.bias else 0)
 
 
 ATEN = Convention(
@@ -104,5 +143,6 @@ ATEN = Convention(
         "attention_in_proj": attention_in_proj,
         "attention_matmul": weight_macs,  # the bmm pair of scaled_dot_product_attention's math path
         "attention_out_proj": with_bias,
+        "recurrent": recurrent_aten,
     },
 )

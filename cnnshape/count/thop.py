@@ -8,7 +8,7 @@ from __future__ import annotations
 from fractions import Fraction
 from math import floor, prod
 
-from cnnshape.count.base import Convention, Op, in_numel, out_numel
+from cnnshape.count.base import Convention, Op, in_numel, out_numel, rnn_positions
 
 
 def conv(op: Op) -> int:
@@ -60,6 +60,33 @@ def upsample(op: Op) -> int:
     return UPSAMPLE_FACTOR.get(op.mode, 0) * out_numel(op)
 
 
+def rnn_cell(op: Op, inputs: int, proj: int = 0) -> int:
+    """_count_rnn_cell, _count_gru_cell, _count_lstm_cell for one layer and direction: a gate
+    is (inputs + H) x H + H, plus 2H with biases; an RNN is one gate, a GRU three and 4H
+    (r's hadamard, 3H for h'), an LSTM four and 4H (3H for c', H for h'). `proj` is
+    ultralytics-thop's LSTM projection (the recurrent product reads P, not H, and h' adds
+    H x P); thop 0.1.1 does not see it (0)."""
+    hidden, gates = op.attr("hidden"), op.attr("gates")
+    gate = (inputs + (proj or hidden)) * hidden + hidden + (2 * hidden if op.bias else 0)
+    return gate if gates == 1 else gates * gate + 4 * hidden + hidden * proj
+
+
+def stacked_cells(op: Op, proj: int = 0) -> int:
+    """count_rnn, count_gru, count_lstm per time step and sample: the first layer's cells on
+    the module's input_size, the others' on the previous layer's width (hidden_size, or
+    `proj`, x directions), per direction."""
+    directions = op.attr("directions")
+    width = (proj or op.attr("hidden")) * directions
+    return directions * (rnn_cell(op, op.attr("features"), proj) + (op.attr("layers") - 1) * rnn_cell(op, width, proj))
+
+
+def recurrent(op: Op) -> int:
+    """count_rnn, count_gru, count_lstm (thop 0.1.1): the stacked cells from the module's
+    sizes (an LSTM's proj_size is not seen) times steps x batch, input.shape[0] x shape[1]
+    in either layout."""
+    return stacked_cells(op) * rnn_positions(op)
+
+
 CONVENTION = Convention(
     name="thop",
     title="thop profile(model, inputs=(x,))[0]",
@@ -77,5 +104,6 @@ CONVENTION = Convention(
         "avg_pool": avg_pool,
         "adaptive_avg_pool": adaptive_avg_pool,
         "upsample": upsample,
+        "recurrent": recurrent,
     },
 )

@@ -16,6 +16,7 @@ CONVENTION = Convention(
         "conv_transpose": weight_macs,  # over the input positions, as torchvision and fvcore count it
         "linear": weight_macs,
         "matmul": weight_macs,  # torch.matmul of two activations (no weights; as the attention matmuls)
+        "recurrent": weight_macs,  # every weight matrix once per time step and sample
         "attention_in_proj": weight_macs,
         "attention_matmul": weight_macs,  # q @ k^T and weights @ v
         "attention_out_proj": weight_macs,

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from math import prod
 
 from cnnshape.count.base import Convention, Op, in_numel, out_numel, weight_macs
+from cnnshape.count.thop import stacked_cells
 from cnnshape.report import Report
 
 
@@ -106,6 +107,15 @@ FUNCTIONAL = {
 }
 
 
+def recurrent(op: Op) -> int:
+    """count_rnn, count_gru, count_lstm: thop's stacked cells with the LSTM projection seen,
+    times the cell evaluations (_cell_evaluations): steps x batch, or the steps of an
+    unbatched (L, H_in) input."""
+    shape = op.inputs[0]
+    evaluations = shape[0] if len(shape) == 2 else shape[0] * shape[1]
+    return stacked_cells(op, op.attr("proj")) * evaluations
+
+
 def unseen(report: Report) -> Iterator[str]:
     """The leaf layers of `report` that ultralytics-thop does not see (FUNCTIONAL)."""
     kinds = {row.name: row.kind for row in report.rows}
@@ -139,6 +149,7 @@ CONVENTION = Convention(
         "avg_pool": avg_pool,
         "adaptive_avg_pool": adaptive_avg_pool,
         "upsample": upsample,
+        "recurrent": recurrent,
     },
     factor=2,
     unit="MACs (model.info() prints 2 x this / 1e9 as GFLOPs)",

@@ -124,8 +124,18 @@ class _Recurrent(Layer):
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         (shape,) = shapes
-        weights = self._weights(self._sequence(shape)[2])
+        features = self._sequence(shape)[2]
+        weights = self._weights(features)
         macs = self.infer(shapes).macs
+        # What the peers' RNN hooks read off the module (ptflops, thop, deepspeed).
+        attrs = (
+            ("gates", self.gates),
+            ("hidden", self.hidden_size),
+            ("layers", self.num_layers),
+            ("directions", 2 if self.bidirectional else 1),
+            ("features", features),
+            ("proj", self._proj()),
+        )
         return [
             Op(
                 self.op_name,
@@ -135,6 +145,7 @@ class _Recurrent(Layer):
                 macs=macs,
                 bias=self.bias,
                 params=tuple((name, prod(size)) for name, size in weights),
+                attrs=attrs,
                 saves=("input", "output"),
             )
         ]

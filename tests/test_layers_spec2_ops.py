@@ -254,16 +254,6 @@ def test_tf_same_by_hand() -> None:
     assert rf is not None and [(axis.size, axis.padding) for axis in rf.axes] == [(3, 0), (3, 1)]
 
 
-def test_tf_same_is_not_exported_silently() -> None:
-    pytest.importorskip("torch")
-    from cnnshape.bridge.export import ExportError, analyse_source, export_analysed
-    from cnnshape.source import load_text
-
-    spec = "name: s\ninput: [1, 3, 32, 32]\nlayers:\n  - Conv2d: {out_channels: 8, kernel_size: 3, stride: 2, padding: tf_same}\n"
-    with pytest.raises(ExportError, match="tf_same"):
-        export_analysed(analyse_source(load_text(spec, "s.yaml")))
-
-
 @pytest.mark.parametrize("size", [7, 8, 223, 224, 225])
 @pytest.mark.parametrize(
     "kernel, stride, dilation", [(3, 2, 1), (5, 2, 1), (1, 2, 1), (3, 1, 1), (4, 3, 1), (3, 2, 2), (7, 4, 1)]

@@ -727,11 +727,16 @@ class _ClassWriter:
                 sizes.append((p, c, a.shape(other.inputs[j])[dim]))
             chain = self._chain(node.inputs[j], p0)
             values[name] = self._size(sizes, chain, loop_var)
-        return self._torch_ctor(type(layer), values), layer.num_outputs()
+        side = layer.torch_side()
+        built_by = {_ctor_name(_some(a.graph.nodes[_some(copy.node)].layer).torch_side()) for _, _, copy in wants}
+        if len(built_by) > 1:
+            raise Unsupported(f"copies of {call.kind} that PyTorch builds with different classes")
+        return self._torch_ctor(layer, side, values), layer.num_outputs()
 
-    def _torch_ctor(self, cls: Any, values: dict[str, str]) -> str:
-        """The constructor call, from the kind's declared PyTorch side."""
-        side = cls.pytorch
+    def _torch_ctor(self, layer: Any, side: Any, values: dict[str, str]) -> str:
+        """The constructor call, from the layer's PyTorch side (its kind's, or the class
+        its arguments need)."""
+        cls = type(layer)
         if side is None:
             raise ExportError(f"{cls.kind()} has no PyTorch counterpart: {cls.no_pytorch}")
         if side.shipped:
@@ -793,6 +798,10 @@ class _ClassWriter:
         lines += ["        " + line for line in self.fwd]
         lines.append(f"        return {', '.join(self.outputs)}")
         return "\n".join(lines) + "\n"
+
+
+def _ctor_name(side: Any) -> Optional[str]:
+    return None if side is None else side.ctor
 
 
 def _keyword(key: str) -> str:

@@ -8,8 +8,8 @@ Everything here may use only `torch`, `nn` and `math`: the names an exported fil
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Optional
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Optional
 
 import torch
 from torch import nn
@@ -129,6 +129,143 @@ class Sqrt(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sqrt(x)
+
+
+def pad_same(
+    x: torch.Tensor,
+    kernel_size: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    value: float = 0.0,
+    mode: str = "constant",
+) -> torch.Tensor:
+    """TensorFlow's SAME padding of x's last len(kernel_size) dims, for its own sizes (timm's
+    pad_same): the output of the window is ceil(I / S); the total padding is
+    max((ceil(I / S) - 1)*S + D*(K - 1) + 1 - I, 0), the odd one after."""
+    pads: list[int] = []
+    sizes = x.shape[-len(kernel_size) :]
+    for size, k, s, d in zip(sizes, kernel_size, stride, dilation):
+        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        pads = [total // 2, total - total // 2] + pads  # F.pad lists the last dim first
+    if mode == "constant":
+        return nn.functional.pad(x, pads, value=value)
+    return nn.functional.pad(x, pads, mode=mode)
+
+
+def _axes(value: Any, n: int) -> list[int]:
+    """An int or an n-tuple argument as a list of n ints (PyTorch's _ntuple)."""
+    return [value] * n if isinstance(value, int) else list(value)
+
+
+class _ConvSame(nn.Module):
+    """`padding: tf_same` on a convolution (timm's Conv2dSame): nn.ConvNd with no padding of
+    its own, its input padded per call by pad_same (with `padding_mode`'s values)."""
+
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"]
+    weight: torch.Tensor
+    bias: Optional[torch.Tensor]
+    _conv_forward: Callable[..., torch.Tensor]
+
+    def __init__(self, *args: Any, padding: str = "tf_same", **kwargs: Any) -> None:
+        super().__init__(*args, padding=0, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+        padded = pad_same(x, self.kernel_size, self.stride, self.dilation, mode=mode)
+        return self._conv_forward(padded, self.weight, self.bias)
+
+
+class Conv1dSame(_ConvSame, nn.Conv1d):
+    """nn.Conv1d with TensorFlow's SAME padding (cnnshape's `padding: tf_same`)."""
+
+
+class Conv2dSame(_ConvSame, nn.Conv2d):
+    """nn.Conv2d with TensorFlow's SAME padding (cnnshape's `padding: tf_same`)."""
+
+
+class Conv3dSame(_ConvSame, nn.Conv3d):
+    """nn.Conv3d with TensorFlow's SAME padding (cnnshape's `padding: tf_same`)."""
+
+
+class _PoolSame(nn.Module):
+    """`padding: tf_same` on max or average pooling: the pooling module with no padding of
+    its own, its input padded per call by pad_same."""
+
+    ndim = 2
+    kernel_size: Any
+    stride: Any
+    dilation: Any = 1
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: str = "tf_same", **kwargs: Any) -> None:
+        super().__init__(kernel_size, stride, 0, **kwargs)
+
+    def pad(self, x: torch.Tensor, value: float = 0.0) -> torch.Tensor:
+        kernel = _axes(self.kernel_size, self.ndim)
+        stride = kernel if self.stride is None else _axes(self.stride, self.ndim)
+        return pad_same(x, kernel, stride, _axes(self.dilation, self.ndim), value=value)
+
+
+class _MaxPoolSame(_PoolSame):
+    """Max pooling (timm's MaxPool2dSame): padded with -inf, so padding never wins a window."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.pad(x, -float("inf")))
+
+
+class MaxPool1dSame(_MaxPoolSame, nn.MaxPool1d):
+    """nn.MaxPool1d with TensorFlow's SAME padding (cnnshape's `padding: tf_same`)."""
+
+    ndim = 1
+
+
+class MaxPool2dSame(_MaxPoolSame, nn.MaxPool2d):
+    """nn.MaxPool2d with TensorFlow's SAME padding (cnnshape's `padding: tf_same`)."""
+
+    ndim = 2
+
+
+class MaxPool3dSame(_MaxPoolSame, nn.MaxPool3d):
+    """nn.MaxPool3d with TensorFlow's SAME padding (cnnshape's `padding: tf_same`)."""
+
+    ndim = 3
+
+
+class _AvgPoolSame(_PoolSame):
+    """Average pooling, padded with zeros. With `count_include_pad` (PyTorch's default, and
+    what timm's AvgPool2dSame does) the zeros count in each average; without it each window
+    averages only the input it covers, as TensorFlow's SAME does."""
+
+    count_include_pad: bool
+    divisor_override: Optional[int] = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = super().forward(self.pad(x))
+        if self.count_include_pad or self.divisor_override:
+            return pooled
+        # The share of each window that covers the input: the average of padded ones.
+        covered = super().forward(self.pad(torch.ones_like(x)))
+        return pooled / covered
+
+
+class AvgPool1dSame(_AvgPoolSame, nn.AvgPool1d):
+    """nn.AvgPool1d with TensorFlow's SAME padding (cnnshape's `padding: tf_same`)."""
+
+    ndim = 1
+
+
+class AvgPool2dSame(_AvgPoolSame, nn.AvgPool2d):
+    """nn.AvgPool2d with TensorFlow's SAME padding (cnnshape's `padding: tf_same`)."""
+
+    ndim = 2
+
+
+class AvgPool3dSame(_AvgPoolSame, nn.AvgPool3d):
+    """nn.AvgPool3d with TensorFlow's SAME padding (cnnshape's `padding: tf_same`)."""
+
+    ndim = 3
 
 
 class Concat(nn.Module):

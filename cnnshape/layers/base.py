@@ -397,6 +397,12 @@ class Layer(_LayerBase):
         """Why this layer, with these arguments, has no PyTorch module form ('' when it has)."""
         return ""
 
+    def torch_side(self) -> Optional[TorchSide]:
+        """The PyTorch side export builds this layer with: the kind's, unless these arguments
+        need another class (`padding: tf_same` needs runtime.Conv2dSame, which pads per
+        input size)."""
+        return self.pytorch
+
     def torch_inferred(self, shapes: list[Shape]) -> list[tuple[str, int, int]]:
         """The constructor sizes PyTorch needs but the spec leaves to inference: (argument,
         input index, dim it is read from) for this layer with these input shapes."""
@@ -495,6 +501,30 @@ def ntuple(value: Any, n: int, name: str) -> tuple[int, ...]:
     if len(value) != n:
         raise ValueError(f"{name} needs 1 or {n} values, got {len(value)}")
     return value
+
+
+def tf_same_pads(
+    sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
+) -> tuple[list[int], list[int]]:
+    """TensorFlow's SAME padding (timm's pad_same) per axis: (totals, lefts). The output is
+    ceil(I / S); the total is max((out - 1)*S + D*(K - 1) + 1 - I, 0), the smaller half on
+    the left (the odd one after)."""
+    totals = [
+        max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        for size, k, s, d in zip(sizes, kernel, stride, dilation, strict=True)
+    ]
+    return totals, [total // 2 for total in totals]
+
+
+def tf_same_working(axis: str, size: int, kernel: int, stride: int, dilation: int, total: int) -> str:
+    """How tf_same's padding on one axis was reached, as `explain` shows it."""
+    out = -(-size // stride)
+    dil = f"{dilation}*({kernel}-1)" if dilation != 1 else f"({kernel}-1)"
+    return (
+        f"{axis}: tf_same: out = ceil(I / S) = ceil({size}/{stride}) = {out}; padding "
+        f"max((out-1)*S + {'dil*(K-1)' if dilation != 1 else '(K-1)'} + 1 - I, 0) = "
+        f"max(({out}-1)*{stride} + {dil} + 1 - {size}, 0) = {total}: {total // 2} before, {total - total // 2} after"
+    )
 
 
 def check_rank(kind: str, shape: Shape, ranks: tuple[int, ...], meaning: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from math import prod
 from typing import ClassVar, Literal, Optional, Union
 
@@ -22,6 +23,8 @@ from cnnshape.layers.base import (
     check_rank,
     fmt_shape,
     ntuple,
+    tf_same_pads,
+    tf_same_working,
     weight_params,
     window_findings,
     window_out,
@@ -124,12 +127,7 @@ class _ConvNd(Layer):
         if self.padding == "valid":
             return [0] * n, [0] * n
         if self.padding == "tf_same":
-            stride = ntuple(self.stride, n, "")
-            totals = [
-                max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
-                for size, k, s, d in zip(sizes, kernel, stride, dilation)
-            ]
-            return totals, [t // 2 for t in totals]
+            return tf_same_pads(sizes, kernel, ntuple(self.stride, n, ""), dilation)
         if self.padding == "same":
             totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
             return totals, [t // 2 for t in totals]
@@ -163,6 +161,8 @@ class _ConvNd(Layer):
                     ) from None
                 raise
             spatial.append(out)
+            if self.padding == "tf_same":
+                working.append(tf_same_working(axis, size, k, s, d, p))
             working.append(text)
             findings += window_findings(axis, size, k, s, p, left, d)
         out_shape = shape[: -(n + 1)] + (self.out_channels, *spatial)
@@ -191,13 +191,12 @@ class _ConvNd(Layer):
     def bias_size(self, out: list[Shape]) -> int:
         return self.out_channels if self.bias else 0
 
-    def torch_unsupported(self) -> str:
-        if self.padding == "tf_same":
-            return (
-                "padding 'tf_same' depends on the input size and nn.Conv has no such mode; export it as a "
-                "ZeroPad2d with the padding `cnnshape explain` shows, then padding 0"
-            )
-        return ""
+    def torch_side(self) -> Optional[TorchSide]:
+        # nn.Conv has no padding that depends on the input size: runtime.Conv2dSame (a
+        # subclass of nn.Conv2d, as timm's) pads each call with F.pad first.
+        if self.padding == "tf_same" and self.pytorch is not None:
+            return replace(self.pytorch, ctor=f"runtime.Conv{self.ndim}dSame")
+        return self.pytorch
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         (shape,), (out_shape,) = shapes, out

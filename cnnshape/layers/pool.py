@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
-from typing import ClassVar, Optional, Union
+from typing import ClassVar, Literal, Optional, Union
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import (
@@ -22,6 +23,8 @@ from cnnshape.layers.base import (
     Shape,
     check_rank,
     ntuple,
+    tf_same_pads,
+    tf_same_working,
     window_findings,
     window_out,
 )
@@ -49,7 +52,7 @@ class _Window(Layer):
     @field_validator("kernel_size", "stride", "padding")
     @classmethod
     def _per_axis(cls, value: object, info: object) -> object:
-        if value is not None:
+        if value is not None and not isinstance(value, str):  # 'tf_same' (max and average pooling)
             ntuple(value, cls.ndim, info.field_name)  # type: ignore[attr-defined]
         return value
 
@@ -64,32 +67,68 @@ class _Window(Layer):
 class _PoolNd(_Window):
     op_family = "pooling"
     has_dilation: ClassVar[bool] = False
+    runtime_same: ClassVar[str] = ""  # the shipped class that pads per input size (tf_same)
 
+    padding: Union[NonNegIntOrTuple, Literal["tf_same"]] = 0  # type: ignore[assignment]
     ceil_mode: Bool = False
 
+    @model_validator(mode="after")
+    def _tf_same_rounds_up(self) -> _PoolNd:
+        if self.padding == "tf_same" and self.ceil_mode:
+            raise ValueError("padding 'tf_same' already gives ceil(I / S) outputs: leave ceil_mode out")
+        return self
+
     def _tuples(self) -> tuple[tuple[int, ...], ...]:
-        dilation = ntuple(getattr(self, "dilation", 1), self.ndim, "")
-        return (*self._window(), dilation)
+        """(kernel, stride, dilation) per axis."""
+        kernel, stride, _ = self._window()
+        return kernel, stride, ntuple(getattr(self, "dilation", 1), self.ndim, "")
+
+    def _window(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        n = self.ndim
+        kernel = ntuple(self.kernel_size, n, "")
+        stride = kernel if self.stride is None else ntuple(self.stride, n, "")
+        padding = (0,) * n if self.padding == "tf_same" else ntuple(self.padding, n, "")
+        return kernel, stride, padding
+
+    def _pads(self, sizes: Shape) -> tuple[list[int], list[int]]:
+        """Total and left padding per axis for these input sizes: PyTorch's symmetric
+        `padding`, or what TensorFlow's SAME needs (asymmetric, from the input size)."""
+        kernel, stride, dilation = self._tuples()
+        if self.padding == "tf_same":
+            return tf_same_pads(sizes, kernel, stride, dilation)
+        pads = ntuple(self.padding, self.ndim, "")
+        return [2 * p for p in pads], list(pads)
 
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
         n = self.ndim
         check_rank(self.kind(), shape, (n + 1, n + 2), "[N,] C, " + ", ".join(AXES[n]))
-        kernel, stride, padding, dilation = self._tuples()
+        kernel, stride, dilation = self._tuples()
+        totals, lefts = self._pads(shape[-n:])
+        tf_same = self.padding == "tf_same"
         spatial, working, findings = [], [], []
-        for axis, size, k, s, p, d in zip(AXES[n], shape[-n:], kernel, stride, padding, dilation):
-            if p > k // 2:
-                raise ShapeError(f"{axis}: padding {p} must be at most half the kernel size {k} (PyTorch)")
-            out, text = window_out(axis, size, k, s, 2 * p, d, self.ceil_mode)
+        for axis, size, k, s, total, left, d in zip(AXES[n], shape[-n:], kernel, stride, totals, lefts, dilation):
+            if not tf_same and left > k // 2:
+                raise ShapeError(f"{axis}: padding {left} must be at most half the kernel size {k} (PyTorch)")
+            out, text = window_out(axis, size, k, s, total, d, self.ceil_mode, pad_left=left if tf_same else None)
             spatial.append(out)
+            if tf_same:
+                working.append(tf_same_working(axis, size, k, s, d, total))
             working.append(text)
-            findings += window_findings(axis, size, k, s, 2 * p, p, d, self.ceil_mode)
+            findings += window_findings(axis, size, k, s, total, left, d, self.ceil_mode)
         return Result(
             [shape[:-n] + tuple(spatial)] * self.num_outputs(),
             working=working,
             findings=findings,
             unbatched=len(shape) == n + 1,
         )
+
+    def torch_side(self) -> Optional[TorchSide]:
+        # nn.MaxPool/AvgPool have no padding that depends on the input size: the shipped
+        # runtime.MaxPool2dSame (a subclass of nn.MaxPool2d, as timm's) pads each call first.
+        if self.padding == "tf_same" and self.pytorch is not None:
+            return replace(self.pytorch, ctor=f"runtime.{self.kind()}Same")
+        return self.pytorch
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         kernel = self._tuples()[0]
@@ -100,8 +139,9 @@ class _PoolNd(_Window):
         return [Op(self.op_name, "pooling", (shapes[0],), out[0], window=window, saves=("input",), saved_extra=indices)]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
-        kernel, stride, padding, dilation = self._tuples()
-        steps = [(d * (k - 1) + 1, s, p) for k, s, p, d in zip(kernel, stride, padding, dilation)]
+        kernel, stride, dilation = self._tuples()
+        _, lefts = self._pads(shapes[0][-self.ndim :])
+        steps = [(d * (k - 1) + 1, s, p) for k, s, p, d in zip(kernel, stride, lefts, dilation)]
         return [rfs[0].steps(steps)] * len(out)
 
 
@@ -118,6 +158,14 @@ class _MaxPoolNd(_PoolNd):
 
     def num_outputs(self) -> int:
         return 2 if self.return_indices else 1
+
+    def torch_unsupported(self) -> str:
+        if self.padding == "tf_same" and self.return_indices:
+            return (
+                "return_indices with padding 'tf_same': PyTorch would pool the padded input, so its indices "
+                "would count padded positions; pad with a ConstantPad layer first, or drop return_indices"
+            )
+        return ""
 
 
 class MaxPool1d(_MaxPoolNd):

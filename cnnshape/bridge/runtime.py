@@ -22,13 +22,18 @@ __all__ = list(RUNTIME_NAMES)
 
 class _Operand(nn.Module):
     """The operands of cnnshape's Add, Mul, Sub and Div: the inputs, then the layer's own
-    `scalar` or tensor of `tensor_shape` (a learned parameter, or a buffer if `constant`)."""
+    `scalar` or tensor of `tensor_shape` (a learned parameter, or a buffer if `constant`);
+    with `reverse`, the layer's own operand first (`1 - x`)."""
 
     def __init__(
-        self, scalar: Optional[float] = None, tensor_shape: Optional[Sequence[int]] = None, constant: bool = False
+        self,
+        scalar: Optional[float] = None,
+        tensor_shape: Optional[Sequence[int]] = None,
+        constant: bool = False,
+        reverse: bool = False,
     ) -> None:
         super().__init__()
-        self.scalar, self.constant = scalar, constant
+        self.scalar, self.constant, self.reverse = scalar, constant, reverse
         self.tensor_shape = None if tensor_shape is None else list(tensor_shape)
         if tensor_shape is not None and constant:
             self.register_buffer("tensor", torch.zeros(tuple(tensor_shape)))
@@ -39,7 +44,9 @@ class _Operand(nn.Module):
 
     def operands(self, tensors: Sequence[torch.Tensor]) -> list[Any]:
         own = self.scalar if self.scalar is not None else self.tensor
-        return [*tensors] if own is None else [*tensors, own]
+        if own is None:
+            return [*tensors]
+        return [own, *tensors] if self.reverse else [*tensors, own]
 
 
 class Add(_Operand):
@@ -114,13 +121,17 @@ class MatMul(nn.Module):
 
 
 class Pow(nn.Module):
-    """cnnshape's Pow: torch.pow(x, exponent) with a number as the exponent."""
+    """cnnshape's Pow: torch.pow(x, exponent) with a number as the exponent, or
+    torch.pow(base, x) with a number as the base."""
 
-    def __init__(self, exponent: float) -> None:
+    def __init__(self, exponent: Optional[float] = None, base: Optional[float] = None) -> None:
         super().__init__()
-        self.exponent = exponent
+        self.exponent, self.base = exponent, base
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.base is not None:
+            return torch.pow(self.base, x)
+        assert self.exponent is not None
         return torch.pow(x, self.exponent)
 
 

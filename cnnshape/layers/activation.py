@@ -9,7 +9,7 @@ from __future__ import annotations
 from math import prod
 from typing import Annotated, Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import RF, Bool, Float, Int, Layer, Op, PosInt, Result, Shape
@@ -243,10 +243,12 @@ class Neg(_Elementwise):
 
 
 class Pow(_Elementwise):
-    """x ** exponent, elementwise (torch.pow with a number as the exponent).
+    """x ** exponent, elementwise (torch.pow with a number as the exponent); or, with
+    `base`, base ** x (torch.pow with a number as the base: `2 ** x`).
 
     ```yaml
-    - Pow: {exponent: 2}
+    - Pow: {exponent: 2}   # x ** 2
+    - Pow: {base: 2}       # 2 ** x
     ```
     """
 
@@ -260,9 +262,24 @@ class Pow(_Elementwise):
         },
     )
     op_name = "pow"
-    op_saves = ("input",)
 
-    exponent: Float
+    exponent: Optional[Float] = None
+    base: Optional[Float] = None
+
+    @model_validator(mode="after")
+    def _one_number(self) -> Pow:
+        if (self.exponent is None) == (self.base is None):
+            raise ValueError("give exactly one of exponent (x ** exponent) and base (base ** x)")
+        return self
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        text = f"x ** {self.exponent}" if self.base is None else f"{self.base} ** x"
+        return Result([shapes[0]], working=[f"{text}: the shape is kept"])
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        # x ** e keeps x for backward (e * x ** (e - 1)); b ** x keeps its result (ln b * b ** x).
+        saves = ("input",) if self.base is None else ("output",)
+        return [Op(self.op_name, self.op_family, tuple(shapes), out[0], saves=saves)]
 
 
 class Sqrt(_Elementwise):

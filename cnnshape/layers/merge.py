@@ -88,10 +88,12 @@ class _Arithmetic(_Elementwise):
     (learned, or a constant buffer) instead of another input."""
 
     symbol: ClassVar[str] = "+"
+    reversed_scalar_saves: ClassVar[tuple[str, ...]] = ()  # what `scalar OP x` keeps for backward
 
     scalar: Optional[Float] = None
     tensor_shape: Optional[tuple[PosInt, ...]] = None
     constant: Bool = False
+    reverse: Bool = False  # the layer's own operand first: `1 - x` (torch.rsub), `1 / x`
 
     @model_validator(mode="after")
     def _one_operand(self) -> _Arithmetic:
@@ -99,7 +101,16 @@ class _Arithmetic(_Elementwise):
             raise ValueError("give at most one of scalar and tensor_shape")
         if self.constant and self.tensor_shape is None:
             raise ValueError("constant: true describes a tensor: give tensor_shape too")
+        if self.reverse and self.scalar is None and self.tensor_shape is None:
+            raise ValueError(
+                "reverse: true puts the layer's own operand first (`scalar: 1, reverse: true` is 1 - x): "
+                "give scalar or tensor_shape; with two inputs, list them in `from` in the order you mean"
+            )
         return self
+
+    def _written(self, x: str, operand: str) -> str:
+        """The operation on the input and the layer's own operand, in their order: `1 - x`."""
+        return f"{operand} {self.symbol} {x}" if self.reverse else f"{x} {self.symbol} {operand}"
 
     def input_count(self) -> tuple[int, Optional[int]]:
         if self.scalar is not None or self.tensor_shape is not None:
@@ -108,7 +119,7 @@ class _Arithmetic(_Elementwise):
 
     def infer(self, shapes: list[Shape]) -> Result:
         if self.scalar is not None:
-            return Result([shapes[0]], working=[f"x {self.symbol} {self.scalar}: the shape is kept"])
+            return Result([shapes[0]], working=[f"{self._written('x', str(self.scalar))}: the shape is kept"])
         if self.tensor_shape is None:
             return super().infer(shapes)
         tensor = tuple(self.tensor_shape)
@@ -124,7 +135,7 @@ class _Arithmetic(_Elementwise):
         what = "buffer (constant)" if self.constant else "parameters (learned)"
         working = [
             f"{what}: {'*'.join(map(str, tensor))} = {size:,}",
-            f"{fmt_shape(shapes[0])} {self.symbol} {fmt_shape(tensor)} -> {fmt_shape(out)}",
+            f"{self._written(fmt_shape(shapes[0]), fmt_shape(tensor))} -> {fmt_shape(out)}",
         ]
         if self.constant:
             return Result([out], buffers=size, working=working)
@@ -137,8 +148,11 @@ class _Arithmetic(_Elementwise):
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         tensor = () if self.tensor_shape is None else tuple(self.tensor_shape)
         params = (("tensor", prod(tensor)),) if tensor and not self.constant else ()
-        # Multiplying or dividing by a scalar keeps no tensor for backward.
+        # Multiplying or dividing by a scalar keeps no tensor for backward; a scalar over x
+        # is PyTorch's reciprocal(x) * scalar, which keeps the reciprocal (the output).
         saves = self.op_saves if self.scalar is None else ()
+        if self.scalar is not None and self.reverse:
+            saves = self.reversed_scalar_saves
         if tensor and saves:
             saves = ("input",)
         inputs = tuple(shapes) + ((tensor,) if tensor else ())
@@ -235,6 +249,7 @@ class Div(_Arithmetic):
     max_inputs: ClassVar[int | None] = 2
     op_name = "div"
     op_saves = ("inputs",)
+    reversed_scalar_saves = ("output",)
     op_family = "elementwise"
 
 

@@ -23,7 +23,8 @@ LENET_MACS = 5 * 1 * 25 * 28 * 28 + 16 * 5 * 25 * 10 * 10 + 400 * 120 + 120 * 84
 # The zoo's published figures, one table for every zoo test: name -> (num_params, _ops in
 # G MACs rounded to 3 decimals as published (None: not published), exact MACs (None: not
 # known)). From torchvision's published weight metadata (/work/shared/reference/torchvision.md:
-# `num_params`, `_ops`), except seed-lenet's, counted by hand above. ConvNeXt-Tiny's and
+# `num_params`, `_ops`; regnet_y_400mf's from RegNet_Y_400MF_Weights.IMAGENET1K_V1.meta),
+# except seed-lenet's, counted by hand above. ConvNeXt-Tiny's and
 # ViT-B/16's exact MACs are counted by hand in test_zoo_modern.py.
 PUBLISHED: dict[str, tuple[int, float | None, int | None]] = {
     "seed-lenet": (LENET_PARAMS, None, LENET_MACS),
@@ -51,6 +52,7 @@ PUBLISHED: dict[str, tuple[int, float | None, int | None]] = {
     "efficientnet_b0": (5_288_548, 0.386, None),
     # modern
     "convnext_tiny": (28_589_128, 4.456, None),
+    "regnet_y_400mf": (4_344_144, 0.402, None),
     "vit_b_16": (86_567_656, 17.564, None),
 }
 # Every zoo spec whose table the CLI must render: the published ones and U-Net (no weights).

@@ -11,6 +11,7 @@ import re
 import shlex
 import subprocess
 import sys
+import textwrap
 import typing
 from pathlib import Path
 
@@ -27,7 +28,8 @@ SPEC_MD = DOCS / "spec.md"
 JSON_MD = DOCS / "json.md"
 
 ROOT = DOCS.parent
-YAML_BLOCK = re.compile(r"^```yaml[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+# Indented blocks too (an example inside a list item), read without their indent.
+YAML_BLOCK = re.compile(r"^( *)```yaml[^\n]*\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 CONSOLE_BLOCK = re.compile(r"^```console\n(.*?)^```", re.MULTILINE | re.DOTALL)
 WHOLE_SPEC = re.compile(r"^layers:", re.MULTILINE)
 SPEC_NAME = re.compile(r"^name:\s*(\S+)", re.MULTILINE)
@@ -36,11 +38,10 @@ SPEC_NAME = re.compile(r"^name:\s*(\S+)", re.MULTILINE)
 def spec_examples() -> list[tuple[int, str]]:
     """(line, text) of every ```yaml block of docs/spec.md that is a whole spec."""
     text = SPEC_MD.read_text(encoding="utf-8")
-    return [
-        (text.count("\n", 0, match.start()) + 2, match.group(1))
-        for match in YAML_BLOCK.finditer(text)
-        if WHOLE_SPEC.search(match.group(1))
+    blocks = [
+        (text.count("\n", 0, match.start()) + 2, textwrap.dedent(match.group(2))) for match in YAML_BLOCK.finditer(text)
     ]
+    return [(line, block) for line, block in blocks if WHOLE_SPEC.search(block)]
 
 
 def console_examples() -> list[tuple[int, str]]:

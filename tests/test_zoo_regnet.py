@@ -78,3 +78,24 @@ def test_a_width_in_that_disagrees_with_the_input_is_an_error_at_the_value() -> 
     # Given and right, it is accepted, with the published count.
     right = "      - ResBottleneckBlock: {width_in: $input_channels, width_out: $width, stride: 2}\n"
     assert analyze_text(text.replace(use, right)).totals.params == 4_344_144
+
+
+def test_se_ratio_null_switches_the_se_branches_off() -> None:
+    # Each block's SE: fc1 w_b*sq + sq, fc2 sq*w_b + w_b, with sq = round(0.25 * width_in):
+    #   block1: 48 from 32 (sq 8):                 2*48*8 + 8 + 48        =     824
+    #   block2: 104 from 48 (sq 12);  2 x from 104 (sq 26): 2,612 + 2 x 5,538     =  13,688
+    #   block3: 208 from 104 (sq 26); 5 x from 208 (sq 52): 11,050 + 5 x 21,892   = 120,510
+    #   block4: 440 from 208 (sq 52); 5 x from 440 (sq 110): 46,252 + 5 x 97,350  = 533,002
+    se = 824 + (2 * 104 * 12 + 12 + 104) + 2 * (2 * 104 * 26 + 26 + 104)
+    se += (2 * 208 * 26 + 26 + 208) + 5 * (2 * 208 * 52 + 52 + 208)
+    se += (2 * 440 * 52 + 52 + 440) + 5 * (2 * 440 * 110 + 110 + 440)
+    assert se == 824 + 13_688 + 120_510 + 533_002 == 668_024
+    assert _report("regnet_y_400mf", se_ratio=None).totals.params == 4_344_144 - se == 3_676_120
+
+
+def test_se_ratio_null_against_torchvision() -> None:
+    pytest.importorskip("torch")
+    regnet = pytest.importorskip("torchvision.models.regnet")
+    params = regnet.BlockParams.from_init_params(depth=16, w_0=48, w_a=27.89, w_m=2.09, group_width=8, se_ratio=None)
+    model = regnet.RegNet(params)
+    assert _report("regnet_y_400mf", se_ratio=None).totals.params == sum(p.numel() for p in model.parameters())

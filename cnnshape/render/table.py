@@ -39,6 +39,8 @@ def summary_columns(report: Report, depth: Optional[int] = None, unicode: bool =
         expanded_block = row.is_block and not is_folded(row, depth)
         style = "dim" if expanded_block else ""
         param_text = "shared" if row.shared_with else units.count(row.params) if row.params else "-"
+        if not row.trainable and row.params and not row.shared_with:
+            param_text = f"frozen {param_text}"  # `trainable: false`: non-trainable parameters
         row_macs = counting.layer_macs[row.name] if counting is not None and other else row.macs
         mac_text = units.count(row_macs) if row_macs else "-"
         if row.training_macs and not row.macs:

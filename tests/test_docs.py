@@ -265,3 +265,25 @@ def test_json_example_is_real_output() -> None:
     actual["file"] = "specs/seed-lenet.yaml"
     actual["layers"] = actual["layers"][: len(documented["layers"])]
     assert documented == actual, "docs/json.md's example differs from the real output; regenerate it"
+
+
+# ```text blocks that show the error a page example gives once changed as the text says:
+# (the example's name, the change, the first line of the shown error).
+CHANGED_EXAMPLES = [
+    ("optional-residual", (", else: project}", "}"), "optional-residual.yaml:7:50: error: sum (Add) is skipped"),
+    ("block-input", ("{c1: 64, c2: 64}", "{c1: 32, c2: 64}"), "block-input.yaml:13:22: error: block Bottleneck"),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "start"), CHANGED_EXAMPLES, ids=[c[0] for c in CHANGED_EXAMPLES])
+def test_text_error_block_is_real_output(name: str, change: tuple[str, str], start: str) -> None:
+    """The error line the page shows for a changed example is what cnnshape reports for it."""
+    pages = {SPEC_NAME.search(spec).group(1): spec for _, spec in spec_examples()}
+    old, new = change
+    assert old in pages[name]
+    text = SPEC_MD.read_text(encoding="utf-8")
+    (shown,) = [line for line in text.splitlines() if line.startswith(start)]
+    with pytest.raises(SpecError) as caught:
+        analyze_text(pages[name].replace(old, new, 1), f"{name}.yaml")
+    (problem,) = caught.value.problems
+    assert f"{problem.file}:{problem.line}:{problem.col}: error: {problem.message} [{problem.code}]" == shown

@@ -67,7 +67,7 @@ def test_torchvision_model_imports_with_torchs_numbers(name: str) -> None:
         assert outputs == [tuple(t.shape) for t in train_out]
 
 
-def test_a_shared_parameter_free_module_imports_and_a_shared_weighted_one_is_located() -> None:
+def test_a_shared_parameter_free_module_imports_and_a_shared_weighted_one_shares() -> None:
     class Shared(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -87,11 +87,13 @@ def test_a_shared_parameter_free_module_imports_and_a_shared_weighted_one_is_loc
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.conv(self.conv(x))
 
-    result = import_model(Twice(), (1, 3, 4, 4))
-    assert [item.format() for item in result.unmapped] == [
-        "conv: module Conv2d: called more than once (shared weights): a spec layer owns its parameters; "
-        "weight sharing needs spec format 2"
-    ]
+    model = Twice()
+    result = import_model(model, (1, 3, 4, 4))
+    assert result.ok, [item.format() for item in result.unmapped] + result.problems
+    # The second call shares the first's weights: PyTorch's count, the conv's once.
+    assert "- Conv2d: {share: conv, name: conv_2}" in result.text
+    report = analyze_text(result.text, "twice.yaml")
+    assert report.totals.params == sum(p.numel() for p in model.parameters())
 
 
 def test_a_repeated_block_passes_its_args_on_to_the_block_inside_it() -> None:

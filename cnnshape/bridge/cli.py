@@ -108,7 +108,7 @@ def import_(
         typer.Option(
             "--input",
             "-i",
-            help="The input shape to trace with, e.g. 1,3,224,224 (for .onnx: the file's own input unless given).",
+            help="The input shape to trace with, e.g. 1,3,224,224; a forward() of several tensors takes each by name, x1=1,3,64,64;x2=1,16 (for .onnx: the file's own input unless given).",
             show_default=False,
         ),
     ] = None,

@@ -250,6 +250,7 @@ class Mapper:
         values: dict[str, Any],
         root: Optional[nn.Module] = None,
         eval_paths: Optional[set[str]] = None,
+        input_names: Sequence[str] = ("x",),
     ):
         self.gm = gm
         # Traced in training mode: the module paths eval mode runs (the rest is training-only).
@@ -259,9 +260,15 @@ class Mapper:
         self.ops: list[Op] = []
         self.unmapped: list[Unmapped] = []
         self.refs: dict[str, list[tuple[str, int]]] = {}  # node -> the tensors it stands for
-        self.module_calls: dict[str, int] = {}
         # node -> the parameter it is computed from alone (self.gamma.reshape(1, -1, 1, 1))
         self.learned: dict[str, str] = {}
+        # The network's inputs (forward()'s tensor arguments), in order; more than one is
+        # written as named inputs.
+        self.input_names = list(input_names)
+        # id of each parameter or buffer an op used -> the weights key of its first user,
+        # and that key's full set: a later module with the same set shares its weights.
+        self.weight_owner: dict[int, str] = {}
+        self.weight_sets: dict[str, frozenset[int]] = {}
 
     def value(self, arg: Any) -> Any:
         if isinstance(arg, fx.Node):
@@ -276,8 +283,14 @@ class Mapper:
         return None
 
     def owner(self, node: fx.Node) -> str:
+        return self._owners(node)[0]
+
+    def _owners(self, node: fx.Node) -> tuple[str, dict[str, int]]:
+        """The innermost custom module the node runs in, and the call index of every
+        custom module around it (torch.fx keys a module's second call `path@1`)."""
         stack = node.meta.get("nn_module_stack") or {}
         owner = ""
+        calls: dict[str, int] = {}
         for key, (path, cls) in stack.items():
             path = key if isinstance(key, str) and not path else path
             if node.op == "call_module" and path == node.target:
@@ -287,7 +300,9 @@ class Mapper:
             if isinstance(cls, type) and cls.__module__.startswith(("torch.nn", "torch.ao.nn")):
                 continue
             owner = path
-        return owner
+            suffix = key[len(path) + 1 :] if isinstance(key, str) and key.startswith(f"{path}@") else ""
+            calls[path] = int(suffix) if suffix.isdigit() else 0
+        return owner, calls
 
     def where(self, node: fx.Node) -> str:
         if node.op == "call_module":
@@ -300,16 +315,12 @@ class Mapper:
 
     def run(self) -> Optional[list[tuple[str, int]]]:
         outputs: Optional[list[tuple[str, int]]] = None
-        placeholders = 0
         for node in self.gm.graph.nodes:
             if node.op == "placeholder":
-                if placeholders and node.args:
-                    continue  # an optional argument traced at its default (checked by fx's own asserts)
-                placeholders += 1
-                if placeholders > 1:
-                    self.miss(node, f"input {node.name}", "forward() takes more than one input; a spec has one")
-                else:
-                    self.refs[node.name] = [("input", 0)]
+                # The network's inputs, in forward()'s order; any other argument was traced
+                # at its default (checked by fx's own asserts).
+                if node.target in self.input_names:
+                    self.refs[node.name] = [("input", self.input_names.index(str(node.target)))]
             elif node.op == "output":
                 outputs = self._outputs(node)
             elif node.op == "get_attr":
@@ -370,21 +381,92 @@ class Mapper:
         return False
 
     def add(
-        self, node: fx.Node, kind: str, args: dict[str, Any], inputs: list[tuple[str, int]], path: str = ""
+        self,
+        node: fx.Node,
+        kind: str,
+        args: dict[str, Any],
+        inputs: list[tuple[str, int]],
+        path: str = "",
+        weights: tuple[str, list[torch.Tensor]] = ("", []),
     ) -> None:
+        """One mapped op. `weights`: what owns the parameters and buffers it uses (a module
+        path, a parameter's name) and those tensors: the same tensors as an earlier op's
+        are that op's weights, shared (`share:`); their requires_grad is `trainable`."""
         cls = REGISTRY[kind]
         try:
             layer = cls.model_validate(args)
         except Exception as exc:
             self.miss(node, kind, f"arguments cnnshape does not accept: {exc}".splitlines()[0])
             return
+        own, tensors = weights
+        what = f"module {type(self.root.get_submodule(path)).__name__}" if path else kind
+        key = self._weights_key(node, what, own, tensors)
+        if key is None:
+            return
+        params = [t for t in tensors if isinstance(t, nn.Parameter)]
+        trainable = {p.requires_grad for p in params}
+        if len(trainable) > 1:
+            frozen = [n for n, p in self._named(own, params) if not p.requires_grad]
+            self.miss(
+                node,
+                what,
+                f"freezes some of its parameters ({', '.join(frozen)}) and not the others: "
+                "`trainable: false` freezes a whole layer",
+            )
+            return
         n_outputs = layer.num_outputs()
-        owner = self.owner(node)
+        owner, calls = self._owners(node)
         training_only = self.eval_paths is not None and (path or owner) not in self.eval_paths
-        self.ops.append(Op(node.name, kind, args, inputs, path, owner, n_outputs, training_only=training_only))
+        self.ops.append(
+            Op(
+                node.name,
+                kind,
+                args,
+                inputs,
+                path,
+                owner,
+                n_outputs,
+                training_only=training_only,
+                calls=calls,
+                weights=key,
+                trainable=trainable.pop() if trainable else None,
+            )
+        )
         self.refs[node.name] = [(node.name, i) for i in range(n_outputs)]
 
-    # -- modules -------------------------------------------------------------------------
+    def _named(self, key: str, params: Sequence[torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
+        """The parameters' names under the module (or parameter) `key`."""
+        ids = {id(p) for p in params}
+        try:
+            owner = self.root.get_submodule(key)
+        except AttributeError:
+            return [(key, p) for p in params]
+        return [(name, p) for name, p in owner.named_parameters() if id(p) in ids]
+
+    def _weights_key(self, node: fx.Node, what: str, key: str, tensors: list[torch.Tensor]) -> Optional[str]:
+        """The key of the op's weights: its own, or that of the earlier op whose weights are
+        exactly the same tensors (a module called twice, a module assigned to two
+        attributes, a tied `decoder.weight = encoder.weight`); None after a located error
+        when it shares some of another op's tensors but not all."""
+        if not tensors:
+            return ""
+        ids = frozenset(id(t) for t in tensors)
+        owners = {self.weight_owner[i] for i in ids if i in self.weight_owner}
+        if not owners:
+            self.weight_sets[key] = ids
+            for i in ids:
+                self.weight_owner[i] = key
+            return key
+        (first, *more) = sorted(owners)
+        if more or self.weight_sets[first] != ids:
+            self.miss(
+                node,
+                what,
+                f"shares some of its parameters or buffers with {', '.join(sorted(owners))} but not all: "
+                "`share:` reuses a whole layer (tie every tensor of the layer, or none)",
+            )
+            return None
+        return first
 
     # -- modules -------------------------------------------------------------------------
 
@@ -392,18 +474,6 @@ class Mapper:
         assert isinstance(node.target, str)  # a call_module's target is the module's path
         module = self.gm.get_submodule(node.target)
         what = f"module {type(module).__name__}"
-        self.module_calls[node.target] = self.module_calls.get(node.target, 0) + 1
-        stateful = any(True for _ in module.parameters()) or any(True for _ in module.buffers())
-        if self.module_calls[node.target] > 1 and stateful:
-            # A module without parameters or buffers (torchvision's shared `self.relu`) is
-            # just an operation and may run any number of times; one with weights is sharing.
-            self.miss(
-                node,
-                what,
-                "called more than once (shared weights): a spec layer owns its parameters; "
-                "weight sharing needs spec format 2",
-            )
-            return
         kind = module_table().get(type(module))
         if kind is None:
             self.miss(node, what, "no cnnshape layer kind of this name (docs/torch.md lists the mapping)")
@@ -429,7 +499,9 @@ class Mapper:
             return
         first = self.value(tensor_args[0])
         in_shape = tuple(first.shape) if isinstance(first, torch.Tensor) else None
-        self.add(node, kind, cls.from_torch_module(module, in_shape), inputs, str(node.target))
+        # A module called again (or holding another's tensors) shares the first call's weights.
+        weights = [*module.parameters(), *module.buffers()]
+        self.add(node, kind, cls.from_torch_module(module, in_shape), inputs, str(node.target), (node.target, weights))
         if side.call == "query_key_value":
             # nn.MultiheadAttention returns (output, weights); cnnshape's kind is the output.
             self.refs[node.name] = [(node.name, 0), ("<weights>", 0)]
@@ -581,18 +653,10 @@ class Mapper:
                 kind = "ClassToken"
         if kind is None:
             return False
-        self.module_calls[param_name] = self.module_calls.get(param_name, 0) + 1
-        if self.module_calls[param_name] > 1:
-            self.miss(
-                node,
-                what,
-                f"uses the parameter {param_name!r} a second time (shared weights): a spec layer owns its "
-                "parameters; weight sharing needs spec format 2",
-            )
-            return True
         inputs = self._inputs(node, [others[0]], what)
         if inputs is not None:
-            self.add(node, kind, layer_args, inputs)
+            # A second use of the parameter shares the first's weights.
+            self.add(node, kind, layer_args, inputs, weights=(param_name, [self.root.get_parameter(param_name)]))
         return True
 
     def _own_weights_call(self, node: fx.Node, what: str) -> bool:
@@ -622,17 +686,11 @@ class Mapper:
         inputs = self._inputs(node, [node.args[0]], what)
         if inputs is None:
             return True
-        self.module_calls[path] = self.module_calls.get(path, 0) + 1
-        if self.module_calls[path] > 1:
-            self.miss(
-                node,
-                f"module {type(module).__name__}",
-                "called more than once (shared weights): a spec layer owns "
-                "its parameters; weight sharing needs spec format 2",
-            )
-            return True
         kind = table[base]
-        self.add(node, kind, REGISTRY[kind].from_torch_module(module, tuple(first.shape)), inputs)
+        weights = [*module.parameters(), *module.buffers()]
+        self.add(
+            node, kind, REGISTRY[kind].from_torch_module(module, tuple(first.shape)), inputs, weights=(path, weights)
+        )
         return True
 
     def _pick_output(self, node: fx.Node) -> bool:

@@ -33,6 +33,13 @@ class Op:
     n_outputs: int = 1
     local: str = ""
     training_only: bool = False  # runs only in training mode (an auxiliary head)
+    # The call index of each custom module it runs in (module path -> 0 for the first call):
+    # each call of a module is its own block use.
+    calls: dict[str, int] = field(default_factory=dict)
+    # What owns the weights it uses (a module path or a parameter's name), "" without any:
+    # a later op with the same weights shares them (`share:`).
+    weights: str = ""
+    trainable: bool | None = None  # its parameters' requires_grad; None without parameters
 
 
 @dataclass
@@ -54,9 +61,15 @@ class ImportResult:
 
 
 def check_spec(
-    text: str, torch_params: int, torch_outputs: list[tuple[int, ...]], spec_path: str, source: str = "PyTorch"
+    text: str,
+    torch_params: int,
+    torch_outputs: list[tuple[int, ...]],
+    spec_path: str,
+    source: str = "PyTorch",
+    torch_trainable: int | None = None,
 ) -> list[str]:
-    """The written spec, analysed by cnnshape, must agree with the model it came from."""
+    """The written spec, analysed by cnnshape, must agree with the model it came from
+    (and with its trainable parameters, `requires_grad`, when given)."""
     from cnnshape.errors import SpecError
     from cnnshape.pipeline import analyze_text
 
@@ -71,6 +84,10 @@ def check_spec(
     problems = []
     if report.totals.params != torch_params:
         problems.append(f"parameters: the spec has {report.totals.params:,}, {source} {torch_params:,}")
+    elif torch_trainable is not None and report.totals.trainable_params != torch_trainable:
+        problems.append(
+            f"trainable parameters: the spec has {report.totals.trainable_params:,}, {source} {torch_trainable:,}"
+        )
     spec_outputs = [tuple(output.shape) for output in report.outputs]
     if spec_outputs != torch_outputs:
         problems.append(f"output shapes: the spec gives {spec_outputs}, {source} {torch_outputs}")

@@ -7,11 +7,11 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional, Union
 
 from cnnshape.bridge.imported import Op
 from cnnshape.layers import REGISTRY
-from cnnshape.spec import NAME_RE
+from cnnshape.spec import NAME_RE, RESERVED
 
 # --- the spec -----------------------------------------------------------------------------
 
@@ -64,6 +64,9 @@ class Scope:
     block: str = ""  # its block's name, once grouped
     use_args: dict[str, Any] = field(default_factory=dict)
     training_only: bool = False  # every op in it runs only in training mode
+    call: int = 0  # which call of its module (0: the first); each call is a block use
+    # False when every op with parameters in it is frozen; None when none has parameters.
+    trainable: Optional[bool] = None
 
     def mark_training_only(self) -> None:
         for item in self.items:
@@ -71,9 +74,21 @@ class Scope:
                 item.mark_training_only()
         self.training_only = bool(self.path) and all(op.training_only for op in self.ops())
 
+    def mark_trainable(self) -> Optional[bool]:
+        states = {item.mark_trainable() if isinstance(item, Scope) else item.trainable for item in self.items}
+        states.discard(None)
+        self.trainable = None if not states else False not in states or True in states
+        if not self.path:
+            self.trainable = True  # the model: its frozen layers and uses are marked one by one
+        return self.trainable
+
     def marked(self, item: Any) -> bool:
         """Written `training_only: true`: training-only, inside a use that is not."""
         return bool(item.training_only) and not self.training_only
+
+    def frozen(self, item: Any) -> bool:
+        """Written `trainable: false`: frozen (all its parameters), inside a use that is not."""
+        return item.trainable is False and self.trainable is not False
 
     def ops(self) -> list[Op]:
         found: list[Op] = []
@@ -90,7 +105,7 @@ class SpecWriter:
         model: Any,
         ops: list[Op],
         outputs: list[tuple[str, int]],
-        input_shape: tuple[int, ...],
+        inputs: Union[tuple[int, ...], dict[str, tuple[int, ...]]],
         name: str,
         origin: str = "",
         containers: tuple[type, ...] = (),
@@ -100,16 +115,28 @@ class SpecWriter:
         self.origin = origin or f"{type(model).__module__}.{type(model).__qualname__}"
         self.ops = ops
         self.outputs = outputs
-        self.input_shape = input_shape
+        # The network's inputs in order; ops read input j as ("input", j). One is written
+        # `input: SHAPE`, several as named inputs (spec names: identifiers, not `input`).
+        shapes = dict(inputs) if isinstance(inputs, dict) else {"x": tuple(inputs)}
+        self.input_names: list[str] = []
+        for wanted in shapes:
+            given = wanted if NAME_RE.fullmatch(wanted) and wanted != "input" else re.sub(r"\W", "_", wanted) + "_"
+            while given in self.input_names:
+                given += "_"
+            self.input_names.append(given)
+        self.input_shapes = list(shapes.values())
         self.name = name
         self.blocks: dict[str, tuple[list[Scope], dict[str, Any], dict[tuple, str]]] = {}
         self.block_count = 0
+        # id of a layer or block use -> the earlier one whose weights it reuses (`share:`)
+        self.shares: dict[int, Any] = {}
+        self.parents: dict[int, Scope] = {}
 
     # -- the scope tree --------------------------------------------------------------------
 
     def tree(self) -> Scope:
         root = Scope("", type(self.model), self.model)
-        scopes = {"": root}
+        scopes: dict[tuple[str, int], Scope] = {("", 0): root}
         order = {op.node: i for i, op in enumerate(self.ops)}
         for op in self.ops:
             parts = op.owner.split(".") if op.owner else []
@@ -119,17 +146,97 @@ class SpecWriter:
                 module = self.model.get_submodule(path)
                 if isinstance(module, self.containers):
                     continue
-                scope = scopes.get(path)
+                key = (path, op.calls.get(path, 0))  # each call of a module: its own use
+                scope = scopes.get(key)
                 if scope is None:
-                    scope = scopes[path] = Scope(path, type(module), module)
+                    scope = scopes[key] = Scope(path, type(module), module, call=key[1])
                     parent.items.append(scope)
                 parent = scope
             parent.items.append(op)
         # A module whose operations are not contiguous cannot be one block use: inline it.
         self._inline_split(root, order)
+        self._find_shares(root)
         self._wire(root)
         root.mark_training_only()
+        root.mark_trainable()
         return root
+
+    # -- weight sharing -----------------------------------------------------------------------
+
+    def _find_shares(self, root: Scope) -> None:
+        """Each later call of weights already used shares the first (`share:`): a block use
+        shares an earlier use of the same module (its layers are that use's), a layer the
+        earlier layer with the same weights. `share:` names an entry of its own scope or
+        inside one of its block uses, so a sharing entry whose original is elsewhere has
+        the block uses around it written out inline until it can name it."""
+        while True:
+            self.shares, self.parents = {}, {}
+            first: dict[tuple[str, str], Any] = {}
+            self._walk_shares(root, first)
+            moved = False
+            for sharer_id, original in list(self.shares.items()):
+                sharer_scope = self.parents[sharer_id]
+                ancestors = self._ancestors(self.parents[id(original)])
+                if any(scope is sharer_scope for scope in ancestors):
+                    continue
+                # Inline the uses between the common scope and the sharing entry.
+                common = next(s for s in self._ancestors(sharer_scope) if any(s is a for a in ancestors))
+                scope = sharer_scope
+                while scope is not common:
+                    parent = self.parents[id(scope)]
+                    index = next(i for i, item in enumerate(parent.items) if item is scope)
+                    parent.items[index : index + 1] = scope.items
+                    scope = parent
+                moved = True
+                break
+            if not moved:
+                return
+
+    def _walk_shares(self, scope: Scope, first: dict[tuple[str, str], Any]) -> None:
+        for item in scope.items:
+            self.parents[id(item)] = scope
+            if isinstance(item, Scope):
+                stateful = any(True for _ in item.module.parameters()) or any(True for _ in item.module.buffers())
+                key = ("use", item.path)
+                if stateful and key in first:
+                    self.shares[id(item)] = first[key]
+                    self._walk_parents(item)  # its layers are the original's: no sharing of their own
+                    continue
+                first.setdefault(key, item)
+                self._walk_shares(item, first)
+            elif item.weights:
+                key = ("layer", item.weights)
+                if key in first:
+                    self.shares[id(item)] = first[key]
+                else:
+                    first[key] = item
+
+    def _walk_parents(self, scope: Scope) -> None:
+        for item in scope.items:
+            self.parents[id(item)] = scope
+            if isinstance(item, Scope):
+                self._walk_parents(item)
+
+    def _ancestors(self, scope: Scope) -> list[Scope]:
+        """The scope and every scope around it, innermost first."""
+        chain = [scope]
+        while id(chain[-1]) in self.parents:
+            chain.append(self.parents[id(chain[-1])])
+        return chain
+
+    def _share_ref(self, item: Any) -> str:
+        """`share:`'s value for a sharing entry: its original's name seen from its scope
+        (`conv1`, or `tower.conv1` inside a block use); "" when it shares nothing."""
+        original = self.shares.get(id(item))
+        if original is None:
+            return ""
+        scope = self.parents[id(item)]
+        names = [original.local]
+        current = self.parents[id(original)]
+        while current is not scope:
+            names.append(current.local)
+            current = self.parents[id(current)]
+        return ".".join(reversed(names))
 
     def _inline_split(self, scope: Scope, order: dict[str, int]) -> None:
         items: list[Any] = []
@@ -172,7 +279,8 @@ class SpecWriter:
     # -- names --------------------------------------------------------------------------------
 
     def _name_items(self, scope: Scope) -> None:
-        taken: set[str] = set()
+        # At top level the network's named inputs take the place of layer names.
+        taken: set[str] = set() if scope.path or len(self.input_names) == 1 else set(self.input_names)
         for item in scope.items:
             if isinstance(item, Scope):
                 relative = item.path[len(scope.path) + 1 :] if scope.path else item.path
@@ -224,13 +332,20 @@ class SpecWriter:
             else:
                 for i in range(item.n_outputs):
                     where[(item.node, i)] = f"{item.local}.{i}" if item.n_outputs > 1 else item.local
-        for j, ref in enumerate(scope.inputs):
-            where[ref] = "input" if len(scope.inputs) == 1 else f"input.{j}"
+        if not scope.path and len(self.input_names) > 1:
+            # The network's named inputs; the first entry's default input is all of them.
+            for j, name in enumerate(self.input_names):
+                where[("input", j)] = name
+            previous = list(self.input_names)
+        else:
+            for j, ref in enumerate(scope.inputs):
+                where[ref] = "input" if len(scope.inputs) == 1 else f"input.{j}"
+            previous = ["input"] if len(scope.inputs) == 1 else [f"input.{j}" for j in range(len(scope.inputs))]
         structure: list[tuple] = []
         values: dict[tuple, Any] = {}
-        previous: list[str] = ["input"] if len(scope.inputs) == 1 else [f"input.{j}" for j in range(len(scope.inputs))]
         for item in scope.items:
             sources = [where[ref] for ref in item.inputs]
+            share = self._share_ref(item)
             if isinstance(item, Scope):
                 # Every arg of the inner block, defaults included, so that a value that
                 # differs between uses of this block is seen whichever use has the default.
@@ -239,8 +354,11 @@ class SpecWriter:
             else:
                 kind, args, n_out = item.kind, item.args, item.n_outputs
                 outs = [item.local] if n_out == 1 else [f"{item.local}.{k}" for k in range(n_out)]
+            if share:
+                args = {}  # a sharing entry's arguments are its original's
             from_ = None if sources == previous else sources
-            structure.append((kind, item.local, tuple(sorted(args)), tuple(sources), scope.marked(item)))
+            frozen = scope.frozen(item) and not share
+            structure.append((kind, item.local, tuple(sorted(args)), tuple(sources), scope.marked(item), share, frozen))
             for key, value in args.items():
                 values[(item.local, key)] = value
             previous = outs
@@ -303,7 +421,7 @@ class SpecWriter:
                     chosen = keys[0][1]  # the only arg for this field: out_channels
                 else:
                     chosen = f"{keys[0][0]}_{keys[0][1]}"
-            while chosen in args or chosen in ("name", "from", "repeat", "if", "training_only"):
+            while chosen in args or chosen in RESERVED:
                 chosen += "_"
             args[chosen] = values[0]
             for key in keys:
@@ -328,7 +446,10 @@ class SpecWriter:
         self._body(scope)  # sets each item's `from`
         lines: list[str] = []
         for item in scope.items:
-            if isinstance(item, Scope):
+            share = self._share_ref(item)
+            if share:
+                kind, args = (item.block if isinstance(item, Scope) else item.kind), {"share": share}
+            elif isinstance(item, Scope):
                 # An inner block use passes on the outer block's args (`fc1: $fc1`); a value
                 # all outer uses agree on is written only where it is not the inner default.
                 kind, args = item.block, {}
@@ -349,6 +470,8 @@ class SpecWriter:
             fields.append(f"name: {item.local}")
             if scope.marked(item):
                 fields.append("training_only: true")
+            if scope.frozen(item) and not share:
+                fields.append("trainable: false")
             sources = item.__dict__.get("_from")
             if sources:
                 fields.append(f"from: {sources[0]}" if len(sources) == 1 else f"from: [{', '.join(sources)}]")
@@ -363,13 +486,18 @@ class SpecWriter:
             f"# Imported by `cnnshape import` from {self.origin}.",
             "# Layer kinds and arguments as PyTorch's; custom modules became blocks.",
             f"name: {yaml_value(self.name)}",
-            f"input: {yaml_value(list(self.input_shape))}",
         ]
+        if len(self.input_names) == 1:
+            out.append(f"input: {yaml_value(list(self.input_shapes[0]))}")
+        else:
+            shapes = zip(self.input_names, self.input_shapes)
+            out.append("input: {" + ", ".join(f"{name}: {yaml_value(list(shape))}" for name, shape in shapes) + "}")
         if self.blocks:
             out.append("blocks:")
             for name, (members, args, arg_of) in self.blocks.items():
                 first = members[0]
-                uses = ", ".join(member.path for member in members[:4]) + (", ..." if len(members) > 4 else "")
+                paths = list(dict.fromkeys(member.path for member in members))  # a module called twice: once
+                uses = ", ".join(paths[:4]) + (", ..." if len(paths) > 4 else "")
                 out.append(f"  {name}:")
                 out.append(f"    description: {yaml_value(f'{first.cls.__qualname__} ({uses})')}")
                 if args:

@@ -158,6 +158,34 @@ def module_table() -> dict[type, str]:
     return table
 
 
+def module_kind(cls: type) -> Optional[str]:
+    """The kind a module class maps onto: a declared class, or a verbatim copy of one of
+    cnnshape's runtime helpers (an exported file carries its own `LayerScale`, `Add`, ...;
+    the same name and the same compiled `__init__` and `forward`)."""
+    kind = module_table().get(cls)
+    return kind if kind is not None else _runtime_copy(cls)
+
+
+@lru_cache(maxsize=256)
+def _runtime_copy(cls: type) -> Optional[str]:
+    from cnnshape.bridge import runtime
+
+    original = getattr(runtime, cls.__name__, None)
+    if not isinstance(original, type) or original is cls or not issubclass(cls, nn.Module):
+        return None
+    for method in ("__init__", "forward"):
+        mine, theirs = getattr(cls, method, None), getattr(original, method, None)
+        code, their_code = getattr(mine, "__code__", None), getattr(theirs, "__code__", None)
+        if code is None or their_code is None or _placeless(code) != _placeless(their_code):
+            return None
+    return module_table().get(original)
+
+
+def _placeless(code: Any) -> Any:
+    """A code object without where it was written (file, first line): equal for copies."""
+    return code.replace(co_filename="", co_firstlineno=1)
+
+
 @lru_cache(maxsize=1)
 def function_table() -> dict[Any, list[tuple[str, str]]]:
     """fx call target -> [(kind, declared target name)], in registry order (a kind whose
@@ -186,7 +214,7 @@ class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if isinstance(m, _CONTAINERS):
             return False
-        return type(m) in module_table() or type(m).__module__.startswith(("torch.nn", "torch.ao.nn"))
+        return module_kind(type(m)) is not None or type(m).__module__.startswith(("torch.nn", "torch.ao.nn"))
 
 
 class _Recorder(fx.Interpreter):
@@ -474,7 +502,7 @@ class Mapper:
         assert isinstance(node.target, str)  # a call_module's target is the module's path
         module = self.gm.get_submodule(node.target)
         what = f"module {type(module).__name__}"
-        kind = module_table().get(type(module))
+        kind = module_kind(type(module))
         if kind is None:
             self.miss(node, what, "no cnnshape layer kind of this name (docs/torch.md lists the mapping)")
             return

@@ -276,9 +276,9 @@ def test_the_cli_takes_one_input_option_per_forward_argument(tmp_path: Path) -> 
     result = cli("import", f"{source}:Pair", "--input", "left=2,6;right=2,6", "-o", str(out))
     assert result.exit_code == 0, result.output
     assert "input: {left: [2, 6], right: [2, 6]}" in out.read_text()
-    report = analyze_text(out.read_text(), str(out), input_shape={"right": (5, 6)})
+    report = analyze_text(out.read_text(), str(out), input_shape={"left": (5, 6), "right": (5, 6)})
     assert report.totals.params == 6 * 3 + 3  # Linear(6, 3), once
-    assert report.inputs == {"left": (2, 6), "right": (5, 6)}
+    assert report.inputs == {"left": (5, 6), "right": (5, 6)}
     refused = cli("import", f"{source}:Pair", "--input", "2,6")
     assert refused.exit_code == 1
     assert "give each one's shape by name, e.g. --input 'left=2,6;right=2,6'" in " ".join(refused.output.split())

@@ -282,3 +282,12 @@ def test_the_cli_takes_one_input_option_per_forward_argument(tmp_path: Path) -> 
     refused = cli("import", f"{source}:Pair", "--input", "2,6")
     assert refused.exit_code == 1
     assert "give each one's shape by name, e.g. --input 'left=2,6;right=2,6'" in " ".join(refused.output.split())
+
+
+def test_named_inputs_for_an_onnx_file_are_refused_without_a_traceback(tmp_path: Path) -> None:
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"")
+    result = cli("import", str(model), "--input", "x=1,3,8,8")
+    assert result.exit_code == 1
+    assert "an .onnx file is imported with one --input shape" in result.output
+    assert "Traceback" not in result.output

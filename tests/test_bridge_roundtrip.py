@@ -80,6 +80,37 @@ def test_a_spec_format_2_example_exported_and_imported_gives_the_same_numbers(na
         assert (back.totals.non_trainable_params, back.totals.trainable_params) == (242, 36)
 
 
+def _spec2_models() -> dict[str, tuple[Any, Any]]:
+    from test_bridge_import_spec2 import FrozenBackbone, Outside, RecursiveNet, SiameseNets, TiedAutoencoder
+
+    pair = (2, 3, 12, 12)
+    return {
+        "siamese": (SiameseNets, {"x1": (1, 1, 88, 88), "x2": (1, 1, 88, 88)}),
+        "recursive": (RecursiveNet, (1, 64, 28, 28)),
+        "tied": (TiedAutoencoder, {"a": pair, "b": pair}),
+        "frozen": (FrozenBackbone, (1, 3, 32, 32)),
+        "outside": (Outside, (1, 8, 6, 6)),
+    }
+
+
+@pytest.mark.parametrize("name", ["siamese", "recursive", "tied", "frozen", "outside"])
+def test_a_shared_frozen_or_two_input_model_imported_exports_and_verifies(name: str) -> None:
+    """tests/test_bridge_import_spec2.py's models (torchinfo's SiameseNets and RecursiveNet
+    among them): imported, exported with `share:`, named inputs and `trainable: false`,
+    and verified against the built module, its trainable total included."""
+    cls, shape = _spec2_models()[name]
+    model = cls()
+    result = import_model(model, shape, name)
+    assert result.ok, [item.format() for item in result.unmapped] + result.problems
+    verified = verify_analysed(analyse_source(load_text(result.text, f"{name}.yaml")))
+    assert verified.ok, (verified.mismatches[:5], [total for total in verified.totals if not total.ok])
+    totals = {total.quantity: total.torch for total in verified.totals}
+    assert totals["params"] == sum(p.numel() for p in model.parameters())
+    # verify shows the trainable total when either side freezes something, else it is all.
+    trainable = totals.get("trainable params", totals["params"])
+    assert trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 torchvision = pytest.importorskip("torchvision")
 
 # One per family: residual, inverted residual with SE, EfficientNet (StochasticDepth),

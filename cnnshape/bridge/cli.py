@@ -133,6 +133,8 @@ def import_(
     with its module path (for ONNX, its node name and op type)."""
     input_shape = shape(input)
     if target.lower().endswith(".onnx") and ":" not in Path(target).name:
+        if isinstance(input_shape, dict):
+            fail(messages=[f"{target}: an .onnx file is imported with one --input shape (e.g. 1,3,224,224)"])
         _import_onnx(target, input_shape, output, name)
         return
     _require_torch("import")

@@ -291,3 +291,23 @@ def test_named_inputs_for_an_onnx_file_are_refused_without_a_traceback(tmp_path:
     assert result.exit_code == 1
     assert "an .onnx file is imported with one --input shape" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_forward_of_star_args_takes_the_one_shape_and_the_target_prints_as_written(tmp_path: Path) -> None:
+    source = tmp_path / "models.py"
+    source.write_text(
+        "from torch import nn\n\n"
+        "class Star(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(4, 2)\n\n"
+        "    def forward(self, *xs):\n"
+        "        return self.fc(xs[0])\n"
+    )
+    result = cli("import", f"{source}:Star", "--input", "3,4")
+    assert result.exit_code == 0, result.output
+    assert "- Linear: {out_features: 2, name: fc}" in result.output
+    # `models.py:Star:` is the target and a colon, not rich's :star: emoji code.
+    assert f"{source}:Star: 1 layers in 0 block(s); 10 parameters and output [3, 2], as PyTorch" in " ".join(
+        result.output.split()
+    )

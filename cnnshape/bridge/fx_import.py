@@ -84,13 +84,12 @@ def _forward_inputs(model: nn.Module, given: Union[Shape, dict[str, Shape]]) -> 
     required argument for a plain shape; the named ones for `{name: shape}` (an optional
     argument named there is an input too)."""
     try:
-        parameters = [
-            p
-            for p in inspect.signature(model.forward).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        ]
+        every = list(inspect.signature(model.forward).parameters.values())
     except (TypeError, ValueError):
-        parameters = []
+        every = []
+    parameters = [p for p in every if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    # forward(self, *xs): the one shape is xs[0] (torch.fx names the placeholder `*xs`)
+    star = [f"*{p.name}" for p in every if p.kind == p.VAR_POSITIONAL]
     required = [p.name for p in parameters if p.default is inspect.Parameter.empty]
     model_name = type(model).__name__
     if not isinstance(given, dict):
@@ -100,7 +99,7 @@ def _forward_inputs(model: nn.Module, given: Union[Shape, dict[str, Shape]]) -> 
                 f"{model_name}.forward takes {len(required)} inputs ({', '.join(required)}): give each one's "
                 f"shape by name, e.g. --input '{example}'"
             )
-        first = required[0] if required else parameters[0].name if parameters else "x"
+        first = required[0] if required else (star or [p.name for p in parameters] or ["x"])[0]
         return {first: tuple(given)}
     known = [p.name for p in parameters]
     unknown = [n for n in given if n not in known]

@@ -49,18 +49,21 @@ def render_verify(result: Any, console: Any, torch_version: str) -> None:
 def render_import(result: Any, console: Any, target: str, source: str = "PyTorch") -> None:
     """What was imported, or every operation that could not be mapped."""
     if result.unmapped:
-        console.print(f"{target}: {len(result.unmapped)} operation(s) have no cnnshape layer kind:")
+        console.print(
+            f"{target}: {len(result.unmapped)} operation(s) have no cnnshape layer kind:", markup=False, emoji=False
+        )
         for item in result.unmapped:
-            console.print(f"  {item.format()}", markup=False)
+            console.print(f"  {item.format()}", markup=False, emoji=False)
         return
     if result.problems:
-        console.print(f"{target}: the written spec disagrees with {source}:")
+        console.print(f"{target}: the written spec disagrees with {source}:", markup=False, emoji=False)
         for problem in result.problems:
-            console.print(f"  {problem}", markup=False)
+            console.print(f"  {problem}", markup=False, emoji=False)
         return
     shapes = ", ".join(str(list(shape)) for shape in result.torch_outputs)
     console.print(
         f"{target}: {result.layers} layers in {result.blocks} block(s); "
         f"{result.torch_params:,} parameters and output {shapes}, as {source}",
         markup=False,
+        emoji=False,  # a target such as `models.py:Star` is text, not the :star: emoji code
     )

@@ -11,21 +11,20 @@ ONNX is a flat graph: no blocks, every node one layer.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from math import prod
 from typing import Any, Optional
 
 from cnnshape.bridge.imported import ImportResult, Op, Unmapped, check_spec
+from cnnshape.bridge.onnx_map import NODES, arg
 from cnnshape.layers import REGISTRY
 
 MAX_ONNX_BYTES = 2**31 - 1  # protobuf's own limit on one message
 
+Shape = tuple[int, ...]
+
 
 class OnnxError(Exception):
     """The file is not a readable ONNX model; message for the user."""
-
-
-Shape = tuple[int, ...]
 
 
 def _attrs(node: Any) -> dict[str, Any]:
@@ -34,33 +33,26 @@ def _attrs(node: Any) -> dict[str, Any]:
     return {attr.name: helper.get_attribute_value(attr) for attr in node.attribute}
 
 
-def _pairs(pads: list[int], rank: int) -> Optional[list[int]]:
-    """ONNX pads [begin..., end...] as PyTorch's symmetric padding, or None when uneven."""
-    if not pads:
-        return [0] * rank
-    begin, end = list(pads[:rank]), list(pads[rank:])
-    return begin if begin == end else None
+MAX_CONSTANT = 64  # elements: larger constants are never materialised (a declared size is only a number)
 
 
-def _arg(node: Any, index: int) -> str:
-    """The name of a node's input `index`, "" when it has no such input (a malformed node)."""
-    return node.input[index] if len(node.input) > index else ""
+class Reader:
+    """Walks the graph once in order: constants folded, every other node mapped onto a
+    layer kind and inferred by it, each tensor's shape checked against onnx's."""
 
-
-def _one(values: list[int]) -> Any:
-    """[3, 3] -> 3; [1, 2] stays a list."""
-    return values[0] if values and all(v == values[0] for v in values) else values
-
-
-class _Reader:
     def __init__(self, model: Any, input_shape: Optional[Shape]):
         self.model = model
         self.graph = model.graph
         self.initializers = {init.name: init for init in self.graph.initializer}
-        self.constants: dict[str, Any] = {}
-        self.shapes: dict[str, Shape] = {}
+        self.values: dict[str, Any] = {}  # small constants with a known value (numpy arrays)
+        self.constants: set[str] = set()  # computed without the input: shapes, pads, scales
+        self.expanded: dict[str, Shape] = {}  # Expand of an initializer (ViT's class token)
+        self.onnx_shapes: dict[str, Shape] = {}  # onnx's shape inference, fully known shapes only
+        self.shapes: dict[str, Shape] = {}  # each tensor's shape as the mapped kinds give it
         self.refs: dict[str, tuple[str, int]] = {}
         self.ops: list[Op] = []
+        self.by_node: dict[str, Op] = {}
+        self.uses: dict[str, int] = {}
         self.unmapped: list[Unmapped] = []
         self.params = 0
         self.input_shape = input_shape
@@ -68,18 +60,28 @@ class _Reader:
     # -- values ----------------------------------------------------------------------------
 
     def weight(self, name: str) -> Optional[Shape]:
+        """An initializer's declared dims (its data is never read)."""
         init = self.initializers.get(name)
-        return tuple(int(d) for d in init.dims) if init is not None else None
-
-    def constant(self, name: str) -> Optional[list[Any]]:
-        from onnx import numpy_helper
-
-        if name in self.constants:
-            return list(self.constants[name]) or None
-        init = self.initializers.get(name)
-        if init is None or prod(init.dims) > 64:
+        if init is None or any(d < 0 for d in init.dims):
             return None
-        return numpy_helper.to_array(init).reshape(-1).tolist()
+        return tuple(int(d) for d in init.dims)
+
+    def value(self, name: str) -> Any:
+        """A small constant's value (a numpy array), None when unknown or large."""
+        if name in self.values:
+            return self.values[name]
+        init = self.initializers.get(name)
+        return _tensor_value(init) if init is not None else None
+
+    def listed(self, name: str) -> Optional[list[Any]]:
+        value = self.value(name)
+        return None if value is None else value.reshape(-1).tolist()
+
+    def is_tensor(self, name: str) -> bool:
+        return name in self.refs
+
+    def inferred(self, name: str) -> Optional[Shape]:
+        return self.onnx_shapes.get(name)
 
     def infer(self) -> None:
         import onnx
@@ -106,14 +108,18 @@ class _Reader:
             value.type.tensor_type.ClearField("shape")
         del self.graph.value_info[:]
         try:
-            inferred = onnx.shape_inference.infer_shapes(self.model, strict_mode=False)
+            inferred = onnx.shape_inference.infer_shapes(self.model, strict_mode=False, data_prop=True)
         except Exception as exc:  # onnx's checker on a malformed graph
             raise OnnxError(f"onnx shape inference failed: {type(exc).__name__}: {exc}".splitlines()[0]) from None
         for value in [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]:
             tensor = value.type.tensor_type
-            if tensor.HasField("shape"):
-                self.shapes[value.name] = tuple(d.dim_value for d in tensor.shape.dim)
+            if tensor.HasField("shape") and all(d.HasField("dim_value") and d.dim_value > 0 for d in tensor.shape.dim):
+                self.onnx_shapes[value.name] = tuple(d.dim_value for d in tensor.shape.dim)
         self.refs[first.name] = ("input", 0)
+        self.shapes[first.name] = self.input_shape
+        for node in self.graph.node:
+            for name in node.input:
+                self.uses[name] = self.uses.get(name, 0) + 1
 
     # -- nodes -----------------------------------------------------------------------------
 
@@ -131,38 +137,38 @@ class _Reader:
                 self.unmapped.append(Unmapped(f"output {value.name}", "output", "is not computed from the input"))
         return outputs
 
+    def output_shapes(self) -> list[Shape]:
+        """The graph's output shapes: onnx's inference where it knows them, else the mapped kinds'."""
+        return [self.onnx_shapes.get(value.name) or self.shapes.get(value.name, ()) for value in self.graph.output]
+
     def node(self, index: int, node: Any) -> None:
         op_type = node.op_type
         what = f"op {op_type}"
         if not node.output or not node.output[0]:
             self.unmapped.append(Unmapped(self.where(index, node), what, "the node has no output"))
             return
-        if op_type == "Constant":
-            from onnx import numpy_helper
-
-            value = _attrs(node).get("value")
-            values: list[Any] = []
-            if value is not None and hasattr(value, "dims") and prod(value.dims) <= 64:
-                values = numpy_helper.to_array(value).reshape(-1).tolist()
-            self.constants[node.output[0]] = values
-            return
-        if op_type == "Identity" and _arg(node, 0) in self.initializers:
+        if op_type == "Identity" and arg(node, 0) in self.initializers:
             # The exporter's alias of one constant for several nodes (equal folded biases).
             self.initializers[node.output[0]] = self.initializers[node.input[0]]
             return
-        tensors = [name for name in node.input if name and name not in self.initializers and name not in self.constants]
+        tensors = [name for name in node.input if name in self.refs]
+        if op_type == "Shape" and tensors and tensors[0] in self.shapes:
+            tensors = []  # the shape of a tensor is a constant: fold it
         if not tensors:
-            # Computed from constants alone (the exporter's pads or shapes): a constant too.
-            for name in node.output:
-                self.constants.setdefault(name, [])
+            # Computed from constants alone (the exporter's shapes, pads, scales): folded
+            # when small, otherwise only known to be a constant.
+            self.fold(node)
             return
-        if any(name not in self.refs for name in tensors):
+        if any(name and name not in self.refs and not self.is_constant(name) for name in node.input):
             return  # its producer is already reported
         if op_type in ("Identity", "Dropout"):
-            if tensors:
-                self.refs[node.output[0]] = self.refs[tensors[0]]
+            if len(node.output) > 1 and any(node.output[1:]):
+                self.unmapped.append(Unmapped(self.where(index, node), what, "a dropout mask has no layer kind"))
+                return
+            self.refs[node.output[0]] = self.refs[tensors[0]]
+            self.shapes[node.output[0]] = self.shapes[tensors[0]]
             return
-        mapper = _NODES.get(op_type)
+        mapper = NODES.get(op_type)
         if mapper is None:
             self.unmapped.append(
                 Unmapped(
@@ -172,18 +178,34 @@ class _Reader:
                 )
             )
             return
-        mapped = mapper(self, node, _attrs(node), [self.shapes.get(name, ()) for name in tensors])
+        in_shapes = [self.shapes[name] for name in tensors]
+        try:
+            mapped = mapper(self, node, _attrs(node), in_shapes)
+        except Exception as exc:  # an attribute of the wrong type in a hand-made file
+            mapped = f"cannot be read: {type(exc).__name__}: {exc}".splitlines()[0]
         if isinstance(mapped, str):
             self.unmapped.append(Unmapped(self.where(index, node), what, mapped))
             return
         kind, args, weights = mapped
-        try:
-            REGISTRY[kind].model_validate(args)
-        except Exception as exc:
-            self.unmapped.append(
-                Unmapped(self.where(index, node), what, f"arguments cnnshape does not accept: {exc}".splitlines()[0])
-            )
+        if self.fuse_bias(node, kind, args, tensors, weights):
             return
+        try:
+            result = REGISTRY[kind].model_validate(args).infer(in_shapes)
+        except Exception as exc:  # pydantic's ValidationError, the kind's ShapeError
+            self.unmapped.append(Unmapped(self.where(index, node), what, f"{kind}{args}: {exc}".splitlines()[0]))
+            return
+        outputs = [name for name in node.output]
+        for i, name in enumerate(outputs[: len(result.shapes)]):
+            onnx_shape = self.onnx_shapes.get(name)
+            if name and onnx_shape is not None and onnx_shape != tuple(result.shapes[i]):
+                self.unmapped.append(
+                    Unmapped(
+                        self.where(index, node),
+                        what,
+                        f"as {kind} its output is {list(result.shapes[i])}; onnx's shape inference gives {list(onnx_shape)}",
+                    )
+                )
+                return
         self.params += weights
         # torch.onnx.export names a node /layer1/layer1.0/conv1/Conv: the module path is
         # layer1.0.conv1; the writer names the layer after it (layer1_0_conv1).
@@ -191,178 +213,151 @@ class _Reader:
         where = parts[0] if parts else f"{op_type.lower()}_{index}"
         for part in parts[1:-1]:
             where = part if part.startswith(where + ".") else f"{where}.{part}"
-        op = Op(f"node_{index}", kind, args, [self.refs[t] for t in tensors], where, "")
+        op = Op(f"node_{index}", kind, args, [self.refs[t] for t in tensors], where, "", len(result.shapes))
         self.ops.append(op)
-        self.refs[node.output[0]] = (op.node, 0)
+        self.by_node[op.node] = op
+        for i, name in enumerate(outputs[: len(result.shapes)]):
+            if name:
+                self.refs[name] = (op.node, i)
+                self.shapes[name] = tuple(result.shapes[i])
+
+    def is_constant(self, name: str) -> bool:
+        return name in self.constants or name in self.initializers or name in self.values
+
+    def fuse_bias(self, node: Any, kind: str, args: dict[str, Any], tensors: list[str], weights: int) -> bool:
+        """MatMul by a weight then Add of a 1-D initializer is one Linear with a bias
+        (how the exporter writes nn.Linear on 3-D input)."""
+        if kind != "Add" or list(args) != ["tensor_shape"] or len(tensors) != 1 or self.uses.get(tensors[0]) != 1:
+            return False
+        node_name, _ = self.refs[tensors[0]]
+        producer = self.by_node.get(node_name)
+        if producer is None or producer.kind != "Linear" or producer.args.get("bias", True):
+            return False
+        if args["tensor_shape"] != [producer.args["out_features"]]:
+            return False
+        del producer.args["bias"]
+        self.params += weights
+        self.refs[node.output[0]] = self.refs[tensors[0]]
+        self.shapes[node.output[0]] = self.shapes[tensors[0]]
+        return True
+
+    def fold(self, node: Any) -> None:
+        """A node of constants: its value when it is small and the op is one of the
+        exporter's shape arithmetic; it stays a constant (value unknown) otherwise."""
+        for name in node.output:
+            self.constants.add(name)
+        if node.op_type == "Expand" and arg(node, 0) in self.initializers:
+            token = self.weight(node.input[0])
+            if token is not None:
+                self.expanded[node.output[0]] = token
+        try:
+            value = _evaluate(self, node, _attrs(node))
+        except Exception:  # anything numpy refuses: the value stays unknown
+            value = None
+        if value is not None and value.size <= MAX_CONSTANT:
+            self.values[node.output[0]] = value
 
 
-# --- op type -> (kind, args, parameters) or a reason ------------------------------------------
-
-Mapped = Any  # tuple[str, dict[str, Any], int] | str
+_DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
 
 
-def _conv(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
-    weight = reader.weight(_arg(node, 1))
-    if weight is None or len(weight) not in (3, 4, 5):
-        return "its weight is not an initializer of a 1-, 2- or 3-D convolution"
-    rank = len(weight) - 2
-    padding = _pairs(list(attrs.get("pads", [])), rank)
-    if padding is None or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-        return "uneven or automatic padding has no PyTorch convolution argument"
-    bias = len(node.input) > 2 and bool(node.input[2])
-    args: dict[str, Any] = {"out_channels": weight[0], "kernel_size": _one(list(weight[2:]))}
-    for key, name, default in (("strides", "stride", 1), ("dilations", "dilation", 1)):
-        value = _one(list(attrs.get(key, [default] * rank)))
-        if value != default:
-            args[name] = value
-    if any(padding):
-        args["padding"] = _one(padding)
-    if attrs.get("group", 1) != 1:
-        args["groups"] = attrs["group"]
-    if not bias:
-        args["bias"] = False
-    bias_size = reader.weight(_arg(node, 2)) if bias else ()
-    return f"Conv{rank}d", args, prod(weight) + (prod(bias_size) if bias_size else 0)
+def _drop_weights(model: Any) -> None:
+    """Only an initializer's dims count: the data of every one larger than a constant is
+    dropped before onnx's shape inference, which copies the whole model (VGG-16: 550 MB,
+    ten seconds) and reads none of it."""
+    for init in model.graph.initializer:
+        if len(init.dims) and prod(init.dims) > MAX_CONSTANT:
+            for name in _DATA_FIELDS:
+                init.ClearField(name)
 
 
-def _gemm(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
-    weight = reader.weight(_arg(node, 1))
-    if weight is None or attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
-        return "only x @ W.T + b with W an initializer maps to Linear"
-    out_features = weight[0] if attrs.get("transB", 0) else weight[1]
-    bias = reader.weight(_arg(node, 2))
-    args: dict[str, Any] = {"out_features": out_features}
-    if bias is None:
-        args["bias"] = False
-    return "Linear", args, prod(weight) + (prod(bias) if bias else 0)
+def _tensor_value(tensor: Any) -> Any:
+    """A TensorProto's value when it is small and stored in the file (never external data)."""
+    from onnx import TensorProto, numpy_helper
+
+    if tensor.data_location == TensorProto.EXTERNAL or any(d < 0 for d in tensor.dims):
+        return None
+    if prod(tensor.dims) > MAX_CONSTANT:
+        return None
+    try:
+        return numpy_helper.to_array(tensor)
+    except Exception:  # dims that disagree with the data in a hand-made file
+        return None
 
 
-def _matmul(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
-    weight = reader.weight(_arg(node, 1))
-    if weight is None or len(weight) != 2:
-        return "only x @ W with W a 2-D initializer maps (to Linear without bias)"
-    return "Linear", {"out_features": weight[1], "bias": False}, prod(weight)
+def _evaluate(reader: Reader, node: Any, attrs: dict[str, Any]) -> Any:
+    """The value of a constant node, by numpy, for the ops shape arithmetic uses."""
+    import numpy as np
 
-
-def _batch_norm(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
-    rank = len(shapes[0]) if shapes else 4
-    kind = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}.get(rank)
-    scale = reader.weight(_arg(node, 1))
-    if kind is None or scale is None:
-        return "only a batch norm of 2- to 5-D input with initializer weights maps"
-    args: dict[str, Any] = {}
-    eps = float(attrs.get("epsilon", 1e-5))
-    if abs(eps - 1e-5) > 1e-12:
-        args["eps"] = eps
-    return kind, args, 2 * prod(scale)  # scale and bias; mean and variance are buffers
-
-
-def _pool(kind: str) -> Callable[..., Mapped]:
-    def pool(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
-        kernel = list(attrs.get("kernel_shape", []))
-        rank = len(kernel)
-        padding = _pairs(list(attrs.get("pads", [])), rank)
-        if rank != 2 or padding is None or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-            return "only 2-D pooling with even, explicit padding maps"
-        args: dict[str, Any] = {"kernel_size": _one(kernel), "stride": _one(list(attrs.get("strides", [1] * rank)))}
-        if any(padding):
-            args["padding"] = _one(padding)
-        if attrs.get("ceil_mode", 0):
-            args["ceil_mode"] = True
-        if kind == "AvgPool2d" and not attrs.get("count_include_pad", 0) and any(padding):
-            args["count_include_pad"] = False
-        return kind, args, 0
-
-    return pool
-
-
-def _simple(kind: str, **fixed: Any) -> Callable[..., Mapped]:
-    def simple(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
-        return kind, dict(fixed), 0
-
-    return simple
-
-
-def _merge(kind: str) -> Callable[..., Mapped]:
-    def merge(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
-        if len(shapes) != len(node.input):
-            return f"only tensors combined with tensors map to {kind}; a constant operand has no layer kind"
-        return kind, {}, 0
-
-    return merge
-
-
-def _clip(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
-    bounds = [attrs.get("min"), attrs.get("max")]
-    for i, name in enumerate(node.input[1:3]):
-        value = reader.constant(name) if name else None
-        if value:
-            bounds[i] = value[0]
-    if bounds == [0.0, 6.0] or bounds == [0, 6]:
-        return "ReLU6", {}, 0
-    return f"a clip to {bounds} has no layer kind (only ReLU6's [0, 6])"
-
-
-def _concat(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
-    if len(shapes) != len(node.input):
-        return "a constant operand has no layer kind"
-    return "Concat", {"dim": int(attrs.get("axis", 1))}, 0
-
-
-def _flatten(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
-    axis = int(attrs.get("axis", 1))
-    return "Flatten", ({} if axis == 1 else {"start_dim": axis}), 0
-
-
-def _reshape(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
-    out = reader.shapes.get(node.output[0])
-    if not out or not shapes:
-        return "its output shape is unknown to onnx's shape inference"
-    (shape,) = shapes
-    if len(shape) >= 2 and out == (shape[0], prod(shape[1:])):
-        return "Flatten", {}, 0
-    return "Reshape", {"shape": list(out)}, 0
-
-
-def _transpose(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
-    return "Permute", {"dims": list(attrs.get("perm", []))}, 0
-
-
-def _softmax(kind: str) -> Callable[..., Mapped]:
-    def softmax(reader: _Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
-        return kind, {"dim": int(attrs.get("axis", -1))}, 0
-
-    return softmax
-
-
-_NODES: dict[str, Callable[..., Mapped]] = {
-    "Conv": _conv,
-    "Gemm": _gemm,
-    "MatMul": _matmul,
-    "BatchNormalization": _batch_norm,
-    "Relu": _simple("ReLU"),
-    "Sigmoid": _simple("Sigmoid"),
-    "Tanh": _simple("Tanh"),
-    "HardSwish": _simple("Hardswish"),
-    "Elu": _simple("ELU"),
-    "Selu": _simple("SELU"),
-    "Gelu": _simple("GELU"),
-    "Mish": _simple("Mish"),
-    "MaxPool": _pool("MaxPool2d"),
-    "AveragePool": _pool("AvgPool2d"),
-    "GlobalAveragePool": _simple("AdaptiveAvgPool2d", output_size=1),
-    "GlobalMaxPool": _simple("AdaptiveMaxPool2d", output_size=1),
-    "Clip": _clip,
-    "Add": _merge("Add"),
-    "Mul": _merge("Mul"),
-    "Sub": _merge("Sub"),
-    "Concat": _concat,
-    "Flatten": _flatten,
-    "Reshape": _reshape,
-    "Transpose": _transpose,
-    "Softmax": _softmax("Softmax"),
-    "LogSoftmax": _softmax("LogSoftmax"),
-}
+    op = node.op_type
+    if op == "Constant":
+        if "value" in attrs:
+            return _tensor_value(attrs["value"])
+        for key in ("value_int", "value_float", "value_ints", "value_floats"):
+            if key in attrs:
+                return np.array(attrs[key])
+        return None
+    if op == "Shape":
+        shape = reader.shapes[node.input[0]]
+        start, end = attrs.get("start", 0), attrs.get("end", len(shape))
+        return np.array(shape[start:end], dtype=np.int64)
+    args: list[Any] = [reader.value(name) if name else None for name in node.input]
+    if any(a is None for a in args[:1]):
+        return None
+    a: Any = args[0]
+    if op in ("Identity", "Cast"):
+        return a
+    if op == "ConstantOfShape":
+        if prod(int(d) for d in a.reshape(-1)) > MAX_CONSTANT:
+            return None
+        fill = _tensor_value(attrs["value"]) if "value" in attrs else np.zeros(1)
+        return np.full([int(d) for d in a.reshape(-1)], fill.reshape(-1)[0] if fill is not None else 0)
+    if op == "Gather":
+        return np.take(a, args[1], axis=attrs.get("axis", 0))
+    if op == "Unsqueeze":
+        axes = attrs.get("axes") or args[1].reshape(-1).tolist()
+        for axis in sorted(axes):
+            a = np.expand_dims(a, axis)
+        return a
+    if op == "Squeeze":
+        axes = attrs.get("axes") or (args[1].reshape(-1).tolist() if len(args) > 1 else None)
+        return np.squeeze(a, axis=tuple(axes) if axes else None)
+    if op == "Concat":
+        return np.concatenate(args, axis=attrs.get("axis", 0))
+    if op == "Slice":
+        starts, ends = args[1].reshape(-1), args[2].reshape(-1)
+        axes = args[3].reshape(-1) if len(args) > 3 and args[3] is not None else range(len(starts))
+        steps = args[4].reshape(-1) if len(args) > 4 and args[4] is not None else [1] * len(starts)
+        index = [slice(None)] * a.ndim
+        for axis, start, end, step in zip(axes, starts, ends, steps):
+            index[int(axis)] = slice(int(start), int(end), int(step))
+        return a[tuple(index)]
+    if op == "Transpose":
+        return np.transpose(a, attrs.get("perm") or None)
+    if op == "Reshape":
+        return a.reshape([int(d) for d in args[1].reshape(-1)])
+    unary = {"Neg": np.negative, "Sqrt": np.sqrt, "Floor": np.floor, "Ceil": np.ceil, "Not": np.logical_not}
+    if op in unary:
+        return unary[op](a)
+    binary = {
+        "Add": np.add,
+        "Sub": np.subtract,
+        "Mul": np.multiply,
+        "Mod": np.mod,
+        "Equal": np.equal,
+        "Less": np.less,
+        "Greater": np.greater,
+        "Max": np.maximum,
+        "Min": np.minimum,
+    }
+    if op in binary and len(args) == 2 and args[1] is not None:
+        return binary[op](a, args[1])
+    if op == "Div" and len(args) == 2 and args[1] is not None:
+        integer = a.dtype.kind in "iu" and args[1].dtype.kind in "iu"
+        return np.floor_divide(a, args[1]) if integer else np.divide(a, args[1])
+    if op == "Where" and len(args) == 3 and all(x is not None for x in args):
+        return np.where(a, args[1], args[2])
+    return None
 
 
 def import_onnx(
@@ -384,12 +379,14 @@ def import_onnx(
         model = onnx.load_model_from_string(data)
     except Exception as exc:  # protobuf's DecodeError and whatever else bad bytes raise
         raise OnnxError(f"not a readable ONNX model: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    del data
     if not model.graph.node:
         raise OnnxError("not a readable ONNX model: the graph has no nodes")
-    reader = _Reader(model, input_shape)
+    _drop_weights(model)
+    reader = Reader(model, input_shape)
     reader.infer()
     outputs = reader.run()
-    onnx_outputs = [reader.shapes.get(value.name, ()) for value in model.graph.output]
+    onnx_outputs = reader.output_shapes()
     if reader.unmapped or not outputs:
         return ImportResult("", reader.unmapped, reader.params, onnx_outputs, len(reader.ops), 0)
     from pathlib import Path

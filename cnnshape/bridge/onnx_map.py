@@ -57,58 +57,40 @@ def _ints(value: Optional[list[Any]]) -> Optional[list[int]]:
     return [int(v) for v in value]
 
 
-def _conv(reader: Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
-    weight = reader.weight(arg(node, 1))
-    if weight is None or len(weight) not in (3, 4, 5):
-        return "its weight is not an initializer of a 1-, 2- or 3-D convolution"
-    rank = len(weight) - 2
-    padding = _pairs(list(attrs.get("pads", [])), rank)
-    if padding is None or not _explicit(attrs):
-        return "uneven or automatic padding has no PyTorch convolution argument"
-    bias = bool(arg(node, 2))
-    args: dict[str, Any] = {"out_channels": weight[0], "kernel_size": _one(list(weight[2:]))}
-    for key, name, default in (("strides", "stride", 1), ("dilations", "dilation", 1)):
-        value = _one(list(attrs.get(key, [default] * rank)))
-        if value != default:
-            args[name] = value
-    if any(padding):
-        args["padding"] = _one(padding)
-    if attrs.get("group", 1) != 1:
-        args["groups"] = attrs["group"]
-    if not bias:
-        args["bias"] = False
-    bias_size = reader.weight(arg(node, 2)) if bias else ()
-    return f"Conv{rank}d", args, prod(weight) + (prod(bias_size) if bias_size else 0)
+def _convolution(transposed: bool) -> Mapper:
+    kind = "ConvTranspose" if transposed else "Conv"
+    name = "transposed convolution" if transposed else "convolution"
 
+    def conv(reader: Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
+        weight = reader.weight(arg(node, 1))
+        if weight is None or len(weight) not in (3, 4, 5):
+            return f"its weight is not an initializer of a 1-, 2- or 3-D {name}"
+        rank = len(weight) - 2
+        padding = _pairs(list(attrs.get("pads", [])), rank)
+        if padding is None or not _explicit(attrs) or "output_shape" in attrs:
+            return "uneven, automatic or output_shape padding has no PyTorch argument"
+        groups = int(attrs.get("group", 1))
+        # ONNX's weights are PyTorch's: (C_out, C_in / groups, k...) for Conv and
+        # (C_in, C_out / groups, k...) for ConvTranspose.
+        out_channels = weight[1] * groups if transposed else weight[0]
+        args: dict[str, Any] = {"out_channels": out_channels, "kernel_size": _one(list(weight[2:]))}
+        settings = [("strides", "stride", 1), ("dilations", "dilation", 1)]
+        for key, field, default in settings + ([("output_padding", "output_padding", 0)] if transposed else []):
+            value = _one(list(attrs.get(key, [default] * rank)))
+            if value != default:
+                args[field] = value
+        if any(padding):
+            args["padding"] = _one(padding)
+        if groups != 1:
+            args["groups"] = groups
+        bias = reader.weight(arg(node, 2)) if arg(node, 2) else None
+        if bias is None and arg(node, 2):
+            return "its bias is not an initializer"
+        if bias is None:
+            args["bias"] = False
+        return f"{kind}{rank}d", args, prod(weight) + (prod(bias) if bias else 0)
 
-def _conv_transpose(reader: Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
-    weight = reader.weight(arg(node, 1))
-    if weight is None or len(weight) not in (3, 4, 5):
-        return "its weight is not an initializer of a 1-, 2- or 3-D transposed convolution"
-    rank = len(weight) - 2
-    padding = _pairs(list(attrs.get("pads", [])), rank)
-    if padding is None or not _explicit(attrs) or "output_shape" in attrs:
-        return "uneven, automatic or output_shape padding has no PyTorch argument"
-    groups = int(attrs.get("group", 1))
-    # ONNX's weight is (C_in, C_out / groups, k...), as PyTorch's ConvTranspose.
-    args: dict[str, Any] = {"out_channels": weight[1] * groups, "kernel_size": _one(list(weight[2:]))}
-    for key, name, default in (
-        ("strides", "stride", 1),
-        ("dilations", "dilation", 1),
-        ("output_padding", "output_padding", 0),
-    ):
-        value = _one(list(attrs.get(key, [default] * rank)))
-        if value != default:
-            args[name] = value
-    if any(padding):
-        args["padding"] = _one(padding)
-    if groups != 1:
-        args["groups"] = groups
-    bias = bool(arg(node, 2))
-    if not bias:
-        args["bias"] = False
-    bias_size = reader.weight(arg(node, 2)) if bias else ()
-    return f"ConvTranspose{rank}d", args, prod(weight) + (prod(bias_size) if bias_size else 0)
+    return conv
 
 
 def _gemm(reader: Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
@@ -475,8 +457,8 @@ def _reduce_mean(reader: Reader, node: Any, attrs: dict[str, Any], shapes: list[
 
 
 NODES: dict[str, Mapper] = {
-    "Conv": _conv,
-    "ConvTranspose": _conv_transpose,
+    "Conv": _convolution(transposed=False),
+    "ConvTranspose": _convolution(transposed=True),
     "Gemm": _gemm,
     "MatMul": _matmul,
     "BatchNormalization": _batch_norm,

@@ -1,9 +1,12 @@
-"""An ONNX model as a cnnshape spec: read the graph with the `onnx` package, map each node
-onto a layer kind by its op type and attributes (initializers give the weight shapes), and
-write the spec with the same writer as the torch.fx import. The written spec is analysed
-again and must give the ONNX file's own numbers: its parameters (the initializers the
-mapped nodes use as weights; batch-norm means and variances are buffers) and the output
-shapes of onnx's shape inference. Imports onnx, never torch.
+"""An ONNX model as a cnnshape spec: read the graph with the `onnx` package, walk it once in
+order, fold the constants (the exporter's shape arithmetic), map every other node onto a
+layer kind by its op type (the table is bridge/onnx_map.py) and let that kind infer the
+node's output shape, which onnx's own shape inference cross-checks tensor by tensor. The
+spec is written with the same writer as the torch.fx import, analysed again, and must give
+the file's own numbers: its parameters (the declared sizes of the initializers the mapped
+nodes use as weights; batch-norm means and variances are buffers) and its output shapes.
+Weights' data is never needed: it is dropped on load, and external data is never opened.
+Imports onnx and numpy, never torch.
 
 ONNX is a flat graph: no blocks, every node one layer.
 """

@@ -17,8 +17,13 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_NODES = 2_000_000  # values in a document, after alias expansion
 MAX_ALIASED = 100_000  # values reached again through aliases: stops "billion laughs" early
 MAX_DEPTH = 64
+# A document that may hold more values than this records positions only when a problem needs them.
+RECORDED_UP_TO = 500_000
 
 _STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_MERGE = "tag:yaml.org,2002:merge"
+_VALUE = "tag:yaml.org,2002:value"
 _CORE_TAGS = {
     "tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
 }
@@ -26,25 +31,57 @@ _CORE_TAGS = {
 
 @dataclass
 class Source:
-    """A loaded spec document with the position of every value and mapping key."""
+    """A loaded spec document with the position of every value and mapping key.
+
+    A large document (one that may hold more than RECORDED_UP_TO values) is loaded without
+    positions: they take more memory than the data (two dict entries of a loc tuple per
+    value, 217 MiB for 250,000 written-out layers), and only a problem needs them, so the
+    first `locate` walks the text again, recording them."""
 
     path: str
     data: Any
-    value_pos: dict[Loc, tuple[int, int]] = field(default_factory=dict)
-    key_pos: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     pending: list[Problem] = field(default_factory=list)  # found while loading, reported with later ones
     text: str = ""  # the document, for tools that read comments (lint's suppressions)
+    _value_pos: dict[Loc, tuple[int, int]] = field(default_factory=dict, init=False, repr=False)
+    _key_pos: dict[Loc, tuple[int, int]] = field(default_factory=dict, init=False, repr=False)
+    _unrecorded: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def value_pos(self) -> dict[Loc, tuple[int, int]]:
+        self._record()
+        return self._value_pos
+
+    @value_pos.setter
+    def value_pos(self, positions: dict[Loc, tuple[int, int]]) -> None:
+        self._value_pos = positions
+
+    @property
+    def key_pos(self) -> dict[Loc, tuple[int, int]]:
+        self._record()
+        return self._key_pos
+
+    @key_pos.setter
+    def key_pos(self, positions: dict[Loc, tuple[int, int]]) -> None:
+        self._key_pos = positions
+
+    def _record(self) -> None:
+        if self._unrecorded:
+            self._unrecorded = False
+            again = _load(self.text, self.path, record=True)  # the same walk, recording this time
+            self._value_pos, self._key_pos = again._value_pos, again._key_pos
 
     def locate(self, loc: Loc, at_key: bool = False) -> tuple[int, int]:
         """Position of the value at `loc` (or its key), else of its nearest located parent."""
+        self._record()
         loc = tuple(loc)
-        if at_key and loc in self.key_pos:
-            return self.key_pos[loc]
+        if at_key and loc in self._key_pos:
+            return self._key_pos[loc]
+        value_pos = self._value_pos
         while loc:
-            if loc in self.value_pos:
-                return self.value_pos[loc]
+            if loc in value_pos:
+                return value_pos[loc]
             loc = loc[:-1]
-        return self.value_pos.get((), (1, 1))
+        return value_pos.get((), (1, 1))
 
     def problem(self, issue: Issue) -> Problem:
         line, col = self.locate(issue.loc, issue.at_key)
@@ -203,27 +240,11 @@ class _TooManyNodes(Exception):
         self.mark = mark
 
 
-def _count_nodes(loader: Any) -> None:
-    """Walk the document's parse events (libyaml's, before any node is built) and stop at
-    the first value past MAX_NODES: libyaml's composer cannot be interrupted, and a 16 MB
-    file of `1,1,1,...` composes to 8 million nodes and gigabytes before any check."""
-    import yaml
-
-    opening = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent, yaml.AliasEvent)
-    count = 0
-    while loader.check_event():
-        event = loader.get_event()
-        if isinstance(event, opening):
-            count += 1
-            if count > MAX_NODES:
-                raise _TooManyNodes(event.start_mark)
-
-
 def _node_bound(text: str) -> int:
     """More than the number of nodes the text can compose to (aliases counted once): every
     node after the root is opened by one of `-`, `[`, `{`, `,`, `:` or `?` (a `:` opens a
-    mapping, its key and its value). Cheap (str.count), so only a text that might pass
-    MAX_NODES pays for counting its parse events first."""
+    mapping, its key and its value). Cheap (str.count): whether a text is small enough to
+    record its positions while it is loaded."""
     count = text.count
     return 1 + count("-") + count("[") + 2 * count("{") + 2 * count(",") + 3 * count(":") + 2 * count("?")
 
@@ -246,43 +267,62 @@ def load_scalar(text: str) -> Any:
 
 def load_text(text: str, path: str = "<string>") -> Source:
     """Parse YAML text into plain Python data plus positions."""
+    if _node_bound(text) <= RECORDED_UP_TO:
+        source = _load(text, path, record=True)
+    else:
+        try:
+            source = _load(text, path, record=False)
+            source._unrecorded = True
+        except _Unrecorded:
+            source = _load(text, path, record=True)  # a problem while loading: its positions are needed now
+    from cnnshape.dialects import recognise  # another format's file (Ultralytics) becomes its native spec
+
+    return recognise(source)
+
+
+class _Unrecorded(Exception):
+    """Loading without positions met a problem, which needs them."""
+
+
+def _load(text: str, path: str, record: bool) -> Source:
+    """The document's data, and its positions if `record`; raises SpecError (or
+    _Unrecorded when not recording and a problem other than the YAML's syntax is found)."""
     import yaml
 
     loader_cls = loader_class()
     loader = None
+    source = Source(path, None, text=text)
     try:
+        loader = loader_cls(text)  # the pure-Python reader checks characters here
+        builder = _Builder(loader, source, record)
         try:
-            if _node_bound(text) > MAX_NODES:
-                loader = loader_cls(text)
-                _count_nodes(loader)
-                loader.dispose()
-            loader = loader_cls(text)  # the pure-Python reader checks characters here
-            root = loader.get_single_node()
-        except _TooManyNodes as exc:
-            message = f"the document has more than {MAX_NODES:,} values; the limit is {MAX_NODES:,}"
-            raise _problem(path, exc.mark.line + 1, exc.mark.column + 1, "limit", message) from None
-        except yaml.MarkedYAMLError as exc:
-            line, col, message = _syntax_error(text, exc)
-            raise _problem(path, line, col, "yaml-syntax", message) from None
-        except yaml.reader.ReaderError as exc:
-            line, col = offset_position(text, exc.position, not issubclass(loader_cls, yaml.reader.Reader))
-            code = exc.character if isinstance(exc.character, int) else ord(exc.character)
-            message = f"character U+{code:04X} is not allowed in YAML ({exc.reason})"
-            raise _problem(path, line, col, "yaml-syntax", message) from None
-        except yaml.YAMLError as exc:
-            raise _problem(path, 1, 1, "yaml-syntax", str(exc).replace("\n", " ")) from None
-        source = Source(path, None, text=text)
-        if root is None:
+            source.data = builder.document()
+        except SpecError:
+            if not record:
+                raise _Unrecorded from None
+            raise
+        if builder.empty:
             raise _problem(path, 1, 1, "schema", "the file is empty; a spec needs `input` and `layers`")
-        builder = _Builder(loader, source)
-        source.data = builder.build(root, (), 0)
+        if builder.issues and not record:
+            raise _Unrecorded
         source.pending = source.problems(builder.issues)
+    except _TooManyNodes as exc:
+        message = f"the document has more than {MAX_NODES:,} values; the limit is {MAX_NODES:,}"
+        raise _problem(path, exc.mark.line + 1, exc.mark.column + 1, "limit", message) from None
+    except yaml.MarkedYAMLError as exc:
+        line, col, message = _syntax_error(text, exc)
+        raise _problem(path, line, col, "yaml-syntax", message) from None
+    except yaml.reader.ReaderError as exc:
+        line, col = offset_position(text, exc.position, not issubclass(loader_cls, yaml.reader.Reader))
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        message = f"character U+{code:04X} is not allowed in YAML ({exc.reason})"
+        raise _problem(path, line, col, "yaml-syntax", message) from None
+    except yaml.YAMLError as exc:
+        raise _problem(path, 1, 1, "yaml-syntax", str(exc).replace("\n", " ")) from None
     finally:
         if loader is not None:
             loader.dispose()
-    from cnnshape.dialects import recognise  # another format's file (Ultralytics) becomes its native spec
-
-    return recognise(source)
+    return source
 
 
 def _syntax_error(text: str, exc: Any) -> tuple[int, int, str]:
@@ -343,18 +383,33 @@ def offset_position(text: str, offset: int, in_bytes: bool = False) -> tuple[int
 
 
 class _Builder:
-    """Walks a composed YAML node tree into Python data, recording positions."""
+    """Builds Python data from the parser's events, recording positions.
 
-    def __init__(self, loader: Any, source: Source):
+    The document is never composed into one node tree: a written-out 250,000-layer file's
+    tree took 422 MiB beside the data built from it. Only a value with an anchor is kept as
+    nodes (an alias repeats it), and nodes go through the same checks as events. Problems
+    come in the order a parse of the whole document before building would give them: a
+    syntax error (or the value limit) anywhere comes before a problem found while building.
+    """
+
+    def __init__(self, loader: Any, source: Source, record: bool = True):
+        import yaml
+
         self.loader = loader
         self.source = source
+        self.record = record
+        self.value_pos = source._value_pos
+        self.key_pos = source._key_pos
         self.issues: list[Issue] = []
-        self.count = 0
+        self.count = 0  # values built, aliases expanded
+        self.opened = 0  # values the parser's events open, an alias counted once
+        self.empty = False
+        self.anchors: dict[str, Any] = {}  # anchor -> its node
+        self.root_mark: Any = None
         self.active: set[int] = set()
         self.seen: set[int] = set()
         # Only an alias (`*name`, merge keys included) puts one node in two places; a text
-        # without `*` has none, and skips the bookkeeping (about 150 MiB of ids for a
-        # written-out 250,000-layer file).
+        # without `*` has none, and skips the bookkeeping.
         self.aliasing = "*" in (source.text or "")
         self.aliased = 0  # values built again because an alias repeats them
         self.in_alias = 0
@@ -363,9 +418,244 @@ class _Builder:
         # and a spec repeats the same few (`3`, `1`, `true`) thousands of times; PyYAML's
         # int constructor was a quarter of the time spent loading a 10,000-layer chain.
         self.scalars: dict[tuple[str, str], Any] = {}
+        self.scalar_node: Any = yaml.ScalarNode
+        self.nodes = (yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode)
+        self.scalar_event: Any = yaml.ScalarEvent
+        self.sequence_event = yaml.SequenceStartEvent
+        self.alias_event = yaml.AliasEvent
+        self.ends = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+        self.composer_error = yaml.composer.ComposerError
+
+    # --- the document, from events ------------------------------------------------------
+
+    def document(self) -> Any:
+        """The one document's data (`empty` when there is none)."""
         import yaml
 
-        self.scalar_node = yaml.ScalarNode
+        get = self.loader.get_event
+        get()  # the stream's start
+        if self.loader.check_event(yaml.StreamEndEvent):
+            self.empty = True
+            return None
+        get()  # the document's start
+        event = get()
+        self.root_mark = event.start_mark
+        try:
+            data = self.value(event, (), 0)
+        except SpecError:
+            self._rest()
+            raise
+        get()  # the document's end
+        self._single()
+        return data
+
+    def _rest(self) -> None:
+        """Read the events after a problem found while building: a syntax error, the value
+        limit, an undefined alias or a second document further on is reported instead."""
+        import yaml
+
+        get = self.loader.get_event
+        opening = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
+        while True:
+            event = get()
+            cls = event.__class__
+            if cls is yaml.DocumentEndEvent:
+                self._single()
+                return
+            if cls is self.alias_event:
+                self._open(event)
+                if event.anchor not in self.anchors:
+                    raise self.composer_error(None, None, "found undefined alias", event.start_mark)
+            elif cls in opening:
+                self._open(event)
+                self._anchor(event, event)
+
+    def _single(self) -> None:
+        import yaml
+
+        if not self.loader.check_event(yaml.StreamEndEvent):
+            event = self.loader.get_event()
+            raise self.composer_error(
+                "expected a single document in the stream",
+                self.root_mark,
+                "but found another document",
+                event.start_mark,
+            )
+
+    def _open(self, event: Any) -> None:
+        self.opened += 1
+        if self.opened > MAX_NODES:
+            raise _TooManyNodes(event.start_mark)
+
+    def _anchor(self, event: Any, node: Any) -> None:
+        anchor = event.anchor
+        if anchor is not None:
+            if anchor in self.anchors:
+                raise self.composer_error(
+                    "found duplicate anchor; first occurrence",
+                    self.anchors[anchor].start_mark,
+                    "second occurrence",
+                    event.start_mark,
+                )
+            self.anchors[anchor] = node
+
+    def _tag(self, event: Any, kind: Any) -> str:
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.loader.resolve(kind, event.value if kind is self.scalar_node else None, event.implicit)
+        return tag
+
+    def value(self, event: Any, loc: Loc, depth: int) -> Any:
+        """The value that `event` opens, built as its events come."""
+        cls = event.__class__
+        if cls is self.alias_event or event.anchor is not None:
+            return self.build(self.compose(event, depth), loc, depth)
+        self._open(event)
+        kind = self.scalar_node if cls is self.scalar_event else self.nodes[1 if cls is self.sequence_event else 2]
+        tag = self._tag(event, kind)
+        self.count += 1
+        mark = event.start_mark
+        self._limits(tag, mark, depth)
+        if self.record:
+            self.value_pos[loc] = (mark.line + 1, mark.column + 1)
+        if cls is self.scalar_event:
+            return self._scalar(tag, event.value, mark)
+        get = self.loader.get_event
+        if cls is self.sequence_event:
+            items: list[Any] = []
+            event = get()
+            while event.__class__ is not self.ends[0]:
+                items.append(self.value(event, loc + (len(items),), depth + 1))
+                event = get()
+            return items
+        return self._mapping(loc, depth, mark)
+
+    def _mapping(self, loc: Loc, depth: int, mark: Any) -> dict[Any, Any]:
+        get = self.loader.get_event
+        mapping: dict[Any, Any] = {}
+        marks: dict[Any, tuple[int, int]] = {}
+        merges: list[tuple[Any, Any]] = []  # `<<` pairs, as nodes: merged after, placed first
+        event = get()
+        while event.__class__ is not self.ends[1]:
+            start = event.start_mark
+            if event.__class__ is self.scalar_event and event.anchor is None:
+                tag = self._tag(event, self.scalar_node)
+                if tag == _MERGE:
+                    self._open(event)
+                    key_node = self.scalar_node(tag, event.value, event.start_mark, event.end_mark)
+                    merges.append((key_node, self.compose(get(), depth + 1)))
+                    event = get()
+                    continue
+                if tag in (_STR, _VALUE):  # a plain string (`=` too, as PyYAML reads a key)
+                    self._open(event)
+                    self.count += 1
+                    key = event.value
+                else:
+                    key = self.value(event, loc + ("<key>",), depth + 1)
+                    self.value_pos.pop(loc + ("<key>",), None)
+            else:
+                key_node = self.compose(event, depth + 1)
+                start = key_node.start_mark  # an alias's is its anchor's, as for any node
+                key = self._key(key_node, loc, depth + 1)
+            if not isinstance(key, (str, int, bool, float)) and key is not None:
+                raise self._fatal(start, "yaml-unsupported", "mapping keys must be plain scalars")
+            key_loc = loc + (key,)
+            key_mark = (start.line + 1, start.column + 1)
+            if key in mapping:
+                self._duplicate(key, key_loc, marks[key], key_mark)
+                self.compose(get(), depth + 1)  # read, never built (as the first value wins)
+            else:
+                marks[key] = key_mark
+                if self.record:
+                    self.key_pos[key_loc] = key_mark
+                mapping[key] = self.value(get(), key_loc, depth + 1)
+            event = get()
+        if merges:
+            mapping = self._merged(merges, mapping, loc, depth, mark)
+        return mapping
+
+    def compose(self, event: Any, depth: int) -> Any:
+        """The node of an alias (its anchor's) or of a value read as nodes (an anchored one,
+        a merge key's value, a duplicate key's value)."""
+        import yaml
+
+        cls = event.__class__
+        self._open(event)
+        if cls is self.alias_event:
+            node = self.anchors.get(event.anchor)
+            if node is None:
+                raise self.composer_error(None, None, "found undefined alias", event.start_mark)
+            return node
+        if depth > MAX_DEPTH:
+            raise self._fatal(event.start_mark, "limit", f"nesting deeper than {MAX_DEPTH} levels")
+        if cls is self.scalar_event:
+            node = self.scalar_node(self._tag(event, self.scalar_node), event.value, event.start_mark, event.end_mark)
+            self._anchor(event, node)
+            return node
+        get = self.loader.get_event
+        if cls is self.sequence_event:
+            node = yaml.SequenceNode(self._tag(event, yaml.SequenceNode), [], event.start_mark, None)
+            self._anchor(event, node)
+            item = get()
+            while item.__class__ is not self.ends[0]:
+                node.value.append(self.compose(item, depth + 1))
+                item = get()
+        else:
+            node = yaml.MappingNode(self._tag(event, yaml.MappingNode), [], event.start_mark, None)
+            self._anchor(event, node)
+            item = get()
+            while item.__class__ is not self.ends[1]:
+                key = self.compose(item, depth + 1)
+                node.value.append((key, self.compose(get(), depth + 1)))
+                item = get()
+        node.end_mark = item.end_mark
+        return node
+
+    def _merged(self, merges: list[tuple[Any, Any]], written: dict[Any, Any], loc: Loc, depth: int, start: Any) -> Any:
+        """A mapping's `<<: *base` pairs go first; a written key overrides a merged one."""
+        import yaml
+
+        node = yaml.MappingNode(_MAP, merges, start, start)
+        self._flatten(node)
+        merged: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = self._key(key_node, loc, depth + 1)
+            if not isinstance(key, (str, int, bool, float)) and key is not None:
+                raise self._fatal(key_node.start_mark, "yaml-unsupported", "mapping keys must be plain scalars")
+            key_loc = loc + (key,)
+            merged.pop(key, None)  # of two merged pairs the later wins (PyYAML's order)
+            if key in written:
+                # Built and checked, but the written value and its positions stand.
+                record, self.record = self.record, False
+                try:
+                    self.build(value_node, key_loc, depth + 1)
+                finally:
+                    self.record = record
+                continue
+            if self.record:
+                self.key_pos[key_loc] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            merged[key] = self.build(value_node, key_loc, depth + 1)
+        return {**merged, **written}
+
+    def _flatten(self, node: Any) -> None:
+        import yaml
+
+        try:
+            self.loader.flatten_mapping(node)  # `<<: *base` pairs go first; written keys override them
+        except yaml.constructor.ConstructorError as exc:
+            mark = exc.problem_mark or node.start_mark
+            message = "a merge key `<<` takes a mapping or a list of mappings (`<<: *base`)"
+            problem = Problem(self.source.path, mark.line + 1, mark.column + 1, "error", "yaml-unsupported", message)
+            raise SpecError([*self.source.problems(self.issues), problem]) from None
+
+    def _duplicate(self, key: Any, key_loc: Loc, first: tuple[int, int], key_mark: tuple[int, int]) -> None:
+        dup_loc = key_loc + ("<duplicate>",)
+        if self.record:
+            self.key_pos[dup_loc] = key_mark
+        message = f"duplicate key {key!r} (first at line {first[0]}); remove one"
+        self.issues.append(Issue(dup_loc, "yaml-unsupported", message, at_key=True))
+
+    # --- nodes: what an alias repeats ----------------------------------------------------
 
     def build(self, node: Any, loc: Loc, depth: int) -> Any:
         self.count += 1
@@ -380,22 +670,23 @@ class _Builder:
         try:
             self._check(node, depth)
             mark = node.start_mark
-            self.source.value_pos[loc] = (mark.line + 1, mark.column + 1)
+            if self.record:
+                self.value_pos[loc] = (mark.line + 1, mark.column + 1)
             if node.__class__ is self.scalar_node:
-                return self._scalar(node)
+                return self._scalar(node.tag, node.value, mark)
             return self._collection(node, loc, depth)
         finally:
             self.in_alias -= repeated
 
     def _check(self, node: Any, depth: int) -> None:
-        """The limits and refusals every value goes through."""
+        """The limits and refusals every node goes through."""
         if self.in_alias:
             self.aliased += 1
             if self.aliased > MAX_ALIASED:
                 # An alias's node carries its anchor's position; the key that holds the
                 # alias is the place to point at.
                 where = self.alias_loc
-                while where and where not in self.source.key_pos:
+                while where and where not in self.key_pos:
                     where = where[:-1]
                 line, col = self.source.locate(where, at_key=True)
                 message = f"YAML aliases repeat more than {MAX_ALIASED:,} values here (an alias bomb?)"
@@ -403,31 +694,35 @@ class _Builder:
                     self.source.problems(self.issues)
                     + [Problem(self.source.path, line, col, "error", "limit", message)]
                 )
-        if self.count > MAX_NODES:
-            raise self._fatal(node, "limit", f"the document expands to more than {MAX_NODES:,} values (alias bomb?)")
-        if depth > MAX_DEPTH:
-            raise self._fatal(node, "limit", f"nesting deeper than {MAX_DEPTH} levels")
-        if node.tag not in _CORE_TAGS:
-            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-            raise self._fatal(node, "yaml-unsupported", f"YAML tag {tag!r} is not allowed in a spec; remove it")
+        self._limits(node.tag, node.start_mark, depth)
         if id(node) in self.active:
-            raise self._fatal(node, "yaml-unsupported", "a YAML alias refers to itself")
+            raise self._fatal(node.start_mark, "yaml-unsupported", "a YAML alias refers to itself")
 
-    def _scalar(self, node: Any) -> Any:
+    def _limits(self, tag: str, mark: Any, depth: int) -> None:
+        """The limits and refusals every value goes through."""
+        if self.count > MAX_NODES:
+            raise self._fatal(mark, "limit", f"the document expands to more than {MAX_NODES:,} values (alias bomb?)")
+        if depth > MAX_DEPTH:
+            raise self._fatal(mark, "limit", f"nesting deeper than {MAX_DEPTH} levels")
+        if tag not in _CORE_TAGS:
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
+            raise self._fatal(mark, "yaml-unsupported", f"YAML tag {shown!r} is not allowed in a spec; remove it")
+
+    def _scalar(self, tag: str, text: str, mark: Any) -> Any:
         import yaml
 
-        if node.tag == _STR:
-            return node.value
-        key = (node.tag, node.value)
+        if tag == _STR:
+            return text
+        key = (tag, text)
         if key in self.scalars:
             return self.scalars[key]
         try:
             # The tag's constructor directly: construct_object's bookkeeping is for
             # recursive collections, which scalars never are.
-            value = self.loader.yaml_constructors[node.tag](self.loader, node)
+            value = self.loader.yaml_constructors[tag](self.loader, self.scalar_node(tag, text, mark, mark))
         except (yaml.YAMLError, ValueError) as exc:
-            raise self._fatal(node, "yaml-syntax", f"bad scalar: {exc}") from None
-        if len(self.scalars) < 4096 and len(node.value) <= 64:  # bounded, against hostile files
+            raise self._fatal(mark, "yaml-syntax", f"bad scalar: {exc}") from None
+        if len(self.scalars) < 4096 and len(text) <= 64:  # bounded, against hostile files
             self.scalars[key] = value
         return value
 
@@ -439,7 +734,7 @@ class _Builder:
                 self.seen.add(id(node))
             return node.value
         key = self.build(node, loc + ("<key>",), depth)
-        self.source.value_pos.pop(loc + ("<key>",), None)
+        self.value_pos.pop(loc + ("<key>",), None)
         return key
 
     def _collection(self, node: Any, loc: Loc, depth: int) -> Any:
@@ -450,21 +745,14 @@ class _Builder:
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, loc + (i,), depth + 1) for i, item in enumerate(node.value)]
             written = {id(key_node) for key_node, _ in node.value}
-            try:
-                self.loader.flatten_mapping(node)  # `<<: *base` pairs go first; written keys override them
-            except yaml.constructor.ConstructorError as exc:
-                mark = exc.problem_mark or node.start_mark
-                message = "a merge key `<<` takes a mapping or a list of mappings (`<<: *base`)"
-                problem = Problem(
-                    self.source.path, mark.line + 1, mark.column + 1, "error", "yaml-unsupported", message
-                )
-                raise SpecError([*self.source.problems(self.issues), problem]) from None
+            self._flatten(node)
             merged: set[Any] = set()
+            marks: dict[Any, tuple[int, int]] = {}
             mapping: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 key = self._key(key_node, loc, depth + 1)
                 if not isinstance(key, (str, int, bool, float)) and key is not None:
-                    raise self._fatal(key_node, "yaml-unsupported", "mapping keys must be plain scalars")
+                    raise self._fatal(key_node.start_mark, "yaml-unsupported", "mapping keys must be plain scalars")
                 key_loc = loc + (key,)
                 key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 if key in merged:
@@ -475,26 +763,18 @@ class _Builder:
                 if id(key_node) not in written:
                     merged.add(key)
                 if key in mapping:
-                    first = self.source.key_pos[key_loc]
-                    dup_loc = key_loc + ("<duplicate>",)
-                    self.source.key_pos[dup_loc] = key_mark
-                    self.issues.append(
-                        Issue(
-                            dup_loc,
-                            "yaml-unsupported",
-                            f"duplicate key {key!r} (first at line {first[0]}); remove one",
-                            at_key=True,
-                        )
-                    )
+                    self._duplicate(key, key_loc, marks[key], key_mark)
                     continue
-                self.source.key_pos[key_loc] = key_mark
+                marks[key] = key_mark
+                if self.record:
+                    self.key_pos[key_loc] = key_mark
                 mapping[key] = self.build(value_node, key_loc, depth + 1)
             return mapping
         finally:
             self.active.discard(id(node))
 
-    def _fatal(self, node: Any, code: str, message: str) -> SpecError:
-        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+    def _fatal(self, mark: Any, code: str, message: str) -> SpecError:
+        line, col = mark.line + 1, mark.column + 1
         return SpecError(
             self.source.problems(self.issues) + [Problem(self.source.path, line, col, "error", code, message)]
         )

@@ -416,6 +416,58 @@ def test_250000_layers_as_json_under_the_caps(tmp_path: Path) -> None:
     }
 
 
+def test_250000_layers_written_out_as_json_under_the_caps(tmp_path: Path) -> None:
+    """LIMIT_CHAIN's layers with no `repeat`: 250,000 lines of YAML (8.5 MB), each layer
+    its own value with its own position. Built from the parser's events, positions
+    recorded only when a problem needs them, it peaks at about 585 MiB of RSS and also
+    runs under a 600 MiB cap; when PyYAML's node tree and 1.25 million recorded positions
+    coexisted it took 832 MiB and failed under an 800 MiB cap."""
+    import json
+
+    path = tmp_path / "written.yaml"
+    conv = "  - Conv2d: {out_channels: 16, kernel_size: 3, padding: 1}\n"
+    path.write_text("name: limit\ninput: [1, 16, 32, 32]\nlayers:\n" + conv * 125_000 + "  - ReLU\n" * 125_000)
+    result = run(path, "--format", "json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(result.stdout)
+    # The totals worked out above LIMIT_CHAIN: 2,320 parameters and 2,359,296 MACs per conv.
+    assert data["totals"]["layers"] == 250_000 and len(data["layers"]) == 250_000
+    assert data["totals"]["params"] == 125_000 * 2_320 == 290_000_000
+    assert data["totals"]["macs"] == 125_000 * 2_359_296 == 294_912_000_000
+    assert [data["layers"][i]["name"] for i in (0, 124_999, 125_000, -1)] == [
+        "conv2d_1",
+        "conv2d_125000",
+        "relu_1",
+        "relu_125000",
+    ]
+    assert data["layers"][-1]["receptive_field"]["axes"][0] == {
+        "size": 250_001,
+        "stride": 1,
+        "padding": 125_000,
+        "exact": True,
+    }
+
+
+def test_a_problem_in_a_written_out_250000_layer_file_is_located(tmp_path: Path) -> None:
+    """A large file is loaded without positions; a problem makes it walk the text again,
+    recording them, and each problem is located exactly. The file is the one above with
+    two convolutions changed: layer 100,000 (line 3 + 100,000) has `out_channels: 0`,
+    after "  - Conv2d: {out_channels: " (27 characters), and the next one writes
+    `kernel_size` twice."""
+    path = tmp_path / "written.yaml"
+    conv = "  - Conv2d: {out_channels: 16, kernel_size: 3, padding: 1}\n"
+    bad = "  - Conv2d: {out_channels: 0, kernel_size: 3, padding: 1}\n"
+    dup = "  - Conv2d: {out_channels: 16, kernel_size: 3, kernel_size: 3, padding: 1}\n"
+    layers = conv * 99_999 + bad + dup + conv * 24_999 + "  - ReLU\n" * 125_000
+    path.write_text("name: limit\ninput: [1, 16, 32, 32]\nlayers:\n" + layers)
+    result = run(path, "--format", "json")
+    _assert_located(result, path, "100003:28 bad-value")
+    # The second `kernel_size` on line 100,004 follows "  - Conv2d: {out_channels: 16,
+    # kernel_size: 3, " (47 characters).
+    _assert_located(result, path, "100004:48 yaml-unsupported")
+    assert "duplicate key 'kernel_size' (first at line 100004)" in result.stderr
+
+
 def test_250000_layers_as_a_table_under_the_caps(tmp_path: Path) -> None:
     path = tmp_path / "limit.yaml"
     path.write_text(LIMIT_CHAIN)

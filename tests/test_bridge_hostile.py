@@ -4,8 +4,10 @@ command; each payload here would create a marker file `pwned` in the working fol
 any of it ran. Outcomes are exact: the export parses, imports and builds without touching
 the marker, and verify gives cnnshape's numbers.
 
-Every export, verify and import of an attack runs in a child under tests/test_hostile.py's
-caps (`capped`: 1 GiB, 60 s of CPU), as the hostile corpus does."""
+Every export, verify and import of an attack, of every zoo and corpus spec and of the
+hypothesis examples runs in a child under tests/test_hostile.py's caps (`capped`: 1 GiB,
+60 s of CPU), as the hostile corpus does. Two tests call export in this process on fixed,
+payload-free texts (an arg named `true`, NaN and infinities) to look at the code itself."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import json
 import math
 import subprocess
 import sys
+import tempfile
 from functools import partial
 from pathlib import Path
 
@@ -29,9 +32,8 @@ from test_hostile import capped  # noqa: E402
 from test_hostile import run as run_capped  # noqa: E402
 
 from cnnshape.bridge.analysed import analyse_source  # noqa: E402
-from cnnshape.bridge.export import ExportError, export_analysed, export_file  # noqa: E402
+from cnnshape.bridge.export import export_analysed  # noqa: E402
 from cnnshape.bridge.verify import load_code  # noqa: E402
-from cnnshape.errors import SpecError  # noqa: E402
 from cnnshape.source import load_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,22 +53,74 @@ run = partial(cli, width=200)
 
 def _import_in_subprocess(files: list[Path], folder: Path) -> subprocess.CompletedProcess:
     """Import each exported file and build its model on the meta device, in a fresh capped
-    Python whose working folder is `folder` (where a payload would create `pwned`). Prints
-    one JSON line per file (SPEC_NAME, SPEC_FILE and each class's docstring), then
-    `built N`."""
+    Python whose working folder is `folder` (where a payload would create `pwned`). The
+    child fails (exit 3) the moment anything asks to run a command (an audit hook on
+    os.system, exec, spawn, fork and subprocess, set once torch is imported) and after any
+    file whose import or build leaves the marker. Prints one JSON line per file
+    (SPEC_NAME, SPEC_FILE, each class's docstring, the module's int values, each Conv2d's
+    out_channels), then `built N`."""
     script = (
-        "import importlib.util, json, sys, torch\n"
+        "import importlib.util, json, os, sys, torch\n"
+        "RUNS = ('os.system', 'os.exec', 'os.posix_spawn', 'os.spawn', 'os.fork', 'subprocess.Popen')\n"
+        "def refuse(event, args):\n"
+        "    if event in RUNS:\n"
+        "        sys.stderr.write(f'asked to run a command: {event} {args!r}\\n')\n"
+        "        os._exit(3)\n"
+        "sys.addaudithook(refuse)\n"
         "for i, path in enumerate(sys.argv[1:]):\n"
         "    spec = importlib.util.spec_from_file_location(f'exported_{i}', path)\n"
         "    module = importlib.util.module_from_spec(spec)\n"
         "    spec.loader.exec_module(module)\n"
         "    with torch.device('meta'):\n"
-        "        module.build()\n"
+        "        model = module.build()\n"
+        "    if os.path.exists('pwned'):\n"
+        "        sys.exit(f'{path} touched the marker')\n"
         "    docs = {k: v.__doc__ for k, v in vars(module).items() if isinstance(v, type) and v.__module__ == module.__name__}\n"
-        "    print(json.dumps({'name': module.SPEC_NAME, 'file': module.SPEC_FILE, 'docs': docs}))\n"
+        "    values = [v for k, v in vars(module).items() if not k.startswith('__') and type(v) is int]\n"
+        "    convs = [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)]\n"
+        "    row = {'name': module.SPEC_NAME, 'file': module.SPEC_FILE, 'docs': docs, 'values': values, 'convs': convs}\n"
+        "    print(json.dumps(row))\n"
         "print('built', len(sys.argv) - 1)\n"
     )
     return capped([sys.executable, "-c", script, *map(str, files)], torch=True, cwd=folder)
+
+
+# `cnnshape export` of many specs in one capped child (no torch): per spec, what became of
+# it (refused with located problems, an export error and its message, or exported with the
+# analysed name and block descriptions), as one JSON line.
+EXPORT_SCRIPT = """
+import json, sys
+from pathlib import Path
+from cnnshape.bridge.analysed import analyse_source
+from cnnshape.bridge.export import ExportError, export_analysed
+from cnnshape.errors import SpecError
+from cnnshape.source import load_file
+for spec, out in zip(sys.argv[1::2], sys.argv[2::2]):
+    row = {"spec": spec, "out": out}
+    try:
+        analysed = analyse_source(load_file(spec))
+        Path(out).write_text(export_analysed(analysed), encoding="utf-8")
+    except SpecError:
+        row["outcome"] = "refused"
+    except ExportError as exc:
+        row.update(outcome="export-error", message=str(exc))
+    else:
+        blocks = {name: block.description for name, block in analysed.spec.blocks.items()}
+        row.update(outcome="exported", name=analysed.spec.name, blocks=blocks)
+    print(json.dumps(row))
+"""
+
+
+def _export_in_subprocess(specs: list[Path], folder: Path) -> dict[str, dict]:
+    """Export each spec (to exported_I.py in `folder`) in one child under the caps, from
+    `folder`: {spec: its EXPORT_SCRIPT row}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pairs = [str(part) for i, spec in enumerate(specs) for part in (spec, folder / f"exported_{i}.py")]
+    done = capped([sys.executable, "-c", EXPORT_SCRIPT, *pairs], cwd=folder)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [row["spec"] for row in rows] == [str(spec) for spec in specs]
+    return {row["spec"]: row for row in rows}
 
 
 def _exported(spec: Path, folder: Path, name: str = "exported.py") -> tuple[str, Path]:
@@ -123,12 +177,6 @@ layers:
     done = _import_in_subprocess([written], tmp_path)
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "pwned").exists()
-
-
-def _write(code: str, folder: Path, name: str = "exported.py") -> Path:
-    path = folder / name
-    path.write_text(code, encoding="utf-8")
-    return path
 
 
 def test_text_in_docstrings_and_the_file_name_stays_text(tmp_path: Path) -> None:
@@ -316,51 +364,51 @@ def _hostile(data: dict) -> dict:
     return data
 
 
-SPEC_FILES = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "specs" / "valid").glob("*.yaml"))
+ZOO = sorted((ROOT / "specs").glob("*.yaml"))
+CORPUS = sorted((ROOT / "tests" / "specs").glob("*/*.yaml"))  # valid, small and invalid
 
 
-def test_every_zoo_and_valid_spec_exports_to_inert_code(tmp_path: Path) -> None:
-    written: list[Path] = []
-    exported = 0
-    for path in SPEC_FILES:
-        try:
-            plain = export_file(path)
-        except SpecError:
-            continue  # a spec that does not analyse is not exported
-        except ExportError as exc:
-            assert "reaches inside a block use" in str(exc)  # the documented limit (docs/torch.md)
-            continue
-        exported += 1
-        ast.parse(plain)
-        written.append(_write(plain, tmp_path, f"plain_{path.stem}.py"))
+def test_every_zoo_and_corpus_spec_exports_to_inert_code(tmp_path: Path) -> None:
+    """Every zoo and corpus spec that analyses is exported (in a capped child), plain and
+    with a payload in every place text goes; each result parses, and all of them are
+    imported and built in another capped child, which fails if anything runs a command."""
+    plain = _export_in_subprocess(ZOO + CORPUS, tmp_path / "plain")
+    exported = [path for path in ZOO + CORPUS if plain[str(path)]["outcome"] == "exported"]
+    for path in ZOO + CORPUS:
+        row = plain[str(path)]
+        if row["outcome"] == "export-error":
+            assert "reaches inside a block use" in row["message"]  # the documented limit (docs/torch.md)
+        elif path.parent.name != "invalid":
+            assert row["outcome"] == "exported", row
+    healthy = [path for path in ZOO + CORPUS if path.parent.name != "invalid"]
+    assert len([path for path in exported if path in healthy]) >= len(healthy) - 2
+    hostile: list[Path] = []
+    for path in exported:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or "layers" not in data:
             continue  # another dialect (an Ultralytics file): no native names to poison
-        hostile = _spec(yaml.safe_dump(_hostile(data), allow_unicode=True, sort_keys=False), tmp_path, HOSTILE_FILE)
-        code = export_file(hostile)
-        ast.parse(code)
-        written.append(_write(code, tmp_path, f"hostile_{path.stem}.py"))
-    assert exported >= len(SPEC_FILES) - 2
+        folder = tmp_path / "hostile" / path.stem
+        folder.mkdir(parents=True)
+        hostile.append(_spec(yaml.safe_dump(_hostile(data), allow_unicode=True, sort_keys=False), folder, HOSTILE_FILE))
+    poisoned = _export_in_subprocess(hostile, tmp_path / "hostile")
+    assert [row["outcome"] for row in poisoned.values()] == ["exported"] * len(hostile)
+    written = [Path(plain[str(path)]["out"]) for path in exported] + [Path(row["out"]) for row in poisoned.values()]
+    for path in written:
+        ast.parse(path.read_text(encoding="utf-8"))
     done = _import_in_subprocess(written, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.splitlines()[-1] == f"built {len(written)}"
-    assert not (tmp_path / "pwned").exists()
+    assert not list(tmp_path.rglob("pwned"))
 
 
 # --- any text, through export ---------------------------------------------------------------
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+TEXTS = st.tuples(TEXT, TEXT, TEXT, TEXT.filter(bool), TEXT.filter(bool))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=TEXT, description=TEXT, block_description=TEXT, arg=TEXT.filter(bool), block_arg=TEXT.filter(bool))
-@example(
-    name="", description="", block_description="", arg="_", block_arg="0"
-)  # `_` is taken: `__2` would be class-mangled
-def test_any_names_and_descriptions_export_to_code_that_keeps_them_as_data(
-    name: str, description: str, block_description: str, arg: str, block_arg: str
-) -> None:
-    text = yaml.safe_dump(
+def _any_text_spec(name: str, description: str, block_description: str, arg: str, block_arg: str) -> str:
+    return yaml.safe_dump(
         {
             "name": name,
             "description": description,
@@ -378,18 +426,34 @@ def test_any_names_and_descriptions_export_to_code_that_keeps_them_as_data(
         allow_unicode=True,
         sort_keys=False,
     )
-    try:
-        analysed = analyse_source(load_text(text))
-    except SpecError:
-        return  # refused with located problems (a keyword as an arg name, ...): nothing to export
-    spec = analysed.spec
-    code = export_analysed(analysed)
-    ast.parse(code)
-    module = load_code(code)
-    assert spec.name == module.SPEC_NAME
-    assert module.B.__doc__ == (spec.blocks["B"].description or "cnnshape block B.")
-    values = {key: value for key, value in vars(module).items() if not key.startswith("__")}
-    assert 3 in values.values()  # the network arg, under some identifier
-    with torch.device("meta"):
-        model = module.build()
-    assert [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)] == [2, 4]
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=st.lists(TEXTS, min_size=1, max_size=12))
+@example(batch=[("", "", "", "_", "0")])  # `_` is taken: `__2` would be class-mangled
+def test_any_names_and_descriptions_export_to_code_that_keeps_them_as_data(
+    batch: list[tuple[str, str, str, str, str]],
+) -> None:
+    """Each example is a batch of specs, exported in one capped child and imported in
+    another (a child per spec would pay torch's import for each): up to 60 specs in all.
+    A spec cnnshape refuses (a keyword as an arg name, ...) has nothing to export."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        specs = [_spec(_any_text_spec(*texts), folder, f"spec_{i}.yaml") for i, texts in enumerate(batch)]
+        rows = _export_in_subprocess(specs, folder / "out")
+        assert {row["outcome"] for row in rows.values()} <= {"refused", "exported"}, rows
+        exported = [row for row in rows.values() if row["outcome"] == "exported"]
+        if not exported:
+            return
+        for row in exported:
+            ast.parse(Path(row["out"]).read_text(encoding="utf-8"))
+        done = _import_in_subprocess([Path(row["out"]) for row in exported], folder)
+        assert done.returncode == 0, done.stderr[-3000:]
+        found = [json.loads(line) for line in done.stdout.splitlines()[:-1]]
+        assert len(found) == len(exported)
+        for row, module in zip(exported, found):
+            assert module["name"] == row["name"]
+            assert module["docs"]["B"] == (row["blocks"]["B"] or "cnnshape block B.")
+            assert 3 in module["values"]  # the network arg, under some identifier
+            assert module["convs"] == [2, 4]
+        assert not list(folder.rglob("pwned"))

@@ -1,6 +1,7 @@
 """`cnnshape lint` on untrusted input (issue 17): what CI prints cannot be steered by a
 file's content or name, nothing is silently skipped, nothing blocks, and a spec cannot lift
-the repository's budgets.
+the repository's budgets. Every lint run is a child under the hostile corpus's caps
+(tests/test_hostile.capped: 1 GiB, 60 s of CPU, a wall-clock bound on hangs).
 
 Expected values are written out by hand: GitHub's workflow-command escaping (the runner's
 ActionCommand: data escapes %, CR, LF; properties also `:` and `,`), RFC 3986
@@ -13,13 +14,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from conftest import cli
+from test_hostile import capped
 
 ROOT = Path(__file__).resolve().parent.parent
 RESNET18 = ROOT / "specs" / "resnet18.yaml"
@@ -36,10 +36,14 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def lint(*args: str, github: bool = False) -> tuple[int, list[str], list[str]]:
+def lint(
+    *args: str, github: bool = False, python: tuple[str, ...] = ("-m", "cnnshape")
+) -> tuple[int, list[str], list[str]]:
+    """`cnnshape lint ARGS...` from the current folder, in a capped child (`python`: how the
+    child starts cnnshape)."""
     env = {"GITHUB_ACTIONS": "true"} if github else {}
-    result = cli("lint", *args, env=env)
-    return result.exit_code, result.stdout.splitlines(), result.stderr.splitlines()
+    result = capped([sys.executable, *python, "lint", *args], env=env)
+    return result.returncode, result.stdout.splitlines(), result.stderr.splitlines()
 
 
 # --- GitHub workflow commands ---------------------------------------------------------------
@@ -76,6 +80,7 @@ def test_file_names_are_escaped_as_workflow_command_properties(tmp_path: Path) -
 
 
 def test_a_plain_line_under_github_cannot_be_a_command() -> None:
+    # The escaping function itself, on strings (no file is read or run: nothing to cap).
     from cnnshape.escape import workflow
 
     assert workflow("::error::x") == "\\::error::x"
@@ -120,26 +125,20 @@ def test_deeply_nested_arrays_in_the_config_are_a_located_error(tmp_path: Path) 
 # --- what lint reads ----------------------------------------------------------------------
 
 
-def test_an_unreadable_folder_is_reported_not_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreadable_folder_is_reported_not_skipped(tmp_path: Path) -> None:
     (tmp_path / "ok").mkdir()
     (tmp_path / "secret").mkdir()
     shutil.copy(RESNET18, tmp_path / "ok" / "net.yaml")
     shutil.copy(RESNET18, tmp_path / "secret" / "net.yaml")
+    python: tuple[str, ...] = ("-m", "cnnshape")
     if os.geteuid() == 0:
-        # Permission bits do not stop root: make the directory listing fail as it does for
-        # a user without read permission on the folder (EACCES from scandir).
-        real_scandir = os.scandir
-
-        def scandir(path: object = ".") -> object:
-            if os.path.basename(os.fspath(path)) == "secret":  # type: ignore[arg-type]
-                raise PermissionError(13, "Permission denied", os.fspath(path))  # type: ignore[arg-type]
-            return real_scandir(path)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(os, "scandir", scandir)
+        # Permission bits do not stop root: the child's directory listing of `secret` fails
+        # as it does for a user without read permission on the folder (EACCES from scandir).
+        python = ("-c", AS_IF_UNREADABLE)
     else:
         (tmp_path / "secret").chmod(0)
     try:
-        code, out, _ = lint(".")
+        code, out, _ = lint(".", python=python)
     finally:
         (tmp_path / "secret").chmod(0o755)
     assert code == 1
@@ -149,22 +148,26 @@ def test_an_unreadable_folder_is_reported_not_skipped(tmp_path: Path, monkeypatc
     ]
 
 
+AS_IF_UNREADABLE = """
+import os, runpy
+real_scandir = os.scandir
+def scandir(path="."):
+    if os.path.basename(os.fspath(path)) == "secret":
+        raise PermissionError(13, "Permission denied", os.fspath(path))
+    return real_scandir(path)
+os.scandir = scandir
+runpy.run_module("cnnshape", run_name="__main__")
+"""
+
+
 def test_a_fifo_in_a_linted_folder_is_reported_and_never_blocks(tmp_path: Path) -> None:
     shutil.copy(RESNET18, tmp_path / "net.yaml")
     os.mkfifo(tmp_path / "pipe.yaml")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("GITHUB_ACTIONS", None)
-    # In a subprocess with a timeout: a read of the FIFO would wait for a writer forever.
-    result = subprocess.run(
-        [sys.executable, "-m", "cnnshape", "lint", "."],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-    )
-    assert result.returncode == 1
-    assert result.stdout.splitlines() == [
+    # A read of the FIFO would wait for a writer forever: the child's wall-clock bound
+    # (HANG_CAP) would end it, and the test would fail.
+    code, out, _ = lint(".")
+    assert code == 1
+    assert out == [
         "pipe.yaml:1:1: error file-unreadable is a FIFO, not a regular file; only regular files are read",
         "2 file(s) checked: 1 error(s), 0 warning(s), 1 suppressed",  # resnet18 suppresses one finding itself
     ]
@@ -256,18 +259,9 @@ def test_a_pyproject_over_the_size_limit_is_refused_unread(tmp_path: Path) -> No
     the usage exit code of a bad configuration."""
     with open(tmp_path / "pyproject.toml", "wb") as handle:
         handle.truncate(32 * 1024 * 1024)
-    shutil.copy(Path(__file__).resolve().parent.parent / "specs" / "seed-lenet.yaml", tmp_path / "s.yaml")
-    done = subprocess.run(
-        [sys.executable, "-m", "cnnshape", "lint", "s.yaml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-    )
-    assert done.returncode == 2
-    assert (
-        "pyproject.toml: error: cannot read: file is 33,554,432 bytes; the limit is 16,777,216 bytes"
-        in done.stdout + done.stderr
+    shutil.copy(ROOT / "specs" / "seed-lenet.yaml", tmp_path / "s.yaml")
+    code, out, err = lint("s.yaml")
+    assert code == 2
+    assert "pyproject.toml: error: cannot read: file is 33,554,432 bytes; the limit is 16,777,216 bytes" in "\n".join(
+        out + err
     )

@@ -1,9 +1,10 @@
 """Spec text reaches people and CI through every output format; none of it may act there.
 
-Hypothesis writes a network name and a `--set` value from the whole of Unicode (mixed with
-fragments known to act: rich markup, ANSI/OSC sequences, Markdown links, images, headings,
-mentions, HTML, table pipes, spreadsheet formulas), runs every command and format on it,
-and checks what each format must never let through. The expected forms are the formats'
+Hypothesis writes a network name, its description and a `--set` value from the whole of
+Unicode (mixed with fragments known to act: rich markup, ANSI/OSC sequences, Markdown
+links, images, headings, mentions, HTML, table pipes, spreadsheet formulas), runs every
+command and format on it (the HTML report included), and checks what each format must
+never let through; export's docstrings get theirs in tests/test_bridge_hostile.py. The expected forms are the formats'
 own rules (CommonMark parsed by markdown-it, the CSV module, JSON), not cnnshape's output.
 """
 
@@ -21,6 +22,7 @@ from gfm import check_gfm_tables
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
+from test_report_html import _tags
 
 from cnnshape import escape
 
@@ -115,10 +117,10 @@ def _csv_is_inert(output: str) -> list[list[str]]:
 
 @pytest.fixture()
 def spec_for(tmp_path):
-    def write(name: str):
+    def write(name: str, description: str = ""):
         path = tmp_path / "net.yaml"
         # PyYAML writes the name as YAML (escapes for what a YAML file may not hold raw).
-        line = yaml.safe_dump({"name": name}, allow_unicode=False, width=10**9)
+        line = yaml.safe_dump({"name": name, "description": description}, allow_unicode=False, width=10**9)
         path.write_text(SPEC.format(name=line), encoding="utf-8")
         return str(path)
 
@@ -131,9 +133,9 @@ def spec_for(tmp_path):
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(name=TEXT, value=TEXT)
-def test_spec_text_is_inert_in_every_output(spec_for, name: str, value: str) -> None:
-    path = spec_for(name)
+@given(name=TEXT, value=TEXT, description=TEXT)
+def test_spec_text_is_inert_in_every_output(spec_for, tmp_path, name: str, value: str, description: str) -> None:
+    path = spec_for(name, description)
     setting = f"note={json.dumps(value)}"
 
     # Terminal: no control character; markup written in the name is shown, not applied.
@@ -170,6 +172,18 @@ def test_spec_text_is_inert_in_every_output(spec_for, name: str, value: str) -> 
     # CSV: no formula, no control character.
     _csv_is_inert(_run("summary", path, "-f", "csv"))
     _csv_is_inert(_run("sweep", path, "--set", "width={4,8}", "-f", "csv"))
+
+    # HTML: only the page's own tags, and no control character.
+    page_path = tmp_path / "report.html"
+    _run("report", path, "-o", str(page_path))
+    page = page_path.read_text(encoding="utf-8")
+    _no_controls(page)
+    tags = _tags(page)
+    assert [tag for tag, _ in tags].count("script") == 1  # the page's own, at the end
+    for tag, attrs in tags:  # the rules of tests/test_report_html.py: nothing fetched, nothing run
+        assert tag not in ("img", "link", "iframe", "object", "embed", "textarea"), (tag, attrs)
+        assert "src" not in attrs and not any(key.startswith("on") for key in attrs), (tag, attrs)
+        assert attrs.get("href") is None or str(attrs["href"]).startswith("#"), (tag, attrs)
 
     # Diagrams: the name stays inside its one comment line or quoted string.
     mermaid = _run("graph", path)

@@ -394,6 +394,7 @@ LIMIT_CHAIN = (
     "  - Conv2d: {out_channels: 16, kernel_size: 3, padding: 1, repeat: 125000}\n"
     "  - ReLU: {repeat: 125000}\n"
 )
+WHOLE_FIELD = {"size": 250_001, "stride": 1, "padding": 125_000, "exact": True}  # the last layer's, per axis
 
 
 def test_250000_layers_as_json_under_the_caps(tmp_path: Path) -> None:
@@ -408,12 +409,7 @@ def test_250000_layers_as_json_under_the_caps(tmp_path: Path) -> None:
     assert data["totals"]["params"] == 290_000_000
     assert data["totals"]["macs"] == 294_912_000_000
     assert data["layers"][-1]["name"] == "relu_125000"
-    assert data["layers"][-1]["receptive_field"]["axes"][0] == {
-        "size": 250_001,
-        "stride": 1,
-        "padding": 125_000,
-        "exact": True,
-    }
+    assert data["layers"][-1]["receptive_field"]["axes"][0] == WHOLE_FIELD
 
 
 def test_250000_layers_written_out_as_json_under_the_caps(tmp_path: Path) -> None:
@@ -440,12 +436,7 @@ def test_250000_layers_written_out_as_json_under_the_caps(tmp_path: Path) -> Non
         "relu_1",
         "relu_125000",
     ]
-    assert data["layers"][-1]["receptive_field"]["axes"][0] == {
-        "size": 250_001,
-        "stride": 1,
-        "padding": 125_000,
-        "exact": True,
-    }
+    assert data["layers"][-1]["receptive_field"]["axes"][0] == WHOLE_FIELD
 
 
 def test_a_problem_in_a_written_out_250000_layer_file_is_located(tmp_path: Path) -> None:

@@ -425,6 +425,7 @@ class _Builder:
         self.alias_event = yaml.AliasEvent
         self.ends = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
         self.composer_error = yaml.composer.ComposerError
+        self.python_composer = isinstance(loader, yaml.composer.Composer)  # no libyaml
 
     # --- the document, from events ------------------------------------------------------
 
@@ -465,7 +466,7 @@ class _Builder:
             if cls is self.alias_event:
                 self._open(event)
                 if event.anchor not in self.anchors:
-                    raise self.composer_error(None, None, "found undefined alias", event.start_mark)
+                    raise self._undefined(event)
             elif cls in opening:
                 self._open(event)
                 self._anchor(event, event)
@@ -492,12 +493,20 @@ class _Builder:
         if anchor is not None:
             if anchor in self.anchors:
                 raise self.composer_error(
-                    "found duplicate anchor; first occurrence",
+                    f"found duplicate anchor{self._named(anchor)}; first occurrence",
                     self.anchors[anchor].start_mark,
                     "second occurrence",
                     event.start_mark,
                 )
             self.anchors[anchor] = node
+
+    def _named(self, anchor: str) -> str:
+        """The anchor in a composer's message, as PyYAML's own composer words it (libyaml's
+        leaves the name out)."""
+        return f" {anchor!r}" if self.python_composer else ""
+
+    def _undefined(self, event: Any) -> Exception:
+        return self.composer_error(None, None, f"found undefined alias{self._named(event.anchor)}", event.start_mark)
 
     def _tag(self, event: Any, kind: Any) -> str:
         tag = event.tag
@@ -584,7 +593,7 @@ class _Builder:
         if cls is self.alias_event:
             node = self.anchors.get(event.anchor)
             if node is None:
-                raise self.composer_error(None, None, "found undefined alias", event.start_mark)
+                raise self._undefined(event)
             return node
         if depth > MAX_DEPTH:
             raise self._fatal(event.start_mark, "limit", f"nesting deeper than {MAX_DEPTH} levels")

@@ -211,6 +211,7 @@ class _Mixed(torch.nn.Module):
         a, b = torch.split(x, [3, 5], dim=1)
         x = torch.cat([b, a], dim=1) - x.mean((2, 3), keepdim=True)
         x = torch.sqrt(self.gate(x) / 2 + 1) ** 2
+        x = 2 - 1 / x  # constants first: reverse: true
         t = self.norm(x.flatten(2).transpose(1, 2))  # (N, HW, 8)
         t = (t @ t.transpose(1, 2)).softmax(-1) @ t
         return self.fc(t.mean(1).unsqueeze(1)).squeeze(1)
@@ -226,6 +227,7 @@ def test_the_other_ops_map_with_torchs_numbers(tmp_path: Path) -> None:
     kinds = {row.kind for row in report.rows}
     assert {"ReflectionPad2d", "Upsample", "Split", "Mean", "Sub", "Div", "Sqrt", "Pow", "LayerNorm"} <= kinds
     assert {"Hardsigmoid", "MatMul", "Reshape"} <= kinds
+    assert "reverse: true" in result.text
     with torch.no_grad():
         macs, out = count_macs(model, lambda: model(torch.zeros(1, 3, 8, 10)))
     assert report.totals.params == sum(p.numel() for p in model.parameters())

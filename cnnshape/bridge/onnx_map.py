@@ -212,24 +212,29 @@ def _clip(reader: Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape])
 
 
 def _elementwise(kind: str, commutes: bool) -> Mapper:
+    """Of two tensors; or of a tensor and a one-element constant (`scalar`), an initializer
+    (a learned `tensor_shape`) or a larger constant (`constant: true`), in either order."""
+
     def elementwise(reader: Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) -> Mapped:
         if len(shapes) == len(node.input):
             return kind, {}, 0
         live = [reader.is_tensor(name) for name in node.input]
-        if len(node.input) != 2 or live != [True, False] and not commutes:
-            return f"{kind} of a constant and a tensor (in that order) has no layer kind"
+        if len(node.input) != 2 or live not in ([True, False], [False, True]):
+            return f"{kind} of these operands has no layer kind"
         other = node.input[live.index(False)]
+        # The constant first (1 - x, 1 / x): `reverse: true` puts the layer's own operand first.
+        order: dict[str, Any] = {"reverse": True} if live == [False, True] and not commutes else {}
         dims = reader.weight(other)
         if dims is not None and prod(dims) > 1:
             # An initializer of its own: a learned tensor (ConvNeXt's layer scale, ViT's
             # position embedding); its parameters are counted.
-            return kind, {"tensor_shape": list(dims)}, prod(dims)
+            return kind, {"tensor_shape": list(dims), **order}, prod(dims)
         value = reader.value(other)
         if value is None:
             return f"{kind} by a constant whose value is unknown"
         if value.size == 1:
-            return kind, {"scalar": _number(value.item())}, 0
-        return kind, {"tensor_shape": list(value.shape), "constant": True}, 0
+            return kind, {"scalar": _number(value.item()), **order}, 0
+        return kind, {"tensor_shape": list(value.shape), "constant": True, **order}, 0
 
     return elementwise
 
@@ -486,6 +491,7 @@ NODES: dict[str, Mapper] = {
     "Sub": _elementwise("Sub", commutes=False),
     "Div": _elementwise("Div", commutes=False),
     "Pow": _pow,
+    "Reciprocal": _simple("Div", scalar=1, reverse=True),
     "Concat": _concat,
     "Split": _split,
     "Flatten": _flatten,

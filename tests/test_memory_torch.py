@@ -281,3 +281,25 @@ def test_vit_mixed_precision_matches_pytorch(precision: str) -> None:
     memory = training(analysed.report, "adam", precision)
     measured = _saved_bytes(module.build().train(), torch.randn(2, 3, 64, 64), precision)
     assert measured == memory.saved_bytes + memory.weight_copy_bytes
+
+
+OPERANDS = """
+name: operands_saved
+input: [2, 8, 6]
+layers:
+  - Linear: {out_features: 6}
+  - Div: {scalar: 1, reverse: true}     # 1 / x: reciprocal(x) * 1 keeps the reciprocal
+  - Pow: {base: 2}                      # 2 ** x keeps its result
+  - Sub: {scalar: 1, reverse: true}     # 1 - x (rsub) keeps nothing
+  - Pow: {exponent: 2}                  # x ** 2 keeps x
+  - Mul: {scalar: 3, reverse: true}     # 3 * x keeps nothing
+"""
+
+
+def test_reversed_operands_saved_for_backward_match_pytorch(tmp_path: Path) -> None:
+    spec = tmp_path / "operands.yaml"
+    spec.write_text(OPERANDS, encoding="utf-8")
+    analysed, module = exported(str(spec))
+    torch.manual_seed(0)
+    net = module.build().train()
+    assert _saved_bytes(net, torch.rand(2, 8, 6) + 1) == training(analysed.report).saved_bytes

@@ -180,3 +180,23 @@ def test_json_and_table_show_global_context() -> None:
     after = next(row for row in report.rows if row.name == "after")
     assert receptive_field(after.receptive_field) == "7 s4 p3 +g"
     assert field_json(after.receptive_field)["global_context"] is True
+
+
+def test_yolov8n_head_field_is_its_widest_level() -> None:
+    # The case: YOLOv8n's Detect merges the P3, P4 and P5 paths after flattening
+    # them; its field was P3's (the first listed, 911) instead of P5's. Each level's field
+    # is read off the report, and the head's must be the widest of them.
+    ultralytics = pytest.importorskip("ultralytics")
+    from pathlib import Path
+
+    from cnnshape.pipeline import analyze_file
+
+    path = Path(ultralytics.__file__).parent / "cfg" / "models" / "v8" / "yolov8.yaml"
+    report = analyze_file(path, {"scale": "n"})
+    rows = {row.name: row for row in report.rows}
+    levels = [rows[f"model_22.head.level_{i}.cv2"].receptive_field for i in range(3)]
+    head = rows["model_22"].receptive_field
+    assert all(rf is not None for rf in levels) and head is not None
+    sizes = [rf.axes[0].size for rf in levels if rf is not None]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]  # P3 < P4 < P5
+    assert [axis.size for axis in head.axes] == [sizes[-1]] * len(head.axes)

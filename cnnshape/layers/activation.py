@@ -277,8 +277,9 @@ class Pow(_Elementwise):
         return Result([shapes[0]], working=[f"{text}: the shape is kept"])
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
-        # x ** e keeps x for backward (e * x ** (e - 1)); b ** x keeps its result (ln b * b ** x).
-        saves = ("input",) if self.base is None else ("output",)
+        # x ** e keeps x for backward (e * x ** (e - 1)); b ** x keeps x and its result
+        # (PyTorch's pow_backward_exponent reads both; measured in tests/test_memory_torch.py).
+        saves = ("input",) if self.base is None else ("input", "output")
         return [Op(self.op_name, self.op_family, tuple(shapes), out[0], saves=saves)]
 
 

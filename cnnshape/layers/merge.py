@@ -88,7 +88,9 @@ class _Arithmetic(_Elementwise):
     (learned, or a constant buffer) instead of another input."""
 
     symbol: ClassVar[str] = "+"
-    reversed_scalar_saves: ClassVar[tuple[str, ...]] = ()  # what `scalar OP x` keeps for backward
+    # `scalar OP x` computed through an intermediate that autograd keeps (`1 / x` is
+    # reciprocal(x) * 1, which keeps the reciprocal: a tensor of the output's size)
+    reversed_scalar_keeps: ClassVar[bool] = False
 
     scalar: Optional[Float] = None
     tensor_shape: Optional[tuple[PosInt, ...]] = None
@@ -149,14 +151,14 @@ class _Arithmetic(_Elementwise):
         tensor = () if self.tensor_shape is None else tuple(self.tensor_shape)
         params = (("tensor", prod(tensor)),) if tensor and not self.constant else ()
         # Multiplying or dividing by a scalar keeps no tensor for backward; a scalar over x
-        # is PyTorch's reciprocal(x) * scalar, which keeps the reciprocal (the output).
+        # keeps PyTorch's intermediate reciprocal (reversed_scalar_keeps).
         saves = self.op_saves if self.scalar is None else ()
-        if self.scalar is not None and self.reverse:
-            saves = self.reversed_scalar_saves
+        reciprocal = self.scalar is not None and self.reverse and self.reversed_scalar_keeps
+        kept = (("act", prod(out[0])),) if reciprocal else ()
         if tensor and saves:
             saves = ("input",)
         inputs = tuple(shapes) + ((tensor,) if tensor else ())
-        return [Op(self.op_name, self.op_family, inputs, out[0], params=params, saves=saves)]
+        return [Op(self.op_name, self.op_family, inputs, out[0], params=params, saves=saves, saved_extra=kept)]
 
 
 class Add(_Arithmetic):
@@ -249,7 +251,7 @@ class Div(_Arithmetic):
     max_inputs: ClassVar[int | None] = 2
     op_name = "div"
     op_saves = ("inputs",)
-    reversed_scalar_saves = ("output",)
+    reversed_scalar_keeps = True
     op_family = "elementwise"
 
 

@@ -219,3 +219,24 @@ def test_tf_same_max_pool_with_indices_is_refused_at_export() -> None:
     )
     with pytest.raises(ExportError, match="return_indices"):
         export_analysed(analyse_source(load_text(spec, "s.yaml")))
+
+
+def test_tf_same_export_imports_back_as_tf_same() -> None:
+    """The exported Conv/MaxPool/AvgPool *Same modules import back as `padding: tf_same`,
+    with every layer's output shape, and the totals, as the spec has them."""
+    torch = pytest.importorskip("torch")
+    from cnnshape.bridge.export import analyse_source, export_analysed
+    from cnnshape.bridge.fx_import import import_model
+    from cnnshape.bridge.verify import load_code
+    from cnnshape.source import load_text
+
+    analysed = analyse_source(load_text(TF_SPEC, "tf.yaml"))
+    with torch.device("meta"):
+        built = load_code(export_analysed(analysed)).build()
+    result = import_model(built, tuple(analysed.graph.input_shape), "tf")
+    assert result.ok, [item.format() for item in result.unmapped] + result.problems
+    assert result.text.count("padding: tf_same") == 11  # 3 + 2 Conv2d, Conv1d, Conv3d and 6 pools
+    back = analyze_text(result.text, "tf.yaml")
+    assert back.totals.params == analysed.report.totals.params
+    assert back.totals.macs == analysed.report.totals.macs
+    assert [row.output_shapes for row in back.rows] == [row.output_shapes for row in analysed.report.rows]

@@ -172,6 +172,7 @@ class _ConvSame(nn.Module):
     """`padding: tf_same` on a convolution (timm's Conv2dSame): nn.ConvNd with no padding of
     its own, its input padded per call by pad_same (with `padding_mode`'s values)."""
 
+    tf_same = True  # what import reads back as `padding: tf_same`
     kernel_size: tuple[int, ...]
     stride: tuple[int, ...]
     dilation: tuple[int, ...]
@@ -206,6 +207,7 @@ class _PoolSame(nn.Module):
     its own, its input padded per call by pad_same."""
 
     ndim = 2
+    tf_same = True  # what import reads back as `padding: tf_same`
     kernel_size: Any
     stride: Any
     dilation: Any = 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from math import prod
-from typing import ClassVar, Literal, Optional, Union
+from typing import Any, ClassVar, Literal, Optional, Union
 
 from pydantic import field_validator, model_validator
 
@@ -191,6 +191,13 @@ class _ConvNd(Layer):
     def bias_size(self, out: list[Shape]) -> int:
         return self.out_channels if self.bias else 0
 
+    @classmethod
+    def from_torch_module(cls, module: Any, in_shape: Optional[Shape]) -> dict[str, Any]:
+        values = super().from_torch_module(module, in_shape)
+        if getattr(module, "tf_same", False):  # runtime.Conv2dSame: padded per call, padding 0 itself
+            values["padding"] = "tf_same"
+        return values
+
     def torch_side(self) -> Optional[TorchSide]:
         # nn.Conv has no padding that depends on the input size: runtime.Conv2dSame (a
         # subclass of nn.Conv2d, as timm's) pads each call with F.pad first.
@@ -234,7 +241,10 @@ class Conv1d(_ConvNd):
     """
 
     pytorch = TorchSide(
-        "nn.Conv1d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),)
+        "nn.Conv1d",
+        ("in_channels", "out_channels", "kernel_size"),
+        (Inferred("in_channels", "channel"),),
+        modules=("runtime.Conv1dSame",),
     )
 
     ndim = 1
@@ -250,7 +260,10 @@ class Conv2d(_ConvNd):
     """
 
     pytorch = TorchSide(
-        "nn.Conv2d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),)
+        "nn.Conv2d",
+        ("in_channels", "out_channels", "kernel_size"),
+        (Inferred("in_channels", "channel"),),
+        modules=("runtime.Conv2dSame",),
     )
 
     ndim = 2
@@ -265,7 +278,10 @@ class Conv3d(_ConvNd):
     """
 
     pytorch = TorchSide(
-        "nn.Conv3d", ("in_channels", "out_channels", "kernel_size"), (Inferred("in_channels", "channel"),)
+        "nn.Conv3d",
+        ("in_channels", "out_channels", "kernel_size"),
+        (Inferred("in_channels", "channel"),),
+        modules=("runtime.Conv3dSame",),
     )
 
     ndim = 3

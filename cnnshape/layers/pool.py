@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from fractions import Fraction
-from typing import ClassVar, Literal, Optional, Union
+from typing import Any, ClassVar, Literal, Optional, Union
 
 from pydantic import field_validator, model_validator
 
@@ -123,6 +123,13 @@ class _PoolNd(_Window):
             unbatched=len(shape) == n + 1,
         )
 
+    @classmethod
+    def from_torch_module(cls, module: Any, in_shape: Optional[Shape]) -> dict[str, Any]:
+        values = super().from_torch_module(module, in_shape)
+        if getattr(module, "tf_same", False):  # runtime.MaxPool2dSame: padded per call, padding 0 itself
+            values["padding"] = "tf_same"
+        return values
+
     def torch_side(self) -> Optional[TorchSide]:
         # nn.MaxPool/AvgPool have no padding that depends on the input size: the shipped
         # runtime.MaxPool2dSame (a subclass of nn.MaxPool2d, as timm's) pads each call first.
@@ -176,7 +183,7 @@ class MaxPool1d(_MaxPoolNd):
     ```
     """
 
-    pytorch = TorchSide("nn.MaxPool1d", ("kernel_size",))
+    pytorch = TorchSide("nn.MaxPool1d", ("kernel_size",), modules=("runtime.MaxPool1dSame",))
 
     ndim = 1
 
@@ -195,6 +202,7 @@ class MaxPool2d(_MaxPoolNd):
     pytorch = TorchSide(
         "nn.MaxPool2d",
         ("kernel_size",),
+        modules=("runtime.MaxPool2dSame",),
         functions={
             "F.max_pool2d": (
                 ("kernel_size", None),
@@ -218,7 +226,7 @@ class MaxPool3d(_MaxPoolNd):
     ```
     """
 
-    pytorch = TorchSide("nn.MaxPool3d", ("kernel_size",))
+    pytorch = TorchSide("nn.MaxPool3d", ("kernel_size",), modules=("runtime.MaxPool3dSame",))
 
     ndim = 3
 
@@ -236,7 +244,7 @@ class AvgPool1d(_AvgPoolNd):
     ```
     """
 
-    pytorch = TorchSide("nn.AvgPool1d", ("kernel_size",))
+    pytorch = TorchSide("nn.AvgPool1d", ("kernel_size",), modules=("runtime.AvgPool1dSame",))
 
     ndim = 1
 
@@ -252,6 +260,7 @@ class AvgPool2d(_AvgPoolNd):
     pytorch = TorchSide(
         "nn.AvgPool2d",
         ("kernel_size",),
+        modules=("runtime.AvgPool2dSame",),
         functions={
             "F.avg_pool2d": (
                 ("kernel_size", None),
@@ -276,7 +285,7 @@ class AvgPool3d(_AvgPoolNd):
     ```
     """
 
-    pytorch = TorchSide("nn.AvgPool3d", ("kernel_size",))
+    pytorch = TorchSide("nn.AvgPool3d", ("kernel_size",), modules=("runtime.AvgPool3dSame",))
 
     ndim = 3
     divisor_override: Optional[PosInt] = None

@@ -516,6 +516,14 @@ def tf_same_pads(
     return totals, [total // 2 for total in totals]
 
 
+def with_tf_same(values: dict[str, Any], module: Any) -> dict[str, Any]:
+    """Import: a module that pads per call as TensorFlow's SAME (cnnshape's runtime
+    Conv2dSame, MaxPool2dSame, ...: padding 0 of its own, `tf_same` set) is `padding: tf_same`."""
+    if getattr(module, "tf_same", False):
+        values["padding"] = "tf_same"
+    return values
+
+
 def tf_same_working(axis: str, size: int, kernel: int, stride: int, dilation: int, total: int) -> str:
     """How tf_same's padding on one axis was reached, as `explain` shows it."""
     out = -(-size // stride)

@@ -28,6 +28,7 @@ from cnnshape.layers.base import (
     weight_params,
     window_findings,
     window_out,
+    with_tf_same,
 )
 from cnnshape.layers.torchside import Inferred, TorchSide, conv_macs, conv_transpose_macs
 
@@ -193,10 +194,7 @@ class _ConvNd(Layer):
 
     @classmethod
     def from_torch_module(cls, module: Any, in_shape: Optional[Shape]) -> dict[str, Any]:
-        values = super().from_torch_module(module, in_shape)
-        if getattr(module, "tf_same", False):  # runtime.Conv2dSame: padded per call, padding 0 itself
-            values["padding"] = "tf_same"
-        return values
+        return with_tf_same(super().from_torch_module(module, in_shape), module)  # runtime.Conv2dSame
 
     def torch_side(self) -> Optional[TorchSide]:
         # nn.Conv has no padding that depends on the input size: runtime.Conv2dSame (a

@@ -27,6 +27,7 @@ from cnnshape.layers.base import (
     tf_same_working,
     window_findings,
     window_out,
+    with_tf_same,
 )
 from cnnshape.layers.torchside import TorchSide
 
@@ -125,10 +126,7 @@ class _PoolNd(_Window):
 
     @classmethod
     def from_torch_module(cls, module: Any, in_shape: Optional[Shape]) -> dict[str, Any]:
-        values = super().from_torch_module(module, in_shape)
-        if getattr(module, "tf_same", False):  # runtime.MaxPool2dSame: padded per call, padding 0 itself
-            values["padding"] = "tf_same"
-        return values
+        return with_tf_same(super().from_torch_module(module, in_shape), module)  # runtime.MaxPool2dSame
 
     def torch_side(self) -> Optional[TorchSide]:
         # nn.MaxPool/AvgPool have no padding that depends on the input size: the shipped

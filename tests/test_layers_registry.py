@@ -109,3 +109,37 @@ def test_a_declared_kind_and_its_model_are_one_kind():
         Conv2d(out_channels=8, kernel_size=3, stride=2, padding="same")
     with pytest.raises(ValidationError):
         layer.stride = 2  # frozen, as the declaration's model_config says
+
+
+def test_every_declared_validator_reaches_its_kinds_models():
+    """model_of copies a kind's validators into its model by the type pydantic's public
+    decorators return (cnnshape.layers.base._VALIDATOR_TYPES); the decorators are found
+    here from the family sources, so a pydantic release that changes that type fails here
+    by name instead of letting bad arguments through."""
+    import ast
+    import inspect
+
+    from cnnshape import layers
+
+    checked = 0
+    for family_name in layers.FAMILY_NAMES:
+        family = importlib.import_module(f"cnnshape.layers.{family_name}")
+        declared: dict[str, set[str]] = {}  # class name -> its validator methods, from the source
+        for node in ast.walk(ast.parse(inspect.getsource(family))):
+            if isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef) and any(
+                        isinstance(dec, ast.Call)
+                        and isinstance(dec.func, ast.Name)
+                        and dec.func.id in ("field_validator", "model_validator")
+                        for dec in item.decorator_list
+                    ):
+                        declared.setdefault(node.name, set()).add(item.name)
+        for cls in family.KINDS:
+            model = cls.model_validate.__self__  # the built model
+            decorators = model.__pydantic_decorators__
+            found = set(decorators.field_validators) | set(decorators.model_validators)
+            wanted = set().union(*(declared.get(base.__name__, set()) for base in cls.__mro__))
+            assert wanted <= found, f"{cls.kind()}: validators {sorted(wanted - found)} did not reach its model"
+            checked += len(wanted)
+    assert checked > 0  # the scan found the families' validators

@@ -14,8 +14,7 @@ from fractions import Fraction
 from math import prod
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
-from pydantic._internal._decorators import PydanticDescriptorProxy
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.torchside import TorchSide, resolve_dim
@@ -261,6 +260,18 @@ def weight_params(weight: Shape, bias: bool, bias_size: int) -> tuple[tuple[str,
 # and of BaseModel made from the same declarations (`model_of`), so every method, ClassVar
 # and `isinstance` check holds for the validated instance.
 
+
+def _probe(cls: type, value: Any) -> Any:
+    return value
+
+
+# What pydantic's public validator decorators leave in a class body, found by applying
+# them (pydantic names that type only in a private module): model_of copies these from a
+# kind's declarations into its model. tests/test_layers_registry.py checks that every
+# validator declared in a family reaches its kinds' models, so a pydantic release that
+# changes this fails there, not silently.
+_VALIDATOR_TYPES = (type(field_validator("x")(_probe)), type(model_validator(mode="before")(_probe)))
+
 _MODELS: dict[type, type[BaseModel]] = {}
 _BUILDING = threading.RLock()  # one model per kind, also when threads meet a kind at once
 
@@ -286,7 +297,7 @@ def model_of(cls: type) -> type[BaseModel]:
         # name overrides its base's, as in a model hierarchy.
         for base in reversed(cls.__mro__):
             for name, value in vars(base).items():
-                if isinstance(value, PydanticDescriptorProxy):
+                if isinstance(value, _VALIDATOR_TYPES):
                     namespace[name] = value
         model = _Built(cls.__name__, (cls, BaseModel), namespace)
         _MODELS[cls] = _MODELS[model] = model

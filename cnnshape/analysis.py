@@ -63,7 +63,7 @@ def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
     rows = _tree_rows(graph, leaf, tensors)
     outputs = [
         Output(name, tensors[ref][0], to_field(tensors[ref][1]), _ref_name(graph, ref))
-        for name, ref in zip(_output_names(graph), graph.outputs)
+        for name, ref in zip(_output_names(graph), graph.outputs, strict=True)
         if ref in tensors  # a training-only output that does not fit the input is left out (warned)
     ]
     layer_rows = leaf.values()
@@ -180,7 +180,7 @@ def _visit(
         shown = "" if fmt_shape(shapes[0]) in exc.message else f"; input {inputs}"
         if len(shapes) > 1:  # which layer each input comes from, with its shape
             shown = "; inputs: " + ", ".join(
-                f"{_ref_name(graph, ref)} {fmt_shape(shape)}" for ref, shape in zip(node.inputs, shapes)
+                f"{_ref_name(graph, ref)} {fmt_shape(shape)}" for ref, shape in zip(node.inputs, shapes, strict=True)
             )
         message = exc.message.removeprefix(f"{node.kind}: ").removeprefix(f"{node.kind} ")
         if node.training_only:
@@ -220,7 +220,7 @@ def _visit(
             )
         )
         return None
-    for i, (shape, rf) in enumerate(zip(result.shapes, out_rfs)):
+    for i, (shape, rf) in enumerate(zip(result.shapes, out_rfs, strict=True)):
         tensors[Ref(node.index, i)] = (shape, rf)
     if any(rf.unaligned for rf in out_rfs) and not any(rf.unaligned for rf in rfs):
         detail = _unaligned_detail([_ref_name(graph, ref) for ref in node.inputs], rfs)
@@ -307,12 +307,13 @@ def _unaligned_detail(paths: list[str], rfs: list[RF]) -> str:
     """Each merged path's field per axis, side by side: `H: main r4 s2 p1 vs down r5 s2 p2; W: ...`."""
     n = len(rfs[0].axes)
     if any(rf.kind != "spatial" or len(rf.axes) != n for rf in rfs) or not n:
-        return " vs ".join(f"{path} {rf.kind} ({len(rf.axes)} axes)" for path, rf in zip(paths, rfs))
+        return " vs ".join(f"{path} {rf.kind} ({len(rf.axes)} axes)" for path, rf in zip(paths, rfs, strict=True))
     texts = [
         (
             axis,
             " vs ".join(
-                f"{path} r{rf.axes[i].size} s{rf.axes[i].stride} p{rf.axes[i].padding}" for path, rf in zip(paths, rfs)
+                f"{path} r{rf.axes[i].size} s{rf.axes[i].stride} p{rf.axes[i].padding}"
+                for path, rf in zip(paths, rfs, strict=True)
             ),
         )
         for i, axis in enumerate(axis_names(n))

@@ -180,7 +180,7 @@ def align(rows_a: list[Row], rows_b: list[Row]) -> list[RowPair]:
     matcher = difflib.SequenceMatcher(None, keys_a, keys_b, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
-            pairs += [_pair(a, b) for a, b in zip(rows_a[i1:i2], rows_b[j1:j2])]
+            pairs += [_pair(a, b) for a, b in zip(rows_a[i1:i2], rows_b[j1:j2], strict=True)]
         else:
             pairs += _align_by_kind(rows_a[i1:i2], rows_b[j1:j2])
     return pairs
@@ -192,7 +192,7 @@ def _align_by_kind(rows_a: list[Row], rows_b: list[Row]) -> list[RowPair]:
     matcher = difflib.SequenceMatcher(None, [row.kind for row in rows_a], [row.kind for row in rows_b], autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
-            pairs += [_pair(a, b) for a, b in zip(rows_a[i1:i2], rows_b[j1:j2])]
+            pairs += [_pair(a, b) for a, b in zip(rows_a[i1:i2], rows_b[j1:j2], strict=True)]
         else:
             pairs += [RowPair("removed", a, None) for a in rows_a[i1:i2]]
             pairs += [RowPair("added", None, b) for b in rows_b[j1:j2]]

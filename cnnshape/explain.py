@@ -152,7 +152,9 @@ def receptive_field_working(inputs: list[Optional[ReceptiveField]], out: Optiona
         return ["RF: flattened (spatial positions become features; the field so far is kept)"]
     if out.kind != "spatial" or before.kind != "spatial" or len(out.axes) != len(before.axes):
         return [f"RF: {_field_text(out)}"]
-    texts = [(name, _axis_step(a, b)) for name, a, b in zip(axis_names(len(out.axes)), before.axes, out.axes)]
+    texts = [
+        (name, _axis_step(a, b)) for name, a, b in zip(axis_names(len(out.axes)), before.axes, out.axes, strict=True)
+    ]
     return _grouped(texts) or ["RF: unchanged"]
 
 
@@ -202,7 +204,7 @@ def _merge_working(inputs: list[ReceptiveField], out: ReceptiveField) -> list[st
                 f"r = max({', '.join(str(field.axes[i].size) for field in inputs if field.kind != 'global')}) = {axis.size} "
                 "(the largest of the merged paths)",
             )
-            for i, (name, axis) in enumerate(zip(axis_names(len(out.axes)), out.axes))
+            for i, (name, axis) in enumerate(zip(axis_names(len(out.axes)), out.axes, strict=True))
         ]
         lines += _grouped(texts)
     else:

@@ -277,7 +277,7 @@ class _Evaluator:
 
     def visit_Compare(self, node: ast.Compare) -> Any:
         left = self.visit(node.left)
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
             fn = _CMPOPS.get(type(op))
             if fn is None:
                 raise ExprError(f"comparison {type(op).__name__} is not allowed")

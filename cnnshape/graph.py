@@ -911,7 +911,9 @@ class _Builder:
     def _share_nodes(self, call: LayerCall, scope: _Scope, instance: BlockInstance, original: BlockInstance) -> None:
         """Pair each layer of a sharing block use with the original use's (same order)."""
         mine, theirs = range(instance.first, instance.end), range(original.first, original.end)
-        if len(mine) != len(theirs) or any(self.nodes[a].kind != self.nodes[b].kind for a, b in zip(mine, theirs)):
+        if len(mine) != len(theirs) or any(
+            self.nodes[a].kind != self.nodes[b].kind for a, b in zip(mine, theirs, strict=True)
+        ):
             self.issue(
                 call.args_loc + ("share",),
                 "bad-value",
@@ -919,7 +921,7 @@ class _Builder:
                 scope,
             )
             return
-        for a, b in zip(mine, theirs):
+        for a, b in zip(mine, theirs, strict=True):
             node, source = self.nodes[a], self.nodes[b]
             node.shares = source.shares if source.shares is not None else b
             node.trainable = self.nodes[node.shares].trainable

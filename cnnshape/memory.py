@@ -109,7 +109,7 @@ def _storages(report: Report, training: bool) -> tuple[dict[str, str], dict[str,
             and len(row.ops) == 1
             and (first.view if not training or first.train_view is None else first.train_view)
         )
-        for name, shape in zip(_outputs(row), row.output_shapes):
+        for name, shape in zip(_outputs(row), row.output_shapes, strict=True):
             if view and row.inputs:
                 owner[name] = owner.get(row.inputs[0], row.inputs[0])
             else:
@@ -165,9 +165,9 @@ def training(report: Report, optimizer: str = "adam", precision: str = "fp32") -
             if owner[name] == name:
                 element_bytes[name] = out_bytes
         tensors = {
-            "input": list(zip(row.inputs[:1], row.input_shapes[:1])),
-            "inputs": list(zip(row.inputs, row.input_shapes)),
-            "output": list(zip(_outputs(row)[:1], row.output_shapes[:1])),
+            "input": list(zip(row.inputs[:1], row.input_shapes[:1], strict=True)),
+            "inputs": list(zip(row.inputs, row.input_shapes, strict=True)),
+            "output": list(zip(_outputs(row)[:1], row.output_shapes[:1], strict=True)),
         }
         extra_bytes = {**EXTRA_BYTES, "half": half, "act": in_bytes[0] if in_bytes else 4}
         for op in row.ops:

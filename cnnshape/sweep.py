@@ -156,7 +156,7 @@ def run(path: str | Path, axes: list[Axis], dtype: str = "float32", source: Opti
     fixed = {axis.name: axis.values[0] for axis in axes if len(axis.values) == 1}
     points = []
     for combo in itertools.product(*(axis.values for axis in axes)):
-        chosen = dict(zip((axis.name for axis in axes), combo))
+        chosen = dict(zip((axis.name for axis in axes), combo, strict=True))
         text_input = chosen.pop("input", None)
         try:
             input_shape = square(parse_shape(text_input), rank) if text_input is not None else None
@@ -167,7 +167,9 @@ def run(path: str | Path, axes: list[Axis], dtype: str = "float32", source: Opti
         except ValueError as exc:
             raise SweepError(str(exc)) from None
         point = Point(
-            {axis.name: dict(zip((a.name for a in axes), combo))[axis.name] for axis in varying}, overrides, input_shape
+            {axis.name: dict(zip((a.name for a in axes), combo, strict=True))[axis.name] for axis in varying},
+            overrides,
+            input_shape,
         )
         try:
             point.report = analyze_source(source, overrides, input_shape, dtype)

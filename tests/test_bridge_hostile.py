@@ -203,7 +203,7 @@ def test_text_in_docstrings_and_the_file_name_stays_text(tmp_path: Path) -> None
     done = _import_in_subprocess(written, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     found = [json.loads(line) for line in done.stdout.splitlines()[:-1]]
-    for number, (payload, module) in enumerate(zip(PAYLOADS[1:], found)):
+    for number, (payload, module) in enumerate(zip(PAYLOADS[1:], found, strict=True)):
         assert payload == module["name"] and module["file"].endswith(f"{number}/{HOSTILE_FILE}"), module
         assert module["docs"]["B"] == payload
         assert any(doc == payload for key, doc in module["docs"].items() if key != "B"), module["docs"]

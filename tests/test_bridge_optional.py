@@ -52,7 +52,7 @@ def test_without_torch_the_commands_say_how_to_install_it() -> None:
     assert ran.returncode == 0, ran.stderr
     lines = ran.stdout.strip().splitlines()
     assert len(lines) == 3
-    for line, command in zip(lines, ("export", "verify", "import")):
+    for line, command in zip(lines, ("export", "verify", "import"), strict=True):
         assert line == (
             f"1 cnnshape {command} needs PyTorch, which is not installed; install the extra: pip install 'torch>=2.1'"
         )

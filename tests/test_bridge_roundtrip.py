@@ -51,7 +51,7 @@ def _export_then_import(analysed: Analysed, name: str) -> Report:
     shapes = [tuple(shape) for _, shape in analysed.graph.inputs]
     given: Any = shapes[0]
     if len(shapes) > 1:  # forward(self, x1, x2): each input by its argument's name
-        given = dict(zip(inspect.signature(built.forward).parameters, shapes))
+        given = dict(zip(inspect.signature(built.forward).parameters, shapes, strict=True))
     result = import_model(built, given, name)
     assert result.ok, [item.format() for item in result.unmapped] + result.problems
     return analyze_text(result.text, f"{name}.yaml")

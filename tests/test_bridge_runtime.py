@@ -25,7 +25,7 @@ def test_merges_equal_the_torch_operations() -> None:
 
 def test_splits_equal_the_torch_operations() -> None:
     x = _x(2, 6, 5)
-    assert all(torch.equal(p, q) for p, q in zip(runtime.Chunk(3)(x), torch.chunk(x, 3, dim=1)))
+    assert all(torch.equal(p, q) for p, q in zip(runtime.Chunk(3)(x), torch.chunk(x, 3, dim=1), strict=True))
     assert [tuple(t.shape) for t in runtime.Split([1, 2, 3])(x)] == [(2, 1, 5), (2, 2, 5), (2, 3, 5)]
     assert torch.equal(runtime.Select(1, 0)(x), x[:, 0])
     assert torch.equal(runtime.Reshape([2, -1])(x), x.reshape(2, 30))

@@ -87,7 +87,9 @@ def test_lenet_table() -> None:
         "relu_4",
         "linear_3",
     ]
-    for line, shape in zip((line for line in out.splitlines() if re.match(r"\s*\w+_\d+\s", line)), LENET_SHAPES):
+    for line, shape in zip(
+        (line for line in out.splitlines() if re.match(r"\s*\w+_\d+\s", line)), LENET_SHAPES, strict=True
+    ):
         assert str(shape) in line
     params_line = next(line for line in out.splitlines() if "Parameters" in line)
     assert LENET_PARAMS == 61_280

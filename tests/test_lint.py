@@ -933,7 +933,7 @@ def test_github_reporter_output() -> None:
     ]
     lines = output.split("\n")
     assert len(lines) == len(expected_heads)
-    for line, head in zip(lines, expected_heads):
+    for line, head in zip(lines, expected_heads, strict=True):
         assert line.startswith(head), line
 
 

@@ -488,7 +488,7 @@ def test_json_has_ultralytics_view() -> None:
     view = json.loads(result.stdout)["source_view"]
     data = yaml_rows(path)
     assert view["format"] == "Ultralytics" and len(view["rows"]) == len(data)
-    for index, (row, written) in enumerate(zip(view["rows"], data)):
+    for index, (row, written) in enumerate(zip(view["rows"], data, strict=True)):
         # from, module as written; repeats n = 3 and 6 become max(round(n * 0.33), 1) = 1, 2
         assert (row["index"], row["from"], row["module"]) == (index, written[0], written[2])
         assert row["repeats"] == (max(round(written[1] * 0.33), 1) if written[1] > 1 else 1)

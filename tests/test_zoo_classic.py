@@ -79,7 +79,7 @@ def test_resnet_stage_shapes_and_blocks(name: str) -> None:
     kind = "BasicBlock" if expansion == 1 else "Bottleneck"
     report = _report(name)
     stages = ["layer1", "layer2", "layer3", "layer4"]
-    for stage, planes, size in zip(stages, [64, 128, 256, 512], [56, 28, 14, 7]):
+    for stage, planes, size in zip(stages, [64, 128, 256, 512], [56, 28, 14, 7], strict=True):
         row = _row(report, stage)
         assert row.is_block and row.output_shape == (1, planes * expansion, size, size)
     block_rows = [row for row in report.rows if row.kind == kind]

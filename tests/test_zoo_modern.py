@@ -10,6 +10,7 @@ attention matmuls written out).
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -43,14 +44,14 @@ CONVNEXT_PARAMS = (
     (3 * 96 * 16 + 96)
     + 2 * 96
     + sum(blocks * _cnblock_params(d) for d, blocks, _ in CONVNEXT_STAGES)
-    + sum(2 * cin + 4 * cin * cout + cout for (cin, _, _), (cout, _, _) in zip(CONVNEXT_STAGES, CONVNEXT_STAGES[1:]))
+    + sum(2 * cin + 4 * cin * cout + cout for (cin, _, _), (cout, _, _) in pairwise(CONVNEXT_STAGES))
     + 2 * 768
     + (768 * 1000 + 1000)
 )
 CONVNEXT_MACS = (
     3 * 16 * 96 * 56 * 56
     + sum(blocks * _cnblock_macs(d, hw) for d, blocks, hw in CONVNEXT_STAGES)
-    + sum(4 * cin * cout * hw * hw for (cin, _, _), (cout, _, hw) in zip(CONVNEXT_STAGES, CONVNEXT_STAGES[1:]))
+    + sum(4 * cin * cout * hw * hw for (cin, _, _), (cout, _, hw) in pairwise(CONVNEXT_STAGES))
     + 768 * 1000
 )
 

@@ -188,7 +188,7 @@ class _ClassWriter:
         if kind is None and len(self.a.graph.inputs) > 1:
             # The network's named inputs: forward(self, x1, x2, ...) with checked identifiers.
             self.input_vars = [self.fwd_ns.fresh(name) for name, _ in self.a.graph.inputs]
-            for var, (name, _) in zip(self.input_vars, self.a.graph.inputs):
+            for var, (name, _) in zip(self.input_vars, self.a.graph.inputs, strict=True):
                 self.env[name] = _Binding([var])
         else:
             self.input_vars = ["x"] if self.n_inputs == 1 else [f"x_{j}" for j in range(self.n_inputs)]
@@ -525,7 +525,8 @@ class _ClassWriter:
                     self.shifts.append((call.kind.lower(), flag, call.if_, repeat))
                 stand = stand_in.names
                 partial = len(stand) != len(outputs.names)
-                for var, source in zip(outputs.names, stand):
+                # a partial stand-in covers the first outputs only
+                for var, source in zip(outputs.names, stand, strict=False):
                     self.fwd.append(f"    {var} = {source}")
                 if len(stand) < len(outputs.names):
                     outputs = _Binding(outputs.names[: len(stand)], partial=True)
@@ -565,7 +566,7 @@ class _ClassWriter:
         if call.name is not None or not shifts:
             raise Unsupported("layer names that differ between uses")
         bases = set()
-        for p, name in zip(present, names):
+        for p, name in zip(present, names, strict=True):
             match = re.fullmatch(rf"{re.escape(stem)}_(\d+)", name)
             if not match:
                 raise Unsupported("layer names that differ between uses")

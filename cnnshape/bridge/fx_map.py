@@ -241,7 +241,7 @@ def _bind(names: Sequence[tuple[str, Any]], args: Sequence[Any], kwargs: dict) -
     """The declared arguments after the tensor: positional, then keywords, then defaults;
     a positional argument beyond the declared ones is kept under "*" (a kind declines it)."""
     bound = {name: default for name, default in names}
-    for (name, _), value in zip(names, args):
+    for (name, _), value in zip(names, args, strict=False):  # fewer args: defaults stay; more: kept under "*" below
         bound[name] = value
     if len(args) > len(names):
         bound["*"] = list(args[len(names) :])
@@ -651,8 +651,8 @@ class Mapper:
         if all(params) and len(set(params)) == 1:
             self.learned[node.name] = str(params[0])
             return True
-        learned = [a for a, p in zip(tensor_args, params) if p]
-        others = [a for a, p in zip(tensor_args, params) if not p]
+        learned = [a for a, p in zip(tensor_args, params, strict=True) if p]
+        others = [a for a, p in zip(tensor_args, params, strict=True) if not p]
         if len(learned) != 1 or len(others) != 1:
             return False
         param_name = str(self._param_of(learned[0]))

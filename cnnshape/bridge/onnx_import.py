@@ -103,7 +103,7 @@ class Reader:
                 f"--input {list(shape)} has {len(shape)} dims; the model's input {first.name!r} has {len(declared)}"
             )
         self.input_shape = tuple(shape)
-        for dim, size in zip(dims, shape):
+        for dim, size in zip(dims, shape, strict=True):
             dim.Clear()
             dim.dim_value = size
         # Shapes the exporter wrote for its own input size are inferred again for this one.

@@ -155,7 +155,7 @@ def pad_same(
     max((ceil(I / S) - 1)*S + D*(K - 1) + 1 - I, 0), the odd one after."""
     pads: list[int] = []
     sizes = x.shape[-len(kernel_size) :]
-    for size, k, s, d in zip(sizes, kernel_size, stride, dilation):
+    for size, k, s, d in zip(sizes, kernel_size, stride, dilation, strict=True):
         total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
         pads = [total // 2, total - total // 2] + pads  # F.pad lists the last dim first
     if mode == "constant":

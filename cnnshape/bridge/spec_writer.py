@@ -412,7 +412,10 @@ class SpecWriter:
             for param in params:
                 if param in args:
                     continue
-                if all(_same(getattr(member.module, param, _MISSING), value) for member, value in zip(members, values)):
+                if all(
+                    _same(getattr(member.module, param, _MISSING), value)
+                    for member, value in zip(members, values, strict=True)
+                ):
                     chosen = param
                     break
             if chosen is None or not NAME_RE.match(chosen):
@@ -429,7 +432,7 @@ class SpecWriter:
         for member in members:
             member.block = name
         self.blocks[name] = (members, args, arg_of)
-        for member, body in zip(members, bodies):
+        for member, body in zip(members, bodies, strict=True):
             member.use_args = {}
             for key, arg in arg_of.items():
                 if body[1][key] != args[arg]:
@@ -490,7 +493,7 @@ class SpecWriter:
         if len(self.input_names) == 1:
             out.append(f"input: {yaml_value(list(self.input_shapes[0]))}")
         else:
-            shapes = zip(self.input_names, self.input_shapes)
+            shapes = zip(self.input_names, self.input_shapes, strict=True)
             out.append("input: {" + ", ".join(f"{name}: {yaml_value(list(shape))}" for name, shape in shapes) + "}")
         if self.blocks:
             out.append("blocks:")

@@ -42,7 +42,7 @@ def adaptive_avg_pool(op: Op) -> int:
     """calculate_adaptive_avg: (prod(input size / output size) + 1) x output elements,
     truncated to an integer (the ratio is a float in thop; exact here)."""
     n = len(op.output) - 2
-    kernel = prod((Fraction(i, o) for i, o in zip(op.inputs[0][-n:], op.output[-n:])), start=Fraction(1))
+    kernel = prod((Fraction(i, o) for i, o in zip(op.inputs[0][-n:], op.output[-n:], strict=True)), start=Fraction(1))
     return floor((kernel + 1) * out_numel(op))
 
 

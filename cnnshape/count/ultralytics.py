@@ -71,7 +71,7 @@ def adaptive_avg_pool(op: Op) -> int:
     """count_adap_avgpool: the windows nn.AdaptiveAvgPool slices (output j spans
     [j * I // O, ceil((j + 1) * I / O)) on each axis), plus one division per output element."""
     windows = 1
-    for i, o in zip(op.inputs[0], op.output):
+    for i, o in zip(op.inputs[0], op.output, strict=True):
         windows *= o if i == o else sum(-(-(j + 1) * i // o) - j * i // o for j in range(o))
     return windows + out_numel(op)
 

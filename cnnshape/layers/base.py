@@ -126,7 +126,9 @@ class RF:
             )
             return grown.steps(steps, exact)
         keep = len(self.axes) - len(steps)
-        axes = self.axes[:keep] + tuple(axis.step(k, s, p, exact) for axis, (k, s, p) in zip(self.axes[keep:], steps))
+        axes = self.axes[:keep] + tuple(
+            axis.step(k, s, p, exact) for axis, (k, s, p) in zip(self.axes[keep:], steps, strict=True)
+        )
         return RF(self.kind, self.dims, axes, self.unaligned, self.global_context)
 
     def globalised(self) -> RF:
@@ -161,7 +163,9 @@ def merge_rfs(rfs: list[RF]) -> RF:
         # largest per axis, whichever order the paths are listed in.
         flat = [rf for rf in rfs if rf.kind == "flat"]
         if len({len(rf.axes) for rf in flat}) == 1:
-            widest = tuple(max(per_path, key=lambda axis: axis.size) for per_path in zip(*(rf.axes for rf in flat)))
+            widest = tuple(
+                max(per_path, key=lambda axis: axis.size) for per_path in zip(*(rf.axes for rf in flat), strict=True)
+            )
             return RF("flat", (), widest, unaligned, context)
         return replace(
             max(flat, key=lambda rf: max((axis.size for axis in rf.axes), default=0)),
@@ -172,7 +176,7 @@ def merge_rfs(rfs: list[RF]) -> RF:
     if any(len(rf.axes) != len(first.axes) for rf in rfs):
         return replace(first, unaligned=True, global_context=context)
     axes = []
-    for per_path in zip(*(rf.axes for rf in rfs)):
+    for per_path in zip(*(rf.axes for rf in rfs), strict=True):
         largest = max(per_path, key=lambda axis: axis.size)
         exact = all(axis.exact for axis in per_path)  # approximate fields cannot be compared
         if exact and (len({axis.stride for axis in per_path}) > 1 or len({axis.centre for axis in per_path}) > 1):

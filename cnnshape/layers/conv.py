@@ -130,7 +130,7 @@ class _ConvNd(Layer):
         if self.padding == "tf_same":
             return tf_same_pads(sizes, kernel, ntuple(self.stride, n, ""), dilation)
         if self.padding == "same":
-            totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            totals = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
             return totals, [t // 2 for t in totals]
         pads = ntuple(self.padding, n, "")
         return [2 * p for p in pads], list(pads)
@@ -145,7 +145,9 @@ class _ConvNd(Layer):
         spatial = []
         findings = []
         same = self.padding if self.padding in ("same", "tf_same") else ""
-        for axis, size, k, s, p, d, left in zip(AXES[n], shape[-n:], kernel, stride, totals, dilation, lefts):
+        for axis, size, k, s, p, d, left in zip(
+            AXES[n], shape[-n:], kernel, stride, totals, dilation, lefts, strict=True
+        ):
             _check_mode_padding(self.padding_mode, axis, size, left, p - left, same)
             try:
                 out, text = window_out(axis, size, k, s, p, d, pad_left=left if same else None)
@@ -226,7 +228,7 @@ class _ConvNd(Layer):
         n = self.ndim
         kernel, stride, dilation = (ntuple(v, n, "") for v in (self.kernel_size, self.stride, self.dilation))
         _, lefts = self._pads(shapes[0][-n:])
-        steps = [(d * (k - 1) + 1, s, p) for k, s, d, p in zip(kernel, stride, dilation, lefts)]
+        steps = [(d * (k - 1) + 1, s, p) for k, s, d, p in zip(kernel, stride, dilation, lefts, strict=True)]
         return [rfs[0].steps(steps)]
 
 
@@ -320,7 +322,9 @@ class _ConvTransposeNd(Layer):
         kernel, stride, padding, out_pad, dilation = self._tuples()
         working = []
         spatial = []
-        for axis, size, k, s, p, op, d in zip(AXES[n], shape[-n:], kernel, stride, padding, out_pad, dilation):
+        for axis, size, k, s, p, op, d in zip(
+            AXES[n], shape[-n:], kernel, stride, padding, out_pad, dilation, strict=True
+        ):
             if op >= max(s, d):
                 raise ShapeError(f"{axis}: output_padding {op} must be smaller than stride {s} or dilation {d}")
             out = (size - 1) * s - 2 * p + d * (k - 1) + op + 1
@@ -379,7 +383,7 @@ class _ConvTransposeNd(Layer):
         kernel, stride, padding, _, dilation = self._tuples()
         # Each output sees ceil(K_eff / S) inputs; positions step 1/S input apart. Approximate.
         steps = []
-        for k, s, p, d in zip(kernel, stride, padding, dilation):
+        for k, s, p, d in zip(kernel, stride, padding, dilation, strict=True):
             k_eff = d * (k - 1) + 1
             steps.append((-(-k_eff // s), Fraction(1, s), Fraction(k_eff - 1 - p, s)))
         return [rfs[0].steps(steps, exact=False)]

@@ -22,7 +22,7 @@ def broadcast(kind: str, shapes: list[Shape]) -> Shape:
     rank = max(len(shape) for shape in shapes)
     padded = [(1,) * (rank - len(shape)) + tuple(shape) for shape in shapes]
     out = []
-    for dim, sizes in enumerate(zip(*padded)):
+    for dim, sizes in enumerate(zip(*padded, strict=True)):
         distinct = {size for size in sizes if size != 1}
         if len(distinct) > 1:
             what = "channel" if dim == 1 else f"dimension {dim}"
@@ -38,7 +38,7 @@ def broadcast(kind: str, shapes: list[Shape]) -> Shape:
 def _spatial_factor(small: Shape, large: Shape) -> int | None:
     """The one integer factor by which every spatial size of `large` exceeds `small`'s
     (2 for 56x56 vs 28x28), or None."""
-    factors = {b // a if a and b % a == 0 else 0 for a, b in zip(small[2:], large[2:])}
+    factors = {b // a if a and b % a == 0 else 0 for a, b in zip(small[2:], large[2:], strict=True)}
     factor = factors.pop() if len(factors) == 1 else 0
     return factor if factor > 1 else None
 
@@ -310,7 +310,9 @@ class Concat(Layer):
             raise ShapeError(f"dim {self.dim} is out of range for {rank}-D inputs")
         dim = self.dim % rank
         for shape in shapes[1:]:
-            if len(shape) != rank or any(a != b for i, (a, b) in enumerate(zip(shape, shapes[0])) if i != dim):
+            if len(shape) != rank or any(
+                a != b for i, (a, b) in enumerate(zip(shape, shapes[0], strict=True)) if i != dim
+            ):
                 listed = " vs ".join(fmt_shape(s) for s in shapes)
                 raise ShapeError(
                     f"inputs must match except in dim {dim}: {listed}", hint=_concat_fix(shapes[0], shape, dim)
@@ -386,7 +388,7 @@ def _concat_fix(first: Shape, other: Shape, dim: int) -> str:
     or an Upsample (U-Net's decoder) when the maps differ by a whole factor."""
     if len(first) != len(other):
         return f"the inputs have {len(first)} and {len(other)} dimensions: flatten or reshape one of them first"
-    differ = [i for i, (a, b) in enumerate(zip(first, other)) if a != b]
+    differ = [i for i, (a, b) in enumerate(zip(first, other, strict=True)) if a != b]
     if len(differ) == 1:
         return f"they differ only in dim {differ[0]}: concatenate along it (dim: {differ[0]})"
     if len(first) >= 3 and all(i >= 2 or i == dim for i in differ):
@@ -397,7 +399,7 @@ def _concat_fix(first: Shape, other: Shape, dim: int) -> str:
                 f"the maps differ by a factor of {factor}: an Upsample (scale_factor: {factor}) on the smaller "
                 f"input {fmt_shape(smaller)}, as U-Net's decoder does, or a stride of {factor} on the larger"
             )
-        gap = [b - a for a, b in zip(smaller[2:], bigger[2:])]
+        gap = [b - a for a, b in zip(smaller[2:], bigger[2:], strict=True)]
         return f"the maps differ by {gap} elements: pad the smaller (ZeroPad2d) or crop the larger so they match"
     return ""
 

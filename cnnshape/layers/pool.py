@@ -108,7 +108,9 @@ class _PoolNd(_Window):
         totals, lefts = self._pads(shape[-n:])
         tf_same = self.padding == "tf_same"
         spatial, working, findings = [], [], []
-        for axis, size, k, s, total, left, d in zip(AXES[n], shape[-n:], kernel, stride, totals, lefts, dilation):
+        for axis, size, k, s, total, left, d in zip(
+            AXES[n], shape[-n:], kernel, stride, totals, lefts, dilation, strict=True
+        ):
             if not tf_same and left > k // 2:
                 raise ShapeError(f"{axis}: padding {left} must be at most half the kernel size {k} (PyTorch)")
             out, text = window_out(axis, size, k, s, total, d, self.ceil_mode, pad_left=left if tf_same else None)
@@ -146,7 +148,7 @@ class _PoolNd(_Window):
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         kernel, stride, dilation = self._tuples()
         _, lefts = self._pads(shapes[0][-self.ndim :])
-        steps = [(d * (k - 1) + 1, s, p) for k, s, p, d in zip(kernel, stride, lefts, dilation)]
+        steps = [(d * (k - 1) + 1, s, p) for k, s, p, d in zip(kernel, stride, lefts, dilation, strict=True)]
         return [rfs[0].steps(steps)] * len(out)
 
 
@@ -306,7 +308,7 @@ class _AdaptivePoolNd(Layer):
 
     def _sizes(self, shape: Shape) -> tuple[int, ...]:
         sizes = (self.output_size,) * self.ndim if isinstance(self.output_size, int) else self.output_size
-        return tuple(size if out is None else out for size, out in zip(shape[-self.ndim :], sizes))
+        return tuple(size if out is None else out for size, out in zip(shape[-self.ndim :], sizes, strict=True))
 
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
@@ -315,14 +317,14 @@ class _AdaptivePoolNd(Layer):
         sizes = self._sizes(shape)
         working = [
             f"{axis}: {size} -> {out} (windows from floor(i*{size}/{out}) to ceil((i+1)*{size}/{out}))"
-            for axis, size, out in zip(AXES[n], shape[-n:], sizes)
+            for axis, size, out in zip(AXES[n], shape[-n:], sizes, strict=True)
         ]
         findings = [
             (
                 "collapsed-input",
                 f"{axis}: pooling {size} up to {out} repeats values; the network expects a larger input",
             )
-            for axis, size, out in zip(AXES[n], shape[-n:], sizes)
+            for axis, size, out in zip(AXES[n], shape[-n:], sizes, strict=True)
             if out > size
         ]
         return Result(
@@ -354,7 +356,7 @@ class _AdaptivePoolNd(Layer):
             return [rfs[0].globalised()] * len(out)
         steps: list[tuple[int, Number, Number]] = []
         exact = True
-        for size, o in zip(in_sizes, out_sizes):
+        for size, o in zip(in_sizes, out_sizes, strict=True):
             if size % o == 0:
                 steps.append((size // o, size // o, 0))
             else:
@@ -488,7 +490,7 @@ class _MaxUnpoolNd(_Window):
                 hint="from: [pool.0, pool.1] with return_indices: true on the pool",
             )
         spatial, working = [], []
-        for axis, size, k, s, p in zip(AXES[n], values[-n:], *self._window()):
+        for axis, size, k, s, p in zip(AXES[n], values[-n:], *self._window(), strict=True):
             out = (size - 1) * s - 2 * p + k
             if out <= 0:
                 raise ShapeError(f"{axis}: (I - 1)*S - 2P + K = ({size} - 1)*{s} - 2*{p} + {k} = {out} is not positive")
@@ -502,7 +504,7 @@ class _MaxUnpoolNd(_Window):
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         # Each output position holds at most one input value; positions step 1/S inputs apart.
         steps: list[tuple[int, Number, Number]] = [
-            (1, Fraction(1, s), Fraction(k - 1 - p, s)) for k, s, p in zip(*self._window())
+            (1, Fraction(1, s), Fraction(k - 1 - p, s)) for k, s, p in zip(*self._window(), strict=True)
         ]
         return [rfs[0].steps(steps, exact=False)]
 

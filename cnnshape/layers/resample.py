@@ -72,7 +72,7 @@ class Upsample(Layer):
         if self.size is not None:
             return ntuple_shape(self.size, n, "size")
         scales = ntuple_shape(self.scale_factor, n, "scale_factor")
-        sizes = tuple(floor(size * scale) for size, scale in zip(shape[2:], scales))
+        sizes = tuple(floor(size * scale) for size, scale in zip(shape[2:], scales, strict=True))
         if any(size <= 0 for size in sizes):
             raise ShapeError(
                 f"output sizes should be greater than 0, got {fmt_shape(sizes)} from {fmt_shape(shape[2:])}"
@@ -84,12 +84,12 @@ class Upsample(Layer):
         sizes = self._sizes(shape)
         names = AXIS_NAMES[-len(sizes) :]
         if self.size is not None:
-            working = [f"{axis}: {i} -> size {o}" for axis, i, o in zip(names, shape[2:], sizes)]
+            working = [f"{axis}: {i} -> size {o}" for axis, i, o in zip(names, shape[2:], sizes, strict=True)]
         else:
             scales = ntuple_shape(self.scale_factor, len(sizes), "scale_factor")
             working = [
                 f"{axis}: floor(I * scale_factor) = floor({i} * {scale}) = {o}"
-                for axis, i, scale, o in zip(names, shape[2:], scales, sizes)
+                for axis, i, scale, o in zip(names, shape[2:], scales, sizes, strict=True)
             ]
         return Result([shape[:2] + sizes], working=working)
 
@@ -100,7 +100,7 @@ class Upsample(Layer):
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         taps = 1 if self.mode.startswith("nearest") else (4 if self.mode == "bicubic" else 2)
-        steps = [(taps, Fraction(i, o), 0) for i, o in zip(shapes[0][2:], out[0][2:])]
+        steps = [(taps, Fraction(i, o), 0) for i, o in zip(shapes[0][2:], out[0][2:], strict=True)]
         return [rfs[0].steps(steps, exact=False)]
 
 
@@ -170,7 +170,7 @@ class _Pad(Layer):
         names = AXIS_NAMES[-self.ndim :] if self.ndim > 1 else ("L",)
         check_rank(self.kind(), shape, (self.ndim + 1, self.ndim + 2), "[N,] C, " + ", ".join(names))
         sizes, working = [], []
-        for axis, size, (before, after) in zip(names, shape[-self.ndim :], self._per_axis()):
+        for axis, size, (before, after) in zip(names, shape[-self.ndim :], self._per_axis(), strict=True):
             self._check_side(axis, size, before, after)
             sizes.append(size + before + after)
             working.append(f"{axis}: {size} + {before} + {after} = {size + before + after}")

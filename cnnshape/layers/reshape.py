@@ -24,7 +24,7 @@ def _regroup(rf: RF, keep: dict[int, int], shape: Shape, merged: set[int]) -> RF
         return rf
     if any(d in merged for d in rf.dims):
         return rf.flattened()
-    pairs = [(keep[d], axis) for d, axis in zip(rf.dims, rf.axes) if d in keep]
+    pairs = [(keep[d], axis) for d, axis in zip(rf.dims, rf.axes, strict=True) if d in keep]
     return RF("spatial", tuple(d for d, _ in pairs), tuple(a for _, a in pairs), rf.unaligned, rf.global_context)
 
 

@@ -19,7 +19,7 @@ def convention_rows(report: Report) -> list[list[str]]:
     if c is None:
         return []
     rows = []
-    for counted, convention in zip(c.counted, c.conventions):
+    for counted, convention in zip(c.counted, c.conventions, strict=True):
         difference = counted.macs - c.default.macs
         versus = (
             "(default)"

@@ -100,7 +100,7 @@ def render(report: Report, depth: Optional[int] = None) -> str:
 
     def add(column: str, values: Mapping[str, object]) -> None:
         columns.append(column)
-        for cells, row in zip(rows, shown):
+        for cells, row in zip(rows, shown, strict=True):
             cells.append(values[row.name])
 
     c = report.counting

@@ -323,7 +323,7 @@ def _rf_lines(views: Sequence[NetworkView]) -> str:
     )
     plot_w, plot_h = CHART_W - PLOT_LEFT - 8, CHART_H - PLOT_BOTTOM - 8
     parts = _axes(plot_w, plot_h, f"{top} px", "1")
-    for view, style in zip(views, ("line", "line b")):
+    for view, style in zip(views, ("line", "line b"), strict=False):  # one or two networks
         if view.input_field:
             y = 8 + plot_h - plot_h * view.input_field / top
             parts.append(
@@ -430,7 +430,8 @@ def _pair_bars(view: ComparisonView, which: str, short: Callable[[int], str]) ->
             f'<text class="tick" x="{label_w - 6}" y="{y + 14}" text-anchor="end">{text(_middle_ellipsis(pair.name, 26))}'
             f"<title>{text(pair.name)} ({text(pair.status)})</title></text>"
         )
-        for j, (value, style) in enumerate(zip(getattr(pair, which), ("bar", "bar b"))):
+        # one or two networks
+        for j, (value, style) in enumerate(zip(getattr(pair, which), ("bar", "bar b"), strict=False)):
             bar = plot_w * value / top
             parts.append(
                 f'<rect class="{style}" x="{label_w}" y="{y + 2 + j * 10}" width="{max(bar, 0.5):.1f}" height="9">'

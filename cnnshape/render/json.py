@@ -104,7 +104,7 @@ def counting(report: Report) -> Optional[dict[str, Any]]:
                 "difference_from_default": counted.macs - c.default.macs,
                 "by_family": counted.by_family,
             }
-            for counted, convention in zip(c.counted, c.conventions)
+            for counted, convention in zip(c.counted, c.conventions, strict=True)
         ],
         "layers": {
             name: {"macs": c.layer_macs[name], "params_share": _share(shares[0]), "macs_share": _share(shares[1])}

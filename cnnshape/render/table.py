@@ -34,7 +34,7 @@ def summary_columns(report: Report, depth: Optional[int] = None, unicode: bool =
     for row in rows_at_depth(report, depth):
         if view is not None:  # the file's own view of each top-level row (an Ultralytics YAML's rows)
             texts = view.cells.get(row.name, []) if row.depth == 0 else []
-            for cells, text in zip(origin, texts or [""] * len(view.columns)):
+            for cells, text in zip(origin, texts or [""] * len(view.columns), strict=True):
                 cells.append(("", escape.terminal(text)))
         expanded_block = row.is_block and not is_folded(row, depth)
         style = "dim" if expanded_block else ""
@@ -71,7 +71,10 @@ def summary_columns(report: Report, depth: Optional[int] = None, unicode: bool =
                 style="green",
             )
             for key, header, cells in zip(
-                ("index", "from", "n", "arguments"), view.columns if view is not None else [], origin
+                ("index", "from", "n", "arguments"),
+                view.columns if view is not None else [],
+                origin,
+                strict=False,  # no source view: no origin columns
             )
         ),
         Column("layer", "Layer", names, name=True, styles=name_styles),

@@ -644,7 +644,7 @@ class _Translator:
                     ),
                 )
                 raise _Bad
-            for source, k in zip(sources, idx):
+            for source, k in zip(sources, idx, strict=False):  # the last input takes no index
                 maps = ch[source] if source >= 0 else None
                 if not isinstance(maps, list) or not 0 <= k < len(maps):
                     self.issue(
@@ -744,12 +744,13 @@ class _Translator:
         body: dict[str, Any] = {"name": f"model_{i}"}
         refs = ["input" if x < 0 else f"model_{x}" for x in sources]
         if picks is not None:
-            refs = [ref if k is None else f"{ref}.{k}" for ref, k in zip(refs, picks)]
+            refs = [ref if k is None else f"{ref}.{k}" for ref, k in zip(refs, picks, strict=True)]
         if refs != ["input" if i == 0 else f"model_{i - 1}"]:
             body["from"] = refs if len(refs) > 1 or isinstance(self._raw_from(loc), list) else refs[0]
         if n > 1:
             body["repeat"] = n
-        body.update({name: _native(value) for name, value in zip(names, values)})
+        # arguments left out keep their defaults
+        body.update({name: _native(value) for name, value in zip(names, values, strict=False)})
         base = ("layers", i)
         self.positions[base] = loc
         self.positions[base + (kind,)] = loc + (2,)
@@ -761,7 +762,7 @@ class _Translator:
         self.positions[base + (kind, "repeat")] = loc + (1,)
         # Written arguments sit at their place in args; computed ones (c1, n) at args.
         written = self._written_positions(module, len(self._raw_args(loc)))
-        for name, where in zip(names, written):
+        for name, where in zip(names, written, strict=False):  # written lists spare () past the last name
             self.positions[base + (kind, name)] = loc + (3,) + where
             self.key_positions[base + (kind, name)] = loc + (3,) + where
         return kind, {kind: body}

@@ -15,7 +15,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from conftest import cli  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
 
 from cnnshape.bridge.fx_import import import_model  # noqa: E402
 from cnnshape.pipeline import analyze_text  # noqa: E402
@@ -56,7 +55,7 @@ def test_import_then_summary_gives_pytorchs_numbers(name: str, shape: tuple, tmp
     report = analyze_text(out.read_text(), str(out))
     assert report.totals.params == expected_params
     assert [tuple(o.shape) for o in report.outputs] == [expected_out]
-    summary = CliRunner().invoke(__import__("cnnshape.cli", fromlist=["app"]).app, ["summary", str(out)])
+    summary = cli("summary", str(out))
     assert summary.exit_code == 0, summary.output
     assert f"{expected_params:,}" in summary.output
 

@@ -20,13 +20,12 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 onnx = pytest.importorskip("onnx")
 
-from typer.testing import CliRunner  # noqa: E402
+from conftest import cli  # noqa: E402
 from zoo import SPECS, TABLES  # noqa: E402
 
 from cnnshape.bridge.export import export_file  # noqa: E402
 from cnnshape.bridge.onnx_import import OnnxError, import_onnx  # noqa: E402
 from cnnshape.bridge.verify import count_macs, load_code  # noqa: E402
-from cnnshape.cli import app  # noqa: E402
 from cnnshape.pipeline import analyze_file, analyze_text  # noqa: E402
 from cnnshape.report import Report  # noqa: E402
 
@@ -134,7 +133,7 @@ def test_the_command_writes_the_spec_and_takes_another_input(tmp_path: Path) -> 
     path = tmp_path / "r18.onnx"
     _export(model, path)
     out = tmp_path / "r18.yaml"
-    result = CliRunner().invoke(app, ["import", str(path), "-o", str(out), "--input", "2,3,96,96"])
+    result = cli("import", str(path), "-o", str(out), "--input", "2,3,96,96")
     assert result.exit_code == 0, result.output
     report = analyze_text(out.read_text(), str(out))
     with torch.no_grad():
@@ -148,7 +147,7 @@ def test_a_malformed_or_truncated_file_is_a_clean_error(content: bytes, tmp_path
     path.write_bytes(content)
     with pytest.raises(OnnxError):
         import_onnx(str(path))
-    result = CliRunner().invoke(app, ["import", str(path)])
+    result = cli("import", str(path))
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "bad.onnx:" in result.output
 
@@ -159,7 +158,7 @@ def test_a_truncated_export_is_a_clean_error(tmp_path: Path) -> None:
     _export(model, whole)
     cut = tmp_path / "cut.onnx"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
-    result = CliRunner().invoke(app, ["import", str(cut)])
+    result = cli("import", str(cut))
     assert result.exit_code == 1 and "Traceback" not in result.output and "cut.onnx:" in result.output
 
 
@@ -189,7 +188,7 @@ def test_a_malformed_node_is_a_located_problem_or_a_clean_error(
     from onnx import helper
 
     path = _graph_file(tmp_path, [helper.make_node(op_type, inputs, outputs)])
-    result = CliRunner().invoke(app, ["import", str(path)])
+    result = cli("import", str(path))
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "hand.onnx:" in result.output
 
@@ -247,7 +246,7 @@ def test_an_op_with_no_kind_is_named_with_its_node_and_exit_1(tmp_path: Path) ->
     path = tmp_path / "cumsum.onnx"
     _export(Cumulative(), path, (1, 3, 8, 8))
     (node,) = [node.name for node in onnx.load(str(path)).graph.node if node.op_type == "CumSum"]
-    result = CliRunner().invoke(app, ["import", str(path), "-o", str(tmp_path / "c.yaml")])
+    result = cli("import", str(path), "-o", str(tmp_path / "c.yaml"))
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"node {node}: op CumSum: no cnnshape layer kind for this ONNX op" in result.output
 

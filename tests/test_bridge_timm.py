@@ -17,6 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 
+from conftest import cli  # noqa: E402
 from torch_import_check import check_against_torch  # noqa: E402
 
 from cnnshape.bridge.fx_import import import_model  # noqa: E402
@@ -91,18 +92,15 @@ def test_timm_model_imports_with_torchs_numbers(name: str) -> None:
 
 
 def test_the_timm_target_builds_without_weights_and_names_the_spec(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from cnnshape.cli import app
 
     out = tmp_path / "lcnet.yaml"
-    result = CliRunner().invoke(app, ["import", "timm:lcnet_050", "--input", "1,3,64,64", "-o", str(out)])
+    result = cli("import", "timm:lcnet_050", "--input", "1,3,64,64", "-o", str(out))
     assert result.exit_code == 0, result.output
     report = analyze_text(out.read_text(), str(out))
     model = _model("lcnet_050")
     assert report.name == "lcnet_050"
     assert report.totals.params == sum(p.numel() for p in model.parameters())
-    wrong = CliRunner().invoke(app, ["import", "timm:lcnet_05", "--input", "1,3,64,64"])
+    wrong = cli("import", "timm:lcnet_05", "--input", "1,3,64,64")
     assert wrong.exit_code == 1 and "timm has no model 'lcnet_05'" in wrong.output and "Traceback" not in wrong.output
 
 

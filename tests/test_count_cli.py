@@ -16,9 +16,6 @@ from fractions import Fraction
 from pathlib import Path
 
 from conftest import cli
-from typer.testing import CliRunner
-
-from cnnshape.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 RESNET50 = {
@@ -95,7 +92,7 @@ def test_other_convention_in_the_layer_column_and_csv() -> None:
 
 
 def test_unknown_convention_is_a_usage_error() -> None:
-    result = CliRunner().invoke(app, ["summary", str(ROOT / "specs/seed-lenet.yaml"), "--count", "fvcor"])
+    result = cli("summary", str(ROOT / "specs/seed-lenet.yaml"), "--count", "fvcor")
     assert result.exit_code == 2
     assert "did you mean 'fvcore'?" in " ".join(result.output.replace("│", " ").split())
 

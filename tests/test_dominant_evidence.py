@@ -16,17 +16,15 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from conftest import cli
 
-from cnnshape.cli import app
 from cnnshape.lint.config import Config
 
-runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _findings(path: Path) -> list[dict]:
-    result = runner.invoke(app, ["lint", str(path), "--format", "json", "--no-config"])
+    result = cli("lint", str(path), "--format", "json", "--no-config")
     return [p for p in json.loads(result.stdout)["problems"] if p["code"] == "dominant-layer"]
 
 

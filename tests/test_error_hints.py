@@ -8,11 +8,7 @@ import csv
 import io
 import json
 
-from typer.testing import CliRunner
-
-from cnnshape.cli import app
-
-runner = CliRunner()
+from conftest import cli
 
 MERGES = """\
 name: bad-merges
@@ -32,7 +28,7 @@ layers:
 def _errors(tmp_path, text: str) -> str:
     spec = tmp_path / "spec.yaml"
     spec.write_text(text, encoding="utf-8")
-    result = runner.invoke(app, ["summary", str(spec)])
+    result = cli("summary", str(spec))
     assert result.exit_code == 1
     return result.stderr
 
@@ -76,7 +72,7 @@ def test_yaml_key_indented_under_a_list_says_no_indentation(tmp_path):
 
 
 def test_lint_json_has_a_schema_version(repo_root):
-    result = runner.invoke(app, ["lint", "specs/seed-lenet.yaml", "--format", "json"])
+    result = cli("lint", "specs/seed-lenet.yaml", "--format", "json")
     data = json.loads(result.stdout)
     assert data["schema_version"] == 1 and data["files"] == 1
 
@@ -84,10 +80,8 @@ def test_lint_json_has_a_schema_version(repo_root):
 def test_folded_block_rows_list_what_they_read(repo_root):
     """At depth 1 a block row's inputs are the inputs of its layers that come from outside
     the block (read here from the full-depth rows, a separate path)."""
-    full = json.loads(runner.invoke(app, ["summary", "specs/resnet18.yaml", "--format", "json"]).stdout)["layers"]
-    folded = json.loads(
-        runner.invoke(app, ["summary", "specs/resnet18.yaml", "--format", "json", "--depth", "1"]).stdout
-    )["layers"]
+    full = json.loads(cli("summary", "specs/resnet18.yaml", "--format", "json").stdout)["layers"]
+    folded = json.loads(cli("summary", "specs/resnet18.yaml", "--format", "json", "--depth", "1").stdout)["layers"]
     blocks = [row for row in folded if row["block"]]
     assert blocks
     for block in blocks:
@@ -100,29 +94,24 @@ def test_folded_block_rows_list_what_they_read(repo_root):
     rows = {
         row["name"]: row
         for row in csv.DictReader(
-            io.StringIO(
-                runner.invoke(app, ["summary", "specs/resnet18.yaml", "--format", "csv", "--depth", "1"]).stdout
-            )
+            io.StringIO(cli("summary", "specs/resnet18.yaml", "--format", "csv", "--depth", "1").stdout)
         )
     }
     assert rows["layer1"]["inputs"] == "maxpool"
 
 
 def test_calc_convtranspose3d_keeps_depth_and_dilation_apart():
-    result = runner.invoke(
-        app,
-        [
-            "calc",
-            "convtranspose3d",
-            "--input",
-            "1,4,8,8,8",
-            "--out-channels",
-            "2",
-            "--kernel-size",
-            "3",
-            "--dilation",
-            "2",
-        ],
+    result = cli(
+        "calc",
+        "convtranspose3d",
+        "--input",
+        "1,4,8,8,8",
+        "--out-channels",
+        "2",
+        "--kernel-size",
+        "3",
+        "--dilation",
+        "2",
     )
     assert result.exit_code == 0
     depth_line = next(line for line in result.stdout.splitlines() if line.strip().startswith("D:"))

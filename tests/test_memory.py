@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from conftest import cli
 
-from cnnshape.cli import app
 from cnnshape.memory import inference, parse_size
 from cnnshape.pipeline import analyze_text
 
@@ -78,18 +77,15 @@ def test_sweep_batch_finds_the_largest_that_fits() -> None:
     # + 1,600 (relu2 out) + 400 (linear1 input) + 120 + 84 (relu3/relu4 out) = 8,128, and
     # int64 max-pool indices 980 + 400: 8,128 * 4 + 1,380 * 8 = 43,552 bytes.
     # Budget 2,000,000: 980,520 + 43,552 * B fits for B <= 23, so 16 of {8, 16, 32}.
-    result = CliRunner().invoke(
-        app,
-        [
-            "sweep",
-            str(ROOT / "specs/seed-lenet.yaml"),
-            "--batch",
-            "{8,16,32}",
-            "--memory-budget",
-            "2000000",
-            "-f",
-            "json",
-        ],
+    result = cli(
+        "sweep",
+        str(ROOT / "specs/seed-lenet.yaml"),
+        "--batch",
+        "{8,16,32}",
+        "--memory-budget",
+        "2000000",
+        "-f",
+        "json",
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -99,7 +95,7 @@ def test_sweep_batch_finds_the_largest_that_fits() -> None:
 
 
 def test_summary_memory_json() -> None:
-    result = CliRunner().invoke(app, ["summary", str(ROOT / "specs/seed-lenet.yaml"), "--batch", "4", "-f", "json"])
+    result = cli("summary", str(ROOT / "specs/seed-lenet.yaml"), "--batch", "4", "-f", "json")
     assert result.exit_code == 0, result.output
     training = json.loads(result.output)["memory"]["training"]
     assert training["batch"] == 4

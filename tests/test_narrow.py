@@ -13,11 +13,7 @@ import re
 
 import pytest
 from conftest import cli
-from typer.testing import CliRunner
 
-from cnnshape.cli import app
-
-runner = CliRunner()
 WIDTHS = (60, 80, 100, 120, 200)
 
 COMMANDS = {
@@ -112,7 +108,7 @@ def test_columns_chooses_and_rejects(repo_root):
     table = _run(["summary", "specs/seed-lenet.yaml", "--columns", "kind,rf"], 60)
     header = next(line for line in table.splitlines() if "Layer" in line)
     assert header.split() == ["Layer", "Kind", "RF"]
-    result = runner.invoke(app, ["sweep", "specs/seed-lenet.yaml", "--input", "1,1,{32,64}", "--columns", "flops,nope"])
+    result = cli("sweep", "specs/seed-lenet.yaml", "--input", "1,1,{32,64}", "--columns", "flops,nope")
     assert result.exit_code == 2 and "unknown column 'nope'" in result.output
 
 

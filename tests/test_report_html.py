@@ -12,9 +12,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from conftest import cli
 
-from cnnshape.cli import app
 from cnnshape.diagram import build as build_diagram
 from cnnshape.layout import lay_out
 from tests.zoo import SPECS
@@ -22,7 +21,6 @@ from tests.zoo import report as report_of
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = sorted(path.stem for path in SPECS.glob("*.yaml"))
-runner = CliRunner()
 
 
 class _Tags(HTMLParser):
@@ -44,7 +42,7 @@ def _tags(page: str) -> list[tuple[str, dict[str, str | None]]]:
 
 def _write(tmp_path: Path, *specs: str) -> str:
     out = tmp_path / "report.html"
-    result = runner.invoke(app, ["report", *specs, "-o", str(out)])
+    result = cli("report", *specs, "-o", str(out))
     assert result.exit_code == 0, result.output
     return out.read_text(encoding="utf-8")
 
@@ -121,19 +119,16 @@ def test_comparison_page_shows_where_two_networks_differ(tmp_path, repo_root):
 
 
 def test_report_takes_one_or_two_specs(tmp_path, repo_root):
-    result = runner.invoke(
-        app,
-        [
-            "report",
-            "specs/seed-lenet.yaml",
-            "specs/seed-lenet.yaml",
-            "specs/seed-lenet.yaml",
-            "-o",
-            str(tmp_path / "x.html"),
-        ],
+    result = cli(
+        "report",
+        "specs/seed-lenet.yaml",
+        "specs/seed-lenet.yaml",
+        "specs/seed-lenet.yaml",
+        "-o",
+        str(tmp_path / "x.html"),
     )
     assert result.exit_code == 2
-    result = runner.invoke(app, ["report", "specs/seed-lenet.yaml", "-o", str(tmp_path / "missing" / "x.html")])
+    result = cli("report", "specs/seed-lenet.yaml", "-o", str(tmp_path / "missing" / "x.html"))
     assert result.exit_code == 2 and "does not exist" in result.output
 
 
@@ -228,11 +223,11 @@ def test_the_browser_check_sees_a_script_error(tmp_path):
 
 
 def test_graph_nodes_carry_params_and_macs(repo_root):
-    result = runner.invoke(app, ["graph", "specs/seed-lenet.yaml"])
+    result = cli("graph", "specs/seed-lenet.yaml")
     assert result.exit_code == 0
     # conv2d_1 by hand: 5x1x5x5 + 5 = 130 parameters; 5x28x28 outputs x 25 = 98,000 MACs.
     assert "conv2d_1<br/>Conv2d<br/>params 130, MACs 98.0 K" in result.output
     assert '"relu_1<br/>ReLU"' in result.output  # nothing to count, no third line
-    result = runner.invoke(app, ["graph", "specs/seed-lenet.yaml", "--format", "dot"])
+    result = cli("graph", "specs/seed-lenet.yaml", "--format", "dot")
     # linear_3 by hand: 84x10 + 10 = 850 parameters, 840 MACs.
     assert 'label="linear_3\\nLinear\\nparams 850, MACs 840"' in result.output

@@ -8,9 +8,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from conftest import cli
 
-from cnnshape.cli import app
 from cnnshape.pipeline import analyze_text
 from cnnshape.roofline import DEVICES, Device, DeviceError, devices_from_table, roofline
 
@@ -71,9 +70,9 @@ def test_device_from_pyproject_on_the_command_line(tmp_path: Path) -> None:
     before = os.getcwd()
     os.chdir(tmp_path)
     try:
-        result = CliRunner().invoke(app, ["summary", "tiny.yaml", "--device", "toy", "-f", "json"])
-        table = CliRunner().invoke(app, ["summary", "tiny.yaml", "--device", "toy"], env={"COLUMNS": "100"})
-        lint = CliRunner().invoke(app, ["lint", "tiny.yaml"])
+        result = cli("summary", "tiny.yaml", "--device", "toy", "-f", "json")
+        table = cli("summary", "tiny.yaml", "--device", "toy", width=100)
+        lint = cli("lint", "tiny.yaml")
     finally:
         os.chdir(before)
     assert result.exit_code == 0, result.output
@@ -85,7 +84,7 @@ def test_device_from_pyproject_on_the_command_line(tmp_path: Path) -> None:
 
 
 def test_unknown_device_is_a_usage_error() -> None:
-    result = CliRunner().invoke(app, ["summary", "specs/seed-lenet.yaml", "--device", "a100"])
+    result = cli("summary", "specs/seed-lenet.yaml", "--device", "a100")
     assert result.exit_code == 2
     assert "a100-sxm4-80gb" in result.output
 
@@ -161,7 +160,7 @@ def test_roofline_json_per_convention_equals_the_peer(tmp_path: Path) -> None:
     cwd = Path.cwd()
     os.chdir(tmp_path)
     try:
-        result = CliRunner().invoke(app, ["summary", str(spec), "--count", "all", "--device", "fast", "-f", "json"])
+        result = cli("summary", str(spec), "--count", "all", "--device", "fast", "-f", "json")
     finally:
         os.chdir(cwd)
     assert result.exit_code == 0, result.output

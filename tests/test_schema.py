@@ -9,9 +9,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from typer.testing import CliRunner
+from conftest import cli
 
-from cnnshape.cli import app
 from cnnshape.schema import spec_schema
 
 SPECS = sorted((Path(__file__).parent.parent / "specs").glob("*.yaml"))
@@ -54,10 +53,10 @@ def test_substitutions_are_accepted_anywhere_an_argument_goes(validator):
 
 
 def test_cli_prints_and_writes_the_schema(tmp_path):
-    printed = CliRunner().invoke(app, ["schema"])
+    printed = cli("schema")
     assert printed.exit_code == 0
     assert json.loads(printed.output)["title"] == "cnnshape network spec"
     target = tmp_path / "cnnshape.schema.json"
-    written = CliRunner().invoke(app, ["schema", "--output", str(target)])
+    written = cli("schema", "--output", str(target))
     assert written.exit_code == 0
     assert json.loads(target.read_text()) == json.loads(printed.output)

@@ -16,9 +16,6 @@ import json
 
 import pytest
 from conftest import cli
-from typer.testing import CliRunner
-
-runner = CliRunner()
 
 FPN = """\
 name: fpn-small

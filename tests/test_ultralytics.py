@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import cli
 
 from cnnshape.errors import SpecError
 from cnnshape.pipeline import analyze_file, analyze_text
@@ -261,13 +262,10 @@ def test_convert_writes_a_native_spec_with_the_same_numbers(tmp_path: Path) -> N
     ("config", "scale"), [("v8/yolov8.yaml", "n"), ("11/yolo11.yaml", "s"), ("v8/yolov8-pose.yaml", "m")]
 )
 def test_convert_command_round_trips_shipped_configs(config: str, scale: str, tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from cnnshape.cli import app
 
     path = _root() / config
     out = tmp_path / "native.yaml"
-    result = CliRunner().invoke(app, ["convert", str(path), "--scale", scale, "-o", str(out)])
+    result = cli("convert", str(path), "--scale", scale, "-o", str(out))
     assert result.exit_code == 0, result.output
     converted = analyze_file(out)
     assert not converted.warnings
@@ -324,17 +322,14 @@ def test_docs_session_is_real_output(tmp_path: Path) -> None:
 
 
 def test_convert_prints_to_stdout_without_output(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from cnnshape.cli import app
 
     tiny, native = tmp_path / "tiny.yaml", tmp_path / "native.yaml"
     tiny.write_text(TINY, encoding="utf-8")
-    result = CliRunner().invoke(app, ["convert", str(tiny), "--scale", "a"])
+    result = cli("convert", str(tiny), "--scale", "a")
     assert result.exit_code == 0, result.output
     assert "\nlayers:\n" in result.stdout and "name: model_0" in result.stdout
-    assert CliRunner().invoke(app, ["convert", str(tiny), "--scale", "a", "-o", str(native)]).exit_code == 0
-    again = CliRunner().invoke(app, ["convert", str(native)])
+    assert cli("convert", str(tiny), "--scale", "a", "-o", str(native)).exit_code == 0
+    again = cli("convert", str(native))
     assert again.exit_code == 1 and "already a native cnnshape spec" in again.output
 
 
@@ -342,11 +337,8 @@ def test_convert_prints_to_stdout_without_output(tmp_path: Path) -> None:
 def test_exported_pytorch_model_verifies(config: str) -> None:
     """The PyTorch bridge builds the translated model and measures it (shapes, params, buffers)."""
     pytest.importorskip("torch")
-    from typer.testing import CliRunner
 
-    from cnnshape.cli import app
-
-    result = CliRunner().invoke(app, ["verify", str(_root() / config), "--set", "scale=n"])
+    result = cli("verify", str(_root() / config), "--set", "scale=n")
     assert result.exit_code == 0, result.output
     assert "3,157,200" in result.output if config.startswith("v8") else "2,624,080" in result.output
 
@@ -368,9 +360,6 @@ SCALE_COMMANDS = [
 def test_scale_option_on_every_command(command: list[str], tmp_path: Path) -> None:
     """`--scale s` means `--set scale=s` on every command that reads a spec; the numbers are
     Ultralytics' own (yolov8s: parameters measured by building it)."""
-    from typer.testing import CliRunner
-
-    from cnnshape.cli import app
 
     if command[0] == "export":
         pytest.importorskip("torch")
@@ -378,10 +367,10 @@ def test_scale_option_on_every_command(command: list[str], tmp_path: Path) -> No
     yolo.write_text((_root() / "v8" / "yolov8.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     native = Path(__file__).parent.parent / "specs" / "resnet18.yaml"
     argv = [part.format(yolo=yolo, native=native) for part in command]
-    with_scale = CliRunner().invoke(app, [*argv, "--scale", "s"])
+    with_scale = cli(*argv, "--scale", "s")
     assert with_scale.exit_code == 0, with_scale.output
     if command[0] != "lint":  # lint takes no --set: its --scale is for the Ultralytics files only
-        with_set = CliRunner().invoke(app, [*argv, "--set", "scale=s"])
+        with_set = cli(*argv, "--set", "scale=s")
         assert with_set.exit_code == 0, with_set.output
         assert with_scale.stdout == with_set.stdout
     if command[0] in ("summary", "compare", "sweep"):
@@ -399,12 +388,9 @@ def test_scale_option_on_every_command(command: list[str], tmp_path: Path) -> No
 
 
 def test_sweep_scale_takes_a_list() -> None:
-    from typer.testing import CliRunner
-
-    from cnnshape.cli import app
 
     path = _root() / "v8" / "yolov8.yaml"
-    result = CliRunner().invoke(app, ["sweep", str(path), "--scale", "{n,s}", "-f", "csv"])
+    result = cli("sweep", str(path), "--scale", "{n,s}", "-f", "csv")
     assert result.exit_code == 0, result.output
     rows = [line.split(",") for line in result.stdout.splitlines()[1:]]
     assert [(row[0], int(row[1])) for row in rows] == [
@@ -477,13 +463,10 @@ def test_json_has_ultralytics_view() -> None:
     the network's in the ultralytics convention."""
     import json
 
-    from typer.testing import CliRunner
-
-    from cnnshape.cli import app
     from cnnshape.count import CONVENTIONS, count
 
     path = _root() / "v8" / "yolov8.yaml"
-    result = CliRunner().invoke(app, ["summary", str(path), "--scale", "n", "-f", "json"])
+    result = cli("summary", str(path), "--scale", "n", "-f", "json")
     assert result.exit_code == 0, result.output
     view = json.loads(result.stdout)["source_view"]
     data = yaml_rows(path)

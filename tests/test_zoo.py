@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from typer.testing import CliRunner
+from conftest import cli
 from zoo import LENET_MACS, LENET_PARAMS, PUBLISHED, TABLES
 from zoo import report as _report
 from zoo import row as _row
 
-from cnnshape.cli import app
 from cnnshape.pipeline import analyze_file
 from cnnshape.render.json import to_dict
 from cnnshape.report import Report, Row
@@ -53,7 +52,7 @@ def test_macs_match_published(name: str) -> None:
 
 @pytest.mark.parametrize("name", ZOO)
 def test_cli_json_totals_match_published(name: str) -> None:
-    result = CliRunner().invoke(app, ["summary", str(SPECS / f"{name}.yaml"), "--format", "json"])
+    result = cli("summary", str(SPECS / f"{name}.yaml"), "--format", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["name"] == name
@@ -202,6 +201,6 @@ def test_flops_are_twice_macs(report: Report) -> None:
 @pytest.mark.parametrize("depth", ["1", "2"])
 @pytest.mark.parametrize("name", TABLES)
 def test_summary_table_renders(name: str, depth: str) -> None:
-    result = CliRunner().invoke(app, ["summary", str(SPECS / f"{name}.yaml"), "--depth", depth])
+    result = cli("summary", str(SPECS / f"{name}.yaml"), "--depth", depth)
     assert result.exit_code == 0, result.output
     assert name in result.stdout

@@ -28,8 +28,10 @@ def to_field(rf: Optional[RF], cache: Optional[dict] = None) -> Optional[Recepti
         return None
     if cache is not None and id(rf) in cache:
         return cache[id(rf)]
-    axes = tuple(AxisField(a.size, a.stride, a.padding, a.exact) for a in rf.axes)
-    field = ReceptiveField(rf.kind, axes, rf.unaligned, rf.global_context)
+    axes: list[AxisField] = []
+    for i, a in enumerate(rf.axes):  # axes that share one field (H and W, usually) share its copy
+        axes.append(axes[-1] if i and a is rf.axes[i - 1] else AxisField(a.size, a.stride, a.padding, a.exact))
+    field = ReceptiveField(rf.kind, tuple(axes), rf.unaligned, rf.global_context)
     if cache is not None:
         cache[id(rf)] = field
     return field
@@ -46,7 +48,7 @@ def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
     leaf: dict[int, Row] = {}
     fields: dict[int, ReceptiveField] = {}
     unbatched: list[tuple[Node, Shape]] = []
-    known: dict[tuple[int, tuple[Shape, ...]], tuple[Result, Optional[list[Op]]]] = {}
+    known: dict[tuple[int, tuple[Shape, ...]], tuple[Result, Optional[list[Op]], int]] = {}
     originals = {node.shares for node in graph.nodes if node.shares is not None}
     for node in graph.nodes[graph.first_layer :]:
         if node.layer is None or any(ref not in tensors for ref in node.inputs):
@@ -139,7 +141,7 @@ def _visit(
     warnings: list[Issue],
     fields: dict[int, ReceptiveField],
     unbatched: list[tuple[Node, Shape]],
-    known: dict[tuple[int, tuple[Shape, ...]], tuple[Result, Optional[list[Op]]]],
+    known: dict[tuple[int, tuple[Shape, ...]], tuple[Result, Optional[list[Op]], int]],
     originals: set[int],
 ) -> Optional[Row]:
     layer = node.layer
@@ -147,7 +149,6 @@ def _visit(
     shapes = [tensors[ref][0] for ref in node.inputs]
     rfs = [tensors[ref][1] for ref in node.inputs]
     where = f" ({node.context})" if node.context else ""
-    elements = 0
     # A layer's numbers are a function of the layer and its input shapes: equal layers (graph.py
     # shares one instance between equal arguments) on equal shapes are computed once.
     key = (id(layer), tuple(shapes))
@@ -157,24 +158,8 @@ def _visit(
         result = graph.results.pop(node.index, None) or (seen[0] if seen is not None else layer.infer(shapes))
         if node.index in originals:  # a layer that shares these weights checks against it; others are let go
             graph.results[node.index] = result
-        for shape in result.shapes:
-            if shape and min(shape) <= 0:
-                raise ShapeError(f"output shape {fmt_shape(shape)} has a dimension that shrank to zero")
-            size = prod(shape)
-            if size > MAX_ELEMENTS:
-                raise ShapeError(
-                    f"output shape {fmt_shape(shape)} has more than {MAX_ELEMENTS:,} elements", code="limit"
-                )
-            elements += size
-        for what, count, limit in (
-            ("parameters", result.params, MAX_ELEMENTS),
-            ("buffers", result.buffers, MAX_ELEMENTS),
-            ("MACs", result.macs, MAX_LAYER_MACS),
-        ):
-            if count > limit:
-                raise ShapeError(
-                    f"{what} past the limit of {limit:,} (2**{limit.bit_length() - 1}) per layer", code="limit"
-                )
+        # A result met before was checked when it was first made.
+        elements = seen[2] if seen is not None and seen[0] is result else _checked_elements(result)
     except ShapeError as exc:
         inputs = ", ".join(fmt_shape(shape) for shape in shapes)
         shown = "" if fmt_shape(shapes[0]) in exc.message else f"; input {inputs}"
@@ -246,7 +231,7 @@ def _visit(
         if cached_ops is None:
             cached_ops = layer.ops(shapes, result.shapes)
         ops = cached_ops
-    known[key] = (result, cached_ops)
+    known[key] = (result, cached_ops, elements)
     params, buffers, shared_with = result.params, result.buffers, None
     if node.shares is not None:
         # One module called again: its weights count once, at the original; MACs per call.
@@ -290,6 +275,28 @@ def _visit(
         shared_with=shared_with,
         trainable=node.trainable,
     )
+
+
+def _checked_elements(result: Result) -> int:
+    """The elements of a layer's outputs; ShapeError when an output or count is past a limit."""
+    elements = 0
+    for shape in result.shapes:
+        if shape and min(shape) <= 0:
+            raise ShapeError(f"output shape {fmt_shape(shape)} has a dimension that shrank to zero")
+        size = prod(shape)
+        if size > MAX_ELEMENTS:
+            raise ShapeError(f"output shape {fmt_shape(shape)} has more than {MAX_ELEMENTS:,} elements", code="limit")
+        elements += size
+    for what, count, limit in (
+        ("parameters", result.params, MAX_ELEMENTS),
+        ("buffers", result.buffers, MAX_ELEMENTS),
+        ("MACs", result.macs, MAX_LAYER_MACS),
+    ):
+        if count > limit:
+            raise ShapeError(
+                f"{what} past the limit of {limit:,} (2**{limit.bit_length() - 1}) per layer", code="limit"
+            )
+    return elements
 
 
 def _rf_too_big(rf: RF) -> bool:

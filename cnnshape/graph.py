@@ -501,8 +501,9 @@ class _Builder:
             return fallback
         return value
 
-    def expand_call(self, call: LayerCall, scope: _Scope, previous: list[Ref]) -> list[Ref]:
-        args_loc = call.args_loc
+    def _checked_reserved(self, call: LayerCall, scope: _Scope) -> tuple[Any, Any, Any]:
+        """`if`, `repeat` and `name` after substitution and checks (training_only and
+        trainable are set on the call)."""
         is_flag = lambda value: isinstance(value, bool)  # noqa: E731
         enabled = self._reserved(call, scope, "if", call.if_, True, is_flag, "true or false")
         repeat = self._reserved(
@@ -527,6 +528,14 @@ class _Builder:
             call, scope, "training_only", call.training_only, False, is_flag, "true or false"
         )
         call.trainable = self._reserved(call, scope, "trainable", call.trainable, True, is_flag, "true or false")
+        return enabled, repeat, name
+
+    def expand_call(self, call: LayerCall, scope: _Scope, previous: list[Ref]) -> list[Ref]:
+        args_loc = call.args_loc
+        if call.present:
+            enabled, repeat, name = self._checked_reserved(call, scope)
+        else:  # no reserved key written: the defaults, which need no checking
+            enabled, repeat, name = True, 1, None
         if name is not None and name in scope.names:
             self.issue(args_loc + ("name",), "duplicate-name", f"name {name!r} is already used in this scope", scope)
         inputs_ok = True
@@ -727,7 +736,10 @@ class _Builder:
         self._check_size(call.loc, len(inputs))
         cls = REGISTRY[call.kind]
         args_loc = call.args_loc
-        values = {key: self.subst(value, scope.variables, args_loc + (key,), scope) for key, value in call.args.items()}
+        values = {
+            key: self.subst(value, scope.variables, args_loc + (key,), scope) if has_substitution(value) else value
+            for key, value in call.args.items()
+        }
         layer = None
         if shared is not None:
             layer = self.nodes[shared].layer  # the same module: its arguments are the original's

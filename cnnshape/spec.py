@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
 
 RESERVED = ("name", "from", "repeat", "if", "else", "training_only", "share", "trainable")
+_RESERVED_SET = frozenset(RESERVED)
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: `$` would let a trailing newline through
 
 Scalar = Union[StrictBool, StrictInt, StrictFloat, StrictStr, None]
@@ -265,9 +266,12 @@ def parse_layer_entry(raw: Any, loc: Loc) -> LayerCall | Issue:
         return Issue(
             loc + (kind,), "bad-layer", f"the arguments of {kind} must be a mapping, found a {_yaml_type(body)}"
         )
-    args = {key: value for key, value in body.items() if key not in RESERVED}
+    present = body.keys() & _RESERVED_SET
+    if not present:  # most entries: arguments only
+        return LayerCall(kind=kind, args=dict(body), loc=loc)
+    args = {key: value for key, value in body.items() if key not in _RESERVED_SET}
     call = LayerCall(kind=kind, args=args, loc=loc)
-    call.present = {key for key in RESERVED if key in body}
+    call.present = present
     call.name = body.get("name")
     call.from_ = body.get("from")
     call.repeat = body.get("repeat", 1)

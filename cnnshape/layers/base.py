@@ -106,7 +106,7 @@ class RF:
     @staticmethod
     def for_input(shape: Shape) -> RF:
         spatial = tuple(range(2, len(shape)))
-        return RF("spatial", spatial, tuple(AxisRF() for _ in spatial))
+        return RF("spatial", spatial, (AxisRF(),) * len(spatial))  # one immutable field for every axis
 
     def steps(self, steps: Sequence[tuple[int, Number, Number]], exact: bool = True) -> RF:
         """Apply one (dilated kernel, stride, left padding) step per trailing spatial axis."""
@@ -126,10 +126,14 @@ class RF:
             )
             return grown.steps(steps, exact)
         keep = len(self.axes) - len(steps)
-        axes = self.axes[:keep] + tuple(
-            axis.step(k, s, p, exact) for axis, (k, s, p) in zip(self.axes[keep:], steps, strict=True)
-        )
-        return RF(self.kind, self.dims, axes, self.unaligned, self.global_context)
+        axes = list(self.axes[:keep])
+        for i, (axis, step) in enumerate(zip(self.axes[keep:], steps, strict=True)):
+            # H and W usually carry one field and take one step: step it once (fields are immutable).
+            if i and axis is self.axes[keep + i - 1] and step == steps[i - 1]:
+                axes.append(axes[-1])
+            else:
+                axes.append(axis.step(*step, exact))
+        return RF(self.kind, self.dims, tuple(axes), self.unaligned, self.global_context)
 
     def globalised(self) -> RF:
         return RF("global", (), self.axes, self.unaligned)

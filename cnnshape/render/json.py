@@ -8,7 +8,7 @@ within one schema_version.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from typing import Any, Optional
 
@@ -49,8 +49,10 @@ def receptive_field(rf: Optional[ReceptiveField]) -> Optional[dict[str, Any]]:
     }
 
 
-def _row(row: Row, dtype_bytes: int) -> dict[str, Any]:
-    return {
+def _row(row: Row, dtype_bytes: int, tail: bool = True) -> dict[str, Any]:
+    """One row as a dict; without `tail`, its last two values (the receptive field and the
+    working) are left to the caller (_row_encoder)."""
+    data = {
         "name": row.name,
         "kind": row.kind,
         "block": row.is_block,
@@ -68,9 +70,11 @@ def _row(row: Row, dtype_bytes: int) -> dict[str, Any]:
         "trainable": row.trainable,
         "shared_with": row.shared_with,
         "activation_bytes": row.activation_elements * dtype_bytes,
-        "receptive_field": receptive_field(row.receptive_field),
-        "working": row.working,
     }
+    if tail:
+        data["receptive_field"] = receptive_field(row.receptive_field)
+        data["working"] = row.working
+    return data
 
 
 def row_to_dict(row: Row, dtype_bytes: int) -> dict[str, Any]:
@@ -249,12 +253,34 @@ def chunks(report: Report, depth: Optional[int] = None) -> Iterator[str]:
     marker = '  "totals": '
     at = body.index(marker)
     yield body[:at] + head + ",\n" + body[at:-2]
-    dtype_bytes = DTYPE_BYTES[report.dtype]
-    encode = json.JSONEncoder(separators=(", ", ": ")).encode  # one encoder for every row
+    encode_row = _row_encoder(DTYPE_BYTES[report.dtype])
     shown = rows_at_depth(report, depth)
     for key, rows in (("layers", leaf_rows(shown, depth)), ("blocks", [row for row in report.rows if row.is_block])):
         yield f",\n  {json.dumps(key)}: ["
         for index, row in enumerate(rows):
-            yield ("\n    " if index == 0 else ",\n    ") + encode(_row(row, dtype_bytes))
+            yield ("\n    " if index == 0 else ",\n    ") + encode_row(row)
         yield "\n  ]" if rows else "]"
     yield "\n}"
+
+
+def _row_encoder(dtype_bytes: int) -> Callable[[Row], str]:
+    """One row's compact JSON, as `encode(_row(row))` gives it. Its last two values, the
+    receptive field and the working, are encoded once per object: equal layers on equal
+    shapes share one working list (analysis computes them once) and a layer that keeps its
+    input's field shares its field, so a long chain encodes a few of each instead of one a
+    row (half the text of a row). The rows hold those objects, so their ids stay theirs."""
+    encode = json.JSONEncoder(separators=(", ", ": ")).encode  # one encoder for every row
+    fields: dict[int, str] = {}
+    workings: dict[int, str] = {}
+
+    def encode_row(row: Row) -> str:
+        rf_text = fields.get(id(row.receptive_field))
+        if rf_text is None:
+            rf_text = fields[id(row.receptive_field)] = encode(receptive_field(row.receptive_field))
+        working_text = workings.get(id(row.working))
+        if working_text is None:
+            working_text = workings[id(row.working)] = encode(row.working)
+        head = encode(_row(row, dtype_bytes, tail=False))
+        return f'{head[:-1]}, "receptive_field": {rf_text}, "working": {working_text}}}'
+
+    return encode_row

@@ -128,7 +128,8 @@ def test_report_takes_one_or_two_specs(tmp_path, repo_root):
         str(tmp_path / "x.html"),
     )
     assert result.exit_code == 2
-    result = cli("report", "specs/seed-lenet.yaml", "-o", str(tmp_path / "missing" / "x.html"))
+    # Wide enough that the error panel does not wrap the long temporary path's message.
+    result = cli("report", "specs/seed-lenet.yaml", "-o", str(tmp_path / "missing" / "x.html"), width=400)
     assert result.exit_code == 2 and "does not exist" in result.output
 
 

@@ -332,7 +332,7 @@ def _evaluate(reader: Reader, node: Any, attrs: dict[str, Any]) -> Any:
         axes = args[3].reshape(-1) if len(args) > 3 and args[3] is not None else range(len(starts))
         steps = args[4].reshape(-1) if len(args) > 4 and args[4] is not None else [1] * len(starts)
         index = [slice(None)] * a.ndim
-        for axis, start, end, step in zip(axes, starts, ends, steps):
+        for axis, start, end, step in zip(axes, starts, ends, steps, strict=True):
             index[int(axis)] = slice(int(start), int(end), int(step))
         return a[tuple(index)]
     if op == "Transpose":

@@ -376,7 +376,7 @@ def _pad(reader: Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape]) 
         return "only padding of the 1 to 3 trailing (spatial) dims maps"
     begin, end = pads[rank - spatial : rank], pads[2 * rank - spatial :]
     padding: list[int] = []
-    for b, e in reversed(list(zip(begin, end))):  # PyTorch: the last dim first
+    for b, e in reversed(list(zip(begin, end, strict=True))):  # PyTorch: the last dim first
         padding += [b, e]
     value = reader.value(arg(node, 2)) if arg(node, 2) else None
     if arg(node, 2) and (value is None or value.size != 1):
@@ -412,7 +412,7 @@ def _resize(reader: Reader, node: Any, attrs: dict[str, Any], shapes: list[Shape
         if all(s.is_integer() and s == spatial[0] for s in spatial):
             args: dict[str, Any] = {"scale_factor": int(spatial[0])}
         else:
-            args = {"size": _one([int(d * s) for d, s in zip(shape[2:], spatial)])}
+            args = {"size": _one([int(d * s) for d, s in zip(shape[2:], spatial, strict=True)])}
     elif sizes is not None and len(sizes) == len(shape) and list(sizes[:2]) == list(shape[:2]):
         args = {"size": _one(sizes[2:])}
     else:

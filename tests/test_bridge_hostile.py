@@ -451,7 +451,7 @@ def test_any_names_and_descriptions_export_to_code_that_keeps_them_as_data(
         assert done.returncode == 0, done.stderr[-3000:]
         found = [json.loads(line) for line in done.stdout.splitlines()[:-1]]
         assert len(found) == len(exported)
-        for row, module in zip(exported, found):
+        for row, module in zip(exported, found, strict=True):
             assert module["name"] == row["name"]
             assert module["docs"]["B"] == (row["blocks"]["B"] or "cnnshape block B.")
             assert 3 in module["values"]  # the network arg, under some identifier

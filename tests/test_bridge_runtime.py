@@ -32,6 +32,8 @@ def test_splits_equal_the_torch_operations() -> None:
     assert torch.equal(runtime.Permute([0, 2, 1])(x), x.permute(0, 2, 1))
     assert torch.equal(runtime.Mean([1, 2])(x), x.mean(dim=[1, 2]))
     assert runtime.Mean(1, keepdim=True)(x).shape == (2, 1, 5)
+    assert torch.equal(runtime.Amax(-1)(x), x.max(dim=-1)[0])
+    assert torch.equal(runtime.Amax([1, 2], keepdim=True)(x), torch.amax(x, dim=(1, 2), keepdim=True))
 
 
 def test_channel_shuffle_equals_torchs() -> None:

@@ -63,6 +63,9 @@ CASES = [
     # torch.mean with an empty dim list reduces every dim, like dim=None
     case("Mean", {"dim": []}, (2, 3, 4), (), id="mean-empty-dims-reduce-all"),
     case("Mean", {"dim": [], "keepdim": True}, (2, 3, 4), (1, 1, 1), id="mean-empty-dims-keepdim"),
+    # --- Amax (torch.amax: the same shapes as torch.mean) --------------------------------
+    case("Amax", {"dim": -1}, (1, 2, 20, 20, 80), (1, 2, 20, 20), id="amax-last"),
+    case("Amax", {"dim": [2, 3], "keepdim": True}, (1, 512, 7, 7), (1, 512, 1, 1), id="amax-keepdim"),
     # --- Upsample -----------------------------------------------------------------------
     case("Upsample", {"scale_factor": 2}, (1, 64, 28, 28), (1, 64, 56, 56), id="upsample-x2"),
     # floor(5*1.5) = floor(7.5) = 7, floor(7*1.5) = floor(10.5) = 10
@@ -242,7 +245,9 @@ def test_merging_spatial_dims_flattens_the_field(kind, args, shape):
     assert field_after(kind, args, shape).kind == "flat"
 
 
-@pytest.mark.parametrize("kind, args", [("Mean", {"dim": [2, 3]}), ("Mean", {"dim": -1, "keepdim": True})])
+@pytest.mark.parametrize(
+    "kind, args", [("Mean", {"dim": [2, 3]}), ("Mean", {"dim": -1, "keepdim": True}), ("Amax", {"dim": [2, 3]})]
+)
 def test_mean_over_space_is_global(kind, args):
     assert field_after(kind, args, (1, 512, 7, 7)).kind == "global"
 
@@ -250,6 +255,12 @@ def test_mean_over_space_is_global(kind, args):
 def test_mean_over_channels_keeps_spatial_dims():
     # (N, C, H, W) -> (N, H, W): the spatial dims move from (2, 3) to (1, 2)
     rf = field_after("Mean", {"dim": 1}, (1, 64, 7, 7))
+    assert rf.kind == "spatial" and rf.dims == (1, 2)
+
+
+def test_amax_over_channels_keeps_spatial_dims():
+    # (N, C, H, W) -> (N, H, W): the largest channel at each position; H and W move to (1, 2)
+    rf = field_after("Amax", {"dim": 1}, (1, 64, 7, 7))
     assert rf.kind == "spatial" and rf.dims == (1, 2)
 
 

@@ -38,6 +38,17 @@ def _configs() -> list[tuple[str, str | None]]:
 
 
 CASES = _configs()
+# YOLO-World and YOLOE: modules that read the class text embeddings, a second input.
+TEXT_CONFIGS = {
+    "v8/yolov8-world.yaml",
+    "v8/yolov8-worldv2.yaml",
+    "v8/yoloe-v8.yaml",
+    "v8/yoloe-v8-seg.yaml",
+    "11/yoloe-11.yaml",
+    "11/yoloe-11-seg.yaml",
+    "26/yoloe-26.yaml",
+    "26/yoloe-26-seg.yaml",
+}
 # Configs whose every scale must analyse with Ultralytics' parameter count (the rest must
 # either do so or name the module cnnshape's library lacks, located in the file).
 MUST_MATCH = {
@@ -71,6 +82,7 @@ MUST_MATCH = {
     *(f"v9/yolov9{s}.yaml" for s in ("t", "s", "m", "c", "c-seg", "e", "e-seg")),
     "v8/yolov8-cls-resnet50.yaml",
     "v8/yolov8-cls-resnet101.yaml",
+    *TEXT_CONFIGS,
 }
 
 
@@ -121,6 +133,43 @@ def test_nc_is_a_network_setting() -> None:
     report = analyze_file(path, {"scale": "s", "nc": 20})
     assert report.totals.params == _ultralytics_params(path, "s", nc=20)
     assert report.rows[-1].output_shapes == [(1, 4 + 20, 8400)]  # boxes and 20 class scores per anchor
+
+
+@pytest.mark.parametrize(
+    ("config", "model_class"),
+    [
+        ("v8/yolov8-world.yaml", "WorldModel"),
+        ("v8/yoloe-v8-seg.yaml", "YOLOESegModel"),
+        ("11/yoloe-11.yaml", "YOLOEModel"),
+    ],
+)
+def test_text_input_and_outputs_equal_ultralytics(config: str, model_class: str) -> None:
+    """The text input is what Ultralytics' model feeds its text-guided modules when no classes
+    are set (WorldModel's txt_feats, YOLOEModel's class embeddings), and the outputs have the
+    shapes of the model's eval forward on a 640 x 640 image (built on the CPU, measured)."""
+    torch = pytest.importorskip("torch")
+    from ultralytics.nn import tasks
+
+    path = _root() / config
+    data = tasks.yaml_model_load(path)
+    data["scale"] = "n"
+    model = getattr(tasks, model_class)(copy.deepcopy(data), verbose=False).eval()
+    text = model.txt_feats if model_class == "WorldModel" else model.get_cls_pe(None, None)
+    with torch.no_grad():
+        result = model(torch.zeros(1, 3, 640, 640))
+    outputs = [result[0]] if model_class != "YOLOESegModel" else list(result[0])  # (y, preds) or ((y, protos), preds)
+    report = analyze_file(path, {"scale": "n"})
+    assert report.inputs == {"image": (1, 3, 640, 640), "text": tuple(text.shape)}
+    assert [o.shape for o in report.outputs] == [tuple(o.shape) for o in outputs]
+    assert report.totals.params == sum(p.numel() for p in model.parameters())
+
+
+def test_text_guided_nc_is_a_network_setting() -> None:
+    path = _root() / "v8" / "yolov8-world.yaml"
+    report = analyze_file(path, {"scale": "s", "nc": 20})
+    assert report.totals.params == _ultralytics_params(path, "s", nc=20)
+    assert report.inputs["text"] == (1, 20, 512)  # the 20 classes' embeddings
+    assert report.rows[-1].output_shapes == [(1, 4 + 20, 8400)]
 
 
 # --- parse_model's rules, by hand ------------------------------------------------------
@@ -286,6 +335,7 @@ def test_docs_session_is_real_output(tmp_path: Path) -> None:
     root = _root()
     shutil.copy(root / "v8" / "yolov8.yaml", tmp_path)
     shutil.copy(root / "11" / "yolo11.yaml", tmp_path)
+    shutil.copy(root / "v8" / "yolov8-world.yaml", tmp_path)
     page = (Path(__file__).parent.parent / "docs" / "ultralytics.md").read_text(encoding="utf-8")
     broken = next(block for block in re.findall(r"```yaml\n(.*?)```", page, re.S) if block.startswith("# broken.yaml"))
     (tmp_path / "broken.yaml").write_text(broken, encoding="utf-8")
@@ -408,7 +458,15 @@ def test_sweep_scale_takes_a_list() -> None:
 THOP_DIR = os.environ.get("CNNSHAPE_ULTRALYTICS_THOP_DIR")
 # Every config is measured at its first scale, and these at every scale (the rules read only
 # shapes, which the scale changes): CI's two cores build about 80 models in this test.
-EVERY_SCALE = {"v8/yolov8.yaml", "v8/yolov8-seg.yaml", "11/yolo11.yaml", "12/yolo12.yaml", "26/yolo26.yaml"}
+EVERY_SCALE = {
+    "v8/yolov8.yaml",
+    "v8/yolov8-seg.yaml",
+    "v8/yolov8-world.yaml",
+    "11/yolo11.yaml",
+    "12/yolo12.yaml",
+    "26/yolo26.yaml",
+    "26/yoloe-26-seg.yaml",
+}
 
 
 def _flops_cases() -> dict[str, list[tuple[str, str | None]]]:

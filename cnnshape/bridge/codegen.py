@@ -63,6 +63,7 @@ RUNTIME_NAMES = (
     "Reshape",
     "Permute",
     "Mean",
+    "Amax",
     "ChannelShuffle",
     "ClassToken",
     "PositionEmbedding",

@@ -358,6 +358,13 @@ class Mean(nn.Module):
         return x.mean(dim=self.dim, keepdim=self.keepdim)
 
 
+class Amax(Mean):
+    """cnnshape's Amax: torch.amax over `dim`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax(dim=self.dim, keepdim=self.keepdim)
+
+
 class ChannelShuffle(nn.Module):
     """cnnshape's ChannelShuffle: interleaves the channels of `groups` groups (ShuffleNet)."""
 

@@ -57,6 +57,7 @@ OP_NAMES = frozenset(
         "adaptive_avg_pool",
         "adaptive_max_pool",
         "mean",
+        "amax",
         "add",
         "mul",
         "sub",

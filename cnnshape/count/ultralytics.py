@@ -93,7 +93,7 @@ def attention_matmul(op: Op) -> int:
 
 
 # Layers of Ultralytics' modules that run as torch functions, not modules (x.softmax(1),
-# F.avg_pool2d, F.max_pool2d): no hook sees them. Keyed by library block, then layer name.
+# F.avg_pool2d, F.max_pool2d, F.softmax, Tensor.max): no hook sees them. Keyed by library block, then layer name.
 FUNCTIONAL = {
     "DFL": {"softmax"},
     "Classify": {"softmax"},
@@ -104,6 +104,8 @@ FUNCTIONAL = {
     "Depth": {"up_0", "up_1"},
     "CBFuse": {f"up_{k}" for k in range(5)},
     "Proto26": {"up_0", "up_1", "up_2"},
+    "ImagePoolingAttn": {"softmax"},
+    "MaxSigmoidAttnBlock": {"max"},  # aw.max(dim=-1), a tensor method
 }
 
 

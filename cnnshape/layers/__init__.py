@@ -107,6 +107,7 @@ KIND_FAMILY: dict[str, str] = {
     "Reshape": "reshape",
     "Permute": "reshape",
     "Mean": "reshape",
+    "Amax": "reshape",
     "Upsample": "resample",
     "PixelShuffle": "resample",
     "ZeroPad1d": "resample",

@@ -358,4 +358,26 @@ class Mean(Layer):
         return [_regroup(rf, keep, shapes[0], set())]
 
 
-KINDS = [Flatten, Unflatten, Reshape, Permute, Mean]
+class Amax(Mean):
+    """Maximum over `dim` (an int or a list), like torch.amax; `keepdim` keeps them as size 1
+    (YOLO-World's attention weight, `aw.max(dim=-1)[0]`, the largest over the classes).
+
+    ```yaml
+    - Amax: {dim: -1}
+    - Amax: {dim: [2, 3], keepdim: true}   # global max pooling, (N, C, 1, 1)
+    ```
+    """
+
+    pytorch = TorchSide(
+        "runtime.Amax",
+        ("dim",),
+        functions={
+            "method.amax": (("dim", ()), ("keepdim", False)),
+            "torch.amax": (("dim", ()), ("keepdim", False)),
+        },
+    )
+
+    op_name = "amax"
+
+
+KINDS = [Flatten, Unflatten, Reshape, Permute, Mean, Amax]

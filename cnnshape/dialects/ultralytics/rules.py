@@ -112,6 +112,12 @@ HEADS = frozenset(
     ]
 )
 SEGMENT = frozenset({"Segment", "YOLOESegment", "Segment26", "YOLOESegment26"})
+# Modules that read the class text embeddings (Ultralytics' WorldModel and YOLOEModel pass
+# them besides the row's maps): a file using one gets a second input, `text`.
+TEXT = frozenset({"C2fAttn", "ImagePoolingAttn", "WorldDetect", "YOLOEDetect", "YOLOESegment", "YOLOESegment26"})
+# The text embeddings' width: WorldModel's txt_feats is torch.randn(1, nc, 512), YOLOEModel's
+# default pe torch.zeros(1, 80, 512).
+TEXT_EMBED = 512
 NOT_LEGACY = frozenset({"C3k2", "A2C2f", "C2fCIB"})
 # Every other module name parse_model knows, so a typo gets "did you mean" and a real module
 # gets "not in cnnshape's library yet".
@@ -335,6 +341,10 @@ class _Translator:
 
         self.ch: list[Any] = [channels]  # each row's output channels (a CBLinear row: a list, one per map)
         self.legacy = True
+        # With text-guided modules the network has two inputs: the image and the text embeddings.
+        texts = any(isinstance(raw, list) and len(raw) == 4 and raw[2] in TEXT for _, raw in entries)
+        self.image = "image" if texts else "input"
+        self.text = "text"  # what the next text-guided row reads: ImagePoolingAttn rows replace it
         layers: list[Any] = []
         rows_out: list[Row] = []
         used: set[str] = set()
@@ -368,7 +378,9 @@ class _Translator:
         native = {
             "name": name,
             "description": f"Ultralytics model {Path(self.path).name}" + (f" at scale {scale}" if scale else ""),
-            "input": [1, channels, 640, 640],
+            "input": (
+                {"image": [1, channels, 640, 640], "text": [1, "$nc", TEXT_EMBED]} if texts else [1, channels, 640, 640]
+            ),
             "args": settings,
             "blocks": self._with_activation({block: self.library[block] for block in self._closure(used)}),
             "layers": layers,
@@ -559,6 +571,8 @@ class _Translator:
             if module != "Classify":
                 c2 = make_divisible(min(c2, max_channels) * width, 8)
                 native_c2 = c2
+            if module == "C2fAttn":
+                args[1:3] = native_args[1:3] = self._c2fattn(i, loc, args, c2, width, max_channels)
             args = [c1, c2, *args[1:]]
             native_args = [c1, native_c2, *native_args[1:]]
             if module in REPEAT:
@@ -574,7 +588,12 @@ class _Translator:
                 args[3:4] = [True]
                 native_args[3:4] = [True]
         elif module in HEADS:
-            chans = self._levels(loc, i, module, sources, ch, 2, 4)
+            low, high = (3, 3) if module in TEXT else (2, 4)  # the text heads' SAVPE takes three levels
+            chans = self._levels(loc, i, module, sources, ch, low, high)
+            if module == "WorldDetect" and env["end2end"]:
+                message = f"row {i}: WorldDetect with end2end (one-to-one branches) is not in cnnshape's library"
+                self.issue(("end2end",), "bad-value", message)
+                raise _Bad
             args = args + [env["reg_max"], env["end2end"], chans]
             native_args = native_args + [env["reg_max"], bool(env["end2end"]), chans]
             if module in SEGMENT and len(args) > 2 and isinstance(args[2], int) and not isinstance(args[2], bool):
@@ -586,6 +605,13 @@ class _Translator:
             # parse_model: Depth(c_mid, ch) (a legacy third argument is dropped), SemanticSegment(nc, ch)
             args, native_args = [*args[:1], chans], [*native_args[:1], chans]
             c2 = 0
+        elif module == "ImagePoolingAttn":
+            # parse_model: ImagePoolingAttn(ec, [channels of each input], ct, nh, k, scale); its
+            # output is the text embeddings, and the row's channels are the previous row's
+            # (parse_model leaves c2 as it was)
+            chans = self._levels(loc, i, module, sources, ch, 3, 3)
+            args, native_args = [*args[:1], chans, *args[1:]], [*native_args[:1], chans, *native_args[1:]]
+            c2 = ch[-1]
         elif module == "v10Detect":
             chans = self._levels(loc, i, module, sources, ch, 2, 4)
             args = args + [chans]
@@ -674,6 +700,26 @@ class _Translator:
         self.ch.append(c2)
         return Row(i, f_raw, n_, module, args, f"model_{i}", loc), entry, kind
 
+    def _c2fattn(self, i: int, loc: Loc, args: list[Any], c2: int, width: float, max_channels: float) -> list[int]:
+        """parse_model's C2fAttn rewriting of [c2, ec, nh, gc, shortcut, g, e]: ec becomes the
+        hidden channels int(c2 * e), nh is scaled by width (capped by max_channels // 64)."""
+        if len(args) < 3 or not all(isinstance(a, int) and not isinstance(a, bool) and a > 0 for a in args[1:3]):
+            self.issue(loc + (3,), "bad-value", f"row {i}: C2fAttn's arguments are [c2, ec, nh, ...], nh an integer")
+            raise _Bad
+        nh = args[2]
+        nh = int(max(round(min(nh, max_channels // 2 // 32)) * width, 1)) if nh > 1 else nh
+        e = args[6] if len(args) > 6 else 0.5
+        hidden = int(c2 * e) if isinstance(e, (int, float)) and not isinstance(e, bool) else 0
+        if hidden <= 0 or hidden % nh:
+            self.issue(
+                loc + (3,),
+                "bad-value",
+                f"row {i}: C2fAttn hidden channels {hidden} (from c2={c2}) must be divisible by nh={nh}; "
+                "adjust width_multiple, nh, or C2fAttn expansion",
+            )
+            raise _Bad
+        return [hidden, nh]
+
     def _int_arg(self, i: int, loc: Loc, module: str, args: list[Any], k: int) -> int:
         """args[k], which must be an integer (a channel count)."""
         if len(args) <= k or isinstance(args[k], bool) or not isinstance(args[k], int):
@@ -742,9 +788,16 @@ class _Translator:
             )
             raise _Bad
         body: dict[str, Any] = {"name": f"model_{i}"}
-        refs = ["input" if x < 0 else f"model_{x}" for x in sources]
+        refs = [self.image if x < 0 else f"model_{x}" for x in sources]
         if picks is not None:
             refs = [ref if k is None else f"{ref}.{k}" for ref, k in zip(refs, picks, strict=True)]
+        if module in TEXT:
+            # the text embeddings as the last input: C2fAttn and ImagePoolingAttn read the latest
+            # (WorldModel.predict's txt_feats, which an ImagePoolingAttn row replaces), the heads
+            # the network's own (WorldDetect's ori_txt_feats, YOLOE's class embeddings)
+            refs.append(self.text if module in ("C2fAttn", "ImagePoolingAttn") else "text")
+            if module == "ImagePoolingAttn":
+                self.text = f"model_{i}"
         if refs != ["input" if i == 0 else f"model_{i - 1}"]:
             body["from"] = refs if len(refs) > 1 or isinstance(self._raw_from(loc), list) else refs[0]
         if n > 1:
@@ -784,6 +837,8 @@ class _Translator:
             return [(0,), ()]
         if module == "CBLinear" or module == "AIFI":
             return [()] + [(k,) for k in range(count)]
+        if module == "ImagePoolingAttn":
+            return [(0,), ()] + [(k,) for k in range(1, count)]
         if module == "HGStem":
             return [(), (0,), (1,)]
         if module == "HGBlock":

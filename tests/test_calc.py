@@ -232,6 +232,7 @@ CANDIDATE_INPUTS = [
     (2, 197, 768),
     (1, 10, 512),
     (1, 9216),
+    (1, 2, 4, 2),  # GridSample gets it twice: a (1, 2, 4, 2) map read at a (1, 2, 4) grid of (x, y)
 ]
 
 

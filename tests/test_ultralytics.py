@@ -38,6 +38,14 @@ def _configs() -> list[tuple[str, str | None]]:
 
 
 CASES = _configs()
+# RT-DETR: RTDETRDecoder's query selection (TopK, Gather) and deformable attention (GridSample).
+RTDETR = {
+    "rt-detr/rtdetr-l.yaml",
+    "rt-detr/rtdetr-x.yaml",
+    "rt-detr/rtdetr-resnet50.yaml",
+    "rt-detr/rtdetr-resnet101.yaml",
+    "v8/yolov8-rtdetr.yaml",
+}
 # YOLO-World and YOLOE: modules that read the class text embeddings, a second input.
 TEXT_CONFIGS = {
     "v8/yolov8-world.yaml",
@@ -83,6 +91,7 @@ MUST_MATCH = {
     "v8/yolov8-cls-resnet50.yaml",
     "v8/yolov8-cls-resnet101.yaml",
     *TEXT_CONFIGS,
+    *RTDETR,
 }
 
 
@@ -161,6 +170,23 @@ def test_text_input_and_outputs_equal_ultralytics(config: str, model_class: str)
     report = analyze_file(path, {"scale": "n"})
     assert report.inputs == {"image": (1, 3, 640, 640), "text": tuple(text.shape)}
     assert [o.shape for o in report.outputs] == [tuple(o.shape) for o in outputs]
+    assert report.totals.params == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize(("config", "scale"), [("v8/yolov8-rtdetr.yaml", "n"), ("rt-detr/rtdetr-resnet50.yaml", "l")])
+def test_rtdetr_output_equals_ultralytics(config: str, scale: str) -> None:
+    """RTDETRDecoder's eval output, the top num_queries (query, class) pairs as (B, 300, 6),
+    has the shape of the model's forward on a 640 x 640 image (built on the CPU, measured)."""
+    torch = pytest.importorskip("torch")
+    from ultralytics.nn import tasks
+
+    data = tasks.yaml_model_load(_root() / config)
+    data["scale"] = scale
+    model = tasks.RTDETRDetectionModel(copy.deepcopy(data), verbose=False).eval()
+    with torch.no_grad():
+        predictions, _ = model(torch.zeros(1, 3, 640, 640))
+    report = analyze_file(_root() / config, {"scale": scale})
+    assert [o.shape for o in report.outputs] == [tuple(predictions.shape)]
     assert report.totals.params == sum(p.numel() for p in model.parameters())
 
 
@@ -383,14 +409,15 @@ def test_convert_prints_to_stdout_without_output(tmp_path: Path) -> None:
     assert again.exit_code == 1 and "already a native cnnshape spec" in again.output
 
 
-@pytest.mark.parametrize("config", ["v8/yolov8.yaml", "11/yolo11.yaml"])
+@pytest.mark.parametrize("config", ["v8/yolov8.yaml", "11/yolo11.yaml", "v8/yolov8-rtdetr.yaml"])
 def test_exported_pytorch_model_verifies(config: str) -> None:
-    """The PyTorch bridge builds the translated model and measures it (shapes, params, buffers)."""
+    """The PyTorch bridge builds the translated model and measures it (shapes, params, buffers;
+    RT-DETR's decoder holds one query_pos_head that every decoder layer calls)."""
     pytest.importorskip("torch")
 
     result = cli("verify", str(_root() / config), "--set", "scale=n")
     assert result.exit_code == 0, result.output
-    assert "3,157,200" in result.output if config.startswith("v8") else "2,624,080" in result.output
+    assert f"{_ultralytics_params(_root() / config, 'n'):,}" in result.output
 
 
 # --- --scale on every command ------------------------------------------------------------
@@ -466,6 +493,7 @@ EVERY_SCALE = {
     "12/yolo12.yaml",
     "26/yolo26.yaml",
     "26/yoloe-26-seg.yaml",
+    "v8/yolov8-rtdetr.yaml",
 }
 
 
@@ -509,8 +537,17 @@ def test_gflops_equal_ultralytics_get_flops(family: str) -> None:
         assert theirs["params"] == report.totals.params, case
         ours = count(report, CONVENTIONS["ultralytics"]).flops
         assert theirs["gflops"] > 0, case  # 0.0 is get_flops' answer when thop is missing or failed
-        if ours != round(theirs["gflops"] * 1e9):
-            wrong.append(f"{case}: cnnshape {ours:,}, Ultralytics {round(theirs['gflops'] * 1e9):,}")
+        # AIFI builds its sin-cos position embedding in its forward with two `@` products,
+        # (H*W, 1) @ (1, C/4) for the rows and the columns, which ultralytics-thop counts:
+        # 2 x H*W x C/4 MACs, H*W*C FLOPs; cnnshape has no layer for a constant
+        # (docs/ultralytics.md#rt-detr). The AIFI rows' outputs are (B, C, H, W).
+        explained = sum(
+            r.output_shapes[0][1] * r.output_shapes[0][2] * r.output_shapes[0][3]
+            for r in report.rows
+            if r.kind == "AIFI"
+        )
+        if ours + explained != round(theirs["gflops"] * 1e9):
+            wrong.append(f"{case}: cnnshape {ours:,} + {explained:,}, Ultralytics {round(theirs['gflops'] * 1e9):,}")
         ((_, shown),) = report.source_view.figures  # type: ignore[union-attr]
         assert shown == ours
     assert not wrong, "\n".join(wrong)
@@ -667,30 +704,17 @@ def test_ultralytics_convention_equals_ultralytics_thop_on_the_zoo() -> None:
     assert ours == theirs
 
 
-RTDETR = [
-    "rt-detr/rtdetr-l.yaml",
-    "rt-detr/rtdetr-x.yaml",
-    "rt-detr/rtdetr-resnet50.yaml",
-    "rt-detr/rtdetr-resnet101.yaml",
-    "v8/yolov8-rtdetr.yaml",
-]
-
-
-@pytest.mark.parametrize("config", RTDETR)
-def test_rtdetr_rows_before_the_decoder_equal_ultralytics(config: str) -> None:
-    """RT-DETR's backbone and encoder (HGStem, HGBlock, ResNetLayer, AIFI, RepC3): the file
-    without its last row (RTDETRDecoder, not in the library yet), built by parse_model and
-    read by cnnshape, has the same parameters."""
-    import yaml
-
-    torch = pytest.importorskip("torch")
-    from ultralytics.nn.tasks import parse_model
-
-    data = yaml.safe_load((_root() / config).read_text(encoding="utf-8"))
-    assert data["head"][-1][2] == "RTDETRDecoder"
-    data["head"] = data["head"][:-1]
-    scale = next(iter(data["scales"]))
-    with torch.device("meta"):
-        model, _ = parse_model({**copy.deepcopy(data), "scale": scale}, ch=3, verbose=False)
-    report = analyze_text(yaml.safe_dump(data, sort_keys=False), Path(config).name, overrides={"scale": scale})
-    assert report.totals.params == sum(p.numel() for p in model.parameters())
+def test_rtdetr_decoder_other_than_the_library_is_located() -> None:
+    """An RTDETRDecoder row with three decoder layers (ndl, its seventh argument as
+    parse_model passes them, the sixth written) is an error at that argument."""
+    text = (_root() / "v8" / "yolov8-rtdetr.yaml").read_text(encoding="utf-8")
+    row = "RTDETRDecoder, [nc]]"
+    assert text.count(row) == 1
+    text = text.replace(row, "RTDETRDecoder, [nc, 256, 300, 4, 8, 3]]")
+    with pytest.raises(SpecError) as caught:
+        analyze_text(text, "mine.yaml", overrides={"scale": "n"})
+    (problem,) = [p for p in caught.value.problems if p.severity == "error"]
+    line = next(n for n, line in enumerate(text.splitlines(), 1) if "RTDETRDecoder, [nc" in line)
+    col = text.splitlines()[line - 1].index(", 3]]") + 3
+    assert (problem.code, problem.line, problem.col) == ("bad-value", line, col), problem
+    assert "ndl=3" in problem.message

@@ -365,6 +365,51 @@ class Amax(Mean):
         return x.amax(dim=self.dim, keepdim=self.keepdim)
 
 
+class Sum(Mean):
+    """cnnshape's Sum: torch.sum over `dim`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum(dim=self.dim, keepdim=self.keepdim)
+
+
+class TopK(nn.Module):
+    """cnnshape's TopK: torch.topk's values and indices."""
+
+    def __init__(self, k: int, dim: int = -1, largest: bool = True) -> None:
+        super().__init__()
+        self.k, self.dim, self.largest = k, dim, largest
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        values, indices = x.topk(self.k, dim=self.dim, largest=self.largest)
+        return values, indices
+
+
+class Gather(nn.Module):
+    """cnnshape's Gather: x.gather(dim, index) with the index expanded over x's remaining dims."""
+
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        rest = x.shape[index.dim() :]
+        index = index.reshape(*index.shape, *([1] * len(rest))).expand(*index.shape, *rest)
+        return x.gather(self.dim, index)
+
+
+class GridSample(nn.Module):
+    """cnnshape's GridSample: F.grid_sample of x at the points of grid."""
+
+    def __init__(self, mode: str = "bilinear", padding_mode: str = "zeros", align_corners: bool = False) -> None:
+        super().__init__()
+        self.mode, self.padding_mode, self.align_corners = mode, padding_mode, align_corners
+
+    def forward(self, x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        return nn.functional.grid_sample(
+            x, grid, mode=self.mode, padding_mode=self.padding_mode, align_corners=self.align_corners
+        )
+
+
 class ChannelShuffle(nn.Module):
     """cnnshape's ChannelShuffle: interleaves the channels of `groups` groups (ShuffleNet)."""
 

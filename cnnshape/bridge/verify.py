@@ -108,19 +108,25 @@ def count_macs(model: nn.Module, run: Any) -> tuple[int, Any]:
 
 
 def _held(row: Any, rows: dict[str, Any], children: dict[Optional[str], list[Any]]) -> tuple[int, int]:
-    """The parameters and buffers the module of a row holds: its own numbers, plus, for
-    every layer inside it that shares another's weights (`share:`, counted 0 in the
-    report), that layer's (the module holds them again)."""
+    """The parameters and buffers the module of a row holds: its own numbers, plus, for the
+    layers inside it that share another's weights (`share:`, counted 0 in the report), the
+    weights they share when those live outside it, once each (PyTorch's parameters() counts
+    a tensor once, however many of the module's children hold it)."""
     if row.shared_with is not None:
         original = rows[row.shared_with]
         return original.params, original.buffers
-    if not row.is_block:
-        return row.params, row.buffers
     params, buffers = row.params, row.buffers
-    for child in children.get(row.name, []):
-        if child.shared_with is not None or child.is_block:
-            held, kept = _held(child, rows, children)
-            params, buffers = params + held - child.params, buffers + kept - child.buffers
+    outside: dict[str, Any] = {}
+    pending = list(children.get(row.name, [])) if row.is_block else []
+    while pending:
+        child = pending.pop()
+        if child.shared_with is not None:
+            if not child.shared_with.startswith(row.name + "."):
+                outside[child.shared_with] = rows[child.shared_with]
+        elif child.is_block:
+            pending.extend(children.get(child.name, []))
+    for original in outside.values():
+        params, buffers = params + original.params, buffers + original.buffers
     return params, buffers
 
 

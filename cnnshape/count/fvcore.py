@@ -32,6 +32,12 @@ def upsample(op: Op) -> int:
     return {"nearest": 1, "bilinear": 4}.get(op.mode, 0) * out_numel(op)
 
 
+def grid_sample(op: Op) -> int:
+    """aten::grid_sampler: elementwise_flop_counter(0, 4), four per output element (its
+    handle assumes bilinear, whatever the mode)."""
+    return 4 * out_numel(op)
+
+
 def adaptive_avg_pool(op: Op) -> int:
     """aten::adaptive_avg_pool2d: one per input element (only the 2-D op has a handle)."""
     return in_numel(op) if len(op.inputs[0]) == 4 else 0
@@ -56,5 +62,6 @@ CONVENTION = Convention(
         "instance_norm": instance_norm,
         "upsample": upsample,
         "adaptive_avg_pool": adaptive_avg_pool,
+        "grid_sample": grid_sample,
     },
 )

@@ -106,6 +106,7 @@ FUNCTIONAL = {
     "Proto26": {"up_0", "up_1", "up_2"},
     "ImagePoolingAttn": {"softmax"},
     "MaxSigmoidAttnBlock": {"max"},  # aw.max(dim=-1), a tensor method
+    "MSDeformAttn": {"softmax"},
 }
 
 

@@ -1,5 +1,5 @@
-"""Layers that change spatial resolution without weights: Upsample, PixelShuffle, and the
-paddings (zero, constant, reflection, replication, circular; 1d, 2d, 3d)."""
+"""Layers that change spatial resolution without weights: Upsample, PixelShuffle, GridSample
+and the paddings (zero, constant, reflection, replication, circular; 1d, 2d, 3d)."""
 
 from __future__ import annotations
 
@@ -404,9 +404,52 @@ class CircularPad3d(_Pad3d, _Circular):
     pytorch = TorchSide("nn.CircularPad3d", ("padding",))
 
 
+class GridSample(Layer):
+    """F.grid_sample: input 0 (N, C, H_in, W_in) read at the points of input 1, a grid
+    (N, H_out, W_out, 2) of (x, y) in [-1, 1]: (N, C, H_out, W_out), interpolated by `mode`
+    (multi-scale deformable attention samples its values this way). No weights: 0 MACs in the
+    torchvision convention and in thop's, ptflops', deepspeed's and Ultralytics' (none of them
+    sees it); fvcore counts 4 per output element (its grid_sampler handle assumes bilinear).
+    The sampled points are learned, so the receptive field is the whole input.
+
+    ```yaml
+    - GridSample: {from: [value, grid]}   # (16, 32, 80, 80) at (16, 300, 4, 2) -> (16, 32, 300, 4)
+    ```
+    """
+
+    pytorch = TorchSide("runtime.GridSample")
+    op_name = "grid_sample"
+    op_family = "resample"
+
+    family = "resample"
+    min_inputs = 2
+    max_inputs = 2
+
+    mode: Literal["bilinear", "nearest", "bicubic"] = "bilinear"
+    padding_mode: Literal["zeros", "border", "reflection"] = "zeros"
+    align_corners: Bool = False
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        data, grid = shapes
+        check_rank(self.kind(), data, (4,), "N, C, H, W")
+        if len(grid) != 4 or grid[0] != data[0] or grid[3] != 2:
+            raise ShapeError(
+                f"the grid {fmt_shape(grid)} must be (N, H_out, W_out, 2) with the input's N = {data[0]}",
+                hint="one (x, y) pair per output point, in [-1, 1]",
+            )
+        out = (data[0], data[1], grid[1], grid[2])
+        return Result(
+            [out], working=[f"{grid[1]} x {grid[2]} points of each {data[2]} x {data[3]} map -> {fmt_shape(out)}"]
+        )
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        return [rfs[0].globalised()]
+
+
 KINDS = [
     Upsample,
     PixelShuffle,
+    GridSample,
     ZeroPad1d,
     ZeroPad2d,
     ZeroPad3d,

@@ -294,6 +294,14 @@ class Permute(Layer):
         return [_regroup(rfs[0], {old: new for new, old in enumerate(order)}, shapes[0], set())]
 
 
+def _reduction(name: str, all_dims: Any) -> TorchSide:
+    """The PyTorch side of a reduction over `dim`: cnnshape's runtime module, and the
+    `torch.NAME` / `x.NAME` calls (`all_dims`: the default dim, which reduces them all)."""
+    call = name.lower()
+    signature = (("dim", all_dims), ("keepdim", False))
+    return TorchSide(f"runtime.{name}", ("dim",), functions={f"method.{call}": signature, f"torch.{call}": signature})
+
+
 class Mean(Layer):
     """Mean over `dim` (an int or a list), like torch.mean; `keepdim` keeps them as size 1.
 
@@ -303,14 +311,7 @@ class Mean(Layer):
     ```
     """
 
-    pytorch = TorchSide(
-        "runtime.Mean",
-        ("dim",),
-        functions={
-            "method.mean": (("dim", None), ("keepdim", False)),
-            "torch.mean": (("dim", None), ("keepdim", False)),
-        },
-    )
+    pytorch = _reduction("Mean", None)
 
     @classmethod
     def from_torch_call(
@@ -368,16 +369,23 @@ class Amax(Mean):
     ```
     """
 
-    pytorch = TorchSide(
-        "runtime.Amax",
-        ("dim",),
-        functions={
-            "method.amax": (("dim", ()), ("keepdim", False)),
-            "torch.amax": (("dim", ()), ("keepdim", False)),
-        },
-    )
+    pytorch = _reduction("Amax", ())
 
     op_name = "amax"
 
 
-KINDS = [Flatten, Unflatten, Reshape, Permute, Mean, Amax]
+class Sum(Mean):
+    """Sum over `dim` (an int or a list), like torch.sum; `keepdim` keeps them as size 1
+    (multi-scale deformable attention's weighted sum of its sampled values).
+
+    ```yaml
+    - Sum: {dim: -1}
+    ```
+    """
+
+    pytorch = _reduction("Sum", None)
+
+    op_name = "sum"
+
+
+KINDS = [Flatten, Unflatten, Reshape, Permute, Mean, Amax, Sum]

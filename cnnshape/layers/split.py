@@ -1,4 +1,4 @@
-"""Multi-output and selection operations: Chunk, Split, ChannelShuffle, Select.
+"""Multi-output and selection operations: Chunk, Split, ChannelShuffle, Select, TopK, Gather.
 
 A layer with several outputs is referred to as a whole (`from: name`, all outputs) or one
 output at a time (`from: name.0`, `name.1`, ...).
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from cnnshape.errors import ShapeError
-from cnnshape.layers.base import RF, Int, Layer, PosInt, Result, Shape, check_rank, fmt_shape
+from cnnshape.layers.base import RF, Bool, Int, Layer, PosInt, Result, Shape, check_rank, fmt_shape
 from cnnshape.layers.torchside import TorchSide
 
 
@@ -194,4 +194,89 @@ class Select(Layer):
         return [rf.with_dims(tuple(d - (d > dim) for d in rf.dims))]
 
 
-KINDS = [Chunk, Split, ChannelShuffle, Select]
+class TopK(Layer):
+    """torch.topk: the `k` largest (`largest: false`: smallest) elements along `dim`; two
+    outputs, the values and their int64 indices (`name.0`, `name.1`), each the input's shape
+    with `dim` of size k (RT-DETR's query selection: the 300 best of its anchors). Which
+    elements win depends on all of them, so the outputs' receptive field is the whole dim.
+
+    ```yaml
+    - TopK: {k: 300, dim: 1, name: best}    # (1, 8400) -> values (1, 300), indices (1, 300)
+    ```
+    """
+
+    pytorch = TorchSide(
+        "runtime.TopK",
+        ("k",),
+        functions={
+            "method.topk": (("k", None), ("dim", -1), ("largest", True), ("sorted", True)),
+            "torch.topk": (("k", None), ("dim", -1), ("largest", True), ("sorted", True)),
+        },
+    )
+    op_name = "topk"
+
+    family = "split"
+
+    k: PosInt
+    dim: Int = -1
+    largest: Bool = True
+
+    def num_outputs(self) -> int:
+        return 2
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        dim = _dim(self.dim, len(shape))
+        if self.k > shape[dim]:
+            raise ShapeError(
+                f"k={self.k} is more than the {shape[dim]} elements of dim {dim} of {fmt_shape(shape)}",
+                hint=f"k at most {shape[dim]} (RT-DETR takes min(num_queries, anchors))",
+            )
+        out = shape[:dim] + (self.k,) + shape[dim + 1 :]
+        which = "largest" if self.largest else "smallest"
+        return Result([out, out], working=[f"dim {dim}: the {self.k} {which} of {shape[dim]}, and their indices"])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        rf, dim = rfs[0], _dim(self.dim, len(shapes[0]))
+        picked = rf.globalised() if rf.kind == "flat" or (rf.kind == "spatial" and dim in rf.dims) else rf
+        return [picked, picked]
+
+
+class Gather(Layer):
+    """Rows picked by index: input 0 taken along `dim` at the int64 indices of input 1, whose
+    shape is input 0's up to `dim` (with its own size at `dim`): the output is the index's
+    shape followed by input 0's remaining dims. torch.gather with the index expanded over
+    those dims (RT-DETR's top-k features, `feats.gather(1, index[..., None].expand(-1, -1, C))`).
+
+    ```yaml
+    - Gather: {from: [features, best.1], dim: 1}   # (1, 8400, 256) at (1, 300) -> (1, 300, 256)
+    ```
+    """
+
+    pytorch = TorchSide("runtime.Gather", ("dim",))
+    op_name = "gather"
+
+    family = "split"
+    min_inputs = 2
+    max_inputs = 2
+
+    dim: Int = 1
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        data, index = shapes
+        dim = _dim(self.dim, len(data))
+        if len(index) != dim + 1 or index[:dim] != data[:dim]:
+            raise ShapeError(
+                f"the index {fmt_shape(index)} does not fit {fmt_shape(data)} at dim {dim}: it must be "
+                f"{fmt_shape(data[:dim] + (-1,)).replace('-1', 'K')}, the input's first {dim} dims and then the picks",
+                hint="the indices of a TopK over dim of a tensor of the input's leading dims",
+            )
+        out = index + data[dim + 1 :]
+        return Result([out], working=[f"dim {dim}: {index[dim]} of {data[dim]} picked -> {fmt_shape(out)}"])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        rf, dim = rfs[0], _dim(self.dim, len(shapes[0]))
+        return [rf.globalised() if rf.kind == "spatial" and dim in rf.dims else rf]
+
+
+KINDS = [Chunk, Split, ChannelShuffle, Select, TopK, Gather]

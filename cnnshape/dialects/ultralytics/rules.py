@@ -612,6 +612,12 @@ class _Translator:
             chans = self._levels(loc, i, module, sources, ch, 3, 3)
             args, native_args = [*args[:1], chans, *args[1:]], [*native_args[:1], chans, *native_args[1:]]
             c2 = ch[-1]
+        elif module == "RTDETRDecoder":
+            # parse_model: RTDETRDecoder(nc, [channels of each input], hd, nq, ndp, nh, ndl, d_ffn, ...)
+            chans = self._levels(loc, i, module, sources, ch, 3, 3)
+            args, native_args = [*args[:1], chans, *args[1:]], [*native_args[:1], chans, *native_args[1:]]
+            self._rtdetr_defaults(i, loc, args)
+            c2 = ch[-1]
         elif module == "v10Detect":
             chans = self._levels(loc, i, module, sources, ch, 2, 4)
             args = args + [chans]
@@ -719,6 +725,20 @@ class _Translator:
             )
             raise _Bad
         return [hidden, nh]
+
+    def _rtdetr_defaults(self, i: int, loc: Loc, args: list[Any]) -> None:
+        """The library's RTDETRDecoder has six decoder layers, evaluates the last, and selects
+        its queries (no learned ones): ndl, eval_idx, act and learnt_init_query at their defaults."""
+        defaults = {6: ("ndl", 6), 9: ("act", None), 10: ("eval_idx", -1), 14: ("learnt_init_query", False)}
+        for k, (name, default) in defaults.items():
+            if len(args) > k and args[k] != default and not (name == "eval_idx" and args[k] == 5):
+                self.issue(
+                    loc + (3, k - 1),
+                    "bad-value",
+                    f"row {i}: RTDETRDecoder's {name}={args[k]!r} is not in cnnshape's library, which has "
+                    f"{name}={default!r} (Ultralytics' default)",
+                )
+                raise _Bad
 
     def _int_arg(self, i: int, loc: Loc, module: str, args: list[Any], k: int) -> int:
         """args[k], which must be an integer (a channel count)."""
@@ -837,7 +857,7 @@ class _Translator:
             return [(0,), ()]
         if module == "CBLinear" or module == "AIFI":
             return [()] + [(k,) for k in range(count)]
-        if module == "ImagePoolingAttn":
+        if module in ("ImagePoolingAttn", "RTDETRDecoder"):
             return [(0,), ()] + [(k,) for k in range(1, count)]
         if module == "HGStem":
             return [(), (0,), (1,)]

@@ -383,7 +383,8 @@ class Sum(Mean):
     ```
     """
 
-    pytorch = _reduction("Sum", None)
+    # torch.sum and x.sum are not mapped onto it on import: timm's ResNeSt imports as before
+    pytorch = TorchSide("runtime.Sum", ("dim",))
 
     op_name = "sum"
 

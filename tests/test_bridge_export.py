@@ -210,3 +210,14 @@ def test_set_and_input_reach_the_export() -> None:
     assert "num_classes = 10" in code and "INPUT_SHAPE = (1, 3, 64, 64)" in code
     result = run("verify", str(ROOT / "specs" / "resnet18.yaml"), "--set", "num_classes=10", "--input", "1,3,64,64")
     assert result.exit_code == 0, result.output
+
+
+def test_training_only_layers_that_do_not_fit_stop_export_with_a_message(tmp_path: Path) -> None:
+    """Inception v3 at 96x96: its auxiliary head (training only) does not fit, so summary
+    leaves it out with a warning; export must still build it and cannot size it: a located
+    refusal, exit 1, no file and no traceback (it was a KeyError)."""
+    out = tmp_path / "inception.py"
+    result = cli("export", str(ROOT / "specs/inception_v3.yaml"), "--input", "1,3,96,96", "-o", str(out))
+    assert result.exit_code == 1, result.output
+    assert "AuxLogits." in result.output and "runs only in training and does not fit this input" in result.output
+    assert "Traceback" not in result.output and not out.exists()

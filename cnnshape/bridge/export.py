@@ -23,6 +23,7 @@ from typing import Any, Optional
 from cnnshape.bridge.analysed import Analysed, analyse_file, analyse_source, reads_indices
 from cnnshape.bridge.classwriter import ClassInfo, ExportError, _ClassWriter, _some, attr_name, module_path
 from cnnshape.bridge.codegen import CodegenError, Namespace, Unsupported, check_module, literal, runtime_source
+from cnnshape.graph import Ref
 from cnnshape.spec import LayerCall, parse_layer_entry
 
 __all__ = [
@@ -183,6 +184,17 @@ def export_analysed(analysed: Analysed) -> str:
             f"the network has {layers:,} layers; export writes one module per layer and stops at "
             f"{MAX_EXPORT_LAYERS:,} (Python could not compile a larger file in reasonable memory); "
             "export a smaller `repeat` or a part of the network"
+        )
+    graph = analysed.graph
+    left_out = [node for node in graph.nodes[graph.first_layer :] if Ref(node.index) not in analysed.shapes]
+    if left_out:
+        # A training-only layer that does not fit this input (summary warns and leaves it
+        # out): the exported module must still build it, and its sizes come from its input.
+        first = left_out[0]
+        raise ExportError(
+            f"{first.name} ({first.kind}) runs only in training and does not fit this input, so its "
+            f"PyTorch module cannot be sized ({len(left_out):,} layer(s) left out); export at an input "
+            "it fits (the spec's own), as the exported module holds the training-only layers too"
         )
     try:
         return check_module(_Exporter(analysed).write())

@@ -48,15 +48,15 @@ IMPORTS = [
     "ese_vovnet19b_dw",
     "poolformer_s12",
     "inception_v3",
+    "ecaresnet26t",
+    "ghostnet_100",
+    "rexnet_100",
+    "dpn68",
+    "resnest14d",
+    "deit_tiny_patch16_224",
 ]
 NOT_YET = {
-    "ecaresnet26t": "call_method expand_as",  # ECA's gate broadcast with expand_as
-    "ghostnet_100": "call_function operator.getitem",  # a channel slice x[:, :c]
-    "rexnet_100": "call_function operator.getitem",  # a channel slice for the partial residual
-    "dpn68": "call_function operator.getitem",  # dual-path channel slices
-    "resnest14d": "call_method sum",  # split attention sums the radix splits
     "mobilevit_xxs": "torch.fx cannot trace",  # control flow on traced sizes
-    "deit_tiny_patch16_224": "call_method unbind",  # q, k, v = qkv.unbind(0); no attention kind for timm's
     "levit_128s": "call_method reshape_as",
 }
 

@@ -24,7 +24,7 @@ from cnnshape.pipeline import analyze_text  # noqa: E402
 MODELS = torchvision.models.list_models(module=torchvision.models)
 
 NOT_YET = {
-    "maxvit_t": "only tensors combined with tensors map to Mul",
+    "maxvit_t": "torch.functional.einsum",
     **{name: "_get_relative_position_bias" for name in ("swin_t", "swin_s", "swin_b")},
     **{name: "relative_coords_table" for name in ("swin_v2_t", "swin_v2_s", "swin_v2_b")},
 }

@@ -40,7 +40,7 @@ def test_every_kind_declares_its_pytorch_side_or_why_not(kind: str) -> None:
         assert target.split(".", 1)[0] in ("F", "torch", "method", "operator", "torchvision"), target
         for name, _ in signature:
             assert name.isidentifier(), f"{kind}: {target} declares argument {name!r}"
-    assert side.tensors in ("first", "all", "sequence")
+    assert side.tensors in ("first", "all", "sequence", "qkv")
     assert side.call in ("tensors", "query_key_value")
 
 

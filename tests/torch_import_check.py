@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from cnnshape.bridge.verify import count_macs
 from cnnshape.pipeline import analyze_text
 from cnnshape.report import Report
 
@@ -35,14 +35,27 @@ def leaf_shapes(model: torch.nn.Module, paths: Iterable[str]) -> Iterator[dict[s
             handle.remove()
 
 
+def torch_macs(model: torch.nn.Module, x: torch.Tensor) -> tuple[int, Any]:
+    """Multiply-adds of one forward pass as torch counts them (torch.utils.flop_counter:
+    convolutions, mm/addmm/bmm, scaled_dot_product_attention; 2 FLOPs each), so functional
+    products (`q @ k.transpose(-2, -1)`, F.linear on a module's weights) count as the
+    modules do. On the models whose products are all modules it equals the hook count
+    torchvision uses (tests/test_torch_registry.py checks that rule against fvcore)."""
+    with FlopCounterMode(display=False) as counter:
+        out = model(x)
+    flops = counter.get_total_flops()
+    assert flops % 2 == 0
+    return flops // 2, out
+
+
 def check_against_torch(model: torch.nn.Module, shape: tuple[int, ...], result: Any, name: str) -> Report:
-    """The imported spec's params, buffers, MACs (conv + linear + attention, by hooks), eval
-    output shape and every torch module call's output shape equal torch's, on meta."""
+    """The imported spec's params, buffers, MACs (torch's flop counter, halved), eval output
+    shape and every torch module call's output shape equal torch's, on meta."""
     assert result.ok, [item.format() for item in result.unmapped] + result.problems
     report = analyze_text(result.text, f"{name}.yaml")
     x = torch.zeros(shape, device="meta")
     with torch.no_grad(), leaf_shapes(model, result.module_rows) as torch_shapes:
-        macs, out = count_macs(model, lambda: model(x))
+        macs, out = torch_macs(model, x)
     rows = {row.name: row for row in report.rows}
     for path, names in result.module_rows.items():
         spec_shapes = [[tuple(s) for s in rows[row].output_shapes] for row in names if not rows[row].training_only]

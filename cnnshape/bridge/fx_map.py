@@ -26,6 +26,7 @@ from torch import nn
 
 from cnnshape.bridge.imported import Op, Unmapped
 from cnnshape.layers import REGISTRY
+from cnnshape.layers.split import takes_everything
 
 
 class TargetError(Exception):
@@ -237,6 +238,11 @@ class _Recorder(fx.Interpreter):
 _PASS_THROUGH = {"contiguous", "clone", "detach", torch.clone}
 
 
+def _number(value: Any) -> bool:
+    """A plain Python number (not a bool, not a tensor)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _bind(names: Sequence[tuple[str, Any]], args: Sequence[Any], kwargs: dict) -> dict[str, Any]:
     """The declared arguments after the tensor: positional, then keywords, then defaults;
     a positional argument beyond the declared ones is kept under "*" (a kind declines it)."""
@@ -303,6 +309,8 @@ class Mapper:
             return self.values[arg.name]
         if isinstance(arg, (list, tuple)):
             return type(arg)(self.value(a) for a in arg)
+        if isinstance(arg, slice):  # x[:, :c] with c read from a size: slice(None, c_node)
+            return slice(self.value(arg.start), self.value(arg.stop), self.value(arg.step))
         return arg
 
     def tensor_refs(self, arg: Any) -> Optional[list[tuple[str, int]]]:
@@ -559,7 +567,13 @@ class Mapper:
             if refs is not None:
                 self.refs[node.name] = refs
             return
-        if target in _PASS_THROUGH:
+        if target in _PASS_THROUGH or (
+            target is operator.getitem
+            and isinstance(self.value(first), torch.Tensor)
+            and len(args) == 2
+            and takes_everything(self.value(args[1]), tuple(self.value(first).shape))
+        ):
+            # x.contiguous(), or x[:, :H, :W] taking all of x (Swin's crop after no padding).
             refs = self._inputs(node, [first], what)
             if refs is not None:
                 self.refs[node.name] = refs
@@ -593,15 +607,26 @@ class Mapper:
         side = cls.pytorch
         assert side is not None
         signature = side.functions[declared]
+        number_first: Optional[bool] = None
         if side.tensors == "all":
             values = [self.value(a) for a in args]
-            if len(args) < 2 or kwargs or not all(isinstance(v, torch.Tensor) for v in values):
+            is_tensor = [isinstance(v, torch.Tensor) for v in values]
+            if len(args) == 2 and not kwargs and sum(is_tensor) == 1 and _number(values[is_tensor.index(False)]):
+                # A tensor and a number (`x * self.scale`): the kind's scalar operand.
+                number_first = not is_tensor[0]
+                tensors, rest = [args[is_tensor.index(True)]], [values[is_tensor.index(False)]]
+            elif len(args) < 2 or kwargs or not all(is_tensor):
                 reasons.append(
-                    f"only tensors combined with tensors map to {kind}; a constant operand or keyword "
-                    "argument has no layer kind"
+                    f"only tensors combined with tensors or numbers map to {kind}; a keyword argument or "
+                    "another operand has no layer kind"
                 )
                 return False
-            tensors, rest = args, []
+            else:
+                tensors, rest = args, []
+        elif side.tensors == "qkv":
+            if len(args) < 3 or not all(isinstance(self.value(a), torch.Tensor) for a in args[:3]):
+                return False
+            tensors, rest = args[:3], args[3:]
         elif side.tensors == "sequence":
             if not args or not isinstance(args[0], (list, tuple)):
                 return False
@@ -620,6 +645,8 @@ class Mapper:
                 bound["*"] = rest_values
         if declared != "operator.getitem":
             bound = {key: _plain(value) for key, value in bound.items()}
+        if number_first is not None:
+            bound["number_first"] = number_first
         in_value = self.value(tensors[0])
         in_shape = tuple(in_value.shape) if isinstance(in_value, torch.Tensor) else ()
         layer_args = cls.from_torch_call(declared, bound, in_shape, _shapes(out))

@@ -325,6 +325,30 @@ class Select(nn.Module):
         return x.select(self.dim, self.index)
 
 
+class Unbind(nn.Module):
+    """cnnshape's Unbind: torch.unbind along `dim`, `size` tensors (a ViT's q, k, v)."""
+
+    def __init__(self, size: int, dim: int = 0) -> None:
+        super().__init__()
+        self.size, self.dim = size, dim
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return torch.unbind(x, self.dim)
+
+
+class Slice(nn.Module):
+    """cnnshape's Slice: x[:, start:end:step] along `dim` (default 1, the channels)."""
+
+    def __init__(self, dim: int = 1, start: int = 0, end: Optional[int] = None, step: int = 1) -> None:
+        super().__init__()
+        self.dim, self.start, self.end, self.step = dim, start, end, step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        index = [slice(None)] * x.dim()
+        index[self.dim] = slice(self.start, self.end, self.step)
+        return x[tuple(index)]
+
+
 class Reshape(nn.Module):
     """cnnshape's Reshape: torch.reshape to `shape` (batch included)."""
 
@@ -407,6 +431,31 @@ class GridSample(nn.Module):
     def forward(self, x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
         return nn.functional.grid_sample(
             x, grid, mode=self.mode, padding_mode=self.padding_mode, align_corners=self.align_corners
+        )
+
+
+class ExpandAs(nn.Module):
+    """cnnshape's ExpandAs: x.expand_as(other), the first input broadcast to the second's shape."""
+
+    def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        return x.expand_as(other)
+
+
+class ScaledDotProductAttention(nn.Module):
+    """cnnshape's ScaledDotProductAttention: F.scaled_dot_product_attention(q, k, v)."""
+
+    def __init__(self, dropout_p: float = 0.0, is_causal: bool = False, scale: Optional[float] = None) -> None:
+        super().__init__()
+        self.dropout_p, self.is_causal, self.scale = dropout_p, is_causal, scale
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        return nn.functional.scaled_dot_product_attention(
+            query,
+            key,
+            value,
+            dropout_p=self.dropout_p if self.training else 0.0,
+            is_causal=self.is_causal,
+            scale=self.scale,
         )
 
 

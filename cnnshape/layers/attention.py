@@ -10,7 +10,7 @@ from math import prod
 from typing import Any, Literal, Optional
 
 from cnnshape.errors import ShapeError
-from cnnshape.layers.base import RF, Bool, Float, Layer, Op, PosInt, Result, Shape, check_rank, fmt_shape
+from cnnshape.layers.base import RF, Bool, Float, Layer, Op, PosInt, Result, Shape, check_rank, fmt_shape, merge_rfs
 from cnnshape.layers.torchside import Inferred, TorchSide, attention_macs
 
 
@@ -391,4 +391,95 @@ class TransformerEncoderLayer(Layer):
         return [rfs[0].globalised()]
 
 
-KINDS = [MultiheadAttention, TransformerEncoderLayer]
+def sdpa_macs(module: Any, inputs: list[Shape], output: Shape) -> int:
+    """F.scaled_dot_product_attention's two products: q @ k^T (L x S x E per batch and
+    head) and weights @ v (L x S x Ev)."""
+    return prod(output[:-1]) * inputs[1][-2] * (inputs[0][-1] + output[-1])
+
+
+class ScaledDotProductAttention(Layer):
+    """F.scaled_dot_product_attention(query, key, value): softmax(q k^T * scale) v.
+
+    The attention core timm's and other transformers call after their own q/k/v projections.
+    Inputs (..., L, E), (..., S, E), (..., S, Ev) -> (..., L, Ev); no weights. MACs: the
+    two products, L x S x (E + Ev) per batch and head. An attention mask is not modelled.
+
+    ```yaml
+    - ScaledDotProductAttention: {from: [q, k, v]}   # (1, 3, 197, 64) each -> (1, 3, 197, 64)
+    ```
+    """
+
+    pytorch = TorchSide(
+        "runtime.ScaledDotProductAttention",
+        tensors="qkv",
+        functions={
+            "F.scaled_dot_product_attention": (
+                ("attn_mask", None),
+                ("dropout_p", 0.0),
+                ("is_causal", False),
+                ("scale", None),
+                ("enable_gqa", False),
+            )
+        },
+    )
+    torch_macs = staticmethod(sdpa_macs)
+
+    @classmethod
+    def from_torch_call(
+        cls, target: str, bound: dict[str, Any], in_shape: Shape, out_shapes: list[Shape]
+    ) -> Optional[dict[str, Any]]:
+        if "*" in bound or bound.get("attn_mask") is not None or bound.get("enable_gqa"):
+            return None
+        return super().from_torch_call(target, bound, in_shape, out_shapes)
+
+    family = "attention"
+    min_inputs = 3
+    max_inputs = 3
+
+    dropout_p: Float = 0.0
+    is_causal: Bool = False
+    scale: Optional[Float] = None
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        query, key, value = shapes
+        if min(len(query), len(key), len(value)) < 2:
+            raise ShapeError("query, key and value need at least 2 dims each: (..., L, E), (..., S, E), (..., S, Ev)")
+        if query[-1] != key[-1] or key[-2] != value[-2]:
+            raise ShapeError(
+                f"query {fmt_shape(query)}, key {fmt_shape(key)} and value {fmt_shape(value)} do not fit: "
+                "query and key need the same last dim (E), key and value the same length (S)"
+            )
+        from cnnshape.layers.merge import broadcast
+
+        batch = broadcast(self.kind(), [query[:-2], key[:-2], value[:-2]])
+        out = (*batch, query[-2], value[-1])
+        tokens, source = query[-2], key[-2]
+        macs = prod(out[:-1]) * source * (query[-1] + value[-1])
+        return Result(
+            [out],
+            macs=macs,
+            working=[
+                f"q @ k^T: {prod(out[:-1]):,} rows x {source} keys x {query[-1]}; weights @ v: x {value[-1]}",
+                f"MACs: {prod(batch)} x {tokens} x {source} x ({query[-1]} + {value[-1]}) = {macs:,}",
+            ],
+        )
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        query, key, _ = shapes
+        result = out[0]
+        sizes = (
+            ("batch", prod(result[:-3])),
+            ("heads", result[-3] if len(result) >= 3 else 1),
+            ("tokens", query[-2]),
+            ("source", key[-2]),
+            ("attended", key[-2]),
+            ("embed", query[-1]),
+        )
+        macs = prod(result[:-1]) * key[-2] * (query[-1] + result[-1])
+        return [Op("attention_matmul", "matmul", tuple(shapes), result, macs=macs, attrs=sizes, saves=("inputs",))]
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        return [merge_rfs(rfs).globalised()]
+
+
+KINDS = [MultiheadAttention, TransformerEncoderLayer, ScaledDotProductAttention]

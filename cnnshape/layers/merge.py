@@ -114,6 +114,24 @@ class _Arithmetic(_Elementwise):
         """The operation on the input and the layer's own operand, in their order: `1 - x`."""
         return f"{operand} {self.symbol} {x}" if self.reverse else f"{x} {self.symbol} {operand}"
 
+    # The operand order does not matter (`2 * x` is `x * 2`): Add and Mul.
+    commutative: ClassVar[bool] = False
+
+    @classmethod
+    def from_torch_call(
+        cls, target: str, bound: dict[str, Any], in_shape: Shape, out_shapes: list[Shape]
+    ) -> Optional[dict[str, Any]]:
+        """A tensor and a number (`x * self.scale`, `attn / 8`) is this kind with `scalar`;
+        the number first (`1 - x`) is `reverse: true` where the order matters."""
+        numbers = bound.get("*")
+        if not isinstance(numbers, list) or len(numbers) != 1 or set(bound) - {"*", "number_first"}:
+            return super().from_torch_call(target, bound, in_shape, out_shapes)
+        (number,) = numbers
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            return None
+        reverse = bool(bound.get("number_first")) and not cls.commutative
+        return {"scalar": float(number), **({"reverse": True} if reverse else {})}
+
     def input_count(self) -> tuple[int, Optional[int]]:
         if self.scalar is not None or self.tensor_shape is not None:
             return 1, 1
@@ -172,6 +190,7 @@ class Add(_Arithmetic):
     ```
     """
 
+    commutative = True
     pytorch = TorchSide(
         "runtime.Add",
         tensors="all",
@@ -192,6 +211,7 @@ class Mul(_Arithmetic):
     """
 
     symbol = "*"
+    commutative = True
     pytorch = TorchSide(
         "runtime.Mul",
         tensors="all",

@@ -1,5 +1,5 @@
 """Layers that rearrange a tensor without computing: Flatten, Unflatten, Reshape,
-Permute, and the reduction Mean."""
+Permute, ExpandAs, and the reductions Mean and Sum."""
 
 from __future__ import annotations
 
@@ -376,17 +376,59 @@ class Amax(Mean):
 
 class Sum(Mean):
     """Sum over `dim` (an int or a list), like torch.sum; `keepdim` keeps them as size 1
-    (multi-scale deformable attention's weighted sum of its sampled values).
+    (ResNeSt's split attention adds its radix groups, `x.sum(dim=1)`; multi-scale deformable
+    attention's weighted sum of its sampled values).
 
     ```yaml
-    - Sum: {dim: -1}
+    - Sum: {dim: 1}                     # (N, R, C, H, W) -> (N, C, H, W)
     ```
     """
 
-    # torch.sum and x.sum are not mapped onto it on import: timm's ResNeSt imports as before
-    pytorch = TorchSide("runtime.Sum", ("dim",))
+    pytorch = TorchSide(
+        "runtime.Sum",
+        ("dim",),
+        functions={
+            "method.sum": (("dim", None), ("keepdim", False)),
+            "torch.sum": (("dim", None), ("keepdim", False)),
+        },
+    )
 
     op_name = "sum"
 
 
-KINDS = [Flatten, Unflatten, Reshape, Permute, Mean, Amax, Sum]
+class ExpandAs(Layer):
+    """x.expand_as(other): the first input broadcast to the second's shape (a view).
+
+    ECA's gate, `x * y.expand_as(x)`. Each dim of the first must equal the other's or be 1.
+
+    ```yaml
+    - ExpandAs: {from: [gate, features]}    # (1, 64, 1, 1) -> (1, 64, 56, 56)
+    ```
+    """
+
+    pytorch = TorchSide("runtime.ExpandAs", tensors="all", functions={"method.expand_as": ()})
+    op_name = "reshape"
+    op_view = True
+
+    family = "reshape"
+    min_inputs = 2
+    max_inputs = 2
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        x, other = shapes
+        padded = (1,) * (len(other) - len(x)) + tuple(x)
+        if len(x) > len(other) or any(a not in (1, b) for a, b in zip(padded, other)):
+            raise ShapeError(
+                f"{fmt_shape(x)} cannot expand to {fmt_shape(other)}: aligned from the last dim, "
+                "each size must equal the other's or be 1"
+            )
+        return Result([tuple(other)])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        rf = rfs[0]
+        if rf.kind == "spatial" and len(shapes[0]) == len(out[0]):
+            return [rf]
+        return [rf.flattened()] if rf.kind == "spatial" else [rf]
+
+
+KINDS = [Flatten, Unflatten, Reshape, Permute, ExpandAs, Mean, Amax, Sum]

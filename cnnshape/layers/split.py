@@ -1,4 +1,5 @@
-"""Multi-output and selection operations: Chunk, Split, ChannelShuffle, Select, TopK, Gather.
+"""Multi-output and selection operations: Chunk, Split, Unbind, ChannelShuffle, Select,
+Slice, TopK, Gather.
 
 A layer with several outputs is referred to as a whole (`from: name`, all outputs) or one
 output at a time (`from: name.0`, `name.1`, ...).
@@ -115,6 +116,57 @@ class Split(Layer):
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [rfs[0]] * len(out)
+
+
+class Unbind(Layer):
+    """torch.unbind: the `size` slices along `dim`, each without that dim.
+
+    A ViT attention's `q, k, v = qkv.unbind(0)`. `size` must equal the size of `dim`:
+    cnnshape needs the number of outputs from the arguments.
+
+    ```yaml
+    - Unbind: {dim: 0, size: 3, name: qkv}
+    - MatMul: {from: [qkv.0, qkv.1]}
+    ```
+    """
+
+    pytorch = TorchSide(
+        "runtime.Unbind",
+        ("size",),
+        functions={"method.unbind": (("dim", 0),), "torch.unbind": (("dim", 0),)},
+    )
+
+    @classmethod
+    def from_torch_call(
+        cls, target: str, bound: dict[str, Any], in_shape: Shape, out_shapes: list[Shape]
+    ) -> Optional[dict[str, Any]]:
+        if "*" in bound or not in_shape:
+            return None
+        return {"size": in_shape[bound["dim"] % len(in_shape)], "dim": bound["dim"]}
+
+    op_name = "select"
+    op_view = True
+
+    family = "split"
+
+    size: PosInt
+    dim: Int = 0
+
+    def num_outputs(self) -> int:
+        return self.size
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        dim = _dim(self.dim, len(shape))
+        if shape[dim] != self.size:
+            raise ShapeError(
+                f"size {self.size} but dim {dim} of {fmt_shape(shape)} is {shape[dim]}",
+                hint=f"size: {shape[dim]}, one output per index of dim {dim}",
+            )
+        return Result([shape[:dim] + shape[dim + 1 :]] * self.size)
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        return Select(dim=self.dim, index=0).receptive_field(rfs, shapes, out[:1]) * len(out)
 
 
 class ChannelShuffle(Layer):
@@ -279,4 +331,133 @@ class Gather(Layer):
         return [rf.globalised() if rf.kind == "spatial" and dim in rf.dims else rf]
 
 
-KINDS = [Chunk, Split, ChannelShuffle, Select, TopK, Gather]
+def _full(item: Any, size: int) -> bool:
+    """True when an index item takes all of a dim of this size (`:`, `0:size`, `::1`)."""
+    return (
+        isinstance(item, slice)
+        and (item.start is None or item.start == 0 or item.start <= -size)
+        and (item.stop is None or item.stop >= size)
+        and item.step in (None, 1)
+    )
+
+
+def index_items(index: Any, rank: int) -> Optional[list[Any]]:
+    """An indexing expression (`x[:, :c]`, `x[..., 0::2, :]`) as one item per dim of a
+    rank-`rank` tensor, the ellipsis expanded; None when it holds anything but slices, ints
+    and one ellipsis (None, tensors, lists)."""
+    items = list(index) if isinstance(index, tuple) else [index]
+    if any(not isinstance(item, (slice, int)) and item is not Ellipsis for item in items):
+        return None
+    if any(isinstance(item, bool) for item in items) or items.count(Ellipsis) > 1:
+        return None
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items[at : at + 1] = [slice(None)] * (rank - len(items) + 1)
+    if len(items) > rank:
+        return None
+    return items + [slice(None)] * (rank - len(items))
+
+
+def takes_everything(index: Any, shape: Shape) -> bool:
+    """True when indexing with `index` returns the whole tensor (`x[:, :H, :W]` at H, W)."""
+    items = index_items(index, len(shape))
+    return items is not None and all(_full(item, size) for item, size in zip(items, shape))
+
+
+class Slice(Layer):
+    """A slice along one dim: `x[:, start:end:step]`, `x.narrow(dim, start, length)`.
+
+    GhostNet's `x[:, :out_chs]`, a dual path's channel halves. `end` left out runs to the
+    end of the dim; negative `start`/`end` count from the end, and out-of-range bounds are
+    clamped, as Python's slicing does, so a spec sliced this way follows its input's size.
+
+    ```yaml
+    - Slice: {end: 16}                 # x[:, :16]
+    - Slice: {dim: 2, start: 1, step: 2}   # x[:, :, 1::2]
+    ```
+    """
+
+    pytorch = TorchSide(
+        "runtime.Slice",
+        ("dim", "start", "end", "step"),
+        functions={
+            "operator.getitem": (("index", None),),
+            "method.narrow": (("dim", None), ("start", None), ("length", None)),
+            "torch.narrow": (("dim", None), ("start", None), ("length", None)),
+        },
+    )
+
+    @classmethod
+    def from_torch_call(
+        cls, target: str, bound: dict[str, Any], in_shape: Shape, out_shapes: list[Shape]
+    ) -> Optional[dict[str, Any]]:
+        if "*" in bound or not in_shape:
+            return None
+        if target != "operator.getitem":
+            dim, start, length = bound["dim"], bound["start"], bound["length"]
+            if not all(isinstance(v, int) for v in (dim, start, length)):
+                return None
+            dim %= len(in_shape)
+            start %= in_shape[dim]
+            # narrow's length is the spec's, whatever the input: its end is always written
+            return cls._written(dim, start, start + length, 1, None)
+        items = index_items(bound["index"], len(in_shape))
+        if items is None or any(not isinstance(item, slice) for item in items):
+            return None  # an int picks (Select); None or a tensor index has no kind
+        cut = [(dim, item) for dim, item in enumerate(items) if not _full(item, in_shape[dim])]
+        if len(cut) != 1:
+            return None
+        ((dim, item),) = cut
+        if not all(v is None or isinstance(v, int) for v in (item.start, item.stop, item.step)):
+            return None
+        return cls._written(dim, item.start or 0, item.stop, item.step or 1, in_shape[dim])
+
+    @staticmethod
+    def _written(dim: int, start: int, end: Optional[int], step: int, size: Optional[int]) -> dict[str, Any]:
+        """The arguments as written: the defaults left out, and an index's end at or past
+        the dim's `size` left out (`x[:, :H]` with H read from the input: to the end,
+        whatever the size); None keeps any end."""
+        args: dict[str, Any] = {} if dim == 1 else {"dim": dim}
+        if start:
+            args["start"] = start
+        if end is not None and (size is None or end < size):
+            args["end"] = end
+        if step != 1:
+            args["step"] = step
+        return args
+
+    op_name = "select"
+    op_view = True
+
+    family = "split"
+
+    dim: Int = 1
+    start: Int = 0
+    end: Optional[Int] = None
+    step: PosInt = 1
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        dim = _dim(self.dim, len(shape))
+        size = shape[dim]
+        taken = len(range(*slice(self.start, self.end, self.step).indices(size)))
+        if taken == 0:
+            raise ShapeError(
+                f"start {self.start}, end {self.end} take nothing of dim {dim} of size {size} "
+                "(an empty tensor): check the bounds"
+            )
+        return Result(
+            [shape[:dim] + (taken,) + shape[dim + 1 :]],
+            working=[
+                f"dim {dim}: [{self.start}:{'' if self.end is None else self.end}:{self.step}] of {size} = {taken}"
+            ],
+        )
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        rf, dim = rfs[0], _dim(self.dim, len(shapes[0]))
+        if rf.kind == "spatial" and dim in rf.dims:
+            return [rf.flattened()]  # a cut of the map: positions no longer on the input's grid
+        return [rf]
+
+
+KINDS = [Chunk, Split, Unbind, ChannelShuffle, Select, Slice, TopK, Gather]

@@ -49,7 +49,8 @@ class TorchSide:
       tensor: `F.relu`, `torch.relu`, `method.relu` (a tensor method), `operator.add`.
     tensors: how a function call passes its tensors: "first" (the first argument),
       "all" (every positional argument, Add's `a + b`), "sequence" (a list in the first
-      argument, torch.cat's).
+      argument, torch.cat's), "qkv" (the first three: F.scaled_dot_product_attention's
+      query, key and value; the signature binds what follows them).
     call: how forward() calls the module: "tensors" (`m(x, y)`) or "query_key_value"
       (nn.MultiheadAttention: `m(q, k, v, need_weights=False)[0]`).
     returns: how the call's result nests: "flat" (a tensor or a tuple of them) or
@@ -63,7 +64,7 @@ class TorchSide:
     inferred: tuple[Inferred, ...] = ()
     modules: tuple[str, ...] = ()
     functions: dict[str, Signature] = field(default_factory=dict)
-    tensors: Literal["first", "all", "sequence"] = "first"
+    tensors: Literal["first", "all", "sequence", "qkv"] = "first"
     call: Literal["tensors", "query_key_value"] = "tensors"
     returns: Literal["flat", "output_and_state"] = "flat"
     input_dtype: Literal["float", "long"] = "float"

@@ -104,7 +104,7 @@ def test_the_timm_target_builds_without_weights_and_names_the_spec(tmp_path: Pat
     assert wrong.exit_code == 1 and "timm has no model 'lcnet_05'" in wrong.output and "Traceback" not in wrong.output
 
 
-@pytest.mark.parametrize("name", ["resnet50d", "convnext_atto", "mixnet_s"])
+@pytest.mark.parametrize("name", ["resnet50d", "convnext_atto", "mixnet_s", "ghostnet_100", "deit_tiny_patch16_224"])
 def test_import_export_verify_round_trip(name: str, tmp_path: Path) -> None:
     """The imported spec exported as PyTorch code builds a model that verify finds equal,
     layer by layer, to cnnshape's analysis."""
@@ -113,7 +113,7 @@ def test_import_export_verify_round_trip(name: str, tmp_path: Path) -> None:
     from cnnshape.bridge.verify import verify_analysed
 
     model = _model(name)
-    result = import_model(model, (1, 3, 96, 96), name)
+    result = import_model(model, _shape(model), name)
     assert result.ok, [item.format() for item in result.unmapped] + result.problems
     spec = tmp_path / f"{name}.yaml"
     spec.write_text(result.text)

@@ -459,6 +459,185 @@ class ScaledDotProductAttention(nn.Module):
         )
 
 
+class PatchMergingPad(nn.Module):
+    """cnnshape's PatchMergingPad: torchvision Swin's `_patch_merging_pad`, (..., H, W, C) ->
+    (..., ceil(H/2), ceil(W/2), 4C): odd sizes padded by one, the four 2x2 positions concatenated."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-3], x.shape[-2]
+        x = nn.functional.pad(x, (0, 0, 0, width % 2, 0, height % 2))
+        parts = [x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :], x[..., 1::2, 1::2, :]]
+        return torch.cat(parts, -1)
+
+
+class ShiftedWindowAttention(nn.Module):
+    """cnnshape's ShiftedWindowAttention: torchvision Swin's window attention on a (B, H, W, C)
+    map, with the same parameters and buffers (qkv, proj, relative_position_bias_table,
+    relative_position_index) and the same computation."""
+
+    relative_position_index: torch.Tensor
+
+    def __init__(
+        self,
+        dim: int,
+        window_size: Sequence[int],
+        shift_size: Sequence[int],
+        num_heads: int,
+        qkv_bias: bool = True,
+        proj_bias: bool = True,
+        attention_dropout: float = 0.0,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.window_size, self.shift_size = list(window_size), list(shift_size)
+        self.num_heads, self.attention_dropout, self.dropout = num_heads, attention_dropout, dropout
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+        wh, ww = self.window_size
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * wh - 1) * (2 * ww - 1), num_heads))
+        coords = torch.flatten(torch.stack(torch.meshgrid(torch.arange(wh), torch.arange(ww), indexing="ij")), 1)
+        relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0).contiguous()
+        relative[:, :, 0] += wh - 1
+        relative[:, :, 1] += ww - 1
+        relative[:, :, 0] *= 2 * ww - 1
+        self.register_buffer("relative_position_index", relative.sum(-1).flatten())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (wh, ww), heads = self.window_size, self.num_heads
+        batch, height, width, channels = x.shape
+        x = nn.functional.pad(x, (0, 0, 0, (ww - width % ww) % ww, 0, (wh - height % wh) % wh))
+        _, ph, pw, _ = x.shape
+        shift = [0 if wh >= ph else self.shift_size[0], 0 if ww >= pw else self.shift_size[1]]
+        if sum(shift) > 0:
+            x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
+        windows, tokens = (ph // wh) * (pw // ww), wh * ww
+        x = x.view(batch, ph // wh, wh, pw // ww, ww, channels).permute(0, 1, 3, 2, 4, 5)
+        x = x.reshape(batch * windows, tokens, channels)
+        # F.linear on the weights, as torchvision calls them: the submodules themselves never run.
+        qkv = nn.functional.linear(x, self.qkv.weight, self._qkv_bias())
+        qkv = qkv.reshape(x.size(0), tokens, 3, heads, channels // heads).permute(2, 0, 3, 1, 4)
+        bias = self._bias_table()[self.relative_position_index]
+        attn = self._scores(qkv[0], qkv[1]) + bias.view(tokens, tokens, -1).permute(2, 0, 1).unsqueeze(0)
+        v = qkv[2]
+        if sum(shift) > 0:
+            mask = x.new_zeros((ph, pw))
+            count = 0
+            for h in ((0, -wh), (-wh, -shift[0]), (-shift[0], None)):
+                for w in ((0, -ww), (-ww, -shift[1]), (-shift[1], None)):
+                    mask[h[0] : h[1], w[0] : w[1]] = count
+                    count += 1
+            mask = mask.view(ph // wh, wh, pw // ww, ww).permute(0, 2, 1, 3).reshape(windows, tokens)
+            mask = mask.unsqueeze(1) - mask.unsqueeze(2)
+            mask = mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+            attn = attn.view(batch, windows, heads, tokens, tokens) + mask.unsqueeze(1).unsqueeze(0)
+            attn = attn.view(-1, heads, tokens, tokens)
+        attn = nn.functional.dropout(attn.softmax(dim=-1), p=self.attention_dropout, training=self.training)
+        x = attn.matmul(v).transpose(1, 2).reshape(x.size(0), tokens, channels)
+        x = nn.functional.linear(x, self.proj.weight, self.proj.bias)
+        x = nn.functional.dropout(x, p=self.dropout, training=self.training)
+        x = x.view(batch, ph // wh, pw // ww, wh, ww, channels).permute(0, 1, 3, 2, 4, 5)
+        x = x.reshape(batch, ph, pw, channels)
+        if sum(shift) > 0:
+            x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(1, 2))
+        return x[:, :height, :width, :].contiguous()
+
+    def _qkv_bias(self) -> Optional[torch.Tensor]:
+        return self.qkv.bias
+
+    def _bias_table(self) -> torch.Tensor:
+        return self.relative_position_bias_table
+
+    def _scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        return (q * q.shape[-1] ** -0.5).matmul(k.transpose(-2, -1))
+
+
+class ShiftedWindowAttentionV2(ShiftedWindowAttention):
+    """cnnshape's ShiftedWindowAttentionV2: torchvision Swin V2's window attention: cosine
+    attention with a learned logit scale per head, and the relative position bias made by a
+    small MLP (cpb_mlp) from a fixed table of log-spaced coordinates (relative_coords_table)."""
+
+    relative_coords_table: torch.Tensor
+
+    def __init__(
+        self,
+        dim: int,
+        window_size: Sequence[int],
+        shift_size: Sequence[int],
+        num_heads: int,
+        qkv_bias: bool = True,
+        proj_bias: bool = True,
+        attention_dropout: float = 0.0,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__(dim, window_size, shift_size, num_heads, qkv_bias, proj_bias, attention_dropout, dropout)
+        del self.relative_position_bias_table
+        self.logit_scale = nn.Parameter(torch.log(10 * torch.ones((num_heads, 1, 1))))
+        self.cpb_mlp = nn.Sequential(nn.Linear(2, 512), nn.ReLU(inplace=True), nn.Linear(512, num_heads, bias=False))
+        wh, ww = self.window_size
+        grid = torch.meshgrid(
+            torch.arange(-(wh - 1), wh, dtype=torch.float32),
+            torch.arange(-(ww - 1), ww, dtype=torch.float32),
+            indexing="ij",
+        )
+        table = torch.stack(grid).permute(1, 2, 0).contiguous().unsqueeze(0)
+        table[:, :, :, 0] /= max(wh - 1, 1)
+        table[:, :, :, 1] /= max(ww - 1, 1)
+        table *= 8
+        self.register_buffer("relative_coords_table", torch.sign(table) * torch.log2(torch.abs(table) + 1.0) / 3.0)
+
+    def _qkv_bias(self) -> Optional[torch.Tensor]:
+        if self.qkv.bias is None:
+            return None
+        bias = self.qkv.bias.clone()  # the key's third zeroed, as torchvision does
+        length = bias.numel() // 3
+        bias[length : 2 * length] = 0.0
+        return bias
+
+    def _bias_table(self) -> torch.Tensor:
+        return 16 * torch.sigmoid(self.cpb_mlp(self.relative_coords_table).view(-1, self.num_heads))
+
+    def _scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        scores = nn.functional.normalize(q, dim=-1) @ nn.functional.normalize(k, dim=-1).transpose(-2, -1)
+        # the logit scale at most log(100), as torchvision clamps it
+        return scores * torch.clamp(self.logit_scale, max=4.605170185988092).exp()
+
+
+class RelativePositionalMultiHeadAttention(nn.Module):
+    """cnnshape's RelativePositionalMultiHeadAttention: torchvision MaxViT's attention over
+    the P positions of each of G windows or grid cells, (B, G, P, D) -> (B, G, P, D), with a
+    relative position bias gathered from a learned table by a fixed index buffer."""
+
+    relative_position_index: torch.Tensor
+
+    def __init__(self, feat_dim: int, head_dim: int, max_seq_len: int) -> None:
+        super().__init__()
+        self.n_heads, self.head_dim, self.max_seq_len = feat_dim // head_dim, head_dim, max_seq_len
+        size = int(round(max_seq_len**0.5))
+        self.to_qkv = nn.Linear(feat_dim, self.n_heads * head_dim * 3)
+        self.scale_factor = feat_dim**-0.5
+        self.merge = nn.Linear(head_dim * self.n_heads, feat_dim)
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * size - 1) ** 2, self.n_heads))
+        coords = torch.flatten(torch.stack(torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")), 1)
+        relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0).contiguous()
+        relative[:, :, 0] += size - 1
+        relative[:, :, 1] += size - 1
+        relative[:, :, 0] *= 2 * size - 1
+        self.register_buffer("relative_position_index", relative.sum(-1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, groups, positions, features = x.shape
+        heads, head_dim = self.n_heads, self.head_dim
+        q, k, v = (
+            part.reshape(batch, groups, positions, heads, head_dim).permute(0, 1, 3, 2, 4)
+            for part in torch.chunk(self.to_qkv(x), 3, dim=-1)
+        )
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
+        bias = bias.view(self.max_seq_len, self.max_seq_len, -1).permute(2, 0, 1).unsqueeze(0)
+        weights = torch.softmax(q.matmul((k * self.scale_factor).transpose(-2, -1)) + bias, dim=-1)
+        out = weights.matmul(v).permute(0, 1, 3, 2, 4).reshape(batch, groups, positions, features)
+        return self.merge(out)
+
+
 class ChannelShuffle(nn.Module):
     """cnnshape's ChannelShuffle: interleaves the channels of `groups` groups (ShuffleNet)."""
 

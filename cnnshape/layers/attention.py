@@ -7,10 +7,23 @@ attention matmuls, q @ k^T and weights @ v (L * S * E each per batch element).
 from __future__ import annotations
 
 from math import prod
-from typing import Any, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 from cnnshape.errors import ShapeError
-from cnnshape.layers.base import RF, Bool, Float, Layer, Op, PosInt, Result, Shape, check_rank, fmt_shape, merge_rfs
+from cnnshape.layers.base import (
+    RF,
+    Bool,
+    Float,
+    Layer,
+    NonNegInt,
+    Op,
+    PosInt,
+    Result,
+    Shape,
+    check_rank,
+    fmt_shape,
+    merge_rfs,
+)
 from cnnshape.layers.torchside import Inferred, TorchSide, attention_macs
 
 
@@ -482,4 +495,297 @@ class ScaledDotProductAttention(Layer):
         return [merge_rfs(rfs).globalised()]
 
 
-KINDS = [MultiheadAttention, TransformerEncoderLayer, ScaledDotProductAttention]
+def _windows(shape: Shape, window: tuple[int, ...]) -> tuple[int, int, int]:
+    """(padded tokens, tokens per window, windows) of a (B, H, W, C) map cut into windows,
+    H and W padded up to multiples of the window, as torchvision's Swin pads them."""
+    batch, height, width, _ = shape
+    padded_h, padded_w = -(-height // window[0]) * window[0], -(-width // window[1]) * window[1]
+    per_window = window[0] * window[1]
+    return batch * padded_h * padded_w, per_window, (padded_h // window[0]) * (padded_w // window[1])
+
+
+def window_attention_macs(module: Any, inputs: list[Shape], output: Shape) -> int:
+    """torchvision's ShiftedWindowAttention: the q/k/v and output projections on the padded
+    map, and q @ k^T and weights @ v inside each window."""
+    tokens, per_window, _ = _windows(inputs[0], tuple(module.window_size))
+    channels = inputs[0][-1]
+    return tokens * channels * 3 * channels + 2 * tokens * per_window * channels + tokens * channels * channels
+
+
+class ShiftedWindowAttention(Layer):
+    """Swin's (shifted) window attention, torchvision's ShiftedWindowAttention: (B, H, W, C)
+    -> (B, H, W, C).
+
+    The map (padded to whole windows) is cut into `window_size` windows, rolled by
+    `shift_size` first when the window is smaller than the map; each window attends within
+    itself with `num_heads` heads, plus a relative position bias gathered from a learned
+    table of (2*Wh - 1) * (2*Ww - 1) rows per head by a fixed index buffer of (Wh*Ww)^2
+    entries. Parameters: qkv (C -> 3C) and proj (C -> C) linears and the table. MACs: the
+    two projections on every padded position and the two products inside each window.
+
+    ```yaml
+    - ShiftedWindowAttention: {window_size: [7, 7], shift_size: [3, 3], num_heads: 3}
+    ```
+    """
+
+    pytorch = TorchSide(
+        "runtime.ShiftedWindowAttention",
+        ("dim", "window_size", "shift_size", "num_heads"),
+        (Inferred("dim", -1, always=True),),
+        modules=("torchvision.models.swin_transformer.ShiftedWindowAttention",),
+    )
+    torch_macs = staticmethod(window_attention_macs)
+
+    @classmethod
+    def from_torch_module(cls, module: Any, in_shape: Optional[Shape]) -> dict[str, Any]:
+        values = {
+            "window_size": [int(v) for v in module.window_size],
+            "shift_size": [int(v) for v in module.shift_size],
+            "num_heads": int(module.num_heads),
+            "qkv_bias": module.qkv.bias is not None,
+            "proj_bias": module.proj.bias is not None,
+            "attention_dropout": float(module.attention_dropout),
+            "dropout": float(module.dropout),
+        }
+        return {key: value for key, value in values.items() if not cls.is_default(key, value)}
+
+    family = "attention"
+
+    window_size: tuple[PosInt, PosInt]
+    shift_size: tuple[NonNegInt, NonNegInt]
+    num_heads: PosInt
+    qkv_bias: Bool = True
+    proj_bias: Bool = True
+    attention_dropout: Float = 0.0
+    dropout: Float = 0.0
+    dim: Optional[PosInt] = None
+
+    def _numbers(self, shape: Shape) -> tuple[int, int, int, list[str]]:
+        check_rank(self.kind(), shape, (4,), "(B, H, W, C)")
+        channels = shape[-1]
+        if self.dim is not None and self.dim != channels:
+            raise ShapeError(f"dim={self.dim} but the input {fmt_shape(shape)} has {channels} channels")
+        if channels % self.num_heads:
+            raise ShapeError(f"{channels} channels are not divisible by num_heads={self.num_heads}")
+        window = tuple(self.window_size)
+        table = (2 * window[0] - 1) * (2 * window[1] - 1) * self.num_heads
+        params = 3 * channels * channels + channels * channels + table
+        params += 3 * channels if self.qkv_bias else 0
+        params += channels if self.proj_bias else 0
+        buffers = (window[0] * window[1]) ** 2
+        tokens, per_window, windows = _windows(shape, window)
+        macs = tokens * channels * 3 * channels + 2 * tokens * per_window * channels + tokens * channels * channels
+        working = [
+            f"params: qkv {channels}*{3 * channels}, proj {channels}*{channels}, biases, table "
+            f"(2*{window[0]}-1)*(2*{window[1]}-1)*{self.num_heads} = {table:,}; total {params:,}",
+            f"buffers: relative position index ({window[0]}*{window[1]})^2 = {buffers:,}",
+            f"MACs: {windows} window(s) of {per_window}, {tokens:,} padded positions: projections "
+            f"4*{channels}^2 each + attention 2*{per_window}*{channels} each = {macs:,}",
+        ]
+        return params, buffers, macs, working
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        params, buffers, macs, working = self._numbers(shape)
+        return Result([shape], params=params, buffers=buffers, macs=macs, working=working)
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        shape = shapes[0]
+        channels = shape[-1]
+        tokens, per_window, windows = _windows(shape, tuple(self.window_size))
+        sizes = (
+            ("batch", shape[0] * windows),
+            ("heads", self.num_heads),
+            ("tokens", per_window),
+            ("source", per_window),
+            ("attended", per_window),
+            ("embed", channels),
+        )
+        flat = (tokens, channels)
+        return [
+            Op(
+                "linear",
+                "linear",
+                (flat,),
+                (tokens, 3 * channels),
+                macs=tokens * channels * 3 * channels,
+                weight=(3 * channels, channels),
+                bias=self.qkv_bias,
+            ),
+            Op("attention_matmul", "matmul", (flat,), flat, macs=2 * tokens * per_window * channels, attrs=sizes),
+            Op(
+                "linear",
+                "linear",
+                (flat,),
+                flat,
+                macs=tokens * channels * channels,
+                weight=(channels, channels),
+                bias=self.proj_bias,
+            ),
+        ]
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        return [rfs[0].globalised()]
+
+
+class ShiftedWindowAttentionV2(ShiftedWindowAttention):
+    """Swin V2's (shifted) window attention, torchvision's ShiftedWindowAttentionV2.
+
+    As ShiftedWindowAttention, with cosine attention scaled by a learned logit per head, and
+    the relative position bias made by an MLP (2 -> 512 -> num_heads) from a fixed table of
+    (2*Wh - 1) * (2*Ww - 1) coordinate pairs (a buffer) instead of a learned table. Its MACs
+    add that MLP's, run once per call.
+
+    ```yaml
+    - ShiftedWindowAttentionV2: {window_size: [8, 8], shift_size: [4, 4], num_heads: 3}
+    ```
+    """
+
+    pytorch = TorchSide(
+        "runtime.ShiftedWindowAttentionV2",
+        ("dim", "window_size", "shift_size", "num_heads"),
+        (Inferred("dim", -1, always=True),),
+        modules=("torchvision.models.swin_transformer.ShiftedWindowAttentionV2",),
+    )
+    # The MLP's linears run as modules, which verify's hooks count themselves.
+    torch_macs = staticmethod(window_attention_macs)
+
+    HIDDEN: ClassVar[int] = 512  # torchvision's cpb_mlp width
+
+    def _numbers(self, shape: Shape) -> tuple[int, int, int, list[str]]:
+        params, buffers, macs, working = super()._numbers(shape)
+        window = tuple(self.window_size)
+        rows = (2 * window[0] - 1) * (2 * window[1] - 1)
+        hidden, heads = self.HIDDEN, self.num_heads
+        mlp = 2 * hidden + hidden + hidden * heads
+        params += mlp + heads - rows * heads  # the MLP and the logit scale, no learned table
+        buffers += rows * 2
+        mlp_macs = rows * 2 * hidden + rows * hidden * heads
+        working = [
+            f"params: qkv, proj and biases as in V1, MLP 2*{hidden}+{hidden}+{hidden}*{heads} = {mlp:,}, "
+            f"logit scale {heads}; total {params:,}",
+            f"buffers: relative position index and the coordinate table {rows}*2; total {buffers:,}",
+            working[-1] + f"; MLP {rows}*(2+{heads})*{hidden} = {mlp_macs:,}",
+        ]
+        return params, buffers, macs + mlp_macs, working
+
+
+def relative_attention_products(module: Any, inputs: list[Shape], output: Shape) -> int:
+    """MaxViT's attention products, q @ k^T and weights @ v: 2 x B x G x P x P x D (its
+    two linears run as modules, which verify's hooks count themselves)."""
+    batch, groups, positions, features = inputs[0]
+    return 2 * batch * groups * positions * positions * features
+
+
+class RelativePositionalMultiHeadAttention(Layer):
+    """MaxViT's attention, torchvision's RelativePositionalMultiHeadAttention: (B, G, P, D)
+    -> (B, G, P, D), self-attention over the P positions of each of G windows or grid cells.
+
+    D / `head_dim` heads; a relative position bias gathered from a learned table of
+    (2*sqrt(P) - 1)^2 rows per head by a fixed index buffer of P x P entries (P =
+    `max_seq_len`). Parameters: to_qkv (D -> 3D) and merge (D -> D) linears with biases and
+    the table. MACs: the two linears and the two products, 2 x P x P x D per window.
+
+    ```yaml
+    - RelativePositionalMultiHeadAttention: {head_dim: 32, max_seq_len: 49}
+    ```
+    """
+
+    pytorch = TorchSide(
+        "runtime.RelativePositionalMultiHeadAttention",
+        ("feat_dim", "head_dim", "max_seq_len"),
+        (Inferred("feat_dim", -1, always=True),),
+        modules=("torchvision.models.maxvit.RelativePositionalMultiHeadAttention",),
+    )
+    torch_macs = staticmethod(relative_attention_products)
+
+    @classmethod
+    def from_torch_module(cls, module: Any, in_shape: Optional[Shape]) -> dict[str, Any]:
+        return {"head_dim": int(module.head_dim), "max_seq_len": int(module.max_seq_len)}
+
+    family = "attention"
+
+    head_dim: PosInt
+    max_seq_len: PosInt
+    feat_dim: Optional[PosInt] = None
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        check_rank(self.kind(), shape, (4,), "(B, G, P, D)")
+        batch, groups, positions, features = shape
+        if self.feat_dim is not None and self.feat_dim != features:
+            raise ShapeError(f"feat_dim={self.feat_dim} but the input {fmt_shape(shape)} has {features} features")
+        if features % self.head_dim:
+            raise ShapeError(f"{features} features are not divisible by head_dim={self.head_dim}")
+        side = round(self.max_seq_len**0.5)
+        if side * side != self.max_seq_len or positions != self.max_seq_len:
+            raise ShapeError(
+                f"max_seq_len={self.max_seq_len} must be a square and equal the input's P ({positions}) in {fmt_shape(shape)}"
+            )
+        heads = features // self.head_dim
+        table = (2 * side - 1) ** 2 * heads
+        params = 3 * features * features + 3 * features + features * features + features + table
+        buffers = positions * positions
+        rows = batch * groups * positions
+        products = 2 * batch * groups * positions * positions * features
+        macs = rows * features * 3 * features + products + rows * features * features
+        return Result(
+            [shape],
+            params=params,
+            buffers=buffers,
+            macs=macs,
+            working=[
+                f"params: to_qkv {features}*{3 * features}+{3 * features}, merge {features}*{features}+{features}, "
+                f"table (2*{side}-1)^2*{heads} = {table:,}; total {params:,}",
+                f"buffers: relative position index {positions}*{positions} = {buffers:,}",
+                f"MACs: linears {rows:,} rows * 4*{features}^2, products 2*{batch * groups}*{positions}^2*{features} "
+                f"= {products:,}; total {macs:,}",
+            ],
+        )
+
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        batch, groups, positions, features = shapes[0]
+        rows = batch * groups * positions
+        sizes = (
+            ("batch", batch * groups),
+            ("heads", features // self.head_dim),
+            ("tokens", positions),
+            ("source", positions),
+            ("attended", positions),
+            ("embed", features),
+        )
+        flat = (rows, features)
+        return [
+            Op(
+                "linear",
+                "linear",
+                (flat,),
+                (rows, 3 * features),
+                macs=rows * features * 3 * features,
+                weight=(3 * features, features),
+                bias=True,
+            ),
+            Op("attention_matmul", "matmul", (flat,), flat, macs=2 * rows * positions * features, attrs=sizes),
+            Op(
+                "linear",
+                "linear",
+                (flat,),
+                flat,
+                macs=rows * features * features,
+                weight=(features, features),
+                bias=True,
+            ),
+        ]
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        return [rfs[0].globalised()]
+
+
+KINDS = [
+    MultiheadAttention,
+    TransformerEncoderLayer,
+    ScaledDotProductAttention,
+    ShiftedWindowAttention,
+    ShiftedWindowAttentionV2,
+    RelativePositionalMultiHeadAttention,
+]

@@ -444,12 +444,46 @@ class GridSample(Layer):
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [rfs[0].globalised()]
+class PatchMergingPad(Layer):
+    """Swin's patch merging: (..., H, W, C) -> (..., ceil(H/2), ceil(W/2), 4C), channels last.
+
+    torchvision's `_patch_merging_pad`: an odd H or W is padded by one, then the four
+    interleaved 2x2 positions (`x[..., 0::2, 0::2, :]`, `x[..., 1::2, 0::2, :]`, ...) are
+    concatenated along the channels; Swin's PatchMerging follows it with a LayerNorm and a
+    Linear to 2C.
+
+    ```yaml
+    - PatchMergingPad        # (1, 56, 56, 96) -> (1, 28, 28, 384)
+    ```
+    """
+
+    pytorch = TorchSide(
+        "runtime.PatchMergingPad", functions={"torchvision.models.swin_transformer._patch_merging_pad": ()}
+    )
+    op_name = "concat"
+
+    family = "resample"
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        check_rank(self.kind(), shape, tuple(range(3, 9)), "(..., H, W, C)")
+        *lead, height, width, channels = shape
+        out = (*lead, -(-height // 2), -(-width // 2), 4 * channels)
+        return Result(
+            [out],
+            working=[f"{height}x{width} -> ceil(/2) = {out[-3]}x{out[-2]}; channels 4*{channels} = {4 * channels}"],
+        )
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        rf = rfs[0]
+        return [rf.flattened()] if rf.kind == "spatial" else [rf]
 
 
 KINDS = [
     Upsample,
     PixelShuffle,
     GridSample,
+    PatchMergingPad,
     ZeroPad1d,
     ZeroPad2d,
     ZeroPad3d,

@@ -252,6 +252,8 @@ class Permute(Layer):
             "torch.permute": (),
             "method.transpose": (("dim0", 0), ("dim1", 1)),
             "torch.transpose": (("dim0", 0), ("dim1", 1)),
+            "method.swapaxes": (("dim0", 0), ("dim1", 1)),
+            "torch.swapaxes": (("dim0", 0), ("dim1", 1)),
         },
     )
 

@@ -504,6 +504,44 @@ def _windows(shape: Shape, window: tuple[int, ...]) -> tuple[int, int, int]:
     return batch * padded_h * padded_w, per_window, (padded_h // window[0]) * (padded_w // window[1])
 
 
+def _window_ops(
+    rows: int, channels: int, windows: int, heads: int, per_window: int, qkv_bias: bool, proj_bias: bool
+) -> list[Op]:
+    """The operations of an attention within windows (Swin's, MaxViT's): the q/k/v linear on
+    every row, the two products inside each of `windows` windows of `per_window`, the output
+    linear."""
+    sizes = (
+        ("batch", windows),
+        ("heads", heads),
+        ("tokens", per_window),
+        ("source", per_window),
+        ("attended", per_window),
+        ("embed", channels),
+    )
+    flat = (rows, channels)
+    return [
+        Op(
+            "linear",
+            "linear",
+            (flat,),
+            (rows, 3 * channels),
+            macs=rows * channels * 3 * channels,
+            weight=(3 * channels, channels),
+            bias=qkv_bias,
+        ),
+        Op("attention_matmul", "matmul", (flat,), flat, macs=2 * rows * per_window * channels, attrs=sizes),
+        Op(
+            "linear",
+            "linear",
+            (flat,),
+            flat,
+            macs=rows * channels * channels,
+            weight=(channels, channels),
+            bias=proj_bias,
+        ),
+    ]
+
+
 def window_attention_macs(module: Any, inputs: list[Shape], output: Shape) -> int:
     """torchvision's ShiftedWindowAttention: the q/k/v and output projections on the padded
     map, and q @ k^T and weights @ v inside each window."""
@@ -591,38 +629,10 @@ class ShiftedWindowAttention(Layer):
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         shape = shapes[0]
-        channels = shape[-1]
         tokens, per_window, windows = _windows(shape, tuple(self.window_size))
-        sizes = (
-            ("batch", shape[0] * windows),
-            ("heads", self.num_heads),
-            ("tokens", per_window),
-            ("source", per_window),
-            ("attended", per_window),
-            ("embed", channels),
+        return _window_ops(
+            tokens, shape[-1], shape[0] * windows, self.num_heads, per_window, self.qkv_bias, self.proj_bias
         )
-        flat = (tokens, channels)
-        return [
-            Op(
-                "linear",
-                "linear",
-                (flat,),
-                (tokens, 3 * channels),
-                macs=tokens * channels * 3 * channels,
-                weight=(3 * channels, channels),
-                bias=self.qkv_bias,
-            ),
-            Op("attention_matmul", "matmul", (flat,), flat, macs=2 * tokens * per_window * channels, attrs=sizes),
-            Op(
-                "linear",
-                "linear",
-                (flat,),
-                flat,
-                macs=tokens * channels * channels,
-                weight=(channels, channels),
-                bias=self.proj_bias,
-            ),
-        ]
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [rfs[0].globalised()]
@@ -746,36 +756,7 @@ class RelativePositionalMultiHeadAttention(Layer):
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
         batch, groups, positions, features = shapes[0]
         rows = batch * groups * positions
-        sizes = (
-            ("batch", batch * groups),
-            ("heads", features // self.head_dim),
-            ("tokens", positions),
-            ("source", positions),
-            ("attended", positions),
-            ("embed", features),
-        )
-        flat = (rows, features)
-        return [
-            Op(
-                "linear",
-                "linear",
-                (flat,),
-                (rows, 3 * features),
-                macs=rows * features * 3 * features,
-                weight=(3 * features, features),
-                bias=True,
-            ),
-            Op("attention_matmul", "matmul", (flat,), flat, macs=2 * rows * positions * features, attrs=sizes),
-            Op(
-                "linear",
-                "linear",
-                (flat,),
-                flat,
-                macs=rows * features * features,
-                weight=(features, features),
-                bias=True,
-            ),
-        ]
+        return _window_ops(rows, features, batch * groups, features // self.head_dim, positions, True, True)
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [rfs[0].globalised()]

@@ -54,10 +54,10 @@ IMPORTS = [
     "dpn68",
     "resnest14d",
     "deit_tiny_patch16_224",
+    "levit_128s",
 ]
 NOT_YET = {
     "mobilevit_xxs": "torch.fx cannot trace",  # control flow on traced sizes
-    "levit_128s": "call_method reshape_as",
 }
 
 
@@ -104,7 +104,9 @@ def test_the_timm_target_builds_without_weights_and_names_the_spec(tmp_path: Pat
     assert wrong.exit_code == 1 and "timm has no model 'lcnet_05'" in wrong.output and "Traceback" not in wrong.output
 
 
-@pytest.mark.parametrize("name", ["resnet50d", "convnext_atto", "mixnet_s", "ghostnet_100", "deit_tiny_patch16_224"])
+@pytest.mark.parametrize(
+    "name", ["resnet50d", "convnext_atto", "mixnet_s", "ghostnet_100", "deit_tiny_patch16_224", "levit_128s"]
+)
 def test_import_export_verify_round_trip(name: str, tmp_path: Path) -> None:
     """The imported spec exported as PyTorch code builds a model that verify finds equal,
     layer by layer, to cnnshape's analysis."""

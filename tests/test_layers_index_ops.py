@@ -18,7 +18,7 @@ import pytest
 from cnnshape.errors import ShapeError
 from cnnshape.layers import REGISTRY
 
-FORMULA_KINDS = {"Slice", "Unbind", "ExpandAs", "Sum", "ScaledDotProductAttention"}
+FORMULA_KINDS = {"Slice", "Unbind", "ExpandAs", "ReshapeAs", "Sum", "ScaledDotProductAttention", "RelativePositionBias"}
 
 # Python's slicing: len(range(*slice(start, end, step).indices(size))).
 SLICES = [
@@ -30,12 +30,22 @@ SLICES = [
     ({"dim": 2, "step": 2}, (1, 3, 7, 7), (1, 3, 4, 7)),  # 0, 2, 4, 6
     ({"dim": 2, "start": 1, "step": 2}, (1, 3, 7, 7), (1, 3, 3, 7)),  # 1, 3, 5
     ({"dim": -1, "start": -3}, (2, 10), (2, 3)),  # the last three
+    ({"dim": [1, 2], "step": 2}, (1, 14, 14, 8), (1, 7, 7, 8)),  # LeViT's x[:, ::2, ::2]
+    ({"dim": [1, 2], "start": [0, 1], "end": [2, None]}, (1, 4, 5), (1, 2, 4)),  # x[:, 0:2, 1:]
 ]
 
 
 def _slice_index(args: dict[str, Any], rank: int) -> tuple[slice, ...]:
+    dims = args.get("dim", 1)
+    dims = dims if isinstance(dims, list) else [dims]
+
+    def each(name: str, default: Any) -> list[Any]:
+        value = args.get(name, default)
+        return value if isinstance(value, list) else [value] * len(dims)
+
     index = [slice(None)] * rank
-    index[args.get("dim", 1) % rank] = slice(args.get("start", 0), args.get("end"), args.get("step", 1))
+    for dim, start, end, step in zip(dims, each("start", 0), each("end", None), each("step", 1)):
+        index[dim % rank] = slice(start, end, step)
     return tuple(index)
 
 
@@ -55,6 +65,8 @@ def test_slice_takes_what_python_slicing_takes(args: dict[str, Any], shape: tupl
 def test_a_slice_that_takes_nothing_is_an_error() -> None:
     with pytest.raises(ShapeError, match="take nothing"):
         REGISTRY["Slice"](start=8).infer([(1, 8, 2, 2)])
+    with pytest.raises(ShapeError, match="step has 3 entries for 2 dims"):
+        REGISTRY["Slice"](dim=[1, 2], step=[1, 2, 2]).infer([(1, 8, 2, 2)])
 
 
 @pytest.mark.parametrize(
@@ -65,7 +77,9 @@ def test_a_slice_that_takes_nothing_is_an_error() -> None:
         ((Ellipsis, slice(0, None, 2), slice(None)), (1, 8, 8, 4), {"dim": 2, "step": 2}),  # x[..., 0::2, :]
         ((slice(None), slice(0, 32)), (1, 32, 7, 7), None),  # takes every channel: no slice at all
         ((slice(None), 0), (1, 32, 7), None),  # an int picks (Select), not a slice
-        ((slice(None), slice(1, 3), slice(1, 3)), (1, 4, 4), None),  # two dims cut: no one kind
+        ((slice(None), slice(1, 3), slice(1, 3)), (1, 4, 4), {"dim": [1, 2], "start": 1, "end": 3}),
+        ((slice(None), slice(None, None, 2), slice(None, None, 2)), (1, 14, 14, 8), {"dim": [1, 2], "step": 2}),
+        ((slice(None), slice(0, 2), slice(1, None)), (1, 4, 4), {"dim": [1, 2], "start": [0, 1], "end": [2, None]}),
         ((slice(None), None), (1, 4), None),  # None adds a dim
     ],
 )
@@ -174,6 +188,62 @@ def test_attention_shape_and_macs_as_torch_counts_them(q: tuple, k: tuple, v: tu
 def test_attention_inputs_that_do_not_fit_are_an_error() -> None:
     with pytest.raises(ShapeError, match="do not fit"):
         REGISTRY["ScaledDotProductAttention"]().infer([(1, 2, 5, 8), (1, 2, 5, 4), (1, 2, 5, 8)])
+
+
+def test_reshape_as_takes_the_others_shape() -> None:
+    # LeViT: bn((1*196, 128)).reshape_as((1, 196, 128))
+    assert REGISTRY["ReshapeAs"]().infer([(196, 128), (1, 196, 128)]).shapes == [(1, 196, 128)]
+    with pytest.raises(ShapeError, match="cannot reshape"):
+        REGISTRY["ReshapeAs"]().infer([(196, 128), (1, 196, 64)])
+    torch = pytest.importorskip("torch")
+    from cnnshape.bridge import runtime
+
+    a, b = torch.arange(12.0).reshape(6, 2), torch.zeros(2, 3, 2)
+    assert torch.equal(runtime.ReshapeAs()(a, b), a.reshape_as(b))
+
+
+def test_relative_position_bias_is_a_table_gathered_by_an_index() -> None:
+    """LeViT-128S's first attention: 4 heads, a table of 196 offsets per head gathered by a
+    196 x 196 index: 4 * 196 = 784 parameters, 196 * 196 = 38,416 index buffers; the bias
+    (4, 196, 196) broadcasts against the scores (1, 4, 196, 196)."""
+    layer = REGISTRY["RelativePositionBias"](table_shape=[4, 196], index_shape=[196, 196], dim=1)
+    result = layer.infer([(1, 4, 196, 196)])
+    assert (result.shapes, result.params, result.buffers, result.macs) == ([(1, 4, 196, 196)], 784, 38_416, 0)
+    # Swin's table[index] along dim 0: (169, 3) by (49, 49) -> (49, 49, 3)
+    assert REGISTRY["RelativePositionBias"](table_shape=[169, 3], index_shape=[49, 49]).infer(
+        [(2, 49, 49, 3)]
+    ).shapes == [(2, 49, 49, 3)]
+    torch = pytest.importorskip("torch")
+    from cnnshape.bridge import runtime
+
+    ours = runtime.RelativePositionBias([4, 196], [196, 196], dim=1)
+    table, index = torch.randn(4, 196), torch.randint(0, 196, (196, 196))
+    ours.table.data.copy_(table)
+    ours.index.copy_(index)
+    x = torch.randn(1, 4, 196, 196)
+    assert torch.equal(ours(x), x + table[:, index])
+    assert sum(p.numel() for p in ours.parameters()) == 784 and sum(b.numel() for b in ours.buffers()) == 38_416
+
+
+def test_a_gathered_bias_imports_with_torchs_numbers() -> None:
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+
+    class Biased(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scores = nn.Linear(8, 8)
+            self.biases = nn.Parameter(torch.zeros(2, 5))
+            self.register_buffer("idxs", torch.randint(0, 5, (4, 4)), persistent=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            s = self.scores(x).view(x.shape[0], 4, 2, 4).permute(0, 2, 1, 3)  # (N, 2, 4, 4)
+            return (s * 0.25 + self.biases[:, self.idxs]).softmax(dim=-1)
+
+    with torch.device("meta"):
+        result, report = _imported(Biased(), (3, 4, 8))
+    assert "- RelativePositionBias: {table_shape: [2, 5], index_shape: [4, 4], dim: 1" in result.text
+    assert report.totals.buffers == 16
 
 
 def _imported(model: Any, shape: tuple[int, ...]) -> Any:

@@ -303,6 +303,8 @@ class Mapper:
         # and that key's full set: a later module with the same set shares its weights.
         self.weight_owner: dict[int, str] = {}
         self.weight_sets: dict[str, frozenset[int]] = {}
+        # A learned table gathered by a fixed index (node name -> RelativePositionBias args).
+        self.gathered: dict[str, dict[str, Any]] = {}
 
     def value(self, arg: Any) -> Any:
         if isinstance(arg, fx.Node):
@@ -678,6 +680,8 @@ class Mapper:
         if all(params) and len(set(params)) == 1:
             self.learned[node.name] = str(params[0])
             return True
+        if self._gathered_table(node, args, tensor_args, params):
+            return True
         learned = [a for a, p in zip(tensor_args, params, strict=True) if p]
         others = [a for a, p in zip(tensor_args, params, strict=True) if not p]
         if len(learned) != 1 or len(others) != 1:
@@ -688,7 +692,10 @@ class Mapper:
         name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
         kind: Optional[str] = None
         layer_args: dict[str, Any] = {}
-        if name in ("mul", "imul", "mul_") and value.dim() <= x.dim() and tuple(out.shape) == tuple(x.shape):
+        if learned[0].name in self.gathered and name in ("add", "iadd", "add_"):
+            kind = "RelativePositionBias"
+            layer_args = self.gathered[learned[0].name]
+        elif name in ("mul", "imul", "mul_") and value.dim() <= x.dim() and tuple(out.shape) == tuple(x.shape):
             wide = [i for i, s in enumerate(value.shape) if s != 1]
             dim = wide[0] + x.dim() - value.dim() if len(wide) == 1 else -1
             if len(wide) == 1 and x.shape[dim] == size == value.shape[wide[0]]:
@@ -712,6 +719,36 @@ class Mapper:
         if inputs is not None:
             # A second use of the parameter shares the first's weights.
             self.add(node, kind, layer_args, inputs, weights=(param_name, [self.root.get_parameter(param_name)]))
+        return True
+
+    def _gathered_table(self, node: fx.Node, args: list[Any], tensor_args: list[fx.Node], params: list[Any]) -> bool:
+        """`table[:, index]`: a parameter indexed by a fixed integer buffer along one dim
+        (LeViT's attention_biases[:, attention_bias_idxs]) stands for the table until it is
+        added to a tensor (RelativePositionBias)."""
+        if (
+            node.target is not operator.getitem
+            or len(args) != 2
+            or len(tensor_args) != 2
+            or tensor_args[0] is not args[0]
+        ):
+            return False
+        table, index = tensor_args
+        index_value = self.values.get(index.name)
+        if not params[0] or params[1] or index.op != "get_attr" or not isinstance(index_value, torch.Tensor):
+            return False
+        if index_value.dtype not in (torch.long, torch.int32) or index_value.dim() == 0:
+            return False
+        items = list(args[1]) if isinstance(args[1], tuple) else [args[1]]
+        at = [i for i, item in enumerate(items) if item is index]
+        if len(at) != 1 or any(item != slice(None) for i, item in enumerate(items) if i != at[0]):
+            return False
+        self.learned[node.name] = str(params[0])
+        table_shape = list(self.values[table.name].shape)
+        self.gathered[node.name] = {
+            "table_shape": table_shape,
+            "index_shape": list(index_value.shape),
+            **({"dim": at[0]} if at[0] else {}),
+        }
         return True
 
     def _own_weights_call(self, node: fx.Node, what: str) -> bool:

@@ -337,15 +337,22 @@ class Unbind(nn.Module):
 
 
 class Slice(nn.Module):
-    """cnnshape's Slice: x[:, start:end:step] along `dim` (default 1, the channels)."""
+    """cnnshape's Slice: x[:, start:end:step] along `dim` (default 1, the channels), or along
+    each of a list of dims (start, end and step then one value for all, or one per dim)."""
 
-    def __init__(self, dim: int = 1, start: int = 0, end: Optional[int] = None, step: int = 1) -> None:
+    def __init__(self, dim: Any = 1, start: Any = 0, end: Any = None, step: Any = 1) -> None:
         super().__init__()
         self.dim, self.start, self.end, self.step = dim, start, end, step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = list(self.dim) if isinstance(self.dim, (list, tuple)) else [self.dim]
+
+        def each(value: Any) -> list[Any]:
+            return list(value) if isinstance(value, (list, tuple)) else [value] * len(dims)
+
         index = [slice(None)] * x.dim()
-        index[self.dim] = slice(self.start, self.end, self.step)
+        for dim, start, end, step in zip(dims, each(self.start), each(self.end), each(self.step)):
+            index[dim] = slice(start, end, step)
         return x[tuple(index)]
 
 
@@ -439,6 +446,13 @@ class ExpandAs(nn.Module):
 
     def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         return x.expand_as(other)
+
+
+class ReshapeAs(nn.Module):
+    """cnnshape's ReshapeAs: x.reshape_as(other), the first input in the second's shape."""
+
+    def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        return x.reshape_as(other)
 
 
 class ScaledDotProductAttention(nn.Module):
@@ -685,6 +699,23 @@ class LayerScale(nn.Module):
         shape = [1] * x.dim()
         shape[self.dim] = -1
         return x * self.scale.view(shape)
+
+
+class RelativePositionBias(nn.Module):
+    """cnnshape's RelativePositionBias: adds a bias gathered along `dim` from a learned table
+    by a fixed integer index (a buffer), LeViT's `attention_biases[:, attention_bias_idxs]`."""
+
+    index: torch.Tensor
+
+    def __init__(self, table_shape: Sequence[int], index_shape: Sequence[int], dim: int = 0) -> None:
+        super().__init__()
+        self.dim = dim
+        self.table = nn.Parameter(torch.zeros(tuple(table_shape)))
+        self.register_buffer("index", torch.zeros(tuple(index_shape), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        picked = (slice(None),) * (self.dim % self.table.dim()) + (self.index,)
+        return x + self.table[picked]
 
 
 class FrozenBatchNorm2d(nn.Module):

@@ -1,12 +1,13 @@
-"""Learned tensors used as layers: ViT's class token and position embedding, and
-ConvNeXt's layer scale. Their parameters count; they cost no MACs."""
+"""Learned tensors used as layers: ViT's class token and position embedding,
+ConvNeXt's layer scale and LeViT's relative position bias. Their parameters count; they cost no MACs."""
 
 from __future__ import annotations
 
+from math import prod
 from typing import ClassVar
 
 from cnnshape.errors import ShapeError
-from cnnshape.layers.base import RF, Float, Int, Layer, Op, Result, Shape, check_rank, fmt_shape
+from cnnshape.layers.base import RF, Float, Int, Layer, Op, PosInt, Result, Shape, check_rank, fmt_shape
 from cnnshape.layers.torchside import Inferred, TorchSide
 
 
@@ -111,4 +112,51 @@ class LayerScale(_Learned):
         return Result([shape], params=channels, working=[f"params: {channels} (one scale per channel)"])
 
 
-KINDS = [ClassToken, PositionEmbedding, LayerScale]
+class RelativePositionBias(_Learned):
+    """Adds a bias gathered from a learned table by a fixed index (a buffer).
+
+    A relative position bias, as LeViT's `attn + self.attention_biases[:, self.attention_bias_idxs]`:
+    the table of `table_shape` (parameters) is indexed along `dim` by an integer tensor of
+    `index_shape` (buffers), giving table_shape[:dim] + index_shape + table_shape[dim+1:],
+    which is added to the input with broadcasting.
+
+    ```yaml
+    - RelativePositionBias: {table_shape: [4, 196], index_shape: [196, 196], dim: 1}
+    ```
+    """
+
+    pytorch = TorchSide("runtime.RelativePositionBias", ("table_shape", "index_shape", "dim"))
+    op_name = "position_embedding"
+    param_name = "table"
+    op_family = "elementwise"
+
+    family = "learned"
+
+    table_shape: tuple[PosInt, ...]
+    index_shape: tuple[PosInt, ...]
+    dim: Int = 0
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        (shape,) = shapes
+        table, index = tuple(self.table_shape), tuple(self.index_shape)
+        if not -len(table) <= self.dim < len(table):
+            raise ShapeError(f"dim {self.dim} is out of range for table_shape {fmt_shape(table)}")
+        dim = self.dim % len(table)
+        bias = table[:dim] + index + table[dim + 1 :]
+        from cnnshape.layers.merge import broadcast
+
+        out = broadcast(self.kind(), [shape, bias])
+        params, buffers = prod(table), prod(index)
+        return Result(
+            [out],
+            params=params,
+            buffers=buffers,
+            working=[
+                f"params: table {'*'.join(map(str, table))} = {params:,}; buffers: index "
+                f"{'*'.join(map(str, index))} = {buffers:,}",
+                f"bias {fmt_shape(bias)} added to {fmt_shape(shape)} -> {fmt_shape(out)}",
+            ],
+        )
+
+
+KINDS = [ClassToken, PositionEmbedding, LayerScale, RelativePositionBias]

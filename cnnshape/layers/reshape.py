@@ -1,5 +1,5 @@
 """Layers that rearrange a tensor without computing: Flatten, Unflatten, Reshape,
-Permute, ExpandAs, and the reductions Mean and Sum."""
+Permute, ExpandAs, ReshapeAs, and the reductions Mean and Sum."""
 
 from __future__ import annotations
 
@@ -433,4 +433,34 @@ class ExpandAs(Layer):
         return [rf.flattened()] if rf.kind == "spatial" else [rf]
 
 
-KINDS = [Flatten, Unflatten, Reshape, Permute, ExpandAs, Mean, Amax, Sum]
+class ReshapeAs(Layer):
+    """x.reshape_as(other): the first input reshaped to the second's shape.
+
+    LeViT's `bn(x.flatten(0, 1)).reshape_as(x)`; the element counts must be equal.
+
+    ```yaml
+    - ReshapeAs: {from: [normed, tokens]}   # (196, 128) -> (1, 196, 128)
+    ```
+    """
+
+    pytorch = TorchSide("runtime.ReshapeAs", tensors="all", functions={"method.reshape_as": (), "method.view_as": ()})
+    op_name = "reshape"
+    op_view = True
+
+    family = "reshape"
+    min_inputs = 2
+    max_inputs = 2
+
+    def infer(self, shapes: list[Shape]) -> Result:
+        x, other = shapes
+        if prod(x) != prod(other):
+            raise ShapeError(
+                f"cannot reshape {fmt_shape(x)} ({prod(x):,} elements) as {fmt_shape(other)} ({prod(other):,})"
+            )
+        return Result([tuple(other)])
+
+    def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
+        return [_reshaped(rfs[0], shapes[0], out[0])]
+
+
+KINDS = [Flatten, Unflatten, Reshape, Permute, ExpandAs, ReshapeAs, Mean, Amax, Sum]

@@ -7,7 +7,7 @@ output at a time (`from: name.0`, `name.1`, ...).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from cnnshape.errors import ShapeError
 from cnnshape.layers.base import RF, Bool, Int, Layer, PosInt, Result, Shape, check_rank, fmt_shape
@@ -364,16 +364,23 @@ def takes_everything(index: Any, shape: Shape) -> bool:
     return items is not None and all(_full(item, size) for item, size in zip(items, shape))
 
 
-class Slice(Layer):
-    """A slice along one dim: `x[:, start:end:step]`, `x.narrow(dim, start, length)`.
+PerDim = Union[Int, tuple[Int, ...]]
+OptPerDim = Union[Optional[Int], tuple[Optional[Int], ...]]
 
-    GhostNet's `x[:, :out_chs]`, a dual path's channel halves. `end` left out runs to the
-    end of the dim; negative `start`/`end` count from the end, and out-of-range bounds are
-    clamped, as Python's slicing does, so a spec sliced this way follows its input's size.
+
+class Slice(Layer):
+    """A slice along one dim or several: `x[:, start:end:step]`, `x.narrow(dim, start, length)`.
+
+    GhostNet's `x[:, :out_chs]`, a dual path's channel halves, LeViT's `x[:, ::2, ::2]`
+    (`dim: [1, 2], step: 2`: with a list of dims, `start`, `end` and `step` are one value
+    for every dim or a list, one per dim). `end` left out runs to the end of the dim;
+    negative `start`/`end` count from the end, and out-of-range bounds are clamped, as
+    Python's slicing does, so a spec sliced this way follows its input's size.
 
     ```yaml
     - Slice: {end: 16}                 # x[:, :16]
     - Slice: {dim: 2, start: 1, step: 2}   # x[:, :, 1::2]
+    - Slice: {dim: [1, 2], step: 2}        # x[:, ::2, ::2]
     ```
     """
 
@@ -400,30 +407,34 @@ class Slice(Layer):
             dim %= len(in_shape)
             start %= in_shape[dim]
             # narrow's length is the spec's, whatever the input: its end is always written
-            return cls._written(dim, start, start + length, 1, None)
+            return cls._written([(dim, start, start + length, 1)])
         items = index_items(bound["index"], len(in_shape))
         if items is None or any(not isinstance(item, slice) for item in items):
             return None  # an int picks (Select); None or a tensor index has no kind
-        cut = [(dim, item) for dim, item in enumerate(items) if not _full(item, in_shape[dim])]
-        if len(cut) != 1:
-            return None
-        ((dim, item),) = cut
-        if not all(v is None or isinstance(v, int) for v in (item.start, item.stop, item.step)):
-            return None
-        return cls._written(dim, item.start or 0, item.stop, item.step or 1, in_shape[dim])
+        cuts = []
+        for dim, item in enumerate(items):
+            if _full(item, in_shape[dim]):
+                continue
+            if not all(v is None or isinstance(v, int) for v in (item.start, item.stop, item.step)):
+                return None
+            # An end at or past the dim's size is left out (`x[:, :H]` with H read from the
+            # input: to the end, whatever the size).
+            end = item.stop if item.stop is not None and item.stop < in_shape[dim] else None
+            cuts.append((dim, item.start or 0, end, item.step or 1))
+        return cls._written(cuts) if cuts else None
 
     @staticmethod
-    def _written(dim: int, start: int, end: Optional[int], step: int, size: Optional[int]) -> dict[str, Any]:
-        """The arguments as written: the defaults left out, and an index's end at or past
-        the dim's `size` left out (`x[:, :H]` with H read from the input: to the end,
-        whatever the size); None keeps any end."""
-        args: dict[str, Any] = {} if dim == 1 else {"dim": dim}
-        if start:
-            args["start"] = start
-        if end is not None and (size is None or end < size):
-            args["end"] = end
-        if step != 1:
-            args["step"] = step
+    def _written(cuts: list[tuple[int, int, Optional[int], int]]) -> dict[str, Any]:
+        """The arguments for (dim, start, end, step) per cut dim: one value where all dims
+        agree, defaults left out."""
+        args: dict[str, Any] = {}
+        for at, (name, default) in enumerate((("dim", 1), ("start", 0), ("end", None), ("step", 1))):
+            values = [cut[at] for cut in cuts]
+            value: Any = values[0] if len(set(values)) == 1 and name != "dim" else values
+            if name == "dim" and len(values) == 1:
+                value = values[0]
+            if value != default:
+                args[name] = value
         return args
 
     op_name = "select"
@@ -431,31 +442,45 @@ class Slice(Layer):
 
     family = "split"
 
-    dim: Int = 1
-    start: Int = 0
-    end: Optional[Int] = None
-    step: PosInt = 1
+    dim: PerDim = 1
+    start: PerDim = 0
+    end: OptPerDim = None
+    step: Union[PosInt, tuple[PosInt, ...]] = 1
+
+    def _cuts(self, shape: Shape) -> list[tuple[int, slice]]:
+        """(dim, slice) for each dim cut, the per-dim values matched to the dims."""
+        dims = list(self.dim) if isinstance(self.dim, tuple) else [self.dim]
+        per_dim = []
+        for name in ("start", "end", "step"):
+            value = getattr(self, name)
+            values = list(value) if isinstance(value, tuple) else [value] * len(dims)
+            if len(values) != len(dims):
+                raise ShapeError(f"{name} has {len(values)} entries for {len(dims)} dims: give one, or one per dim")
+            per_dim.append(values)
+        resolved = [_dim(d, len(shape)) for d in dims]
+        if len(set(resolved)) != len(resolved):
+            raise ShapeError(f"dim {list(dims)} names a dim twice")
+        return [(d, slice(a, b, c)) for d, a, b, c in zip(resolved, *per_dim)]
 
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
-        dim = _dim(self.dim, len(shape))
-        size = shape[dim]
-        taken = len(range(*slice(self.start, self.end, self.step).indices(size)))
-        if taken == 0:
-            raise ShapeError(
-                f"start {self.start}, end {self.end} take nothing of dim {dim} of size {size} "
-                "(an empty tensor): check the bounds"
-            )
-        return Result(
-            [shape[:dim] + (taken,) + shape[dim + 1 :]],
-            working=[
-                f"dim {dim}: [{self.start}:{'' if self.end is None else self.end}:{self.step}] of {size} = {taken}"
-            ],
-        )
+        out = list(shape)
+        working = []
+        for dim, cut in self._cuts(shape):
+            taken = len(range(*cut.indices(shape[dim])))
+            if taken == 0:
+                raise ShapeError(
+                    f"start {cut.start}, end {cut.stop} take nothing of dim {dim} of size {shape[dim]} "
+                    "(an empty tensor): check the bounds"
+                )
+            out[dim] = taken
+            end = "" if cut.stop is None else cut.stop
+            working.append(f"dim {dim}: [{cut.start}:{end}:{cut.step}] of {shape[dim]} = {taken}")
+        return Result([tuple(out)], working=working)
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
-        rf, dim = rfs[0], _dim(self.dim, len(shapes[0]))
-        if rf.kind == "spatial" and dim in rf.dims:
+        rf = rfs[0]
+        if rf.kind == "spatial" and any(dim in rf.dims for dim, _ in self._cuts(shapes[0])):
             return [rf.flattened()]  # a cut of the map: positions no longer on the input's grid
         return [rf]
 

@@ -679,6 +679,18 @@ class ShiftedWindowAttentionV2(ShiftedWindowAttention):
         ]
         return params, buffers, macs + mlp_macs, working
 
+    def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:
+        window = tuple(self.window_size)
+        rows, hidden, heads = (2 * window[0] - 1) * (2 * window[1] - 1), self.HIDDEN, self.num_heads
+        mlp = [
+            Op("linear", "linear", ((rows, 2),), (rows, hidden), macs=rows * 2 * hidden, weight=(hidden, 2), bias=True),
+            Op("relu", "activation", ((rows, hidden),), (rows, hidden)),
+            Op(
+                "linear", "linear", ((rows, hidden),), (rows, heads), macs=rows * hidden * heads, weight=(heads, hidden)
+            ),
+        ]
+        return mlp + super().ops(shapes, out)
+
 
 def relative_attention_products(module: Any, inputs: list[Shape], output: Shape) -> int:
     """MaxViT's attention products, q @ k^T and weights @ v: 2 x B x G x P x P x D (its

@@ -233,6 +233,8 @@ CANDIDATE_INPUTS = [
     (1, 10, 512),
     (1, 9216),
     (1, 2, 4, 2),  # GridSample gets it twice: a (1, 2, 4, 2) map read at a (1, 2, 4) grid of (x, y)
+    (1, 64, 49, 64),  # MaxViT: 64 windows of 7x7 positions
+    (1, 4, 196, 196),  # LeViT: attention scores of 4 heads over 14x14 positions
 ]
 
 

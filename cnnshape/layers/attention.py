@@ -562,7 +562,7 @@ class ShiftedWindowAttention(Layer):
     two projections on every padded position and the two products inside each window.
 
     ```yaml
-    - ShiftedWindowAttention: {window_size: [7, 7], shift_size: [3, 3], num_heads: 3}
+    - ShiftedWindowAttention: {window_size: [7, 7], shift_size: [3, 3], num_heads: 4}
     ```
     """
 
@@ -647,7 +647,7 @@ class ShiftedWindowAttentionV2(ShiftedWindowAttention):
     add that MLP's, run once per call.
 
     ```yaml
-    - ShiftedWindowAttentionV2: {window_size: [8, 8], shift_size: [4, 4], num_heads: 3}
+    - ShiftedWindowAttentionV2: {window_size: [8, 8], shift_size: [4, 4], num_heads: 4}
     ```
     """
 

@@ -125,8 +125,8 @@ class Unbind(Layer):
     cnnshape needs the number of outputs from the arguments.
 
     ```yaml
-    - Unbind: {dim: 0, size: 3, name: qkv}
-    - MatMul: {from: [qkv.0, qkv.1]}
+    - Unbind: {dim: 0, size: 2, name: kv}    # (2, 197, 768) -> two (197, 768)
+    - MatMul: {from: [kv.0, kv.1]}
     ```
     """
 

@@ -299,15 +299,18 @@ def test_a_model_with_these_operations_imports_with_torchs_numbers() -> None:
     assert report.totals.params == sum(p.numel() for p in model.parameters())
 
 
-def test_a_number_first_in_a_subtraction_is_located() -> None:
-    """`1 - x` is not x - 1: Sub and Div take a number second only; the call is reported."""
+def test_a_number_first_in_a_subtraction_keeps_its_order() -> None:
+    """`1 - x` is not x - 1: Sub and Div with the number first are written `reverse: true`;
+    Add and Mul need no order."""
     torch = pytest.importorskip("torch")
-    from cnnshape.bridge.fx_import import import_model
 
     class Net(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return operator.sub(1.0, torch.relu(x))
+            y = operator.sub(1.0, torch.relu(x))
+            return operator.truediv(2.0, y) + 3.0 * y
 
-    result = import_model(Net(), (1, 3, 4, 4))
-    assert not result.ok
-    assert any("operator.sub" in item.format() for item in result.unmapped)
+    with torch.device("meta"):
+        result, _ = _imported(Net(), (1, 3, 4, 4))
+    assert "- Sub: {scalar: 1.0, reverse: true" in result.text
+    assert "- Div: {scalar: 2.0, reverse: true" in result.text
+    assert "- Mul: {scalar: 3.0, name" in result.text

@@ -44,7 +44,7 @@ def _slice_index(args: dict[str, Any], rank: int) -> tuple[slice, ...]:
         return value if isinstance(value, list) else [value] * len(dims)
 
     index = [slice(None)] * rank
-    for dim, start, end, step in zip(dims, each("start", 0), each("end", None), each("step", 1)):
+    for dim, start, end, step in zip(dims, each("start", 0), each("end", None), each("step", 1), strict=True):
         index[dim % rank] = slice(start, end, step)
     return tuple(index)
 
@@ -109,7 +109,7 @@ def test_unbind_gives_one_output_per_index() -> None:
 
     x = torch.arange(24.0).reshape(3, 2, 4)
     assert [tuple(t.shape) for t in torch.unbind(x, 0)] == [(2, 4)] * 3
-    assert all(torch.equal(a, b) for a, b in zip(runtime.Unbind(3)(x), torch.unbind(x, 0)))
+    assert all(torch.equal(a, b) for a, b in zip(runtime.Unbind(3)(x), torch.unbind(x, 0), strict=True))
 
 
 @pytest.mark.parametrize(

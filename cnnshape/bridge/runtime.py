@@ -351,7 +351,7 @@ class Slice(nn.Module):
             return list(value) if isinstance(value, (list, tuple)) else [value] * len(dims)
 
         index = [slice(None)] * x.dim()
-        for dim, start, end, step in zip(dims, each(self.start), each(self.end), each(self.step)):
+        for dim, start, end, step in zip(dims, each(self.start), each(self.end), each(self.step), strict=True):
             index[dim] = slice(start, end, step)
         return x[tuple(index)]
 

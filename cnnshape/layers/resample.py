@@ -444,6 +444,8 @@ class GridSample(Layer):
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         return [rfs[0].globalised()]
+
+
 class PatchMergingPad(Layer):
     """Swin's patch merging: (..., H, W, C) -> (..., ceil(H/2), ceil(W/2), 4C), channels last.
 

@@ -419,7 +419,7 @@ class ExpandAs(Layer):
     def infer(self, shapes: list[Shape]) -> Result:
         x, other = shapes
         padded = (1,) * (len(other) - len(x)) + tuple(x)
-        if len(x) > len(other) or any(a not in (1, b) for a, b in zip(padded, other)):
+        if len(x) > len(other) or any(a not in (1, b) for a, b in zip(padded, other, strict=True)):
             raise ShapeError(
                 f"{fmt_shape(x)} cannot expand to {fmt_shape(other)}: aligned from the last dim, "
                 "each size must equal the other's or be 1"

@@ -361,7 +361,7 @@ def index_items(index: Any, rank: int) -> Optional[list[Any]]:
 def takes_everything(index: Any, shape: Shape) -> bool:
     """True when indexing with `index` returns the whole tensor (`x[:, :H, :W]` at H, W)."""
     items = index_items(index, len(shape))
-    return items is not None and all(_full(item, size) for item, size in zip(items, shape))
+    return items is not None and all(_full(item, size) for item, size in zip(items, shape, strict=True))
 
 
 PerDim = Union[Int, tuple[Int, ...]]
@@ -460,7 +460,7 @@ class Slice(Layer):
         resolved = [_dim(d, len(shape)) for d in dims]
         if len(set(resolved)) != len(resolved):
             raise ShapeError(f"dim {list(dims)} names a dim twice")
-        return [(d, slice(a, b, c)) for d, a, b, c in zip(resolved, *per_dim)]
+        return [(d, slice(a, b, c)) for d, a, b, c in zip(resolved, *per_dim, strict=True)]
 
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes

@@ -3,7 +3,8 @@
 Hypothesis writes a network name, its description and a `--set` value from the whole of
 Unicode (mixed with fragments known to act: rich markup, ANSI/OSC sequences, Markdown
 links, images, headings, mentions, HTML, table pipes, spreadsheet formulas), runs every
-command and format on it (the HTML report included), and checks what each format must
+command and format on it (the HTML report included; an example's commands in one child
+under the hostile corpus's caps, tests/test_hostile.capped), and checks what each format must
 never let through; export's docstrings get theirs in tests/test_bridge_hostile.py. The expected forms are the formats'
 own rules (CommonMark parsed by markdown-it, the CSV module, JSON), not cnnshape's output.
 """
@@ -14,6 +15,8 @@ import csv
 import io
 import json
 import re
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -22,6 +25,7 @@ from gfm import check_gfm_tables
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
+from test_hostile import capped
 from test_report_html import _tags
 
 from cnnshape import escape
@@ -81,6 +85,19 @@ def _run(*args: str) -> str:
     return result.stdout
 
 
+def _run_capped(tmp_path: Path, commands: dict[str, list[str]]) -> dict[str, str]:
+    """Each command's standard output, all run in one child under the caps of the hostile
+    corpus (tests/test_hostile.capped: 1 GiB, 60 s of CPU); each must exit 0."""
+    listed = tmp_path / "commands.json"
+    listed.write_text(json.dumps(list(commands.values())), encoding="utf-8")
+    child = capped([sys.executable, str(Path(__file__).with_name("cli_batch.py")), str(listed)])
+    assert child.returncode == 0, child.stderr[-3000:]
+    results = json.loads(child.stdout)
+    for result in results:
+        assert result["exit_code"] == 0, (result["args"], result["output"])
+    return {key: result["stdout"] for key, result in zip(commands, results, strict=True)}
+
+
 def _no_controls(output: str) -> None:
     """Only the output's own line breaks; no escape sequence, bidi control or lone CR."""
     assert not escape.has_control(output.replace("\n", "")), repr(output[:400])
@@ -137,31 +154,51 @@ def spec_for(tmp_path):
 def test_spec_text_is_inert_in_every_output(spec_for, tmp_path, name: str, value: str, description: str) -> None:
     path = spec_for(name, description)
     setting = f"note={json.dumps(value)}"
-
-    # Terminal: no control character; markup written in the name is shown, not applied.
-    for args in (
+    page_path = tmp_path / "report.html"
+    terminal = [
         ["summary", path],
         ["explain", path],
         ["compare", path, path, "--set-b", setting],
         ["sweep", path, "--set", "width={4,8}"],
-    ):
-        output = _run(*args)
+    ]
+    # Every command of one example in one child under the hostile corpus's caps.
+    out = _run_capped(
+        tmp_path,
+        {
+            **{f"terminal {i}": args for i, args in enumerate(terminal)},
+            "summary json": ["summary", path, "-f", "json"],
+            "explain json": ["explain", path, "-f", "json"],
+            "compare json": ["compare", path, path, "--set-b", setting, "-f", "json"],
+            "summary md": ["summary", path, "-f", "markdown"],
+            "compare md": ["compare", path, path, "--set-b", setting, "-f", "markdown"],
+            "sweep md": ["sweep", path, "--set", "width={4,8}", "-f", "markdown"],
+            "explain md": ["explain", path, "-f", "markdown"],
+            "summary csv": ["summary", path, "-f", "csv"],
+            "sweep csv": ["sweep", path, "--set", "width={4,8}", "-f", "csv"],
+            "report": ["report", path, "-o", str(page_path)],
+            "mermaid": ["graph", path],
+            "dot": ["graph", path, "-f", "dot"],
+        },
+    )
+
+    # Terminal: no control character; markup written in the name is shown, not applied.
+    for i, args in enumerate(terminal):
+        output = out[f"terminal {i}"]
         _no_controls(output)
         for fragment in ("[link=https://evil.example]", "[bold red]"):
             if fragment in name:
                 assert fragment in output, (args, output[:400])
 
     # JSON is data: the exact text comes back.
-    assert json.loads(_run("summary", path, "-f", "json"))["name"] == name
-    assert json.loads(_run("explain", path, "-f", "json"))["name"] == name
-    compared = json.loads(_run("compare", path, path, "--set-b", setting, "-f", "json"))
-    assert compared["a"]["name"] == name
+    assert json.loads(out["summary json"])["name"] == name
+    assert json.loads(out["explain json"])["name"] == name
+    assert json.loads(out["compare json"])["a"]["name"] == name
 
     # Markdown: literal under CommonMark/GFM.
-    _markdown_is_inert(_run("summary", path, "-f", "markdown"), 2)
-    _markdown_is_inert(_run("compare", path, path, "--set-b", setting, "-f", "markdown"), 2)
-    _markdown_is_inert(_run("sweep", path, "--set", "width={4,8}", "-f", "markdown"), 1)
-    explained = _run("explain", path, "-f", "markdown")
+    _markdown_is_inert(out["summary md"], 2)
+    _markdown_is_inert(out["compare md"], 2)
+    _markdown_is_inert(out["sweep md"], 1)
+    explained = out["explain md"]
     _no_controls(explained)
     assert not any(
         t.type in ("link_open", "image", "html_inline", "html_block", "heading_open")
@@ -170,12 +207,10 @@ def test_spec_text_is_inert_in_every_output(spec_for, tmp_path, name: str, value
     )
 
     # CSV: no formula, no control character.
-    _csv_is_inert(_run("summary", path, "-f", "csv"))
-    _csv_is_inert(_run("sweep", path, "--set", "width={4,8}", "-f", "csv"))
+    _csv_is_inert(out["summary csv"])
+    _csv_is_inert(out["sweep csv"])
 
     # HTML: only the page's own tags, and no control character.
-    page_path = tmp_path / "report.html"
-    _run("report", path, "-o", str(page_path))
     page = page_path.read_text(encoding="utf-8")
     _no_controls(page)
     tags = _tags(page)
@@ -186,11 +221,11 @@ def test_spec_text_is_inert_in_every_output(spec_for, tmp_path, name: str, value
         assert attrs.get("href") is None or str(attrs["href"]).startswith("#"), (tag, attrs)
 
     # Diagrams: the name stays inside its one comment line or quoted string.
-    mermaid = _run("graph", path)
+    mermaid = out["mermaid"]
     _no_controls(mermaid)
     assert mermaid.splitlines()[1] == "flowchart TD"
     assert '"' not in mermaid.splitlines()[0] and "`" not in mermaid.splitlines()[0]
-    dot = _run("graph", path, "-f", "dot")
+    dot = out["dot"]
     _no_controls(dot)
     assert re.fullmatch(r'digraph "(?:[^"\\\n]|\\.)*" \{', dot.splitlines()[0]), dot.splitlines()[0]
 

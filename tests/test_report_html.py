@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
@@ -94,7 +95,13 @@ def test_spec_text_never_becomes_markup(tmp_path):
     folder.mkdir()
     spec = folder / 'h&"q.yaml'
     spec.write_text(HOSTILE, encoding="utf-8")
-    page = _write(tmp_path, str(spec))
+    # Under the hostile corpus's caps (tests/test_hostile.capped: 1 GiB, 60 s of CPU).
+    from test_hostile import capped
+
+    out = tmp_path / "report.html"
+    child = capped([sys.executable, "-m", "cnnshape", "report", str(spec), "-o", str(out)])
+    assert child.returncode == 0, child.stderr
+    page = out.read_text(encoding="utf-8")
     tags = _tags(page)
     assert [tag for tag, _ in tags].count("script") == 1  # ours, at the end
     assert not any(tag in ("img", "textarea") for tag, _ in tags)

@@ -339,9 +339,6 @@ def translate(
     as_tuple: bool = True,
 ) -> str:
     """Python source for a spec value that may hold `$name` / `$(expr)` substitutions."""
-    if isinstance(value, list):
-        items = [translate_node(item, scope, needs, loop_var, copy, as_tuple) for item in value]
-        return unparse(ast.Tuple(items, ast.Load()) if as_tuple else ast.List(items, ast.Load()))
     return unparse(translate_node(value, scope, needs, loop_var, copy, as_tuple))
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import prod
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Optional, Union, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
@@ -281,6 +281,7 @@ def _probe(cls: type, value: Any) -> Any:
 _VALIDATOR_TYPES = (type(field_validator("x")(_probe)), type(model_validator(mode="before")(_probe)))
 
 _MODELS: dict[type, type[BaseModel]] = {}
+_RESOLVED: set[type] = set()
 _BUILDING = threading.RLock()  # one model per kind, also when threads meet a kind at once
 
 
@@ -304,12 +305,28 @@ def model_of(cls: type) -> type[BaseModel]:
         # own namespace and its BaseModel bases only; a subclass's validator of the same
         # name overrides its base's, as in a model hierarchy.
         for base in reversed(cls.__mro__):
+            _resolve_annotations(base)
             for name, value in vars(base).items():
                 if isinstance(value, _VALIDATOR_TYPES):
                     namespace[name] = value
         model = _Built(cls.__name__, (cls, BaseModel), namespace)
         _MODELS[cls] = _MODELS[model] = model
     return model
+
+
+def _resolve_annotations(cls: type) -> None:
+    """Replace a declaring class's own string annotations (`from __future__ import
+    annotations`) by the objects they name, once: pydantic evaluates every string annotation
+    of a model's bases each time it builds a model, and Layer's ClassVars and a family's
+    shared bases (_ConvNd, _PoolNd, ...) would be evaluated again for every kind (a third
+    of building a small kind's model)."""
+    if cls in _RESOLVED or cls is object:
+        return
+    own = vars(cls).get("__annotations__")
+    if own and any(isinstance(value, str) for value in own.values()):
+        hints = get_type_hints(cls, include_extras=True)  # the class's MRO, its module's names
+        cls.__annotations__ = {name: hints.get(name, value) for name, value in own.items()}
+    _RESOLVED.add(cls)
 
 
 class _Declared(type):

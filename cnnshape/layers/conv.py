@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from math import prod
 from typing import Any, ClassVar, Literal, Optional, Union
 
@@ -202,7 +201,7 @@ class _ConvNd(Layer):
         # nn.Conv has no padding that depends on the input size: runtime.Conv2dSame (a
         # subclass of nn.Conv2d, as timm's) pads each call with F.pad first.
         if self.padding == "tf_same" and self.pytorch is not None:
-            return replace(self.pytorch, ctor=f"runtime.Conv{self.ndim}dSame")
+            return self.pytorch._replace(ctor=f"runtime.Conv{self.ndim}dSame")
         return self.pytorch
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:

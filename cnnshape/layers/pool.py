@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from fractions import Fraction
 from typing import Any, ClassVar, Literal, Optional, Union
 
@@ -134,7 +133,7 @@ class _PoolNd(_Window):
         # nn.MaxPool/AvgPool have no padding that depends on the input size: the shipped
         # runtime.MaxPool2dSame (a subclass of nn.MaxPool2d, as timm's) pads each call first.
         if self.padding == "tf_same" and self.pytorch is not None:
-            return replace(self.pytorch, ctor=f"runtime.{self.kind()}Same")
+            return self.pytorch._replace(ctor=f"runtime.{self.kind()}Same")
         return self.pytorch
 
     def ops(self, shapes: list[Shape], out: list[Shape]) -> list[Op]:

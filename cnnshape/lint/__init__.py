@@ -8,7 +8,7 @@ the rules (rules.py), filtered by configuration (config.py) and suppression comm
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -91,7 +91,7 @@ def _configured(
 
     def configured(found: Iterable[Problem]) -> list[Problem]:
         return [
-            replace(p, severity=config.severity_of(p.code, RULES[p.code].severity))
+            p._replace(severity=config.severity_of(p.code, RULES[p.code].severity))
             for p in found
             if p.code in RULES and config.enabled(p.code)
         ]
@@ -112,8 +112,7 @@ def _one_per_place(problems: list[Problem]) -> list[Problem]:
     for same in grouped.values():
         first = same[0]
         if len(same) > 1:
-            first = replace(
-                first,
+            first = first._replace(
                 message=f"{first.message} (and {len(same) - 1} more at this line: other axes or other uses of the block)",
             )
         merged.append(first)

@@ -79,6 +79,9 @@ def test_window_attention_equals_torchvisions(
     result = REGISTRY[kind](window_size=window, shift_size=shift, num_heads=heads).infer([shape])
     params, buffers, macs, out = _measured(theirs, torch.zeros(shape))
     assert (result.params, result.buffers, result.macs, result.shapes) == (params, buffers, macs, [out])
+    # Seeded: with unit-normal weights the two float32 computations differ by up to about
+    # 1.5e-5 (different operation order), at the edge of allclose's tolerance for a rare draw.
+    torch.manual_seed(0)
     for p in theirs.parameters():
         p.data.normal_()
     ours = getattr(runtime, kind)(dim, window, shift, heads).eval()

@@ -118,7 +118,9 @@ class _Displayed:
 # --- results ------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(repr=False)
+# Not decorated again: a subclass that adds no field inherits the dataclass's __init__,
+# __eq__ (same class only), __repr__ and fields; decorating it would compile them anew at
+# import (0.3 ms of every start-up).
 class Report(_Displayed, _report.Report):
     """The analysis of one spec (what `cnnshape summary` shows).
 

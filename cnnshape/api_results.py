@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 __all__ = ["Comparison", "LintResult", "Sweep"]
 
 
-@dataclasses.dataclass(repr=False)
+# Comparison and Sweep add no field: they inherit the core dataclasses' methods and fields
+# (see api.Report); LintResult adds `strict`, so it is a dataclass of its own.
 class Comparison(_Displayed, _CoreComparison):
     """Two analyses side by side (what `cnnshape compare` shows): `a` and `b` (each with
     its `report`), `metrics` (the totals with differences) and `rows` (layer pairs with a
@@ -51,7 +52,6 @@ class Comparison(_Displayed, _CoreComparison):
         return f"<Comparison {self.a.report.name!r} vs {self.b.report.name!r}: {self.counts}>"
 
 
-@dataclasses.dataclass(repr=False)
 class Sweep(_Displayed, _CoreSweep):
     """One spec at many settings (what `cnnshape sweep` shows): `axes`, `fixed` and
     `points`, each with its `setting`, `report` (or `problems`)."""

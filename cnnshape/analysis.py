@@ -26,11 +26,16 @@ def to_field(rf: Optional[RF], cache: Optional[dict] = None) -> Optional[Recepti
     that pass one field through unchanged (keyed by identity while the RFs are alive)."""
     if rf is None:
         return None
-    if cache is not None and id(rf) in cache:
-        return cache[id(rf)]
+    if cache is not None:
+        known = cache.get(id(rf))
+        if known is not None:
+            return known
     axes: list[AxisField] = []
-    for i, a in enumerate(rf.axes):  # axes that share one field (H and W, usually) share its copy
-        axes.append(axes[-1] if i and a is rf.axes[i - 1] else AxisField(a.size, a.stride, a.padding, a.exact))
+    previous = None
+    for axis in rf.axes:  # axes that share one field (H and W, usually) share its copy
+        if axis is not previous:
+            previous, copy = axis, AxisField(axis.size, axis.stride, axis.padding, axis.exact)
+        axes.append(copy)
     field = ReceptiveField(rf.kind, tuple(axes), rf.unaligned, rf.global_context)
     if cache is not None:
         cache[id(rf)] = field
@@ -51,8 +56,8 @@ def analyze(graph: Graph, source: Source, dtype: str = "float32") -> Report:
     known: dict[tuple[int, tuple[Shape, ...]], tuple[Result, Optional[list[Op]], int]] = {}
     originals = {node.shares for node in graph.nodes if node.shares is not None}
     for node in graph.nodes[graph.first_layer :]:
-        if node.layer is None or any(ref not in tensors for ref in node.inputs):
-            continue  # its own problem is already reported, or an input failed upstream
+        if node.layer is None:
+            continue  # its own problem is already reported
         row = _visit(node, graph, tensors, issues, warnings, fields, unbatched, known, originals)
         if row is not None:
             leaf[node.index] = row
@@ -146,8 +151,14 @@ def _visit(
 ) -> Optional[Row]:
     layer = node.layer
     assert layer is not None, "only the input node has no layer, and it is not visited"
-    shapes = [tensors[ref][0] for ref in node.inputs]
-    rfs = [tensors[ref][1] for ref in node.inputs]
+    shapes: list[Shape] = []
+    rfs: list[RF] = []
+    for ref in node.inputs:
+        tensor = tensors.get(ref)
+        if tensor is None:
+            return None  # an input failed upstream (its problem is reported)
+        shapes.append(tensor[0])
+        rfs.append(tensor[1])
     where = f" ({node.context})" if node.context else ""
     # A layer's numbers are a function of the layer and its input shapes: equal layers (graph.py
     # shares one instance between equal arguments) on equal shapes are computed once.
@@ -190,24 +201,28 @@ def _visit(
         )
         return None
     out_rfs = layer.receptive_field(rfs, shapes, result.shapes)
-    if any(_rf_too_big(rf) for rf in out_rfs if rf is not rfs[0]):  # rfs[0] was checked when it was made
+    unaligned = False
+    for rf in out_rfs:  # a plain loop, not any(): this runs for every layer
         # Alternating up- and down-sampling by coprime factors grows the fractions without
-        # end (past Python's 4,300-digit limit on printing an integer).
-        issues.append(
-            Issue(
-                node.loc,
-                "limit",
-                (
-                    f"{node.name} ({node.kind}): receptive-field numbers (size, stride or padding) grow past "
-                    f"{MAX_RF_NUMBER:,} (2**63){where}"
-                ),
-                at_key=True,
+        # end (past Python's 4,300-digit limit on printing an integer). rfs[0] was checked
+        # when it was made.
+        if rf is not rfs[0] and _rf_too_big(rf):
+            issues.append(
+                Issue(
+                    node.loc,
+                    "limit",
+                    (
+                        f"{node.name} ({node.kind}): receptive-field numbers (size, stride or padding) grow past "
+                        f"{MAX_RF_NUMBER:,} (2**63){where}"
+                    ),
+                    at_key=True,
+                )
             )
-        )
-        return None
+            return None
+        unaligned = unaligned or rf.unaligned
     for i, (shape, rf) in enumerate(zip(result.shapes, out_rfs, strict=True)):
         tensors[Ref(node.index, i)] = (shape, rf)
-    if any(rf.unaligned for rf in out_rfs) and not any(rf.unaligned for rf in rfs):
+    if unaligned and not any(rf.unaligned for rf in rfs):
         detail = _unaligned_detail([_ref_name(graph, ref) for ref in node.inputs], rfs)
         warnings.append(
             Issue(
@@ -300,7 +315,11 @@ def _checked_elements(result: Result) -> int:
 
 
 def _rf_too_big(rf: RF) -> bool:
+    previous = None
     for axis in rf.axes:
+        if axis is previous:
+            continue  # H and W usually share one field
+        previous = axis
         for number in (axis.size, axis.stride, axis.padding):
             if type(number) is int:  # nearly always (isinstance against Fraction is slow)
                 if abs(number) > MAX_RF_NUMBER:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from math import prod
 from typing import Any, ClassVar, Literal, Optional, Union
 
@@ -81,6 +82,46 @@ def _dims_symbol(shape: Shape, ndim: int, channels: str, suffix: str = "_out") -
     return "*".join(batch + [channels] + [f"{axis}{suffix}" for axis in AXES[ndim]])
 
 
+def _conv_pads(
+    n: int,
+    kernel_size: Union[int, tuple[int, ...]],
+    dilation: Union[int, tuple[int, ...]],
+    stride: Union[int, tuple[int, ...]],
+    padding: Union[int, tuple[int, ...], str],
+    sizes: Shape,
+) -> tuple[list[int], list[int]]:
+    """Total and left padding per axis for these input sizes; 'same' pads D(K-1) split
+    left-first like PyTorch; 'tf_same' pads what TensorFlow's SAME needs for an output
+    of ceil(I / S), the smaller half on the left (timm's pad_same)."""
+    kernel, dilations = ntuple(kernel_size, n, ""), ntuple(dilation, n, "")
+    if padding == "valid":
+        return [0] * n, [0] * n
+    if padding == "tf_same":
+        return tf_same_pads(sizes, kernel, ntuple(stride, n, ""), dilations)
+    if padding == "same":
+        totals = [d * (k - 1) for k, d in zip(kernel, dilations, strict=True)]
+        return totals, [t // 2 for t in totals]
+    pads = ntuple(padding, n, "")
+    return [2 * p for p in pads], list(pads)
+
+
+# The receptive field is stepped once per layer, but a network repeats a few convolutions many
+# times (one, 5,000 times down a 10,000-layer chain): their steps are worked out once each.
+@lru_cache(maxsize=1024)
+def _conv_rf_steps(
+    n: int,
+    kernel_size: Union[int, tuple[int, ...]],
+    dilation: Union[int, tuple[int, ...]],
+    stride: Union[int, tuple[int, ...]],
+    padding: Union[int, tuple[int, ...], str],
+    sizes: Shape,
+) -> tuple[tuple[int, int, int], ...]:
+    """One (dilated kernel, stride, left padding) step per spatial axis."""
+    kernel, strides, dilations = (ntuple(v, n, "") for v in (kernel_size, stride, dilation))
+    _, lefts = _conv_pads(n, kernel_size, dilation, stride, padding, sizes)
+    return tuple((d * (k - 1) + 1, s, p) for k, s, d, p in zip(kernel, strides, dilations, lefts, strict=True))
+
+
 class _ConvNd(Layer):
     torch_macs = staticmethod(conv_macs)
     family = "conv"
@@ -119,20 +160,8 @@ class _ConvNd(Layer):
         return self
 
     def _pads(self, sizes: Shape) -> tuple[list[int], list[int]]:
-        """Total and left padding per axis for these input sizes; 'same' pads D(K-1) split
-        left-first like PyTorch; 'tf_same' pads what TensorFlow's SAME needs for an output
-        of ceil(I / S), the smaller half on the left (timm's pad_same)."""
-        n = self.ndim
-        kernel, dilation = ntuple(self.kernel_size, n, ""), ntuple(self.dilation, n, "")
-        if self.padding == "valid":
-            return [0] * n, [0] * n
-        if self.padding == "tf_same":
-            return tf_same_pads(sizes, kernel, ntuple(self.stride, n, ""), dilation)
-        if self.padding == "same":
-            totals = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
-            return totals, [t // 2 for t in totals]
-        pads = ntuple(self.padding, n, "")
-        return [2 * p for p in pads], list(pads)
+        """Total and left padding per axis for these input sizes (see _conv_pads)."""
+        return _conv_pads(self.ndim, self.kernel_size, self.dilation, self.stride, self.padding, sizes)
 
     def infer(self, shapes: list[Shape]) -> Result:
         (shape,) = shapes
@@ -225,10 +254,9 @@ class _ConvNd(Layer):
 
     def receptive_field(self, rfs: list[RF], shapes: list[Shape], out: list[Shape]) -> list[RF]:
         n = self.ndim
-        kernel, stride, dilation = (ntuple(v, n, "") for v in (self.kernel_size, self.stride, self.dilation))
-        _, lefts = self._pads(shapes[0][-n:])
-        steps = [(d * (k - 1) + 1, s, p) for k, s, d, p in zip(kernel, stride, dilation, lefts, strict=True)]
-        return [rfs[0].steps(steps)]
+        return [
+            rfs[0].steps(_conv_rf_steps(n, self.kernel_size, self.dilation, self.stride, self.padding, shapes[0][-n:]))
+        ]
 
 
 class Conv1d(_ConvNd):

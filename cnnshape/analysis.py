@@ -30,13 +30,13 @@ def to_field(rf: Optional[RF], cache: Optional[dict] = None) -> Optional[Recepti
         known = cache.get(id(rf))
         if known is not None:
             return known
-    axes: list[AxisField] = []
-    previous = None
-    for axis in rf.axes:  # axes that share one field (H and W, usually) share its copy
-        if axis is not previous:
-            previous, copy = axis, AxisField(axis.size, axis.stride, axis.padding, axis.exact)
-        axes.append(copy)
-    field = ReceptiveField(rf.kind, tuple(axes), rf.unaligned, rf.global_context)
+    axes = rf.axes
+    if axes and axes.count(axes[0]) == len(axes):  # equal fields (H and W, usually) share one copy
+        first = axes[0]
+        copies = (AxisField(first.size, first.stride, first.padding, first.exact),) * len(axes)
+    else:
+        copies = tuple(AxisField(axis.size, axis.stride, axis.padding, axis.exact) for axis in axes)
+    field = ReceptiveField(rf.kind, copies, rf.unaligned, rf.global_context)
     if cache is not None:
         cache[id(rf)] = field
     return field
@@ -220,8 +220,9 @@ def _visit(
             )
             return None
         unaligned = unaligned or rf.unaligned
-    for i, (shape, rf) in enumerate(zip(result.shapes, out_rfs, strict=True)):
-        tensors[Ref(node.index, i)] = (shape, rf)
+    assert len(out_rfs) == len(result.shapes), f"{node.kind}: one receptive field per output"
+    for i, rf in enumerate(out_rfs):  # not zip(..., strict=True), which costs more per layer
+        tensors[Ref(node.index, i)] = (result.shapes[i], rf)
     if unaligned and not any(rf.unaligned for rf in rfs):
         detail = _unaligned_detail([_ref_name(graph, ref) for ref in node.inputs], rfs)
         warnings.append(

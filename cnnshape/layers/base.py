@@ -124,15 +124,17 @@ class RF(NamedTuple):
                 self.global_context,
             )
             return grown.steps(steps, exact)
-        keep = len(self.axes) - len(steps)
-        axes = list(self.axes[:keep])
-        for i, (axis, step) in enumerate(zip(self.axes[keep:], steps, strict=True)):
-            # H and W usually carry one field and take one step: step it once (fields are immutable).
-            if i and axis is self.axes[keep + i - 1] and step == steps[i - 1]:
-                axes.append(axes[-1])
-            else:
-                axes.append(axis.step(*step, exact))
-        return RF(self.kind, self.dims, tuple(axes), self.unaligned, self.global_context)
+        n = len(steps)
+        if not n:
+            return self
+        keep, stepped = self.axes[: len(self.axes) - n], self.axes[len(self.axes) - n :]
+        if stepped.count(stepped[0]) == n and steps.count(steps[0]) == n:
+            # H and W usually carry equal fields and take one step: step once, share the result
+            # (fields are immutable; this runs for every layer).
+            axes = keep + (stepped[0].step(*steps[0], exact),) * n
+        else:
+            axes = keep + tuple(axis.step(*step, exact) for axis, step in zip(stepped, steps, strict=True))
+        return RF(self.kind, self.dims, axes, self.unaligned, self.global_context)
 
     def globalised(self) -> RF:
         return RF("global", (), self.axes, self.unaligned)

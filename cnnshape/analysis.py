@@ -153,12 +153,14 @@ def _visit(
     assert layer is not None, "only the input node has no layer, and it is not visited"
     shapes: list[Shape] = []
     rfs: list[RF] = []
+    names: list[str] = []
     for ref in node.inputs:
         tensor = tensors.get(ref)
         if tensor is None:
             return None  # an input failed upstream (its problem is reported)
         shapes.append(tensor[0])
         rfs.append(tensor[1])
+        names.append(_ref_name(graph, ref))
     where = f" ({node.context})" if node.context else ""
     # A layer's numbers are a function of the layer and its input shapes: equal layers (graph.py
     # shares one instance between equal arguments) on equal shapes are computed once.
@@ -176,7 +178,7 @@ def _visit(
         shown = "" if fmt_shape(shapes[0]) in exc.message else f"; input {inputs}"
         if len(shapes) > 1:  # which layer each input comes from, with its shape
             shown = "; inputs: " + ", ".join(
-                f"{_ref_name(graph, ref)} {fmt_shape(shape)}" for ref, shape in zip(node.inputs, shapes, strict=True)
+                f"{name} {fmt_shape(shape)}" for name, shape in zip(names, shapes, strict=True)
             )
         message = exc.message.removeprefix(f"{node.kind}: ").removeprefix(f"{node.kind} ")
         if node.training_only:
@@ -224,7 +226,7 @@ def _visit(
     for i, rf in enumerate(out_rfs):  # not zip(..., strict=True), which costs more per layer
         tensors[Ref(node.index, i)] = (result.shapes[i], rf)
     if unaligned and not any(rf.unaligned for rf in rfs):
-        detail = _unaligned_detail([_ref_name(graph, ref) for ref in node.inputs], rfs)
+        detail = _unaligned_detail(names, rfs)
         warnings.append(
             Issue(
                 node.loc,
@@ -247,7 +249,8 @@ def _visit(
         if cached_ops is None:
             cached_ops = layer.ops(shapes, result.shapes)
         ops = cached_ops
-    known[key] = (result, cached_ops, elements)
+    if seen is None or seen[0] is not result or seen[1] is not cached_ops:
+        known[key] = (result, cached_ops, elements)
     params, buffers, shared_with = result.params, result.buffers, None
     if node.shares is not None:
         # One module called again: its weights count once, at the original; MACs per call.
@@ -281,7 +284,7 @@ def _visit(
         macs=0 if node.training_only else result.macs,
         activation_elements=elements,
         receptive_field=to_field(out_rfs[0], fields) if out_rfs else None,
-        inputs=[_ref_name(graph, ref) for ref in node.inputs],
+        inputs=names,
         working=result.working,
         training_macs=result.macs if node.training_only else 0,
         training_only=node.training_only,

@@ -206,7 +206,7 @@ class _Builder:
         self.reads_input: dict[str, bool] = {}
         # Validated layers by kind and arguments: a network repeats a few layer settings
         # many times, and a layer is frozen, so equal arguments share one instance.
-        self.validated: dict[tuple[type, str], Layer] = {}
+        self.validated: dict[tuple[str, str], Layer] = {}
 
     # -- issues ---------------------------------------------------------------------------
 
@@ -531,6 +531,10 @@ class _Builder:
         return enabled, repeat, name
 
     def expand_call(self, call: LayerCall, scope: _Scope, previous: list[Ref]) -> list[Ref]:
+        if not call.present and call.kind in REGISTRY and call.kind not in self.spec.blocks:
+            # Most entries: one layer with arguments only, fed by the entry before it; what
+            # follows would find every reserved key at its default.
+            return self.add_layer(call, self._local_name(call.kind, None, 0, 1, scope), scope, previous)
         args_loc = call.args_loc
         if call.present:
             enabled, repeat, name = self._checked_reserved(call, scope)
@@ -587,17 +591,16 @@ class _Builder:
         for copy in range(repeat):
             before = len(self.nodes)
             local = self._local_name(call.kind, name, copy, repeat, scope)
-            # Each copy's arguments may use its position: `p: $(0.1 * repeat_index)`.
-            scope.variables = {**shared, "repeat_index": copy}
-            try:
-                if is_block:
+            if is_block:
+                # Each copy's arguments may use its position: `p: $(0.1 * repeat_index)`.
+                scope.variables = {**shared, "repeat_index": copy}
+                try:
                     result = self.expand_block(call, local, scope, outputs, reuse)
-                    outputs = result.outputs
-                else:
-                    outputs = self.add_layer(call, local, scope, outputs, inputs_ok, reuse)
-                    result = outputs
-            finally:
-                scope.variables = shared
+                finally:
+                    scope.variables = shared
+                outputs = result.outputs
+            else:
+                outputs = result = self.add_layer(call, local, scope, outputs, copy, inputs_ok, reuse)
             every.append(result)
             # Stop a huge `repeat` as soon as one copy shows where it is going.
             grown = len(self.nodes) - before
@@ -703,10 +706,12 @@ class _Builder:
         if name is not None:
             return name if repeat == 1 else f"{name}_{copy + 1}"
         stem = kind.lower()
+        count = scope.counters.get(stem, 0)
         while True:
-            scope.counters[stem] = scope.counters.get(stem, 0) + 1
-            local = f"{stem}_{scope.counters[stem]}"
+            count += 1
+            local = f"{stem}_{count}"
             if local not in scope.names and local not in scope.later:
+                scope.counters[stem] = count
                 return local
 
     @property
@@ -730,26 +735,37 @@ class _Builder:
         local: str,
         scope: _Scope,
         inputs: list[Ref],
+        copy: int = 0,
         inputs_ok: bool = True,
         shared: int | None = None,
     ) -> list[Ref]:
+        """One copy (`repeat_index` = `copy`) of a layer entry, fed by `inputs`."""
         self._check_size(call.loc, len(inputs))
-        cls = REGISTRY[call.kind]
         args_loc = call.args_loc
-        values = {
-            key: self.subst(value, scope.variables, args_loc + (key,), scope) if has_substitution(value) else value
-            for key, value in call.args.items()
-        }
+        # The validated-layer key is the arguments' repr (it tells 1 from 1.0 and True, as
+        # validation does). Most entries have no `$` anywhere, which the same text shows,
+        # so they skip the substitution pass (and its variables): one C-level repr per layer.
+        text = repr(call.args)
+        if "$" in text:
+            # Each copy's arguments may use its position: `p: $(0.1 * repeat_index)`.
+            variables = {**scope.variables, "repeat_index": copy}
+            values = {
+                key: self.subst(value, variables, args_loc + (key,), scope) if has_substitution(value) else value
+                for key, value in call.args.items()
+            }
+        else:
+            values = call.args
         layer = None
         if shared is not None:
             layer = self.nodes[shared].layer  # the same module: its arguments are the original's
-        elif not any(value is FAILED for value in values.values()):
-            key = (cls, repr(values))  # repr tells 1 from 1.0 and True, as validation does
+        elif values is call.args or not any(value is FAILED for value in values.values()):
+            key = (call.kind, text if values is call.args else repr(values))
             layer = self.validated.get(key)
             try:
                 if layer is None:
-                    layer = self.validated[key] = cls.model_validate(values)
+                    layer = self.validated[key] = REGISTRY[call.kind].model_validate(values)
             except ValidationError as exc:
+                cls = REGISTRY[call.kind]
                 fields = list(cls.model_fields)
                 for issue in pydantic_issues(exc, args_loc, "argument", fields=fields, data=values):
                     origin = self._override_note(
@@ -767,32 +783,33 @@ class _Builder:
                         line, _ = self.source.locate(loc)
                         loc, message = written, f"{message} (read as ${name} at line {line})"
                     self.issue(loc, issue.code, message, scope, at_key)
-        least, most = layer.input_count() if layer is not None else (cls.min_inputs, cls.max_inputs)
-        if layer is not None and inputs_ok and not least <= len(inputs) <= (most or len(inputs)):
-            want = str(least) if least == most else f"at least {least}"
-            sources = sorted({self.nodes[ref.node].name for ref in inputs})
-            hint = ""
-            if len(sources) == 1 and len(inputs) > 1 and most == 1:
-                hint = f"; {sources[0]} has {len(inputs)} outputs: pick one with `from: {sources[0]}.0`"
-            self.issue(
-                args_loc + ("from",),
-                "bad-value",
-                f"{scope.prefix + local} ({call.kind}) takes {want} input(s), got {len(inputs)}{hint}",
-                scope,
-            )
-            layer = None
+        if layer is not None and inputs_ok:
+            least, most = layer.input_count()
+            if not least <= len(inputs) <= (most or len(inputs)):
+                want = str(least) if least == most else f"at least {least}"
+                sources = sorted({self.nodes[ref.node].name for ref in inputs})
+                hint = ""
+                if len(sources) == 1 and len(inputs) > 1 and most == 1:
+                    hint = f"; {sources[0]} has {len(inputs)} outputs: pick one with `from: {sources[0]}.0`"
+                self.issue(
+                    args_loc + ("from",),
+                    "bad-value",
+                    f"{scope.prefix + local} ({call.kind}) takes {want} input(s), got {len(inputs)}{hint}",
+                    scope,
+                )
+                layer = None
         qualified = scope.prefix + local
         # A layer fed by a training-only layer cannot run in eval mode either.
-        training_only = (
-            call.training_only or scope.training_only or any(self.nodes[ref.node].training_only for ref in inputs)
-        )
+        training_only = call.training_only or scope.training_only
+        for ref in inputs:  # a loop, not any() over a generator: cheaper, once per layer
+            training_only = training_only or self.nodes[ref.node].training_only
         node = Node(
             len(self.nodes),
             qualified,
             call.kind,
             layer,
             list(inputs),
-            call.loc + (call.kind,),
+            args_loc,
             scope.block,
             scope.depth,
             scope.context,
@@ -803,7 +820,8 @@ class _Builder:
         if shared is not None:
             node.trainable = self.nodes[shared].trainable  # one tensor: the original says
         self.nodes.append(node)
-        refs = [Ref(node.index, i) for i in range(layer.num_outputs() if layer is not None else 1)]
+        num_outputs = layer.num_outputs() if layer is not None else 1
+        refs = [Ref(node.index)] if num_outputs == 1 else [Ref(node.index, i) for i in range(num_outputs)]
         scope.names[local] = refs
         scope.made[local] = ("node", node.index)
         return refs

@@ -245,10 +245,12 @@ def _known_keys(rel: tuple) -> list[str]:
 
 def parse_layer_entry(raw: Any, loc: Loc) -> LayerCall | Issue:
     """Read one `layers:` item: `Kind` or `{Kind: {arguments}}`."""
+    # A kind is a NAME_RE name: for ASCII text that is what isidentifier() tests, without
+    # a regex call per layer.
     if isinstance(raw, str):
-        if not NAME_RE.match(raw):
+        if not (raw.isascii() and raw.isidentifier()):
             return Issue(loc, "bad-layer", f"{raw!r} is not a layer kind name")
-        return LayerCall(kind=raw, args={}, loc=loc)
+        return LayerCall(raw, {}, loc)
     if not isinstance(raw, dict) or len(raw) != 1:
         if isinstance(raw, dict):
             found = f"a mapping with {len(raw)} keys; indent the arguments under the kind"
@@ -258,7 +260,7 @@ def parse_layer_entry(raw: Any, loc: Loc) -> LayerCall | Issue:
             loc, "bad-layer", f"a layer is a kind name or a one-key mapping `Kind: {{arguments}}`, found {found}"
         )
     ((kind, body),) = raw.items()
-    if not isinstance(kind, str) or not NAME_RE.match(kind):
+    if not isinstance(kind, str) or not (kind.isascii() and kind.isidentifier()):
         return Issue(loc, "bad-layer", f"{kind!r} is not a layer kind name")
     if body is None:
         body = {}
@@ -266,12 +268,11 @@ def parse_layer_entry(raw: Any, loc: Loc) -> LayerCall | Issue:
         return Issue(
             loc + (kind,), "bad-layer", f"the arguments of {kind} must be a mapping, found a {_yaml_type(body)}"
         )
-    present = body.keys() & _RESERVED_SET
-    if not present:  # most entries: arguments only
-        return LayerCall(kind=kind, args=dict(body), loc=loc)
+    if _RESERVED_SET.isdisjoint(body):  # most entries: arguments only
+        return LayerCall(kind, dict(body), loc)
     args = {key: value for key, value in body.items() if key not in _RESERVED_SET}
-    call = LayerCall(kind=kind, args=args, loc=loc)
-    call.present = present
+    call = LayerCall(kind, args, loc)
+    call.present = body.keys() & _RESERVED_SET
     call.name = body.get("name")
     call.from_ = body.get("from")
     call.repeat = body.get("repeat", 1)

@@ -39,7 +39,8 @@ class Ref(NamedTuple):
     output: int = 0
 
 
-@dataclass(slots=True)  # 250,000 of them at the layer limit: no dict per node
+# eq=False on these records: nothing compares them, and each generated method costs import time.
+@dataclass(slots=True, eq=False)  # 250,000 of them at the layer limit: no dict per node
 class Node:
     """One layer instance."""
 
@@ -57,7 +58,7 @@ class Node:
     trainable: bool = True  # `trainable: false` on it or an enclosing block use
 
 
-@dataclass
+@dataclass(eq=False)
 class BlockInstance:
     """One use of a block: its nodes are the contiguous range [first, end)."""
 
@@ -74,7 +75,7 @@ class BlockInstance:
     args: dict[str, Any] = field(default_factory=dict)  # its variables: the network's args, then the block's
 
 
-@dataclass
+@dataclass(eq=False)
 class Graph:
     name: str
     input_shape: tuple[int, ...]
@@ -97,7 +98,7 @@ class Graph:
         return max(1, len(self.inputs))
 
 
-@dataclass
+@dataclass(eq=False)
 class _Scope:
     """Names visible inside one network or block use."""
 
@@ -123,8 +124,7 @@ class _Scope:
     origins: dict[str, Union[Loc, _CommandLine]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class _CommandLine:
+class _CommandLine(NamedTuple):  # an immutable value; a NamedTuple class is cheaper to make than a dataclass
     """The origin of a network arg given with `--set NAME=VALUE`: no place in the file."""
 
     name: str

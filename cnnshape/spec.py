@@ -90,7 +90,7 @@ class NetworkSpec(StrictModel):
     expect: Optional[Expect] = None
 
 
-@dataclass
+@dataclass(eq=False)  # nothing compares calls; an __eq__ would only cost import time
 class LayerCall:
     """One parsed layer entry: a kind (layer or block) with its arguments and reserved keys."""
 

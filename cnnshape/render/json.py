@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
+from json.encoder import encode_basestring_ascii
 from typing import Any, Optional
 
 from cnnshape.report import (
@@ -49,10 +50,10 @@ def receptive_field(rf: Optional[ReceptiveField]) -> Optional[dict[str, Any]]:
     }
 
 
-def _row(row: Row, dtype_bytes: int, tail: bool = True) -> dict[str, Any]:
-    """One row as a dict; without `tail`, its last two values (the receptive field and the
-    working) are left to the caller (_row_encoder)."""
-    data = {
+def _row(row: Row, dtype_bytes: int) -> dict[str, Any]:
+    """One row as a dict: the document's definition of a row (_row_encoder writes the same
+    text faster)."""
+    return {
         "name": row.name,
         "kind": row.kind,
         "block": row.is_block,
@@ -70,11 +71,9 @@ def _row(row: Row, dtype_bytes: int, tail: bool = True) -> dict[str, Any]:
         "trainable": row.trainable,
         "shared_with": row.shared_with,
         "activation_bytes": row.activation_elements * dtype_bytes,
+        "receptive_field": receptive_field(row.receptive_field),
+        "working": row.working,
     }
-    if tail:
-        data["receptive_field"] = receptive_field(row.receptive_field)
-        data["working"] = row.working
-    return data
 
 
 def row_to_dict(row: Row, dtype_bytes: int) -> dict[str, Any]:
@@ -264,23 +263,103 @@ def chunks(report: Report, depth: Optional[int] = None) -> Iterator[str]:
 
 
 def _row_encoder(dtype_bytes: int) -> Callable[[Row], str]:
-    """One row's compact JSON, as `encode(_row(row))` gives it. Its last two values, the
-    receptive field and the working, are encoded once per object: equal layers on equal
-    shapes share one working list (analysis computes them once) and a layer that keeps its
-    input's field shares its field, so a long chain encodes a few of each instead of one a
-    row (half the text of a row). The rows hold those objects, so their ids stay theirs."""
+    """One row's compact JSON, exactly as `encode(_row(row))` gives it, in less than half the time.
+
+    Asking json.JSONEncoder for each row builds a dict and a fresh C encoder a row, and the
+    encoder makes a string object per token: about 9 us a row, 90 ms of a 10,000-layer
+    chain. Here the row's line is one f-string instead, each value written as the encoder
+    writes it (_plain_row), and the parts that repeat are encoded once per object:
+    equal layers on equal shapes share one working list (analysis computes them once), a
+    layer that keeps its input's field shares its field, and a chain's rows share their
+    shape tuples. The rows hold those objects, so their ids stay theirs while this runs.
+    A row with a value of any other type is left to the encoder, so the text never differs.
+    """
     encode = json.JSONEncoder(separators=(", ", ": ")).encode  # one encoder for every row
     fields: dict[int, str] = {}
     workings: dict[int, str] = {}
+    shapes: dict[int, str] = {}
 
     def encode_row(row: Row) -> str:
-        rf_text = fields.get(id(row.receptive_field))
+        rf = row.receptive_field
+        rf_text = fields.get(id(rf))
         if rf_text is None:
-            rf_text = fields[id(row.receptive_field)] = encode(receptive_field(row.receptive_field))
+            rf_text = fields[id(rf)] = _plain_field(rf) or encode(receptive_field(rf))
         working_text = workings.get(id(row.working))
         if working_text is None:
             working_text = workings[id(row.working)] = encode(row.working)
-        head = encode(_row(row, dtype_bytes, tail=False))
-        return f'{head[:-1]}, "receptive_field": {rf_text}, "working": {working_text}}}'
+        shape_texts = []
+        for shape in row.output_shapes:
+            shape_text = shapes.get(id(shape))
+            if shape_text is None:
+                shape_text = shapes[id(shape)] = encode(list(shape))
+            shape_texts.append(shape_text)
+        return _plain_row(row, dtype_bytes, shape_texts, rf_text, working_text) or encode(_row(row, dtype_bytes))
 
     return encode_row
+
+
+# The escaping json.JSONEncoder applies to every str (ensure_ascii, its default: each
+# non-ASCII and control character as \uXXXX). It raises TypeError for anything else.
+_string = encode_basestring_ascii
+
+
+def _plain_row(row: Row, dtype_bytes: int, shape_texts: list[str], rf_text: str, working_text: str) -> Optional[str]:
+    """`row`'s compact JSON when its values have the types the report declares, else None
+    (the caller asks the encoder). For those types the encoder's text is known: an int its
+    repr, a bool true/false, None null, a str its escaping. A bool or float where an int
+    belongs, or an int subclass, would be written differently, so the types are checked."""
+    name, kind, parent, inputs, shared_with = row.name, row.kind, row.parent, row.inputs, row.shared_with
+    depth, params, buffers, macs, flops = row.depth, row.params, row.buffers, row.macs, row.flops
+    training_macs, activation_bytes = row.training_macs, row.activation_elements * dtype_bytes
+    block, training_only, trainable = row.is_block, row.training_only, row.trainable
+    if not (
+        type(depth) is int
+        and type(params) is int
+        and type(buffers) is int
+        and type(macs) is int
+        and type(flops) is int
+        and type(training_macs) is int
+        and type(activation_bytes) is int
+        and type(block) is bool
+        and type(training_only) is bool
+        and type(trainable) is bool
+        and type(inputs) is list
+        and type(row.output_shapes) is list
+    ):
+        return None
+    try:  # the escaping function refuses anything but a str
+        return (
+            f'{{"name": {_string(name)}, "kind": {_string(kind)}, "block": {"true" if block else "false"}, '
+            f'"depth": {depth}, "parent": {"null" if parent is None else _string(parent)}, '
+            f'"inputs": [{", ".join(map(_string, inputs))}], '
+            f'"output_shape": {shape_texts[0] if shape_texts else "[]"}, "output_shapes": [{", ".join(shape_texts)}], '
+            f'"params": {params}, "buffers": {buffers}, "macs": {macs}, "flops": {flops}, '
+            f'"training_only": {"true" if training_only else "false"}, "training_macs": {training_macs}, '
+            f'"trainable": {"true" if trainable else "false"}, '
+            f'"shared_with": {"null" if shared_with is None else _string(shared_with)}, '
+            f'"activation_bytes": {activation_bytes}, "receptive_field": {rf_text}, "working": {working_text}}}'
+        )
+    except TypeError:
+        return None
+
+
+def _plain_field(rf: Optional[ReceptiveField]) -> Optional[str]:
+    """`receptive_field(rf)`'s compact JSON when every number is an int (no fraction after
+    upsampling) and every flag a bool, else None."""
+    if rf is None:
+        return "null"
+    kind, axes, unaligned, global_context = rf.kind, rf.axes, rf.unaligned, rf.global_context
+    if not (type(kind) is str and type(unaligned) is bool and type(global_context) is bool):
+        return None
+    axis_texts = []
+    for axis in axes:
+        size, stride, padding, exact = axis.size, axis.stride, axis.padding, axis.exact
+        if not (type(size) is int and type(stride) is int and type(padding) is int and type(exact) is bool):
+            return None
+        axis_texts.append(
+            f'{{"size": {size}, "stride": {stride}, "padding": {padding}, "exact": {"true" if exact else "false"}}}'
+        )
+    return (
+        f'{{"kind": {_string(kind)}, "axes": [{", ".join(axis_texts)}], '
+        f'"unaligned": {"true" if unaligned else "false"}, "global_context": {"true" if global_context else "false"}}}'
+    )

@@ -235,6 +235,9 @@ def loader_class() -> Any:
     return _LOADER
 
 
+_UNKNOWN = object()  # a text not in _Builder.plain
+
+
 class _TooManyNodes(Exception):
     def __init__(self, mark: Any):
         self.mark = mark
@@ -418,6 +421,7 @@ class _Builder:
         # and a spec repeats the same few (`3`, `1`, `true`) thousands of times; PyYAML's
         # int constructor was a quarter of the time spent loading a 10,000-layer chain.
         self.scalars: dict[tuple[str, str], Any] = {}
+        self.plain: dict[str, Any] = {}  # values of plain, untagged scalars by text (see `value`)
         self.scalar_node: Any = yaml.ScalarNode
         self.nodes = (yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode)
         self.scalar_event: Any = yaml.ScalarEvent
@@ -426,6 +430,13 @@ class _Builder:
         self.ends = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
         self.composer_error = yaml.composer.ComposerError
         self.python_composer = isinstance(loader, yaml.composer.Composer)  # no libyaml
+        self.untagged = {
+            event: loader.resolve(node, None, True)
+            for event, node in (
+                (yaml.SequenceStartEvent, yaml.SequenceNode),
+                (yaml.MappingStartEvent, yaml.MappingNode),
+            )
+        }
 
     # --- the document, from events ------------------------------------------------------
 
@@ -517,67 +528,112 @@ class _Builder:
     def value(self, event: Any, loc: Loc, depth: int) -> Any:
         """The value that `event` opens, built as its events come."""
         cls = event.__class__
+        if cls is self.scalar_event and event.tag is None and event.anchor is None and event.implicit[0]:
+            # A plain scalar built before (`16`, `ReLU`), when no limit is reached: taken
+            # without the checks and calls below, which were most of the time spent loading
+            # a 10,000-layer chain (60,000 events, most of them such scalars). An untagged,
+            # unanchored plain scalar's value depends on its text alone, and `plain` holds
+            # only texts that passed every check.
+            value = self.plain.get(event.value, _UNKNOWN)
+            if value is not _UNKNOWN and self.opened < MAX_NODES and self.count < MAX_NODES and depth <= MAX_DEPTH:
+                self.opened += 1
+                self.count += 1
+                if self.record:
+                    mark = event.start_mark
+                    self.value_pos[loc] = (mark.line + 1, mark.column + 1)
+                return value
         if cls is self.alias_event or event.anchor is not None:
             return self.build(self.compose(event, depth), loc, depth)
-        self._open(event)
-        kind = self.scalar_node if cls is self.scalar_event else self.nodes[1 if cls is self.sequence_event else 2]
-        tag = self._tag(event, kind)
+        self.opened += 1  # _open's and _limits' checks written out: this runs for every collection
+        if self.opened > MAX_NODES:
+            raise _TooManyNodes(event.start_mark)
+        if cls is self.scalar_event:
+            tag = self._tag(event, self.scalar_node)
+        elif event.tag is None:  # an untagged collection's tag depends on its kind alone
+            tag = self.untagged[cls]
+        else:
+            tag = self._tag(event, self.nodes[1 if cls is self.sequence_event else 2])
         self.count += 1
         mark = event.start_mark
-        self._limits(tag, mark, depth)
+        if self.count > MAX_NODES or depth > MAX_DEPTH or tag not in _CORE_TAGS:
+            self._limits(tag, mark, depth)
         if self.record:
             self.value_pos[loc] = (mark.line + 1, mark.column + 1)
         if cls is self.scalar_event:
-            return self._scalar(tag, event.value, mark)
-        get = self.loader.get_event
+            text = event.value
+            value = self._scalar(tag, text, mark)
+            if event.tag is None and event.implicit[0]:
+                self._remember(text, value)
+            return value
         if cls is self.sequence_event:
-            items: list[Any] = []
-            event = get()
-            while event.__class__ is not self.ends[0]:
-                items.append(self.value(event, loc + (len(items),), depth + 1))
-                event = get()
-            return items
+            return self._sequence(loc, depth + 1)
         return self._mapping(loc, depth, mark)
+
+    def _remember(self, text: str, value: Any) -> None:
+        """Keep the value of a plain, untagged scalar that passed every check, by its text."""
+        if len(self.plain) < 4096 and len(text) <= 64:  # bounded, against hostile files
+            self.plain[text] = value
+
+    def _sequence(self, loc: Loc, depth: int) -> list[Any]:
+        """A sequence's items (at `depth`), read up to its end."""
+        get, end = self.loader.get_event, self.ends[0]
+        items: list[Any] = []
+        event = get()
+        while event.__class__ is not end:
+            items.append(self.value(event, loc + (len(items),), depth))
+            event = get()
+        return items
 
     def _mapping(self, loc: Loc, depth: int, mark: Any) -> dict[Any, Any]:
         get = self.loader.get_event
+        end, scalar_event, known = self.ends[1], self.scalar_event, self.plain.get
+        record, key_pos, value_pos = self.record, self.key_pos, self.value_pos
+        inner = depth + 1  # of the keys and values
         mapping: dict[Any, Any] = {}
         marks: dict[Any, tuple[int, int]] = {}
         merges: list[tuple[Any, Any]] = []  # `<<` pairs, as nodes: merged after, placed first
         event = get()
-        while event.__class__ is not self.ends[1]:
+        while event.__class__ is not end:
             start = event.start_mark
-            if event.__class__ is self.scalar_event and event.anchor is None:
+            plain = event.__class__ is scalar_event and event.anchor is None and event.tag is None and event.implicit[0]
+            if plain and known(event.value).__class__ is str and self.opened < MAX_NODES:
+                # A plain string key (cached values of type str are the str tag's).
+                self.opened += 1
+                self.count += 1
+                key = event.value
+            elif event.__class__ is scalar_event and event.anchor is None:
                 tag = self._tag(event, self.scalar_node)
                 if tag == _MERGE:
                     self._open(event)
                     key_node = self.scalar_node(tag, event.value, event.start_mark, event.end_mark)
-                    merges.append((key_node, self.compose(get(), depth + 1)))
+                    merges.append((key_node, self.compose(get(), inner)))
                     event = get()
                     continue
                 if tag in (_STR, _VALUE):  # a plain string (`=` too, as PyYAML reads a key)
                     self._open(event)
                     self.count += 1
                     key = event.value
+                    if plain and tag == _STR:
+                        self._remember(key, key)
                 else:
-                    key = self.value(event, loc + ("<key>",), depth + 1)
-                    self.value_pos.pop(loc + ("<key>",), None)
+                    key = self.value(event, loc + ("<key>",), inner)
+                    value_pos.pop(loc + ("<key>",), None)
             else:
-                key_node = self.compose(event, depth + 1)
+                key_node = self.compose(event, inner)
                 start = key_node.start_mark  # an alias's is its anchor's, as for any node
-                key = self._key(key_node, loc, depth + 1)
+                key = self._key(key_node, loc, inner)
             if not isinstance(key, (str, int, bool, float)) and key is not None:
                 raise self._fatal(start, "yaml-unsupported", "mapping keys must be plain scalars")
             key_loc = loc + (key,)
             key_mark = (start.line + 1, start.column + 1)
             if key in mapping:
                 self._duplicate(key, key_loc, marks[key], key_mark)
-                self.compose(get(), depth + 1)  # read, never built (as the first value wins)
+                self.compose(get(), inner)  # read, never built (as the first value wins)
             else:
                 marks[key] = key_mark
-                if self.record:
-                    self.key_pos[key_loc] = key_mark
-                mapping[key] = self.value(get(), key_loc, depth + 1)
+                if record:
+                    key_pos[key_loc] = key_mark
+                mapping[key] = self.value(get(), key_loc, inner)
             event = get()
         if merges:
             mapping = self._merged(merges, mapping, loc, depth, mark)

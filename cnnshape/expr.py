@@ -9,6 +9,7 @@ hostile spec cannot make a number with a billion digits.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -189,9 +190,16 @@ def parse(text: str) -> ast.expr:
     return tree
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: str) -> ast.expr:
+    """parse(), once per distinct text: a block's expressions are evaluated again at each of
+    its uses (and each copy of a `repeat`), and the evaluator only reads the tree."""
+    return parse(text)
+
+
 def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
     """Evaluate one expression (the inside of `$( )`) against `scope`."""
-    tree = parse(text)
+    tree = _parsed(text)
     try:
         return _Evaluator(scope).visit(tree)
     except RecursionError:

@@ -28,6 +28,7 @@ _VALUE = "tag:yaml.org,2002:value"
 _CORE_TAGS = {
     "tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
 }
+_SEQ = "tag:yaml.org,2002:seq"
 
 
 @dataclass
@@ -568,6 +569,8 @@ class _Builder:
             if event.tag is None and event.implicit[0]:
                 self._remember(text, value)
             return value
+        if event.tag is not None and tag != (_SEQ if cls is self.sequence_event else _MAP):
+            raise self._misfit(tag, "a list" if cls is self.sequence_event else "a mapping", mark)
         if cls is self.sequence_event:
             return self._sequence(loc, depth + 1)
         return self._mapping(loc, depth, mark)
@@ -776,11 +779,19 @@ class _Builder:
             shown = tag.replace("tag:yaml.org,2002:", "!!")
             raise self._fatal(mark, "yaml-unsupported", f"YAML tag {shown!r} is not allowed in a spec; remove it")
 
+    def _misfit(self, tag: str, what: str, mark: Any) -> SpecError:
+        """A core tag on a value of another kind (`!!map 5`, `!!int [1, 2]`): PyYAML's
+        constructors refuse it, and so does a spec."""
+        shown = tag.replace("tag:yaml.org,2002:", "!!")
+        return self._fatal(mark, "yaml-unsupported", f"YAML tag {shown!r} does not fit {what}; remove it")
+
     def _scalar(self, tag: str, text: str, mark: Any) -> Any:
         import yaml
 
         if tag == _STR:
             return text
+        if tag in (_SEQ, _MAP):
+            raise self._misfit(tag, "a plain value", mark)
         key = (tag, text)
         if key in self.scalars:
             return self.scalars[key]
@@ -808,9 +819,12 @@ class _Builder:
     def _collection(self, node: Any, loc: Loc, depth: int) -> Any:
         import yaml
 
+        sequence = isinstance(node, yaml.SequenceNode)
+        if node.tag != (_SEQ if sequence else _MAP):
+            raise self._misfit(node.tag, "a list" if sequence else "a mapping", node.start_mark)
         self.active.add(id(node))
         try:
-            if isinstance(node, yaml.SequenceNode):
+            if sequence:
                 return [self.build(item, loc + (i,), depth + 1) for i, item in enumerate(node.value)]
             written = {id(key_node) for key_node, _ in node.value}
             self._flatten(node)

@@ -216,7 +216,7 @@ def report_scaling(py: str, quick: bool) -> None:
             elapsed, peak, _ = min(runs)
             cpu = min(used for _, _, used in runs)
             target = (
-                "  (target <= 0.5 s: " + ("met)" if elapsed <= 0.5 else "NOT MET") + f", CPU {cpu:.2f} s)"
+                "  (target <= 0.5 s: " + ("met" if elapsed <= 0.5 else "NOT MET") + f", CPU {cpu:.2f} s)"
                 if layers == 10_000
                 else ""
             )

@@ -34,7 +34,7 @@ ROWS = (
     ("imports", "cnnshape's modules on the analysis path"),
     ("dataclasses", "  of which: building their dataclasses"),
     ("spec_models", "  of which: building the spec's pydantic models"),
-    ("yaml", "YAML read, positions kept"),
+    ("yaml", "YAML read (positions kept up to 20,000 values)"),
     ("spec", "the spec's structure validated"),
     ("families", "layer families imported (first use)"),
     ("kind_models", "the kinds' pydantic models built (first use)"),

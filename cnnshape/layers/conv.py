@@ -82,13 +82,11 @@ def _dims_symbol(shape: Shape, ndim: int, channels: str, suffix: str = "_out") -
     return "*".join(batch + [channels] + [f"{axis}{suffix}" for axis in AXES[ndim]])
 
 
+_PerAxis = Union[int, tuple[int, ...]]  # an argument given once or per axis
+
+
 def _conv_pads(
-    n: int,
-    kernel_size: Union[int, tuple[int, ...]],
-    dilation: Union[int, tuple[int, ...]],
-    stride: Union[int, tuple[int, ...]],
-    padding: Union[int, tuple[int, ...], str],
-    sizes: Shape,
+    n: int, kernel_size: _PerAxis, dilation: _PerAxis, stride: _PerAxis, padding: Union[_PerAxis, str], sizes: Shape
 ) -> tuple[list[int], list[int]]:
     """Total and left padding per axis for these input sizes; 'same' pads D(K-1) split
     left-first like PyTorch; 'tf_same' pads what TensorFlow's SAME needs for an output
@@ -109,12 +107,7 @@ def _conv_pads(
 # times (one, 5,000 times down a 10,000-layer chain): their steps are worked out once each.
 @lru_cache(maxsize=1024)
 def _conv_rf_steps(
-    n: int,
-    kernel_size: Union[int, tuple[int, ...]],
-    dilation: Union[int, tuple[int, ...]],
-    stride: Union[int, tuple[int, ...]],
-    padding: Union[int, tuple[int, ...], str],
-    sizes: Shape,
+    n: int, kernel_size: _PerAxis, dilation: _PerAxis, stride: _PerAxis, padding: Union[_PerAxis, str], sizes: Shape
 ) -> tuple[tuple[int, int, int], ...]:
     """One (dilated kernel, stride, left padding) step per spatial axis."""
     kernel, strides, dilations = (ntuple(v, n, "") for v in (kernel_size, stride, dilation))

@@ -820,8 +820,7 @@ class _Builder:
         if shared is not None:
             node.trainable = self.nodes[shared].trainable  # one tensor: the original says
         self.nodes.append(node)
-        num_outputs = layer.num_outputs() if layer is not None else 1
-        refs = [Ref(node.index)] if num_outputs == 1 else [Ref(node.index, i) for i in range(num_outputs)]
+        refs = [Ref(node.index, i) for i in range(layer.num_outputs() if layer is not None else 1)]
         scope.names[local] = refs
         scope.made[local] = ("node", node.index)
         return refs

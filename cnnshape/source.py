@@ -242,6 +242,11 @@ def loader_class() -> Any:
 _UNKNOWN = object()  # a text not in _Builder.plain
 
 
+def _shown(tag: str) -> str:
+    """A tag as a spec writes it: `!!map` for YAML's core `tag:yaml.org,2002:map`."""
+    return tag.replace("tag:yaml.org,2002:", "!!")
+
+
 class _TooManyNodes(Exception):
     def __init__(self, mark: Any):
         self.mark = mark
@@ -776,14 +781,12 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise self._fatal(mark, "limit", f"nesting deeper than {MAX_DEPTH} levels")
         if tag not in _CORE_TAGS:
-            shown = tag.replace("tag:yaml.org,2002:", "!!")
-            raise self._fatal(mark, "yaml-unsupported", f"YAML tag {shown!r} is not allowed in a spec; remove it")
+            raise self._fatal(mark, "yaml-unsupported", f"YAML tag {_shown(tag)!r} is not allowed in a spec; remove it")
 
     def _misfit(self, tag: str, what: str, mark: Any) -> SpecError:
         """A core tag on a value of another kind (`!!map 5`, `!!int [1, 2]`): PyYAML's
         constructors refuse it, and so does a spec."""
-        shown = tag.replace("tag:yaml.org,2002:", "!!")
-        return self._fatal(mark, "yaml-unsupported", f"YAML tag {shown!r} does not fit {what}; remove it")
+        return self._fatal(mark, "yaml-unsupported", f"YAML tag {_shown(tag)!r} does not fit {what}; remove it")
 
     def _scalar(self, tag: str, text: str, mark: Any) -> Any:
         import yaml

@@ -245,10 +245,8 @@ def _known_keys(rel: tuple) -> list[str]:
 
 def parse_layer_entry(raw: Any, loc: Loc) -> LayerCall | Issue:
     """Read one `layers:` item: `Kind` or `{Kind: {arguments}}`."""
-    # A kind is a NAME_RE name: for ASCII text that is what isidentifier() tests, without
-    # a regex call per layer.
     if isinstance(raw, str):
-        if not (raw.isascii() and raw.isidentifier()):
+        if not NAME_RE.match(raw):
             return Issue(loc, "bad-layer", f"{raw!r} is not a layer kind name")
         return LayerCall(raw, {}, loc)
     if not isinstance(raw, dict) or len(raw) != 1:
@@ -260,7 +258,7 @@ def parse_layer_entry(raw: Any, loc: Loc) -> LayerCall | Issue:
             loc, "bad-layer", f"a layer is a kind name or a one-key mapping `Kind: {{arguments}}`, found {found}"
         )
     ((kind, body),) = raw.items()
-    if not isinstance(kind, str) or not (kind.isascii() and kind.isidentifier()):
+    if not isinstance(kind, str) or not NAME_RE.match(kind):
         return Issue(loc, "bad-layer", f"{kind!r} is not a layer kind name")
     if body is None:
         body = {}

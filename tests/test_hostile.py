@@ -9,6 +9,7 @@ checks (parameters, limits) are written out."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import resource
 import subprocess
@@ -352,6 +353,7 @@ def test_an_outputs_list_of_200000_entries(tmp_path: Path) -> None:
     assert "199,900 more, 200,000 in all" in result.stdout
 
 
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="export needs the torch extra")
 def test_export_of_a_long_repeat_finishes(tmp_path: Path) -> None:
     """`ReLU: {repeat: 50000}` (export's limit) exports its 50,000 copies under the caps.
     Looking up each copy used to scan every copy (quadratic: 48 s at 40,000 copies); now it
@@ -366,6 +368,7 @@ def test_export_of_a_long_repeat_finishes(tmp_path: Path) -> None:
     assert code.count(" = nn.ReLU()") == 50000
 
 
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="export needs the torch extra")
 def test_export_past_its_limit_is_refused_under_the_caps(tmp_path: Path) -> None:
     """`ReLU: {repeat: 250000}` is within the layer limit, but its exported file would take
     about 1.8 GB to compile: export says so and exits 1 (it was a MemoryError traceback
